@@ -1,0 +1,13 @@
+"""Command-line interface (the only place typer, logging set-up and progress bars live).
+
+Each sub-command lives in its own module and registers itself on :data:`app`.
+"""
+
+from __future__ import annotations
+
+from lama_video.cli._app import app, main
+
+# Importing the command modules registers their commands on `app`.
+from lama_video.cli import remove as _remove  # noqa: F401  # isort: skip
+
+__all__ = ["app", "main"]

@@ -1,0 +1,85 @@
+"""The typer application, logging set-up and exception -> exit-code mapping.
+
+Exit codes: 0 ok; 1 a :class:`~lama_video.errors.LamaVideoError` (one line on stderr, no traceback);
+2 usage error (typer/click); 130 Ctrl-C. ``--debug`` or ``LAMA_VIDEO_DEBUG=1`` re-raises with the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from lama_video import __version__
+from lama_video.errors import LamaVideoError
+
+app = typer.Typer(
+    name="lama-video",
+    help="Remove objects from video with LaMa inpainting extended over time.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class _State:
+    debug: bool = False
+    quiet: bool = False
+
+
+state = _State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lama-video {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log what each stage does.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Full tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, warnings only.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    state.debug = debug or os.environ.get("LAMA_VIDEO_DEBUG", "") not in ("", "0")
+    state.quiet = quiet
+    level = logging.WARNING if quiet else (logging.DEBUG if (verbose or state.debug) else logging.INFO)
+    root = logging.getLogger("lama_video")
+    root.setLevel(level)
+    if not any(getattr(h, "_lama_video", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler._lama_video = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+        root.propagate = False
+
+
+def run_command(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run ``fn`` mapping library errors to exit codes (1 for LamaVideoError, 130 for Ctrl-C)."""
+    try:
+        return fn(*args, **kwargs)
+    except LamaVideoError as err:
+        if state.debug:
+            raise
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        if state.debug:
+            raise
+        typer.echo("interrupted: stopped cleanly, no output was written", err=True)
+        raise typer.Exit(130) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # raised outside a command (e.g. while importing torch)
+        sys.exit(130)

@@ -1,0 +1,115 @@
+"""Optical flow and warping (OpenCV DIS by default): estimate, scale, warp. Nothing else.
+
+Conventions: a flow field is (H, W, 2) float32 in pixels, ``flow[y, x] = (dx, dy)``, mapping a pixel of
+the *source* frame to its position in the *target* frame: ``target[y + dy, x + dx] ~ source[y, x]``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+_DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+
+def to_gray(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """(H, W, 3) uint8 RGB -> (H, W) uint8 luma."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def working_scale(height: int, width: int, max_side_px: int) -> float:
+    """Factor (<= 1) that brings the longest side down to ``max_side_px``."""
+    return min(1.0, max_side_px / max(height, width))
+
+
+def resize(img: NDArray, size_wh: tuple[int, int], *, nearest: bool = False) -> NDArray:
+    """Resize an image or flow field to ``(width, height)`` (area for shrinking, linear otherwise)."""
+    h, w = img.shape[:2]
+    if (w, h) == size_wh:
+        return img
+    if nearest:
+        interp = cv2.INTER_NEAREST
+    elif size_wh[0] < w:
+        interp = cv2.INTER_AREA
+    else:
+        interp = cv2.INTER_LINEAR
+    return cv2.resize(img, size_wh, interpolation=interp)
+
+
+class FlowEstimator:
+    """Dense flow between two frames with OpenCV DIS, computed at reduced size for large frames.
+
+    Args:
+        preset: DIS preset name: ``ultrafast``, ``fast`` or ``medium``.
+        max_side_px: flow is computed with the longest side at most this, then scaled back up.
+    """
+
+    def __init__(self, *, preset: str = "medium", max_side_px: int = 640) -> None:
+        if preset not in _DIS_PRESETS:
+            raise ValueError(f"unknown DIS preset {preset!r}; expected one of {', '.join(_DIS_PRESETS)}")
+        self.preset = preset
+        self.max_side_px = max_side_px
+        self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
+
+    def __call__(self, src: NDArray[np.uint8], dst: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Flow from ``src`` to ``dst``.
+
+        Args:
+            src, dst: (H, W, 3) uint8 RGB or (H, W) uint8 gray, same size.
+
+        Returns:
+            (H, W, 2) float32 flow in full-resolution pixels.
+        """
+        g0 = src if src.ndim == 2 else to_gray(src)
+        g1 = dst if dst.ndim == 2 else to_gray(dst)
+        h, w = g0.shape
+        s = working_scale(h, w, self.max_side_px)
+        if s < 1.0:
+            size = (max(8, round(w * s)), max(8, round(h * s)))
+            g0, g1 = resize(g0, size), resize(g1, size)
+        flow = self._dis.calc(np.ascontiguousarray(g0), np.ascontiguousarray(g1), None)
+        if s < 1.0:
+            sx, sy = w / flow.shape[1], h / flow.shape[0]
+            flow = resize(flow, (w, h))
+            flow[..., 0] *= sx
+            flow[..., 1] *= sy
+        return flow.astype(np.float32, copy=False)
+
+
+def sample(img: NDArray, coords_xy: NDArray[np.float32], *, nearest: bool = False,
+           border_value: float = 0.0) -> NDArray:
+    """Sample ``img`` at absolute coordinates ``coords_xy`` ((H, W, 2) float32, x then y).
+
+    Points outside the image get ``border_value``.
+    """
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.remap(img, coords_xy[..., 0], coords_xy[..., 1], interp,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+
+
+def grid(height: int, width: int) -> NDArray[np.float32]:
+    """(H, W, 2) float32 pixel coordinates (x, y)."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    return np.stack([xs, ys], axis=-1)
+
+
+def backward_warp(img: NDArray, flow: NDArray[np.float32], *, nearest: bool = False,
+                  border_value: float = 0.0) -> NDArray:
+    """Pull ``img`` along ``flow``: ``out[y, x] = img[y + flow_y, x + flow_x]``.
+
+    With ``flow`` the flow from frame A to frame B and ``img`` frame B, the result is B aligned to A.
+    """
+    h, w = flow.shape[:2]
+    return sample(img, grid(h, w) + flow, nearest=nearest, border_value=border_value)
+
+
+def fb_error(flow_ab: NDArray[np.float32], flow_ba: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Forward-backward consistency error in pixels, (H, W) float32, in frame A's coordinates."""
+    back = backward_warp(flow_ba, flow_ab, border_value=np.nan)
+    err = np.linalg.norm(flow_ab + back, axis=-1)
+    return np.nan_to_num(err, nan=np.inf).astype(np.float32)
