@@ -1,0 +1,296 @@
+"""Mask sources: read, binarise, resize and dilate the holes to fill.
+
+A mask is a (H, W) bool array, True = remove. Sources (:func:`load_masks`):
+
+* a folder of mask images, matched to frames by the number in the file name (``00012.png`` -> frame 12,
+  numbers taken relative to the smallest one) or, when names carry no distinct numbers, by sorted order;
+* a mask video (white = remove), decoded frame by frame;
+* one image for every frame (logos, watermarks);
+* a box ``X,Y,W,H`` (:class:`Box`).
+
+Binarisation rule: a pixel is a hole when its value is above the threshold (``masks.threshold``; ``-1`` =
+auto: ``> 0`` for lossless images (PNG, BMP, TIFF), ``> 127`` for lossy JPEG/WebP images and mask videos,
+whose compression noise would otherwise become holes). Colour masks use their brightest channel; an RGBA
+mask whose colour channels are all zero (a transparent layer painted in black) uses its alpha channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from lama_video.config import MaskConfig
+from lama_video.errors import MaskError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+LOSSY_IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".webp"})
+_LOSSY_THRESHOLD = 127
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(path: Path) -> tuple[object, ...]:
+    """Sort key that orders ``frame2.png`` before ``frame10.png``."""
+    return tuple(int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(path.name))
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder`` (hidden files skipped), in natural order."""
+    files = [p for p in folder.iterdir()
+             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(files, key=natural_key)
+
+
+def frame_number(path: Path) -> int | None:
+    """The last number in the file's stem (``mask_0012.png`` -> 12), or None."""
+    nums = _DIGITS.findall(path.stem)
+    return int(nums[-1]) if nums else None
+
+
+def read_mask_image(path: Path) -> NDArray[np.uint8]:
+    """Read a mask image as (H, W) uint8 (see the module docstring for colour and alpha rules).
+
+    Raises:
+        MaskError: the file is missing or not a readable image.
+    """
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
+    if img is None:
+        raise MaskError(
+            f"cannot read mask image {str(path)!r}: "
+            + ("no such file" if data is None else "not a readable image")
+            + "; expected a PNG/JPEG/BMP/TIFF mask (white = remove)"
+        )
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return img
+    if img.shape[2] == 4:
+        colour = img[..., :3].max(axis=2)
+        return img[..., 3].copy() if not colour.any() else colour
+    return img[..., :3].max(axis=2) if img.shape[2] >= 3 else img[..., 0].copy()
+
+
+def binarize(mask: NDArray[np.uint8], threshold: int) -> NDArray[np.bool_]:
+    """``mask > threshold`` as (H, W) bool."""
+    return mask > threshold
+
+
+def auto_threshold(cfg_threshold: int, *, lossy: bool) -> int:
+    """Resolve ``masks.threshold`` (-1 = auto) for a lossy or lossless source."""
+    if cfg_threshold >= 0:
+        return cfg_threshold
+    return _LOSSY_THRESHOLD if lossy else 0
+
+
+def dilate(mask: NDArray[np.bool_], px: int) -> NDArray[np.bool_]:
+    """Grow holes by ``px`` pixels with a disc (``px == 0`` returns the mask unchanged)."""
+    if px <= 0 or not mask.any():
+        return mask
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return cv2.dilate(mask.view(np.uint8), k).astype(bool)
+
+
+def fit_to_frame(mask: NDArray[np.bool_], width: int, height: int, *, what: str,
+                 warn: bool = True) -> NDArray[np.bool_]:
+    """Resize a mask to the frame size with nearest neighbour when the aspect ratio matches.
+
+    Raises:
+        MaskError: the aspect ratio differs (naming both sizes).
+    """
+    h, w = mask.shape
+    if (w, h) == (width, height):
+        return mask
+    if abs(w * height - h * width) > max(w, width):  # aspect differs by more than a pixel's rounding
+        raise MaskError(
+            f"{what} is {w}x{h} but the video is {width}x{height}; expected masks of the video's size "
+            "(or the same aspect ratio, which is resized); re-export the masks at the video's size"
+        )
+    if warn:
+        log.info("%s is %dx%d, resized to the video's %dx%d (nearest neighbour)", what, w, h, width, height)
+    return cv2.resize(mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangular hole ``x, y, width, height`` in pixels of the upright frame."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @classmethod
+    def parse(cls, text: str) -> Box:
+        """Parse ``"X,Y,W,H"``.
+
+        Raises:
+            MaskError: not four non-negative integers with positive width and height.
+        """
+        parts = text.replace(" ", "").split(",")
+        try:
+            x, y, w, h = (int(p) for p in parts)
+        except ValueError:
+            raise MaskError(
+                f"--box {text!r}: expected four integers X,Y,W,H (e.g. --box 10,20,200,80)"
+            ) from None
+        if x < 0 or y < 0 or w <= 0 or h <= 0:
+            raise MaskError(f"--box {text!r}: expected X,Y >= 0 and W,H > 0")
+        return cls(x, y, w, h)
+
+    def to_mask(self, width: int, height: int) -> NDArray[np.bool_]:
+        """The box as a (height, width) bool mask, clipped to the frame."""
+        if self.x >= width or self.y >= height:
+            raise MaskError(
+                f"--box {self.x},{self.y},{self.width},{self.height} lies outside the "
+                f"{width}x{height} frame; expected a box that overlaps the frame"
+            )
+        m = np.zeros((height, width), dtype=bool)
+        m[self.y:self.y + self.height, self.x:self.x + self.width] = True
+        return m
+
+
+class MaskTrack:
+    """Per-frame masks from one source, streamed in frame order.
+
+    Use :func:`load_masks` to build one. :meth:`masks` yields (H, W) bool masks at the video's size,
+    binarised, not dilated. ``count`` is the number of masks (None = the same mask for every frame).
+    """
+
+    def __init__(self, *, description: str, count: int | None,
+                 make_iter: object, static: NDArray[np.bool_] | None = None) -> None:
+        self.description = description
+        self.count = count
+        self._make_iter = make_iter
+        self.static = static
+
+    def masks(self) -> Iterator[NDArray[np.bool_]]:
+        """Masks in frame order; infinite for a static mask."""
+        if self.static is not None:
+            while True:
+                yield self.static
+        yield from self._make_iter()  # type: ignore[operator]
+
+
+def _static_track(mask: NDArray[np.bool_], description: str) -> MaskTrack:
+    if not mask.any():
+        raise MaskError(f"{description} is empty (no pixel above the threshold); "
+                        "expected white (non-zero) pixels where the object is")
+    return MaskTrack(description=description, count=None, make_iter=None, static=mask)
+
+
+def _folder_track(folder: Path, width: int, height: int, cfg: MaskConfig,
+                  n_frames: int | None) -> MaskTrack:
+    files = list_images(folder)
+    if not files:
+        raise MaskError(
+            f"mask folder {str(folder)!r} holds no mask images; expected PNG/JPEG files, one per frame "
+            "(00000.png, 00001.png, ...)"
+        )
+    numbers = [frame_number(p) for p in files]
+    if None not in numbers and len(set(numbers)) == len(numbers):
+        base = min(numbers)  # type: ignore[type-var]
+        order = sorted(zip(numbers, files, strict=True))
+        idx = [n - base for n, _ in order]  # type: ignore[operator]
+        if idx != list(range(len(idx))):
+            missing = sorted(set(range(idx[-1] + 1)) - set(idx))
+            raise MaskError(
+                f"mask folder {str(folder)!r} skips frame number(s) {missing[:5]} (relative to the first, "
+                f"{base}); expected one mask per frame — add the missing masks, or use --keyframes if "
+                "only some frames carry masks"
+            )
+        files = [p for _, p in order]
+    if n_frames is not None and len(files) != n_frames:
+        raise MaskError(
+            f"mask folder {str(folder)!r} has {len(files)} masks but the video has {n_frames} frames; "
+            "expected one mask per frame"
+        )
+    first = read_mask_image(files[0])
+    fh, fw = first.shape
+    if (fw, fh) != (width, height):
+        fit_to_frame(np.zeros((fh, fw), bool), width, height,
+                     what=f"mask {files[0].name}")  # raises on an aspect mismatch, logs otherwise
+
+    def it() -> Iterator[NDArray[np.bool_]]:
+        for p in files:
+            raw = read_mask_image(p)
+            if raw.shape != (fh, fw):
+                raise MaskError(
+                    f"mask {str(p)!r} is {raw.shape[1]}x{raw.shape[0]} but the first mask is {fw}x{fh}; "
+                    "expected all masks to have the same size"
+                )
+            thr = auto_threshold(cfg.threshold, lossy=p.suffix.lower() in LOSSY_IMAGE_EXTENSIONS)
+            yield fit_to_frame(binarize(raw, thr), width, height, what=f"mask {p.name}", warn=False)
+
+    return MaskTrack(description=f"mask folder {folder}", count=len(files), make_iter=it)
+
+
+def _video_track(path: Path, width: int, height: int, cfg: MaskConfig,
+                 n_frames: int | None) -> MaskTrack:
+    from lama_video.video import count_frames, open_video  # late import: video.py owns PyAV
+
+    count = count_frames(path)
+    if n_frames is not None and count != n_frames:
+        raise MaskError(
+            f"mask video {str(path)!r} has {count} frames but the video has {n_frames}; "
+            "expected one mask frame per video frame"
+        )
+    reader = open_video(path)
+    mw, mh = reader.info.width, reader.info.height
+    reader.close()
+    if (mw, mh) != (width, height):
+        fit_to_frame(np.zeros((mh, mw), bool), width, height, what=f"mask video {path.name}")
+    thr = auto_threshold(cfg.threshold, lossy=True)
+
+    def it() -> Iterator[NDArray[np.bool_]]:
+        with open_video(path) as r:
+            for frame in r.frames():
+                yield fit_to_frame(binarize(frame.rgb.max(axis=2), thr), width, height,
+                                   what="mask video", warn=False)
+
+    return MaskTrack(description=f"mask video {path}", count=count, make_iter=it)
+
+
+def load_masks(
+    source: str | Path | Box,
+    *,
+    width: int,
+    height: int,
+    n_frames: int | None = None,
+    cfg: MaskConfig | None = None,
+) -> MaskTrack:
+    """Open a mask source for a video of ``width`` x ``height`` with ``n_frames`` frames (None = unknown).
+
+    Sizes are checked now; the count is checked now when ``n_frames`` is given.
+
+    Raises:
+        MaskError: missing, unreadable or empty source; count or size mismatch.
+    """
+    cfg = cfg or MaskConfig()
+    if isinstance(source, Box):
+        return _static_track(source.to_mask(width, height), "--box")
+    path = Path(source)
+    if path.is_dir():
+        return _folder_track(path, width, height, cfg, n_frames)
+    if not path.exists():
+        raise MaskError(
+            f"mask source {str(path)!r} does not exist; expected a folder of mask images, a mask video "
+            "or one mask image"
+        )
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raw = read_mask_image(path)
+        thr = auto_threshold(cfg.threshold, lossy=path.suffix.lower() in LOSSY_IMAGE_EXTENSIONS)
+        mask = fit_to_frame(binarize(raw, thr), width, height, what=f"mask {path.name}")
+        return _static_track(mask, f"mask image {str(path)!r}")
+    return _video_track(path, width, height, cfg, n_frames)

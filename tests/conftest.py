@@ -1,0 +1,16 @@
+"""Shared test fixtures and the rule that a test logging at ERROR fails (PySceneDetect's habit)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_error_logs(caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="lama_video")
+    yield
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    if errors:
+        pytest.fail(f"test logged at ERROR: {errors[0].getMessage()}")

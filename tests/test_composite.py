@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import numpy as np
+
+from lama_video.composite import composite, seam_alpha
+from lama_video.masks import dilate
+
+
+def _scene(seed=0):
+    rng = np.random.default_rng(seed)
+    orig = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    fill = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    core = np.zeros((40, 50), bool)
+    core[10:25, 15:30] = True
+    return orig, fill, core
+
+
+def test_outside_hole_bit_identical_and_core_fully_filled():
+    orig, fill, core = _scene()
+    hole = dilate(core, 4)
+    out = composite(orig, fill, hole, core, feather_px=2)
+    assert np.array_equal(out[~hole], orig[~hole])
+    assert np.array_equal(out[core], fill[core])
+    ring = hole & ~core
+    # the ring is a blend: between the two sources
+    lo = np.minimum(orig[ring], fill[ring]).astype(int) - 1
+    hi = np.maximum(orig[ring], fill[ring]).astype(int) + 1
+    assert np.all((out[ring] >= lo) & (out[ring] <= hi))
+
+
+def test_hard_seam_without_dilation_is_lamas_blend():
+    orig, fill, core = _scene(1)
+    out = composite(orig, fill, core, core, feather_px=3)
+    expected = np.where(core[..., None], fill, orig)
+    assert np.array_equal(out, expected)
+
+
+def test_alpha_ramps_towards_outer_edge():
+    core = np.zeros((30, 30), bool)
+    core[10:20, 10:20] = True
+    hole = dilate(core, 4)
+    a = seam_alpha(hole, core, feather_px=2)
+    assert a[~hole].max() == 0.0 and a[core].min() == 1.0
+    row = a[15, :10]  # walking from outside towards the core along a row
+    assert np.all(np.diff(row) >= 0)
+    assert 0 < a[15, 6] < 1  # outermost hole pixel is partially blended
