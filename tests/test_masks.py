@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lama_video.config import MaskConfig
+from lama_video.errors import MaskError
+from lama_video.masks import Box, dilate, load_masks, read_mask_image
+
+
+def _write(path, arr):
+    assert cv2.imwrite(str(path), arr)
+    return path
+
+
+def _ring_mask(h=24, w=32, y=5, x=7):
+    m = np.zeros((h, w), np.uint8)
+    m[y:y + 6, x:x + 8] = 255
+    return m
+
+
+def test_folder_matched_by_number_not_lexicographic(tmp_path):
+    # names without zero padding: lexicographic order would put 10 before 2
+    for i in range(12):
+        _write(tmp_path / f"mask_{i + 1}.png", _ring_mask(x=i))
+    track = load_masks(tmp_path, width=32, height=24, n_frames=12)
+    got = list(track.masks())
+    assert len(got) == 12 and track.count == 12
+    for i, m in enumerate(got):
+        assert m[5, i] and not m[5, i + 8]
+
+
+def test_folder_count_mismatch_names_both_numbers(tmp_path):
+    for i in range(5):
+        _write(tmp_path / f"{i:05d}.png", _ring_mask())
+    with pytest.raises(MaskError, match=r"has 5 masks but the video has 7 frames"):
+        load_masks(tmp_path, width=32, height=24, n_frames=7)
+
+
+def test_folder_gap_is_an_error(tmp_path):
+    for i in (0, 1, 3):
+        _write(tmp_path / f"{i:05d}.png", _ring_mask())
+    with pytest.raises(MaskError, match=r"skips frame number"):
+        load_masks(tmp_path, width=32, height=24)
+
+
+def test_empty_folder_and_unreadable_mask(tmp_path):
+    with pytest.raises(MaskError, match="holds no mask images"):
+        load_masks(tmp_path, width=32, height=24)
+    (tmp_path / "00000.png").write_bytes(b"not a png")
+    with pytest.raises(MaskError, match="not a readable image"):
+        list(load_masks(tmp_path, width=32, height=24).masks())
+
+
+def test_size_mismatch_same_aspect_is_resized_nearest(tmp_path, caplog):
+    m = np.zeros((12, 16), np.uint8)
+    m[2:4, 3:5] = 255
+    p = _write(tmp_path / "m.png", m)
+    track = load_masks(p, width=32, height=24)
+    out = next(track.masks())
+    assert out.shape == (24, 32)
+    assert out.sum() == 16 and out[4:8, 6:10].all()  # nearest neighbour: exact 2x blocks
+    assert "resized" in caplog.text
+
+
+def test_size_mismatch_other_aspect_names_both_sizes(tmp_path):
+    p = _write(tmp_path / "m.png", _ring_mask(h=20, w=32))
+    with pytest.raises(MaskError, match=r"is 32x20 but the video is 32x24"):
+        load_masks(p, width=32, height=24)
+
+
+def test_threshold_rules(tmp_path):
+    m = np.zeros((24, 32), np.uint8)
+    m[0, 0] = 1  # a lone value-1 pixel counts in a lossless mask (LaMa's > 0 rule)
+    m[5:10, 5:10] = 255
+    track = load_masks(_write(tmp_path / "a.png", m), width=32, height=24)
+    assert next(track.masks())[0, 0]
+    jpg = m.copy()
+    jpg[0, 0] = 40  # JPEG noise must not become a hole
+    p = _write(tmp_path / "a.jpg", jpg)
+    out = next(load_masks(p, width=32, height=24).masks())
+    assert not out[0, 0] and out[6:9, 6:9].all()
+    strict = MaskConfig(threshold=200)
+    assert not next(load_masks(tmp_path / "a.png", width=32, height=24, cfg=strict).masks())[0, 0]
+
+
+def test_rgba_uses_alpha_when_colour_blank(tmp_path):
+    rgba = np.zeros((24, 32, 4), np.uint8)
+    rgba[3:6, 3:6, 3] = 255
+    m = read_mask_image(_write(tmp_path / "a.png", rgba))
+    assert m[4, 4] == 255 and m.sum() == 9 * 255
+    rgba[10:12, 10:12, :3] = 255  # colour present -> colour rule
+    m = read_mask_image(_write(tmp_path / "b.png", rgba))
+    assert m[11, 11] == 255 and m[4, 4] == 0
+
+
+def test_static_empty_mask_is_an_error(tmp_path):
+    p = _write(tmp_path / "empty.png", np.zeros((24, 32), np.uint8))
+    with pytest.raises(MaskError, match="is empty"):
+        load_masks(p, width=32, height=24)
+
+
+def test_box_parse_and_mask():
+    b = Box.parse("4, 2, 10, 5")
+    m = b.to_mask(32, 24)
+    assert m.sum() == 50 and m[2, 4] and not m[7, 4]
+    with pytest.raises(MaskError, match="expected four integers"):
+        Box.parse("1,2,3")
+    with pytest.raises(MaskError, match="outside"):
+        Box.parse("40,0,5,5").to_mask(32, 24)
+
+
+def test_missing_source(tmp_path):
+    with pytest.raises(MaskError, match="does not exist"):
+        load_masks(tmp_path / "nope.png", width=32, height=24)
+
+
+def test_dilate_grows_by_radius():
+    m = np.zeros((21, 21), bool)
+    m[10, 10] = True
+    d = dilate(m, 3)
+    assert d[10, 7] and d[10, 13] and not d[10, 6] and d.sum() > 20
+    assert dilate(m, 0) is m
