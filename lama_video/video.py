@@ -127,12 +127,15 @@ class Frame:
         pts: presentation timestamp in ``time_base`` units (None for image sequences).
         time_base: seconds per pts tick.
         rgb: (H, W, 3) uint8 RGB, upright.
+        duration: display time in ``time_base`` units as stored (None if unknown); the writer
+            passes it on, so the last frame of a variable-frame-rate video keeps its length.
     """
 
     index: int
     pts: int | None
     time_base: Fraction
     rgb: NDArray[np.uint8]
+    duration: int | None = None
 
 
 # -------------------------------------------------------------------------------------------- paths
@@ -431,7 +434,13 @@ class VideoReader:
                 if pts is None:
                     pts = 0 if last_pts is None else last_pts + step
                 last_pts = pts
-                yield Frame(index=index, pts=int(pts), time_base=tb, rgb=self._to_rgb(vf))
+                yield Frame(
+                    index=index,
+                    pts=int(pts),
+                    time_base=tb,
+                    rgb=self._to_rgb(vf),
+                    duration=int(vf.duration) if vf.duration else None,
+                )
         finally:
             container.close()
 
@@ -580,6 +589,7 @@ class VideoWriter:
         self._audio_packets: Iterator[Any] | None = None
         self._pending_audio: Any = None
         self._last_pts: int | None = None
+        self._durations: dict[int, int] = {}
         self._done = False
         self._check_target()
         try:
@@ -815,8 +825,9 @@ class VideoWriter:
         """
         if self._done:
             raise EncodeError(f"writer of '{self.path}' is closed: open a new VideoWriter")
+        duration: int | None = None
         if isinstance(frame, Frame):
-            rgb, pts = frame.rgb, frame.pts
+            rgb, pts, duration = frame.rgb, frame.pts, frame.duration
         else:
             rgb = frame
         rgb = _check_rgb(rgb)
@@ -848,6 +859,8 @@ class VideoWriter:
         vf = vf.reformat(format=self._pix_fmt, **kwargs)
         vf.pts = int(pts)
         vf.time_base = self.info.time_base
+        if duration:
+            self._durations[int(pts)] = int(duration)
         try:
             packets = self._stream.encode(vf)
         except av.FFmpegError as err:
@@ -861,6 +874,10 @@ class VideoWriter:
 
     def _mux_video(self, packets: list[Any]) -> None:
         for pkt in packets:
+            # Encoders derive packet durations from the nominal frame rate; the stored duration of
+            # each frame is what keeps a variable-frame-rate video's last frame (and length) exact.
+            if pkt.pts is not None and (d := self._durations.pop(pkt.pts, None)):
+                pkt.duration = d
             if self._audio and pkt.dts is not None:
                 self._pump_audio(float(pkt.dts * pkt.time_base))
             self._mux(pkt)
