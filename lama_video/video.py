@@ -532,6 +532,18 @@ def _copy_tags(src: dict[str, str], dst: Any) -> None:
             dst[key] = value
 
 
+def _encoder_rate(codec: str, src: Any) -> int:
+    """The source's sample rate if ``codec`` accepts it, else the closest rate it accepts."""
+    rate = int(src.codec_context.sample_rate)
+    try:
+        rates = av.codec.Codec(codec, "w").audio_rates
+    except (av.FFmpegError, ValueError):
+        return rate
+    if not rates or rate in rates:
+        return rate
+    return min(rates, key=lambda r: (abs(r - rate), -r))
+
+
 class _AudioTrack:
     """One source audio stream and its output stream (stream copy or re-encode)."""
 
@@ -744,7 +756,7 @@ class VideoWriter:
                         a.index,
                         codec,
                     )
-                out = self._container.add_stream(codec, rate=a.codec_context.sample_rate)
+                out = self._container.add_stream(codec, rate=_encoder_rate(codec, a))
                 with contextlib.suppress(Exception):
                     out.layout = a.codec_context.layout
             else:
@@ -792,10 +804,17 @@ class VideoWriter:
             return
         for frame in frames:
             if frame.pts is not None:
-                rate = track.out.codec_context.sample_rate
-                frame.pts = round(frame.pts * frame.time_base * rate)
-                frame.time_base = Fraction(1, rate)
-            for out_pkt in track.out.encode(frame):
+                # pts in the frame's own sample units; PyAV's resampler converts rate and format.
+                frame.pts = round(frame.pts * frame.time_base * frame.sample_rate)
+                frame.time_base = Fraction(1, frame.sample_rate)
+            try:
+                out_packets = track.out.encode(frame)
+            except av.FFmpegError as err:
+                raise EncodeError(
+                    f"audio encoder {track.out.codec_context.name} failed on '{self.source}' "
+                    f"({err}): expected encodable audio; set encode.audio to none"
+                ) from err
+            for out_pkt in out_packets:
                 self._mux(out_pkt)
                 track.packets_written += 1
 

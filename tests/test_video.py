@@ -506,3 +506,22 @@ def test_decode_error_injection(monkeypatch: pytest.MonkeyPatch) -> None:
     seen["n"] = 0
     with pytest.raises(VideoOpenError, match="more than 2 corrupt"):
         list(strict.frames())
+
+
+def test_audio_resampled_for_encoder_rates(tmp_path: Path) -> None:
+    # WebM holds neither H.264 nor AAC: VP9 video, and 44.1 kHz AAC becomes 48 kHz Opus.
+    reader = open_video(MEDIA / "aac.mp4")
+    dst = tmp_path / "o.webm"
+    with VideoWriter(dst, reader.info, encode=EncodeConfig(codec="libvpx-vp9")) as w:
+        for f in itertools.islice(reader.frames(), 8):
+            w.write(f)
+    with av.open(str(dst)) as c:
+        assert [s.codec_context.name for s in c.streams] == ["vp9", "opus"]
+        assert c.streams.audio[0].sample_rate == 48000
+        seconds = sum(f.samples for f in c.decode(audio=0)) / 48000
+    with av.open(str(MEDIA / "aac.mp4")) as c:
+        src_seconds = sum(f.samples for f in c.decode(audio=0)) / 44100
+    assert seconds == pytest.approx(src_seconds, abs=0.03)
+    times = [f.pts * f.time_base for f in open_video(dst).frames()]
+    assert len(times) == 8  # Matroska/WebM store milliseconds: times kept to 1 ms
+    assert all(abs(t - Fraction(i * 1001, 30000)) <= Fraction(1, 1000) for i, t in enumerate(times))
