@@ -255,7 +255,12 @@ class Inpainter:
         self.kind = kind
         self.module = module.to(self.device).eval()
         self.precision = precision
-        if precision == "fp16" and self.device.type == "cpu":
+        if self.kind == KIND_TORCHSCRIPT_BLENDED and precision != "fp32":
+            # The traced export's FFTs are not wrapped to stay in fp32 (ours are), so it runs as
+            # it was traced.
+            log.warning("a TorchScript model runs in fp32 only; ignoring precision %s", precision)
+            self.precision = "fp32"
+        elif precision == "fp16" and self.device.type == "cpu":
             log.warning(
                 "fp16 is not supported on CPU; running in fp32 (use bf16 for reduced precision)"
             )
