@@ -41,8 +41,9 @@ def split_channels(channels: int, ratio_global: float) -> tuple[int, int]:
     return channels - n_global, n_global
 
 
-def _fp32_region(device: torch.device) -> contextlib.AbstractContextManager[None]:
-    """A context in which autocast is off, so FFTs run in float32 (cuFFT half needs 2^n sizes)."""
+def autocast_disabled(device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """A context in which autocast is off on ``device`` (FFTs run in float32: cuFFT half needs
+    power-of-two sizes and loses precision)."""
     if device.type in _AUTOCAST_DEVICES:
         return torch.autocast(device_type=device.type, enabled=False)
     return contextlib.nullcontext()
@@ -71,7 +72,7 @@ class FourierUnit(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(B, C_in, H, W) float -> (B, C_out, H, W), same dtype as ``x``."""
         b, _, h, w = x.shape
-        with _fp32_region(x.device):
+        with autocast_disabled(x.device):
             spec = torch.fft.rfftn(
                 x.float(), dim=(-2, -1), norm="ortho"
             )  # (B, C, H, W//2+1) complex
@@ -80,7 +81,7 @@ class FourierUnit(nn.Module):
             spec = spec.reshape(b, -1, h, spec.shape[-1])
         spec = spec.to(self.conv_layer.weight.dtype)
         spec = self.relu(self.bn(self.conv_layer(spec)))
-        with _fp32_region(x.device):
+        with autocast_disabled(x.device):
             spec = spec.float().reshape(b, -1, 2, h, spec.shape[-1]).permute(0, 1, 3, 4, 2)
             spec_c = torch.complex(spec[..., 0].contiguous(), spec[..., 1].contiguous())
             out = torch.fft.irfftn(spec_c, s=(h, w), dim=(-2, -1), norm="ortho")
