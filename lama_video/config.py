@@ -80,6 +80,7 @@ class TemporalConfig:
     overlap_frames: int = _f(10, lo=0, hi=1000)  # frames shared by consecutive windows, cross-faded
     flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))  # OpenCV DIS preset
     flow_max_side_px: int = _f(640, lo=32)  # flow computed at this longest side at most, then scaled up
+    flow_grow_px: int = _f(8, lo=0, hi=128)  # holes grown by this before flow completion (object motion)
     max_propagation_frames: int = _f(30, lo=0)  # farthest neighbour a hole pixel may copy from
     consistency_px: float = _f(1.5, lo=0.0)  # forward-backward flow error above which a source is unreliable
     keyframe_interval: int = _f(10, lo=1)  # frames between hallucinated keyframes

@@ -113,3 +113,76 @@ def fb_error(flow_ab: NDArray[np.float32], flow_ba: NDArray[np.float32]) -> NDAr
     back = backward_warp(flow_ba, flow_ab, border_value=np.nan)
     err = np.linalg.norm(flow_ab + back, axis=-1)
     return np.nan_to_num(err, nan=np.inf).astype(np.float32)
+
+
+# --- Helpers for the temporal engine (working-resolution flow, sparse sampling, mask shaping). ---
+
+
+def estimate_gray(estimator: FlowEstimator, src: NDArray[np.uint8],
+                  dst: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """DIS flow between two gray images at *their* size (no rescaling).
+
+    The temporal engine shrinks every frame once to its working size and calls this for both
+    directions, so each frame is converted and resized a single time.
+
+    Args:
+        estimator: supplies the DIS preset.
+        src, dst: (h, w) uint8 gray, same size.
+
+    Returns:
+        (h, w, 2) float32 flow in pixels of that size.
+    """
+    flow = estimator._dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), None)
+    return flow.astype(np.float32, copy=False)
+
+
+_REMAP_COLS = 4096  # cv2.remap needs every side below SHRT_MAX, so point lists are folded into rows
+
+
+def sample_points(img: NDArray, xs: NDArray[np.float32], ys: NDArray[np.float32], *,
+                  nearest: bool = False, border_value: float = 0.0) -> NDArray:
+    """Sample ``img`` at scattered points (bilinear unless ``nearest``).
+
+    Args:
+        img: (H, W) or (H, W, C) array, C <= 4, uint8 or float32.
+        xs, ys: (N,) float32 absolute pixel coordinates (pixel centres at integers).
+        nearest: nearest-neighbour instead of bilinear.
+        border_value: value for points outside the image.
+
+    Returns:
+        (N,) or (N, C) array of ``img``'s dtype.
+    """
+    n = int(xs.shape[0])
+    extra = img.shape[2:]
+    if n == 0:
+        return np.zeros((0, *extra), img.dtype)
+    rows = -(-n // _REMAP_COLS)
+    pad = rows * _REMAP_COLS - n
+    mx = np.pad(np.asarray(xs, np.float32), (0, pad)).reshape(rows, _REMAP_COLS)
+    my = np.pad(np.asarray(ys, np.float32), (0, pad)).reshape(rows, _REMAP_COLS)
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    out = cv2.remap(img, mx, my, interp, borderMode=cv2.BORDER_CONSTANT,
+                    borderValue=border_value)
+    return out.reshape(rows * _REMAP_COLS, *extra)[:n]
+
+
+def dilate(mask: NDArray[np.bool_], radius_px: int) -> NDArray[np.bool_]:
+    """Grow a (H, W) bool mask by ``radius_px`` with a disc-shaped structuring element."""
+    if radius_px <= 0 or not mask.any():
+        return mask.copy()
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_px + 1, 2 * radius_px + 1))
+    return cv2.dilate(mask.view(np.uint8), k).view(np.bool_)
+
+
+def shrink_mask(mask: NDArray[np.bool_], size_wh: tuple[int, int]) -> NDArray[np.bool_]:
+    """Downscale a (H, W) bool mask to ``(w, h)`` so that any covered cell stays True."""
+    h, w = mask.shape
+    if (w, h) == size_wh:
+        return mask.copy()
+    area = cv2.resize(mask.astype(np.float32), size_wh, interpolation=cv2.INTER_AREA)
+    return area > 1e-6
+
+
+def blur(img: NDArray[np.float32], sigma_px: float) -> NDArray[np.float32]:
+    """Gaussian blur of a float32 image (edges replicated)."""
+    return cv2.GaussianBlur(img, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE)

@@ -1,0 +1,206 @@
+"""Quality of object removal on real footage with ground truth (temporal engine vs per-frame).
+
+Protocol: the masked object of sequence B (its pixels where its mask is set, frame by frame, B
+cycled if shorter) is pasted onto the frames of sequence A (same resolution); the paste is removed
+with ``lama_video.pipeline.remove_object`` on PNG folders (lossless in and out, ``dilate 0``: the
+pasted object has no halo), exactly as ``lama-video remove FRAMES --mask MASKS -o OUT --dilate 0``
+does, and the result is compared with A's original frames. Each pair is run twice in the same
+process: with the temporal engine (``temporal.enabled: true``, the default) and with the per-frame
+baseline (``temporal.enabled: false``); both use the same image engine (``auto``: OpenCV Telea
+without LaMa weights).
+
+Metrics per pair (and their mean over pairs):
+    psnr       whole frames, MSE pooled over the clip (dB)
+    ssim       whole frames, gaussian-window SSIM (sigma 1.5, on RGB), mean over frames
+    hole_psnr  MSE pooled over the hole pixels of every frame (dB)
+    flicker    inside holes: mean |out_t - warp(out_{t+1})| after alignment with flow computed on
+               the ground truth, divided by the same on the ground truth (1.0 = as stable as the
+               real footage); pixels whose ground-truth flow fails a forward-backward check are left
+               out of both.
+
+Usage:
+    python bench/quality.py [--pairs A:B ...] [--max-frames N] [--config YAML] [--json OUT.json]
+
+Data: ``../shared/data/sequences`` relative to the repository root (DAVIS frames and masks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lama_video.config import RunConfig, load_config
+from lama_video.flow import FlowEstimator, backward_warp, fb_error
+from lama_video.pipeline import remove_object
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "sequences"
+PAIRS = [  # (A: background and ground truth, B: pasted object); same resolution within a pair
+    ("bmx-trees", "tennis"),
+    ("tennis", "schoolgirls"),
+    ("schoolgirls", "dogs-jump"),
+    ("dogs-jump", "bmx-trees"),
+    ("parkour", "blackswan"),
+    ("blackswan", "motocross-jump"),
+    ("motocross-jump", "parkour"),
+]
+
+
+def read_seq(name: str, max_frames: int | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """RGB uint8 frames and bool masks of a sequence."""
+    base = DATA / name
+    fr = sorted(p for p in (base / "frames").iterdir() if p.suffix in (".png", ".jpg"))
+    mk = sorted((base / "masks").glob("*.png"))
+    if max_frames:
+        fr, mk = fr[:max_frames], mk[:max_frames]
+    frames = [cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for p in fr]
+    masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 127 for p in mk]
+    return frames, masks
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Gaussian-window SSIM (Wang et al. 2004: sigma 1.5, K1 0.01, K2 0.03), mean over RGB."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    x, y = a.astype(np.float64), b.astype(np.float64)
+
+    def g(img: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(img, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+
+    mx, my = g(x), g(y)
+    sxx, syy, sxy = g(x * x) - mx * mx, g(y * y) - my * my, g(x * y) - mx * my
+    num = (2 * mx * my + c1) * (2 * sxy + c2)
+    den = (mx * mx + my * my + c1) * (sxx + syy + c2)
+    return float((num / den).mean())
+
+
+def psnr(mse: float) -> float:
+    return float("inf") if mse <= 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def gt_flows(gt: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Flow t -> t+1 on the ground truth and its forward-backward-consistent pixels."""
+    est = FlowEstimator(preset="medium", max_side_px=1024)
+    out = []
+    for a, b in itertools.pairwise(gt):
+        f = est(a, b)
+        err = fb_error(f, est(b, a))
+        out.append((f, err < 1.0))
+    return out
+
+
+def flicker_sum(frames: list[np.ndarray], holes: list[np.ndarray],
+                flows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, int]:
+    """Sum and count of |x_t - warp(x_{t+1})| over consistent hole pixels."""
+    tot, cnt = 0.0, 0
+    for t, (flow, ok) in enumerate(flows):
+        sel = holes[t] & ok
+        if not sel.any():
+            continue
+        aligned = backward_warp(frames[t + 1], flow)
+        d = np.abs(frames[t].astype(np.float32) - aligned.astype(np.float32)).mean(axis=2)
+        tot += float(d[sel].sum())
+        cnt += int(sel.sum())
+    return tot, cnt
+
+
+def write_pngs(folder: Path, images: list[np.ndarray], *, rgb: bool) -> None:
+    folder.mkdir(parents=True)
+    for i, img in enumerate(images):
+        data = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if rgb else img.astype(np.uint8) * 255
+        cv2.imwrite(str(folder / f"{i:05d}.png"), data)
+
+
+def read_pngs(folder: Path) -> list[np.ndarray]:
+    files = sorted(folder.glob("*.png"))
+    return [cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for p in files]
+
+
+def evaluate(out: list[np.ndarray], gt: list[np.ndarray], holes: list[np.ndarray],
+             flows: list[tuple[np.ndarray, np.ndarray]], gt_flicker: float) -> dict[str, float]:
+    se = sum(float(((o.astype(np.float64) - g) ** 2).sum()) for o, g in zip(out, gt, strict=True))
+    n_all = sum(g.size for g in gt)
+    se_h = sum(float(((o[h].astype(np.float64) - g[h]) ** 2).sum())
+               for o, g, h in zip(out, gt, holes, strict=True))
+    n_h = sum(int(h.sum()) * 3 for h in holes)
+    ft, fc = flicker_sum(out, holes, flows)
+    return {
+        "psnr": psnr(se / n_all),
+        "ssim": float(np.mean([ssim(o, g) for o, g in zip(out, gt, strict=True)])),
+        "hole_psnr": psnr(se_h / max(n_h, 1)),
+        "flicker": (ft / max(fc, 1)) / max(gt_flicker, 1e-9),
+    }
+
+
+def run_pair(a: str, b: str, cfg: RunConfig, max_frames: int | None,
+             work: Path) -> dict[str, dict[str, float]]:
+    gt, _ = read_seq(a, max_frames)
+    bf, bm = read_seq(b, None)
+    if gt[0].shape != bf[0].shape:
+        raise SystemExit(f"pair {a}:{b}: sizes differ ({gt[0].shape} vs {bf[0].shape})")
+    holes = [bm[t % len(bm)] for t in range(len(gt))]
+    pasted = [np.where(h[..., None], bf[t % len(bf)], g)
+              for t, (g, h) in enumerate(zip(gt, holes, strict=True))]
+    pair_dir = work / f"{a}__{b}"
+    write_pngs(pair_dir / "frames", pasted, rgb=True)
+    write_pngs(pair_dir / "masks", holes, rgb=False)
+    flows = gt_flows(gt)
+    gt_t, gt_c = flicker_sum(gt, holes, flows)
+    gt_flicker = gt_t / max(gt_c, 1)
+    res: dict[str, dict[str, float]] = {}
+    for label, enabled in (("temporal", True), ("per-frame", False)):
+        run_cfg = cfg.replace({"masks": {"dilate_px": 0}, "temporal": {"enabled": enabled}})
+        out_dir = pair_dir / f"out_{label}"
+        t0 = time.perf_counter()
+        result = remove_object(pair_dir / "frames", mask=pair_dir / "masks", output=out_dir,
+                               config=run_cfg, overwrite=True)
+        sec = time.perf_counter() - t0
+        out = read_pngs(out_dir)
+        m = evaluate(out, gt, holes, flows, gt_flicker)
+        m["fps"] = len(out) / sec
+        m["engine"] = result.engine  # type: ignore[assignment]
+        res[label] = m
+    shutil.rmtree(pair_dir, ignore_errors=True)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", nargs="*", help="A:B pairs (default: all seven)")
+    ap.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of A")
+    ap.add_argument("--config", type=Path, default=None, help="YAML preset applied to both runs")
+    ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    args = ap.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"data folder {DATA} is missing; this benchmark needs ../shared/data/sequences")
+    pairs = [tuple(p.split(":")) for p in args.pairs] if args.pairs else PAIRS
+    cfg = load_config(args.config)
+    keys = ("psnr", "ssim", "hole_psnr", "flicker")
+    all_res: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="lv-quality-") as tmp:
+        for a, b in pairs:
+            r = run_pair(a, b, cfg, args.max_frames, Path(tmp))
+            all_res[f"{a}:{b}"] = r
+            for label in ("temporal", "per-frame"):
+                m = r[label]
+                print(f"{a + ':' + b:28s} {label:9s} " + " ".join(
+                    f"{k} {m[k]:7.3f}" for k in keys) + f"  fps {m['fps']:5.1f}  [{m['engine']}]",
+                    flush=True)
+    print("mean over pairs:")
+    for label in ("temporal", "per-frame"):
+        means = {k: float(np.mean([r[label][k] for r in all_res.values()])) for k in keys}
+        print(f"  {label:9s} " + " ".join(f"{k} {means[k]:7.3f}" for k in keys))
+    if args.json:
+        args.json.write_text(json.dumps(all_res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,607 @@
+"""The temporal engine: flow-guided propagation, keyframe hallucination, smoothing, windows.
+
+For every window of frames (``window_frames``, consecutive windows share ``overlap_frames``):
+
+1. **Flow.** DIS forward and backward flow between neighbouring frames, at a working size whose
+   longest side is at most ``flow_max_side_px`` (all geometry below happens at that size; colours
+   are always sampled from the full-resolution frames).
+2. **Flow completion.** Inside each hole, grown by ``flow_grow_px`` so that the object's motion at
+   its edge does not leak in, the flow is replaced by the harmonic interpolation of the flow around
+   it (:mod:`lama_video.flow_completion`).
+3. **Propagation.** Two recurrent passes (past -> future, future -> past) carry, for every hole
+   pixel, a *source address*: the nearest frame in that direction where the point is outside every
+   hole and its position there. A pass only chains addresses (bilinear, nearest at seams between
+   sources) and never resamples colours, so colour is read exactly once, from the source frame.
+   A chain stops at a pixel whose forward-backward flow error exceeds ``consistency_px`` or after
+   ``max_propagation_frames`` frames. The two directions are blended, nearer sources weighing more.
+4. **Seam correction.** The colour difference between each frame and its propagated prediction on a
+   thin ring just outside the hole is spread smoothly over the hole (a membrane, i.e. Poisson
+   blending with the propagated gradients), so lighting changes over time leave no patch edges.
+5. **Hallucination.** Pixels that no frame shows are filled by the image engine on keyframes (frame
+   index a multiple of ``keyframe_interval``), in one batched call, and every other frame pulls that
+   fill along the flow from its nearest keyframes, so the invented content is the same over time.
+   Whatever is still missing (rare) is filled by the image engine frame by frame.
+6. **Smoothing.** Inside holes, each frame is blended with its ``smoothing_radius`` flow-aligned
+   neighbours on each side, weighted by flow consistency (``smoothing_strength``).
+7. **Windows.** Results of overlapping windows are cross-faded linearly over the overlap, so nothing
+   pops at window borders. At most ``window_frames + 1`` input frames are held at any time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lama_video import flow as fl
+from lama_video.config import TemporalConfig
+from lama_video.engines import ImageEngine
+from lama_video.flow_completion import harmonic_fill
+from lama_video.video import Frame
+
+log = logging.getLogger(__name__)
+
+Item = tuple[Frame, NDArray[np.bool_]]
+Result = tuple[Frame, NDArray[np.bool_], NDArray[np.uint8]]
+
+_SEAM_RING_PX = 2  # width of the ring outside the hole where prediction errors are measured
+_SEAM_CELL_PX = 4  # the seam membrane is solved on a grid this many times coarser
+
+
+@dataclass
+class _FrameData:
+    """Working-size data of one frame (cached across the overlap of two windows)."""
+
+    gray: NDArray[np.uint8]  # (h, w) luma at working size
+    region: NDArray[np.bool_]  # (h, w) cells whose source address is chained (hole grown 1 cell)
+    grown: NDArray[np.bool_]  # (h, w) cells whose flow is replaced by the completion
+
+
+@dataclass
+class _Pred:
+    """Propagated colours for a frame's pixel list (one direction)."""
+
+    color: NDArray[np.float32]  # (n, 3) RGB
+    dist: NDArray[np.float32]  # (n,) frames to the source; inf = no source
+
+
+class TemporalEngine:
+    """Flow-guided video inpainting over overlapping windows (see the module docstring).
+
+    Args:
+        image_engine: fills pixels that no frame shows (LaMa, or OpenCV Telea without weights).
+        cfg: the ``temporal`` config section.
+    """
+
+    def __init__(self, image_engine: ImageEngine, cfg: TemporalConfig | None = None) -> None:
+        self.image_engine = image_engine
+        self.cfg = cfg if cfg is not None else TemporalConfig()
+        self.name = f"temporal {image_engine.name}"
+        self._flow = fl.FlowEstimator(preset=self.cfg.flow_preset,
+                                      max_side_px=self.cfg.flow_max_side_px)
+
+    # ------------------------------------------------------------------ streaming and windows
+
+    def process(self, items: Iterable[Item],
+                progress: Callable[[int], None] | None = None) -> Iterator[Result]:
+        """Fill the holes of a stream of frames.
+
+        Args:
+            items: ``(frame, hole)`` in frame order; ``hole`` is (H, W) bool, True = remove
+                (already dilated). All frames have the same size.
+            progress: called with the number of frames just finished.
+
+        Yields:
+            ``(frame, hole, filled_rgb)`` in input order; ``filled_rgb`` is (H, W, 3) uint8 RGB and
+            equals ``frame.rgb`` bit for bit outside ``hole`` (a frame with an empty hole gets its
+            own ``frame.rgb`` array back).
+        """
+        window = self.cfg.window_frames
+        overlap = min(self.cfg.overlap_frames, window - 1)
+        source = iter(items)
+        buf: list[Item] = []
+        carry: list[NDArray[np.uint8]] = []  # previous window's results for buf's first frames
+        start = 0  # stream position of buf[0]
+        cache_f: dict[int, _FrameData] = {}
+        cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
+        pending: Item | None = None
+        exhausted = False
+        while True:
+            if pending is not None:
+                buf.append(pending)
+                pending = None
+            while len(buf) < window and not exhausted:
+                try:
+                    buf.append(next(source))
+                except StopIteration:
+                    exhausted = True
+            if not buf:
+                return
+            if not exhausted:  # look one frame ahead to know whether this window is the last
+                try:
+                    pending = next(source)
+                except StopIteration:
+                    exhausted = True
+            final = exhausted and pending is None
+            for k in [k for k in cache_f if k < start]:
+                del cache_f[k]
+            for k in [k for k in cache_p if k < start]:
+                del cache_p[k]
+            results = self._window(buf, start, cache_f, cache_p)
+            n_out = len(buf) if final else len(buf) - overlap
+            n_carry = len(carry)
+            for j in range(n_out):
+                frame, hole = buf[j]
+                out = results[j]
+                if j < n_carry and hole.any():
+                    a = (j + 1) / (n_carry + 1)  # this window's weight ramps up over the overlap
+                    mix = (1.0 - a) * carry[j][hole].astype(np.float32) + a * out[hole]
+                    out = out.copy()
+                    out[hole] = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
+                yield frame, hole, out
+                if progress is not None:
+                    progress(1)
+            if final:
+                return
+            carry = results[n_out:]
+            buf = buf[n_out:]
+            start += n_out
+
+    # ------------------------------------------------------------------ one window
+
+    def _window(self, buf: list[Item], start: int, cache_f: dict[int, _FrameData],
+                cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]]
+                ) -> list[NDArray[np.uint8]]:
+        """Fill every frame of a window; returns (H, W, 3) uint8 per frame."""
+        n = len(buf)
+        frames = [f.rgb for f, _ in buf]
+        holes = [h for _, h in buf]
+        has = [bool(h.any()) for h in holes]
+        if not any(has):
+            return frames
+        cfg = self.cfg
+        full_h, full_w = holes[0].shape
+        s = fl.working_scale(full_h, full_w, cfg.flow_max_side_px)
+        size = (max(8, round(full_w * s)), max(8, round(full_h * s)))
+        geo = _Geometry(full_w, full_h, size[0], size[1])
+        need = [has[t] or has[t + 1] for t in range(n - 1)]  # pairs whose flow is needed
+        used = [has[t] or (t > 0 and need[t - 1]) or (t < n - 1 and need[t]) for t in range(n)]
+
+        data: list[_FrameData | None] = [None] * n
+        for t in range(n):
+            if not used[t]:
+                continue
+            d = cache_f.get(start + t)
+            if d is None:
+                d = self._frame_data(frames[t], holes[t], size, geo)
+                cache_f[start + t] = d
+            data[t] = d
+
+        fwd, bwd = self._flows(data, need, start, cache_p)
+        thr = cfg.consistency_px * geo.sx  # in working-size pixels
+
+        # Pixel lists: the hole, plus a thin ring around it for the seam correction.
+        ring_masks = [None if not has[t] else
+                      fl.dilate(holes[t], _SEAM_RING_PX) & ~holes[t] for t in range(n)]
+        pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None] = [None] * n
+        for t in range(n):
+            if has[t]:
+                hy, hx = np.nonzero(holes[t])
+                ry, rx = np.nonzero(ring_masks[t])
+                pix[t] = (np.concatenate([hy, ry]), np.concatenate([hx, rx]), hy.size)
+
+        pred_past = self._propagate(+1, frames, data, pix, fwd, bwd, geo, thr)
+        pred_future = self._propagate(-1, frames, data, pix, fwd, bwd, geo, thr)
+
+        filled: list[NDArray[np.uint8]] = list(frames)
+        colors: list[NDArray[np.float32] | None] = [None] * n
+        missing: list[NDArray[np.bool_] | None] = [None] * n
+        for t in range(n):
+            if not has[t]:
+                continue
+            ys, xs, nh = pix[t]
+            col, ok = _blend(pred_past[t], pred_future[t])
+            col = _seam_correct(frames[t], ys, xs, nh, col, ok, geo.full)
+            colors[t] = col[:nh]
+            missing[t] = ~ok[:nh]
+            out = frames[t].copy()
+            good = ok[:nh]
+            out[ys[:nh][good], xs[:nh][good]] = _to_u8(col[:nh][good])
+            filled[t] = out
+
+        self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
+        if cfg.smoothing_strength > 0 and cfg.smoothing_radius > 0:
+            filled = self._smooth(filled, holes, pix, fwd, bwd, geo, thr)
+        return filled
+
+    def _frame_data(self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], size: tuple[int, int],
+                    geo: _Geometry) -> _FrameData:
+        gray = fl.resize(fl.to_gray(rgb), size)
+        small = fl.shrink_mask(hole, size)
+        grow = max(1, round(self.cfg.flow_grow_px * geo.sx))
+        return _FrameData(gray=gray, region=fl.dilate(small, 1), grown=fl.dilate(small, grow))
+
+    def _flows(self, data: list[_FrameData | None], need: list[bool], start: int,
+               cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]]
+               ) -> tuple[list[NDArray[np.float32] | None], list[NDArray[np.float32] | None]]:
+        """Completed flows: ``fwd[t]`` frame t -> t+1 (in t's grid), ``bwd[t]`` t+1 -> t."""
+        n = len(data)
+        fwd: list[NDArray[np.float32] | None] = [None] * (n - 1)
+        bwd: list[NDArray[np.float32] | None] = [None] * (n - 1)
+        raw_f: dict[int, NDArray[np.float32]] = {}
+        raw_b: dict[int, NDArray[np.float32]] = {}
+        for t in range(n - 1):
+            if not need[t]:
+                continue
+            hit = cache_p.get(start + t)
+            if hit is not None:
+                fwd[t], bwd[t] = hit
+                continue
+            a, b = data[t], data[t + 1]
+            assert a is not None and b is not None
+            raw_f[t] = fl.estimate_gray(self._flow, a.gray, b.gray)
+            raw_b[t] = fl.estimate_gray(self._flow, b.gray, a.gray)
+        # Complete the fields that live in frame t's grid (fwd[t] and bwd[t-1]) in one solve.
+        for t in range(n):
+            fields = []
+            if t in raw_f:
+                fields.append(("f", t, raw_f[t]))
+            if t - 1 in raw_b:
+                fields.append(("b", t - 1, raw_b[t - 1]))
+            if not fields:
+                continue
+            d = data[t]
+            assert d is not None
+            if d.grown.any():
+                stacked = harmonic_fill(np.concatenate([f for _, _, f in fields], axis=2), d.grown)
+            else:
+                stacked = np.concatenate([f for _, _, f in fields], axis=2)
+            for k, (kind, i, _) in enumerate(fields):
+                part = np.ascontiguousarray(stacked[..., 2 * k:2 * k + 2])
+                if kind == "f":
+                    fwd[i] = part
+                else:
+                    bwd[i] = part
+        for t in raw_f:
+            cache_p[start + t] = (fwd[t], bwd[t])  # type: ignore[assignment]
+        return fwd, bwd
+
+    # ------------------------------------------------------------------ propagation
+
+    def _propagate(self, direction: int, frames: list[NDArray[np.uint8]],
+                   data: list[_FrameData | None],
+                   pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
+                   fwd: list[NDArray[np.float32] | None], bwd: list[NDArray[np.float32] | None],
+                   geo: _Geometry, thr: float) -> list[_Pred | None]:
+        """One recurrent pass; ``direction`` +1 takes sources from the past, -1 from the future.
+
+        The address map of a frame is (h, w, 5) float32: source frame (window index, -1 = none),
+        source x and y (working-size pixels), distance in frames, accumulated flow error.
+        """
+        n = len(frames)
+        w, h = geo.w, geo.h
+        max_dist = self.cfg.max_propagation_frames
+        order = range(n) if direction > 0 else range(n - 1, -1, -1)
+        preds: list[_Pred | None] = [None] * n
+        prev_map: NDArray[np.float32] | None = None  # None: the previous frame is all visible
+        prev_t = -1
+        base = fl.grid(h, w)
+        regions = [None if d is None else d.region for d in data]
+        for t in order:
+            p = pix[t]
+            if p is None:
+                prev_map, prev_t = None, t
+                continue
+            d = data[t]
+            assert d is not None
+            cur = np.empty((h, w, 5), np.float32)
+            cur[..., 0] = t
+            cur[..., 1:3] = base
+            cur[..., 3:] = 0.0
+            cy, cx = np.nonzero(d.region)
+            q = t - direction  # the neighbour the chain steps to
+            if 0 <= q < n and (step := _step_flows(direction, t, fwd, bwd)) is not None:
+                to_q, back = step
+                m = to_q[cy, cx]
+                qx = cx + m[:, 0]
+                qy = cy + m[:, 1]
+                err = np.linalg.norm(m + fl.sample_points(back, qx, qy, border_value=1e4), axis=1)
+                if prev_map is None or prev_t != q:
+                    addr = _identity(q, qx, qy)
+                else:
+                    addr = _sample_map(prev_map, qx, qy, regions)
+                addr[:, 3] += 1.0
+                addr[:, 4] += err
+                bad = (err > thr) | (addr[:, 0] < 0) | (addr[:, 3] > max_dist)
+                bad |= (qx < -0.5) | (qx > w - 0.5) | (qy < -0.5) | (qy > h - 0.5)
+                addr[bad, 0] = -1.0
+                cur[cy, cx] = addr
+            else:
+                cur[cy, cx, 0] = -1.0
+            prev_map, prev_t = cur, t
+            ys, xs, _ = p
+            lx, ly = geo.to_small(xs, ys)
+            a = _sample_map(cur, lx, ly, regions)
+            src = np.rint(a[:, 0]).astype(np.int64)
+            ok = (a[:, 0] >= 0) & (src != t)
+            color = np.zeros((ys.size, 3), np.float32)
+            dist = np.full(ys.size, np.inf, np.float32)
+            for j in np.unique(src[ok]):
+                sel = np.nonzero(ok & (src == j))[0]
+                fx, fy = geo.to_full(a[sel, 1], a[sel, 2])
+                color[sel] = fl.sample_points(frames[j], fx, fy).astype(np.float32)
+                dist[sel] = a[sel, 3] + a[sel, 4] / max(thr, 1e-3)
+            preds[t] = _Pred(color=color, dist=dist)
+        return preds
+
+    # ------------------------------------------------------------------ hallucination
+
+    def _hallucinate(self, start: int, frames: list[NDArray[np.uint8]],
+                     holes: list[NDArray[np.bool_]],
+                     pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
+                     filled: list[NDArray[np.uint8]], missing: list[NDArray[np.bool_] | None],
+                     fwd: list[NDArray[np.float32] | None], bwd: list[NDArray[np.float32] | None],
+                     geo: _Geometry, thr: float) -> None:
+        """Fill the pixels no frame shows: image engine on keyframes, pulled along the flow."""
+        n = len(frames)
+        todo = [t for t in range(n) if missing[t] is not None and missing[t].any()]
+        if not todo:
+            return
+        interval = self.cfg.keyframe_interval
+        keys = [t for t in range(n) if pix[t] is not None and (start + t) % interval == 0]
+        if not keys:
+            keys = [todo[len(todo) // 2]]
+        # 1. One batched image-engine call on the keyframes that have missing pixels.
+        batch = [k for k in keys if missing[k] is not None and missing[k].any()]
+        if batch:
+            masks = np.zeros((len(batch), geo.full_h, geo.full_w), bool)
+            for i, k in enumerate(batch):
+                ys, xs, nh = pix[k]  # type: ignore[misc]
+                sel = missing[k]
+                masks[i, ys[:nh][sel], xs[:nh][sel]] = True
+            out = self.image_engine.inpaint(np.stack([filled[k] for k in batch]), masks)
+            for i, k in enumerate(batch):
+                filled[k] = np.where(masks[i][..., None], out[i], filled[k])
+                missing[k] = np.zeros_like(missing[k])
+        # 2. Other frames pull the keyframe fill along the completed flow from both sides.
+        rest: list[int] = []
+        for t in todo:
+            if t in keys:
+                continue
+            ys, xs, nh = pix[t]  # type: ignore[misc]
+            sel = np.nonzero(missing[t])[0]
+            px, py = geo.to_small(xs[sel].astype(np.float32), ys[sel].astype(np.float32))
+            acc = np.zeros((sel.size, 3), np.float32)
+            wsum = np.zeros(sel.size, np.float32)
+            before = [k for k in keys if k < t]
+            after = [k for k in keys if k > t]
+            for k in ([before[-1]] if before else []) + ([after[0]] if after else []):
+                cx, cy, ok = _track(px, py, t, k, fwd, bwd, thr, geo)
+                fx, fy = geo.to_full(cx[ok], cy[ok])
+                wgt = 1.0 / abs(k - t)
+                acc[ok] += wgt * fl.sample_points(filled[k], fx, fy).astype(np.float32)
+                wsum[ok] += wgt
+            got = wsum > 0
+            out = filled[t].copy()
+            out[ys[sel[got]], xs[sel[got]]] = _to_u8(acc[got] / wsum[got, None])
+            filled[t] = out
+            left = np.zeros_like(missing[t])
+            left[sel[~got]] = True
+            missing[t] = left
+            if left.any():
+                rest.append(t)
+        # 3. Anything still missing: the image engine, frame by frame (one batched call).
+        if rest:
+            masks = np.zeros((len(rest), geo.full_h, geo.full_w), bool)
+            for i, t in enumerate(rest):
+                ys, xs, nh = pix[t]  # type: ignore[misc]
+                sel = missing[t]
+                masks[i, ys[:nh][sel], xs[:nh][sel]] = True
+            out = self.image_engine.inpaint(np.stack([filled[t] for t in rest]), masks)
+            for i, t in enumerate(rest):
+                filled[t] = np.where(masks[i][..., None], out[i], filled[t])
+
+    # ------------------------------------------------------------------ smoothing
+
+    def _smooth(self, filled: list[NDArray[np.uint8]], holes: list[NDArray[np.bool_]],
+                pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
+                fwd: list[NDArray[np.float32] | None], bwd: list[NDArray[np.float32] | None],
+                geo: _Geometry, thr: float) -> list[NDArray[np.uint8]]:
+        """Blend each hole with its flow-aligned neighbours (weights from flow consistency)."""
+        n = len(filled)
+        radius = self.cfg.smoothing_radius
+        strength = self.cfg.smoothing_strength
+        out_list = list(filled)
+        for t in range(n):
+            if pix[t] is None:
+                continue
+            ys, xs, nh = pix[t]
+            ys, xs = ys[:nh], xs[:nh]
+            own = filled[t][ys, xs].astype(np.float32)
+            acc = own.copy()
+            wsum = np.ones(nh, np.float32)
+            px, py = geo.to_small(xs.astype(np.float32), ys.astype(np.float32))
+            for direction in (+1, -1):
+                cx, cy = px.copy(), py.copy()
+                err = np.zeros(nh, np.float32)
+                alive = np.ones(nh, bool)
+                for step in range(1, radius + 1):
+                    a, b = t + direction * (step - 1), t + direction * step
+                    if not 0 <= b < n:
+                        break
+                    flows = _step_flows(-direction, a, fwd, bwd)
+                    if flows is None:
+                        break
+                    cx, cy, e = _advance(cx, cy, flows[0], flows[1])
+                    err += e
+                    alive &= (err <= thr * step) & geo.inside_small(cx, cy)
+                    if not alive.any():
+                        break
+                    fx, fy = geo.to_full(cx, cy)
+                    col = fl.sample_points(filled[b], fx, fy).astype(np.float32)
+                    wgt = alive * np.exp(-((err / max(thr, 1e-3)) ** 2)) / step
+                    acc += wgt[:, None] * col
+                    wsum += wgt
+            mean = acc / wsum[:, None]
+            res = own + strength * (mean - own)
+            out = filled[t].copy()
+            out[ys, xs] = _to_u8(res)
+            out_list[t] = out
+        return out_list
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+class _Geometry:
+    """Full-size <-> working-size coordinates (pixel centres aligned, as cv2.resize does)."""
+
+    def __init__(self, full_w: int, full_h: int, w: int, h: int) -> None:
+        self.full_w, self.full_h, self.w, self.h = full_w, full_h, w, h
+        self.full = (full_h, full_w)
+        self.sx = w / full_w
+        self.sy = h / full_h
+
+    def to_small(self, xs: NDArray, ys: NDArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        return ((xs + 0.5) * self.sx - 0.5).astype(np.float32), \
+            ((ys + 0.5) * self.sy - 0.5).astype(np.float32)
+
+    def to_full(self, xs: NDArray, ys: NDArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        return ((xs + 0.5) / self.sx - 0.5).astype(np.float32), \
+            ((ys + 0.5) / self.sy - 0.5).astype(np.float32)
+
+    def inside_small(self, xs: NDArray, ys: NDArray) -> NDArray[np.bool_]:
+        return (xs >= -0.5) & (xs <= self.w - 0.5) & (ys >= -0.5) & (ys <= self.h - 0.5)
+
+
+def _step_flows(direction: int, t: int, fwd: list[NDArray[np.float32] | None],
+                bwd: list[NDArray[np.float32] | None]
+                ) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
+    """Flows for a step from frame t towards t - direction: (t -> q in t's grid, q -> t in q's)."""
+    if direction > 0:  # step to t - 1
+        if t - 1 < 0 or bwd[t - 1] is None:
+            return None
+        return bwd[t - 1], fwd[t - 1]  # type: ignore[return-value]
+    if t >= len(fwd) or fwd[t] is None:  # step to t + 1
+        return None
+    return fwd[t], bwd[t]  # type: ignore[return-value]
+
+
+def _advance(xs: NDArray[np.float32], ys: NDArray[np.float32], to_q: NDArray[np.float32],
+             back: NDArray[np.float32]
+             ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """Move scattered points one frame along ``to_q``; also their forward-backward error."""
+    m = fl.sample_points(to_q, xs, ys)
+    nx, ny = xs + m[:, 0], ys + m[:, 1]
+    err = np.linalg.norm(m + fl.sample_points(back, nx, ny, border_value=1e4), axis=1)
+    return nx, ny, err.astype(np.float32)
+
+
+def _track(xs: NDArray[np.float32], ys: NDArray[np.float32], t: int, k: int,
+           fwd: list[NDArray[np.float32] | None], bwd: list[NDArray[np.float32] | None],
+           thr: float, geo: _Geometry
+           ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]:
+    """Follow points of frame t to frame k (working-size coordinates) along the completed flow."""
+    direction = 1 if k < t else -1  # step towards t - direction
+    ok = np.ones(xs.size, bool)
+    cx, cy = xs.copy(), ys.copy()
+    a = t
+    while a != k:
+        flows = _step_flows(direction, a, fwd, bwd)
+        if flows is None:
+            ok[:] = False
+            break
+        cx, cy, e = _advance(cx, cy, flows[0], flows[1])
+        ok &= (e <= thr) & geo.inside_small(cx, cy)
+        a -= direction
+    return cx, cy, ok
+
+
+def _identity(q: int, xs: NDArray[np.float32], ys: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Addresses of points of an all-visible frame q: themselves."""
+    out = np.zeros((xs.size, 5), np.float32)
+    out[:, 0] = q
+    out[:, 1] = xs
+    out[:, 2] = ys
+    return out
+
+
+def _sample_map(addr_map: NDArray[np.float32], xs: NDArray[np.float32], ys: NDArray[np.float32],
+                regions: list[NDArray[np.bool_] | None]) -> NDArray[np.float32]:
+    """Bilinear lookup of an address map, nearest where the four neighbours' sources differ.
+
+    A nearest lookup returns the neighbour cell's address shifted by the point's offset from that
+    cell, so sub-pixel positions survive seams between sources. Points off the map get source -1.
+    """
+    h, w = addr_map.shape[:2]
+    out = fl.sample_points(addr_map, xs, ys, border_value=-1.0)
+    ix = np.floor(xs + 0.5).astype(np.int64)
+    iy = np.floor(ys + 0.5).astype(np.int64)
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    near = np.full(out.shape, -1.0, np.float32)
+    near[inside] = addr_map[iy[inside], ix[inside]]
+    diff = np.abs(out[:, 0] - near[:, 0]) >= 1e-3
+    if diff.any():
+        fix = near[diff]
+        fix[:, 1] += xs[diff] - ix[diff]
+        fix[:, 2] += ys[diff] - iy[diff]
+        # The shift extrapolates the neighbour's address by up to half a cell; repeated over a chain
+        # that can drift into the source's hole. Addresses are only valid outside the source's
+        # chained region (the hole grown by a cell), so drop those that drifted in.
+        src = np.rint(fix[:, 0]).astype(np.int64)
+        for j in np.unique(src[src >= 0]):
+            reg = regions[j]
+            if reg is None:
+                continue
+            sel = np.nonzero(src == j)[0]
+            cx = np.clip(np.floor(fix[sel, 1] + 0.5).astype(np.int64), 0, w - 1)
+            cy = np.clip(np.floor(fix[sel, 2] + 0.5).astype(np.int64), 0, h - 1)
+            fix[sel[reg[cy, cx]], 0] = -1.0
+        out[diff] = fix
+    return out
+
+
+def _blend(a: _Pred | None, b: _Pred | None) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Mix the two directions' predictions; nearer (and more consistent) sources weigh more."""
+    assert a is not None and b is not None
+    wa = np.where(np.isfinite(a.dist), 1.0 / np.maximum(a.dist, 1.0) ** 2, 0.0).astype(np.float32)
+    wb = np.where(np.isfinite(b.dist), 1.0 / np.maximum(b.dist, 1.0) ** 2, 0.0).astype(np.float32)
+    tot = wa + wb
+    ok = tot > 0
+    col = (wa[:, None] * a.color + wb[:, None] * b.color) / np.maximum(tot, 1e-12)[:, None]
+    return col.astype(np.float32), ok
+
+
+def _seam_correct(frame: NDArray[np.uint8], ys: NDArray[np.intp], xs: NDArray[np.intp], nh: int,
+                  col: NDArray[np.float32], ok: NDArray[np.bool_],
+                  full: tuple[int, int]) -> NDArray[np.float32]:
+    """Add to the propagated hole colours the membrane that cancels their error on the ring."""
+    ring = np.arange(ys.size) >= nh
+    known = ring & ok
+    if not known.any() or not ok[:nh].any():
+        return col
+    err = frame[ys[known], xs[known]].astype(np.float32) - col[known]
+    cell = _SEAM_CELL_PX
+    y0, x0 = int(ys.min()), int(xs.min())
+    gh = (int(ys.max()) - y0) // cell + 1
+    gw = (int(xs.max()) - x0) // cell + 1
+    gy, gx = (ys - y0) // cell, (xs - x0) // cell
+    acc = np.zeros((gh, gw, 3), np.float32)
+    cnt = np.zeros((gh, gw), np.float32)
+    np.add.at(acc, (gy[known], gx[known]), err)
+    np.add.at(cnt, (gy[known], gx[known]), 1.0)
+    grid_vals = acc / np.maximum(cnt, 1.0)[..., None]
+    memb = harmonic_fill(grid_vals, cnt == 0)
+    out = col.copy()
+    hole_ok = np.nonzero(ok[:nh])[0]
+    mx = ((xs[hole_ok] - x0 + 0.5) / cell - 0.5).astype(np.float32)
+    my = ((ys[hole_ok] - y0 + 0.5) / cell - 0.5).astype(np.float32)
+    out[hole_ok] += fl.sample_points(memb, np.clip(mx, 0, gw - 1), np.clip(my, 0, gh - 1))
+    return out
+
+
+def _to_u8(values: NDArray[np.float32]) -> NDArray[np.uint8]:
+    return np.clip(values + 0.5, 0, 255).astype(np.uint8)
