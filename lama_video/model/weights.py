@@ -263,6 +263,8 @@ def load_model(
     Returns:
         A :class:`LoadedModel` in eval mode with ``requires_grad`` off.
 
+    A ``big-lama.zip`` is unpacked to a temporary folder first (about 410 MB of free space).
+
     Raises:
         WeightsError: not found, unreadable, corrupt, untrusted, or not matching the architecture.
     """

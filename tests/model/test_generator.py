@@ -105,3 +105,19 @@ def test_bf16_autocast_forward_is_close(tiny_loaded: FFCResNetGenerator) -> None
         y = tiny_loaded(x)
     assert torch.isfinite(y).all()
     assert (y.float() - expected).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_weights_forward_is_close(
+    tiny_loaded: FFCResNetGenerator, dtype: torch.dtype
+) -> None:
+    # Whole model cast (no autocast): the Fourier unit still runs its FFTs in float32.
+    model = FFCResNetGenerator(**TINY_KWARGS)
+    model.load_state_dict(tiny_loaded.state_dict())
+    model = model.eval().to(dtype)
+    x = torch.from_numpy(np.load(PARITY_DIR / "expected_model_input.npy"))
+    expected = torch.from_numpy(np.load(PARITY_DIR / "expected_raw.npy"))
+    with torch.no_grad():
+        y = model(x.to(dtype))
+    assert y.dtype == dtype
+    assert (y.float() - expected).abs().max() < 0.05
