@@ -28,26 +28,14 @@ from numpy.typing import NDArray
 
 from lama_video.config import MaskConfig
 from lama_video.errors import MaskError
+from lama_video.video import IMAGE_EXTENSIONS, count_frames, list_image_files, open_video
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 LOSSY_IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".webp"})
 _LOSSY_THRESHOLD = 127
 
 _DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(path: Path) -> tuple[object, ...]:
-    """Sort key that orders ``frame2.png`` before ``frame10.png``."""
-    return tuple(int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(path.name))
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder`` (hidden files skipped), in natural order."""
-    files = [p for p in folder.iterdir()
-             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS]
-    return sorted(files, key=natural_key)
 
 
 def frame_number(path: Path) -> int | None:
@@ -192,7 +180,7 @@ def _static_track(mask: NDArray[np.bool_], description: str) -> MaskTrack:
 
 def _folder_track(folder: Path, width: int, height: int, cfg: MaskConfig,
                   n_frames: int | None) -> MaskTrack:
-    files = list_images(folder)
+    files = list_image_files(folder)
     if not files:
         raise MaskError(
             f"mask folder {str(folder)!r} holds no mask images; expected PNG/JPEG files, one per frame "
@@ -238,8 +226,6 @@ def _folder_track(folder: Path, width: int, height: int, cfg: MaskConfig,
 
 def _video_track(path: Path, width: int, height: int, cfg: MaskConfig,
                  n_frames: int | None) -> MaskTrack:
-    from lama_video.video import count_frames, open_video  # late import: video.py owns PyAV
-
     count = count_frames(path)
     if n_frames is not None and count != n_frames:
         raise MaskError(

@@ -248,6 +248,37 @@ def open_video(
     return VideoReader(p, decode=decode)
 
 
+def count_frames(path: str | os.PathLike[str]) -> int:
+    """Number of frames in a video file or frame folder, counted without decoding pictures.
+
+    A video's packets are demuxed and counted (one compressed packet per frame for the codecs this tool
+    writes and reads), which takes a fraction of a decode; the container's own frame count is not used.
+    Used to check mask counts before any work starts.
+
+    Raises:
+        VideoOpenError: the input cannot be opened.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return len(list_image_files(p))
+    container = VideoReader(p)._open_container()
+    try:
+        stream = container.streams.video[0]
+        n = 0
+        try:
+            for packet in container.demux(stream):
+                # NOTE: flush packets at EOF carry no data (size 0); they are not frames.
+                if packet.size:
+                    n += 1
+        except EOFError:
+            pass
+        except av.FFmpegError:
+            pass  # a truncated tail: decoding will report it with the corrupt-frame budget
+        return n
+    finally:
+        container.close()
+
+
 def _clockwise_degrees(display_rotation: float) -> int:
     """PyAV ``frame.rotation`` (counter-clockwise display-matrix angle) -> clockwise turn."""
     cw = round(-display_rotation) % 360

@@ -46,11 +46,12 @@ def parse_keyframe(text: str) -> tuple[int, Path]:
 
 def keyframes_from_folder(folder: Path) -> dict[int, Path]:
     """A mask folder with only some frames present: ``{frame number: file}`` (``--keyframes``)."""
-    from lama_video.masks import frame_number, list_images
+    from lama_video.masks import frame_number
+    from lama_video.video import list_image_files
 
     if not folder.is_dir():
         raise MaskError(f"--keyframes needs --mask to be a folder of mask images, got {str(folder)!r}")
-    files = list_images(folder)
+    files = list_image_files(folder)
     out: dict[int, Path] = {}
     for p in files:
         n = frame_number(p)
@@ -107,15 +108,16 @@ def remove(
 ) -> None:
     """Remove the masked object from INPUT and write OUTPUT with the original timing and audio."""
 
+    sources = sum(x is not None for x in (mask, box)) + bool(keyframe_mask)
+    if sources != 1:
+        raise typer.BadParameter(
+            f"expected exactly one mask source (got {sources}): --mask PATH, --box X,Y,W,H or "
+            "--keyframe-mask FRAME:PATH"
+        )
+
     def job() -> None:
         from lama_video.pipeline import remove_object
 
-        sources = sum(x is not None for x in (mask, box)) + bool(keyframe_mask)
-        if sources != 1:
-            raise MaskError(
-                "expected exactly one mask source: --mask PATH, --box X,Y,W,H or --keyframe-mask "
-                f"FRAME:PATH (got {sources})"
-            )
         cfg = build_config(
             config,
             masks={"dilate_px": dilate},
@@ -134,17 +136,19 @@ def remove(
         elif box is not None:
             mask_src = Box.parse(box)
 
-        bar = tqdm(unit="frame", disable=state.quiet, dynamic_ncols=True, desc="remove")
+        bars: list[tqdm] = []
 
         def on_start(total: int | None) -> None:
-            bar.total = total
-            bar.refresh()
+            bars.append(tqdm(total=total, unit="frame", disable=state.quiet, dynamic_ncols=True,
+                             desc="remove"))
 
         try:
             result = remove_object(input, mask_src, output, config=cfg, keyframe_masks=kf,
-                                   overwrite=overwrite, progress=bar.update, on_start=on_start)
+                                   overwrite=overwrite, progress=lambda n: bars[0].update(n),
+                                   on_start=on_start)
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
         if not state.quiet:
             fps = result.frames / result.seconds if result.seconds > 0 else 0.0
             typer.echo(f"wrote {result.output} ({result.frames} frames, {result.engine}, "

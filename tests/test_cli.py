@@ -1,0 +1,143 @@
+"""The CLI in-process: exit codes, one-line errors, no half-written output."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lama_video.cli import app
+from lama_video.errors import VideoOpenError
+
+MEDIA = Path(__file__).parent / "fixtures" / "media"
+runner = CliRunner()
+FAST = ["--engine", "telea", "--no-temporal", "--preset", "ultrafast"]
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["-q", *args])
+
+
+def _one_line_error(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[-1]
+
+
+def test_help_lists_commands():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("remove", "image", "weights"):
+        assert cmd in res.output
+
+
+def test_remove_box_ok(tmp_path):
+    out = tmp_path / "o.mp4"
+    res = _run("remove", str(MEDIA / "aac.mp4"), "--box", "10,10,50,40", "-o", str(out), *FAST)
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 1000
+
+
+def test_no_mask_source_is_usage_error(tmp_path):
+    res = _run("remove", str(MEDIA / "aac.mp4"), "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 2
+    assert "exactly one mask source" in res.output
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 5000, b"not a video at all"])
+def test_unreadable_input_exits_1(tmp_path, content):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    out = tmp_path / "o.mp4"
+    res = _run("remove", str(bad), "--box", "0,0,8,8", "-o", str(out), *FAST)
+    assert res.exit_code == 1
+    assert "bad.mp4" in _one_line_error(res)
+    assert not out.exists() and bad.read_bytes() == content
+
+
+def test_truncated_video_exits_1(tmp_path):
+    data = (MEDIA / "aac.mp4").read_bytes()
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(data[: len(data) // 3])
+    res = _run("remove", str(bad), "--box", "0,0,8,8", "-o", str(tmp_path / "o.mp4"), *FAST)
+    assert res.exit_code in (0, 1)  # a cut mp4 without its index is unreadable; with it, a prefix
+    if res.exit_code == 1:
+        _one_line_error(res)
+        assert not (tmp_path / "o.mp4").exists()
+
+
+def test_missing_input_and_missing_mask(tmp_path):
+    res = _run("remove", str(tmp_path / "nope.mp4"), "--box", "0,0,8,8", "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 1 and "does not exist" in _one_line_error(res)
+    res = _run("remove", str(MEDIA / "aac.mp4"), "--mask", str(tmp_path / "nomask"),
+               "-o", str(tmp_path / "o.mp4"), *FAST)
+    assert res.exit_code == 1 and "nomask" in _one_line_error(res)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_mask_errors_exit_1(tmp_path):
+    masks = tmp_path / "m"
+    masks.mkdir()
+    res = _run("remove", str(MEDIA / "aac.mp4"), "--mask", str(masks), "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 1 and "holds no mask images" in _one_line_error(res)
+    for i in range(3):
+        cv2.imwrite(str(masks / f"{i:05d}.png"), np.full((240, 320), 255, np.uint8))
+    res = _run("remove", str(MEDIA / "aac.mp4"), "--mask", str(masks), "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 1 and "3 masks but the video has 45 frames" in _one_line_error(res)
+    (masks / "00001.png").write_bytes(b"garbage")
+    res = _run("remove", str(MEDIA / "aac.mp4"), "--mask", str(masks / "00001.png"),
+               "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 1 and "not a readable image" in _one_line_error(res)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_existing_output_and_overwrite(tmp_path):
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"old")
+    args = ["remove", str(MEDIA / "aac.mp4"), "--box", "0,0,8,8", "-o", str(out), *FAST]
+    res = _run(*args)
+    assert res.exit_code == 1 and "--overwrite" in _one_line_error(res)
+    assert out.read_bytes() == b"old"
+    assert _run(*args, "--overwrite").exit_code == 0
+    assert out.stat().st_size > 1000
+
+
+def test_output_equal_to_input(tmp_path):
+    src = tmp_path / "in.mp4"
+    shutil.copyfile(MEDIA / "aac.mp4", src)
+    res = _run("remove", str(src), "--box", "0,0,8,8", "-o", str(src), "--overwrite", *FAST)
+    assert res.exit_code == 1 and "is the input" in _one_line_error(res)
+    assert src.read_bytes() == (MEDIA / "aac.mp4").read_bytes()
+
+
+def test_bad_config_value_exits_1(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("masks: {dilate: 3}\n")
+    res = _run("remove", str(MEDIA / "aac.mp4"), "--box", "0,0,8,8", "-o", str(tmp_path / "o.mp4"),
+               "--config", str(cfg))
+    assert res.exit_code == 1 and "did you mean 'dilate_px'" in _one_line_error(res)
+
+
+def test_debug_reraises(tmp_path):
+    res = runner.invoke(app, ["--debug", "remove", str(tmp_path / "nope.mp4"), "--box", "0,0,8,8",
+                              "-o", str(tmp_path / "o.mp4")])
+    assert res.exit_code == 1
+    assert isinstance(res.exception, VideoOpenError)
+
+
+def test_ctrl_c_exits_130_without_output(tmp_path, monkeypatch):
+    import lama_video.pipeline as pipeline
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "composite", boom)
+    out = tmp_path / "o.mp4"
+    res = _run("remove", str(MEDIA / "aac.mp4"), "--box", "0,0,8,8", "-o", str(out), *FAST)
+    assert res.exit_code == 130
+    assert list(tmp_path.iterdir()) == []

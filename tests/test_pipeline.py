@@ -1,0 +1,126 @@
+"""End-to-end tests of lama_video.pipeline.remove_object on real clips (tests/fixtures/media)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from lama_video.config import RunConfig
+from lama_video.errors import EncodeError, MaskError
+from lama_video.masks import Box, dilate
+from lama_video.pipeline import remove_object
+from lama_video.video import list_image_files, open_video, read_image
+
+MEDIA = Path(__file__).parent / "fixtures" / "media"
+FAST = RunConfig().replace({"encode": {"preset": "ultrafast"}, "inpaint": {"engine": "telea"}})
+PER_FRAME = FAST.replace({"temporal": {"enabled": False}})
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _audio(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(audio=0) if p.dts is not None]
+
+
+def _video_pts(path: Path) -> list[int]:
+    with av.open(str(path)) as c:
+        return [f.pts for f in c.decode(video=0)]
+
+
+def _moving_masks(folder: Path, n: int, w: int, h: int) -> list[np.ndarray]:
+    folder.mkdir()
+    out = []
+    for i in range(n):
+        m = np.zeros((h, w), np.uint8)
+        m[40:90, 30 + 4 * i:90 + 4 * i] = 255
+        cv2.imwrite(str(folder / f"{i:05d}.png"), m)
+        out.append(m > 0)
+    return out
+
+
+@pytest.mark.parametrize("cfg", [PER_FRAME, FAST], ids=["per-frame", "temporal"])
+def test_png_output_changes_only_hole_pixels(tmp_path, cfg):
+    src = MEDIA / "aac.mp4"
+    masks = _moving_masks(tmp_path / "m", 45, 320, 240)
+    before = _sha(src)
+    res = remove_object(src, tmp_path / "m", tmp_path / "out", config=cfg)
+    assert res.frames == 45
+    outs = list_image_files(tmp_path / "out")
+    assert len(outs) == 45
+    with open_video(src) as r:
+        for frame, out_png, core in zip(r.frames(), outs, masks, strict=True):
+            out = read_image(out_png)
+            hole = dilate(core, cfg.masks.dilate_px)
+            assert np.array_equal(out[~hole], frame.rgb[~hole])  # bit-identical outside the hole
+            assert not np.array_equal(out[core], frame.rgb[core])  # the hole was filled
+    assert _sha(src) == before
+
+
+def test_video_output_keeps_timing_and_audio(tmp_path):
+    src = MEDIA / "vfr_aac.mp4"
+    out = tmp_path / "out.mp4"
+    res = remove_object(src, Box(10, 10, 60, 40), out, config=PER_FRAME)
+    assert res.frames == 42
+    assert _video_pts(out) == _video_pts(src)  # variable frame rate kept exactly
+    assert _audio(out) == _audio(src)  # audio packets byte-identical
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # no temp file left
+
+
+def test_static_mask_image(tmp_path):
+    m = np.zeros((240, 320), np.uint8)
+    m[100:140, 100:180] = 255
+    cv2.imwrite(str(tmp_path / "logo.png"), m)
+    res = remove_object(MEDIA / "aac.mp4", tmp_path / "logo.png", tmp_path / "o.mkv", config=PER_FRAME)
+    assert res.frames == 45 and (tmp_path / "o.mkv").stat().st_size > 0
+
+
+def test_mask_count_mismatch_fails_before_work(tmp_path):
+    _moving_masks(tmp_path / "m", 40, 320, 240)
+    with pytest.raises(MaskError, match="has 40 masks but the video has 45 frames"):
+        remove_object(MEDIA / "aac.mp4", tmp_path / "m", tmp_path / "o.mp4", config=PER_FRAME)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_mask_size_mismatch(tmp_path):
+    cv2.imwrite(str(tmp_path / "m.png"), np.full((100, 100), 255, np.uint8))
+    with pytest.raises(MaskError, match=r"is 100x100 but the video is 320x240"):
+        remove_object(MEDIA / "aac.mp4", tmp_path / "m.png", tmp_path / "o.mp4", config=PER_FRAME)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_output_equal_to_input_and_existing_output(tmp_path):
+    src = tmp_path / "in.mp4"
+    src.write_bytes((MEDIA / "aac.mp4").read_bytes())
+    before = _sha(src)
+    with pytest.raises(EncodeError, match="is the input"):
+        remove_object(src, Box(0, 0, 8, 8), tmp_path / "." / "in.mp4", config=PER_FRAME)
+    assert _sha(src) == before
+    existing = tmp_path / "o.mp4"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(EncodeError, match="already exists; pass --overwrite"):
+        remove_object(src, Box(0, 0, 8, 8), existing, config=PER_FRAME)
+    assert existing.read_bytes() == b"keep me"
+    remove_object(src, Box(0, 0, 8, 8), existing, config=PER_FRAME, overwrite=True)
+    assert len(_video_pts(existing)) == 45
+
+
+def test_interrupt_leaves_no_output(tmp_path):
+    calls = {"n": 0}
+
+    def progress(n: int) -> None:
+        calls["n"] += n
+        if calls["n"] >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        remove_object(MEDIA / "aac.mp4", Box(0, 0, 32, 32), tmp_path / "o.mp4", config=PER_FRAME,
+                      progress=progress)
+    assert list(tmp_path.iterdir()) == []
