@@ -1,9 +1,9 @@
 """Compositing: only hole pixels change, with a feathered seam inside the dilation ring.
 
-The fill is blended into the original frame with a weight ``alpha``: 1 on the object's own (undilated) mask,
-ramping down towards the outer edge of the dilated hole over ``feather_px`` pixels, and 0 outside the hole,
-where the output is a bit-exact copy of the input. With ``dilate_px = 0`` the seam is hard, which is exactly
-LaMa's own blend (``m * pred + (1 - m) * image``).
+The fill is blended into the original frame with a weight ``alpha``: 1 on the object's own
+(undilated) mask, ramping down towards the outer edge of the dilated hole over ``feather_px``
+pixels, and 0 outside the hole, where the output is a bit-exact copy of the input. With ``dilate_px
+= 0`` the seam is hard, which is exactly LaMa's own blend (``m * pred + (1 - m) * image``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def seam_alpha(hole: NDArray[np.bool_], core: NDArray[np.bool_], feather_px: int) -> NDArray[np.float32]:
+def seam_alpha(
+    hole: NDArray[np.bool_], core: NDArray[np.bool_], feather_px: int
+) -> NDArray[np.float32]:
     """Blend weight of the fill, (H, W) float32 in [0, 1].
 
     Args:
@@ -57,6 +59,8 @@ def composite(
         out[hole] = filled[hole]
         return out
     alpha = seam_alpha(hole, core & hole, feather_px)[hole][:, None]
-    blend = alpha * filled[hole].astype(np.float32) + (1.0 - alpha) * original[hole].astype(np.float32)
+    blend = alpha * filled[hole].astype(np.float32) + (1.0 - alpha) * original[hole].astype(
+        np.float32
+    )
     out[hole] = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
     return out

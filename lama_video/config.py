@@ -1,8 +1,8 @@
 """Run configuration: frozen dataclasses are the one source of defaults.
 
 ``configs/default.yaml`` mirrors :class:`RunConfig` exactly (a test keeps them equal). Precedence is
-``RunConfig()`` defaults < ``--config`` YAML < explicit CLI flags. Unknown keys and out-of-range values
-raise :class:`~lama_video.errors.ConfigError` naming the key, the value and what is allowed.
+``RunConfig()`` defaults < ``--config`` YAML < explicit CLI flags. Unknown keys and out-of-range
+values raise :class:`~lama_video.errors.ConfigError` naming the key, the value and what is allowed.
 
 Every field declares its constraint in ``metadata``: ``choices`` (closed set) or ``min``/``max``.
 """
@@ -23,8 +23,13 @@ import yaml
 from lama_video.errors import ConfigError
 
 
-def _f(default: Any, *, choices: tuple[Any, ...] | None = None, lo: float | None = None,
-       hi: float | None = None) -> Any:
+def _f(
+    default: Any,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> Any:
     """A dataclass field with its validation rule attached."""
     return field(default=default, metadata={"choices": choices, "min": lo, "max": hi})
 
@@ -33,70 +38,104 @@ def _f(default: Any, *, choices: tuple[Any, ...] | None = None, lo: float | None
 class DecodeConfig:
     """How input video is decoded."""
 
-    threads: int = _f(0, lo=0, hi=256)  # decoder threads; 0 = let FFmpeg choose (frame + slice threading)
-    max_corrupt_frames: int = _f(16, lo=0)  # corrupt frames skipped before the input is declared broken
+    # decoder threads; 0 = let FFmpeg choose (frame + slice threading)
+    threads: int = _f(0, lo=0, hi=256)
+    # corrupt frames skipped before the input is declared broken
+    max_corrupt_frames: int = _f(16, lo=0)
 
 
 @dataclass(frozen=True)
 class MaskConfig:
     """How masks are read and shaped."""
 
-    threshold: int = _f(-1, lo=-1, hi=254)  # value > threshold is a hole; -1 = auto (0 for lossless, 127 lossy)
-    dilate_px: int = _f(4, lo=0, hi=256)  # grow holes by this radius so object edges and halos go too
-    feather_px: int = _f(2, lo=0, hi=64)  # seam blend width, inside the dilation ring only (0 = hard seam)
+    # value > threshold is a hole; -1 = auto (0 for lossless, 127 lossy)
+    threshold: int = _f(-1, lo=-1, hi=254)
+    # grow holes by this radius so object edges and halos go too
+    dilate_px: int = _f(4, lo=0, hi=256)
+    # seam blend width, inside the dilation ring only (0 = hard seam)
+    feather_px: int = _f(2, lo=0, hi=64)
 
 
 @dataclass(frozen=True)
 class PropagationConfig:
     """Keyframe mask propagation (``--keyframe-mask``) with optical flow."""
 
-    flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))  # OpenCV DIS preset
-    flow_max_side_px: int = _f(640, lo=32)  # flow computed at this longest side at most, then scaled up
-    safety_px: int = _f(3, lo=0, hi=64)  # extra growth of propagated masks (a ghost is worse than a hole)
+    # OpenCV DIS preset
+    flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))
+    # flow computed at this longest side at most, then scaled up
+    flow_max_side_px: int = _f(640, lo=32)
+    # extra growth of propagated masks (a ghost is worse than a hole)
+    safety_px: int = _f(3, lo=0, hi=64)
 
 
 @dataclass(frozen=True)
 class InpaintConfig:
     """The image engine that hallucinates pixels seen in no frame."""
 
-    engine: str = _f("auto", choices=("auto", "lama", "telea", "ns"))  # auto = lama if weights found
-    model: str = _f("big-lama")  # weights: a registry name (looked up in the cache) or a path
-    trust_checkpoint: bool = _f(False)  # allow full unpickling of a checkpoint (only for files you trust)
-    device: str = _f("auto")  # auto|cpu|cuda|cuda:N|mps
-    precision: str = _f("fp32", choices=("fp32", "fp16", "bf16"))  # FFTs always run in fp32
-    batch_size: int = _f(8, lo=1, hi=1024)  # crops per forward pass (halved on CUDA out-of-memory)
-    crop_trigger_px: int = _f(800, lo=64)  # frames whose longest side exceeds this are cropped around holes
-    crop_margin_px: int = _f(128, lo=0)  # context kept around each hole's bounding box
-    resize_limit_px: int = _f(1280, lo=64)  # crops with a longer side are downscaled to this for the model
-    classical_radius_px: int = _f(5, lo=1, hi=64)  # neighbourhood radius of OpenCV Telea / Navier-Stokes
+    # auto = lama if weights found
+    engine: str = _f("auto", choices=("auto", "lama", "telea", "ns"))
+    # weights: a registry name (looked up in the cache) or a path
+    model: str = _f("big-lama")
+    # allow full unpickling of a checkpoint (only for files you trust)
+    trust_checkpoint: bool = _f(False)
+    # auto|cpu|cuda|cuda:N|mps
+    device: str = _f("auto")
+    # FFTs always run in fp32
+    precision: str = _f("fp32", choices=("fp32", "fp16", "bf16"))
+    # crops per forward pass (halved on CUDA out-of-memory)
+    batch_size: int = _f(8, lo=1, hi=1024)
+    # frames whose longest side exceeds this are cropped around holes
+    crop_trigger_px: int = _f(800, lo=64)
+    # context kept around each hole's bounding box
+    crop_margin_px: int = _f(128, lo=0)
+    # crops with a longer side are downscaled to this for the model
+    resize_limit_px: int = _f(1280, lo=64)
+    # neighbourhood radius of OpenCV Telea / Navier-Stokes
+    classical_radius_px: int = _f(5, lo=1, hi=64)
 
 
 @dataclass(frozen=True)
 class TemporalConfig:
     """The temporal engine: flow-guided propagation, keyframe hallucination, smoothing, windows."""
 
-    enabled: bool = _f(True)  # False = each frame inpainted alone (the per-frame baseline)
-    window_frames: int = _f(60, lo=2, hi=2000)  # frames processed together (bounds memory)
-    overlap_frames: int = _f(10, lo=0, hi=1000)  # frames shared by consecutive windows, cross-faded
-    flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))  # OpenCV DIS preset
-    flow_max_side_px: int = _f(640, lo=32)  # flow computed at this longest side at most, then scaled up
-    flow_grow_px: int = _f(8, lo=0, hi=128)  # holes grown by this before flow completion (object motion)
-    max_propagation_frames: int = _f(30, lo=0)  # farthest neighbour a hole pixel may copy from
-    consistency_px: float = _f(1.5, lo=0.0)  # forward-backward flow error above which a source is unreliable
-    keyframe_interval: int = _f(10, lo=1)  # frames between hallucinated keyframes
-    smoothing_strength: float = _f(0.5, lo=0.0, hi=1.0)  # 0 = off, 1 = full blend with aligned neighbours
-    smoothing_radius: int = _f(2, lo=0, hi=10)  # neighbours on each side used by smoothing
+    # False = each frame inpainted alone (the per-frame baseline)
+    enabled: bool = _f(True)
+    # frames processed together (bounds memory)
+    window_frames: int = _f(60, lo=2, hi=2000)
+    # frames shared by consecutive windows, cross-faded
+    overlap_frames: int = _f(10, lo=0, hi=1000)
+    # OpenCV DIS preset
+    flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))
+    # flow computed at this longest side at most, then scaled up
+    flow_max_side_px: int = _f(640, lo=32)
+    # holes grown by this before flow completion (object motion)
+    flow_grow_px: int = _f(8, lo=0, hi=128)
+    # farthest neighbour a hole pixel may copy from
+    max_propagation_frames: int = _f(30, lo=0)
+    # forward-backward flow error above which a source is unreliable
+    consistency_px: float = _f(1.5, lo=0.0)
+    # frames between hallucinated keyframes
+    keyframe_interval: int = _f(10, lo=1)
+    # 0 = off, 1 = full blend with aligned neighbours
+    smoothing_strength: float = _f(0.5, lo=0.0, hi=1.0)
+    # neighbours on each side used by smoothing
+    smoothing_radius: int = _f(2, lo=0, hi=10)
 
 
 @dataclass(frozen=True)
 class EncodeConfig:
     """How the output is encoded."""
 
-    codec: str = _f("libx264")  # any FFmpeg video encoder (libx264, libx265, libvpx-vp9, ...)
-    crf: int = _f(18, lo=0, hi=63)  # constant rate factor (lower = better); 18 is visually lossless
-    preset: str = _f("medium")  # encoder speed/size trade-off (x264/x265 names)
-    pix_fmt: str = _f("yuv420p")  # output pixel format
-    audio: str = _f("copy", choices=("copy", "aac", "none"))  # copy = packet-for-packet stream copy
+    # any FFmpeg video encoder (libx264, libx265, libvpx-vp9, ...)
+    codec: str = _f("libx264")
+    # constant rate factor (lower = better); 18 is visually lossless
+    crf: int = _f(18, lo=0, hi=63)
+    # encoder speed/size trade-off (x264/x265 names)
+    preset: str = _f("medium")
+    # output pixel format
+    pix_fmt: str = _f("yuv420p")
+    # copy = packet-for-packet stream copy
+    audio: str = _f("copy", choices=("copy", "aac", "none"))
 
 
 @dataclass(frozen=True)
@@ -167,11 +206,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 def _check_field(f: dataclasses.Field[Any], value: Any, where: str) -> None:
     choices = f.metadata.get("choices")
     if choices is not None and value not in choices:
-        raise ConfigError(
-            f"{where}: got {value!r}, expected one of {', '.join(map(str, choices))}"
-        )
+        raise ConfigError(f"{where}: got {value!r}, expected one of {', '.join(map(str, choices))}")
     lo, hi = f.metadata.get("min"), f.metadata.get("max")
-    if lo is not None and value < lo or hi is not None and value > hi:
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
         rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
         raise ConfigError(f"{where}: got {value!r}, expected a value in {rng}")
 
@@ -179,9 +216,7 @@ def _check_field(f: dataclasses.Field[Any], value: Any, where: str) -> None:
 def _unknown_key(key: str, valid: list[str], where: str) -> ConfigError:
     close = difflib.get_close_matches(key, valid, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return ConfigError(
-        f"unknown config key {where}{key!r}; {hint}valid keys: {', '.join(valid)}"
-    )
+    return ConfigError(f"unknown config key {where}{key!r}; {hint}valid keys: {', '.join(valid)}")
 
 
 def _merge(base: RunConfig, data: Any, *, source: str) -> RunConfig:
@@ -225,7 +260,9 @@ def _check_cross_field(cfg: RunConfig, source: str) -> None:
             f"temporal.window_frames ({t.window_frames})"
         )
     dev = cfg.inpaint.device
-    if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+    if not (
+        dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())
+    ):
         raise ConfigError(
             f"{source}: inpaint.device: got {dev!r}, expected auto, cpu, cuda, cuda:N or mps"
         )
@@ -235,7 +272,7 @@ def load_config(
     path: str | os.PathLike[str] | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
 ) -> RunConfig:
-    """Defaults, then the YAML file at ``path`` (if any), then ``overrides`` (``None`` values skipped).
+    """Defaults, then the YAML file at ``path`` (if any), then ``overrides`` (``None`` skipped).
 
     Raises:
         ConfigError: the file is missing or not YAML, a key is unknown, or a value is invalid.
@@ -257,8 +294,7 @@ def load_config(
         cfg = _merge(cfg, data, source=str(p))
     if overrides:
         pruned = {
-            sec: {k: v for k, v in vals.items() if v is not None}
-            for sec, vals in overrides.items()
+            sec: {k: v for k, v in vals.items() if v is not None} for sec, vals in overrides.items()
         }
         cfg = _merge(cfg, {s: v for s, v in pruned.items() if v}, source="command line")
     return cfg

@@ -1,7 +1,7 @@
 """Exception hierarchy of lama-video.
 
-Every error a user can cause is a :class:`LamaVideoError`. Its message is one line that says what was
-given, what was expected and what to do; the CLI prints it and exits with status 1.
+Every error a user can cause is a :class:`LamaVideoError`. Its message is one line that says what
+was given, what was expected and what to do; the CLI prints it and exits with status 1.
 """
 
 from __future__ import annotations

@@ -2,16 +2,18 @@
 
 A mask is a (H, W) bool array, True = remove. Sources (:func:`load_masks`):
 
-* a folder of mask images, matched to frames by the number in the file name (``00012.png`` -> frame 12,
-  numbers taken relative to the smallest one) or, when names carry no distinct numbers, by sorted order;
+* a folder of mask images, matched to frames by the number in the file name (``00012.png`` -> frame
+  12, numbers taken relative to the smallest one) or, when names carry no distinct numbers, by
+  sorted order;
 * a mask video (white = remove), decoded frame by frame;
 * one image for every frame (logos, watermarks);
 * a box ``X,Y,W,H`` (:class:`Box`).
 
-Binarisation rule: a pixel is a hole when its value is above the threshold (``masks.threshold``; ``-1`` =
-auto: ``> 0`` for lossless images (PNG, BMP, TIFF), ``> 127`` for lossy JPEG/WebP images and mask videos,
-whose compression noise would otherwise become holes). Colour masks use their brightest channel; an RGBA
-mask whose colour channels are all zero (a transparent layer painted in black) uses its alpha channel.
+Binarisation rule: a pixel is a hole when its value is above the threshold (``masks.threshold``;
+``-1`` = auto: ``> 0`` for lossless images (PNG, BMP, TIFF), ``> 127`` for lossy JPEG/WebP images
+and mask videos, whose compression noise would otherwise become holes). Colour masks use their
+brightest channel; an RGBA mask whose colour channels are all zero (a transparent layer painted in
+black) uses its alpha channel.
 """
 
 from __future__ import annotations
@@ -90,8 +92,9 @@ def dilate(mask: NDArray[np.bool_], px: int) -> NDArray[np.bool_]:
     return cv2.dilate(mask.view(np.uint8), k).astype(bool)
 
 
-def fit_to_frame(mask: NDArray[np.bool_], width: int, height: int, *, what: str,
-                 warn: bool = True) -> NDArray[np.bool_]:
+def fit_to_frame(
+    mask: NDArray[np.bool_], width: int, height: int, *, what: str, warn: bool = True
+) -> NDArray[np.bool_]:
     """Resize a mask to the frame size with nearest neighbour when the aspect ratio matches.
 
     Raises:
@@ -100,14 +103,24 @@ def fit_to_frame(mask: NDArray[np.bool_], width: int, height: int, *, what: str,
     h, w = mask.shape
     if (w, h) == (width, height):
         return mask
-    if abs(w * height - h * width) > max(w, width):  # aspect differs by more than a pixel's rounding
+    # The aspect ratios differ by more than one pixel's rounding:
+    if abs(w * height - h * width) > max(w, width):
         raise MaskError(
-            f"{what} is {w}x{h} but the video is {width}x{height}; expected masks of the video's size "
-            "(or the same aspect ratio, which is resized); re-export the masks at the video's size"
+            f"{what} is {w}x{h} but the video is {width}x{height}; expected masks of the video's "
+            "size (or the same aspect ratio, which is resized); re-export the masks at that size"
         )
     if warn:
-        log.info("%s is %dx%d, resized to the video's %dx%d (nearest neighbour)", what, w, h, width, height)
-    return cv2.resize(mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+        log.info(
+            "%s is %dx%d, resized to the video's %dx%d (nearest neighbour)",
+            what,
+            w,
+            h,
+            width,
+            height,
+        )
+    return cv2.resize(mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(
+        bool
+    )
 
 
 @dataclass(frozen=True)
@@ -145,7 +158,7 @@ class Box:
                 f"{width}x{height} frame; expected a box that overlaps the frame"
             )
         m = np.zeros((height, width), dtype=bool)
-        m[self.y:self.y + self.height, self.x:self.x + self.width] = True
+        m[self.y : self.y + self.height, self.x : self.x + self.width] = True
         return m
 
 
@@ -156,8 +169,14 @@ class MaskTrack:
     binarised, not dilated. ``count`` is the number of masks (None = the same mask for every frame).
     """
 
-    def __init__(self, *, description: str, count: int | None,
-                 make_iter: object, static: NDArray[np.bool_] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        description: str,
+        count: int | None,
+        make_iter: object,
+        static: NDArray[np.bool_] | None = None,
+    ) -> None:
         self.description = description
         self.count = count
         self._make_iter = make_iter
@@ -173,18 +192,21 @@ class MaskTrack:
 
 def _static_track(mask: NDArray[np.bool_], description: str) -> MaskTrack:
     if not mask.any():
-        raise MaskError(f"{description} is empty (no pixel above the threshold); "
-                        "expected white (non-zero) pixels where the object is")
+        raise MaskError(
+            f"{description} is empty (no pixel above the threshold); "
+            "expected white (non-zero) pixels where the object is"
+        )
     return MaskTrack(description=description, count=None, make_iter=None, static=mask)
 
 
-def _folder_track(folder: Path, width: int, height: int, cfg: MaskConfig,
-                  n_frames: int | None) -> MaskTrack:
+def _folder_track(
+    folder: Path, width: int, height: int, cfg: MaskConfig, n_frames: int | None
+) -> MaskTrack:
     files = list_image_files(folder)
     if not files:
         raise MaskError(
-            f"mask folder {str(folder)!r} holds no mask images; expected PNG/JPEG files, one per frame "
-            "(00000.png, 00001.png, ...)"
+            f"mask folder {str(folder)!r} holds no mask images; expected PNG/JPEG files, one per "
+            "frame (00000.png, 00001.png, ...)"
         )
     numbers = [frame_number(p) for p in files]
     if None not in numbers and len(set(numbers)) == len(numbers):
@@ -194,29 +216,29 @@ def _folder_track(folder: Path, width: int, height: int, cfg: MaskConfig,
         if idx != list(range(len(idx))):
             missing = sorted(set(range(idx[-1] + 1)) - set(idx))
             raise MaskError(
-                f"mask folder {str(folder)!r} skips frame number(s) {missing[:5]} (relative to the first, "
-                f"{base}); expected one mask per frame — add the missing masks, or use --keyframes if "
-                "only some frames carry masks"
+                f"mask folder {str(folder)!r} skips frame number(s) {missing[:5]} (relative to "
+                f"the first, {base}); expected one mask per frame — add the missing masks, or use "
+                "--keyframes if only some frames carry masks"
             )
         files = [p for _, p in order]
     if n_frames is not None and len(files) != n_frames:
         raise MaskError(
-            f"mask folder {str(folder)!r} has {len(files)} masks but the video has {n_frames} frames; "
-            "expected one mask per frame"
+            f"mask folder {str(folder)!r} has {len(files)} masks but the video has {n_frames} "
+            "frames; expected one mask per frame"
         )
     first = read_mask_image(files[0])
     fh, fw = first.shape
     if (fw, fh) != (width, height):
-        fit_to_frame(np.zeros((fh, fw), bool), width, height,
-                     what=f"mask {files[0].name}")  # raises on an aspect mismatch, logs otherwise
+        # Raises on an aspect mismatch, logs the resize otherwise.
+        fit_to_frame(np.zeros((fh, fw), bool), width, height, what=f"mask {files[0].name}")
 
     def it() -> Iterator[NDArray[np.bool_]]:
         for p in files:
             raw = read_mask_image(p)
             if raw.shape != (fh, fw):
                 raise MaskError(
-                    f"mask {str(p)!r} is {raw.shape[1]}x{raw.shape[0]} but the first mask is {fw}x{fh}; "
-                    "expected all masks to have the same size"
+                    f"mask {str(p)!r} is {raw.shape[1]}x{raw.shape[0]} but the first mask is "
+                    f"{fw}x{fh}; expected all masks to have the same size"
                 )
             thr = auto_threshold(cfg.threshold, lossy=p.suffix.lower() in LOSSY_IMAGE_EXTENSIONS)
             yield fit_to_frame(binarize(raw, thr), width, height, what=f"mask {p.name}", warn=False)
@@ -224,8 +246,9 @@ def _folder_track(folder: Path, width: int, height: int, cfg: MaskConfig,
     return MaskTrack(description=f"mask folder {folder}", count=len(files), make_iter=it)
 
 
-def _video_track(path: Path, width: int, height: int, cfg: MaskConfig,
-                 n_frames: int | None) -> MaskTrack:
+def _video_track(
+    path: Path, width: int, height: int, cfg: MaskConfig, n_frames: int | None
+) -> MaskTrack:
     count = count_frames(path)
     if n_frames is not None and count != n_frames:
         raise MaskError(
@@ -242,8 +265,13 @@ def _video_track(path: Path, width: int, height: int, cfg: MaskConfig,
     def it() -> Iterator[NDArray[np.bool_]]:
         with open_video(path) as r:
             for frame in r.frames():
-                yield fit_to_frame(binarize(frame.rgb.max(axis=2), thr), width, height,
-                                   what="mask video", warn=False)
+                yield fit_to_frame(
+                    binarize(frame.rgb.max(axis=2), thr),
+                    width,
+                    height,
+                    what="mask video",
+                    warn=False,
+                )
 
     return MaskTrack(description=f"mask video {path}", count=count, make_iter=it)
 
@@ -256,7 +284,7 @@ def load_masks(
     n_frames: int | None = None,
     cfg: MaskConfig | None = None,
 ) -> MaskTrack:
-    """Open a mask source for a video of ``width`` x ``height`` with ``n_frames`` frames (None = unknown).
+    """Open a mask source for a ``width`` x ``height`` video with ``n_frames`` (None = unknown).
 
     Sizes are checked now; the count is checked now when ``n_frames`` is given.
 
@@ -271,8 +299,8 @@ def load_masks(
         return _folder_track(path, width, height, cfg, n_frames)
     if not path.exists():
         raise MaskError(
-            f"mask source {str(path)!r} does not exist; expected a folder of mask images, a mask video "
-            "or one mask image"
+            f"mask source {str(path)!r} does not exist; expected a folder of mask images, a mask "
+            "video or one mask image"
         )
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raw = read_mask_image(path)

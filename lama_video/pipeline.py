@@ -1,7 +1,7 @@
 """The object-removal pipeline: decode -> masks -> dilate -> engine -> composite -> encode.
 
-Every stage is a generator, so memory is bounded by the engine's window, never by the video's length.
-This module imports no media or UI library; it chains the leaf services.
+Every stage is a generator, so memory is bounded by the engine's window, never by the video's
+length. This module imports no media or UI library; it chains the leaf services.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ class PerFrameEngine:
         for i, (frame, hole) in enumerate(batch):
             yield frame, hole, filled.get(i, frame.rgb)
 
-    def process(self, items: Iterable[Item],
-                progress: Callable[[int], None] | None = None) -> Iterator[Result]:
+    def process(
+        self, items: Iterable[Item], progress: Callable[[int], None] | None = None
+    ) -> Iterator[Result]:
         """Yield ``(frame, hole, filled_rgb)`` for each ``(frame, hole)`` in order."""
         batch: list[Item] = []
         for item in items:
@@ -130,13 +131,15 @@ def open_mask_track(
 ) -> MaskTrack:
     """Open the per-frame mask source (validated against the video now)."""
     if source is None:
-        raise MaskError("no mask given; pass --mask PATH, --box X,Y,W,H or --keyframe-mask FRAME:PATH")
+        raise MaskError(
+            "no mask given; pass --mask PATH, --box X,Y,W,H or --keyframe-mask FRAME:PATH"
+        )
     src = source if isinstance(source, Box) else Path(source)
     return masks_mod.load_masks(src, width=width, height=height, n_frames=n_frames, cfg=cfg.masks)
 
 
 def remove_object(
-    input: str | os.PathLike[str],  # noqa: A002 - mirrors the CLI argument
+    input: str | os.PathLike[str],
     mask: str | os.PathLike[str] | Box | None = None,
     output: str | os.PathLike[str] | None = None,
     *,
@@ -178,11 +181,13 @@ def remove_object(
             from lama_video.propagate import propagate_keyframes
 
             masks_iter: Iterator[NDArray[np.bool_]] = propagate_keyframes(
-                reader, keyframe_masks, cfg=cfg)
+                reader, keyframe_masks, cfg=cfg
+            )
             mask_count: int | None = n_frames
         else:
-            track = open_mask_track(mask, width=info.width, height=info.height,
-                                    n_frames=n_frames, cfg=cfg)
+            track = open_mask_track(
+                mask, width=info.width, height=info.height, n_frames=n_frames, cfg=cfg
+            )
             masks_iter = track.masks()
             mask_count = track.count
         engine = build_video_engine(cfg, image_engine)
@@ -206,8 +211,9 @@ def remove_object(
                 yield frame, masks_mod.dilate(core, cfg.masks.dilate_px)
 
         written = 0
-        with VideoWriter(out_path, info, encode=cfg.encode, source=in_path,
-                         overwrite=overwrite) as writer:
+        with VideoWriter(
+            out_path, info, encode=cfg.encode, source=in_path, overwrite=overwrite
+        ) as writer:
             for frame, hole, filled in engine.process(items()):
                 core = cores.pop(frame.index)
                 rgb = composite(frame.rgb, filled, hole, core, cfg.masks.feather_px)
@@ -220,5 +226,6 @@ def remove_object(
                     f"{mask_count} masks were given but the video has {seen} frames; "
                     "expected one mask per frame"
                 )
-    return RemoveResult(output=out_path, frames=written, engine=engine.name,
-                        seconds=time.perf_counter() - t0)
+    return RemoveResult(
+        output=out_path, frames=written, engine=engine.name, seconds=time.perf_counter() - t0
+    )

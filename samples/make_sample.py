@@ -1,9 +1,9 @@
 """Rebuild samples/ from ../shared/data (run from the repository root): the clip and its masks.
 
-clip.mp4 is trackanything_sample2_kitten.mp4 copied byte for byte (MIT licence, see README.md). The masks
-cover the white pom-pom toy at the top left: per frame, the bright low-saturation pixels of the top-left
-region, largest connected component, holes filled, grown by 7 px. clip_mask.png is frame 0's mask (for
-``--keyframe-mask 0:samples/clip_mask.png``).
+clip.mp4 is trackanything_sample2_kitten.mp4 copied byte for byte (MIT licence, see README.md). The
+masks cover the white pom-pom toy at the top left: per frame, the bright low-saturation pixels of
+the top-left region, largest connected component, holes filled, grown by 7 px. clip_mask.png is
+frame 0's mask (for ``--keyframe-mask 0:samples/clip_mask.png``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ SRC = ROOT.parent / "shared" / "data" / "videos" / "trackanything_sample2_kitten
 
 
 def toy_mask(rgb: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
-    """The white component that overlaps the previous frame's mask most (frame 0: the one at (60, 35))."""
-    h, w = rgb.shape[:2]
+    """The white blob overlapping the previous frame's mask most (frame 0: the one at (60, 35))."""
+    _h, _w = rgb.shape[:2]
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     white = (hsv[..., 2] > 140) & (hsv[..., 1] < 100)
     white = cv2.morphologyEx(white.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))

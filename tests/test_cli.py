@@ -72,10 +72,19 @@ def test_truncated_video_exits_1(tmp_path):
 
 
 def test_missing_input_and_missing_mask(tmp_path):
-    res = _run("remove", str(tmp_path / "nope.mp4"), "--box", "0,0,8,8", "-o", str(tmp_path / "o.mp4"))
+    res = _run(
+        "remove", str(tmp_path / "nope.mp4"), "--box", "0,0,8,8", "-o", str(tmp_path / "o.mp4")
+    )
     assert res.exit_code == 1 and "does not exist" in _one_line_error(res)
-    res = _run("remove", str(MEDIA / "aac.mp4"), "--mask", str(tmp_path / "nomask"),
-               "-o", str(tmp_path / "o.mp4"), *FAST)
+    res = _run(
+        "remove",
+        str(MEDIA / "aac.mp4"),
+        "--mask",
+        str(tmp_path / "nomask"),
+        "-o",
+        str(tmp_path / "o.mp4"),
+        *FAST,
+    )
     assert res.exit_code == 1 and "nomask" in _one_line_error(res)
     assert not (tmp_path / "o.mp4").exists()
 
@@ -83,15 +92,25 @@ def test_missing_input_and_missing_mask(tmp_path):
 def test_mask_errors_exit_1(tmp_path):
     masks = tmp_path / "m"
     masks.mkdir()
-    res = _run("remove", str(MEDIA / "aac.mp4"), "--mask", str(masks), "-o", str(tmp_path / "o.mp4"))
+    res = _run(
+        "remove", str(MEDIA / "aac.mp4"), "--mask", str(masks), "-o", str(tmp_path / "o.mp4")
+    )
     assert res.exit_code == 1 and "holds no mask images" in _one_line_error(res)
     for i in range(3):
         cv2.imwrite(str(masks / f"{i:05d}.png"), np.full((240, 320), 255, np.uint8))
-    res = _run("remove", str(MEDIA / "aac.mp4"), "--mask", str(masks), "-o", str(tmp_path / "o.mp4"))
+    res = _run(
+        "remove", str(MEDIA / "aac.mp4"), "--mask", str(masks), "-o", str(tmp_path / "o.mp4")
+    )
     assert res.exit_code == 1 and "3 masks but the video has 45 frames" in _one_line_error(res)
     (masks / "00001.png").write_bytes(b"garbage")
-    res = _run("remove", str(MEDIA / "aac.mp4"), "--mask", str(masks / "00001.png"),
-               "-o", str(tmp_path / "o.mp4"))
+    res = _run(
+        "remove",
+        str(MEDIA / "aac.mp4"),
+        "--mask",
+        str(masks / "00001.png"),
+        "-o",
+        str(tmp_path / "o.mp4"),
+    )
     assert res.exit_code == 1 and "not a readable image" in _one_line_error(res)
     assert not (tmp_path / "o.mp4").exists()
 
@@ -118,14 +137,32 @@ def test_output_equal_to_input(tmp_path):
 def test_bad_config_value_exits_1(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("masks: {dilate: 3}\n")
-    res = _run("remove", str(MEDIA / "aac.mp4"), "--box", "0,0,8,8", "-o", str(tmp_path / "o.mp4"),
-               "--config", str(cfg))
+    res = _run(
+        "remove",
+        str(MEDIA / "aac.mp4"),
+        "--box",
+        "0,0,8,8",
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--config",
+        str(cfg),
+    )
     assert res.exit_code == 1 and "did you mean 'dilate_px'" in _one_line_error(res)
 
 
 def test_debug_reraises(tmp_path):
-    res = runner.invoke(app, ["--debug", "remove", str(tmp_path / "nope.mp4"), "--box", "0,0,8,8",
-                              "-o", str(tmp_path / "o.mp4")])
+    res = runner.invoke(
+        app,
+        [
+            "--debug",
+            "remove",
+            str(tmp_path / "nope.mp4"),
+            "--box",
+            "0,0,8,8",
+            "-o",
+            str(tmp_path / "o.mp4"),
+        ],
+    )
     assert res.exit_code == 1
     assert isinstance(res.exception, VideoOpenError)
 

@@ -16,7 +16,7 @@ def _write(path, arr):
 
 def _ring_mask(h=24, w=32, y=5, x=7):
     m = np.zeros((h, w), np.uint8)
-    m[y:y + 6, x:x + 8] = 255
+    m[y : y + 6, x : x + 8] = 255
     return m
 
 

@@ -40,7 +40,7 @@ def _moving_masks(folder: Path, n: int, w: int, h: int) -> list[np.ndarray]:
     out = []
     for i in range(n):
         m = np.zeros((h, w), np.uint8)
-        m[40:90, 30 + 4 * i:90 + 4 * i] = 255
+        m[40:90, 30 + 4 * i : 90 + 4 * i] = 255
         cv2.imwrite(str(folder / f"{i:05d}.png"), m)
         out.append(m > 0)
     return out
@@ -78,7 +78,9 @@ def test_static_mask_image(tmp_path):
     m = np.zeros((240, 320), np.uint8)
     m[100:140, 100:180] = 255
     cv2.imwrite(str(tmp_path / "logo.png"), m)
-    res = remove_object(MEDIA / "aac.mp4", tmp_path / "logo.png", tmp_path / "o.mkv", config=PER_FRAME)
+    res = remove_object(
+        MEDIA / "aac.mp4", tmp_path / "logo.png", tmp_path / "o.mkv", config=PER_FRAME
+    )
     assert res.frames == 45 and (tmp_path / "o.mkv").stat().st_size > 0
 
 
@@ -121,6 +123,11 @@ def test_interrupt_leaves_no_output(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        remove_object(MEDIA / "aac.mp4", Box(0, 0, 32, 32), tmp_path / "o.mp4", config=PER_FRAME,
-                      progress=progress)
+        remove_object(
+            MEDIA / "aac.mp4",
+            Box(0, 0, 32, 32),
+            tmp_path / "o.mp4",
+            config=PER_FRAME,
+            progress=progress,
+        )
     assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,4 @@
-"""Regenerate configs/default.yaml from lama_video/config.py (values and the one-line field comments).
+"""Regenerate configs/default.yaml from lama_video/config.py (values and one-line field comments).
 
 Run after adding or changing a config field: ``python tools/gen_default_yaml.py``.
 tests/test_config.py checks that the file's values equal ``RunConfig()``.
@@ -21,7 +21,7 @@ def render() -> str:
     lines = [
         "# lama-video default configuration. Mirrors lama_video/config.py RunConfig() exactly "
         "(a test checks).",
-        "# Copy it, keep only the keys you change, and pass it with --config FILE. Flags override it.",
+        "# Copy it, keep only the keys you change, pass it with --config FILE. Flags override it.",
         "",
     ]
     for sec in dataclasses.fields(RunConfig):
@@ -30,7 +30,7 @@ def render() -> str:
         lines.append(f"{sec.name}:  # {(inspect.getdoc(cls) or '').splitlines()[0]}")
         src = inspect.getsource(cls)
         for f in dataclasses.fields(cls):
-            m = re.search(rf"^\s+{f.name}:.*?#\s*(.*)$", src, re.M)
+            m = re.search(rf"^\s+#\s*(.*)\n\s+{f.name}:", src, re.M)
             value = yaml.safe_dump(getattr(section, f.name)).strip()
             value = value.removesuffix("...").strip()
             lines.append(f"  {f.name}: {value}  # {m.group(1) if m else ''}")

@@ -1,7 +1,8 @@
 """The typer application, logging set-up and exception -> exit-code mapping.
 
 Exit codes: 0 ok; 1 a :class:`~lama_video.errors.LamaVideoError` (one line on stderr, no traceback);
-2 usage error (typer/click); 130 Ctrl-C. ``--debug`` or ``LAMA_VIDEO_DEBUG=1`` re-raises with the traceback.
+2 usage error (typer/click); 130 Ctrl-C. ``--debug`` or ``LAMA_VIDEO_DEBUG=1`` re-raises with the
+traceback.
 """
 
 from __future__ import annotations
@@ -41,16 +42,22 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log what each stage does.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Log what each stage does.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Full tracebacks on errors.")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, warnings only.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No progress bar, warnings only.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
     state.debug = debug or os.environ.get("LAMA_VIDEO_DEBUG", "") not in ("", "0")
     state.quiet = quiet
-    level = logging.WARNING if quiet else (logging.DEBUG if (verbose or state.debug) else logging.INFO)
+    level = (
+        logging.WARNING if quiet else (logging.DEBUG if (verbose or state.debug) else logging.INFO)
+    )
     root = logging.getLogger("lama_video")
     root.setLevel(level)
     if not any(getattr(h, "_lama_video", False) for h in root.handlers):

@@ -17,18 +17,26 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML preset (see configs/default.yaml).")
 ]
 EngineOpt = Annotated[
-    str | None, typer.Option("--engine", help="Image engine: auto (LaMa if weights found), lama, telea, ns.")
+    str | None,
+    typer.Option("--engine", help="Image engine: auto (LaMa if weights found), lama, telea, ns."),
 ]
 ModelOpt = Annotated[
-    str | None, typer.Option("--model", help="LaMa weights: a path (folder, zip, .ckpt/.pt, .safetensors) "
-                                             "or a registry name looked up in the cache.")
+    str | None,
+    typer.Option(
+        "--model",
+        help="LaMa weights: a path (folder, zip, .ckpt/.pt, .safetensors) "
+        "or a registry name looked up in the cache.",
+    ),
 ]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="fp32, fp16 or bf16.")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Crops per model forward pass.")]
-DilateOpt = Annotated[int | None, typer.Option("--dilate", help="Grow holes by PX pixels (default 4).")]
+DilateOpt = Annotated[
+    int | None, typer.Option("--dilate", help="Grow holes by PX pixels (default 4).")
+]
 TrustOpt = Annotated[
-    bool, typer.Option("--trust-checkpoint", help="Fully unpickle a checkpoint (only files you trust).")
+    bool,
+    typer.Option("--trust-checkpoint", help="Fully unpickle a checkpoint (only files you trust)."),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
 
@@ -50,7 +58,9 @@ def keyframes_from_folder(folder: Path) -> dict[int, Path]:
     from lama_video.video import list_image_files
 
     if not folder.is_dir():
-        raise MaskError(f"--keyframes needs --mask to be a folder of mask images, got {str(folder)!r}")
+        raise MaskError(
+            f"--keyframes needs --mask to be a folder of mask images, got {str(folder)!r}"
+        )
     files = list_image_files(folder)
     out: dict[int, Path] = {}
     for p in files:
@@ -73,18 +83,23 @@ def build_config(config: Path | None, **sections: dict[str, object]) -> RunConfi
 
 @app.command()
 def remove(
-    input: Annotated[Path, typer.Argument(help="Input video file or folder of frames.")],  # noqa: A002
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output video, or folder for PNGs.")],
+    input: Annotated[Path, typer.Argument(help="Input video file or folder of frames.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output video, or folder for PNGs.")
+    ],
     mask: Annotated[
         Path | None, typer.Option("--mask", "-m", help="Mask folder, mask video or one mask image.")
     ] = None,
     box: Annotated[str | None, typer.Option("--box", help="Remove a fixed box X,Y,W,H.")] = None,
     keyframe_mask: Annotated[
         list[str] | None,
-        typer.Option("--keyframe-mask", help="FRAME:PATH, repeatable: masks tracked through the clip."),
+        typer.Option(
+            "--keyframe-mask", help="FRAME:PATH, repeatable: masks tracked through the clip."
+        ),
     ] = None,
     keyframes: Annotated[
-        bool, typer.Option("--keyframes", help="The --mask folder holds masks for some frames only.")
+        bool,
+        typer.Option("--keyframes", help="The --mask folder holds masks for some frames only."),
     ] = False,
     config: ConfigOpt = None,
     engine: EngineOpt = None,
@@ -95,13 +110,23 @@ def remove(
     dilate: DilateOpt = None,
     temporal: Annotated[
         bool | None,
-        typer.Option("--temporal/--no-temporal", help="Flow-guided temporal engine (default) or "
-                                                      "each frame alone."),
+        typer.Option(
+            "--temporal/--no-temporal",
+            help="Flow-guided temporal engine (default) or each frame alone.",
+        ),
     ] = None,
-    codec: Annotated[str | None, typer.Option("--codec", help="Video encoder (default libx264).")] = None,
-    crf: Annotated[int | None, typer.Option("--crf", help="Quality, lower is better (default 18).")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="Encoder preset (default medium).")] = None,
-    audio: Annotated[str | None, typer.Option("--audio", help="copy (default), aac or none.")] = None,
+    codec: Annotated[
+        str | None, typer.Option("--codec", help="Video encoder (default libx264).")
+    ] = None,
+    crf: Annotated[
+        int | None, typer.Option("--crf", help="Quality, lower is better (default 18).")
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="Encoder preset (default medium).")
+    ] = None,
+    audio: Annotated[
+        str | None, typer.Option("--audio", help="copy (default), aac or none.")
+    ] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
     trust_checkpoint: TrustOpt = False,
     overwrite: OverwriteOpt = False,
@@ -121,11 +146,21 @@ def remove(
         cfg = build_config(
             config,
             masks={"dilate_px": dilate},
-            inpaint={"engine": engine, "model": model, "device": device, "precision": precision,
-                     "batch_size": batch_size, "trust_checkpoint": trust_checkpoint or None},
+            inpaint={
+                "engine": engine,
+                "model": model,
+                "device": device,
+                "precision": precision,
+                "batch_size": batch_size,
+                "trust_checkpoint": trust_checkpoint or None,
+            },
             temporal={"enabled": temporal},
-            encode={"codec": codec, "crf": crf, "preset": preset,
-                    "audio": "none" if no_audio else audio},
+            encode={
+                "codec": codec,
+                "crf": crf,
+                "preset": preset,
+                "audio": "none" if no_audio else audio,
+            },
         )
         kf: dict[int, Path] | None = None
         mask_src: Path | Box | None = mask
@@ -139,19 +174,36 @@ def remove(
         bars: list[tqdm] = []
 
         def on_start(total: int | None) -> None:
-            bars.append(tqdm(total=total, unit="frame", disable=state.quiet, dynamic_ncols=True,
-                             desc="remove"))
+            bars.append(
+                tqdm(
+                    total=total,
+                    unit="frame",
+                    disable=state.quiet,
+                    dynamic_ncols=True,
+                    desc="remove",
+                )
+            )
 
         try:
-            result = remove_object(input, mask_src, output, config=cfg, keyframe_masks=kf,
-                                   overwrite=overwrite, progress=lambda n: bars[0].update(n),
-                                   on_start=on_start)
+            result = remove_object(
+                input,
+                mask_src,
+                output,
+                config=cfg,
+                keyframe_masks=kf,
+                overwrite=overwrite,
+                progress=lambda n: bars[0].update(n),
+                on_start=on_start,
+            )
         finally:
             for bar in bars:
                 bar.close()
         if not state.quiet:
             fps = result.frames / result.seconds if result.seconds > 0 else 0.0
-            typer.echo(f"wrote {result.output} ({result.frames} frames, {result.engine}, "
-                       f"{fps:.1f} frames/s)", err=True)
+            typer.echo(
+                f"wrote {result.output} ({result.frames} frames, {result.engine}, "
+                f"{fps:.1f} frames/s)",
+                err=True,
+            )
 
     run_command(job)
