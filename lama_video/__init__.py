@@ -1,5 +1,71 @@
-"""lama-video: remove objects from video with LaMa inpainting extended over time."""
+"""lama-video: remove objects from video with LaMa inpainting extended over time.
+
+Public API::
+
+    from lama_video import remove_object, RunConfig, Inpainter
+
+Heavy modules (torch) load on first use of the names that need them, so importing the package is
+cheap and has no side effects.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from lama_video.config import RunConfig, load_config
+from lama_video.errors import (
+    ConfigError,
+    EncodeError,
+    LamaVideoError,
+    MaskError,
+    VideoOpenError,
+    WeightsError,
+)
+from lama_video.masks import Box
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "remove_object": ("lama_video.pipeline", "remove_object"),
+    "Inpainter": ("lama_video.inpaint", "Inpainter"),
+    "ClassicalEngine": ("lama_video.classical", "ClassicalEngine"),
+    "TemporalEngine": ("lama_video.temporal", "TemporalEngine"),
+    "load_model": ("lama_video.model.weights", "load_model"),
+    "batch": ("lama_video.batch", "batch"),
+}
+
+if TYPE_CHECKING:
+    from lama_video.classical import ClassicalEngine
+    from lama_video.inpaint import Inpainter
+    from lama_video.model.weights import load_model
+    from lama_video.pipeline import remove_object
+    from lama_video.temporal import TemporalEngine
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'lama_video' has no attribute {name!r}")
+
+
+__all__ = [
+    "Box",
+    "ClassicalEngine",
+    "ConfigError",
+    "EncodeError",
+    "Inpainter",
+    "LamaVideoError",
+    "MaskError",
+    "RunConfig",
+    "TemporalEngine",
+    "VideoOpenError",
+    "WeightsError",
+    "__version__",
+    "batch",
+    "load_config",
+    "load_model",
+    "remove_object",
+]
