@@ -287,18 +287,13 @@ class ResNet50Dilated(nn.Module):
 def default_hrf_weights_path() -> Path:
     """Where the ADE20k encoder weights are looked for when no path is given.
 
-    ``$LAMA_VIDEO_CACHE`` (else the platform's user cache folder of ``lama-video``, e.g.
-    ``~/.cache/lama-video``) ``/ade20k/ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth``;
-    LaMa's own place, ``$TORCH_HOME/ade20k/...``, is used when the file is there.
+    The LaMa weights' cache folder (:func:`lama_video.model.weights.cache_dir`: ``$LAMA_VIDEO_HOME``
+    or the user cache folder) ``/ade20k/ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth``;
+    LaMa's own place, ``$TORCH_HOME/ade20k/...``, when the file is there and not in ours.
     """
-    cache = os.environ.get("LAMA_VIDEO_CACHE")
-    if cache:
-        base = Path(cache)
-    else:
-        from platformdirs import user_cache_dir
+    from lama_video.model.weights import cache_dir
 
-        base = Path(user_cache_dir("lama-video"))
-    ours = base / HRF_WEIGHTS_RELPATH
+    ours = cache_dir() / HRF_WEIGHTS_RELPATH
     torch_home = os.environ.get("TORCH_HOME")
     if not ours.exists() and torch_home and (Path(torch_home) / HRF_WEIGHTS_RELPATH).exists():
         return Path(torch_home) / HRF_WEIGHTS_RELPATH
@@ -331,8 +326,8 @@ def load_hrf_encoder(path: str | Path | None = None) -> ResNet50Dilated:
     if not p.is_file():
         raise WeightsError(
             f"the high-receptive-field perceptual loss needs the ADE20k ResNet50-dilated encoder, "
-            f"not found at {str(p)!r}; download {HRF_WEIGHTS_URL} there (or pass its path), or "
-            "turn the loss off (weight 0)"
+            f"not found at {str(p)!r}; download {HRF_WEIGHTS_URL} there or pass its path "
+            "(--hrf-weights), or turn the loss off (--hrf-weight 0)"
         )
     if HRF_WEIGHTS_SHA256 is not None and _sha256(p) != HRF_WEIGHTS_SHA256:
         raise WeightsError(
