@@ -546,6 +546,10 @@ def weights_available(model: str) -> bool:
         return False
 
 
+def _download_hint(model: str) -> str:
+    return "lama-video weights download" + ("" if _looks_like_path(model) else f" {model}")
+
+
 def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
     """The image engine ``cfg.engine`` names.
 
@@ -563,8 +567,9 @@ def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
     if cfg.engine == "auto" and not weights_available(cfg.model):
         log.warning(
             "LaMa weights %r not found; using OpenCV Telea instead (install them with "
-            "`lama-video weights download` or pass --model PATH)",
+            "`%s` or pass --model PATH)",
             cfg.model,
+            _download_hint(cfg.model),
         )
         return ClassicalEngine("telea", radius_px=cfg.classical_radius_px)
     if cfg.engine not in ("auto", "lama"):
@@ -572,7 +577,7 @@ def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
     if not weights_available(cfg.model):
         raise WeightsError(
             f"LaMa weights {cfg.model!r} not found (not a file and not in the weights cache); run "
-            "`lama-video weights download` or pass --model PATH"
+            f"`{_download_hint(cfg.model)}` or pass --model PATH"
         )
     return Inpainter.from_pretrained(
         cfg.model,
