@@ -60,12 +60,22 @@ def _root(
     )
     root = logging.getLogger("lama_video")
     root.setLevel(level)
-    if not any(getattr(h, "_lama_video", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-        handler._lama_video = True  # type: ignore[attr-defined]
         root.addHandler(handler)
-        root.propagate = False
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (tests swap it), not the one seen at creation."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        pass
 
 
 def run_command(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
