@@ -1,0 +1,80 @@
+"""``lama-video ui``: paint the mask in the browser, check the tracking, preview and save."""
+
+from __future__ import annotations
+
+import webbrowser
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lama_video.cli._app import app, run_command, state
+from lama_video.cli.remove import ConfigOpt, EngineOpt, build_config
+
+
+@app.command()
+def ui(
+    input: Annotated[Path, typer.Argument(help="The video (or folder of frames) to edit.")],
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 = any free).")
+    ] = 0,
+    work: Annotated[
+        Path | None,
+        typer.Option(
+            "--work", help="Work folder for masks, preview and results (default INPUT.lama-ui)."
+        ),
+    ] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the address only; open no browser.")
+    ] = False,
+    proxy_side: Annotated[
+        int,
+        typer.Option("--proxy-side", min=64, help="Longest side of the frames shown in the page."),
+    ] = 960,
+    config: ConfigOpt = None,
+    engine: EngineOpt = None,
+    temporal: Annotated[
+        bool | None,
+        typer.Option(
+            "--temporal/--no-temporal",
+            help="Flow-guided temporal engine (default) or each frame alone.",
+        ),
+    ] = None,
+) -> None:
+    """Open a local page to mark the object on keyframes, track it, remove it and save.
+
+    The server listens on 127.0.0.1 only and stops with Ctrl-C; masks are kept in the work folder
+    as they are painted, so stopping loses nothing.
+    """
+
+    def job() -> None:
+        from lama_video.ui import Session, UiServer
+
+        cfg = build_config(
+            config, inpaint={"engine": engine}, temporal={"enabled": temporal}
+        )
+        session = Session(input, config=cfg, work_dir=work, proxy_max_side_px=proxy_side)
+        try:
+            server = UiServer(session, port)
+        except OSError as err:
+            from lama_video.errors import ConfigError
+
+            raise ConfigError(
+                f"cannot listen on 127.0.0.1:{port} ({err.strerror}); expected a free port; "
+                "pass --port 0 to pick one"
+            ) from err
+        session.start()
+        typer.echo(f"lama-video ui: {server.url}  (work folder {session.work}; Ctrl-C to stop)")
+        if not no_browser:
+            webbrowser.open(server.url)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            # Ctrl-C is how this server is meant to stop: masks are on disk already.
+            if not state.quiet:
+                typer.echo(f"stopped; masks are kept in {session.work}", err=True)
+        finally:
+            server.server_close()
+            session.close()
+
+    run_command(job)

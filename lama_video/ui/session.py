@@ -1,0 +1,768 @@
+"""The state behind the mask-painting page: one input video, one work folder, one job at a time.
+
+Everything the page does goes through a :class:`Session`; the HTTP layer (:mod:`.server`) only
+maps requests to these methods. Work is never held only in memory: each keyframe mask is written
+to the work folder as soon as the page sends it, so a closed tab, a second tab or a restarted
+server finds the same state.
+
+Work folder layout (``<input stem>.lama-ui/`` beside the input unless ``work_dir`` is given)::
+
+    proxy/        000000.jpg ...  the clip as JPEGs, longest side <= proxy_max_side_px; meta.json
+    keyframes/    000012.png ...  painted masks, full video size, 0/255 grey (white = remove)
+    track/        000000.png ...  one propagated mask per frame; keyframes/ (the masks it came
+                                  from) and meta.json (their digest)
+    result/       the last removal: result.<ext>, masks/ (the per-frame masks it used, with
+                  keyframes/), preview/ (its frames as JPEGs) and meta.json
+
+Frame access: the clip is decoded once, in a background thread started with the session, into a
+downscaled JPEG proxy on disk (``proxy/``); a frame request waits until the extraction has reached
+that frame. Memory stays bounded (one decoded frame at a time) whatever the clip's length, a
+restarted server reuses a complete proxy, and scrubbing is a file read. The cost is disk space
+(about 30-80 KB per frame at the default 960 px) and a short wait before the last frames of a long
+clip can be shown.
+
+Jobs (tracking, removal) run one at a time in a background thread; the page polls
+:meth:`Session.job_status`. A second job while one runs raises :class:`HttpError` 409.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from lama_video.config import RunConfig
+from lama_video.errors import EncodeError, LamaVideoError
+from lama_video.masks import frame_number
+from lama_video.video import count_frames, open_video
+
+log = logging.getLogger(__name__)
+
+JPEG_QUALITY = 88
+KEYFRAME_RGB = (255, 48, 96)  # overlay colour of painted masks on the page
+TRACK_RGB = (0, 200, 255)  # overlay colour of propagated masks
+_PROXY_VERSION = 1  # bump when the proxy format changes so old proxies are rebuilt
+
+
+class HttpError(Exception):
+    """A request the session refuses; ``status`` is the HTTP status the server answers with.
+
+    Attributes:
+        status: 400 bad request, 403 outside the allowed folders, 404 missing, 409 conflict
+            (a job is running, a file exists), 503 not ready yet.
+        message: one line for the page: what was asked, why not, what to do.
+        extra: more JSON fields for the page (e.g. the paths that exist).
+    """
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+class _Cancelled(Exception):
+    """Raised inside a job's progress callback when the job was cancelled."""
+
+
+@dataclass
+class JobStatus:
+    """What the background job is doing (the JSON of ``GET /api/job``).
+
+    ``state`` is ``idle`` (never ran), ``running``, ``done``, ``error`` or ``cancelled``;
+    ``done``/``total`` count frames of the current ``phase`` (``track``, ``remove``, ``preview``).
+    """
+
+    kind: str = ""
+    state: str = "idle"
+    phase: str = ""
+    done: int = 0
+    total: int | None = None
+    message: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+    job_id: int = 0
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{threading.get_ident()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _encode_png(img: NDArray[np.uint8]) -> bytes:
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:  # pragma: no cover - cv2 encodes any uint8 image
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def _read_grey(path: Path) -> NDArray[np.uint8] | None:
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
+    if data is None or not data.size:
+        return None
+    return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap a finished folder in for ``target`` (the old one is removed afterwards)."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+class Session:
+    """One input clip being edited in the page.
+
+    Args:
+        input_path: the video file (or folder of frames) to edit; never modified.
+        config: run settings used by Track (``propagation``) and Remove (everything else).
+        work_dir: where masks, proxy frames and results live (default: ``<stem>.lama-ui``
+            beside the input).
+        proxy_max_side_px: longest side of the JPEG proxy frames shown in the page.
+        extra_roots: more folders the page may save into (besides the input's and the work
+            folder).
+
+    Raises:
+        VideoOpenError: the input is not a readable video with at least one frame.
+        EncodeError: the work folder cannot be created.
+    """
+
+    def __init__(
+        self,
+        input_path: str | os.PathLike[str],
+        *,
+        config: RunConfig | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
+        proxy_max_side_px: int = 960,
+        extra_roots: tuple[str | os.PathLike[str], ...] = (),
+    ) -> None:
+        self.input = Path(input_path).expanduser().resolve()
+        self.config = config or RunConfig()
+        with open_video(self.input, decode=self.config.decode) as reader:
+            self.info = reader.info
+        self.n_frames = count_frames(self.input)
+        if self.n_frames < 1:  # pragma: no cover - count_frames raises on empty input already
+            raise EncodeError(f"input '{self.input}' has no frames; expected a video")
+        stem = self.input.stem if self.input.is_file() else self.input.name
+        self.work = Path(work_dir or self.input.parent / f"{stem}.lama-ui").expanduser()
+        try:
+            self.work.mkdir(parents=True, exist_ok=True)
+            self.work = self.work.resolve()
+            for sub in ("proxy", "keyframes"):
+                (self.work / sub).mkdir(exist_ok=True)
+        except OSError as err:
+            raise EncodeError(
+                f"cannot create the work folder '{self.work}' ({err.strerror}); expected a "
+                "writable folder; pass --work DIR"
+            ) from err
+        extra = [Path(r).expanduser().resolve() for r in extra_roots]
+        self.roots = tuple(dict.fromkeys([self.input.parent, self.work, *extra]))
+        scale = min(1.0, proxy_max_side_px / max(self.info.width, self.info.height))
+        self.proxy_size = (
+            max(1, round(self.info.width * scale)),
+            max(1, round(self.info.height * scale)),
+        )
+        self.proxy_max_side_px = proxy_max_side_px
+        suffix = self.input.suffix.lower() if self.input.is_file() else ""
+        known = (".mp4", ".mkv", ".mov", ".webm")
+        self.result_name = "result" + (suffix if suffix in known else ".mp4")
+
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._proxy_ready = 0
+        self._proxy_done = False
+        self._proxy_error = ""
+        self._proxy_thread: threading.Thread | None = None
+        self._rev = 0
+        self._kf_digest = self._digest_keyframes(self.work / "keyframes")
+        self._job = JobStatus()
+        self._job_thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+
+    # ------------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Start extracting the proxy frames (or reuse a complete proxy from an earlier run)."""
+        meta = self._proxy_meta()
+        old = self.work / "proxy" / "meta.json"
+        try:
+            if json.loads(old.read_text()) == {**meta, "complete": True}:
+                with self._cond:
+                    self._proxy_ready = meta["frames"]
+                    self.n_frames = meta["frames"]
+                    self._proxy_done = True
+                log.info("reusing the proxy frames in %s", old.parent)
+                return
+        except (OSError, ValueError):
+            pass
+        self._proxy_thread = threading.Thread(
+            target=self._extract_proxy, name="lama-ui-proxy", daemon=True
+        )
+        self._proxy_thread.start()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Cancel a running job, stop the proxy extraction and wait for both threads."""
+        self._stop.set()
+        self._cancel.set()
+        for t in (self._proxy_thread, self._job_thread):
+            if t is not None and t.is_alive():
+                t.join(timeout_s)
+
+    def _proxy_meta(self) -> dict[str, Any]:
+        st = self.input.stat()
+        return {
+            "version": _PROXY_VERSION,
+            "source": str(self.input),
+            "bytes": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "size": list(self.proxy_size),
+            "frames": self.n_frames,
+        }
+
+    def _extract_proxy(self) -> None:
+        folder = self.work / "proxy"
+        meta = self._proxy_meta()
+        with contextlib.suppress(FileNotFoundError):
+            (folder / "meta.json").unlink()
+        try:
+            with open_video(self.input, decode=self.config.decode) as reader:
+                for frame in reader.frames():
+                    if self._stop.is_set():
+                        return
+                    _write_atomic(folder / f"{frame.index:06d}.jpg", self._jpeg(frame.rgb))
+                    with self._cond:
+                        self._proxy_ready = frame.index + 1
+                        self._cond.notify_all()
+            with self._cond:
+                self.n_frames = meta["frames"] = self._proxy_ready
+            (folder / "meta.json").write_text(json.dumps({**meta, "complete": True}))
+        except LamaVideoError as err:
+            log.warning("proxy extraction stopped: %s", err)
+            self._proxy_error = str(err)
+        finally:
+            with self._cond:
+                self._proxy_done = True
+                self._cond.notify_all()
+
+    def _jpeg(self, rgb: NDArray[np.uint8]) -> bytes:
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if (bgr.shape[1], bgr.shape[0]) != self.proxy_size:
+            bgr = cv2.resize(bgr, self.proxy_size, interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:  # pragma: no cover
+            raise RuntimeError("JPEG encoding failed")
+        return buf.tobytes()
+
+    # ---------------------------------------------------------------------------------- state
+
+    def state(self) -> dict[str, Any]:
+        """Everything the page needs on load (the JSON of ``GET /api/info``)."""
+        fps = float(self.info.frame_rate) if self.info.frame_rate else 25.0
+        with self._lock:
+            track = self._folder_meta(self.work / "track")
+            result = self._folder_meta(self.work / "result")
+            return {
+                "name": self.input.name,
+                "input": str(self.input),
+                "work": str(self.work),
+                "width": self.info.width,
+                "height": self.info.height,
+                "proxy_width": self.proxy_size[0],
+                "proxy_height": self.proxy_size[1],
+                "n_frames": self.n_frames,
+                "fps": fps,
+                "engine": self.config.inpaint.engine,
+                "keyframes": self.keyframes(),
+                "track": {
+                    "available": track is not None,
+                    "fresh": track is not None and track.get("digest") == self._kf_digest,
+                },
+                "result": {
+                    "available": result is not None,
+                    "fresh": result is not None and result.get("digest") == self._kf_digest,
+                    "frames": result.get("frames", 0) if result else 0,
+                    "stamp": result.get("stamp", 0) if result else 0,
+                    "engine": result.get("engine", "") if result else "",
+                },
+                "defaults": self.default_save_paths(),
+                "roots": [str(r) for r in self.roots],
+                **self._progress_fields(),
+            }
+
+    def _progress_fields(self) -> dict[str, Any]:
+        return {
+            "rev": self._rev,
+            "proxy_ready": self._proxy_ready,
+            "proxy_done": self._proxy_done,
+            "proxy_error": self._proxy_error,
+            "job": asdict(self._job),
+        }
+
+    def job_status(self) -> dict[str, Any]:
+        """The job's progress plus the mask revision and proxy progress (``GET /api/job``)."""
+        with self._lock:
+            return self._progress_fields()
+
+    @staticmethod
+    def _folder_meta(folder: Path) -> dict[str, Any] | None:
+        try:
+            return json.loads((folder / "meta.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def default_save_paths(self) -> dict[str, str]:
+        """Where Save writes unless the user types other paths: beside the input."""
+        stem = self.input.stem if self.input.is_file() else self.input.name
+        suffix = Path(self.result_name).suffix
+        return {
+            "output": str(self.input.parent / f"{stem}_removed{suffix}"),
+            "masks": str(self.input.parent / f"{stem}_masks"),
+        }
+
+    # --------------------------------------------------------------------------------- frames
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.n_frames:
+            raise HttpError(
+                404, f"frame {index} does not exist; expected 0..{self.n_frames - 1}"
+            )
+
+    def frame_jpeg(self, index: int, *, wait_s: float = 30.0) -> bytes:
+        """Proxy frame ``index`` as JPEG bytes, waiting for the extraction to reach it.
+
+        Raises:
+            HttpError: 404 out of range; 503 not extracted within ``wait_s``.
+        """
+        self._check_index(index)
+        with self._cond:
+            self._cond.wait_for(lambda: self._proxy_ready > index or self._proxy_done, wait_s)
+            ready = self._proxy_ready > index
+        if not ready:
+            if self._proxy_done:
+                raise HttpError(404, f"frame {index} could not be decoded ({self._proxy_error})")
+            raise HttpError(503, f"frame {index} is not extracted yet; try again in a moment")
+        return (self.work / "proxy" / f"{index:06d}.jpg").read_bytes()
+
+    def result_jpeg(self, index: int) -> bytes:
+        """Frame ``index`` of the last removal's result as JPEG (proxy size).
+
+        Raises:
+            HttpError: 404 when there is no result (or no such frame).
+        """
+        self._check_index(index)
+        path = self.work / "result" / "preview" / f"{index:06d}.jpg"
+        try:
+            return path.read_bytes()
+        except OSError as err:
+            raise HttpError(404, f"no result frame {index}; run Remove first") from err
+
+    # ---------------------------------------------------------------------------------- masks
+
+    def keyframes(self) -> list[int]:
+        """Frame numbers that have a painted mask, ascending."""
+        folder = self.work / "keyframes"
+        out = []
+        for p in folder.glob("*.png"):
+            n = frame_number(p)
+            if n is not None and 0 <= n < self.n_frames and not p.name.startswith("."):
+                out.append(n)
+        return sorted(out)
+
+    def _keyframe_path(self, index: int) -> Path:
+        return self.work / "keyframes" / f"{index:06d}.png"
+
+    @staticmethod
+    def _digest_keyframes(folder: Path) -> str:
+        h = hashlib.sha1()
+        for p in sorted(folder.glob("[0-9]*.png")):
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+        return h.hexdigest()
+
+    def _overlay_png(self, mask: NDArray[np.uint8], rgb: tuple[int, int, int]) -> bytes:
+        """(H, W) uint8 mask -> proxy-size RGBA PNG: ``rgb`` where the mask is set, else clear."""
+        if (mask.shape[1], mask.shape[0]) != self.proxy_size:
+            mask = cv2.resize(mask, self.proxy_size, interpolation=cv2.INTER_AREA)
+        on = mask > 127
+        bgra = np.zeros((*on.shape, 4), np.uint8)
+        bgra[on] = (rgb[2], rgb[1], rgb[0], 255)
+        return _encode_png(bgra)
+
+    def keyframe_png(self, index: int) -> bytes:
+        """The painted mask of frame ``index`` as a proxy-size RGBA PNG (for the page's canvas).
+
+        Raises:
+            HttpError: 404 when the frame has no painted mask.
+        """
+        self._check_index(index)
+        mask = _read_grey(self._keyframe_path(index))
+        if mask is None:
+            raise HttpError(404, f"frame {index} has no painted mask")
+        return self._overlay_png(mask, KEYFRAME_RGB)
+
+    def track_png(self, index: int) -> bytes:
+        """The propagated mask of frame ``index`` as a proxy-size RGBA PNG.
+
+        Raises:
+            HttpError: 404 when tracking has not run.
+        """
+        self._check_index(index)
+        mask = _read_grey(self.work / "track" / f"{index:06d}.png")
+        if mask is None:
+            raise HttpError(404, f"no tracked mask for frame {index}; press Track first")
+        return self._overlay_png(mask, TRACK_RGB)
+
+    def save_keyframe(self, index: int, png: bytes) -> bool:
+        """Store the page's mask of frame ``index`` (an empty mask deletes the keyframe).
+
+        Args:
+            index: frame number.
+            png: an image the video's aspect ratio: RGBA (alpha >= 128 = remove) or grey/RGB
+                (brightest channel >= 128 = remove), any size (resized to the video's).
+
+        Returns:
+            True when the keyframe is stored, False when the mask was empty and it was deleted.
+
+        Raises:
+            HttpError: 400 for an unreadable image or a different aspect ratio.
+        """
+        self._check_index(index)
+        img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED) if png else None
+        if img is None or img.dtype != np.uint8:
+            raise HttpError(400, "the mask is not a readable 8-bit PNG; expected the page's canvas")
+        if img.ndim == 3:
+            img = img[..., 3] if img.shape[2] == 4 else img[..., :3].max(axis=2)
+        h, w = img.shape
+        W, H = self.info.width, self.info.height
+        if abs(w * H - h * W) > max(w, W):
+            raise HttpError(
+                400, f"the mask is {w}x{h} but the video is {W}x{H}; expected the same aspect ratio"
+            )
+        if (w, h) != (W, H):
+            img = cv2.resize(img, (W, H), interpolation=cv2.INTER_LINEAR)
+        mask = np.where(img >= 128, 255, 0).astype(np.uint8)
+        path = self._keyframe_path(index)
+        with self._lock:
+            if mask.any():
+                _write_atomic(path, _encode_png(mask))
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            self._changed()
+        return bool(mask.any())
+
+    def delete_keyframe(self, index: int) -> None:
+        """Forget the painted mask of frame ``index`` (no error if there is none)."""
+        self._check_index(index)
+        with self._lock:
+            with contextlib.suppress(FileNotFoundError):
+                self._keyframe_path(index).unlink()
+            self._changed()
+
+    def _changed(self) -> None:
+        self._rev += 1
+        self._kf_digest = self._digest_keyframes(self.work / "keyframes")
+
+    # ----------------------------------------------------------------------------------- jobs
+
+    def start_track(self) -> dict[str, Any]:
+        """Start propagating the keyframe masks through the clip (background job).
+
+        Raises:
+            HttpError: 400 with no keyframe; 409 while another job runs.
+        """
+        return self._start("track", self._run_track)
+
+    def start_remove(self) -> dict[str, Any]:
+        """Start a removal (tracking first when the masks changed since the last Track).
+
+        Raises:
+            HttpError: 400 with no keyframe; 409 while another job runs.
+        """
+        return self._start("remove", self._run_remove)
+
+    def cancel_job(self) -> dict[str, Any]:
+        """Ask the running job to stop (it stops after the current frame)."""
+        self._cancel.set()
+        return self.job_status()
+
+    def wait_job(self, timeout_s: float | None = None) -> JobStatus:
+        """Block until the current job ends (for tests and scripts); returns its final status."""
+        t = self._job_thread
+        if t is not None:
+            t.join(timeout_s)
+        with self._lock:
+            return JobStatus(**asdict(self._job))
+
+    def _start(self, kind: str, fn: Callable[[], None]) -> dict[str, Any]:
+        with self._lock:
+            if self._job.state == "running":
+                what = "a removal" if self._job.kind == "remove" else "tracking"
+                raise HttpError(
+                    409,
+                    f"{what} is already running ({self._job.phase}, frame {self._job.done} of "
+                    f"{self._job.total or '?'}); only one job runs at a time: wait for it to "
+                    "finish or cancel it",
+                    job=asdict(self._job),
+                )
+            if not self.keyframes():
+                raise HttpError(
+                    400, "no mask painted yet; paint the object on at least one frame first"
+                )
+            self._cancel.clear()
+            self._job = JobStatus(
+                kind=kind,
+                state="running",
+                phase="starting",
+                started=time.time(),
+                job_id=self._job.job_id + 1,
+            )
+            self._job_thread = threading.Thread(
+                target=self._job_main, args=(fn,), name=f"lama-ui-{kind}", daemon=True
+            )
+            self._job_thread.start()
+            return asdict(self._job)
+
+    def _job_main(self, fn: Callable[[], None]) -> None:
+        state, message = "done", ""
+        try:
+            fn()
+        except _Cancelled:
+            state, message = "cancelled", "cancelled; nothing was replaced"
+        except LamaVideoError as err:
+            state, message = "error", str(err)
+        except Exception as err:  # a bug: keep the server alive and tell the page
+            log.warning("job failed", exc_info=True)
+            state, message = "error", f"{type(err).__name__}: {err}"
+        with self._lock:
+            self._job.state, self._job.finished = state, time.time()
+            if message:
+                self._job.message = message
+
+    def _phase(self, phase: str, total: int | None, message: str) -> None:
+        with self._lock:
+            self._job.phase, self._job.total, self._job.done = phase, total, 0
+            self._job.message = message
+
+    def _tick(self, n: int = 1) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled
+        with self._lock:
+            self._job.done += n
+
+    def _run_track(self) -> None:
+        from lama_video.propagate import propagate_keyframes  # late import: flow, scipy
+
+        new = self.work / ".track.new"
+        shutil.rmtree(new, ignore_errors=True)
+        (new / "keyframes").mkdir(parents=True)
+        with self._lock:  # snapshot: painting may go on while tracking runs
+            for p in (self.work / "keyframes").glob("[0-9]*.png"):
+                shutil.copy2(p, new / "keyframes" / p.name)
+        digest = self._digest_keyframes(new / "keyframes")
+        kf = {}
+        for p in (new / "keyframes").glob("*.png"):
+            n = frame_number(p)
+            if n is not None:
+                kf[n] = p
+        self._phase("track", self.n_frames, f"tracking {len(kf)} keyframe(s)")
+        written = 0
+        try:
+            with open_video(self.input, decode=self.config.decode) as reader:
+                for i, mask in enumerate(propagate_keyframes(reader, kf, cfg=self.config)):
+                    m = np.asarray(mask, dtype=bool)
+                    (new / f"{i:06d}.png").write_bytes(_encode_png(m.astype(np.uint8) * 255))
+                    written += 1
+                    self._tick()
+            (new / "meta.json").write_text(json.dumps({"digest": digest, "frames": written}))
+            with self._lock:
+                _replace_dir(new, self.work / "track")
+        finally:
+            shutil.rmtree(new, ignore_errors=True)
+
+    def _run_remove(self) -> None:
+        from lama_video.pipeline import remove_object  # late import: torch
+
+        with self._lock:
+            track = self._folder_meta(self.work / "track")
+            fresh = track is not None and track.get("digest") == self._kf_digest
+        if not fresh:
+            self._run_track()
+            track = self._folder_meta(self.work / "track")
+        assert track is not None
+        new = self.work / ".result.new"
+        shutil.rmtree(new, ignore_errors=True)
+        (new / "masks" / "keyframes").mkdir(parents=True)
+        (new / "preview").mkdir()
+        try:
+            src = self.work / "track"
+            for p in src.glob("*.png"):
+                _link_or_copy(p, new / "masks" / p.name)
+            for p in (src / "keyframes").glob("*.png"):
+                _link_or_copy(p, new / "masks" / "keyframes" / p.name)
+            self._phase("remove", self.n_frames, f"removing ({self.config.inpaint.engine})")
+            out = new / self.result_name
+
+            def on_start(total: int | None) -> None:
+                with self._lock:
+                    self._job.total = total
+
+            result = remove_object(
+                self.input,
+                new / "masks",
+                out,
+                config=self.config,
+                overwrite=True,
+                progress=self._tick,
+                on_start=on_start,
+            )
+            self._phase("preview", result.frames, "preparing the side-by-side preview")
+            with open_video(out) as reader:
+                for frame in reader.frames():
+                    (new / "preview" / f"{frame.index:06d}.jpg").write_bytes(self._jpeg(frame.rgb))
+                    self._tick()
+            meta = {
+                "digest": track["digest"],
+                "frames": result.frames,
+                "engine": result.engine,
+                "seconds": round(result.seconds, 3),
+                "stamp": time.time_ns(),
+            }
+            (new / "meta.json").write_text(json.dumps(meta))
+            with self._lock:
+                _replace_dir(new, self.work / "result")
+                self._job.message = (
+                    f"removed in {result.seconds:.1f} s ({result.frames} frames, {result.engine})"
+                )
+        finally:
+            shutil.rmtree(new, ignore_errors=True)
+
+    # ----------------------------------------------------------------------------------- save
+
+    def check_path(self, text: str, what: str) -> Path:
+        """Resolve a path the page sent and check it lies in an allowed folder.
+
+        Relative paths are taken relative to the input's folder; symlinks are resolved before
+        the check, and the work folder's own sub-folders are refused.
+
+        Raises:
+            HttpError: 400 empty; 403 outside the allowed folders or inside the work folder's
+                internals.
+        """
+        text = (text or "").strip()
+        if not text:
+            raise HttpError(400, f"no {what} path given; type where to save it")
+        p = Path(text).expanduser()
+        if not p.is_absolute():
+            p = self.input.parent / p
+        p = p.resolve()
+        if not any(p.is_relative_to(r) for r in self.roots):
+            allowed = " or ".join(f"'{r}'" for r in self.roots)
+            raise HttpError(
+                403,
+                f"{what} path '{p}' is outside the allowed folders; expected a path in {allowed}",
+            )
+        internal = [self.work / s for s in ("proxy", "keyframes", "track", "result")]
+        if p == self.work or any(p.is_relative_to(i) for i in internal) or p.name.startswith(
+            (".track", ".result")
+        ):
+            raise HttpError(403, f"{what} path '{p}' is the work folder's own; choose another")
+        if p == self.input:
+            raise HttpError(403, f"{what} path '{p}' is the input; the input is never modified")
+        return p
+
+    def save(self, output: str | None, masks: str | None, *, overwrite: bool) -> dict[str, Any]:
+        """Copy the last result video and its per-frame masks to the user's paths.
+
+        Args:
+            output: where the output video goes (None or "" = do not save it).
+            masks: a folder for the per-frame masks (``000000.png`` ...) and the painted ones
+                (``keyframes/``), the layout ``lama-video remove --mask`` reads (None = skip).
+            overwrite: replace existing files; without it an existing path is refused.
+
+        Returns:
+            ``{"written": [paths]}``.
+
+        Raises:
+            HttpError: 400 nothing to save; 403 outside the allowed folders; 409 a path exists
+                and ``overwrite`` is False (``exists`` lists them) or a removal is running.
+        """
+        targets: dict[str, Path] = {}
+        if output:
+            targets["output"] = self.check_path(output, "output video")
+        if masks:
+            targets["masks"] = self.check_path(masks, "masks folder")
+        if not targets:
+            raise HttpError(400, "nothing to save; give an output video path or a masks folder")
+        with self._lock:
+            if self._job.state == "running" and self._job.kind == "remove":
+                raise HttpError(409, "a removal is running; save when it has finished")
+            result = self.work / "result"
+            if self._folder_meta(result) is None:
+                raise HttpError(400, "there is no result yet; press Remove first")
+            video = result / self.result_name
+            if "output" in targets and targets["output"].suffix.lower() != video.suffix:
+                raise HttpError(
+                    400,
+                    f"output '{targets['output']}' must end with {video.suffix} (the result's "
+                    "container); change the name",
+                )
+            out, folder = targets.get("output"), targets.get("masks")
+            if out is not None and out.is_dir():
+                raise HttpError(400, f"output '{out}' is a folder; expected a file name")
+            if folder is not None and folder.exists() and not folder.is_dir():
+                raise HttpError(400, f"masks path '{folder}' is a file; expected a folder")
+            exists = [
+                str(p)
+                for p in targets.values()
+                if p.is_file() or (p.is_dir() and any(p.iterdir()))
+            ]
+            if exists and not overwrite:
+                raise HttpError(
+                    409,
+                    "already exists: " + ", ".join(exists) + "; confirm to overwrite or change "
+                    "the path",
+                    exists=exists,
+                )
+            written: list[str] = []
+            if "output" in targets:
+                out = targets["output"]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                tmp = out.with_name(f".{out.name}.lama-ui-tmp")
+                shutil.copyfile(video, tmp)
+                os.replace(tmp, out)
+                written.append(str(out))
+            if "masks" in targets:
+                folder = targets["masks"]
+                (folder / "keyframes").mkdir(parents=True, exist_ok=True)
+                for sub in ("", "keyframes"):
+                    for p in sorted((result / "masks" / sub).glob("*.png")):
+                        shutil.copyfile(p, folder / sub / p.name)
+                written.append(str(folder))
+        log.info("saved %s", ", ".join(written))
+        return {"written": written}

@@ -1,0 +1,623 @@
+// lama-video mask painter: plain JavaScript, no build step.
+//
+// The server keeps all state (see lama_video/ui/session.py); this page only holds the mask of the
+// frame being painted, in a canvas the size of the preview frames. Each finished stroke is sent to
+// the server as a PNG (PUT /api/mask/<frame>), so a closed tab loses nothing.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const KEY_RGB = "rgb(255, 48, 96)";
+const FRAME_CACHE = 240; // decoded preview frames kept in memory (LRU)
+const UNDO_DEPTH = 40; // undo steps kept per frame
+
+const app = {
+  info: null,
+  cur: 0,
+  view: "edit",
+  tool: "brush",
+  size: 24,
+  keyframes: new Set(),
+  rev: -1, // server's mask revision we have seen
+  frames: new Map(), // index -> Image (LRU)
+  tracks: new Map(), // index -> Image | null
+  results: new Map(), // index -> Image | null
+  trackStamp: 0,
+  resultStamp: 0,
+  mask: document.createElement("canvas"), // editable mask of `maskFrame` (KEY_RGB, alpha = mask)
+  maskFrame: -1,
+  maskHasPaint: false,
+  undo: new Map(), // index -> [ImageData]
+  stroke: null, // {x, y} last point, or {box: [x0, y0]} while dragging a box
+  pointer: null, // last pointer position in preview pixels (for the brush circle)
+  uploads: Promise.resolve(),
+  jobState: "",
+  jobId: 0,
+  playing: false,
+  ready: false, // the first frame is on screen (tests wait for this)
+};
+window.lamaApp = app;
+
+// ---------------------------------------------------------------------------------- helpers
+
+async function api(method, url, body, type) {
+  const opts = { method, headers: {} };
+  if (body !== undefined) {
+    opts.body = body;
+    opts.headers["Content-Type"] = type || "application/json";
+  }
+  let r;
+  try {
+    r = await fetch(url, opts);
+  } catch (err) {
+    return { ok: false, status: 0, data: { error: "the server is not answering (was it stopped?)" } };
+  }
+  let data = null;
+  if ((r.headers.get("Content-Type") || "").includes("json")) data = await r.json();
+  return { ok: r.ok, status: r.status, data: data || {} };
+}
+
+function loadImage(url) {
+  return new Promise((resolve) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => resolve(null);
+    img.src = url;
+  });
+}
+
+function say(text, kind) {
+  const m = $("msg");
+  m.textContent = text;
+  m.className = kind || "";
+}
+
+function pad6(i) {
+  return String(i).padStart(6, "0");
+}
+
+async function getFrame(i) {
+  if (app.frames.has(i)) {
+    const img = app.frames.get(i);
+    app.frames.delete(i);
+    app.frames.set(i, img);
+    return img;
+  }
+  const img = await loadImage(`/api/frame/${i}.jpg`);
+  if (img) {
+    app.frames.set(i, img);
+    while (app.frames.size > FRAME_CACHE) app.frames.delete(app.frames.keys().next().value);
+  }
+  return img;
+}
+
+async function getCached(cache, url, i) {
+  if (cache.has(i)) return cache.get(i);
+  const img = await loadImage(url);
+  cache.set(i, img);
+  if (cache.size > FRAME_CACHE) cache.delete(cache.keys().next().value);
+  return img;
+}
+
+const getTrack = (i) => getCached(app.tracks, `/api/track/${i}.png?v=${app.trackStamp}`, i);
+const getResult = (i) => getCached(app.results, `/api/result/${i}.jpg?v=${app.resultStamp}`, i);
+
+// ------------------------------------------------------------------------------ mask editing
+
+function maskCtx() {
+  return app.mask.getContext("2d", { willReadFrequently: true });
+}
+
+async function loadMask(i) {
+  const ctx = maskCtx();
+  ctx.globalCompositeOperation = "source-over";
+  ctx.clearRect(0, 0, app.mask.width, app.mask.height);
+  app.maskFrame = i;
+  app.maskHasPaint = false;
+  if (!app.keyframes.has(i)) return;
+  const img = await loadImage(`/api/mask/${i}.png?r=${Date.now()}`);
+  if (img && app.maskFrame === i && !app.stroke) {
+    ctx.drawImage(img, 0, 0, app.mask.width, app.mask.height);
+    app.maskHasPaint = true;
+  }
+}
+
+function pushUndo() {
+  const stack = app.undo.get(app.cur) || [];
+  stack.push(maskCtx().getImageData(0, 0, app.mask.width, app.mask.height));
+  if (stack.length > UNDO_DEPTH) stack.shift();
+  app.undo.set(app.cur, stack);
+}
+
+function maskIsEmpty() {
+  const d = maskCtx().getImageData(0, 0, app.mask.width, app.mask.height).data;
+  for (let k = 3; k < d.length; k += 4) if (d[k] >= 128) return false;
+  return true;
+}
+
+// Start a stroke on a frame without paint: begin from its tracked mask, so correcting a frame
+// where tracking slipped is a small edit rather than repainting the object.
+async function seedFromTrack() {
+  if (app.keyframes.has(app.cur) || app.maskHasPaint || !$("show-track").checked) return;
+  const img = app.tracks.get(app.cur);
+  if (!img) return;
+  const ctx = maskCtx();
+  ctx.drawImage(img, 0, 0, app.mask.width, app.mask.height);
+  ctx.globalCompositeOperation = "source-in";
+  ctx.fillStyle = KEY_RGB;
+  ctx.fillRect(0, 0, app.mask.width, app.mask.height);
+  ctx.globalCompositeOperation = "source-over";
+  app.maskHasPaint = true;
+}
+
+function upload() {
+  const i = app.maskFrame;
+  const empty = maskIsEmpty();
+  app.maskHasPaint = !empty;
+  const blobP = new Promise((res) => app.mask.toBlob(res, "image/png"));
+  app.uploads = app.uploads.then(async () => {
+    const blob = await blobP;
+    const r = await api("PUT", `/api/mask/${i}`, blob, "image/png");
+    if (!r.ok) {
+      say(`could not save the mask of frame ${i}: ${r.data.error || r.status}`, "error");
+      return;
+    }
+    app.rev = r.data.rev;
+    setKeyframes(r.data.keyframes);
+    say(r.data.kept ? `frame ${i} saved as a keyframe` : `frame ${i} has no paint now`);
+  });
+  return app.uploads;
+}
+
+function toPreview(ev) {
+  const c = $("view");
+  const r = c.getBoundingClientRect();
+  return {
+    x: ((ev.clientX - r.left) * c.width) / r.width,
+    y: ((ev.clientY - r.top) * c.height) / r.height,
+  };
+}
+
+function paintTo(p) {
+  const ctx = maskCtx();
+  ctx.globalCompositeOperation = app.tool === "erase" ? "destination-out" : "source-over";
+  ctx.strokeStyle = ctx.fillStyle = KEY_RGB;
+  ctx.lineWidth = app.size;
+  ctx.lineCap = ctx.lineJoin = "round";
+  const from = app.stroke;
+  ctx.beginPath();
+  if (from.x === p.x && from.y === p.y) {
+    ctx.arc(p.x, p.y, app.size / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  } else {
+    ctx.moveTo(from.x, from.y);
+    ctx.lineTo(p.x, p.y);
+    ctx.stroke();
+  }
+  ctx.globalCompositeOperation = "source-over";
+  app.stroke = { x: p.x, y: p.y };
+}
+
+async function onDown(ev) {
+  if (app.view !== "edit" || ev.button !== 0 || !app.ready) return;
+  ev.preventDefault();
+  $("view").setPointerCapture(ev.pointerId);
+  stopPlay();
+  const p = toPreview(ev);
+  app.stroke = app.tool === "box" ? { box: [p.x, p.y], x: p.x, y: p.y } : { x: p.x, y: p.y };
+  if (app.maskFrame !== app.cur) await loadMask(app.cur);
+  await seedFromTrack();
+  pushUndo();
+  if (app.tool !== "box") paintTo(p);
+  draw();
+}
+
+function onMove(ev) {
+  const p = toPreview(ev);
+  app.pointer = p;
+  if (app.stroke) {
+    if (app.stroke.box) {
+      app.stroke.x = p.x;
+      app.stroke.y = p.y;
+    } else {
+      paintTo(p);
+    }
+  }
+  draw();
+}
+
+function onUp(ev) {
+  if (!app.stroke) return;
+  const s = app.stroke;
+  app.stroke = null;
+  if (s.box) {
+    const p = toPreview(ev);
+    const [x0, y0] = s.box;
+    const ctx = maskCtx();
+    ctx.fillStyle = KEY_RGB;
+    ctx.fillRect(Math.min(x0, p.x), Math.min(y0, p.y), Math.abs(p.x - x0), Math.abs(p.y - y0));
+  }
+  draw();
+  upload();
+}
+
+async function undo() {
+  const stack = app.undo.get(app.cur);
+  if (!stack || !stack.length || app.maskFrame !== app.cur) {
+    say("nothing to undo on this frame");
+    return;
+  }
+  maskCtx().putImageData(stack.pop(), 0, 0);
+  draw();
+  await upload();
+}
+
+async function clearFrame() {
+  if (app.maskFrame !== app.cur) await loadMask(app.cur);
+  pushUndo();
+  maskCtx().clearRect(0, 0, app.mask.width, app.mask.height);
+  draw();
+  await upload();
+}
+
+// ------------------------------------------------------------------------------------ drawing
+
+function fitCanvas(c, maxW, maxH) {
+  const { proxy_width: w, proxy_height: h } = app.info;
+  const s = Math.min(maxW / w, maxH / h);
+  c.style.width = `${Math.floor(w * s)}px`;
+  c.style.height = `${Math.floor(h * s)}px`;
+}
+
+function layout() {
+  if (!app.info) return;
+  const maxH = Math.max(160, window.innerHeight - 300);
+  const maxW = document.querySelector("main").clientWidth - 24;
+  fitCanvas($("view"), maxW, maxH);
+  fitCanvas($("orig"), (maxW - 12) / 2, maxH);
+  fitCanvas($("res"), (maxW - 12) / 2, maxH);
+}
+
+let drawSeq = 0;
+async function draw() {
+  const seq = ++drawSeq;
+  const i = app.cur;
+  if (app.view === "result") {
+    const [a, b] = await Promise.all([getFrame(i), getResult(i)]);
+    if (seq !== drawSeq) return;
+    for (const [id, img] of [["orig", a], ["res", b]]) {
+      const ctx = $(id).getContext("2d");
+      ctx.fillStyle = "#000";
+      ctx.fillRect(0, 0, $(id).width, $(id).height);
+      if (img) ctx.drawImage(img, 0, 0, $(id).width, $(id).height);
+    }
+    return;
+  }
+  const frame = await getFrame(i);
+  const showTrack = $("show-track").checked && app.trackStamp;
+  const track = showTrack && !app.keyframes.has(i) ? await getTrack(i) : null;
+  if (seq !== drawSeq) return;
+  const c = $("view");
+  const ctx = c.getContext("2d");
+  ctx.globalAlpha = 1;
+  if (frame) ctx.drawImage(frame, 0, 0, c.width, c.height);
+  else {
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, c.width, c.height);
+  }
+  const editing = app.maskFrame === i && (app.maskHasPaint || app.stroke || app.keyframes.has(i));
+  if (editing) {
+    ctx.globalAlpha = 0.55;
+    ctx.drawImage(app.mask, 0, 0);
+  } else if (track) {
+    ctx.globalAlpha = 0.45;
+    ctx.drawImage(track, 0, 0, c.width, c.height);
+  }
+  ctx.globalAlpha = 1;
+  if (app.stroke && app.stroke.box) {
+    const [x0, y0] = app.stroke.box;
+    ctx.setLineDash([4, 3]);
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(x0, y0, app.stroke.x - x0, app.stroke.y - y0);
+    ctx.setLineDash([]);
+  } else if (app.pointer && app.tool !== "box") {
+    ctx.strokeStyle = app.tool === "erase" ? "#fff" : KEY_RGB;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.arc(app.pointer.x, app.pointer.y, app.size / 2, 0, 2 * Math.PI);
+    ctx.stroke();
+  }
+  if (frame && !app.ready) {
+    app.ready = true;
+    document.body.dataset.ready = "1";
+  }
+}
+
+// ------------------------------------------------------------------------------ navigation
+
+async function goto(i) {
+  const n = app.info.n_frames;
+  i = Math.max(0, Math.min(n - 1, i | 0));
+  if (app.stroke) return;
+  app.cur = i;
+  $("scrub").value = i;
+  $("frame-no").textContent = `frame ${i} / ${n - 1}${app.keyframes.has(i) ? " ★" : ""}`;
+  for (const b of document.querySelectorAll("#keyframes button")) {
+    b.classList.toggle("current", Number(b.dataset.frame) === i);
+  }
+  if (app.view === "edit" && app.maskFrame !== i) await loadMask(i);
+  if (app.cur === i) await draw();
+  // Prefetch the next frames so stepping and playing are smooth.
+  for (let k = 1; k <= 3 && i + k < n; k++) getFrame(i + k);
+}
+
+function setKeyframes(list) {
+  const before = [...app.keyframes].join(",");
+  app.keyframes = new Set(list);
+  if (list.join(",") === before && $("keyframes").dataset.filled) return;
+  $("keyframes").dataset.filled = "1";
+  const box = $("keyframes");
+  box.textContent = "";
+  if (!list.length) {
+    box.innerHTML = "<em>none yet: paint the object on a frame</em>";
+  }
+  for (const k of list) {
+    const b = document.createElement("button");
+    b.textContent = k;
+    b.dataset.frame = k;
+    b.title = `go to keyframe ${k}`;
+    b.classList.toggle("current", k === app.cur);
+    b.onclick = () => goto(k);
+    box.appendChild(b);
+  }
+  const marks = $("marks");
+  marks.textContent = "";
+  const n = Math.max(1, app.info.n_frames - 1);
+  for (const k of list) {
+    const t = document.createElement("i");
+    t.style.left = `${(100 * k) / n}%`;
+    marks.appendChild(t);
+  }
+  $("frame-no").textContent = `frame ${app.cur} / ${app.info.n_frames - 1}${app.keyframes.has(app.cur) ? " ★" : ""}`;
+}
+
+function setView(v) {
+  app.view = v;
+  $("edit-view").hidden = v !== "edit";
+  $("result-view").hidden = v !== "result";
+  $("view-edit").classList.toggle("active", v === "edit");
+  $("view-result").classList.toggle("active", v === "result");
+  document.body.classList.toggle("result-mode", v === "result");
+  if (v === "edit" && app.maskFrame !== app.cur) loadMask(app.cur).then(draw);
+  else draw();
+}
+
+function stopPlay() {
+  app.playing = false;
+  $("btn-play").textContent = "▶";
+}
+
+async function play() {
+  if (app.playing) return stopPlay();
+  app.playing = true;
+  $("btn-play").textContent = "❚❚";
+  const n = app.info.n_frames;
+  const dt = 1000 / (app.info.fps || 25);
+  let i = app.cur >= n - 1 ? 0 : app.cur;
+  while (app.playing && i < n) {
+    const t0 = performance.now();
+    await goto(i);
+    if (app.view === "result") for (let k = 1; k <= 3 && i + k < n; k++) getResult(i + k);
+    const wait = dt - (performance.now() - t0);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    i++;
+  }
+  stopPlay();
+}
+
+function setTool(t) {
+  app.tool = t;
+  for (const b of document.querySelectorAll(".tool")) b.classList.toggle("active", b.id === `tool-${t}`);
+  draw();
+}
+
+function setSize(s) {
+  app.size = Math.max(2, Math.min(200, s | 0));
+  $("brush-size").value = app.size;
+  $("brush-size-out").textContent = app.size;
+  draw();
+}
+
+// ------------------------------------------------------------------------------------- jobs
+
+function showJob(job) {
+  const running = job.state === "running";
+  $("btn-track").disabled = running;
+  $("btn-remove").disabled = running;
+  $("btn-cancel").hidden = !running;
+  $("progress").hidden = !running;
+  document.body.dataset.job = `${job.kind}:${job.state}`;
+  if (running) {
+    $("progress").max = job.total || 1;
+    $("progress").value = job.done;
+    const phase = { track: "tracking", remove: "removing", preview: "preview" }[job.phase] || "starting";
+    $("job-text").textContent = `${phase} ${job.done}/${job.total || "?"}`;
+  } else if (job.state === "error" || job.state === "cancelled") {
+    $("job-text").textContent = job.state;
+  } else if (job.state === "done") {
+    $("job-text").textContent = job.message || "done";
+  }
+}
+
+async function refreshInfo() {
+  const r = await api("GET", "/api/info");
+  if (!r.ok) return;
+  const info = r.data;
+  app.info = info;
+  const track = info.track;
+  $("track-state").textContent = !track.available
+    ? "tracking: not run"
+    : track.fresh
+      ? "tracking: up to date"
+      : "tracking: out of date (masks changed; press Track)";
+  $("track-state").className = track.fresh ? "fresh" : "";
+  if (!track.available) app.trackStamp = 0;
+  else if (!app.trackStamp) app.trackStamp = Date.now();
+  if (info.result.available && info.result.stamp !== app.resultStamp) {
+    app.resultStamp = info.result.stamp;
+    app.results.clear();
+  }
+  $("view-result").disabled = !info.result.available;
+  $("btn-save").disabled = !info.result.available;
+  setKeyframes(info.keyframes);
+  app.rev = info.rev;
+}
+
+async function onJobFinished(job) {
+  app.tracks.clear();
+  app.trackStamp = Date.now();
+  await refreshInfo();
+  if (job.state === "error") say(job.message, "error");
+  else if (job.state === "cancelled") say(job.message);
+  else if (job.kind === "remove") {
+    say(`${job.message}. Playing the result beside the original; Save writes it.`, "ok");
+    setView("result");
+    await goto(0);
+    play();
+    return;
+  } else say("tracking done: scrub through the clip and paint where the mask slipped", "ok");
+  draw();
+}
+
+async function poll() {
+  const r = await api("GET", "/api/job");
+  if (r.ok) {
+    const s = r.data;
+    const job = s.job;
+    showJob(job);
+    const finished = app.jobState === "running" && job.state !== "running" && job.job_id === app.jobId;
+    app.jobState = job.state;
+    app.jobId = job.job_id;
+    if (finished) await onJobFinished(job);
+    if (s.rev !== app.rev && !app.stroke) {
+      // Another tab changed the masks: show its work.
+      await refreshInfo();
+      if (app.view === "edit") {
+        await loadMask(app.cur);
+        draw();
+      }
+    }
+    $("proxy-state").textContent = s.proxy_error
+      ? `frames: ${s.proxy_error}`
+      : s.proxy_done
+        ? ""
+        : `preparing frames ${s.proxy_ready}/${app.info.n_frames}`;
+  }
+  setTimeout(poll, app.jobState === "running" ? 300 : 800);
+}
+
+async function startJob(kind) {
+  await app.uploads; // the last stroke must be on disk before the job reads the masks
+  const r = await api("POST", `/api/${kind}`);
+  if (!r.ok) {
+    say(r.data.error || `${kind} failed (${r.status})`, "error");
+    return;
+  }
+  app.jobState = "running";
+  app.jobId = r.data.job_id;
+  showJob(r.data);
+  say(kind === "track" ? "tracking the painted masks through the clip…" : "removing the object…");
+}
+
+async function save(overwrite) {
+  const body = JSON.stringify({
+    output: $("out-path").value,
+    masks: $("mask-path").value,
+    overwrite,
+  });
+  const r = await api("POST", "/api/save", body);
+  if (r.ok) {
+    say(`saved: ${r.data.written.join(", ")}`, "ok");
+  } else if (r.status === 409 && r.data.exists && !overwrite) {
+    if (window.confirm(`Already exists:\n${r.data.exists.join("\n")}\n\nOverwrite?`)) return save(true);
+    say("not saved: nothing was overwritten; change the paths or confirm", "error");
+  } else {
+    say(r.data.error || `save failed (${r.status})`, "error");
+  }
+}
+
+// ------------------------------------------------------------------------------------- start
+
+async function main() {
+  await refreshInfo();
+  const info = app.info;
+  if (!info) {
+    say("cannot reach the server", "error");
+    return;
+  }
+  document.title = `lama-video · ${info.name}`;
+  $("clip-name").textContent = info.name;
+  $("clip-meta").textContent = `${info.width}×${info.height}, ${info.n_frames} frames, ${info.fps.toFixed(2)} fps, engine ${info.engine}`;
+  for (const c of [$("view"), $("orig"), $("res"), app.mask]) {
+    c.width = info.proxy_width;
+    c.height = info.proxy_height;
+  }
+  $("scrub").max = info.n_frames - 1;
+  $("out-path").value = info.defaults.output;
+  $("mask-path").value = info.defaults.masks;
+  setSize(Math.round(Math.max(info.proxy_width, info.proxy_height) / 24));
+  layout();
+
+  const v = $("view");
+  v.addEventListener("pointerdown", onDown);
+  v.addEventListener("pointermove", onMove);
+  v.addEventListener("pointerup", onUp);
+  v.addEventListener("pointercancel", onUp);
+  v.addEventListener("pointerleave", () => {
+    app.pointer = null;
+    if (!app.stroke) draw();
+  });
+  $("scrub").addEventListener("input", (e) => {
+    stopPlay();
+    goto(Number(e.target.value));
+  });
+  $("btn-prev").onclick = () => { stopPlay(); goto(app.cur - 1); };
+  $("btn-next").onclick = () => { stopPlay(); goto(app.cur + 1); };
+  $("btn-play").onclick = play;
+  $("tool-brush").onclick = () => setTool("brush");
+  $("tool-erase").onclick = () => setTool("erase");
+  $("tool-box").onclick = () => setTool("box");
+  $("brush-size").addEventListener("input", (e) => setSize(Number(e.target.value)));
+  $("btn-undo").onclick = undo;
+  $("btn-clear").onclick = clearFrame;
+  $("show-track").onchange = draw;
+  $("btn-track").onclick = () => startJob("track");
+  $("btn-remove").onclick = () => startJob("remove");
+  $("btn-cancel").onclick = () => api("POST", "/api/job/cancel");
+  $("btn-save").onclick = () => save(false);
+  $("view-edit").onclick = () => setView("edit");
+  $("view-result").onclick = () => setView("result");
+  window.addEventListener("resize", layout);
+  window.addEventListener("keydown", (e) => {
+    if (e.target.tagName === "INPUT" && e.target.type === "text") return;
+    if (e.key === "ArrowLeft") { stopPlay(); goto(app.cur - 1); }
+    else if (e.key === "ArrowRight") { stopPlay(); goto(app.cur + 1); }
+    else if (e.key === " ") { e.preventDefault(); play(); }
+    else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") { e.preventDefault(); undo(); }
+    else if (e.key === "b") setTool("brush");
+    else if (e.key === "e") setTool("erase");
+    else if (e.key === "x") setTool("box");
+    else if (e.key === "[") setSize(app.size - 4);
+    else if (e.key === "]") setSize(app.size + 4);
+    else return;
+  });
+
+  if (info.track.available) app.trackStamp = Date.now();
+  await goto(info.keyframes.length ? info.keyframes[0] : 0);
+  poll();
+  say(info.keyframes.length
+    ? "masks from the last session are back; Track to check them, Remove when ready"
+    : "paint over the object (drag), on one or more frames; then Track and Remove");
+}
+
+main();

@@ -1,0 +1,406 @@
+"""The mask-painting page's server, tested in-process over HTTP (urllib) on a real clip.
+
+Covers frame fetch, keyframe mask save/load, tracking, removal (one at a time: 409), save
+(no overwrite without the flag, 403 outside the allowed folders), the loopback/host checks and
+the ``lama-video ui`` command's start, stop and bad-input paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lama_video.cli import app
+from lama_video.config import RunConfig
+from lama_video.ui import Session, UiServer
+from lama_video.video import open_video
+
+CLIP = Path(__file__).parent / "fixtures" / "media" / "aac.mp4"  # 320x240, 45 frames, AAC
+W, H, N = 320, 240, 45
+FAST = RunConfig().replace({"inpaint": {"engine": "telea"}, "temporal": {"enabled": False}})
+BOX = (slice(80, 160), slice(110, 210))  # rows, cols of the painted region (the digit)
+
+
+class Client:
+    """A tiny urllib client for one server."""
+
+    def __init__(self, server: UiServer) -> None:
+        self.base = server.url.rstrip("/")
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, str]:
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, r.read(), r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as err:
+            return err.code, err.read(), err.headers.get("Content-Type", "")
+
+    def json(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        status, data, ctype = self.call(method, path, body)
+        assert ctype == "application/json", (status, data[:200])
+        return status, json.loads(data)
+
+
+def painted_png(w: int = W, h: int = H) -> bytes:
+    """An RGBA mask like the page's canvas sends: opaque colour over the box, transparent else."""
+    rgba = np.zeros((h, w, 4), np.uint8)
+    sy = slice(BOX[0].start * h // H, BOX[0].stop * h // H)
+    sx = slice(BOX[1].start * w // W, BOX[1].stop * w // W)
+    rgba[sy, sx] = (96, 48, 255, 255)
+    return cv2.imencode(".png", rgba)[1].tobytes()
+
+
+def decode(data: bytes, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    assert img is not None
+    return img
+
+
+def first_frames(path: Path, n: int) -> list[np.ndarray]:
+    out = []
+    with open_video(path) as r:
+        for f in r.frames():
+            out.append(f.rgb)
+            if len(out) == n:
+                break
+    return out
+
+
+def start(folder: Path, **kw: Any) -> tuple[Session, UiServer, Client]:
+    clip = folder / "clip.mp4"
+    if not clip.exists():
+        shutil.copyfile(CLIP, clip)
+    session = Session(clip, config=FAST, **kw)
+    session.start()
+    server = UiServer(session, 0)
+    server.start_in_thread()
+    return session, server, Client(server)
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    session, server, client = start(tmp_path)
+    yield session, client
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def removed(tmp_path_factory: pytest.TempPathFactory):
+    """One finished removal (telea, per-frame) shared by the remove and save tests."""
+    folder = tmp_path_factory.mktemp("removed")
+    session, server, client = start(folder)
+    status, _, _ = client.call("PUT", "/api/mask/0", painted_png(), {"Content-Type": "image/png"})
+    assert status == 200
+    barrier = threading.Barrier(2)
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def post() -> None:
+        barrier.wait()
+        answers.append(client.json("POST", "/api/remove"))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    job = session.wait_job(120)
+    yield session, client, answers, job
+    server.stop()
+
+
+# ------------------------------------------------------------------------------------ frames
+
+
+def test_info_and_frames_match_the_clip(served) -> None:
+    session, client = served
+    status, info = client.json("GET", "/api/info")
+    assert status == 200
+    assert (info["width"], info["height"], info["n_frames"]) == (W, H, N)
+    assert (info["proxy_width"], info["proxy_height"]) == (W, H)  # below 960 px: not downscaled
+    assert info["fps"] == pytest.approx(30000 / 1001)
+    assert info["keyframes"] == [] and not info["track"]["available"]
+    assert Path(info["defaults"]["output"]) == session.input.parent / "clip_removed.mp4"
+
+    originals = first_frames(session.input, N)
+    for i in (0, 22, N - 1):
+        status, data, ctype = client.call("GET", f"/api/frame/{i}.jpg")
+        assert (status, ctype) == (200, "image/jpeg")
+        rgb = decode(data, cv2.IMREAD_COLOR)[..., ::-1]
+        assert rgb.shape == (H, W, 3)
+        # JPEG of the same frame, not a neighbour: small error against this frame.
+        err = np.abs(rgb.astype(int) - originals[i]).mean()
+        assert err < 4.0, (i, err)
+    assert client.call("GET", f"/api/frame/{N}.jpg")[0] == 404
+    assert client.call("GET", "/api/frame/-1.jpg")[0] == 404
+    assert len(list((session.work / "proxy").glob("*.jpg"))) == N
+
+
+def test_proxy_is_downscaled_and_reused(tmp_path: Path) -> None:
+    session, server, client = start(tmp_path, proxy_max_side_px=160)
+    try:
+        info = client.json("GET", "/api/info")[1]
+        assert (info["proxy_width"], info["proxy_height"]) == (160, 120)
+        assert decode(client.call("GET", "/api/frame/5.jpg")[1]).shape[:2] == (120, 160)
+    finally:
+        server.stop()
+    again = Session(session.input, config=FAST, proxy_max_side_px=160)
+    again.start()
+    assert again._proxy_thread is None and again.job_status()["proxy_ready"] == N  # reused
+    again.close()
+
+
+def test_static_page_and_host_checks(served) -> None:
+    _, client = served
+    status, html, ctype = client.call("GET", "/")
+    assert status == 200 and ctype.startswith("text/html") and b"/static/app.js" in html
+    assert client.call("GET", "/static/app.js")[0] == 200
+    assert client.call("GET", "/static/style.css")[0] == 200
+    assert client.call("GET", "/static/../session.py")[0] == 404
+    assert client.call("GET", "/static/session.py")[0] == 404
+    # DNS rebinding / cross-site requests are refused.
+    assert client.call("GET", "/api/info", headers={"Host": "evil.example:80"})[0] == 403
+    status, _, _ = client.call("POST", "/api/track", headers={"Origin": "http://evil.example"})
+    assert status == 403
+    assert client.call("GET", "/api/nothing")[0] == 404
+
+
+def test_server_binds_loopback_only(served) -> None:
+    session, _ = served
+    server = UiServer(session, 0)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.server_close()
+
+
+# ------------------------------------------------------------------------------------- masks
+
+
+def test_mask_save_load_and_delete(served) -> None:
+    session, client = served
+    ctype = {"Content-Type": "image/png"}
+    status, body, _ = client.call("PUT", "/api/mask/7", painted_png(), ctype)
+    assert status == 200 and json.loads(body)["keyframes"] == [7]
+    # On disk at once, at the video's size, 0/255, exactly the painted box.
+    stored = decode((session.work / "keyframes" / "000007.png").read_bytes())
+    expect = np.zeros((H, W), np.uint8)
+    expect[BOX] = 255
+    np.testing.assert_array_equal(stored, expect)
+    # Read back for the page: RGBA, alpha = mask.
+    status, data, ctype_back = client.call("GET", "/api/mask/7.png")
+    assert (status, ctype_back) == (200, "image/png")
+    np.testing.assert_array_equal(decode(data)[..., 3], expect)
+    assert client.call("GET", "/api/mask/8.png")[0] == 404
+
+    # A half-size canvas is scaled to the video's size.
+    assert client.call("PUT", "/api/mask/9", painted_png(160, 120), ctype)[0] == 200
+    half = decode((session.work / "keyframes" / "000009.png").read_bytes()) > 0
+    assert half.shape == (H, W)
+    assert (half ^ (expect > 0)).mean() < 0.01
+
+    # Empty mask deletes the keyframe; DELETE too.
+    empty = cv2.imencode(".png", np.zeros((H, W, 4), np.uint8))[1].tobytes()
+    status, body, _ = client.call("PUT", "/api/mask/9", empty, ctype)
+    assert status == 200 and json.loads(body)["kept"] is False
+    assert client.call("DELETE", "/api/mask/7")[0] == 200
+    assert session.keyframes() == []
+    assert not list((session.work / "keyframes").iterdir())
+
+    # Bad bodies.
+    assert client.call("PUT", "/api/mask/1", b"not a png", ctype)[0] == 400
+    wide = cv2.imencode(".png", np.zeros((100, 400, 4), np.uint8))[1].tobytes()
+    status, body, _ = client.call("PUT", "/api/mask/1", wide, ctype)
+    assert status == 400 and b"aspect ratio" in body
+    assert client.call("PUT", f"/api/mask/{N}", painted_png(), ctype)[0] == 404
+
+
+def test_masks_survive_a_restart_and_second_tab(tmp_path: Path) -> None:
+    _, server, client = start(tmp_path)
+    try:
+        client.call("PUT", "/api/mask/3", painted_png(), {"Content-Type": "image/png"})
+        rev = client.json("GET", "/api/job")[1]["rev"]
+        other = Client(server)  # a second tab sees the same masks and the revision change
+        assert other.json("GET", "/api/info")[1]["keyframes"] == [3]
+        assert rev >= 1
+    finally:
+        server.stop()
+    _, server2, client2 = start(tmp_path)
+    try:
+        assert client2.json("GET", "/api/info")[1]["keyframes"] == [3]
+        assert client2.call("GET", "/api/mask/3.png")[0] == 200
+    finally:
+        server2.stop()
+
+
+# ------------------------------------------------------------------------------------ jobs
+
+
+def test_track_writes_one_mask_per_frame(served) -> None:
+    session, client = served
+    status, body = client.json("POST", "/api/track")
+    assert status == 400 and "paint" in body["error"]  # nothing painted yet
+    client.call("PUT", "/api/mask/20", painted_png(), {"Content-Type": "image/png"})
+    status, body = client.json("POST", "/api/track")
+    assert status == 202 and body["kind"] == "track"
+    job = session.wait_job(120)
+    assert job.state == "done", job.message
+    assert (job.done, job.total) == (N, N)
+    info = client.json("GET", "/api/info")[1]
+    assert info["track"] == {"available": True, "fresh": True}
+    files = sorted((session.work / "track").glob("*.png"))
+    assert len(files) == N
+    painted = np.zeros((H, W), bool)
+    painted[BOX] = True
+    # The keyframe's own mask covers what was painted (propagation may only grow it).
+    at_key = decode((session.work / "track" / "000020.png").read_bytes()) > 127
+    assert at_key[painted].mean() > 0.99
+    status, data, _ = client.call("GET", "/api/track/30.png")
+    assert status == 200 and decode(data)[..., 3].any()
+    # Painting again makes the tracking out of date.
+    client.call("PUT", "/api/mask/40", painted_png(), {"Content-Type": "image/png"})
+    assert client.json("GET", "/api/info")[1]["track"]["fresh"] is False
+
+
+def test_remove_one_at_a_time_and_result(removed) -> None:
+    session, client, answers, job = removed
+    statuses = sorted(s for s, _ in answers)
+    assert statuses == [202, 409]
+    refused = next(b for s, b in answers if s == 409)
+    assert "already running" in refused["error"] and "one job" in refused["error"]
+    assert job.state == "done", job.message
+    assert job.kind == "remove" and "45 frames" in job.message
+
+    result = session.work / "result" / "result.mp4"
+    out = first_frames(result, N)
+    src = first_frames(session.input, N)
+    assert len(out) == N
+    inside = np.zeros((H, W), bool)
+    inside[BOX] = True
+    far = np.ones((H, W), bool)
+    far[60:180, 90:230] = False  # well away from the dilated, feathered hole
+    for i in (0, 22, 44):
+        diff = np.abs(out[i].astype(int) - src[i]).max(axis=2)
+        assert diff[far].mean() < 3.0  # re-encoding only
+        assert diff[inside].mean() > 10.0  # the digit is gone
+    # The preview frames the page plays beside the original.
+    status, data, ctype = client.call("GET", "/api/result/22.jpg")
+    assert (status, ctype) == (200, "image/jpeg")
+    assert decode(data).shape[:2] == (H, W)
+    info = client.json("GET", "/api/info")[1]
+    assert info["result"]["available"] and info["result"]["fresh"]
+    assert info["result"]["frames"] == N
+
+
+def test_save_refuses_overwrite_and_outside_paths(removed, tmp_path: Path) -> None:
+    session, client, _, _ = removed
+    folder = session.input.parent
+    out, masks = folder / "clip_clean.mp4", folder / "clip_masks"
+    body = {"output": "clip_clean.mp4", "masks": str(masks)}
+    status, answer = client.json("POST", "/api/save", body)
+    assert status == 200, answer
+    assert answer["written"] == [str(out), str(masks)]
+    assert out.read_bytes() == (session.work / "result" / "result.mp4").read_bytes()
+    assert len(list(masks.glob("*.png"))) == N
+    assert [p.name for p in (masks / "keyframes").iterdir()] == ["000000.png"]
+
+    # Existing paths: 409 listing them, nothing touched; with overwrite: replaced.
+    out.write_bytes(b"user's file")
+    status, answer = client.json("POST", "/api/save", body)
+    assert status == 409 and set(answer["exists"]) == {str(out), str(masks)}
+    assert out.read_bytes() == b"user's file"
+    status, answer = client.json("POST", "/api/save", {**body, "overwrite": True})
+    assert status == 200 and out.read_bytes() != b"user's file"
+
+    # Outside the input's folder and the work folder: 403, also through a symlink.
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    status, answer = client.json("POST", "/api/save", {"output": str(outside / "x.mp4")})
+    assert status == 403 and "outside the allowed folders" in answer["error"]
+    link = folder / "link"
+    link.symlink_to(outside, target_is_directory=True)
+    try:
+        status, _ = client.json("POST", "/api/save", {"output": "link/x.mp4"})
+        assert status == 403
+        status, _ = client.json("POST", "/api/save", {"masks": "../" * 8 + "tmp/m"})
+        assert status == 403
+    finally:
+        link.unlink()
+    assert not (outside / "x.mp4").exists()
+    # The input itself and the work folder's internals are refused.
+    assert client.json("POST", "/api/save", {"output": "clip.mp4"})[0] == 403
+    work_track = str(session.work / "track" / "x.mp4")
+    assert client.json("POST", "/api/save", {"output": work_track})[0] == 403
+    # Wrong container, nothing to save.
+    assert client.json("POST", "/api/save", {"output": "clip.mkv"})[0] == 400
+    assert client.json("POST", "/api/save", {})[0] == 400
+
+
+def test_save_before_remove_is_refused(served) -> None:
+    _, client = served
+    status, answer = client.json("POST", "/api/save", {"output": "x.mp4"})
+    assert status == 400 and "Remove" in answer["error"]
+
+
+# -------------------------------------------------------------------------------------- CLI
+
+
+def test_ui_command_rejects_a_non_video(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    result = CliRunner().invoke(app, ["ui", str(bad), "--no-browser"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "notes.mp4" in lines[0]
+    assert not (tmp_path / "notes.lama-ui").exists()  # refused before any work folder
+    result = CliRunner().invoke(app, ["ui", str(tmp_path / "missing.mp4"), "--no-browser"])
+    assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_ui_command_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    shutil.copyfile(CLIP, clip)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lama_video", "ui", str(clip), "--no-browser", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() else "")
+        url = line.split()[2]
+        with urllib.request.urlopen(url + "api/info", timeout=30) as r:
+            assert json.loads(r.read())["n_frames"] == N
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (tmp_path / "clip.lama-ui" / "keyframes").is_dir()
