@@ -14,6 +14,7 @@ API (``i`` is a 0-based frame number)::
     DELETE /api/mask/i            delete the painted mask of frame i
     GET    /api/track/i.png       propagated mask of frame i (proxy-size RGBA PNG)
     GET    /api/result/i.jpg      frame i of the last removal (JPEG)
+    GET    /api/result-mask/i.png the mask that removal used on frame i (proxy-size RGBA PNG)
     POST   /api/track             start tracking (409 while a job runs)
     POST   /api/remove            start a removal (409 while a job runs)
     POST   /api/job/cancel        stop the running job
@@ -44,7 +45,7 @@ _STATIC = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
-_FRAME = re.compile(r"^/api/(frame|result|mask|track)/(\d+)(\.jpg|\.png)?$")
+_FRAME = re.compile(r"^/api/(frame|result|result-mask|mask|track)/(\d+)(\.jpg|\.png)?$")
 
 
 def _static_bytes(name: str) -> bytes:
@@ -178,6 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, s.result_jpeg(index), "image/jpeg")
         elif method == "GET" and kind == "mask" and ext == ".png":
             self._send(200, s.keyframe_png(index), "image/png")
+        elif method == "GET" and kind == "result-mask" and ext == ".png":
+            self._send(200, s.result_mask_png(index), "image/png")
         elif method == "GET" and kind == "track" and ext == ".png":
             self._send(200, s.track_png(index), "image/png")
         elif method in ("PUT", "POST") and kind == "mask" and not ext:

@@ -425,6 +425,18 @@ class Session:
             raise HttpError(404, f"frame {index} has no painted mask")
         return self._overlay_png(mask, KEYFRAME_RGB)
 
+    def result_mask_png(self, index: int) -> bytes:
+        """The mask the last removal used on frame ``index`` (proxy-size RGBA PNG).
+
+        Raises:
+            HttpError: 404 when there is no result.
+        """
+        self._check_index(index)
+        mask = _read_grey(self.work / "result" / "masks" / f"{index:06d}.png")
+        if mask is None:
+            raise HttpError(404, f"no result mask for frame {index}; run Remove first")
+        return self._overlay_png(mask, KEYFRAME_RGB)
+
     def track_png(self, index: int) -> bytes:
         """The propagated mask of frame ``index`` as a proxy-size RGBA PNG.
 
@@ -602,6 +614,7 @@ class Session:
             (new / "meta.json").write_text(json.dumps({"digest": digest, "frames": written}))
             with self._lock:
                 _replace_dir(new, self.work / "track")
+                self._job.message = f"tracked {len(kf)} keyframe(s) through {written} frames"
         finally:
             shutil.rmtree(new, ignore_errors=True)
 

@@ -21,6 +21,7 @@ const app = {
   frames: new Map(), // index -> Image (LRU)
   tracks: new Map(), // index -> Image | null
   results: new Map(), // index -> Image | null
+  resultMasks: new Map(), // index -> Image | null
   trackStamp: 0,
   resultStamp: 0,
   mask: document.createElement("canvas"), // editable mask of `maskFrame` (KEY_RGB, alpha = mask)
@@ -100,6 +101,8 @@ async function getCached(cache, url, i) {
 
 const getTrack = (i) => getCached(app.tracks, `/api/track/${i}.png?v=${app.trackStamp}`, i);
 const getResult = (i) => getCached(app.results, `/api/result/${i}.jpg?v=${app.resultStamp}`, i);
+const getResultMask = (i) =>
+  getCached(app.resultMasks, `/api/result-mask/${i}.png?v=${app.resultStamp}`, i);
 
 // ------------------------------------------------------------------------------ mask editing
 
@@ -282,13 +285,24 @@ async function draw() {
   const seq = ++drawSeq;
   const i = app.cur;
   if (app.view === "result") {
-    const [a, b] = await Promise.all([getFrame(i), getResult(i)]);
+    const showMask = $("show-removed").checked;
+    const [a, b, m] = await Promise.all([
+      getFrame(i),
+      getResult(i),
+      showMask ? getResultMask(i) : null,
+    ]);
     if (seq !== drawSeq) return;
     for (const [id, img] of [["orig", a], ["res", b]]) {
       const ctx = $(id).getContext("2d");
+      ctx.globalAlpha = 1;
       ctx.fillStyle = "#000";
       ctx.fillRect(0, 0, $(id).width, $(id).height);
       if (img) ctx.drawImage(img, 0, 0, $(id).width, $(id).height);
+      if (id === "orig" && m) {
+        ctx.globalAlpha = 0.4;
+        ctx.drawImage(m, 0, 0, $(id).width, $(id).height);
+        ctx.globalAlpha = 1;
+      }
     }
     return;
   }
@@ -466,6 +480,7 @@ async function refreshInfo() {
   if (info.result.available && info.result.stamp !== app.resultStamp) {
     app.resultStamp = info.result.stamp;
     app.results.clear();
+    app.resultMasks.clear();
   }
   $("view-result").disabled = !info.result.available;
   $("btn-save").disabled = !info.result.available;
@@ -494,11 +509,12 @@ async function poll() {
   if (r.ok) {
     const s = r.data;
     const job = s.job;
-    showJob(job);
     const finished = app.jobState === "running" && job.state !== "running" && job.job_id === app.jobId;
     app.jobState = job.state;
     app.jobId = job.job_id;
+    // A finished job's results are loaded before the page shows it as finished.
     if (finished) await onJobFinished(job);
+    showJob(job);
     if (s.rev !== app.rev && !app.stroke) {
       // Another tab changed the masks: show its work.
       await refreshInfo();
@@ -565,7 +581,7 @@ async function main() {
   $("scrub").max = info.n_frames - 1;
   $("out-path").value = info.defaults.output;
   $("mask-path").value = info.defaults.masks;
-  setSize(Math.round(Math.max(info.proxy_width, info.proxy_height) / 24));
+  setSize(Math.round(Math.max(info.proxy_width, info.proxy_height) / 12));
   layout();
 
   const v = $("view");
@@ -591,6 +607,7 @@ async function main() {
   $("btn-undo").onclick = undo;
   $("btn-clear").onclick = clearFrame;
   $("show-track").onchange = draw;
+  $("show-removed").onchange = draw;
   $("btn-track").onclick = () => startJob("track");
   $("btn-remove").onclick = () => startJob("remove");
   $("btn-cancel").onclick = () => api("POST", "/api/job/cancel");
