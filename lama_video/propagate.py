@@ -55,6 +55,7 @@ __all__ = [
     "load_keyframes",
     "propagate_keyframes",
     "propagate_masks",
+    "write_mask_png",
 ]
 
 
@@ -318,6 +319,7 @@ class MaskTracker:
         self.work_size = (max(8, round(width * s)), max(8, round(height * s)))  # (w, h)
         self._px = s  # full-res px -> working px
         self._flow = FlowEstimator(preset=config.flow_preset, max_side_px=config.flow_max_side_px)
+        self.reach = 3.0
         self._prev_rgb: NDArray[np.uint8] | None = None
         self._state: NDArray[np.bool_] | None = None
 
@@ -345,10 +347,14 @@ class MaskTracker:
         moved = splat(state, object_flow(state, ff, err))
         band = max(2, round(15 * self._px))
         refined = colour_refine(small_rgb, moved, band_px=band, core_px=3)
-        warped = backward_warp(state.astype(np.float32), fb) > 0.5
-        out = refined | moved | (warped & _dilate(moved, 5))
         self._state = refined
-        return self._to_full(out)
+        reach = round(self.config.safety_px * self._px * self.reach)
+        if reach > 0:
+            # Parts the colour model dropped but the flow says are there, when they stick out
+            # further than the safety margin would grow anyway (fast limbs, thin parts).
+            warped = backward_warp(state.astype(np.float32), fb) > 0.5
+            refined = refined | ((moved | warped) & _dilate(refined, reach))
+        return self._to_full(refined)
 
     def _to_full(self, small: NDArray[np.bool_]) -> NDArray[np.bool_]:
         full = resize(small.astype(np.float32), (self.width, self.height)) > 0.5
@@ -560,6 +566,14 @@ def holes(
     run_cfg = cfg or RunConfig()
     for mask in propagate_keyframes(source, keyframes, run_cfg, progress=progress):
         yield masks_mod.dilate(mask, run_cfg.masks.dilate_px)
+
+
+def write_mask_png(path: str | os.PathLike[str], mask: NDArray[np.bool_]) -> None:
+    """Write an (H, W) bool mask as an 8-bit grey PNG, 255 = hole, 0 elsewhere."""
+    ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+    if not ok:  # pragma: no cover - cv2 encodes any uint8 image
+        raise OSError(f"cannot encode mask PNG for {str(path)!r}")
+    Path(path).write_bytes(buf.tobytes())
 
 
 def _known_size(src: FrameSource) -> tuple[int | None, int | None]:

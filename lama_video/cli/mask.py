@@ -1,0 +1,171 @@
+"""``lama-video mask``: track keyframe masks through a clip; write the holes ``remove`` would use.
+
+The PNGs it writes (``00000.png`` ...: 8-bit grey, 0 or 255) are exactly the holes of ``remove``
+with the same keyframes and settings (propagation, then ``--dilate``), so a user can check the
+tracking (``--preview`` overlays them on the video) before spending time on removal, add a keyframe
+where it slipped, or pass the folder to ``remove --mask``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from lama_video.cli._app import app, run_command, state
+from lama_video.cli.remove import (
+    ConfigOpt,
+    DilateOpt,
+    OverwriteOpt,
+    build_config,
+    keyframes_from_folder,
+    parse_keyframe,
+)
+from lama_video.errors import EncodeError
+
+#: Overlay colour of the holes in the preview (RGB) and its opacity inside the hole.
+PREVIEW_RGB = (255, 0, 255)
+PREVIEW_ALPHA = 0.5
+
+
+def overlay(rgb: NDArray[np.uint8], hole: NDArray[np.bool_]) -> NDArray[np.uint8]:
+    """The frame with the hole tinted in :data:`PREVIEW_RGB` and its outline drawn solid.
+
+    Args:
+        rgb: (H, W, 3) uint8 RGB frame.
+        hole: (H, W) bool, True = hole.
+
+    Returns:
+        (H, W, 3) uint8 RGB; pixels outside the hole and its 1 px outer outline are unchanged.
+    """
+    from lama_video.masks import dilate
+
+    out = rgb.copy()
+    colour = np.array(PREVIEW_RGB, np.float32)
+    inside = out[hole].astype(np.float32)
+    out[hole] = np.round((1 - PREVIEW_ALPHA) * inside + PREVIEW_ALPHA * colour).astype(np.uint8)
+    out[dilate(hole, 1) & ~hole] = PREVIEW_RGB
+    return out
+
+
+def _check_target(path: Path, *, overwrite: bool, what: str) -> None:
+    if path.exists() and not overwrite and not (path.is_dir() and not any(path.iterdir())):
+        raise EncodeError(
+            f"{what} {str(path)!r} already exists; pass --overwrite to replace it or choose "
+            "another path"
+        )
+
+
+def write_masks(
+    input: Path,
+    keyframes: dict[int, Path],
+    output: Path,
+    *,
+    preview: Path | None,
+    config: Path | None,
+    dilate: int | None,
+    overwrite: bool,
+) -> int:
+    """Propagate, dilate and write one PNG per frame into ``output`` (atomically); return the count.
+
+    Raises:
+        LamaVideoError: bad input or keyframes (MaskError), an existing output (EncodeError).
+    """
+    from lama_video.propagate import holes, write_mask_png
+    from lama_video.video import VideoWriter, count_frames, open_video
+
+    cfg = build_config(config, masks={"dilate_px": dilate})
+    _check_target(output, overwrite=overwrite, what="output")
+    if preview is not None:
+        _check_target(preview, overwrite=overwrite, what="preview")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open_video(input, decode=cfg.decode) as reader:
+        info = reader.info
+        n = info.n_frames if info.is_image_sequence else count_frames(input)
+        # Forward pass over every frame, backward pass up to the last keyframe, then writing.
+        total = (2 * n + max(keyframes)) if n else None
+        tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+        writer = None
+        try:
+            with tqdm(total=total, unit="frame", desc="mask", disable=state.quiet,
+                      dynamic_ncols=True) as bar:
+                masks = holes(reader, keyframes, cfg, progress=bar.update)
+                if preview is not None:
+                    encode = dataclasses.replace(cfg.encode, audio="none")
+                    writer = VideoWriter(preview, info, encode=encode, overwrite=overwrite)
+                count = 0
+                frames = reader.frames() if writer is not None else None
+                for hole in masks:
+                    write_mask_png(tmp / f"{count:05d}.png", hole)
+                    if writer is not None and frames is not None:
+                        frame = next(frames)
+                        writer.write(dataclasses.replace(frame, rgb=overlay(frame.rgb, hole)))
+                    count += 1
+                    bar.update(1)
+            if writer is not None:
+                writer.close()
+                writer = None
+            if output.exists():
+                shutil.rmtree(output) if output.is_dir() else output.unlink()
+            tmp.rename(output)
+        finally:
+            if writer is not None:
+                writer.abort()
+            shutil.rmtree(tmp, ignore_errors=True)
+    return count
+
+
+@app.command()
+def mask(
+    input: Annotated[Path, typer.Argument(help="Input video file or folder of frames.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for the masks (00000.png ...).")
+    ],
+    keyframe_mask: Annotated[
+        list[str] | None,
+        typer.Option("--keyframe-mask", help="FRAME:PATH, repeatable: masks to track."),
+    ] = None,
+    mask_folder: Annotated[
+        Path | None,
+        typer.Option("--mask", "-m", help="With --keyframes: a folder of masks for some frames."),
+    ] = None,
+    keyframes: Annotated[
+        bool,
+        typer.Option("--keyframes", help="The --mask folder holds masks for some frames only."),
+    ] = False,
+    preview: Annotated[
+        Path | None,
+        typer.Option("--preview", help="Also write a video with the holes overlaid in colour."),
+    ] = None,
+    config: ConfigOpt = None,
+    dilate: DilateOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Track keyframe masks through INPUT and write every frame's hole as a PNG (0/255)."""
+    if bool(keyframe_mask) == (mask_folder is not None):
+        raise typer.BadParameter(
+            "expected exactly one of --keyframe-mask FRAME:PATH or --mask FOLDER --keyframes"
+        )
+    if mask_folder is not None and not keyframes:
+        raise typer.BadParameter("--mask needs --keyframes here (the folder holds keyframe masks)")
+
+    def job() -> None:
+        if keyframe_mask:
+            kf = dict(parse_keyframe(t) for t in keyframe_mask)
+        else:
+            assert mask_folder is not None
+            kf = keyframes_from_folder(mask_folder)
+        count = write_masks(input, kf, output, preview=preview, config=config, dilate=dilate,
+                            overwrite=overwrite)
+        if not state.quiet:
+            extra = f" and preview {preview}" if preview is not None else ""
+            typer.echo(f"wrote {count} masks to {output}{extra}", err=True)
+
+    run_command(job)

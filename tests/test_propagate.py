@@ -1,0 +1,237 @@
+"""propagate.py and ``lama-video mask``: tracking a textured square, errors, PNG/preview output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lama_video.cli import app
+from lama_video.config import PropagationConfig, RunConfig
+from lama_video.errors import MaskError
+from lama_video.masks import dilate, read_mask_image
+from lama_video.propagate import (
+    PackedMasks,
+    check_keyframes,
+    combine,
+    holes,
+    propagate_keyframes,
+    propagate_masks,
+)
+from lama_video.video import open_video, write_png
+
+N, H, W = 10, 96, 128
+SIDE = 30
+SHIFT = (3, 2)  # square's motion per frame (dx, dy)
+PAN = (-1, 0)  # background's motion per frame
+
+
+def _texture(h: int, w: int, cells: int, seed: int, tint: tuple[float, float, float]) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(0, 1, (max(2, h // cells), max(2, w // cells), 3)).astype(np.float32)
+    smooth = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    img = 40 + 160 * np.clip(smooth, 0, 1) * np.array(tint, np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _clip(n: int = N) -> tuple[np.ndarray, np.ndarray]:
+    """(n, H, W, 3) uint8 frames and (n, H, W) bool true masks of a square moving over a pan."""
+    bg = _texture(H, W + 2 * n, 6, seed=1, tint=(0.6, 0.9, 0.7))
+    fg = _texture(SIDE, SIDE, 5, seed=2, tint=(1.0, 0.45, 0.35))
+    frames = np.empty((n, H, W, 3), np.uint8)
+    truth = np.zeros((n, H, W), bool)
+    for t in range(n):
+        x_bg = n - PAN[0] * t
+        frame = bg[:, x_bg - n: x_bg - n + W].copy() if PAN[0] <= 0 else bg[:, :W].copy()
+        x, y = 20 + SHIFT[0] * t, 20 + SHIFT[1] * t
+        frame[y: y + SIDE, x: x + SIDE] = fg
+        frames[t] = frame
+        truth[t, y: y + SIDE, x: x + SIDE] = True
+    return frames, truth
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def _coverage(pred: np.ndarray, true: np.ndarray) -> float:
+    return float((pred & true).sum() / true.sum())
+
+
+TIGHT = PropagationConfig(safety_px=0)
+
+
+@pytest.fixture(scope="module")
+def clip() -> tuple[np.ndarray, np.ndarray]:
+    return _clip()
+
+
+@pytest.mark.parametrize(
+    "keys", [[0], [N - 1], [0, N - 1]], ids=["forward", "backward", "two-sided"]
+)
+def test_tracks_moving_square(clip, keys):
+    frames, truth = clip
+    kf = {k: truth[k] for k in keys}
+    tight = list(propagate_keyframes(frames, kf, TIGHT))
+    assert len(tight) == N
+    for t in range(N):
+        assert _iou(tight[t], truth[t]) > 0.9, f"frame {t}: IoU {_iou(tight[t], truth[t]):.3f}"
+    safe = propagate_masks(frames, kf, RunConfig())
+    for t in range(N):
+        assert _coverage(safe[t], truth[t]) > 0.98, f"frame {t}"
+        # The safety margin grows the hole, within reason (area <= 2x the 30x30 square).
+        assert safe[t].sum() <= 2.0 * truth[t].sum()
+    for k in keys:  # keyframes keep their own mask exactly
+        assert np.array_equal(safe[k], truth[k])
+
+
+def test_reader_like_source_and_progress(clip):
+    frames, truth = clip
+
+    class Reader:
+        passes = 0
+
+        def frames(self):
+            Reader.passes += 1
+            yield from frames
+
+    ticks: list[int] = []
+    out = list(propagate_keyframes(Reader(), {4: truth[4]}, TIGHT, progress=ticks.append))
+    assert len(out) == N and Reader.passes == 1
+    assert sum(ticks) == N + 4  # forward pass over all frames, backward over frames 3..0
+
+
+def test_holes_are_propagation_plus_dilation(clip):
+    frames, truth = clip
+    cfg = RunConfig()
+    raw = propagate_masks(frames, {0: truth[0]}, cfg)
+    for t, hole in enumerate(holes(frames, {0: truth[0]}, cfg)):
+        assert np.array_equal(hole, dilate(raw[t], cfg.masks.dilate_px))
+
+
+def test_combine_weights_nearer_keyframe():
+    a = np.zeros((40, 60), bool)
+    b = np.zeros((40, 60), bool)
+    a[10:30, 5:25] = True
+    b[10:30, 15:35] = True  # the same square 10 px further right
+    near_a = combine(a, b, 0.8)
+    assert near_a[a].all()  # the nearer keyframe's mask is kept whole
+    cols = np.flatnonzero(near_a.any(axis=0))
+    assert cols[-1] in (26, 27)  # the outline is interpolated 20% of the way towards b
+    near_b = combine(a, b, 0.2)
+    assert near_b[b].all()
+    cols = np.flatnonzero(near_b.any(axis=0))
+    assert cols[0] in (12, 13)
+
+
+def test_packed_masks_round_trip():
+    rng = np.random.default_rng(0)
+    store = PackedMasks(7, 13)
+    masks = [rng.uniform(size=(7, 13)) > 0.5 for _ in range(3)]
+    for m in masks:
+        store.append(m)
+    store.resize(4)
+    assert len(store) == 4 and not store.is_set(3) and not store[3].any()
+    for m, got in zip(masks, store, strict=False):
+        assert np.array_equal(m, got)
+
+
+def test_errors(clip):
+    frames, truth = clip
+    with pytest.raises(MaskError, match=r"keyframe 10 is outside the clip \(frames 0\.\.9, 10 "):
+        propagate_masks(frames, {10: truth[0]})
+    with pytest.raises(MaskError, match="keyframe mask 0 is 64x48 but the video frames are 128x96"):
+        propagate_masks(frames, {0: np.ones((48, 64), bool)})
+    with pytest.raises(MaskError, match="keyframe mask 3 is empty"):
+        propagate_keyframes(frames, {3: np.zeros((H, W), np.uint8)})
+    with pytest.raises(MaskError, match="no keyframe mask given"):
+        propagate_keyframes(frames, {})
+    with pytest.raises(MaskError, match="cannot read mask image"):
+        propagate_keyframes(frames, {0: "/nonexistent/mask.png"})
+    for err in (MaskError("x"),):
+        assert "\n" not in str(err)
+    with pytest.raises(MaskError):
+        check_keyframes({-1: truth[0]})
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+runner = CliRunner()
+
+
+def _write_clip(tmp_path: Path, frames: np.ndarray, truth: np.ndarray) -> tuple[Path, Path]:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, f in enumerate(frames):
+        write_png(folder / f"{t:05d}.png", f)
+    mask = tmp_path / "key.png"
+    cv2.imwrite(str(mask), truth[0].astype(np.uint8) * 255)
+    return folder, mask
+
+
+def test_cli_writes_one_png_per_frame_and_preview(tmp_path, clip):
+    frames, truth = clip
+    folder, key = _write_clip(tmp_path, frames, truth)
+    out, preview = tmp_path / "masks", tmp_path / "preview.mp4"
+    res = runner.invoke(app, ["-q", "mask", str(folder), "--keyframe-mask", f"0:{key}", "-o",
+                              str(out), "--preview", str(preview)])
+    assert res.exit_code == 0, res.output
+    files = sorted(out.iterdir())
+    assert [p.name for p in files] == [f"{t:05d}.png" for t in range(N)]
+    written = [read_mask_image(p) for p in files]
+    assert all(set(np.unique(m)) <= {0, 255} for m in written)
+    # Exactly the holes `remove` would use (same library path, default dilation).
+    expected = list(holes(frames, {0: truth[0]}, RunConfig()))
+    for m, e in zip(written, expected, strict=True):
+        assert np.array_equal(m > 0, e)
+    with open_video(preview) as reader:
+        shown = [f.rgb.astype(np.int32) for f in reader.frames()]
+    assert len(shown) == N
+    for img, hole in zip(shown, expected, strict=True):
+        inner = hole & ~dilate(~hole, 2)  # away from the outline (chroma is subsampled)
+        r, g, b = (img[inner][:, c].mean() for c in range(3))
+        assert r - g > 60 and b - g > 60  # magenta tint inside the hole
+        far = ~dilate(hole, 3)
+        r, g, b = (img[far][:, c].mean() for c in range(3))
+        assert g > b  # the greenish background is left as it is
+
+
+def test_cli_keyframe_folder_and_dilate(tmp_path, clip):
+    frames, truth = clip
+    folder, _ = _write_clip(tmp_path, frames, truth)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    cv2.imwrite(str(keys / "00009.png"), truth[9].astype(np.uint8) * 255)
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["-q", "mask", str(folder), "--mask", str(keys), "--keyframes",
+                              "--dilate", "0", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(list(out.glob("*.png"))) == N
+    assert np.array_equal(read_mask_image(out / "00009.png") > 0, truth[9])  # dilate 0
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda t: ("12", t[0]), "keyframe 12 is outside the clip"),
+        (lambda t: ("0", np.ones((48, 64), bool)), "is 64x48 but the video frames are 128x96"),
+        (lambda t: ("0", np.zeros((H, W), bool)), "keyframe mask 0 is empty"),
+    ],
+    ids=["index", "size", "empty"],
+)
+def test_cli_errors_exit_1(tmp_path, clip, make, message):
+    frames, truth = clip
+    folder, _ = _write_clip(tmp_path, frames, truth)
+    index, mask = make(truth)
+    key = tmp_path / "bad.png"
+    cv2.imwrite(str(key), mask.astype(np.uint8) * 255)
+    out = tmp_path / "masks"
+    res = runner.invoke(app, ["-q", "mask", str(folder), "--keyframe-mask", f"{index}:{key}",
+                              "-o", str(out)])
+    assert res.exit_code == 1
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not out.exists()  # nothing half-written
