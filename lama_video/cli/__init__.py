@@ -14,5 +14,6 @@ from lama_video.cli import weights as _weights  # noqa: F401  # isort: skip
 from lama_video.cli import finetune as _finetune  # noqa: F401  # isort: skip
 from lama_video.cli import ui as _ui  # noqa: F401  # isort: skip
 from lama_video.cli import mask as _mask  # noqa: F401  # isort: skip
+from lama_video.cli import batch as _batch  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]

@@ -1,0 +1,515 @@
+"""Batch jobs on a Ray cluster; long videos split into windows that run as separate tasks.
+
+A short video is one Ray task running :func:`lama_video.batch.run_job`. A video longer than
+``split_frames`` is cut into *parts*: consecutive groups of the temporal engine's own windows
+(:func:`plan_windows` reproduces :meth:`lama_video.temporal.TemporalEngine.process`'s plan). Each
+part task decodes its frame range, runs the engine over it and writes its frames as NumPy files to
+a scratch folder; the driver joins the parts in order while the others still run, cross-fades the
+frames two parts share exactly as the engine cross-fades two windows, and encodes once with the
+source's timestamps, copying the audio once. The result equals the single-process one bit for bit
+(checked by the tests), because:
+
+- a part starts at a window start and ends at a window end of the one-process plan, so every window
+  sees the same frames; the engine run over a part's frames makes exactly those windows;
+- a part starts at a frame that is a multiple of ``temporal.keyframe_interval``, so the engine picks
+  the same keyframes (it numbers frames from the start of its stream);
+- the ``overlap_frames`` a part shares with the next are written raw from both sides (the last
+  window of one part, the first of the next) and cross-faded by the driver with the engine's
+  formula; this needs ``overlap_frames <= window_frames / 2`` (else a frame would belong to three
+  windows), and longer overlaps are not split;
+- every other step of a window depends only on that window's frames and masks.
+
+Jobs whose masks are keyframes (tracked through the whole clip) are not split. Each part task
+decodes the video from its start up to its range (video.py has no seeking), so decoding costs grow
+with a part's position; inpainting dominates for real models.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lama_video.batch import EngineFactory, Job, JobResult, job_engine, remove_partials, run_job
+from lama_video.config import TemporalConfig
+from lama_video.errors import ConfigError, LamaVideoError, VideoOpenError
+
+log = logging.getLogger(__name__)
+
+_INSTALL_HINT = "Ray is not installed; install it with: pip install 'lama-video[ray]'"
+
+
+def require_ray() -> Any:
+    """Import Ray.
+
+    Raises:
+        ConfigError: Ray is not installed (the message says how to install it).
+    """
+    try:
+        import ray
+    except ImportError as err:
+        raise ConfigError(_INSTALL_HINT) from err
+    return ray
+
+
+# ------------------------------------------------------------------------------------- planning
+
+
+def plan_windows(n_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of every window :class:`~lama_video.temporal.TemporalEngine` makes.
+
+    Window k starts at ``k * (window - overlap)``; the first one that reaches the last frame is
+    the last (and may be shorter). Consecutive windows share ``overlap`` frames.
+    """
+    overlap = min(overlap, window - 1)
+    step = window - overlap
+    out: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        out.append((start, min(start + window, n_frames)))
+        if start + window >= n_frames:
+            return out
+        start += step
+
+
+@dataclass(frozen=True)
+class Part:
+    """A frame range of a long video processed by one task.
+
+    Attributes:
+        index: position among the video's parts.
+        start: first frame (0-based, decode order).
+        stop: one past the last frame.
+        head: frames at the start shared with the previous part (cross-faded by the driver).
+        tail: frames at the end shared with the next part.
+    """
+
+    index: int
+    start: int
+    stop: int
+    head: int = 0
+    tail: int = 0
+
+
+def plan_parts(n_frames: int, temporal: TemporalConfig, frames_per_part: int) -> list[Part]:
+    """Cut a video into parts of about ``frames_per_part`` frames whose join is exact.
+
+    With the temporal engine, parts are whole windows of :func:`plan_windows`, start on a multiple
+    of ``keyframe_interval``, and share ``overlap_frames`` with their neighbours; an overlap of more
+    than half a window gives one part. Without it (each frame alone) parts do not overlap.
+    """
+    if n_frames <= frames_per_part:
+        return [Part(0, 0, n_frames)]
+    if not temporal.enabled:
+        starts = range(0, n_frames, frames_per_part)
+        return [Part(i, s, min(s + frames_per_part, n_frames)) for i, s in enumerate(starts)]
+    window = temporal.window_frames
+    overlap = min(temporal.overlap_frames, window - 1)
+    if 2 * overlap > window:
+        return [Part(0, 0, n_frames)]
+    step = window - overlap
+    windows = plan_windows(n_frames, window, overlap)
+    # Windows per part: a multiple of m, so that every part starts on a keyframe-interval multiple.
+    m = temporal.keyframe_interval // math.gcd(step, temporal.keyframe_interval)
+    per = max(m, round(frames_per_part / step) // m * m)
+    groups = [windows[k : k + per] for k in range(0, len(windows), per)]
+    last = len(groups) - 1
+    return [
+        Part(p, g[0][0], g[-1][1], overlap if p > 0 else 0, overlap if p < last else 0)
+        for p, g in enumerate(groups)
+    ]
+
+
+# ------------------------------------------------------------------------------------ part tasks
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """What a part task wrote: per frame ``(index, pts, duration)``, or the error."""
+
+    index: int
+    frames: tuple[tuple[int, int | None, int | None], ...] = ()
+    time_base: Fraction = Fraction(1, 25)
+    engine: str = ""
+    seconds: float = 0.0
+    error: str = ""
+
+
+def crossfade(
+    carry: NDArray[np.uint8], out: NDArray[np.uint8], hole: NDArray[np.bool_], j: int, n: int
+) -> NDArray[np.uint8]:
+    """The temporal engine's join of two windows on their ``n`` shared frames, frame ``j``.
+
+    Args:
+        carry: (H, W, 3) uint8 RGB, the earlier window's result for this frame.
+        out: (H, W, 3) uint8 RGB, the later window's result.
+        hole: (H, W) bool, True = hole (only hole pixels are mixed).
+        j: position of the frame among the shared ones (0 = first).
+        n: number of shared frames.
+
+    Returns:
+        (H, W, 3) uint8 RGB; the later window's weight ramps up linearly, ``(j + 1) / (n + 1)``.
+    """
+    if not hole.any():
+        return out
+    # NOTE: the same arithmetic as TemporalEngine.process (float32 mix, +0.5, truncation), so a
+    # split video equals the one-process result bit for bit.
+    a = (j + 1) / (n + 1)
+    mix = (1.0 - a) * carry[hole].astype(np.float32) + a * out[hole]
+    res = out.copy()
+    res[hole] = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
+    return res
+
+
+def part_dir(scratch: Path, index: int) -> Path:
+    """Where part ``index`` of a job puts its frames."""
+    return scratch / f"part{index:05d}"
+
+
+def run_part(
+    job: Job, part: Part, scratch: Path, engine_factory: EngineFactory | None = None
+) -> PartResult:
+    """Process ``part`` of ``job`` and write its frames under ``part_dir(scratch, part.index)``.
+
+    Files: ``f<frame>.npy`` the finished (composited) frame; ``h<frame>.npz`` (``rgb``, ``filled``,
+    ``hole``, ``core``) for the head frames and ``t<frame>.npy`` (the fill) for the tail frames,
+    which the driver cross-fades. The folder appears complete or not at all (a retried task
+    replaces it).
+
+    Raises:
+        LamaVideoError: unreadable input or masks, or fewer frames than planned.
+    """
+    from lama_video import masks as masks_mod
+    from lama_video.composite import composite
+    from lama_video.errors import MaskError
+    from lama_video.pipeline import build_video_engine, open_mask_track
+    from lama_video.video import open_video
+
+    t0 = time.perf_counter()
+    cfg = job.config
+    final = part_dir(scratch, part.index)
+    tmp = scratch / f".{final.name}.{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    meta: list[tuple[int, int | None, int | None]] = []
+    try:
+        with open_video(job.input, decode=cfg.decode) as reader:
+            info = reader.info
+            track = open_mask_track(
+                job.mask, width=info.width, height=info.height, n_frames=None, cfg=cfg
+            )
+            masks = track.masks()
+            engine = build_video_engine(cfg, job_engine(cfg, engine_factory))
+            cores: dict[int, NDArray[np.bool_]] = {}
+
+            def items():  # type: ignore[no-untyped-def]
+                for frame in reader.frames():
+                    core = next(masks, None)
+                    if core is None:
+                        raise MaskError(
+                            f"the masks ran out at frame {frame.index} but the video has more "
+                            "frames; expected one mask per frame"
+                        )
+                    if frame.index < part.start:
+                        continue  # decoded only to reach the part (no seeking)
+                    if frame.index >= part.stop:
+                        return
+                    cores[frame.index] = core
+                    yield frame, masks_mod.dilate(core, cfg.masks.dilate_px)
+
+            for frame, hole, filled in engine.process(items()):
+                i = frame.index
+                core = cores.pop(i)
+                if i < part.start + part.head:
+                    np.savez(tmp / f"h{i:08d}.npz", rgb=frame.rgb, filled=filled, hole=hole,
+                             core=core)
+                elif i >= part.stop - part.tail:
+                    np.save(tmp / f"t{i:08d}.npy", filled)
+                else:
+                    rgb = composite(frame.rgb, filled, hole, core, cfg.masks.feather_px)
+                    np.save(tmp / f"f{i:08d}.npy", rgb)
+                meta.append((i, frame.pts, frame.duration))
+            time_base = info.time_base
+        if len(meta) != part.stop - part.start:
+            raise VideoOpenError(
+                f"{job.input}: frames {part.start}-{part.stop - 1} were planned but "
+                f"{len(meta)} decoded; expected the counted frames (a corrupt file?): run it "
+                "without splitting (a larger split_frames)"
+            )
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PartResult(
+        index=part.index,
+        frames=tuple(meta),
+        time_base=Fraction(time_base),
+        engine=engine.name,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _part_task(
+    job: Job, part: Part, scratch: Path, engine_factory: EngineFactory | None
+) -> PartResult:
+    """Ray entry point: a user error becomes a result (it is not retried)."""
+    try:
+        return run_part(job, part, scratch, engine_factory)
+    except LamaVideoError as err:
+        return PartResult(index=part.index, error=str(err))
+
+
+class Joiner:
+    """Join a split job's parts, in order, into its output (streamed as parts arrive).
+
+    Args:
+        job: the job.
+        parts: its plan (:func:`plan_parts`).
+        scratch: the job's scratch folder (removed when the join ends).
+    """
+
+    def __init__(self, job: Job, parts: list[Part], scratch: Path) -> None:
+        from lama_video.video import open_video
+
+        self.job, self.parts, self.scratch = job, parts, scratch
+        with open_video(job.input, decode=job.config.decode) as reader:
+            self.info = reader.info
+        self.frames = 0
+        self.engine = ""
+        self.busy_s = 0.0  # time spent joining and encoding (serial, in the driver)
+        self._next = 0
+        self._ready: dict[int, PartResult] = {}
+        self._writer: Any = None
+
+    def add(self, res: PartResult) -> bool:
+        """Take a finished part; write every part now in order. True when all are written."""
+        t0 = time.perf_counter()
+        self._ready[res.index] = res
+        self.engine = res.engine
+        while self._next in self._ready:
+            self._consume(self._ready.pop(self._next))
+            self._next += 1
+        done = self._next == len(self.parts)
+        if done:
+            self._writer.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        self.busy_s += time.perf_counter() - t0
+        return done
+
+    def _consume(self, res: PartResult) -> None:
+        from lama_video.composite import composite
+        from lama_video.video import Frame, VideoWriter
+
+        cfg = self.job.config
+        if self._writer is None:
+            self._writer = VideoWriter(
+                self.job.output, self.info, encode=cfg.encode, source=self.job.input,
+                overwrite=True,
+            )
+        part = self.parts[res.index]
+        here, prev = part_dir(self.scratch, part.index), part_dir(self.scratch, part.index - 1)
+        for i, pts, duration in res.frames:
+            if i >= part.stop - part.tail:
+                continue  # written with the next part, cross-faded
+            if i < part.start + part.head:
+                with np.load(here / f"h{i:08d}.npz") as z:
+                    rgb, filled, hole, core = z["rgb"], z["filled"], z["hole"], z["core"]
+                carry = np.load(prev / f"t{i:08d}.npy")
+                filled = crossfade(carry, filled, hole, i - part.start, part.head)
+                rgb = composite(rgb, filled, hole, core, cfg.masks.feather_px)
+            else:
+                rgb = np.load(here / f"f{i:08d}.npy")
+            self._writer.write(
+                Frame(index=i, pts=pts, time_base=res.time_base, rgb=rgb, duration=duration)
+            )
+            self.frames += 1
+        if part.index > 0:
+            shutil.rmtree(prev, ignore_errors=True)  # its tail frames are written now
+
+    def abort(self) -> None:
+        """Drop the partial output and the scratch files."""
+        if self._writer is not None:
+            self._writer.abort()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------- the driver
+
+
+@dataclass
+class _Split:
+    job: Job
+    parts: list[Part]
+    joiner: Joiner
+    t0: float
+    task_s: float = 0.0
+
+
+def split_job(job: Job, split_frames: int) -> list[Part] | None:
+    """The parts of ``job`` if it is worth splitting and can be split exactly, else None.
+
+    Raises:
+        LamaVideoError: the input or its masks are unreadable, or their counts differ.
+    """
+    from lama_video.pipeline import open_mask_track
+    from lama_video.video import count_frames, open_video
+
+    if job.keyframes or job.error:
+        return None
+    cfg = job.config
+    with open_video(job.input, decode=cfg.decode) as reader:
+        info = reader.info
+    n = info.n_frames if info.is_image_sequence else count_frames(job.input)
+    if n is None or n <= split_frames:
+        return None
+    parts = plan_parts(n, cfg.temporal, split_frames)
+    if len(parts) == 1:
+        log.info("%s: not split (temporal.overlap_frames > window_frames / 2)", job.name)
+        return None
+    # Check the mask count now, as remove_object does before any work.
+    open_mask_track(job.mask, width=info.width, height=info.height, n_frames=n, cfg=cfg)
+    return parts
+
+
+def run_ray(
+    todo: list[Job],
+    finish: Callable[[Job, JobResult], None],
+    *,
+    address: str,
+    gpus: float | None,
+    cpus: float,
+    retries: int,
+    split_frames: int,
+    scratch_dir: Path,
+    engine_factory: EngineFactory | None,
+) -> None:
+    """Run ``todo`` as Ray tasks; ``finish`` is called in this process as each job ends.
+
+    Raises:
+        ConfigError: Ray is missing or the cluster cannot be reached.
+        KeyboardInterrupt: Ctrl-C; running tasks are cancelled, partial outputs removed.
+    """
+    ray = require_ray()
+    started = False
+    if not ray.is_initialized():
+        try:
+            ray.init(
+                address=None if address == "local" else address,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise ConfigError(
+                f"cannot connect to Ray at {address!r} ({err}); expected 'auto' (a running "
+                "cluster), 'local' or a cluster address like ray://host:10001"
+            ) from err
+        started = True
+    if gpus is None:
+        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+    opts = {"num_gpus": gpus, "num_cpus": cpus, "max_retries": retries}
+    job_task = ray.remote(run_job).options(**opts)
+    part_task = ray.remote(_part_task).options(**opts)
+
+    pending: dict[Any, tuple[Job, Part | None]] = {}
+    splits: dict[str, _Split] = {}
+
+    def fail(job: Job, error: str, t0: float) -> None:
+        finish(job, JobResult(name=job.name, input=str(job.input), output=str(job.output),
+                              status="failed", seconds=time.perf_counter() - t0, error=error))
+
+    def drop(job: Job) -> None:
+        """Cancel the rest of a split job after one part failed."""
+        for ref, (other, _) in list(pending.items()):
+            if other.name == job.name:
+                ray.cancel(ref, force=True)
+                del pending[ref]
+        splits.pop(job.name).joiner.abort()
+
+    try:
+        for job in todo:
+            t0 = time.perf_counter()
+            try:
+                parts = split_job(job, split_frames)
+            except LamaVideoError as err:
+                fail(job, str(err), t0)
+                continue
+            if parts is None:
+                pending[job_task.remote(job, engine_factory)] = (job, None)
+                continue
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+            remove_partials(job.output)
+            scratch = scratch_dir / f"{job.name.replace('/', '__')}.{uuid.uuid4().hex[:8]}"
+            try:
+                joiner = Joiner(job, parts, scratch)
+            except LamaVideoError as err:
+                fail(job, str(err), t0)
+                continue
+            splits[job.name] = _Split(job, parts, joiner, t0)
+            log.info("%s: %d frames in %d tasks", job.name, parts[-1].stop, len(parts))
+            for part in parts:
+                pending[part_task.remote(job, part, scratch, engine_factory)] = (job, part)
+
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            job, part = pending.pop(ref)
+            try:
+                res = ray.get(ref)
+            except ray.exceptions.RayError as err:
+                text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                error = f"Ray task failed after {retries} retries: {type(err).__name__}: {text}"
+                if part is None:
+                    fail(job, error, time.perf_counter())
+                else:
+                    t0 = splits[job.name].t0
+                    drop(job)
+                    fail(job, error, t0)
+                continue
+            if part is None:
+                finish(job, res)
+                continue
+            split = splits[job.name]
+            if res.error:
+                drop(job)
+                fail(job, res.error, split.t0)
+                continue
+            split.task_s += res.seconds
+            try:
+                complete = split.joiner.add(res)
+            except LamaVideoError as err:
+                drop(job)
+                fail(job, str(err), split.t0)
+                continue
+            if complete:
+                splits.pop(job.name)
+                finish(
+                    job,
+                    JobResult(
+                        name=job.name, input=str(job.input), output=str(job.output),
+                        status="done", frames=split.joiner.frames,
+                        seconds=time.perf_counter() - split.t0, engine=split.joiner.engine,
+                        tasks=len(split.parts),
+                    ),
+                )
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        for split in splits.values():
+            split.joiner.abort()
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+

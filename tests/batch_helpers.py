@@ -1,0 +1,32 @@
+"""Engine factories for the batch tests, in a module that imports neither torch nor the CLI, so
+that worker processes (spawned, or Ray's) that unpickle them start fast."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lama_video.classical import ClassicalEngine
+from lama_video.config import RunConfig
+
+
+def telea(cfg: RunConfig) -> ClassicalEngine:
+    """OpenCV Telea with the config's radius (what ``inpaint.engine: telea`` builds)."""
+    return ClassicalEngine("telea", radius_px=cfg.inpaint.classical_radius_px)
+
+
+class CrashOnce:
+    """A factory whose first call, in any process, kills that process (like a lost GPU node).
+
+    Args:
+        marker: file created just before the crash; its presence lets later calls work.
+    """
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = Path(marker)
+
+    def __call__(self, cfg: RunConfig) -> ClassicalEngine:
+        if not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            os._exit(17)  # no cleanup, no exception: the worker process just dies
+        return telea(cfg)
