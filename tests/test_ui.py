@@ -109,11 +109,16 @@ def served(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def removed(tmp_path_factory: pytest.TempPathFactory):
-    """One finished removal (telea, per-frame) shared by the remove and save tests."""
+    """One clip painted on frame 0, tracked, then removed (telea, per-frame) with two Remove
+    requests sent at the same moment; shared by the track, remove and save tests (tracking is the
+    slow part, so it runs once)."""
     folder = tmp_path_factory.mktemp("removed")
     session, server, client = start(folder)
     status, _, _ = client.call("PUT", "/api/mask/0", painted_png(), {"Content-Type": "image/png"})
     assert status == 200
+    track_answer = client.json("POST", "/api/track")
+    track_job = session.wait_job(300)
+    track_info = client.json("GET", "/api/info")[1]
     barrier = threading.Barrier(2)
     answers: list[tuple[int, dict[str, Any]]] = []
 
@@ -126,8 +131,16 @@ def removed(tmp_path_factory: pytest.TempPathFactory):
         t.start()
     for t in threads:
         t.join()
-    job = session.wait_job(120)
-    yield session, client, answers, job
+    job = session.wait_job(300)
+    yield {
+        "session": session,
+        "client": client,
+        "track_answer": track_answer,
+        "track_job": track_job,
+        "track_info": track_info,
+        "answers": answers,
+        "job": job,
+    }
     server.stop()
 
 
@@ -258,37 +271,54 @@ def test_masks_survive_a_restart_and_second_tab(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------ jobs
 
 
-def test_track_writes_one_mask_per_frame(served) -> None:
+def test_track_needs_a_painted_frame(served) -> None:
+    _, client = served
+    status, body = client.json("POST", "/api/track")
+    assert status == 400 and "paint" in body["error"]
+    status, body = client.json("POST", "/api/remove")
+    assert status == 400 and "paint" in body["error"]
+
+
+def test_cancel_stops_a_job_and_keeps_nothing(served) -> None:
     session, client = served
-    status, body = client.json("POST", "/api/track")
-    assert status == 400 and "paint" in body["error"]  # nothing painted yet
-    client.call("PUT", "/api/mask/20", painted_png(), {"Content-Type": "image/png"})
-    status, body = client.json("POST", "/api/track")
+    client.call("PUT", "/api/mask/10", painted_png(), {"Content-Type": "image/png"})
+    assert client.json("POST", "/api/track")[0] == 202
+    status, body = client.json("POST", "/api/job/cancel")
+    assert status == 200 and body["job"]["kind"] == "track"
+    job = session.wait_job(60)
+    assert job.state == "cancelled" and "nothing was replaced" in job.message
+    assert not (session.work / "track").exists()
+    assert not list(session.work.glob(".track*"))
+    assert client.json("GET", "/api/job")[1]["job"]["state"] == "cancelled"
+
+
+def test_track_writes_one_mask_per_frame(removed) -> None:
+    session, client = removed["session"], removed["client"]
+    status, body = removed["track_answer"]
     assert status == 202 and body["kind"] == "track"
-    job = session.wait_job(120)
+    job = removed["track_job"]
     assert job.state == "done", job.message
-    assert (job.done, job.total) == (N, N)
-    info = client.json("GET", "/api/info")[1]
-    assert info["track"] == {"available": True, "fresh": True}
+    assert job.phase == "masks" and (job.done, job.total) == (N, N)
+    assert removed["track_info"]["track"] == {"available": True, "fresh": True}
     files = sorted((session.work / "track").glob("*.png"))
-    assert len(files) == N
+    assert [f.name for f in files] == [f"{i:06d}.png" for i in range(N)]
     painted = np.zeros((H, W), bool)
     painted[BOX] = True
-    # The keyframe's own mask covers what was painted (propagation may only grow it).
-    at_key = decode((session.work / "track" / "000020.png").read_bytes()) > 127
-    assert at_key[painted].mean() > 0.99
-    status, data, _ = client.call("GET", "/api/track/30.png")
-    assert status == 200 and decode(data)[..., 3].any()
-    # Painting again makes the tracking out of date.
-    client.call("PUT", "/api/mask/40", painted_png(), {"Content-Type": "image/png"})
-    assert client.json("GET", "/api/info")[1]["track"]["fresh"] is False
+    # The keyframe keeps exactly what was painted; its neighbour is tracked from it.
+    at_key = decode((session.work / "track" / "000000.png").read_bytes()) > 127
+    np.testing.assert_array_equal(at_key, painted)
+    next_frame = decode((session.work / "track" / "000001.png").read_bytes()) > 127
+    assert (next_frame & painted).sum() / painted.sum() > 0.8
+    status, data, _ = client.call("GET", "/api/track/1.png")
+    assert status == 200
+    np.testing.assert_array_equal(decode(data)[..., 3] > 0, next_frame)
 
 
 def test_remove_one_at_a_time_and_result(removed) -> None:
-    session, client, answers, job = removed
-    statuses = sorted(s for s, _ in answers)
+    session, client, job = removed["session"], removed["client"], removed["job"]
+    statuses = sorted(s for s, _ in removed["answers"])
     assert statuses == [202, 409]
-    refused = next(b for s, b in answers if s == 409)
+    refused = next(b for s, b in removed["answers"] if s == 409)
     assert "already running" in refused["error"] and "one job" in refused["error"]
     assert job.state == "done", job.message
     assert job.kind == "remove" and "45 frames" in job.message
@@ -297,25 +327,32 @@ def test_remove_one_at_a_time_and_result(removed) -> None:
     out = first_frames(result, N)
     src = first_frames(session.input, N)
     assert len(out) == N
+    grow = FAST.masks.dilate_px + FAST.masks.feather_px + 3
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    for i in (0, 22, 44):
+        used = decode((session.work / "result" / "masks" / f"{i:06d}.png").read_bytes())
+        assert used.any()
+        outside = cv2.dilate(used, disc) == 0
+        diff = np.abs(out[i].astype(int) - src[i]).max(axis=2)
+        assert diff[outside].mean() < 3.0, (i, diff[outside].mean())  # re-encoding only
     inside = np.zeros((H, W), bool)
     inside[BOX] = True
-    far = np.ones((H, W), bool)
-    far[60:180, 90:230] = False  # well away from the dilated, feathered hole
-    for i in (0, 22, 44):
-        diff = np.abs(out[i].astype(int) - src[i]).max(axis=2)
-        assert diff[far].mean() < 3.0  # re-encoding only
-        assert diff[inside].mean() > 10.0  # the digit is gone
+    diff0 = np.abs(out[0].astype(int) - src[0]).max(axis=2)
+    assert diff0[inside].mean() > 10.0  # the painted part of the digit is gone
     # The preview frames the page plays beside the original.
     status, data, ctype = client.call("GET", "/api/result/22.jpg")
     assert (status, ctype) == (200, "image/jpeg")
     assert decode(data).shape[:2] == (H, W)
+    status, data, _ = client.call("GET", "/api/result-mask/0.png")
+    assert status == 200
+    np.testing.assert_array_equal(decode(data)[..., 3] > 0, inside)
     info = client.json("GET", "/api/info")[1]
     assert info["result"]["available"] and info["result"]["fresh"]
     assert info["result"]["frames"] == N
 
 
 def test_save_refuses_overwrite_and_outside_paths(removed, tmp_path: Path) -> None:
-    session, client, _, _ = removed
+    session, client = removed["session"], removed["client"]
     folder = session.input.parent
     out, masks = folder / "clip_clean.mp4", folder / "clip_masks"
     body = {"output": "clip_clean.mp4", "masks": str(masks)}
@@ -356,6 +393,11 @@ def test_save_refuses_overwrite_and_outside_paths(removed, tmp_path: Path) -> No
     # Wrong container, nothing to save.
     assert client.json("POST", "/api/save", {"output": "clip.mkv"})[0] == 400
     assert client.json("POST", "/api/save", {})[0] == 400
+
+    # Painting after the removal marks tracking and result out of date (last: changes the state).
+    client.call("PUT", "/api/mask/40", painted_png(), {"Content-Type": "image/png"})
+    info = client.json("GET", "/api/info")[1]
+    assert info["track"]["fresh"] is False and info["result"]["fresh"] is False
 
 
 def test_save_before_remove_is_refused(served) -> None:

@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 
 from lama_video.config import RunConfig
 from lama_video.errors import EncodeError, LamaVideoError
-from lama_video.masks import frame_number
+from lama_video.masks import frame_number, read_mask_image
 from lama_video.video import count_frames, open_video
 
 log = logging.getLogger(__name__)
@@ -566,6 +566,8 @@ class Session:
             fn()
         except _Cancelled:
             state, message = "cancelled", "cancelled; nothing was replaced"
+        except HttpError as err:
+            state, message = "error", err.message
         except LamaVideoError as err:
             state, message = "error", str(err)
         except Exception as err:  # a bug: keep the server alive and tell the page
@@ -586,9 +588,11 @@ class Session:
             raise _Cancelled
         with self._lock:
             self._job.done += n
+            if self._job.total is not None:  # a progress estimate never runs past its end
+                self._job.done = min(self._job.done, self._job.total)
 
     def _run_track(self) -> None:
-        from lama_video.propagate import propagate_keyframes  # late import: flow, scipy
+        from lama_video.propagate import propagate_masks  # late import: flow
 
         new = self.work / ".track.new"
         shutil.rmtree(new, ignore_errors=True)
@@ -597,20 +601,26 @@ class Session:
             for p in (self.work / "keyframes").glob("[0-9]*.png"):
                 shutil.copy2(p, new / "keyframes" / p.name)
         digest = self._digest_keyframes(new / "keyframes")
-        kf = {}
+        kf: dict[int, NDArray[np.bool_]] = {}
         for p in (new / "keyframes").glob("*.png"):
             n = frame_number(p)
-            if n is not None:
-                kf[n] = p
-        self._phase("track", self.n_frames, f"tracking {len(kf)} keyframe(s)")
+            if n is not None and 0 <= n < self.n_frames:
+                kf[n] = read_mask_image(p) > 127
+        if not kf:
+            raise HttpError(400, "no mask painted yet; paint the object on a frame first")
+        # The tracker reports each frame once per pass: forward over the clip, then backward from
+        # each keyframe to the one before it (or the start).
+        last = max(kf)
+        self._phase("track", self.n_frames + last + 1 - len(kf), f"tracking {len(kf)} keyframe(s)")
         written = 0
         try:
             with open_video(self.input, decode=self.config.decode) as reader:
-                for i, mask in enumerate(propagate_keyframes(reader, kf, cfg=self.config)):
-                    m = np.asarray(mask, dtype=bool)
-                    (new / f"{i:06d}.png").write_bytes(_encode_png(m.astype(np.uint8) * 255))
-                    written += 1
-                    self._tick()
+                masks = propagate_masks(reader, kf, self.config, progress=self._tick)
+            self._phase("masks", len(masks), "writing the tracked masks")
+            for i, mask in enumerate(masks):
+                (new / f"{i:06d}.png").write_bytes(_encode_png(mask.astype(np.uint8) * 255))
+                written += 1
+                self._tick()
             (new / "meta.json").write_text(json.dumps({"digest": digest, "frames": written}))
             with self._lock:
                 _replace_dir(new, self.work / "track")

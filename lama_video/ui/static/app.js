@@ -454,7 +454,10 @@ function showJob(job) {
   if (running) {
     $("progress").max = job.total || 1;
     $("progress").value = job.done;
-    const phase = { track: "tracking", remove: "removing", preview: "preview" }[job.phase] || "starting";
+    const phase =
+      { track: "tracking", masks: "saving masks", remove: "removing", preview: "preview" }[
+        job.phase
+      ] || "starting";
     $("job-text").textContent = `${phase} ${job.done}/${job.total || "?"}`;
   } else if (job.state === "error" || job.state === "cancelled") {
     $("job-text").textContent = job.state;
