@@ -320,23 +320,17 @@ class Finetuner:
         best = state.get("best")
         self.best = (float(best[0]), int(best[1])) if best else None
 
-    def save(self, *, final: bool = False) -> None:
-        """Write ``models/last.ckpt``; when this step is the best, ``best.ckpt`` too."""
-        latest = self.history[-1] if self.history else None
+    def _release(self, psnr: float) -> None:
+        self.best = (psnr, self.step)
+        notes = {**self.notes, "step": self.step}
+        if not math.isnan(psnr):
+            notes["val_hole_psnr_db"] = round(psnr, 3)
+        ckpt.save_release(self.out_dir, self.G, self.arch, notes)
+
+    def save(self) -> None:
+        """Write ``models/last.ckpt`` (and, without validation, the latest ``best.ckpt``)."""
         if self.val_batch is None:
-            is_best = True  # no validation: the latest generator is the result
-        elif latest is not None and latest["step"] == self.step:
-            is_best = self.best is None or latest["psnr"] >= self.best[0]
-        else:
-            is_best = final and self.best is None
-        if is_best:
-            validated = latest is not None and latest["step"] == self.step
-            psnr = latest["psnr"] if validated else math.nan  # type: ignore[index]
-            self.best = (psnr, self.step)
-            notes = {**self.notes, "step": self.step}
-            if not math.isnan(psnr):
-                notes["val_hole_psnr_db"] = round(psnr, 3)
-            ckpt.save_release(self.out_dir, self.G, self.arch, notes)
+            self._release(math.nan)  # no validation: the latest generator is the result
         ckpt.save_last(self.out_dir, self.state())
 
     def _record(self, metrics: dict[str, float]) -> None:
@@ -350,6 +344,8 @@ class Finetuner:
             fh.write(json.dumps(line) + "\n")
         log.info("step %d: hole PSNR %.2f dB, SSIM %.4f (start %s)", self.step, metrics["psnr"],
                  metrics["ssim"], self.start_metrics)
+        if self.best is None or metrics["psnr"] >= self.best[0]:
+            self._release(metrics["psnr"])  # models/best.ckpt: best hole PSNR so far
 
     def run(self, progress: Callable[[int, dict[str, float]], None] | None = None,
             stop: Callable[[], bool] | None = None) -> TrainResult:
@@ -376,7 +372,7 @@ class Finetuner:
                 if self.val_batch is not None and (self.step % self.cfg.val_every == 0 or done):
                     self._record(self.evaluate())  # type: ignore[arg-type]
                 if self.step % self.cfg.save_every == 0 or done:
-                    self.save(final=done)
+                    self.save()
                 if stop is not None and stop() and not done:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
@@ -385,8 +381,6 @@ class Finetuner:
                         self.step)
             raise
         seconds = time.perf_counter() - t0
-        if self.best is None:  # resumed at the end already: nothing trained, keep files as they are
-            self.save(final=True)
         return TrainResult(
             out_dir=self.out_dir, step=self.step, start_metrics=self.start_metrics,
             history=self.history, best_step=self.best[1] if self.best else self.step,

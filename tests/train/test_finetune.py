@@ -166,6 +166,8 @@ def test_validation_reports_start_and_progress(frames_dir: Path, tmp_path: Path)
     assert len(lines) == 2 and '"start_psnr"' in lines[0]
     best = max(result.history, key=lambda h: h["psnr"])
     assert result.best_step == best["step"]
+    # best.ckpt holds the generator of the best validation, which config.yaml names
+    assert f"  step: {best['step']}\n" in (tmp_path / "run" / "config.yaml").read_text()
 
 
 def test_resume_continues_from_the_same_step(frames_dir: Path, tmp_path: Path) -> None:
