@@ -1,0 +1,152 @@
+"""How well ``lama-video mask`` tracks an object from keyframe masks (issue 5).
+
+For each sequence in ../shared/data/sequences/<name>/{frames,masks}/ (ground-truth masks on every
+frame), over the first ``--frames`` frames:
+
+* ``1 kf``: the ground-truth mask of frame 0 only is given as ``--keyframe-mask 0:...``;
+* ``kf/10``: the ground-truth masks of frames 0, 10, 20, ... are given.
+
+The masks are produced by running the real command in-process (``lama-video mask FRAMES_DIR
+--keyframe-mask ... -o OUT_DIR`` with default settings, PNG frames/masks in and out), so what is
+measured is exactly what a user gets, dilation included. Scores, on the frames that are not
+keyframes:
+
+* coverage: share of the true object's pixels inside the written mask (a missed pixel leaves a
+  ghost), mean over frames, and its minimum over frames;
+* area ratio: written mask area / true area (how much more than the object is removed).
+
+Beside it, in the same run, the baseline: plain frame-to-frame warping of the frame-0 mask with DIS
+flow (``flow.FlowEstimator`` with the same preset and size, backward flow t -> t-1, bilinear, > 0.5)
+and the same default dilation.
+
+Usage: python bench/mask_propagation.py [--frames 30] [--every 10] [--seq NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from lama_video.cli import app
+from lama_video.config import RunConfig
+from lama_video.flow import FlowEstimator, backward_warp
+from lama_video.masks import dilate, read_mask_image
+from lama_video.propagate import write_mask_png
+from lama_video.video import list_image_files, read_image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "sequences"
+
+
+def run_cli(frames: list[Path], truth: list[np.ndarray], keys: list[int], work: Path
+            ) -> tuple[list[np.ndarray], float]:
+    """The masks ``lama-video mask`` writes for these keyframes, and the command's wall time."""
+    src = work / "frames"
+    src.mkdir()
+    for i, f in enumerate(frames):
+        (src / f"{i:05d}{f.suffix}").symlink_to(f)
+    args = ["-q", "mask", str(src), "-o", str(work / "out")]
+    for k in keys:
+        write_mask_png(work / f"key{k}.png", truth[k])
+        args += ["--keyframe-mask", f"{k}:{work / f'key{k}.png'}"]
+    t0 = time.perf_counter()
+    res = CliRunner().invoke(app, args)
+    seconds = time.perf_counter() - t0
+    if res.exit_code != 0:
+        raise SystemExit(f"lama-video mask failed: {res.output}")
+    out = sorted((work / "out").iterdir())
+    assert len(out) == len(frames), (len(out), len(frames))
+    return [read_mask_image(p) > 0 for p in out], seconds
+
+
+def plain_warp(frames: list[Path], first: np.ndarray, cfg: RunConfig) -> list[np.ndarray]:
+    """Baseline: the frame-0 mask warped frame to frame along DIS flow, then dilated."""
+    p = cfg.propagation
+    flow = FlowEstimator(preset=p.flow_preset, max_side_px=p.flow_max_side_px)
+    prev = read_image(frames[0])
+    mask = first
+    out = [dilate(mask, cfg.masks.dilate_px)]
+    for f in frames[1:]:
+        cur = read_image(f)
+        mask = backward_warp(mask.astype(np.float32), flow(cur, prev)) > 0.5
+        out.append(dilate(mask, cfg.masks.dilate_px))
+        prev = cur
+    return out
+
+
+def score(pred: list[np.ndarray], truth: list[np.ndarray], keys: list[int]
+          ) -> tuple[float, float, float]:
+    """(mean coverage, min coverage, mean area ratio) over the non-keyframes."""
+    cov, area = [], []
+    for t, (p, g) in enumerate(zip(pred, truth, strict=True)):
+        if t in keys:
+            continue
+        cov.append((p & g).sum() / g.sum())
+        area.append(p.sum() / g.sum())
+    return float(np.mean(cov)), float(np.min(cov)), float(np.mean(area))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=30, help="first N frames of each sequence")
+    ap.add_argument("--every", type=int, default=10, help="keyframe spacing of the second mode")
+    ap.add_argument("--seq", nargs="*", help="sequence names (default: all)")
+    args = ap.parse_args()
+    if not DATA.is_dir():
+        print(f"data not found: {DATA} (expected ../shared/data/sequences beside the repo)")
+        return 1
+    names = args.seq or sorted(p.name for p in DATA.iterdir() if (p / "frames").is_dir())
+    cfg = RunConfig()
+    print(f"lama-video mask, default settings (dilate_px={cfg.masks.dilate_px}, "
+          f"safety_px={cfg.propagation.safety_px}, flow {cfg.propagation.flow_preset} "
+          f"<= {cfg.propagation.flow_max_side_px} px); first {args.frames} frames; "
+          "coverage mean (min) / area ratio")
+    header = (f"{'sequence':15s} {'size':>8s} | {'baseline warp':>20s} | {'1 kf':>20s} | "
+              f"{'kf/' + str(args.every):>20s} | {'f/s 1kf':>7s}")
+    print(header)
+    print("-" * len(header))
+    rows = []
+    speed: dict[str, list[float]] = {}
+    for name in names:
+        frames = list_image_files(DATA / name / "frames")[: args.frames]
+        masks = list_image_files(DATA / name / "masks")[: args.frames]
+        truth = [read_mask_image(p) > 127 for p in masks]
+        n = len(frames)
+        base = score(plain_warp(frames, truth[0], cfg), truth, [0])
+        with tempfile.TemporaryDirectory() as tmp:
+            one, sec = run_cli(frames, truth, [0], Path(tmp))
+        one_s = score(one, truth, [0])
+        keys = list(range(0, n, args.every))
+        with tempfile.TemporaryDirectory() as tmp:
+            many, _ = run_cli(frames, truth, keys, Path(tmp))
+        many_s = score(many, truth, keys)
+        h, w = truth[0].shape
+        fps = n / sec
+        speed.setdefault(f"{w}x{h}", []).append(fps)
+        rows.append((base, one_s, many_s))
+
+        def fmt(s: tuple[float, float, float]) -> str:
+            return f"{100 * s[0]:5.1f}% ({100 * s[1]:5.1f}) / {s[2]:4.2f}"
+
+        print(f"{name:15s} {w}x{h:<4d} | {fmt(base)} | {fmt(one_s)} | {fmt(many_s)} | "
+              f"{fps:7.1f}", flush=True)
+    mean = np.array([[s[0], s[1], s[2]] for r in rows for s in r]).reshape(len(rows), 3, 3)
+    avg = mean.mean(axis=0)
+    print("-" * len(header))
+    print(f"{'MEAN':15s} {'':8s} | " + " | ".join(
+        f"{100 * a[0]:5.1f}% ({100 * a[1]:5.1f}) / {a[2]:4.2f}" for a in avg))
+    print("targets: 1 kf coverage >= 93%, kf/10 >= 98%, area ratio <= 2.5 (means)")
+    for size, v in speed.items():
+        print(f"speed at {size}: {np.mean(v):.1f} frames/s (whole command, 1 keyframe, "
+              f"{len(v)} sequence(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
