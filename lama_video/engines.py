@@ -9,10 +9,16 @@ Contract of :meth:`ImageEngine.inpaint`: frames: (N, H, W, 3) uint8 RGB. masks: 
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+
+from lama_video.config import InpaintConfig
+from lama_video.errors import ConfigError, WeightsError
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -47,3 +53,47 @@ def check_batch(frames: NDArray[np.uint8], masks: NDArray[np.bool_]) -> None:
             f"masks must be a (N, H, W) bool array matching frames {frames.shape[:3]}, got "
             f"{getattr(masks, 'shape', None)} {getattr(masks, 'dtype', type(masks).__name__)}"
         )
+
+
+def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
+    """The image engine ``cfg.engine`` names.
+
+    ``lama`` loads ``cfg.model`` (registry name or path) into an :class:`Inpainter`;
+    ``telea``/``ns`` give a :class:`~lama_video.classical.ClassicalEngine`; ``auto`` is ``lama``
+    when the weights are found, else ``telea`` with one logged notice saying how to install them.
+
+    Raises:
+        WeightsError: ``engine="lama"`` and the weights are missing or cannot be loaded.
+    """
+    from lama_video.classical import ClassicalEngine
+
+    if cfg.engine in ("telea", "ns"):
+        return ClassicalEngine(cfg.engine, radius_px=cfg.classical_radius_px)
+    # Late import: only the LaMa path needs torch (a classical run stays light).
+    from lama_video.inpaint import Inpainter, _download_hint, weights_available
+
+    if cfg.engine == "auto" and not weights_available(cfg.model):
+        log.warning(
+            "LaMa weights %r not found; using OpenCV Telea instead (install them with "
+            "`%s` or pass --model PATH)",
+            cfg.model,
+            _download_hint(cfg.model),
+        )
+        return ClassicalEngine("telea", radius_px=cfg.classical_radius_px)
+    if cfg.engine not in ("auto", "lama"):
+        raise ConfigError(f"inpaint.engine: got {cfg.engine!r}, expected auto, lama, telea or ns")
+    if not weights_available(cfg.model):
+        raise WeightsError(
+            f"LaMa weights {cfg.model!r} not found (not a file and not in the weights cache); run "
+            f"`{_download_hint(cfg.model)}` or pass --model PATH"
+        )
+    return Inpainter.from_pretrained(
+        cfg.model,
+        trust_checkpoint=cfg.trust_checkpoint,
+        device=cfg.device,
+        precision=cfg.precision,
+        batch_size=cfg.batch_size,
+        crop_trigger_px=cfg.crop_trigger_px,
+        crop_margin_px=cfg.crop_margin_px,
+        resize_limit_px=cfg.resize_limit_px,
+    )

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from lama_video import masks as masks_mod
 from lama_video.composite import composite
 from lama_video.config import RunConfig
-from lama_video.engines import ImageEngine
+from lama_video.engines import ImageEngine, make_image_engine
 from lama_video.errors import EncodeError, MaskError
 from lama_video.masks import Box, MaskTrack
 from lama_video.video import Frame, VideoWriter, count_frames, open_video
@@ -72,8 +72,6 @@ class PerFrameEngine:
 
 def build_image_engine(cfg: RunConfig) -> ImageEngine:
     """The image engine ``cfg.inpaint.engine`` names (``auto``: LaMa when weights are found)."""
-    from lama_video.inpaint import make_image_engine  # late import: pulls in torch
-
     return make_image_engine(cfg.inpaint)
 
 

@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 from lama_video.classical import ClassicalEngine
 from lama_video.cli import app
 from lama_video.config import InpaintConfig, MaskConfig
+from lama_video.engines import make_image_engine
 from lama_video.errors import EncodeError, MaskError, VideoOpenError
 from lama_video.image import find_pairs, inpaint_image, read_image, run_folder, write_image
-from lama_video.inpaint import Inpainter, make_image_engine
+from lama_video.inpaint import Inpainter
 from lama_video.model.weights import load_model
 
 PARITY = Path(__file__).parent / "fixtures" / "lama-parity"

@@ -13,13 +13,12 @@ from torch import nn
 
 from lama_video.classical import ClassicalEngine
 from lama_video.config import InpaintConfig
-from lama_video.engines import ImageEngine
+from lama_video.engines import ImageEngine, make_image_engine
 from lama_video.errors import ConfigError, LamaVideoError, WeightsError
 from lama_video.inpaint import (
     CropBox,
     Inpainter,
     hole_boxes,
-    make_image_engine,
     pad_to_multiple,
     resolve_device,
     symmetric_pad_index,
@@ -392,10 +391,10 @@ def test_make_image_engine_classical(tmp_path: Path, caplog: pytest.LogCaptureFi
     eng = make_image_engine(InpaintConfig(engine="ns", classical_radius_px=7))
     assert isinstance(eng, ClassicalEngine) and eng.name == "ns" and eng.radius_px == 7
     missing = str(tmp_path / "nope.ckpt")
-    with caplog.at_level(logging.INFO, logger="lama_video.inpaint"):
+    with caplog.at_level(logging.INFO, logger="lama_video.engines"):
         eng = make_image_engine(InpaintConfig(engine="auto", model=missing))
     assert isinstance(eng, ClassicalEngine) and eng.name == "telea"
-    notices = [r for r in caplog.records if r.name == "lama_video.inpaint"]
+    notices = [r for r in caplog.records if r.name == "lama_video.engines"]
     assert len(notices) == 1 and "lama-video weights download" in notices[0].getMessage()
     with pytest.raises(WeightsError, match=r"lama-video weights download.*--model PATH"):
         make_image_engine(InpaintConfig(engine="lama", model=missing))

@@ -54,8 +54,8 @@ def image(
         raise typer.BadParameter("a single image needs --mask MASK", param_hint="--mask")
 
     def job() -> None:
+        from lama_video.engines import make_image_engine
         from lama_video.image import find_pairs, run_folder, run_image
-        from lama_video.inpaint import make_image_engine
 
         cfg = build_config(
             config,
