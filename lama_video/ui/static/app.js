@@ -31,6 +31,7 @@ const app = {
   stroke: null, // {x, y} last point, or {box: [x0, y0]} while dragging a box
   pointer: null, // last pointer position in preview pixels (for the brush circle)
   uploads: Promise.resolve(),
+  pending: 0, // uploads sent but not answered (another tab's changes are not loaded meanwhile)
   jobState: "",
   jobId: 0,
   playing: false,
@@ -157,9 +158,11 @@ function upload() {
   const empty = maskIsEmpty();
   app.maskHasPaint = !empty;
   const blobP = new Promise((res) => app.mask.toBlob(res, "image/png"));
+  app.pending++;
   app.uploads = app.uploads.then(async () => {
     const blob = await blobP;
     const r = await api("PUT", `/api/mask/${i}`, blob, "image/png");
+    app.pending--;
     if (!r.ok) {
       say(`could not save the mask of frame ${i}: ${r.data.error || r.status}`, "error");
       return;
@@ -431,6 +434,7 @@ async function play() {
 
 function setTool(t) {
   app.tool = t;
+  $("view").style.cursor = t === "box" ? "crosshair" : "none";
   for (const b of document.querySelectorAll(".tool")) b.classList.toggle("active", b.id === `tool-${t}`);
   draw();
 }
@@ -518,7 +522,7 @@ async function poll() {
     // A finished job's results are loaded before the page shows it as finished.
     if (finished) await onJobFinished(job);
     showJob(job);
-    if (s.rev !== app.rev && !app.stroke) {
+    if (s.rev !== app.rev && !app.stroke && app.pending === 0) {
       // Another tab changed the masks: show its work.
       await refreshInfo();
       if (app.view === "edit") {
@@ -619,7 +623,7 @@ async function main() {
   $("view-result").onclick = () => setView("result");
   window.addEventListener("resize", layout);
   window.addEventListener("keydown", (e) => {
-    if (e.target.tagName === "INPUT" && e.target.type === "text") return;
+    if (e.target.tagName === "INPUT" && e.target.type !== "checkbox") return; // its own keys
     if (e.key === "ArrowLeft") { stopPlay(); goto(app.cur - 1); }
     else if (e.key === "ArrowRight") { stopPlay(); goto(app.cur + 1); }
     else if (e.key === " ") { e.preventDefault(); play(); }
