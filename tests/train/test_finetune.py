@@ -137,10 +137,13 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch() -> None:
     assert losses[0]["r1"] > 0
 
 
-def test_checkpoint_loads_strictly_with_the_same_output(frames_dir: Path, tmp_path: Path) -> None:
+def test_checkpoint_loads_strictly_with_the_same_output(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    frames = FrameSet([_frame(i) for i in range(3)], None, ["a", "b", "c"])
     out = tmp_path / "run"
-    result = finetune(data=[frames_dir], out_dir=out, cfg=_cfg(val_frames=0), arch="tiny",
-                      device="cpu")
+    trainer = Finetuner(FFCResNetGenerator.from_arch(ARCHS["tiny"]), ARCHS["tiny"], frames,
+                        frames.subset([]), out, _cfg(val_frames=0), device=torch.device("cpu"))
+    result = trainer.run()
     assert result.step == 4 and result.best_step == 4
     assert (out / "config.yaml").is_file() and (out / "models" / "best.ckpt").is_file()
     best = torch.load(out / "models" / "best.ckpt", weights_only=True)
@@ -148,13 +151,9 @@ def test_checkpoint_loads_strictly_with_the_same_output(frames_dir: Path, tmp_pa
     assert all(k.startswith("generator.model.") for k in best["state_dict"])
     loaded = load_model(out)  # the model helper's strict loader, as every --model does
     assert loaded.kind == "generator" and loaded.arch == ARCHS["tiny"]
-    last = torch.load(out / "models" / "last.ckpt", weights_only=True)
-    mine = FFCResNetGenerator.from_arch(ARCHS["tiny"])
-    mine.load_state_dict(last["generator"], strict=True)
-    mine.eval()
     x = torch.rand(2, 4, 32, 48)
     with torch.no_grad():
-        assert torch.equal(loaded.module(x), mine(x))
+        assert torch.equal(loaded.module(x), trainer.G.eval()(x))
 
 
 def test_validation_reports_start_and_progress(frames_dir: Path, tmp_path: Path) -> None:
@@ -227,3 +226,42 @@ def test_finetune_command(frames_dir: Path, tmp_path: Path,
                                "1", "--hrf-weight", "0", "--resume"])
     assert more.exit_code == 0, more.output
     assert torch.load(out / "models" / "last.ckpt", weights_only=True)["step"] == 3
+
+
+def test_bf16_autocast_step_with_hrf_loss() -> None:
+    from lama_video.train.losses import ResNet50Dilated
+
+    torch.manual_seed(0)
+    frames = FrameSet([_frame(i) for i in range(2)], None, ["a", "b"])
+    gen = FFCResNetGenerator.from_arch(ARCHS["tiny"])
+    # the CUDA path (bf16 autocast, FFTs kept in fp32, R1 double backward) exercised on CPU
+    trainer = Finetuner(gen, ARCHS["tiny"], frames, frames.subset([1]), "unused",
+                        _cfg(precision="bf16", losses=LossWeights()), device=torch.device("cpu"),
+                        hrf_encoder=ResNet50Dilated())
+    assert trainer.amp_dtype == torch.bfloat16
+    losses = trainer.train_step(trainer.sampler.batch(2))
+    assert all(math.isfinite(v) for v in losses.values()) and losses["hrf"] > 0
+    assert math.isfinite(trainer.evaluate()["psnr"])  # type: ignore[index]
+    with pytest.raises(ConfigError, match="HRF"):
+        Finetuner(gen, ARCHS["tiny"], frames, frames.subset([]), "unused",
+                  _cfg(losses=LossWeights()), device=torch.device("cpu"))
+
+
+def test_finetune_command_ctrl_c_saves_and_exits_130(
+        frames_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lama_video.train.trainer as trainer_mod
+    from lama_video.cli import app
+
+    real = trainer_mod.finetune
+
+    def interrupted(**kwargs: object) -> object:
+        return real(**{**kwargs, "stop": lambda: True})  # as if Ctrl-C came during step 1
+
+    monkeypatch.setattr(trainer_mod, "finetune", interrupted)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["finetune", "--arch", "tiny", "--data", str(frames_dir), "-o",
+                                   str(out), "--steps", "5", "--crop", "32", "--device", "cpu",
+                                   "--hrf-weight", "0", "--val-frames", "0"])
+    assert res.exit_code == 130
+    assert "--resume" in res.output
+    assert torch.load(out / "models" / "last.ckpt", weights_only=True)["step"] == 1
