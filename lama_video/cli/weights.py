@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from tqdm import tqdm
 
 from lama_video.cli._app import app, run_command, state
 from lama_video.errors import WeightsError
-from lama_video.model.download import download_weights, verify_weights
-from lama_video.model.weights import (
-    REGISTRY,
-    WeightsSpec,
-    cache_candidates,
-    cache_dir,
-    get_spec,
-)
+
+if TYPE_CHECKING:
+    from lama_video.model.weights import WeightsSpec
+
+# NOTE: lama_video.model imports torch (seconds of start-up); it is imported inside the commands
+# so that `lama-video --help` and the other commands start fast.
 
 weights_app = typer.Typer(
     name="weights",
@@ -26,7 +24,9 @@ weights_app = typer.Typer(
 )
 app.add_typer(weights_app, name="weights")
 
-NameArg = Annotated[str, typer.Argument(help=f"Registry name: {', '.join(REGISTRY)}.")]
+NameArg = Annotated[
+    str, typer.Argument(help="Registry name (big-lama, ...; see `lama-video weights list`).")
+]
 
 
 @weights_app.command("download")
@@ -43,6 +43,7 @@ def download(
     """Download released weights into the cache and verify their checksum."""
 
     def job() -> None:
+        from lama_video.model.download import download_weights
         bar: list[tqdm] = []
 
         def on_start(total: int | None, already: int) -> None:
@@ -80,6 +81,7 @@ def list_weights() -> None:
     """Show the known weights, whether they are in the cache, and where."""
 
     def job() -> None:
+        from lama_video.model.weights import REGISTRY, cache_candidates, cache_dir
         typer.echo(f"cache: {cache_dir()}")
         for name, spec in REGISTRY.items():
             found = [p for p in cache_candidates(spec) if p.exists()]
@@ -104,6 +106,8 @@ def verify(
     """Check the size and checksums of cached weights (or of a given file)."""
 
     def job() -> None:
+        from lama_video.model.download import verify_weights
+        from lama_video.model.weights import REGISTRY, cache_candidates, cache_dir, get_spec
         checks = []
         if target is None:
             for spec in REGISTRY.values():
@@ -147,6 +151,8 @@ def verify(
 
 def _spec_for_file(path: Path) -> WeightsSpec:
     """The registry entry whose file name matches ``path``; WeightsError if none does."""
+    from lama_video.model.weights import REGISTRY
+
     for spec in REGISTRY.values():
         if spec.file_name == path.name:
             return spec
