@@ -106,10 +106,10 @@ class TemporalConfig:
     overlap_frames: int = _f(10, lo=0, hi=1000)
     # OpenCV DIS preset
     flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))
-    # flow computed at this longest side at most, then scaled up
-    flow_max_side_px: int = _f(640, lo=32)
-    # holes grown by this before flow completion (object motion)
-    flow_grow_px: int = _f(8, lo=0, hi=128)
+    # flow (and all propagation geometry) at this longest side at most; colours stay full-size
+    flow_max_side_px: int = _f(432, lo=32)
+    # holes grown by this (px) before flow completion, so the object's motion does not leak in
+    flow_grow_px: int = _f(24, lo=0, hi=128)
     # farthest neighbour a hole pixel may copy from
     max_propagation_frames: int = _f(30, lo=0)
     # forward-backward flow error above which a source is unreliable

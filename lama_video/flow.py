@@ -1,7 +1,8 @@
 """Optical flow and warping (OpenCV DIS by default): estimate, scale, warp. Nothing else.
 
-Conventions: a flow field is (H, W, 2) float32 in pixels, ``flow[y, x] = (dx, dy)``, mapping a pixel of
-the *source* frame to its position in the *target* frame: ``target[y + dy, x + dx] ~ source[y, x]``.
+Conventions: a flow field is (H, W, 2) float32 in pixels, ``flow[y, x] = (dx, dy)``, mapping a
+pixel of the *source* frame to its position in the *target* frame:
+``target[y + dy, x + dx] ~ source[y, x]``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def working_scale(height: int, width: int, max_side_px: int) -> float:
 
 
 def resize(img: NDArray, size_wh: tuple[int, int], *, nearest: bool = False) -> NDArray:
-    """Resize an image or flow field to ``(width, height)`` (area for shrinking, linear otherwise)."""
+    """Resize an image or flow field to ``(width, height)`` (area to shrink, else linear)."""
     h, w = img.shape[:2]
     if (w, h) == size_wh:
         return img
@@ -51,7 +52,9 @@ class FlowEstimator:
 
     def __init__(self, *, preset: str = "medium", max_side_px: int = 640) -> None:
         if preset not in _DIS_PRESETS:
-            raise ValueError(f"unknown DIS preset {preset!r}; expected one of {', '.join(_DIS_PRESETS)}")
+            raise ValueError(
+                f"unknown DIS preset {preset!r}; expected one of {', '.join(_DIS_PRESETS)}"
+            )
         self.preset = preset
         self.max_side_px = max_side_px
         self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
@@ -102,7 +105,8 @@ def backward_warp(img: NDArray, flow: NDArray[np.float32], *, nearest: bool = Fa
                   border_value: float = 0.0) -> NDArray:
     """Pull ``img`` along ``flow``: ``out[y, x] = img[y + flow_y, x + flow_x]``.
 
-    With ``flow`` the flow from frame A to frame B and ``img`` frame B, the result is B aligned to A.
+    With ``flow`` the flow from frame A to frame B and ``img`` frame B, the result is B aligned
+    to A.
     """
     h, w = flow.shape[:2]
     return sample(img, grid(h, w) + flow, nearest=nearest, border_value=border_value)
@@ -186,3 +190,11 @@ def shrink_mask(mask: NDArray[np.bool_], size_wh: tuple[int, int]) -> NDArray[np
 def blur(img: NDArray[np.float32], sigma_px: float) -> NDArray[np.float32]:
     """Gaussian blur of a float32 image (edges replicated)."""
     return cv2.GaussianBlur(img, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE)
+
+
+_CROSS = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
+
+
+def neighbour_mean(img: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Mean of each pixel's 4 neighbours, (H, W) or (H, W, C<=4) float32 (edges replicated)."""
+    return cv2.filter2D(img, -1, _CROSS, borderType=cv2.BORDER_REPLICATE)

@@ -18,7 +18,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from numpy.typing import NDArray
 
-_MAX_DIRECT_UNKNOWNS = 1200  # exact sparse solve below this many hole pixels (a few ms)
+from lama_video.flow import neighbour_mean
+
+_MAX_DIRECT_UNKNOWNS = 400  # exact sparse solve below this many hole pixels (a few ms)
 _SWEEPS_PER_LEVEL = 12  # Jacobi sweeps after upsampling a coarse solution
 
 
@@ -80,11 +82,11 @@ def _solve(vals: NDArray[np.float32], hole: NDArray[np.bool_], max_direct: int,
 
 def _jacobi(x: NDArray[np.float32], hole: NDArray[np.bool_], sweeps: int) -> NDArray[np.float32]:
     """Relax the hole pixels towards the mean of their 4 neighbours (edges mirrored = Neumann)."""
-    sel = hole[..., None]
+    ys, xs = np.nonzero(hole)
+    x = np.ascontiguousarray(x)
     for _ in range(sweeps):
-        p = np.pad(x, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        avg = 0.25 * (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:])
-        x = np.where(sel, avg, x)
+        avg = neighbour_mean(x).reshape(x.shape)  # cv2 drops a trailing channel axis of 1
+        x[ys, xs] = avg[ys, xs]
     return x
 
 

@@ -193,8 +193,8 @@ class TemporalEngine:
                 ry, rx = np.nonzero(ring_masks[t])
                 pix[t] = (np.concatenate([hy, ry]), np.concatenate([hx, rx]), hy.size)
 
-        pred_past = self._propagate(+1, frames, data, pix, fwd, bwd, geo, thr)
-        pred_future = self._propagate(-1, frames, data, pix, fwd, bwd, geo, thr)
+        pred_past = self._propagate(+1, frames, holes, data, pix, fwd, bwd, geo, thr)
+        pred_future = self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr)
 
         filled: list[NDArray[np.uint8]] = list(frames)
         colors: list[NDArray[np.float32] | None] = [None] * n
@@ -222,7 +222,14 @@ class TemporalEngine:
         gray = fl.resize(fl.to_gray(rgb), size)
         small = fl.shrink_mask(hole, size)
         grow = max(1, round(self.cfg.flow_grow_px * geo.sx))
-        return _FrameData(gray=gray, region=fl.dilate(small, 1), grown=fl.dilate(small, grow))
+        region = fl.dilate(small, 1)
+        if small.any():
+            # The object must not steer the flow of the background around it: DIS sees the hole
+            # filled smoothly from its border (its coarse pyramid levels would smear the object's
+            # motion far beyond the hole otherwise).
+            smooth = harmonic_fill(gray.astype(np.float32), region)
+            gray = np.clip(smooth + 0.5, 0, 255).astype(np.uint8)
+        return _FrameData(gray=gray, region=region, grown=fl.dilate(small, grow))
 
     def _flows(self, data: list[_FrameData | None], need: list[bool], start: int,
                cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]]
@@ -272,59 +279,61 @@ class TemporalEngine:
     # ------------------------------------------------------------------ propagation
 
     def _propagate(self, direction: int, frames: list[NDArray[np.uint8]],
-                   data: list[_FrameData | None],
+                   holes: list[NDArray[np.bool_]], data: list[_FrameData | None],
                    pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
                    fwd: list[NDArray[np.float32] | None], bwd: list[NDArray[np.float32] | None],
                    geo: _Geometry, thr: float) -> list[_Pred | None]:
         """One recurrent pass; ``direction`` +1 takes sources from the past, -1 from the future.
 
-        The address map of a frame is (h, w, 5) float32: source frame (window index, -1 = none),
-        source x and y (working-size pixels), distance in frames, accumulated flow error.
+        A frame's address map covers the bounding box of its chained region (plus a margin; cells
+        outside are visible and address themselves): (bh, bw, 5) float32 holding the source frame
+        (window index, -1 = none), source x and y (working-size pixels), distance in frames and
+        accumulated forward-backward error.
         """
         n = len(frames)
         w, h = geo.w, geo.h
         max_dist = self.cfg.max_propagation_frames
         order = range(n) if direction > 0 else range(n - 1, -1, -1)
         preds: list[_Pred | None] = [None] * n
-        prev_map: NDArray[np.float32] | None = None  # None: the previous frame is all visible
-        prev_t = -1
-        base = fl.grid(h, w)
+        prev: _Map | None = None  # None: the previous frame is all visible
         regions = [None if d is None else d.region for d in data]
         for t in order:
             p = pix[t]
             if p is None:
-                prev_map, prev_t = None, t
+                prev = None
                 continue
             d = data[t]
             assert d is not None
-            cur = np.empty((h, w, 5), np.float32)
-            cur[..., 0] = t
-            cur[..., 1:3] = base
-            cur[..., 3:] = 0.0
             cy, cx = np.nonzero(d.region)
+            y0, x0 = max(0, int(cy.min()) - 2), max(0, int(cx.min()) - 2)
+            y1, x1 = min(h, int(cy.max()) + 3), min(w, int(cx.max()) + 3)
+            gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+            arr = np.zeros((y1 - y0, x1 - x0, 5), np.float32)
+            arr[..., 0] = t
+            arr[..., 1] = gx
+            arr[..., 2] = gy
             q = t - direction  # the neighbour the chain steps to
-            if 0 <= q < n and (step := _step_flows(direction, t, fwd, bwd)) is not None:
+            step = _step_flows(direction, t, fwd, bwd) if 0 <= q < n else None
+            if step is not None:
                 to_q, back = step
                 m = to_q[cy, cx]
                 qx = cx + m[:, 0]
                 qy = cy + m[:, 1]
                 err = np.linalg.norm(m + fl.sample_points(back, qx, qy, border_value=1e4), axis=1)
-                if prev_map is None or prev_t != q:
-                    addr = _identity(q, qx, qy)
-                else:
-                    addr = _sample_map(prev_map, qx, qy, regions)
+                addr = _lookup(prev, q, qx, qy, regions)
                 addr[:, 3] += 1.0
                 addr[:, 4] += err
                 bad = (err > thr) | (addr[:, 0] < 0) | (addr[:, 3] > max_dist)
                 bad |= (qx < -0.5) | (qx > w - 0.5) | (qy < -0.5) | (qy > h - 0.5)
                 addr[bad, 0] = -1.0
-                cur[cy, cx] = addr
+                arr[cy - y0, cx - x0] = addr
             else:
-                cur[cy, cx, 0] = -1.0
-            prev_map, prev_t = cur, t
+                arr[cy - y0, cx - x0, 0] = -1.0
+            cur = _Map(t, y0, x0, arr)
+            prev = cur
             ys, xs, _ = p
             lx, ly = geo.to_small(xs, ys)
-            a = _sample_map(cur, lx, ly, regions)
+            a = _lookup(cur, t, lx, ly, regions)
             src = np.rint(a[:, 0]).astype(np.int64)
             ok = (a[:, 0] >= 0) & (src != t)
             color = np.zeros((ys.size, 3), np.float32)
@@ -332,6 +341,9 @@ class TemporalEngine:
             for j in np.unique(src[ok]):
                 sel = np.nonzero(ok & (src == j))[0]
                 fx, fy = geo.to_full(a[sel, 1], a[sel, 2])
+                if pix[j] is not None:  # never read colour whose bilinear footprint touches a hole
+                    touch = fl.sample_points(holes[j].view(np.uint8), fx, fy) > 0
+                    sel, fx, fy = sel[~touch], fx[~touch], fy[~touch]
                 color[sel] = fl.sample_points(frames[j], fx, fy).astype(np.float32)
                 dist[sel] = a[sel, 3] + a[sel, 4] / max(thr, 1e-3)
             preds[t] = _Pred(color=color, dist=dist)
@@ -520,6 +532,30 @@ def _track(xs: NDArray[np.float32], ys: NDArray[np.float32], t: int, k: int,
     return cx, cy, ok
 
 
+@dataclass
+class _Map:
+    """Address map of frame ``t`` over a box at (y0, x0); see ``TemporalEngine._propagate``."""
+
+    t: int
+    y0: int
+    x0: int
+    arr: NDArray[np.float32]
+
+
+def _lookup(m: _Map | None, t: int, xs: NDArray[np.float32], ys: NDArray[np.float32],
+            regions: list[NDArray[np.bool_] | None]) -> NDArray[np.float32]:
+    """Addresses of points of frame ``t`` (working-size coordinates) from its map."""
+    out = _identity(t, xs, ys)
+    if m is None:
+        return out
+    bh, bw = m.arr.shape[:2]
+    lx, ly = xs - m.x0, ys - m.y0
+    inside = np.nonzero((lx >= -0.5) & (lx <= bw - 0.5) & (ly >= -0.5) & (ly <= bh - 0.5))[0]
+    if inside.size:
+        out[inside] = _sample_map(m.arr, lx[inside], ly[inside], regions)
+    return out
+
+
 def _identity(q: int, xs: NDArray[np.float32], ys: NDArray[np.float32]) -> NDArray[np.float32]:
     """Addresses of points of an all-visible frame q: themselves."""
     out = np.zeros((xs.size, 5), np.float32)
@@ -557,8 +593,8 @@ def _sample_map(addr_map: NDArray[np.float32], xs: NDArray[np.float32], ys: NDAr
             if reg is None:
                 continue
             sel = np.nonzero(src == j)[0]
-            cx = np.clip(np.floor(fix[sel, 1] + 0.5).astype(np.int64), 0, w - 1)
-            cy = np.clip(np.floor(fix[sel, 2] + 0.5).astype(np.int64), 0, h - 1)
+            cx = np.clip(np.floor(fix[sel, 1] + 0.5).astype(np.int64), 0, reg.shape[1] - 1)
+            cy = np.clip(np.floor(fix[sel, 2] + 0.5).astype(np.int64), 0, reg.shape[0] - 1)
             fix[sel[reg[cy, cx]], 0] = -1.0
         out[diff] = fix
     return out

@@ -1,0 +1,58 @@
+"""Flow helpers: DIS on a known shift, scattered sampling, mask shaping."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from lama_video import flow as fl
+
+
+def _noise(h: int, w: int) -> np.ndarray:
+    img = np.random.default_rng(0).integers(0, 256, (h, w)).astype(np.float32)
+    return cv2.normalize(cv2.GaussianBlur(img, (0, 0), 2.0), None, 0, 255,
+                         cv2.NORM_MINMAX).astype(np.uint8)
+
+
+def test_estimate_gray_recovers_a_shift():
+    big = _noise(100, 140)
+    a, b = big[10:90, 10:130], big[10:90, 7:127]  # content moves 3 px right from a to b
+    f = fl.estimate_gray(fl.FlowEstimator(preset="medium"), a, b)
+    assert f.shape == (80, 120, 2) and f.dtype == np.float32
+    inner = f[10:-10, 10:-10]
+    assert abs(float(np.median(inner[..., 0])) - 3.0) < 0.2
+    assert abs(float(np.median(inner[..., 1]))) < 0.2
+
+
+def test_sample_points_bilinear_border_and_many_points():
+    img = np.arange(20, dtype=np.float32).reshape(4, 5)
+    xs = np.array([0.5, 4.0, 10.0], np.float32)
+    ys = np.array([0.0, 3.0, 0.0], np.float32)
+    np.testing.assert_allclose(fl.sample_points(img, xs, ys, border_value=-1), [0.5, 19.0, -1.0])
+    n = 50_000  # more points than cv2.remap accepts in one row
+    rng = np.random.default_rng(1)
+    px = rng.integers(0, 5, n).astype(np.float32)
+    py = rng.integers(0, 4, n).astype(np.float32)
+    out = fl.sample_points(img, px, py, nearest=True)
+    np.testing.assert_array_equal(out, img[py.astype(int), px.astype(int)])
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    assert fl.sample_points(rgb, px[:7], py[:7]).shape == (7, 3)
+
+
+def test_dilate_and_shrink_mask_keep_every_hole_pixel_covered():
+    m = np.zeros((20, 30), bool)
+    m[5, 7] = True
+    d = fl.dilate(m, 2)
+    assert d.sum() > 9 and d[5, 5] and d[3, 7] and not d[5, 10]
+    np.testing.assert_array_equal(fl.dilate(m, 0), m)
+    small = fl.shrink_mask(m, (10, 7))
+    assert small.shape == (7, 10) and small.any()
+    # the hole pixel's own cell is covered
+    assert small[int((5 + 0.5) * 7 / 20), int((7 + 0.5) * 10 / 30)]
+
+
+def test_neighbour_mean_is_a_cross_average():
+    img = np.zeros((5, 5), np.float32)
+    img[2, 2] = 4.0
+    out = fl.neighbour_mean(img)
+    assert out[1, 2] == 1.0 and out[2, 1] == 1.0 and out[2, 2] == 0.0 and out[1, 1] == 0.0
