@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from lama_video.flow import neighbour_mean
 
 _MAX_DIRECT_UNKNOWNS = 400  # exact sparse solve below this many hole pixels (a few ms)
-_SWEEPS_PER_LEVEL = 12  # Jacobi sweeps after upsampling a coarse solution
+_SWEEPS_PER_LEVEL = 6  # Jacobi sweeps after upsampling a coarse solution
 
 
 def harmonic_fill(values: NDArray[np.float32], hole: NDArray[np.bool_], *,

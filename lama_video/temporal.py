@@ -49,6 +49,11 @@ Result = tuple[Frame, NDArray[np.bool_], NDArray[np.uint8]]
 
 _SEAM_RING_PX = 2  # width of the ring outside the hole where prediction errors are measured
 _SEAM_CELL_PX = 4  # the seam membrane is solved on a grid this many times coarser
+# Pulling hallucinated content from a keyframe ignores flow inconsistency (completed flows of two
+# frames disagree where the hole moves fast): a slightly misplaced sample of invented texture is
+# invisible, a per-frame re-invention flickers. Only points that leave the frame are dropped.
+_TRACK_SLACK = float("inf")
+_CROP_MARGIN_PX = 48  # context around leftover pixels given to the image engine
 
 
 @dataclass
@@ -391,7 +396,7 @@ class TemporalEngine:
             before = [k for k in keys if k < t]
             after = [k for k in keys if k > t]
             for k in ([before[-1]] if before else []) + ([after[0]] if after else []):
-                cx, cy, ok = _track(px, py, t, k, fwd, bwd, thr, geo)
+                cx, cy, ok = _track(px, py, t, k, fwd, bwd, _TRACK_SLACK * thr, geo)
                 fx, fy = geo.to_full(cx[ok], cy[ok])
                 wgt = 1.0 / abs(k - t)
                 acc[ok] += wgt * fl.sample_points(filled[k], fx, fy).astype(np.float32)
@@ -405,16 +410,32 @@ class TemporalEngine:
             missing[t] = left
             if left.any():
                 rest.append(t)
-        # 3. Anything still missing: the image engine, frame by frame (one batched call).
+        # 3. Anything still missing: the image engine, frame by frame (one batched call on crops of
+        #    one common size around the leftovers, so the cost follows their extent).
         if rest:
-            masks = np.zeros((len(rest), geo.full_h, geo.full_w), bool)
-            for i, t in enumerate(rest):
+            boxes = []
+            for t in rest:
                 ys, xs, nh = pix[t]  # type: ignore[misc]
                 sel = missing[t]
-                masks[i, ys[:nh][sel], xs[:nh][sel]] = True
-            out = self.image_engine.inpaint(np.stack([filled[t] for t in rest]), masks)
+                boxes.append((ys[:nh][sel], xs[:nh][sel]))
+            m = _CROP_MARGIN_PX
+            ch = min(geo.full_h, max(int(y.max() - y.min()) + 1 for y, _ in boxes) + 2 * m)
+            cw = min(geo.full_w, max(int(x.max() - x.min()) + 1 for _, x in boxes) + 2 * m)
+            crops = np.zeros((len(rest), ch, cw, 3), np.uint8)
+            masks = np.zeros((len(rest), ch, cw), bool)
+            origins = []
+            for i, (t, (y, x)) in enumerate(zip(rest, boxes, strict=True)):
+                y0 = int(np.clip((int(y.min()) + int(y.max()) + 1 - ch) // 2, 0, geo.full_h - ch))
+                x0 = int(np.clip((int(x.min()) + int(x.max()) + 1 - cw) // 2, 0, geo.full_w - cw))
+                crops[i] = filled[t][y0:y0 + ch, x0:x0 + cw]
+                masks[i, y - y0, x - x0] = True
+                origins.append((y0, x0, y, x))
+            out = self.image_engine.inpaint(crops, masks)
             for i, t in enumerate(rest):
-                filled[t] = np.where(masks[i][..., None], out[i], filled[t])
+                y0, x0, y, x = origins[i]
+                res = filled[t].copy()
+                res[y, x] = out[i, y - y0, x - x0]
+                filled[t] = res
 
     # ------------------------------------------------------------------ smoothing
 

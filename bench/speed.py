@@ -1,0 +1,120 @@
+"""End-to-end speed and memory of ``remove`` beside a plain decode + re-encode of the same clip.
+
+Speed: frames/s of :func:`lama_video.pipeline.remove_object` with default settings (no LaMa weights:
+the image engine is OpenCV Telea) on an 854x480 clip with its mask video (~4% of the frame), the
+temporal engine and the per-frame baseline, beside decode + re-encode of the same clip with the same
+encoder settings (``RunConfig().encode``), all in the same run. The machine may be shared, so the
+ratio to the re-encode is the number to compare.
+
+Memory (``--memory``): the clip and its mask video are looped to 200 and 2,000 frames; each removal
+runs in a child process that reports its own peak RSS (``ru_maxrss``).
+
+Usage:
+    python bench/speed.py [--video V.mp4 --mask M.mp4] [--memory] [--long N]
+
+Data: ``../shared/data/videos`` relative to the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lama_video.config import RunConfig
+from lama_video.pipeline import remove_object
+from lama_video.video import VideoWriter, open_video
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+DEFAULT_VIDEO = VIDEOS / "diffueraser_example1_video.mp4"
+DEFAULT_MASK = VIDEOS / "diffueraser_example1_mask.mp4"
+
+
+def reencode(src: Path, dst: Path, cfg: RunConfig, n_frames: int | None = None) -> int:
+    """Decode ``src`` and encode it to ``dst`` (looping it to ``n_frames`` if given)."""
+    with open_video(src, decode=cfg.decode) as reader:
+        info = reader.info
+        frames = reader.frames()
+        if n_frames is None:
+            with VideoWriter(dst, info, encode=cfg.encode, source=src, overwrite=True) as w:
+                count = 0
+                for f in frames:
+                    w.write(f)
+                    count += 1
+            return count
+        clip = list(frames)
+    step = (clip[1].pts - clip[0].pts) if len(clip) > 1 and clip[0].pts is not None else 1
+    enc = dataclasses.replace(cfg.encode, audio="none")
+    with VideoWriter(dst, info, encode=enc, overwrite=True) as w:
+        for i in range(n_frames):
+            f = clip[i % len(clip)]
+            w.write(dataclasses.replace(f, index=i, pts=i * step))
+    return n_frames
+
+
+def timed_remove(video: Path, mask: Path, out: Path, cfg: RunConfig) -> tuple[int, float, str]:
+    t0 = time.perf_counter()
+    res = remove_object(video, mask=mask, output=out, config=cfg, overwrite=True)
+    return res.frames, time.perf_counter() - t0, res.engine
+
+
+def child_rss(video: Path, mask: Path, out: Path) -> dict[str, float]:
+    """Run one default removal in a fresh process; its peak RSS in MB and its frame count."""
+    code = (
+        "import json, resource, sys\n"
+        "from lama_video.pipeline import remove_object\n"
+        "r = remove_object(sys.argv[1], mask=sys.argv[2], output=sys.argv[3], overwrite=True)\n"
+        "print(json.dumps({'frames': r.frames, 'seconds': r.seconds,\n"
+        "  'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(video), str(mask), str(out)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    ap.add_argument("--mask", type=Path, default=DEFAULT_MASK)
+    ap.add_argument("--memory", action="store_true", help="also measure peak RSS vs clip length")
+    ap.add_argument("--long", type=int, default=2000, help="frames of the long clip (--memory)")
+    ap.add_argument("--skip-speed", action="store_true")
+    args = ap.parse_args()
+    if not args.video.is_file() or not args.mask.is_file():
+        sys.exit(f"missing {args.video} or {args.mask}; this benchmark needs ../shared/data/videos")
+    cfg = RunConfig()
+    with tempfile.TemporaryDirectory(prefix="lv-speed-") as tmp:
+        work = Path(tmp)
+        if not args.skip_speed:
+            t0 = time.perf_counter()
+            n = reencode(args.video, work / "reencode.mp4", cfg)
+            base_fps = n / (time.perf_counter() - t0)
+            print(f"decode + re-encode      {n} frames  {base_fps:6.1f} frames/s", flush=True)
+            for label, enabled in (("temporal", True), ("per-frame", False)):
+                run_cfg = cfg.replace({"temporal": {"enabled": enabled}})
+                c0 = resource.getrusage(resource.RUSAGE_SELF)
+                n, sec, engine = timed_remove(args.video, args.mask, work / f"{label}.mp4", run_cfg)
+                c1 = resource.getrusage(resource.RUSAGE_SELF)
+                cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
+                print(f"remove {label:9s}        {n} frames  {n / sec:6.1f} frames/s  "
+                      f"({n / sec / base_fps:.2f}x re-encode; {cpu / n * 1000:.0f} ms CPU/frame)"
+                      f"  [{engine}]", flush=True)
+        if args.memory:
+            for n_frames in (200, args.long):
+                clip, mask = work / f"clip{n_frames}.mp4", work / f"mask{n_frames}.mp4"
+                reencode(args.video, clip, cfg, n_frames)
+                reencode(args.mask, mask, cfg, n_frames)
+                r = child_rss(clip, mask, work / f"out{n_frames}.mp4")
+                print(f"peak RSS {n_frames:5d} frames: {r['rss_mb']:7.1f} MB  "
+                      f"({r['frames'] / r['seconds']:.1f} frames/s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
