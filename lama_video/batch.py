@@ -606,6 +606,7 @@ class Manifest:
 
 _ENGINES: dict[Any, ImageEngine] = {}  # per-process cache of default engines (LaMa loads once)
 _IN_JOB = False  # a worker is inside a job (SIGTERM then aborts it cleanly)
+_TERMINATING = False  # a worker got SIGTERM: it exits once the job has unwound
 
 
 def job_engine(cfg: RunConfig, factory: EngineFactory | None) -> ImageEngine:
@@ -675,6 +676,8 @@ def run_job(job: Job, engine_factory: EngineFactory | None = None) -> JobResult:
         )
     finally:
         _IN_JOB = False
+        if _TERMINATING:
+            os._exit(143)  # the writer has removed its temporary output; take no next job
     return JobResult(
         **base, status="done", frames=res.frames, seconds=res.seconds, engine=res.engine
     )
@@ -696,6 +699,8 @@ def visible_gpus() -> list[str]:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    global _TERMINATING
+    _TERMINATING = True
     if _IN_JOB:
         raise KeyboardInterrupt  # unwinds remove_object: the writer removes its temporary output
     os._exit(128 + signum)
@@ -748,10 +753,18 @@ def _run_pool(
     except BaseException:
         for fut in futures:
             fut.cancel()
-        # SIGTERM makes a running job unwind and delete its temporary output (see _on_sigterm).
-        for proc in list(getattr(pool, "_processes", {}).values()):
+        # SIGTERM makes a running job unwind, delete its temporary output and exit (see
+        # _on_sigterm); a worker that does not go within the grace period is killed.
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        for proc in procs:
             with contextlib.suppress(Exception):
                 proc.terminate()
+        deadline = time.monotonic() + 10.0
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.join(max(0.0, deadline - time.monotonic()))
+                if proc.is_alive():
+                    proc.kill()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

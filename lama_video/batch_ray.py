@@ -26,6 +26,7 @@ with a part's position; inpainting dominates for real models.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -353,7 +354,8 @@ class _Split:
     job: Job
     parts: list[Part]
     joiner: Joiner
-    t0: float
+    t0: float  # when the job was planned (failures count from here)
+    started: float | None = None  # when its first part was handed out
     task_s: float = 0.0
 
 
@@ -374,13 +376,41 @@ def split_job(job: Job, split_frames: int) -> list[Part] | None:
     n = info.n_frames if info.is_image_sequence else count_frames(job.input)
     if n is None or n <= split_frames:
         return None
-    parts = plan_parts(n, cfg.temporal, split_frames)
-    if len(parts) == 1:
+    t = cfg.temporal
+    if t.enabled and 2 * min(t.overlap_frames, t.window_frames - 1) > t.window_frames:
         log.info("%s: not split (temporal.overlap_frames > window_frames / 2)", job.name)
+        return None
+    parts = plan_parts(n, t, split_frames)
+    if len(parts) == 1:
         return None
     # Check the mask count now, as remove_object does before any work.
     open_mask_track(job.mask, width=info.width, height=info.height, n_frames=n, cfg=cfg)
     return parts
+
+
+_IGNORED = "ignored"  # the part of a job that already failed
+
+
+class _Worker:
+    """A Ray actor that runs jobs and parts; it keeps its image engine (LaMa loads once) and its
+    GPU for life."""
+
+    def run_job(self, job: Job, engine_factory: EngineFactory | None) -> JobResult:
+        return run_job(job, engine_factory)
+
+    def run_part(
+        self, job: Job, part: Part, scratch: Path, engine_factory: EngineFactory | None
+    ) -> PartResult:
+        return _part_task(job, part, scratch, engine_factory)
+
+
+def _pool_size(ray: Any, gpus: float, cpus: float) -> int:
+    """Workers that fit the cluster at once (its GPUs, or its CPUs without GPUs)."""
+    res = ray.cluster_resources()
+    fits = [res.get("CPU", 1.0) / cpus] if cpus > 0 else []
+    if gpus > 0:
+        fits.append(res.get("GPU", 0.0) / gpus)
+    return max(1, int(min(fits) + 1e-9)) if fits else 1
 
 
 def run_ray(
@@ -395,12 +425,22 @@ def run_ray(
     scratch_dir: Path,
     engine_factory: EngineFactory | None,
 ) -> None:
-    """Run ``todo`` as Ray tasks; ``finish`` is called in this process as each job ends.
+    """Run ``todo`` on a pool of Ray workers; ``finish`` is called here as each job ends.
+
+    The pool has one actor per ``gpus`` GPUs (or ``cpus`` CPUs) of the cluster. Actors rather than
+    plain tasks, because a Ray task process reused for another task may be handed a different GPU
+    after CUDA has started (so Ray gives GPU tasks a fresh process each time, reloading the model);
+    an actor keeps its GPU and its loaded engine. Work is handed out in order (whole jobs, and the
+    parts of a split job in frame order, so its join can stream). When an actor's process or node
+    dies, Ray restarts it and reruns the call in flight, up to ``retries`` times; after that the job
+    fails (and a fresh actor takes the place).
 
     Raises:
         ConfigError: Ray is missing or the cluster cannot be reached.
-        KeyboardInterrupt: Ctrl-C; running tasks are cancelled, partial outputs removed.
+        KeyboardInterrupt: Ctrl-C; the workers are stopped and partial outputs removed.
     """
+    from collections import deque
+
     ray = require_ray()
     started = False
     if not ray.is_initialized():
@@ -418,24 +458,43 @@ def run_ray(
         started = True
     if gpus is None:
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
-    opts = {"num_gpus": gpus, "num_cpus": cpus, "max_retries": retries}
-    job_task = ray.remote(run_job).options(**opts)
-    part_task = ray.remote(_part_task).options(**opts)
+    # An actor always restarts when its process or node dies; the call it was running is rerun
+    # up to `retries` times, then fails (per call, like a task's max_retries).
+    worker_cls = ray.remote(_Worker).options(
+        num_gpus=gpus, num_cpus=cpus, max_restarts=-1, max_task_retries=retries
+    )
 
-    pending: dict[Any, tuple[Job, Part | None]] = {}
+    queue: deque[tuple[Job, Part | None, Path | None]] = deque()
     splits: dict[str, _Split] = {}
+    pending: dict[Any, tuple[Job, Any, Any]] = {}  # ref -> (job, part | None | _IGNORED, actor)
+    idle: list[Any] = []
+    actors: list[Any] = []
 
     def fail(job: Job, error: str, t0: float) -> None:
         finish(job, JobResult(name=job.name, input=str(job.input), output=str(job.output),
                               status="failed", seconds=time.perf_counter() - t0, error=error))
 
     def drop(job: Job) -> None:
-        """Cancel the rest of a split job after one part failed."""
-        for ref, (other, _) in list(pending.items()):
-            if other.name == job.name:
-                ray.cancel(ref, force=True)
-                del pending[ref]
+        """Forget the rest of a split job after one part failed (running parts finish alone)."""
+        for item in [q for q in queue if q[0].name == job.name]:
+            queue.remove(item)
+        for ref, (other, part, actor) in list(pending.items()):
+            if other.name == job.name and part is not None:
+                pending[ref] = (other, _IGNORED, actor)  # its result is dropped when it comes
         splits.pop(job.name).joiner.abort()
+
+    def dispatch() -> None:
+        while idle and queue:
+            actor = idle.pop()
+            job, part, scratch = queue.popleft()
+            if part is None:
+                ref = actor.run_job.remote(job, engine_factory)
+            else:
+                ref = actor.run_part.remote(job, part, scratch, engine_factory)
+            pending[ref] = (job, part, actor)
+            split = splits.get(job.name)
+            if split is not None and split.started is None:
+                split.started = time.perf_counter()
 
     try:
         for job in todo:
@@ -446,7 +505,7 @@ def run_ray(
                 fail(job, str(err), t0)
                 continue
             if parts is None:
-                pending[job_task.remote(job, engine_factory)] = (job, None)
+                queue.append((job, None, None))
                 continue
             job.output.parent.mkdir(parents=True, exist_ok=True)
             remove_partials(job.output)
@@ -458,32 +517,45 @@ def run_ray(
                 continue
             splits[job.name] = _Split(job, parts, joiner, t0)
             log.info("%s: %d frames in %d tasks", job.name, parts[-1].stop, len(parts))
-            for part in parts:
-                pending[part_task.remote(job, part, scratch, engine_factory)] = (job, part)
+            queue.extend((job, part, scratch) for part in parts)
 
+        n_workers = min(_pool_size(ray, gpus, cpus), len(queue))
+        actors = [worker_cls.remote() for _ in range(n_workers)]
+        idle = list(actors)
+        dispatch()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             ref = ready[0]
-            job, part = pending.pop(ref)
+            job, part, actor = pending.pop(ref)
+            error = ""
             try:
                 res = ray.get(ref)
             except ray.exceptions.RayError as err:
-                text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                error = f"Ray task failed after {retries} retries: {type(err).__name__}: {text}"
-                if part is None:
+                # The call died more often than it may be retried: the job fails; a fresh
+                # actor takes the place of this one.
+                with contextlib.suppress(Exception):
+                    ray.kill(actor)
+                actors.remove(actor)
+                actor = worker_cls.remote()
+                actors.append(actor)
+                text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                error = (f"Ray worker died ({retries} retries used): {type(err).__name__}"
+                         + (f": {text}" if text else ""))
+                res = None
+            idle.append(actor)
+            dispatch()
+            if part is _IGNORED:
+                continue
+            if part is None:  # a whole job
+                if res is None:
                     fail(job, error, time.perf_counter())
                 else:
-                    t0 = splits[job.name].t0
-                    drop(job)
-                    fail(job, error, t0)
-                continue
-            if part is None:
-                finish(job, res)
+                    finish(job, res)
                 continue
             split = splits[job.name]
-            if res.error:
+            if res is None or res.error:
                 drop(job)
-                fail(job, res.error, split.t0)
+                fail(job, error if res is None else res.error, split.t0)
                 continue
             split.task_s += res.seconds
             try:
@@ -499,17 +571,20 @@ def run_ray(
                     JobResult(
                         name=job.name, input=str(job.input), output=str(job.output),
                         status="done", frames=split.joiner.frames,
-                        seconds=time.perf_counter() - split.t0, engine=split.joiner.engine,
+                        seconds=time.perf_counter() - (split.started or split.t0),
+                        engine=split.joiner.engine,
                         tasks=len(split.parts),
                     ),
                 )
     except BaseException:
-        for ref in pending:
-            ray.cancel(ref, force=True)
         for split in splits.values():
             split.joiner.abort()
         raise
     finally:
+        for actor in actors:
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+        with contextlib.suppress(OSError):
+            scratch_dir.rmdir()  # only if empty
         if started:
             ray.shutdown()
-

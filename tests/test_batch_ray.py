@@ -131,5 +131,5 @@ def test_killed_worker_task_is_retried(local_ray, tmp_path):
                 engine_factory=CrashOnce(marker))
     status = {r.name: (r.status, r.error) for r in rep.results}
     assert status["clip.mp4"][0] == "skipped"
-    assert status["other.mp4"][0] == "failed" and "Ray task failed" in status["other.mp4"][1]
+    assert status["other.mp4"][0] == "failed" and "Ray worker died" in status["other.mp4"][1]
     assert not rep.ok
