@@ -187,10 +187,6 @@ def shrink_mask(mask: NDArray[np.bool_], size_wh: tuple[int, int]) -> NDArray[np
     return area > 1e-6
 
 
-def blur(img: NDArray[np.float32], sigma_px: float) -> NDArray[np.float32]:
-    """Gaussian blur of a float32 image (edges replicated)."""
-    return cv2.GaussianBlur(img, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE)
-
 
 _CROSS = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
 
