@@ -6,12 +6,16 @@ length. This module imports no media or UI library; it chains the leaf services.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +32,120 @@ log = logging.getLogger(__name__)
 
 Item = tuple[Frame, NDArray[np.bool_]]
 Result = tuple[Frame, NDArray[np.bool_], NDArray[np.uint8]]
+
+T = TypeVar("T")
+
+# Items decoded ahead of the engine, and frames queued for the encoder. Small: each is a full frame.
+_PREFETCH_DEPTH = 8
+_ENCODE_DEPTH = 8
+_POLL_S = 0.1
+
+
+class _Prefetch(Generic[T]):
+    """Runs an iterator in a background thread, at most ``depth`` items ahead of the consumer.
+
+    Decoding (PyAV) and mask reading (OpenCV) release the GIL, so they overlap with the engine.
+    An exception in the producer is re-raised in the consumer; :meth:`close` stops the producer.
+    """
+
+    _DONE = object()
+
+    def __init__(self, source: Iterator[T], depth: int, name: str) -> None:
+        self._queue: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item: tuple[Any, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source: Iterator[T]) -> None:
+        try:
+            for item in source:
+                if not self._put((item, None)):
+                    return
+            self._put((self._DONE, None))
+        except BaseException as err:  # re-raised in the consuming thread
+            self._put((self._DONE, err))
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item, err = self._queue.get()
+            if err is not None:
+                raise err
+            if item is self._DONE:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class _EncodeThread:
+    """Composites and encodes frames in a background thread, fed through a bounded queue.
+
+    libx264 and the compositing (NumPy/OpenCV) release the GIL, so encoding frame t overlaps with
+    the engine working on later frames. Errors are re-raised in the caller on the next
+    :meth:`put` or in :meth:`finish`.
+    """
+
+    def __init__(self, write: Callable[[Any], None], depth: int) -> None:
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lama-video-encode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None or self._stop.is_set():
+                return
+            try:
+                self._write(item)
+            except BaseException as err:  # re-raised in the producing thread
+                self._error = err
+                return
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, item: Any) -> None:
+        while True:
+            self._check()
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    self._check()
+                    raise RuntimeError("encoder thread stopped") from None  # pragma: no cover
+
+    def finish(self) -> None:
+        """Wait until every queued frame is written; re-raise an encoding error."""
+        self.put(None)
+        self._thread.join()
+        self._check()
+
+    def cancel(self) -> None:
+        """Stop without writing what is still queued (the output is aborted afterwards)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
+            self._thread.join(timeout=_POLL_S)
 
 
 class PerFrameEngine:
@@ -212,13 +330,27 @@ def remove_object(
         with VideoWriter(
             out_path, info, encode=cfg.encode, source=in_path, overwrite=overwrite
         ) as writer:
-            for frame, hole, filled in engine.process(items()):
+
+            def finish_frame(result: Result) -> None:
+                frame, hole, filled = result
                 core = cores.pop(frame.index)
                 rgb = composite(frame.rgb, filled, hole, core, cfg.masks.feather_px)
                 writer.write(replace(frame, rgb=rgb))
-                written += 1
-                if progress:
-                    progress(1)
+
+            decoded = _Prefetch(items(), _PREFETCH_DEPTH, "lama-video-decode")
+            encoder = _EncodeThread(finish_frame, _ENCODE_DEPTH)
+            try:
+                for result in engine.process(decoded):
+                    encoder.put(result)
+                    written += 1
+                    if progress:
+                        progress(1)
+                encoder.finish()
+            except BaseException:
+                encoder.cancel()  # before the writer aborts: no write may run concurrently
+                raise
+            finally:
+                decoded.close()
             if mask_count is not None and seen < mask_count:
                 raise MaskError(
                     f"{mask_count} masks were given but the video has {seen} frames; "

@@ -131,3 +131,41 @@ def test_interrupt_leaves_no_output(tmp_path):
             progress=progress,
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_prefetch_reraises_producer_errors_and_stops():
+    from lama_video.pipeline import _Prefetch
+
+    def source():
+        yield 1
+        yield 2
+        raise MaskError("boom")
+
+    got = []
+    with pytest.raises(MaskError, match="boom"):
+        for x in _Prefetch(source(), 1, "t"):
+            got.append(x)
+    assert got == [1, 2]
+    endless = _Prefetch(iter(range(10**9)), 2, "t")
+    assert next(iter(endless)) == 0
+    endless.close()  # returns: the producer notices the stop while blocked on a full queue
+    assert not endless._thread.is_alive()
+
+
+def test_encode_thread_reraises_writer_errors():
+    from lama_video.pipeline import _EncodeThread
+
+    written = []
+
+    def write(x):
+        if x == 3:
+            raise EncodeError("disk full")
+        written.append(x)
+
+    enc = _EncodeThread(write, 2)
+    with pytest.raises(EncodeError, match="disk full"):
+        for i in range(100):
+            enc.put(i)
+        enc.finish()
+    assert written == [0, 1, 2]
+    enc.cancel()
