@@ -6,9 +6,9 @@ windows on Ray against one process.
 
 Short jobs: ``--jobs`` copies of ``--clip`` (default tests/fixtures/media/aac.mp4, 45 frames 320x240
 + AAC), each with a static box mask, per-frame Telea, x264 ultrafast: small jobs, so the numbers
-show the per-job overhead of each way of running them. Every row starts cold (fresh processes
-import lama_video and torch) except "Ray, warm workers", a second batch on the same Ray instance.
-Ray's own start-up is timed apart.
+show the per-job overhead of each way of running them. Every row starts its worker processes
+(spawned pool, or Ray actors: each imports lama_video and torch); the second Ray batch runs on the
+instance the first one started. Ray's own start-up is timed apart.
 
 Long clip: ``--long`` (default ../shared/data/videos/ffmpeg-python_in.mp4, 209 frames 320x240
 with audio, from the shared data folder) through the temporal engine (default windows 60/10,
@@ -55,7 +55,7 @@ def _decode(path: Path) -> list[np.ndarray]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--jobs", type=int, default=8, help="short jobs per row")
+    ap.add_argument("--jobs", type=int, default=16, help="short jobs per row")
     ap.add_argument("--clip", type=Path, default=ROOT / "tests/fixtures/media/aac.mp4")
     ap.add_argument("--workers", type=int, default=2, help="processes / Ray CPUs")
     ap.add_argument("--long", type=Path, default=SHARED / "videos/ffmpeg-python_in.mp4")
@@ -85,6 +85,7 @@ def main() -> int:
         except ImportError:
             print("ray is not installed (pip install 'lama-video[ray]'): Ray rows skipped")
     rows: list[tuple[str, str, str, str]] = []
+    load0 = _load()
     tmp = Path(tempfile.mkdtemp(prefix="batch-bench-"))
     try:
         src = _prepare_short(tmp / "src", args.clip, args.jobs)
@@ -108,8 +109,8 @@ def main() -> int:
             ray.init(num_cpus=args.workers, include_dashboard=False, logging_level="WARNING")
             t_init = time.perf_counter() - t0
             rows.append((f"Ray start-up (local, {args.workers} CPUs)", f"{t_init:.1f}", "", ""))
-            t_ray = short_row(f"Ray, {args.workers} CPUs, cold workers", ray_address="local")
-            t_warm = short_row(f"Ray, {args.workers} CPUs, warm workers", ray_address="local")
+            t_ray = short_row(f"Ray, {args.workers} CPUs (first batch)", ray_address="local")
+            t_warm = short_row(f"Ray, {args.workers} CPUs (second batch)", ray_address="local")
 
         long_rows: list[tuple[str, str, str, str]] = []
         if not args.no_long:
@@ -151,18 +152,26 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+    print(f"\nload average before/after: {load0} / {_load()}")
     print(f"\nShort jobs: {args.jobs} x {args.clip.name} ({frames_per_job} frames), "
           "per-frame telea, x264 ultrafast")
     _table(("run", "wall s", "jobs/s", "frames/s"), rows)
     print(f"2 processes vs 1: x{t_one / t_pool:.2f}")
     if t_ray is not None and t_warm is not None:
-        print(f"Ray overhead vs processes: {(t_ray - t_pool) / args.jobs * 1000:+.0f} ms/job cold, "
-              f"{(t_warm - t_pool) / args.jobs * 1000:+.0f} ms/job warm (both include process "
-              "start-up where cold)")
+        print(f"Ray overhead vs processes: {(t_ray - t_pool) / args.jobs * 1000:+.0f} ms/job "
+              f"(first batch), {(t_warm - t_pool) / args.jobs * 1000:+.0f} ms/job (second); each "
+              "batch starts its own worker processes (pool or actors)")
     if long_rows:
         print(f"\nLong clip: {args.long.name}, temporal engine (window 60, overlap 10), telea")
         _table(("run", "wall s", "frames/s", "check"), long_rows)
     return 0
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

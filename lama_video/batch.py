@@ -700,6 +700,8 @@ def visible_gpus() -> list[str]:
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     global _TERMINATING
+    if _TERMINATING:
+        return  # already unwinding: a second SIGTERM must not interrupt the clean-up
     _TERMINATING = True
     if _IN_JOB:
         raise KeyboardInterrupt  # unwinds remove_object: the writer removes its temporary output
@@ -829,6 +831,11 @@ def batch(
     out_dir = Path(output_dir)
     if workers < 1:
         raise ConfigError(f"workers: got {workers}, expected 1 or more")
+    if workers > 1 and ray_address is not None:
+        raise ConfigError(
+            f"workers={workers} with Ray: expected one of them; on Ray the cluster's GPUs/CPUs and "
+            "ray_gpus/ray_cpus set the parallelism"
+        )
     if isinstance(source, (str, os.PathLike)):
         jobs = load_jobs(source, out_dir, config=config, recursive=recursive)
     else:
@@ -873,7 +880,9 @@ def batch(
                 ),
             )
         elif any(_same_file(job.output, p) for p in (job.input, job.mask)):
-            finish(job, JobResult(**base, status="failed", error="the output is the input"))
+            error = (f"output {str(job.output)!r} is the job's input or mask; expected another "
+                     "path (inputs are never modified): choose another output folder")
+            finish(job, JobResult(**base, status="failed", error=error))
         else:
             todo.append(job)
 
@@ -889,7 +898,7 @@ def batch(
         if todo:
             manifest.claim(todo)
         if not todo:
-            pass
+            log.info("nothing to do: every job is finished or failed before it started")
         elif ray_address is not None:
             from lama_video import batch_ray
 
@@ -910,6 +919,11 @@ def batch(
         else:
             _run_pool(todo, min(workers, len(todo)), engine_factory, finish)
     except KeyboardInterrupt as err:
+        # A worker stopped at an unlucky instant (or a killed Ray actor) may leave a temporary
+        # output; those of unfinished jobs are ours to remove.
+        for job in todo:
+            if job.name not in results:
+                remove_partials(job.output)
         raise BatchInterrupted(report(interrupted=True)) from err
     return report(interrupted=False)
 
