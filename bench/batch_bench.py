@@ -65,7 +65,7 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from lama_video.batch import Job, batch
+    from lama_video.batching import Job, batch
     from lama_video.config import RunConfig
     from lama_video.masks import Box
     from lama_video.pipeline import remove_object

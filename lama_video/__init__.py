@@ -31,7 +31,7 @@ _LAZY = {
     "ClassicalEngine": ("lama_video.classical", "ClassicalEngine"),
     "TemporalEngine": ("lama_video.temporal", "TemporalEngine"),
     "load_model": ("lama_video.model.weights", "load_model"),
-    "batch": ("lama_video.batch", "batch"),
+    "batch": ("lama_video.batching", "batch"),
 }
 
 if TYPE_CHECKING:

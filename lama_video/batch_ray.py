@@ -1,6 +1,6 @@
 """Batch jobs on a Ray cluster; long videos split into windows that run as separate tasks.
 
-A short video is one Ray task running :func:`lama_video.batch.run_job`. A video longer than
+A short video is one Ray task running :func:`lama_video.batching.run_job`. A video longer than
 ``split_frames`` is cut into *parts*: consecutive groups of the temporal engine's own windows
 (:func:`plan_windows` reproduces :meth:`lama_video.temporal.TemporalEngine.process`'s plan). Each
 part task decodes its frame range, runs the engine over it and writes its frames as NumPy files to
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lama_video.batch import EngineFactory, Job, JobResult, job_engine, remove_partials, run_job
+from lama_video.batching import EngineFactory, Job, JobResult, job_engine, remove_partials, run_job
 from lama_video.config import TemporalConfig
 from lama_video.errors import ConfigError, LamaVideoError, VideoOpenError
 

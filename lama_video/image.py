@@ -30,6 +30,7 @@ from lama_video.composite import composite
 from lama_video.config import MaskConfig
 from lama_video.engines import ImageEngine
 from lama_video.errors import EncodeError, MaskError, VideoOpenError
+from lama_video.fsutil import publish
 from lama_video.masks import (
     LOSSY_IMAGE_EXTENSIONS,
     auto_threshold,
@@ -110,7 +111,7 @@ def write_image(path: str | os.PathLike[str], rgb: NDArray[np.uint8]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".tmp{ext}", dir=p.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(buf.tobytes())
-        os.replace(tmp, p)
+        publish(tmp, p)
         tmp = None
     except OSError as err:
         raise EncodeError(

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 
 from lama_video.config import DecodeConfig, EncodeConfig
 from lama_video.errors import EncodeError, VideoOpenError
+from lama_video.fsutil import publish
 
 log = logging.getLogger(__name__)
 
@@ -251,9 +252,9 @@ def open_video(
 def count_frames(path: str | os.PathLike[str]) -> int:
     """Number of frames in a video file or frame folder, counted without decoding pictures.
 
-    A video's packets are demuxed and counted (one compressed packet per frame for the codecs this tool
-    writes and reads), which takes a fraction of a decode; the container's own frame count is not used.
-    Used to check mask counts before any work starts.
+    A video's packets are demuxed and counted (one compressed packet per frame for the codecs this
+    tool writes and reads), which takes a fraction of a decode; the container's own frame count is
+    not used. Used to check mask counts before any work starts.
 
     Raises:
         VideoOpenError: the input cannot be opened.
@@ -963,7 +964,7 @@ class VideoWriter:
                 self._container = None
                 self._close_source()
                 assert self._tmp is not None
-                os.replace(self._tmp, self.path)
+                publish(self._tmp, self.path)
                 self._tmp = None
         except BaseException:
             self.abort()
@@ -976,7 +977,7 @@ class VideoWriter:
         if self.path.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
             os.replace(self.path, backup / "old")
-        os.replace(self._tmp, self.path)
+        publish(self._tmp, self.path)
         self._tmp = None
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)

@@ -19,7 +19,8 @@ import pytest
 from batch_helpers import telea
 from typer.testing import CliRunner
 
-from lama_video.batch import (
+from lama_video.batch_ray import Joiner, plan_parts, plan_windows, run_part, split_job
+from lama_video.batching import (
     MANIFEST_NAME,
     BatchInterrupted,
     Job,
@@ -28,7 +29,6 @@ from lama_video.batch import (
     load_jobs,
     read_job_file,
 )
-from lama_video.batch_ray import Joiner, plan_parts, plan_windows, run_part, split_job
 from lama_video.classical import ClassicalEngine
 from lama_video.cli import app
 from lama_video.config import RunConfig, TemporalConfig

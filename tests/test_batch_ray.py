@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray")
 import batch_helpers  # noqa: E402
 from batch_helpers import CrashOnce, telea  # noqa: E402
 
-from lama_video.batch import MANIFEST_NAME, batch  # noqa: E402
+from lama_video.batching import MANIFEST_NAME, batch  # noqa: E402
 from lama_video.config import RunConfig  # noqa: E402
 from lama_video.masks import Box  # noqa: E402
 from lama_video.pipeline import remove_object  # noqa: E402

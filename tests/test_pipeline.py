@@ -169,3 +169,16 @@ def test_encode_thread_reraises_writer_errors():
         enc.finish()
     assert written == [0, 1, 2]
     enc.cancel()
+
+
+def test_outputs_get_default_permissions_not_private_temp_ones(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        remove_object(MEDIA / "aac.mp4", Box(0, 0, 8, 8), tmp_path / "o.mp4", config=PER_FRAME)
+        remove_object(MEDIA / "aac.mp4", Box(0, 0, 8, 8), tmp_path / "seq", config=PER_FRAME)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o.mp4").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "seq").stat().st_mode & 0o777 == 0o755

@@ -105,8 +105,8 @@ def batch(
     """
 
     def job() -> None:
-        from lama_video.batch import BatchInterrupted, BatchReport, Job, JobResult
-        from lama_video.batch import batch as run_batch
+        from lama_video.batching import BatchInterrupted, BatchReport, Job, JobResult
+        from lama_video.batching import batch as run_batch
 
         cfg = build_config(
             config,

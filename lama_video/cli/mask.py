@@ -29,6 +29,7 @@ from lama_video.cli.remove import (
     parse_keyframe,
 )
 from lama_video.errors import EncodeError
+from lama_video.fsutil import publish
 
 #: Overlay colour of the holes in the preview (RGB) and its opacity inside the hole.
 PREVIEW_RGB = (255, 0, 255)
@@ -114,7 +115,7 @@ def write_masks(
                 writer = None
             if output.exists():
                 shutil.rmtree(output) if output.is_dir() else output.unlink()
-            tmp.rename(output)
+            publish(tmp, output)
         finally:
             if writer is not None:
                 writer.abort()

@@ -47,10 +47,11 @@ were running; no output is ever half-written.
 
 Example::
 
-    from lama_video.batch import batch
-    report = batch("recordings/", "clean/", config=RunConfig.from_yaml("fast.yaml"), workers=2)
+    import lama_video
+    report = lama_video.batch("recordings/", "clean/", config=RunConfig.from_yaml("fast.yaml"),
+                              workers=2)
     print(report.table())
-    report = batch("jobs.yaml", "/shared/clean", ray_address="auto", ray_gpus=1)
+    report = lama_video.batch("jobs.yaml", "/shared/clean", ray_address="auto", ray_gpus=1)
 """
 
 from __future__ import annotations
