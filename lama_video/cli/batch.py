@@ -20,7 +20,7 @@ from lama_video.cli.remove import (
     ModelOpt,
     PrecisionOpt,
     TrustOpt,
-    build_config,
+    run_config,
 )
 
 
@@ -108,19 +108,20 @@ def batch(
         from lama_video.batching import BatchInterrupted, BatchReport, Job, JobResult
         from lama_video.batching import batch as run_batch
 
-        cfg = build_config(
+        cfg = run_config(
             config,
-            masks={"dilate_px": dilate},
-            inpaint={
-                "engine": engine,
-                "model": model,
-                "device": device,
-                "precision": precision,
-                "batch_size": batch_size,
-                "trust_checkpoint": trust_checkpoint or None,
-            },
-            temporal={"enabled": temporal},
-            encode={"codec": codec, "crf": crf, "preset": preset, "audio": audio},
+            dilate=dilate,
+            engine=engine,
+            model=model,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            trust_checkpoint=trust_checkpoint,
+            temporal=temporal,
+            codec=codec,
+            crf=crf,
+            preset=preset,
+            audio=audio,
         )
         bars: list[tqdm] = []
 

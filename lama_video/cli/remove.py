@@ -81,6 +81,39 @@ def build_config(config: Path | None, **sections: dict[str, object]) -> RunConfi
     return load_config(config, {k: v for k, v in sections.items()})  # type: ignore[arg-type]
 
 
+def run_config(
+    config: Path | None,
+    *,
+    dilate: int | None,
+    engine: str | None,
+    model: str | None,
+    device: str | None,
+    precision: str | None,
+    batch_size: int | None,
+    trust_checkpoint: bool,
+    temporal: bool | None,
+    codec: str | None,
+    crf: int | None,
+    preset: str | None,
+    audio: str | None,
+) -> RunConfig:
+    """The RunConfig of the flags that ``remove`` and ``batch`` share (``None`` = not given)."""
+    return build_config(
+        config,
+        masks={"dilate_px": dilate},
+        inpaint={
+            "engine": engine,
+            "model": model,
+            "device": device,
+            "precision": precision,
+            "batch_size": batch_size,
+            "trust_checkpoint": trust_checkpoint or None,
+        },
+        temporal={"enabled": temporal},
+        encode={"codec": codec, "crf": crf, "preset": preset, "audio": audio},
+    )
+
+
 @app.command()
 def remove(
     input: Annotated[Path, typer.Argument(help="Input video file or folder of frames.")],
@@ -143,24 +176,20 @@ def remove(
     def job() -> None:
         from lama_video.pipeline import remove_object
 
-        cfg = build_config(
+        cfg = run_config(
             config,
-            masks={"dilate_px": dilate},
-            inpaint={
-                "engine": engine,
-                "model": model,
-                "device": device,
-                "precision": precision,
-                "batch_size": batch_size,
-                "trust_checkpoint": trust_checkpoint or None,
-            },
-            temporal={"enabled": temporal},
-            encode={
-                "codec": codec,
-                "crf": crf,
-                "preset": preset,
-                "audio": "none" if no_audio else audio,
-            },
+            dilate=dilate,
+            engine=engine,
+            model=model,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            trust_checkpoint=trust_checkpoint,
+            temporal=temporal,
+            codec=codec,
+            crf=crf,
+            preset=preset,
+            audio="none" if no_audio else audio,
         )
         kf: dict[int, Path] | None = None
         mask_src: Path | Box | None = mask
