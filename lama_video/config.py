@@ -117,9 +117,11 @@ class TemporalConfig:
     # frames between hallucinated keyframes
     keyframe_interval: int = _f(10, lo=1)
     # 0 = off, 1 = full blend with aligned neighbours
-    smoothing_strength: float = _f(0.5, lo=0.0, hi=1.0)
+    smoothing_strength: float = _f(1.0, lo=0.0, hi=1.0)
     # neighbours on each side used by smoothing
     smoothing_radius: int = _f(2, lo=0, hi=10)
+    # ring mismatch (grey levels) where propagated colours weigh half vs a smooth fill; 0 = off
+    mismatch_scale: float = _f(12.0, lo=0.0)
 
 
 @dataclass(frozen=True)

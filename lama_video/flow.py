@@ -194,3 +194,9 @@ _CROSS = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
 def neighbour_mean(img: NDArray[np.float32]) -> NDArray[np.float32]:
     """Mean of each pixel's 4 neighbours, (H, W) or (H, W, C<=4) float32 (edges replicated)."""
     return cv2.filter2D(img, -1, _CROSS, borderType=cv2.BORDER_REPLICATE)
+
+
+def box_blur(img: NDArray[np.float32], radius_px: int) -> NDArray[np.float32]:
+    """Mean over a (2r+1)^2 box, (H, W) or (H, W, C<=4) float32 (edges replicated)."""
+    k = 2 * radius_px + 1
+    return cv2.blur(img, (k, k), borderType=cv2.BORDER_REPLICATE)

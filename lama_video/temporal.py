@@ -54,6 +54,7 @@ _SEAM_CELL_PX = 4  # the seam membrane is solved on a grid this many times coars
 # invisible, a per-frame re-invention flickers. Only points that leave the frame are dropped.
 _TRACK_SLACK = float("inf")
 _CROP_MARGIN_PX = 48  # context around leftover pixels given to the image engine
+_CONF_CELL_PX = 8  # ring mismatch (propagation confidence) is averaged on cells this large
 
 
 @dataclass
@@ -209,7 +210,11 @@ class TemporalEngine:
                 continue
             ys, xs, nh = pix[t]
             col, ok = _blend(pred_past[t], pred_future[t])
+            mismatch = _ring_mismatch(frames[t], ys, xs, nh, col, ok)
             col = _seam_correct(frames[t], ys, xs, nh, col, ok, geo.full)
+            if mismatch is not None and cfg.mismatch_scale > 0:
+                col = _yield_to_smooth(frames[t], holes[t], ys, xs, nh, col, ok, mismatch,
+                                       cfg.mismatch_scale)
             colors[t] = col[:nh]
             missing[t] = ~ok[:nh]
             out = frames[t].copy()
@@ -657,6 +662,67 @@ def _seam_correct(frame: NDArray[np.uint8], ys: NDArray[np.intp], xs: NDArray[np
     mx = ((xs[hole_ok] - x0 + 0.5) / cell - 0.5).astype(np.float32)
     my = ((ys[hole_ok] - y0 + 0.5) / cell - 0.5).astype(np.float32)
     out[hole_ok] += fl.sample_points(memb, np.clip(mx, 0, gw - 1), np.clip(my, 0, gh - 1))
+    return out
+
+
+def _ring_mismatch(frame: NDArray[np.uint8], ys: NDArray[np.intp], xs: NDArray[np.intp],
+                   nh: int, col: NDArray[np.float32], ok: NDArray[np.bool_]
+                   ) -> NDArray[np.float32] | None:
+    """How badly propagation predicts the known ring around the hole, spread over the hole.
+
+    The ring pixels (indices >= ``nh``) are propagated like hole pixels, so where their prediction
+    disagrees with the frame, the completed flow (and the copies it makes) is wrong there. A
+    uniform colour shift is not a geometric error (the seam membrane removes it), so the median ring
+    error is subtracted first. The mean absolute residual (over RGB) of ring pixels is averaged on
+    a grid of ``_CONF_CELL_PX`` cells, smoothed, and harmonically interpolated into the hole.
+
+    Returns:
+        (nh,) float32 mismatch (grey levels) per hole pixel, or None without a predicted ring.
+    """
+    known = np.nonzero(ok[nh:])[0] + nh
+    if known.size < 8 or not ok[:nh].any():
+        return None
+    err = frame[ys[known], xs[known]].astype(np.float32) - col[known]
+    err -= np.median(err, axis=0)
+    res = np.abs(err).mean(axis=1)
+    cell = _CONF_CELL_PX
+    y0, x0 = int(ys.min()), int(xs.min())
+    gh = (int(ys.max()) - y0) // cell + 1
+    gw = (int(xs.max()) - x0) // cell + 1
+    gy, gx = (ys[known] - y0) // cell, (xs[known] - x0) // cell
+    acc = np.zeros((gh, gw), np.float32)
+    cnt = np.zeros((gh, gw), np.float32)
+    np.add.at(acc, (gy, gx), res)
+    np.add.at(cnt, (gy, gx), 1.0)
+    grid_vals = harmonic_fill(acc / np.maximum(cnt, 1.0), cnt == 0)
+    grid_vals = fl.box_blur(grid_vals, 1)
+    my = np.clip((ys[:nh] - y0 + 0.5) / cell - 0.5, 0, gh - 1).astype(np.float32)
+    mx = np.clip((xs[:nh] - x0 + 0.5) / cell - 0.5, 0, gw - 1).astype(np.float32)
+    return fl.sample_points(grid_vals, mx, my)
+
+
+def _yield_to_smooth(frame: NDArray[np.uint8], hole: NDArray[np.bool_], ys: NDArray[np.intp],
+                     xs: NDArray[np.intp], nh: int, col: NDArray[np.float32],
+                     ok: NDArray[np.bool_], mismatch: NDArray[np.float32],
+                     scale: float) -> NDArray[np.float32]:
+    """Blend propagated hole colours towards the frame's own smooth fill where they mismatch.
+
+    Weight of the propagated colour: ``1 / (1 + (mismatch / scale)^2)``; the smooth fill is the
+    harmonic interpolation of the frame's colours around the hole (a per-frame estimate that never
+    misplaces texture).
+    """
+    sel = np.nonzero(ok[:nh])[0]
+    wgt = 1.0 / (1.0 + (mismatch[sel] / scale) ** 2)
+    if float(wgt.min()) > 0.98:
+        return col
+    h, w = hole.shape
+    m = 2
+    y0, y1 = max(0, int(ys[:nh].min()) - m), min(h, int(ys[:nh].max()) + m + 1)
+    x0, x1 = max(0, int(xs[:nh].min()) - m), min(w, int(xs[:nh].max()) + m + 1)
+    smooth = harmonic_fill(frame[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1])
+    fill = smooth[ys[sel] - y0, xs[sel] - x0]
+    out = col.copy()
+    out[sel] = wgt[:, None] * col[sel] + (1.0 - wgt[:, None]) * fill
     return out
 
 

@@ -210,3 +210,53 @@ def test_short_clips(n):
     assert len(res) == n
     for _frame, hole, out in res:
         assert not (out[hole] == (255, 0, 0)).all(axis=1).any()  # the occluder colour is gone
+
+
+# ---------------------------------------------------------------- propagation confidence
+
+
+def _ring_setup(h: int = 60, w: int = 80):
+    frame = _texture(h, w, seed=7)
+    hole = np.zeros((h, w), bool)
+    hole[20:40, 25:55] = True
+    ring = np.zeros_like(hole)
+    ring[18:42, 23:57] = True
+    ring &= ~hole
+    hy, hx = np.nonzero(hole)
+    ry, rx = np.nonzero(ring)
+    ys, xs = np.concatenate([hy, ry]), np.concatenate([hx, rx])
+    return frame, hole, ys, xs, hy.size
+
+
+def test_ring_mismatch_is_small_for_a_correct_prediction_and_ignores_a_uniform_shift():
+    from lama_video.temporal import _ring_mismatch
+
+    frame, _hole, ys, xs, nh = _ring_setup()
+    col = frame[ys, xs].astype(np.float32) + 20.0  # right geometry, uniformly brighter
+    ok = np.ones(ys.size, bool)
+    mm = _ring_mismatch(frame, ys, xs, nh, col, ok)
+    assert mm is not None and mm.shape == (nh,)
+    assert mm.max() < 0.5
+    # A prediction from the wrong place (shifted texture) mismatches on the ring.
+    wrong = np.roll(frame, 9, axis=1)[ys, xs].astype(np.float32)
+    assert _ring_mismatch(frame, ys, xs, nh, wrong, ok).mean() > 10.0
+
+
+def test_mismatching_propagation_yields_to_the_smooth_fill():
+    from lama_video.flow_completion import harmonic_fill
+    from lama_video.temporal import _ring_mismatch, _yield_to_smooth
+
+    frame, hole, ys, xs, nh = _ring_setup()
+    smooth = harmonic_fill(frame.astype(np.float32), hole)[ys[:nh], xs[:nh]]
+    ok = np.ones(ys.size, bool)
+    good = frame[ys, xs].astype(np.float32)
+    mm = _ring_mismatch(frame, ys, xs, nh, good, ok)
+    kept = _yield_to_smooth(frame, hole, ys, xs, nh, good, ok, mm, 12.0)
+    np.testing.assert_allclose(kept[:nh], good[:nh], atol=1.0)  # trusted: unchanged
+    wrong = np.roll(frame, 9, axis=1)[ys, xs].astype(np.float32)
+    mm = _ring_mismatch(frame, ys, xs, nh, wrong, ok)
+    out = _yield_to_smooth(frame, hole, ys, xs, nh, wrong, ok, mm, 12.0)
+    # Distrusted: most of the way to the frame's own smooth fill.
+    d_wrong = np.abs(wrong[:nh] - smooth).mean()
+    assert np.abs(out[:nh] - smooth).mean() < 0.4 * d_wrong
+    assert np.array_equal(out[nh:], wrong[nh:])  # the ring itself is never touched
