@@ -296,6 +296,7 @@ def remove_object(
                 raise MaskError("give either --mask or --keyframe-mask, not both")
             from lama_video.propagate import propagate_keyframes
 
+            log.info("tracking %d keyframe mask(s) through the clip", len(keyframe_masks))
             masks_iter: Iterator[NDArray[np.bool_]] = propagate_keyframes(
                 reader, keyframe_masks, cfg=cfg
             )

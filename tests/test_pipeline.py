@@ -182,3 +182,31 @@ def test_outputs_get_default_permissions_not_private_temp_ones(tmp_path):
         os.umask(old)
     assert (tmp_path / "o.mp4").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "seq").stat().st_mode & 0o777 == 0o755
+
+
+def test_keyframe_masks_are_tracked_and_removed(tmp_path):
+    from lama_video.video import write_png
+
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    with open_video(MEDIA / "aac.mp4") as r:
+        originals = [f.rgb for f, _ in zip(r.frames(), range(10), strict=False)]
+    for i, rgb in enumerate(originals):
+        write_png(frames_dir / f"{i:05d}.png", rgb)
+    key = np.zeros((240, 320), np.uint8)
+    key[80:140, 120:200] = 255
+    cv2.imwrite(str(tmp_path / "key.png"), key)
+    res = remove_object(frames_dir, None, tmp_path / "out", config=PER_FRAME,
+                        keyframe_masks={0: tmp_path / "key.png"})
+    assert res.frames == 10
+    outs = [read_image(p) for p in list_image_files(tmp_path / "out")]
+    assert len(outs) == 10
+    # frame 0: exactly the keyframe's hole (dilated) changed; pixels far from it are untouched
+    hole0 = dilate(key > 0, PER_FRAME.masks.dilate_px)
+    assert np.array_equal(outs[0][~hole0], originals[0][~hole0])
+    assert not np.array_equal(outs[0][key > 0], originals[0][key > 0])
+    for out, orig in zip(outs, originals, strict=True):
+        assert np.array_equal(out[:20], orig[:20])  # far from the object: bit-identical
+    with pytest.raises(MaskError, match="not both"):
+        remove_object(frames_dir, tmp_path / "key.png", tmp_path / "o2", config=PER_FRAME,
+                      keyframe_masks={0: tmp_path / "key.png"})
