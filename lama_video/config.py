@@ -115,7 +115,7 @@ class TemporalConfig:
     # forward-backward flow error above which a source is unreliable
     consistency_px: float = _f(1.5, lo=0.0)
     # frames between hallucinated keyframes
-    keyframe_interval: int = _f(10, lo=1)
+    keyframe_interval: int = _f(5, lo=1)
     # 0 = off, 1 = full blend with aligned neighbours
     smoothing_strength: float = _f(1.0, lo=0.0, hi=1.0)
     # neighbours on each side used by smoothing
