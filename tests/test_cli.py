@@ -178,3 +178,27 @@ def test_ctrl_c_exits_130_without_output(tmp_path, monkeypatch):
     res = _run("remove", str(MEDIA / "aac.mp4"), "--box", "0,0,8,8", "-o", str(out), *FAST)
     assert res.exit_code == 130
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("temporal", ["--temporal", "--no-temporal"])
+def test_remove_with_the_lama_engine_end_to_end(tmp_path, temporal):
+    parity = Path(__file__).parent / "fixtures" / "lama-parity"
+    model = tmp_path / "big-lama"
+    (model / "models").mkdir(parents=True)
+    shutil.copy(parity / "config.yaml", model / "config.yaml")
+    shutil.copy(parity / "tiny_generator.pt", model / "models" / "best.ckpt")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["remove", str(MEDIA / "aac.mp4"), "--box", "100,80,60,40", "-o",
+                              str(out), "--engine", "lama", "--model", str(model), temporal])
+    assert res.exit_code == 0, res.output
+    assert "lama" in res.output.splitlines()[-1]  # "wrote ... (45 frames, <engine>, ...)"
+    assert "45 frames" in res.output
+    frames = sorted(out.glob("*.png"))
+    assert len(frames) == 45
+    from lama_video.video import open_video, read_image
+
+    with open_video(MEDIA / "aac.mp4") as r:
+        first = next(iter(r.frames())).rgb
+    got = read_image(frames[0])
+    assert np.array_equal(got[:70], first[:70])  # far above the box: untouched
+    assert np.abs(got[85:115, 105:155].astype(int) - first[85:115, 105:155]).mean() > 1
