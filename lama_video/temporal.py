@@ -17,6 +17,10 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
 4. **Seam correction.** The colour difference between each frame and its propagated prediction on a
    thin ring just outside the hole is spread smoothly over the hole (a membrane, i.e. Poisson
    blending with the propagated gradients), so lighting changes over time leave no patch edges.
+   **Confidence.** The ring is propagated like the hole, so where its prediction disagrees with
+   the frame (beyond a uniform colour shift) the completed flow is wrong there (typically a hole
+   over a moving object). That mismatch, spread over the hole, blends the propagated colours
+   towards the frame's own harmonic fill (weight ``1 / (1 + (mismatch / mismatch_scale)^2)``).
 5. **Hallucination.** Pixels that no frame shows are filled by the image engine on keyframes (frame
    index a multiple of ``keyframe_interval``), in one batched call, and every other frame pulls that
    fill along the flow from its nearest keyframes, so the invented content is the same over time.
