@@ -602,18 +602,20 @@ def propagate_keyframes(
     cfg: RunConfig | PropagationConfig | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    n_frames: int | None = None,
 ) -> Iterator[NDArray[np.bool_]]:
     """One (H, W) bool mask per frame, in order: :func:`propagate_masks` as an iterator.
 
     The keyframe masks are read and checked (files, emptiness, size against ``source.info`` when
-    it has one) before this returns; the tracking runs at the first ``next()``.
+    it has one, indices against ``n_frames`` when given) before this returns; the tracking runs
+    at the first ``next()``.
 
     Raises:
         MaskError: as :func:`propagate_masks`.
     """
     run_cfg = cfg if isinstance(cfg, RunConfig) else None
     src = _as_source(source)
-    kf = check_keyframes(load_keyframes(keyframes, run_cfg), *_known_size(src))
+    kf = check_keyframes(load_keyframes(keyframes, run_cfg), *_known_size(src), n_frames=n_frames)
 
     def masks() -> Iterator[NDArray[np.bool_]]:
         yield from propagate_masks(src, kf, cfg, progress=progress)
@@ -627,16 +629,23 @@ def holes(
     cfg: RunConfig | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    n_frames: int | None = None,
 ) -> Iterator[NDArray[np.bool_]]:
     """The holes ``remove`` fills for these keyframes: propagated masks + ``masks.dilate_px``.
 
-    What ``lama-video mask`` writes; (H, W) bool per frame, True = hole.
+    What ``lama-video mask`` writes; (H, W) bool per frame, True = hole. Keyframes are checked
+    before this returns (see :func:`propagate_keyframes`).
     """
     from lama_video import masks as masks_mod
 
     run_cfg = cfg or RunConfig()
-    for mask in propagate_keyframes(source, keyframes, run_cfg, progress=progress):
-        yield masks_mod.dilate(mask, run_cfg.masks.dilate_px)
+    masks = propagate_keyframes(source, keyframes, run_cfg, progress=progress, n_frames=n_frames)
+
+    def dilated() -> Iterator[NDArray[np.bool_]]:
+        for mask in masks:
+            yield masks_mod.dilate(mask, run_cfg.masks.dilate_px)
+
+    return dilated()
 
 
 def write_mask_png(path: str | os.PathLike[str], mask: NDArray[np.bool_]) -> None:

@@ -97,7 +97,7 @@ def write_masks(
         try:
             with tqdm(total=total, unit="frame", desc="mask", disable=state.quiet,
                       dynamic_ncols=True) as bar:
-                masks = holes(reader, keyframes, cfg, progress=bar.update)
+                masks = holes(reader, keyframes, cfg, progress=bar.update, n_frames=n)
                 if preview is not None:
                     encode = dataclasses.replace(cfg.encode, audio="none")
                     writer = VideoWriter(preview, info, encode=encode, overwrite=overwrite)
