@@ -298,7 +298,7 @@ def remove_object(
 
             log.info("tracking %d keyframe mask(s) through the clip", len(keyframe_masks))
             masks_iter: Iterator[NDArray[np.bool_]] = propagate_keyframes(
-                reader, keyframe_masks, cfg=cfg
+                reader, keyframe_masks, cfg=cfg, n_frames=n_frames
             )
             mask_count: int | None = n_frames
         else:
