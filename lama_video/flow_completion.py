@@ -50,15 +50,14 @@ def harmonic_fill(values: NDArray[np.float32], hole: NDArray[np.bool_], *,
         if hole.all():
             out[:] = 0.0
         else:
-            rows = np.flatnonzero(hole.any(axis=1))
-            cols = np.flatnonzero(hole.any(axis=0))
+            ys, xs = np.nonzero(hole)
             h, w = hole.shape
-            y0, y1 = max(0, int(rows[0]) - 1), min(h, int(rows[-1]) + 2)
-            x0, x1 = max(0, int(cols[0]) - 1), min(w, int(cols[-1]) + 2)
+            y0, y1 = max(0, ys.min() - 1), min(h, ys.max() + 2)
+            x0, x1 = max(0, xs.min() - 1), min(w, xs.max() + 2)
             sub_hole = hole[y0:y1, x0:x1]
             sub = _solve(out[y0:y1, x0:x1], sub_hole, max_direct_unknowns, sweeps,
                          coarse_levels)
-            np.copyto(out[y0:y1, x0:x1], sub, where=sub_hole[..., None])
+            out[y0:y1, x0:x1][sub_hole] = sub[sub_hole]
     return out[..., 0] if squeeze else out
 
 
@@ -71,17 +70,14 @@ def _solve(vals: NDArray[np.float32], hole: NDArray[np.bool_], max_direct: int,
         return _direct(vals, hole)
     # Push: 2x2 masked average of the known pixels; a coarse cell is unknown only if all four are.
     hp, wp = h + (h & 1), w + (w & 1)
-    c = vals.shape[2]
     known = np.zeros((hp, wp), np.float32)
     known[:h, :w] = ~hole
-    acc = np.zeros((hp, wp, c), np.float32)
+    acc = np.zeros((hp, wp, vals.shape[2]), np.float32)
     np.copyto(acc[:h, :w], vals, where=~hole[..., None])  # whatever the hole holds (even NaN)
-    # An exact 2x area shrink is the 2x2 mean (a quarter of the sums).
-    cnt = cv2.resize(known, (wp // 2, hp // 2), interpolation=cv2.INTER_AREA)
-    tot = cv2.resize(acc, (wp // 2, hp // 2), interpolation=cv2.INTER_AREA).reshape(
-        hp // 2, wp // 2, c)
-    coarse_hole = cnt < 0.125  # no known pixel among the four
-    coarse = tot / np.maximum(cnt, 0.25)[..., None]
+    cnt = known[0::2, 0::2] + known[1::2, 0::2] + known[0::2, 1::2] + known[1::2, 1::2]
+    tot = acc[0::2, 0::2] + acc[1::2, 0::2] + acc[0::2, 1::2] + acc[1::2, 1::2]
+    coarse_hole = cnt == 0
+    coarse = tot / np.maximum(cnt, 1.0)[..., None]
     coarse = _solve(coarse, coarse_hole, max_direct, sweeps, skip - 1)
     # Pull: bilinear upsampling as the start, then Jacobi sweeps on the fine grid.
     up = cv2.resize(coarse, (wp, hp), interpolation=cv2.INTER_LINEAR)
