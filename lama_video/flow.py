@@ -136,7 +136,12 @@ def estimate_gray(estimator: FlowEstimator, src: NDArray[np.uint8],
     Returns:
         (h, w, 2) float32 flow in pixels of that size.
     """
-    flow = estimator._dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), None)
+    # NOTE: a fresh DIS instance per call. OpenCV's DIS keeps buffers from its previous call, and
+    # when the image size changes between calls its result depends on that history; the temporal
+    # engine's crops change size from pair to pair, and results must not depend on call order
+    # (window and Ray-part joins are exact).
+    dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[estimator.preset])
+    flow = dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), None)
     return flow.astype(np.float32, copy=False)
 
 
@@ -161,9 +166,10 @@ def sample_points(img: NDArray, xs: NDArray[np.float32], ys: NDArray[np.float32]
     if n == 0:
         return np.zeros((0, *extra), img.dtype)
     rows = -(-n // _REMAP_COLS)
-    pad = rows * _REMAP_COLS - n
-    mx = np.pad(np.asarray(xs, np.float32), (0, pad)).reshape(rows, _REMAP_COLS)
-    my = np.pad(np.asarray(ys, np.float32), (0, pad)).reshape(rows, _REMAP_COLS)
+    mx = np.zeros((rows, _REMAP_COLS), np.float32)
+    my = np.zeros((rows, _REMAP_COLS), np.float32)
+    mx.reshape(-1)[:n] = xs
+    my.reshape(-1)[:n] = ys
     interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
     out = cv2.remap(img, mx, my, interp, borderMode=cv2.BORDER_CONSTANT,
                     borderValue=border_value)
@@ -191,12 +197,33 @@ def shrink_mask(mask: NDArray[np.bool_], size_wh: tuple[int, int]) -> NDArray[np
 _CROSS = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
 
 
-def neighbour_mean(img: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Mean of each pixel's 4 neighbours, (H, W) or (H, W, C<=4) float32 (edges replicated)."""
-    return cv2.filter2D(img, -1, _CROSS, borderType=cv2.BORDER_REPLICATE)
+def neighbour_mean(img: NDArray[np.float32], dst: NDArray[np.float32] | None = None
+                   ) -> NDArray[np.float32]:
+    """Mean of each pixel's 4 neighbours, (H, W) or (H, W, C<=4) float32 (edges replicated).
+
+    ``dst`` (same shape and dtype as ``img``, not ``img`` itself) receives the result if given.
+    """
+    return cv2.filter2D(img, -1, _CROSS, dst=dst, borderType=cv2.BORDER_REPLICATE)
 
 
 def box_blur(img: NDArray[np.float32], radius_px: int) -> NDArray[np.float32]:
     """Mean over a (2r+1)^2 box, (H, W) or (H, W, C<=4) float32 (edges replicated)."""
     k = 2 * radius_px + 1
     return cv2.blur(img, (k, k), borderType=cv2.BORDER_REPLICATE)
+
+
+def extend_crop(crop: NDArray, y0: int, x0: int, height: int, width: int) -> NDArray:
+    """Place ``crop`` at ``(y0, x0)`` in a ``(height, width)`` canvas, edges replicated outwards.
+
+    Args:
+        crop: (h, w) or (h, w, C<=4) array lying inside the canvas.
+        y0, x0: its top-left corner in the canvas.
+        height, width: canvas size.
+
+    Returns:
+        (height, width[, C]) array of ``crop``'s dtype (``crop`` itself if it fills the canvas).
+    """
+    h, w = crop.shape[:2]
+    if (y0, x0, h, w) == (0, 0, height, width):
+        return crop
+    return cv2.copyMakeBorder(crop, y0, height - y0 - h, x0, width - x0 - w, cv2.BORDER_REPLICATE)

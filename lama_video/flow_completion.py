@@ -13,6 +13,7 @@ few Jacobi sweeps. That keeps the cost linear in the hole size.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
@@ -26,7 +27,7 @@ _SWEEPS_PER_LEVEL = 6  # Jacobi sweeps after upsampling a coarse solution
 
 def harmonic_fill(values: NDArray[np.float32], hole: NDArray[np.bool_], *,
                   max_direct_unknowns: int = _MAX_DIRECT_UNKNOWNS,
-                  sweeps: int = _SWEEPS_PER_LEVEL) -> NDArray[np.float32]:
+                  sweeps: int = _SWEEPS_PER_LEVEL, coarse_levels: int = 0) -> NDArray[np.float32]:
     """Fill ``hole`` with the harmonic interpolation of the values around it.
 
     Args:
@@ -34,6 +35,9 @@ def harmonic_fill(values: NDArray[np.float32], hole: NDArray[np.bool_], *,
         hole: (H, W) bool, True = unknown.
         max_direct_unknowns: holes with more pixels are solved coarse-to-fine.
         sweeps: Jacobi relaxation sweeps per refined level.
+        coarse_levels: the finest this many levels are not relaxed: the solution of the level
+            below is upsampled bilinearly into the hole (for a smooth, low-frequency fill, 4x
+            cheaper per skipped level, slightly less exact next to the hole's border).
 
     Returns:
         Same shape and dtype as ``values``; equal to it outside ``hole``. A hole that covers the
@@ -46,18 +50,20 @@ def harmonic_fill(values: NDArray[np.float32], hole: NDArray[np.bool_], *,
         if hole.all():
             out[:] = 0.0
         else:
-            ys, xs = np.nonzero(hole)
+            rows = np.flatnonzero(hole.any(axis=1))
+            cols = np.flatnonzero(hole.any(axis=0))
             h, w = hole.shape
-            y0, y1 = max(0, ys.min() - 1), min(h, ys.max() + 2)
-            x0, x1 = max(0, xs.min() - 1), min(w, xs.max() + 2)
+            y0, y1 = max(0, int(rows[0]) - 1), min(h, int(rows[-1]) + 2)
+            x0, x1 = max(0, int(cols[0]) - 1), min(w, int(cols[-1]) + 2)
             sub_hole = hole[y0:y1, x0:x1]
-            sub = _solve(out[y0:y1, x0:x1], sub_hole, max_direct_unknowns, sweeps)
-            out[y0:y1, x0:x1][sub_hole] = sub[sub_hole]
+            sub = _solve(out[y0:y1, x0:x1], sub_hole, max_direct_unknowns, sweeps,
+                         coarse_levels)
+            np.copyto(out[y0:y1, x0:x1], sub, where=sub_hole[..., None])
     return out[..., 0] if squeeze else out
 
 
 def _solve(vals: NDArray[np.float32], hole: NDArray[np.bool_], max_direct: int,
-           sweeps: int) -> NDArray[np.float32]:
+           sweeps: int, skip: int = 0) -> NDArray[np.float32]:
     """Harmonic fill of a crop whose every hole component touches a known pixel or the crop edge."""
     n = int(hole.sum())
     h, w = hole.shape
@@ -65,28 +71,47 @@ def _solve(vals: NDArray[np.float32], hole: NDArray[np.bool_], max_direct: int,
         return _direct(vals, hole)
     # Push: 2x2 masked average of the known pixels; a coarse cell is unknown only if all four are.
     hp, wp = h + (h & 1), w + (w & 1)
+    c = vals.shape[2]
     known = np.zeros((hp, wp), np.float32)
     known[:h, :w] = ~hole
-    acc = np.zeros((hp, wp, vals.shape[2]), np.float32)
-    acc[:h, :w] = np.where(hole[..., None], 0.0, vals)
-    cnt = known.reshape(hp // 2, 2, wp // 2, 2).sum(axis=(1, 3))
-    tot = acc.reshape(hp // 2, 2, wp // 2, 2, -1).sum(axis=(1, 3))
-    coarse_hole = cnt == 0
-    coarse = tot / np.maximum(cnt, 1.0)[..., None]
-    coarse = _solve(coarse.astype(np.float32), coarse_hole, max_direct, sweeps)
-    # Pull: nearest-neighbour upsampling as the start, then Jacobi sweeps on the fine grid.
-    up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
-    x = np.where(hole[..., None], up, vals).astype(np.float32)
+    acc = np.zeros((hp, wp, c), np.float32)
+    np.copyto(acc[:h, :w], vals, where=~hole[..., None])  # whatever the hole holds (even NaN)
+    # An exact 2x area shrink is the 2x2 mean (a quarter of the sums).
+    cnt = cv2.resize(known, (wp // 2, hp // 2), interpolation=cv2.INTER_AREA)
+    tot = cv2.resize(acc, (wp // 2, hp // 2), interpolation=cv2.INTER_AREA).reshape(
+        hp // 2, wp // 2, c)
+    coarse_hole = cnt < 0.125  # no known pixel among the four
+    coarse = tot / np.maximum(cnt, 0.25)[..., None]
+    coarse = _solve(coarse, coarse_hole, max_direct, sweeps, skip - 1)
+    # Pull: bilinear upsampling as the start, then Jacobi sweeps on the fine grid.
+    up = cv2.resize(coarse, (wp, hp), interpolation=cv2.INTER_LINEAR)
+    x = np.ascontiguousarray(vals, dtype=np.float32).copy()
+    _put(x, up.reshape(hp, wp, -1)[:h, :w], hole)
+    if skip > 0:
+        return x
     return _jacobi(x, hole, sweeps)
 
 
+def _put(dst: NDArray[np.float32], src: NDArray[np.float32], hole: NDArray[np.bool_]) -> None:
+    """``dst[hole] = src[hole]`` in place; (H, W, C) float32, C <= 4 (cv2 masked copy)."""
+    c = dst.shape[2]
+    d = dst[..., 0] if c == 1 else dst
+    s = np.ascontiguousarray(src[..., 0] if c == 1 else src)
+    cv2.copyTo(s, hole.view(np.uint8), d)
+
+
 def _jacobi(x: NDArray[np.float32], hole: NDArray[np.bool_], sweeps: int) -> NDArray[np.float32]:
-    """Relax the hole pixels towards the mean of their 4 neighbours (edges mirrored = Neumann)."""
-    ys, xs = np.nonzero(hole)
-    x = np.ascontiguousarray(x)
+    """Relax the hole pixels towards the mean of their 4 neighbours (edges mirrored = Neumann).
+
+    ``x`` is (H, W, C) float32 C-contiguous, C <= 4; it is updated in place and returned.
+    """
+    c = x.shape[2]
+    img = x[..., 0] if c == 1 else x  # a view: cv2 writes through it
+    avg = np.empty_like(img)
+    mask = hole.view(np.uint8)
     for _ in range(sweeps):
-        avg = neighbour_mean(x).reshape(x.shape)  # cv2 drops a trailing channel axis of 1
-        x[ys, xs] = avg[ys, xs]
+        neighbour_mean(img, dst=avg)
+        cv2.copyTo(avg, mask, img)
     return x
 
 

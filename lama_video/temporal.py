@@ -4,7 +4,9 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
 
 1. **Flow.** DIS forward and backward flow between neighbouring frames, at a working size whose
    longest side is at most ``flow_max_side_px`` (all geometry below happens at that size; colours
-   are always sampled from the full-resolution frames).
+   are always sampled from the full-resolution frames). Flow is only read near the holes, so DIS
+   runs on the box around both frames' grown holes plus a margin (``_FLOW_MARGIN_PX``) and the
+   field is extended beyond it by replicating its edges.
 2. **Flow completion.** Inside each hole, grown by ``flow_grow_px`` so that the object's motion at
    its edge does not leak in, the flow is replaced by the harmonic interpolation of the flow around
    it (:mod:`lama_video.flow_completion`).
@@ -66,6 +68,7 @@ _CONF_CELL_PX = 8  # ring mismatch (propagation confidence) is averaged on cells
 # is large wherever the hole moves and a tight gate would leave those pixels unsmoothed (7 DAVIS
 # pairs, in-process: 1.0 -> 12 gives hole PSNR 19.55 -> 19.67, flicker 1.37 -> 1.28).
 _SMOOTH_SLACK = 12.0
+_FLOW_MARGIN_PX = 32  # flow is estimated on the holes' box grown by this (working-size px)
 
 
 @dataclass
@@ -201,14 +204,14 @@ class TemporalEngine:
         thr = cfg.consistency_px * geo.sx  # in working-size pixels
 
         # Pixel lists: the hole, plus a thin ring around it for the seam correction.
-        ring_masks = [None if not has[t] else
-                      fl.dilate(holes[t], _SEAM_RING_PX) & ~holes[t] for t in range(n)]
         pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None] = [None] * n
         for t in range(n):
             if has[t]:
-                hy, hx = np.nonzero(holes[t])
-                ry, rx = np.nonzero(ring_masks[t])
-                pix[t] = (np.concatenate([hy, ry]), np.concatenate([hx, rx]), hy.size)
+                y0, y1, x0, x1 = _bbox(holes[t], _SEAM_RING_PX)
+                crop = holes[t][y0:y1, x0:x1]
+                hy, hx = np.nonzero(crop)
+                ry, rx = np.nonzero(fl.dilate(crop, _SEAM_RING_PX) & ~crop)
+                pix[t] = (np.concatenate([hy, ry]) + y0, np.concatenate([hx, rx]) + x0, hy.size)
 
         pred_past = self._propagate(+1, frames, holes, data, pix, fwd, bwd, geo, thr)
         pred_future = self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr)
@@ -270,8 +273,13 @@ class TemporalEngine:
                 continue
             a, b = data[t], data[t + 1]
             assert a is not None and b is not None
-            raw_f[t] = fl.estimate_gray(self._flow, a.gray, b.gray)
-            raw_b[t] = fl.estimate_gray(self._flow, b.gray, a.gray)
+            # Flow is only ever read near the holes: DIS runs on the box around both frames'
+            # grown holes plus a margin, and the field is extended beyond it by edge replication.
+            h, w = a.gray.shape
+            y0, y1, x0, x1 = _bbox(a.grown | b.grown, _FLOW_MARGIN_PX)
+            ga, gb = a.gray[y0:y1, x0:x1], b.gray[y0:y1, x0:x1]
+            raw_f[t] = fl.extend_crop(fl.estimate_gray(self._flow, ga, gb), y0, x0, h, w)
+            raw_b[t] = fl.extend_crop(fl.estimate_gray(self._flow, gb, ga), y0, x0, h, w)
         # Complete the fields that live in frame t's grid (fwd[t] and bwd[t-1]) in one solve.
         for t in range(n):
             fields = []
@@ -340,7 +348,8 @@ class TemporalEngine:
                 m = to_q[cy, cx]
                 qx = cx + m[:, 0]
                 qy = cy + m[:, 1]
-                err = np.linalg.norm(m + fl.sample_points(back, qx, qy, border_value=1e4), axis=1)
+                r = m + fl.sample_points(back, qx, qy, border_value=1e4)
+                err = np.sqrt(r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1])
                 addr = _lookup(prev, q, qx, qy, regions)
                 addr[:, 3] += 1.0
                 addr[:, 4] += err
@@ -545,8 +554,8 @@ def _advance(xs: NDArray[np.float32], ys: NDArray[np.float32], to_q: NDArray[np.
     """Move scattered points one frame along ``to_q``; also their forward-backward error."""
     m = fl.sample_points(to_q, xs, ys)
     nx, ny = xs + m[:, 0], ys + m[:, 1]
-    err = np.linalg.norm(m + fl.sample_points(back, nx, ny, border_value=1e4), axis=1)
-    return nx, ny, err.astype(np.float32)
+    r = m + fl.sample_points(back, nx, ny, border_value=1e4)
+    return nx, ny, np.sqrt(r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1])
 
 
 def _track(xs: NDArray[np.float32], ys: NDArray[np.float32], t: int, k: int,
@@ -611,16 +620,32 @@ def _sample_map(addr_map: NDArray[np.float32], xs: NDArray[np.float32], ys: NDAr
     """
     h, w = addr_map.shape[:2]
     out = fl.sample_points(addr_map, xs, ys, border_value=-1.0)
-    ix = np.floor(xs + 0.5).astype(np.int64)
-    iy = np.floor(ys + 0.5).astype(np.int64)
+    # Only points whose bilinear footprint holds two sources can differ from their nearest cell:
+    # find them on a (h + 1, w + 1) map of 2x2 footprints (off-map cells count as source -1).
+    src_map = np.full((h + 2, w + 2), -1.0, np.float32)
+    src_map[1:-1, 1:-1] = addr_map[..., 0]
+    lo = np.minimum(np.minimum(src_map[:-1, :-1], src_map[1:, :-1]),
+                    np.minimum(src_map[:-1, 1:], src_map[1:, 1:]))
+    hi = np.maximum(np.maximum(src_map[:-1, :-1], src_map[1:, :-1]),
+                    np.maximum(src_map[:-1, 1:], src_map[1:, 1:]))
+    mixed = (hi - lo) >= 1e-3
+    fx = np.clip(np.floor(xs).astype(np.int64) + 1, 0, w + 1)
+    fy = np.clip(np.floor(ys).astype(np.int64) + 1, 0, h + 1)
+    cand = np.nonzero(mixed[np.minimum(fy, h), np.minimum(fx, w)])[0]
+    if cand.size == 0:
+        return out
+    ix = np.floor(xs[cand] + 0.5).astype(np.int64)
+    iy = np.floor(ys[cand] + 0.5).astype(np.int64)
     inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-    near = np.full(out.shape, -1.0, np.float32)
+    near = np.full((cand.size, out.shape[1]), -1.0, np.float32)
     near[inside] = addr_map[iy[inside], ix[inside]]
-    diff = np.abs(out[:, 0] - near[:, 0]) >= 1e-3
-    if diff.any():
-        fix = near[diff]
-        fix[:, 1] += xs[diff] - ix[diff]
-        fix[:, 2] += ys[diff] - iy[diff]
+    sub = np.abs(out[cand, 0] - near[:, 0]) >= 1e-3
+    diff = cand[sub]
+    near, ix, iy = near[sub], ix[sub], iy[sub]
+    if diff.size:
+        fix = near
+        fix[:, 1] += xs[diff] - ix
+        fix[:, 2] += ys[diff] - iy
         # The shift extrapolates the neighbour's address by up to half a cell; repeated over a chain
         # that can drift into the source's hole. Addresses are only valid outside the source's
         # chained region (the hole grown by a cell), so drop those that drifted in.
@@ -730,11 +755,22 @@ def _yield_to_smooth(frame: NDArray[np.uint8], hole: NDArray[np.bool_], ys: NDAr
     m = 2
     y0, y1 = max(0, int(ys[:nh].min()) - m), min(h, int(ys[:nh].max()) + m + 1)
     x0, x1 = max(0, int(xs[:nh].min()) - m), min(w, int(xs[:nh].max()) + m + 1)
-    smooth = harmonic_fill(frame[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1])
+    # A low-frequency estimate: the finest level is interpolated, not relaxed (4x cheaper).
+    smooth = harmonic_fill(frame[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1],
+                           coarse_levels=1)
     fill = smooth[ys[sel] - y0, xs[sel] - x0]
     out = col.copy()
     out[sel] = wgt[:, None] * col[sel] + (1.0 - wgt[:, None]) * fill
     return out
+
+
+def _bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` of a non-empty (H, W) mask's bounding box grown by ``margin``."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + margin + 1),
+            max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + margin + 1))
 
 
 def _to_u8(values: NDArray[np.float32]) -> NDArray[np.uint8]:

@@ -56,3 +56,31 @@ def test_neighbour_mean_is_a_cross_average():
     img[2, 2] = 4.0
     out = fl.neighbour_mean(img)
     assert out[1, 2] == 1.0 and out[2, 1] == 1.0 and out[2, 2] == 0.0 and out[1, 1] == 0.0
+
+
+def test_extend_crop_places_the_crop_and_replicates_its_edges():
+    crop = np.arange(12, dtype=np.float32).reshape(3, 4)
+    out = fl.extend_crop(crop, 2, 1, 7, 8)
+    assert out.shape == (7, 8)
+    np.testing.assert_array_equal(out[2:5, 1:5], crop)
+    np.testing.assert_array_equal(out[0, 1:5], crop[0])  # above: the top row
+    np.testing.assert_array_equal(out[6, 1:5], crop[-1])  # below: the bottom row
+    np.testing.assert_array_equal(out[2:5, 7], crop[:, -1])  # right: the last column
+    assert out[0, 0] == crop[0, 0] and out[6, 7] == crop[-1, -1]
+    flow = np.ones((3, 4, 2), np.float32)
+    assert fl.extend_crop(flow, 0, 0, 3, 4) is flow  # nothing to extend
+    assert fl.extend_crop(flow, 1, 1, 5, 6).shape == (5, 6, 2)
+
+
+def test_estimate_gray_does_not_depend_on_earlier_calls():
+    # OpenCV's DIS keeps buffers between calls; crops of changing size made the temporal engine's
+    # result depend on call order (and Ray window parts differ from a one-process run).
+    rng = np.random.default_rng(3)
+    a = cv2.GaussianBlur(rng.integers(0, 256, (90, 130), dtype=np.uint8), (5, 5), 1.5)
+    b = np.roll(a, 2, axis=1)
+    c = cv2.GaussianBlur(rng.integers(0, 256, (61, 77), dtype=np.uint8), (5, 5), 1.5)
+    est = fl.FlowEstimator(preset="ultrafast")
+    first = fl.estimate_gray(est, a, b)
+    fl.estimate_gray(est, c, np.roll(c, 5, axis=0))
+    again = fl.estimate_gray(est, a, b)
+    assert np.array_equal(first, again)

@@ -88,6 +88,21 @@ def test_harmonic_fill_small_hole_is_exact_laplace_solution():
     assert np.abs(out - field).max() < 1e-3
 
 
+def test_harmonic_fill_coarse_levels_approximates_the_full_solve():
+    h, w = 160, 220
+    img = cv2.GaussianBlur(np.random.default_rng(2).random((h, w, 3)).astype(np.float32) * 255,
+                           (0, 0), 6)
+    ys, xs = np.mgrid[0:h, 0:w]
+    hole = ((xs - 110) / 80.0) ** 2 + ((ys - 80) / 60.0) ** 2 < 1
+    exact = harmonic_fill(img, hole, max_direct_unknowns=10**6)
+    for levels in (0, 1):
+        out = harmonic_fill(img, hole, coarse_levels=levels)
+        np.testing.assert_array_equal(out[~hole], img[~hole])
+        err = np.abs(out - exact)[hole]
+        # a few grey levels at most, well under one on average (the field spans ~10 levels)
+        assert err.max() < 2.0 and err.mean() < 0.5, (levels, err.max(), err.mean())
+
+
 # ---------------------------------------------------------------- propagation
 
 
