@@ -76,8 +76,8 @@ from typing import Any
 from lama_video.config import RunConfig
 from lama_video.engines import ImageEngine
 from lama_video.errors import ConfigError, LamaVideoError, MaskError
-from lama_video.masks import Box, frame_number
-from lama_video.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_image_files
+from lama_video.masks import Box, keyframes_from_folder
+from lama_video.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -219,30 +219,10 @@ def _find_mask(video: Path) -> tuple[Path | None, tuple[tuple[int, Path], ...] |
         return None, None, f"several masks for {video.name} ({names}): expected exactly one"
     if found[0].name.endswith("_keyframes"):
         try:
-            return None, keyframes_from_folder(found[0]), None
+            return None, tuple(keyframes_from_folder(found[0]).items()), None
         except MaskError as err:
             return None, None, str(err)
     return found[0], None, None
-
-
-def keyframes_from_folder(folder: Path) -> tuple[tuple[int, Path], ...]:
-    """``((frame, file), ...)`` of a folder of keyframe masks named by frame number.
-
-    Raises:
-        MaskError: a file has no number in its name, or the folder holds no images.
-    """
-    out: dict[int, Path] = {}
-    for p in list_image_files(folder):
-        n = frame_number(p)
-        if n is None:
-            raise MaskError(
-                f"keyframe mask {str(p)!r} has no frame number in its name; expected names like "
-                "00012.png (frame 12)"
-            )
-        out[n] = p
-    if not out:
-        raise MaskError(f"keyframe folder {str(folder)!r} holds no mask images")
-    return tuple(sorted(out.items()))
 
 
 def discover_jobs(

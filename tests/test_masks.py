@@ -122,3 +122,19 @@ def test_dilate_grows_by_radius():
     d = dilate(m, 3)
     assert d[10, 7] and d[10, 13] and not d[10, 6] and d.sum() > 20
     assert dilate(m, 0) is m
+
+
+def test_keyframes_from_folder(tmp_path):
+    from lama_video.masks import keyframes_from_folder
+
+    for i in (30, 4):
+        _write(tmp_path / f"key_{i}.png", _ring_mask())
+    assert list(keyframes_from_folder(tmp_path)) == [4, 30]
+    _write(tmp_path / "nonumber.png", _ring_mask())
+    with pytest.raises(MaskError, match="has no frame number"):
+        keyframes_from_folder(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MaskError, match="holds no mask images"):
+        keyframes_from_folder(tmp_path / "empty")
+    with pytest.raises(MaskError, match="must be a folder"):
+        keyframes_from_folder(tmp_path / "key_4.png")

@@ -25,11 +25,11 @@ from lama_video.cli.remove import (
     DilateOpt,
     OverwriteOpt,
     build_config,
-    keyframes_from_folder,
     parse_keyframe,
 )
 from lama_video.errors import EncodeError
 from lama_video.fsutil import publish
+from lama_video.masks import keyframes_from_folder
 
 #: Overlay colour of the holes in the preview (RGB) and its opacity inside the hole.
 PREVIEW_RGB = (255, 0, 255)

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from lama_video.cli._app import app, run_command, state
 from lama_video.config import RunConfig, load_config
 from lama_video.errors import MaskError
-from lama_video.masks import Box
+from lama_video.masks import Box, keyframes_from_folder
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML preset (see configs/default.yaml).")
@@ -50,30 +50,6 @@ def parse_keyframe(text: str) -> tuple[int, Path]:
             "e.g. --keyframe-mask 0:mask.png"
         )
     return int(idx), Path(path)
-
-
-def keyframes_from_folder(folder: Path) -> dict[int, Path]:
-    """A mask folder with only some frames present: ``{frame number: file}`` (``--keyframes``)."""
-    from lama_video.masks import frame_number
-    from lama_video.video import list_image_files
-
-    if not folder.is_dir():
-        raise MaskError(
-            f"--keyframes needs --mask to be a folder of mask images, got {str(folder)!r}"
-        )
-    files = list_image_files(folder)
-    out: dict[int, Path] = {}
-    for p in files:
-        n = frame_number(p)
-        if n is None:
-            raise MaskError(
-                f"keyframe mask {p.name!r} has no frame number in its name; expected names like "
-                "00012.png (frame 12)"
-            )
-        out[n] = p
-    if not out:
-        raise MaskError(f"mask folder {str(folder)!r} holds no mask images")
-    return out
 
 
 def build_config(config: Path | None, **sections: dict[str, object]) -> RunConfig:
