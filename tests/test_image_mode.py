@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -23,16 +21,6 @@ from lama_video.inpaint import Inpainter
 from lama_video.model.weights import load_model
 
 PARITY = Path(__file__).parent / "fixtures" / "lama-parity"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI's root callback installs a handler on the runner's stderr and stops propagation;
-    undo that so later tests' caplog still sees lama_video records."""
-    logger = logging.getLogger("lama_video")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
 
 
 def _imwrite(path: Path, rgb_or_grey: np.ndarray) -> Path:
