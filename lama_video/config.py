@@ -65,10 +65,10 @@ class PropagationConfig:
     # flow computed at this longest side at most, then scaled up
     flow_max_side_px: int = _f(640, lo=32)
     # extra growth of propagated masks (a ghost is worse than a hole)
-    safety_px: int = _f(3, lo=0, hi=64)
+    safety_px: int = _f(4, lo=0, hi=64)
     # re-fit tracked outlines to each frame's colours (GrabCut); False = flow only, faster
     colour_refine: bool = _f(True)
-    # how far (px) per frame the colour re-fit may grow a tracked mask beyond the flow's guess
+    # growth (px) per frame the colour re-fit may add to a tracked mask (or 6% of a big object)
     refine_band_px: int = _f(15, lo=1, hi=256)
 
 

@@ -16,8 +16,11 @@ from lama_video.masks import dilate, read_mask_image
 from lama_video.propagate import (
     PackedMasks,
     check_keyframes,
+    colour_models,
     combine,
     holes,
+    moving_with_background,
+    object_flow,
     propagate_keyframes,
     propagate_masks,
 )
@@ -117,8 +120,69 @@ def test_combine_keeps_what_either_direction_has():
     b = np.zeros((H, W), bool)
     a[10:30, 5:25] = True
     b[2:38, 12:18] = True
-    both = combine(a, b)
-    assert both[a].all() and both[b].all() and not both[~(a | b)].any()
+    for weight in (0.5, 0.3, 0.7):  # mid-span: the union
+        both = combine(a, b, weight)
+        assert both[a].all() and both[b].all() and not both[~(a | b)].any()
+    # Next to the previous keyframe (forward weight 0.9), what only the backward track (from the
+    # far keyframe) found is dropped, and the other way round next to the next keyframe.
+    near_prev = combine(a, b, 0.9)
+    assert np.array_equal(near_prev, a)
+    near_next = combine(a, b, 0.1)
+    assert np.array_equal(near_next, b)
+
+
+def test_object_flow_carries_a_zoom_to_the_outline():
+    """A growing object's outline moves outward faster than its interior: the similarity fit
+    extrapolates that, where averaging the interior's flow would fall short."""
+    h, w = 120, 120
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy, zoom = 60.0, 60.0, 0.08
+    flow = np.stack([zoom * (xs - cx) + 1.0, zoom * (ys - cy) - 0.5], axis=-1).astype(np.float32)
+    disk = (xs - cx) ** 2 + (ys - cy) ** 2 <= 40 ** 2
+    # Flow is trusted only well inside the object (the outline's flow mixes in the background).
+    interior = (xs - cx) ** 2 + (ys - cy) ** 2 <= 25 ** 2
+    fb_err = np.where(interior, 0.0, 50.0).astype(np.float32)
+    out = object_flow(disk, flow, fb_err)
+    rim = disk & ~interior
+    err = np.linalg.norm(out[rim] - flow[rim], axis=-1)
+    assert err.max() < 0.05, err.max()  # true motion at the rim is up to 3.2 px
+
+
+def test_moving_with_background_flags_only_background_motion():
+    h, w = 100, 140
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[..., 0] = -2.0  # camera pan: background moves 2 px left
+    obj = np.zeros((h, w), bool)
+    obj[30:70, 40:80] = True
+    flow[obj] = (3.0, 1.0)  # the object moves its own way
+    strip = np.zeros((h, w), bool)
+    strip[70:80, 20:80] = True  # background caught in the mask, moving with the background
+    mask = obj | strip
+    outside = ~cv2.dilate(mask.view(np.uint8), np.ones((9, 9), np.uint8)).view(bool)
+    err = np.zeros((h, w), np.float32)
+    flagged = moving_with_background(mask, outside, flow, err)
+    assert flagged[strip].mean() > 0.95
+    assert not flagged[obj].any()
+    # An object moving like its background cannot be told apart by motion: nothing is flagged.
+    flow[obj] = (-2.0, 0.0)
+    assert not moving_with_background(mask, outside, flow, err).any()
+    # Unreliable flow (forward-backward error) is never evidence.
+    flow[obj] = (3.0, 1.0)
+    assert not moving_with_background(mask, outside, flow, err + 100.0).any()
+
+
+def test_colour_models_do_not_depend_on_opencv_rng_state():
+    """GrabCut's k-means draws from OpenCV's global RNG: the models must not depend on what ran
+    before (another clip, another batch job)."""
+    rng = np.random.default_rng(3)
+    obj = rng.integers(0, 256, (3000, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (3000, 3), dtype=np.uint8)
+    cv2.setRNGSeed(12345)
+    first = colour_models(obj, bg)
+    cv2.setRNGSeed(777)
+    cv2.randu(np.zeros((100, 100), np.float32), 0, 1)
+    second = colour_models(obj, bg)
+    assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
 
 
 def test_packed_masks_round_trip():
