@@ -56,7 +56,7 @@ from numpy.typing import NDArray
 
 from lama_video.config import PropagationConfig, RunConfig
 from lama_video.errors import MaskError
-from lama_video.flow import FlowEstimator, fb_error, resize, working_scale
+from lama_video.flow import FlowEstimator, estimate_gray, fb_error, resize, to_gray, working_scale
 
 log = logging.getLogger(__name__)
 
@@ -590,9 +590,11 @@ class MaskTracker:
         y0, y1, x0, x1 = _bbox(state, max(48, size // 2)) or (0, h, 0, w)
         ff = np.zeros((h, w, 2), np.float32)
         fb = np.zeros((h, w, 2), np.float32)
-        a, b = prev[y0:y1, x0:x1], cur[y0:y1, x0:x1]
-        ff[y0:y1, x0:x1] = self._flow(a, b)
-        fb[y0:y1, x0:x1] = self._flow(b, a)
+        # estimate_gray: a fresh DIS instance per call, so the result does not depend on the
+        # sizes of earlier crops (OpenCV's DIS keeps buffers between calls).
+        a, b = to_gray(prev[y0:y1, x0:x1]), to_gray(cur[y0:y1, x0:x1])
+        ff[y0:y1, x0:x1] = estimate_gray(self._flow, a, b)
+        fb[y0:y1, x0:x1] = estimate_gray(self._flow, b, a)
         return ff, fb, (y0, y1, x0, x1)
 
     def _to_full(self, small: NDArray[np.bool_]) -> NDArray[np.bool_]:
