@@ -293,3 +293,25 @@ def test_cli_errors_exit_1(tmp_path, clip, make, message):
     lines = [x for x in res.output.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert not out.exists()  # nothing half-written
+
+
+def test_tracks_the_toy_in_the_sample_clip():
+    """Real footage: the pom-pom toy of samples/clip.mp4, tracked from frame 0's mask.
+
+    samples/clip_masks are the toy's outline grown by 7 px (see samples/README.md); eroding them
+    by 7 px again gives the toy itself, which every tracked mask must cover, without taking in
+    much more than the grown reference.
+    """
+    import itertools
+
+    root = Path(__file__).resolve().parents[1] / "samples"
+    n = 60
+    with open_video(root / "clip.mp4") as video:
+        frames = [f.rgb for f in itertools.islice(video.frames(), n)]
+    ref = [read_mask_image(root / "clip_masks" / f"{i:05d}.png") > 127 for i in range(n)]
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))
+    toy = [cv2.erode(r.astype(np.uint8), disk).astype(bool) for r in ref]
+    tracked = propagate_masks(frames, {0: read_mask_image(root / "clip_mask.png") > 127})
+    for t in range(1, n):
+        assert _coverage(tracked[t], toy[t]) > 0.99, f"frame {t}"
+        assert tracked[t].sum() < 1.5 * ref[t].sum(), f"frame {t}"
