@@ -440,7 +440,8 @@ def test_ui_command_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         with urllib.request.urlopen(url + "api/info", timeout=30) as r:
             assert json.loads(r.read())["n_frames"] == N
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
+        assert proc.wait(30) == 130  # DESIGN.md: Ctrl-C exits 130, masks kept
+        assert proc.stderr is not None and "masks are kept" in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -70,9 +70,11 @@ def ui(
         try:
             server.serve_forever()
         except KeyboardInterrupt:
-            # Ctrl-C is how this server is meant to stop: masks are on disk already.
+            # Ctrl-C is how this server is meant to stop: masks are on disk already. Exit 130
+            # like every command stopped with Ctrl-C (scripts can tell it from a clean exit).
             if not state.quiet:
                 typer.echo(f"stopped; masks are kept in {session.work}", err=True)
+            raise typer.Exit(130) from None
         finally:
             server.server_close()
             session.close()
