@@ -69,15 +69,15 @@ def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
 
     if cfg.engine in ("telea", "ns"):
         return ClassicalEngine(cfg.engine, radius_px=cfg.classical_radius_px)
-    # Late import: only the LaMa path needs torch (a classical run stays light).
-    from lama_video.inpaint import Inpainter, _download_hint, weights_available
+    # The weights lookup is torch-free: an `auto` run that falls back to Telea never imports torch.
+    from lama_video.model.registry import download_hint, weights_available
 
     if cfg.engine == "auto" and not weights_available(cfg.model):
         log.warning(
             "LaMa weights %r not found; using OpenCV Telea instead (install them with "
             "`%s` or pass --model PATH)",
             cfg.model,
-            _download_hint(cfg.model),
+            download_hint(cfg.model),
         )
         return ClassicalEngine("telea", radius_px=cfg.classical_radius_px)
     if cfg.engine not in ("auto", "lama"):
@@ -85,8 +85,10 @@ def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
     if not weights_available(cfg.model):
         raise WeightsError(
             f"LaMa weights {cfg.model!r} not found (not a file and not in the weights cache); run "
-            f"`{_download_hint(cfg.model)}` or pass --model PATH"
+            f"`{download_hint(cfg.model)}` or pass --model PATH"
         )
+    from lama_video.inpaint import Inpainter  # late import: only the LaMa path needs torch
+
     return Inpainter.from_pretrained(
         cfg.model,
         trust_checkpoint=cfg.trust_checkpoint,

@@ -23,7 +23,6 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -34,7 +33,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from lama_video.engines import check_batch
-from lama_video.errors import ConfigError, LamaVideoError, WeightsError
+from lama_video.errors import ConfigError, LamaVideoError
 
 if TYPE_CHECKING:
     pass
@@ -518,33 +517,3 @@ class Inpainter:
         return fills
 
 
-def _looks_like_path(model: str) -> bool:
-    return any(sep in model for sep in ("/", "\\", os.sep)) or Path(model).suffix.lower() in (
-        ".ckpt",
-        ".pt",
-        ".pth",
-        ".bin",
-        ".safetensors",
-        ".zip",
-    )
-
-
-def weights_available(model: str) -> bool:
-    """True when ``model`` is an existing path or a registry name found in the local weights cache.
-
-    A value that looks like a path (has a separator or a checkpoint suffix) is only checked on disk.
-    """
-    if Path(model).expanduser().exists():
-        return True
-    if _looks_like_path(model):
-        return False
-    from lama_video.model.weights import find_weights
-
-    try:
-        return find_weights(model) is not None
-    except WeightsError:
-        return False
-
-
-def _download_hint(model: str) -> str:
-    return "lama-video weights download" + ("" if _looks_like_path(model) else f" {model}")

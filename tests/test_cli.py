@@ -202,3 +202,32 @@ def test_remove_with_the_lama_engine_end_to_end(tmp_path, temporal):
     got = read_image(frames[0])
     assert np.array_equal(got[:70], first[:70])  # far above the box: untouched
     assert np.abs(got[85:115, 105:155].astype(int) - first[85:115, 105:155]).mean() > 1
+
+
+def test_auto_engine_without_weights_never_imports_torch(tmp_path):
+    """`--engine auto` looks for LaMa weights before loading anything: a run that falls back to
+    Telea (no weights installed) and `weights list` must not pay for importing torch."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.mp4"
+    code = (
+        "import sys\n"
+        "from lama_video.cli._app import main\n"
+        "sys.argv = ['lama-video', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "LAMA_VIDEO_HOME": str(tmp_path / "no-weights")}
+    for args in (
+        ["-q", "remove", str(MEDIA / "aac.mp4"), "--box", "10,10,20,20", "-o", str(out)],
+        ["weights", "list"],
+    ):
+        res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert res.returncode == 0 and "ok" in res.stdout, (args, res.stdout, res.stderr)

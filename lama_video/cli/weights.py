@@ -12,10 +12,10 @@ from lama_video.cli._app import app, run_command, state
 from lama_video.errors import WeightsError
 
 if TYPE_CHECKING:
-    from lama_video.model.weights import WeightsSpec
+    from lama_video.model.registry import WeightsSpec
 
-# NOTE: lama_video.model imports torch (seconds of start-up); it is imported inside the commands
-# so that `lama-video --help` and the other commands start fast.
+# NOTE: none of these commands loads weights (which imports torch: seconds of start-up); they use
+# the torch-free lama_video.model.registry and download modules, imported inside the commands.
 
 weights_app = typer.Typer(
     name="weights",
@@ -81,7 +81,7 @@ def list_weights() -> None:
     """Show the known weights, whether they are in the cache, and where."""
 
     def job() -> None:
-        from lama_video.model.weights import REGISTRY, cache_candidates, cache_dir
+        from lama_video.model.registry import REGISTRY, cache_candidates, cache_dir
         typer.echo(f"cache: {cache_dir()}")
         for name, spec in REGISTRY.items():
             found = [p for p in cache_candidates(spec) if p.exists()]
@@ -107,7 +107,7 @@ def verify(
 
     def job() -> None:
         from lama_video.model.download import verify_weights
-        from lama_video.model.weights import REGISTRY, cache_candidates, cache_dir, get_spec
+        from lama_video.model.registry import REGISTRY, cache_candidates, cache_dir, get_spec
         checks = []
         if target is None:
             for spec in REGISTRY.values():
@@ -151,7 +151,7 @@ def verify(
 
 def _spec_for_file(path: Path) -> WeightsSpec:
     """The registry entry whose file name matches ``path``; WeightsError if none does."""
-    from lama_video.model.weights import REGISTRY
+    from lama_video.model.registry import REGISTRY
 
     for spec in REGISTRY.values():
         if spec.file_name == path.name:

@@ -1,36 +1,39 @@
-"""LaMa's FFC generator (tensors in, tensors out) and the loading of its released weights."""
+"""LaMa's FFC generator (tensors in, tensors out) and the loading of its released weights.
+
+Names are imported on first use, so ``lama_video.model.registry`` (torch-free) can be imported
+without loading torch.
+"""
 
 from __future__ import annotations
 
-from lama_video.model.ffc import FFC, FFCBlock, FFCResnetBlock, FourierUnit, SpectralTransform
-from lama_video.model.generator import BIG_LAMA_ARCH, FFCResNetGenerator, GeneratorArch, big_lama
-from lama_video.model.weights import (
-    REGISTRY,
-    InputContract,
-    LoadedModel,
-    WeightsSpec,
-    cache_dir,
-    filter_state_dict,
-    find_weights,
-    load_model,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "BIG_LAMA_ARCH",
-    "FFC",
-    "REGISTRY",
-    "FFCBlock",
-    "FFCResNetGenerator",
-    "FFCResnetBlock",
-    "FourierUnit",
-    "GeneratorArch",
-    "InputContract",
-    "LoadedModel",
-    "SpectralTransform",
-    "WeightsSpec",
-    "big_lama",
-    "cache_dir",
-    "filter_state_dict",
-    "find_weights",
-    "load_model",
-]
+_EXPORTS = {
+    "FFC": "ffc",
+    "FFCBlock": "ffc",
+    "FFCResnetBlock": "ffc",
+    "FourierUnit": "ffc",
+    "SpectralTransform": "ffc",
+    "FFCResNetGenerator": "generator",
+    "big_lama": "generator",
+    "BIG_LAMA_ARCH": "registry",
+    "GeneratorArch": "registry",
+    "REGISTRY": "registry",
+    "InputContract": "registry",
+    "WeightsSpec": "registry",
+    "cache_dir": "registry",
+    "find_weights": "registry",
+    "LoadedModel": "weights",
+    "filter_state_dict": "weights",
+    "load_model": "weights",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lama_video.model' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"lama_video.model.{module}"), name)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lama_video import __version__
 from lama_video.errors import WeightsError
-from lama_video.model.weights import WeightsSpec, cache_dir, get_spec
+from lama_video.model.registry import WeightsSpec, cache_dir, get_spec
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +132,8 @@ def download_weights(
     An existing file that passes verification is kept (unless ``force``).
 
     Args:
-        name: registry name (see :data:`~lama_video.model.weights.REGISTRY`).
-        dest_dir: target folder; default :func:`~lama_video.model.weights.cache_dir`.
+        name: registry name (see :data:`~lama_video.model.registry.REGISTRY`).
+        dest_dir: target folder; default :func:`~lama_video.model.registry.cache_dir`.
         url: download from here instead of the registry URL / ``$LAMA_VIDEO_WEIGHTS_BASE_URL``.
         force: download again even if a verified file is present.
         progress, on_start: progress callbacks (see :func:`download_file`).

@@ -24,39 +24,12 @@ match the input.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from torch import Tensor, nn
 
 from lama_video.model.ffc import ConcatBranches, FFCBlock, FFCResnetBlock
-
-
-@dataclass(frozen=True)
-class GeneratorArch:
-    """Architecture numbers of an :class:`FFCResNetGenerator` (what a checkpoint's config fixes).
-
-    Attributes:
-        in_channels: input channels (4 = masked RGB + mask).
-        out_channels: output channels (3 = RGB).
-        ngf: width of the first layer; doubled by each downsampling (capped at ``max_features``).
-        n_downsampling: number of stride-2 layers (and of upsampling layers).
-        n_blocks: number of FFC residual blocks at the bottleneck.
-        ratio_g: fraction of bottleneck channels in the global (spectral) branch.
-        max_features: cap on any layer's width.
-    """
-
-    in_channels: int = 4
-    out_channels: int = 3
-    ngf: int = 64
-    n_downsampling: int = 3
-    n_blocks: int = 18
-    ratio_g: float = 0.75
-    max_features: int = 1024
-
-
-# The released big-lama model (configs/training/big-lama.yaml of LaMa: ffc_resnet, ngf 64, 3
-# downsamplings, 18 blocks, resnet ratio 0.75, sigmoid output): 50,975,875 parameters.
-BIG_LAMA_ARCH = GeneratorArch()
+from lama_video.model.registry import BIG_LAMA_ARCH, GeneratorArch
 
 
 class FFCResNetGenerator(nn.Module):

@@ -1,4 +1,4 @@
-"""LaMa weights: the registry, the cache folder and strict, safe loading of every released format.
+"""LaMa weights: strict, safe loading of every released format (registry and cache: ``registry``).
 
 Formats :func:`load_model` accepts (detected from the content, not only the file name):
 
@@ -28,7 +28,7 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,157 +37,32 @@ from torch import Tensor, nn
 
 from lama_video.errors import WeightsError
 from lama_video.model.ffc import autocast_disabled, split_channels
-from lama_video.model.generator import BIG_LAMA_ARCH, FFCResNetGenerator, GeneratorArch
+from lama_video.model.generator import FFCResNetGenerator, GeneratorArch
+
+# The registry and cache lookup are torch-free (lama_video.model.registry); re-exported here.
+from lama_video.model.registry import (  # noqa: F401
+    GENERATOR_PREFIX,
+    HOME_ENV,
+    REGISTRY,
+    InputContract,
+    WeightsFormat,
+    WeightsSpec,
+    cache_candidates,
+    cache_dir,
+    find_weights,
+    get_spec,
+    official_ckpt_in,
+)
 
 log = logging.getLogger(__name__)
 
-WeightsFormat = Literal["lama_zip", "lama_folder", "checkpoint", "safetensors", "torchscript"]
 ModelKind = Literal["generator", "torchscript_blended"]
 
-# Environment variable naming the cache folder (default: the platform's user cache dir).
-HOME_ENV = "LAMA_VIDEO_HOME"
-
-# Key prefix of the generator inside LaMa training checkpoints (DefaultInpaintingTrainingModule).
-GENERATOR_PREFIX = "generator."
 # Training-only modules that LaMa's bin/make_checkpoint.py may leave in best.ckpt: the evaluators
 # (SSIM/LPIPS/FID networks; always there), the discriminator and losses (unless stripped).
 IGNORED_PREFIXES = ("val_evaluator.", "test_evaluator.", "discriminator.", "loss_")
 
 _MAX_LISTED_KEYS = 5
-
-
-@dataclass(frozen=True)
-class InputContract:
-    """What a model expects from the caller (the Inpainter applies it).
-
-    Attributes:
-        pad_multiple: height and width must be multiples of this (pad bottom/right first).
-        value_range: range of image values (RGB float).
-        channel_order: channel order of the image tensor.
-        mask_hole_value: mask value meaning "fill this pixel" (the other value is 0).
-    """
-
-    pad_multiple: int = 8
-    value_range: tuple[float, float] = (0.0, 1.0)
-    channel_order: str = "RGB"
-    mask_hole_value: float = 1.0
-
-
-@dataclass(frozen=True)
-class WeightsSpec:
-    """One known set of weights: where it comes from and how to read it.
-
-    Attributes:
-        name: registry name (``--model NAME``).
-        url: official download location, or None for weights that were not downloaded.
-        file_name: file name in the cache folder.
-        format: container format (see the module docstring).
-        sha256: expected SHA-256 of the file, or None when no trustworthy value is known.
-        md5: expected MD5 of the file, or None.
-        size_bytes: expected size of the file, or None.
-        key_prefix: prefix of the generator's keys inside the checkpoint's state_dict.
-        arch: architecture of the generator, or None to read it from the file.
-        contract: input contract of the model.
-        provenance: where the URL and checksums come from.
-    """
-
-    name: str
-    url: str | None
-    file_name: str
-    format: WeightsFormat
-    sha256: str | None = None
-    md5: str | None = None
-    size_bytes: int | None = None
-    key_prefix: str = GENERATOR_PREFIX
-    arch: GeneratorArch | None = None
-    contract: InputContract = field(default_factory=InputContract)
-    provenance: str = ""
-
-
-# The official release. LaMa's README (github.com/advimman/lama) points to this Hugging Face copy
-# ("curl -LJO https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip"); the authors
-# publish no checksum. The URL pins the repository revision whose Git-LFS record gives the SHA-256
-# and size below (as recorded by a third party that checked its download against it; not verified
-# by downloading here: the development machines are offline).
-_BIG_LAMA = WeightsSpec(
-    name="big-lama",
-    url=(
-        "https://huggingface.co/smartywu/big-lama/resolve/"
-        "05cb2be7f8dbe6ca7c6e78f4fc827a4b2baaa4a9/big-lama.zip"
-    ),
-    file_name="big-lama.zip",
-    format="lama_zip",
-    sha256="f1b358ca24093b93a106183b98a3dea6e8ed09f3b43ea7251eb2c81e7b4575f6",
-    md5=None,
-    size_bytes=381_428_720,
-    arch=BIG_LAMA_ARCH,
-    provenance=(
-        "LaMa README download link (Hugging Face smartywu/big-lama, revision 05cb2be7); "
-        "sha256/size from that revision's Git-LFS record"
-    ),
-)
-
-# IOPaint / lama-cleaner's TorchScript export of big-lama (LaMa bin/to_jit.py, traced at 120x120,
-# forward(image, mask) -> blended image). URL and MD5 as in IOPaint (iopaint/model/lama.py).
-_BIG_LAMA_TORCHSCRIPT = WeightsSpec(
-    name="big-lama-torchscript",
-    url="https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
-    file_name="big-lama.pt",
-    format="torchscript",
-    sha256=None,
-    md5="e3aa4aaa15225a33ec84f9f4bc47e500",
-    size_bytes=None,
-    key_prefix="",
-    arch=None,
-    provenance="IOPaint (iopaint/model/lama.py: LAMA_MODEL_URL, LAMA_MODEL_MD5)",
-)
-
-REGISTRY: dict[str, WeightsSpec] = {s.name: s for s in (_BIG_LAMA, _BIG_LAMA_TORCHSCRIPT)}
-
-
-def get_spec(name: str) -> WeightsSpec:
-    """The registry entry called ``name``; WeightsError listing the valid names otherwise."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise WeightsError(
-            f"unknown weights name {name!r}; expected one of {', '.join(REGISTRY)} or a path to "
-            "a weights file or folder"
-        ) from None
-
-
-def cache_dir() -> Path:
-    """Folder where downloaded weights live: ``$LAMA_VIDEO_HOME``, else the user cache dir.
-
-    The folder is not created here (see :func:`~lama_video.model.download.download_weights`).
-    """
-    env = os.environ.get(HOME_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("lama-video", appauthor=False))
-
-
-def cache_candidates(spec: WeightsSpec, root: Path | None = None) -> list[Path]:
-    """Paths in the cache where ``spec``'s weights may be, in order of preference.
-
-    The downloaded file itself, then (for the official zip) the folder it unpacks to.
-    """
-    root = cache_dir() if root is None else root
-    paths = [root / spec.file_name]
-    if spec.format == "lama_zip":
-        paths.append(root / Path(spec.file_name).stem)
-    return paths
-
-
-def find_weights(name: str) -> Path | None:
-    """Path of the registry weights ``name`` in the cache, or None when they are not there."""
-    spec = get_spec(name)
-    for path in cache_candidates(spec):
-        if path.is_file() or (path.is_dir() and _official_ckpt_in(path) is not None):
-            return path
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,7 +217,7 @@ def _adhoc_spec(path: Path, fmt: WeightsFormat) -> WeightsSpec:
 def detect_format(path: Path) -> WeightsFormat:
     """Container format of ``path`` from its content (zip members, magic bytes) and suffix."""
     if path.is_dir():
-        if _official_ckpt_in(path) is None:
+        if official_ckpt_in(path) is None:
             raise WeightsError(
                 f"folder {path} is not a LaMa model folder: expected config.yaml and "
                 "models/best.ckpt (the unpacked big-lama.zip)"
@@ -379,17 +254,6 @@ def detect_format(path: Path) -> WeightsFormat:
     )
 
 
-def _official_ckpt_in(folder: Path) -> Path | None:
-    """``models/best.ckpt`` (or the only ``models/*.ckpt``) of an official model folder."""
-    if not (folder / "config.yaml").is_file():
-        return None
-    best = folder / "models" / "best.ckpt"
-    if best.is_file():
-        return best
-    ckpts = sorted((folder / "models").glob("*.ckpt")) if (folder / "models").is_dir() else []
-    return ckpts[0] if len(ckpts) == 1 else None
-
-
 def _extract_official_zip(path: Path, dest: Path) -> Path:
     """Unpack config.yaml and the checkpoint of big-lama.zip into ``dest``; return its folder."""
     try:
@@ -408,7 +272,7 @@ def _extract_official_zip(path: Path, dest: Path) -> Path:
     except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as err:
         raise _corrupt(path, err) from err
     for cfg in sorted(dest.rglob("config.yaml"), key=lambda p: len(p.parts)):
-        if _official_ckpt_in(cfg.parent) is not None:
+        if official_ckpt_in(cfg.parent) is not None:
             return cfg.parent
     raise WeightsError(
         f"{path} does not have the big-lama.zip layout (<folder>/config.yaml + "
@@ -417,7 +281,7 @@ def _extract_official_zip(path: Path, dest: Path) -> Path:
 
 
 def _read_official_folder(folder: Path, trust: bool) -> tuple[dict[str, Any], Path]:
-    ckpt = _official_ckpt_in(folder)
+    ckpt = official_ckpt_in(folder)
     if ckpt is None:  # detect_format checked it; keep the type checker honest
         raise WeightsError(f"{folder} has no config.yaml + models/best.ckpt")
     return _read_checkpoint(ckpt, trust), folder / "config.yaml"
