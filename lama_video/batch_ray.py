@@ -20,8 +20,12 @@ source's timestamps, copying the audio once. The result equals the single-proces
 - every other step of a window depends only on that window's frames and masks.
 
 Jobs whose masks are keyframes (tracked through the whole clip) are not split. Each part task
-decodes the video from its start up to its range (video.py has no seeking), so decoding costs grow
-with a part's position; inpainting dominates for real models.
+starts near its range: the video (and a mask video) seeks to the last keyframe at or before the
+part's first frame and decodes from there, and a mask folder starts at that frame's file
+(``VideoReader.frames(start=...)``, ``MaskTrack.masks(start=...)``). So a part decodes at most one
+GOP before its range, plus one demux pass over the file's packets (no pictures decoded) to find
+the keyframes; where the packets' timestamps cannot be trusted, the reader decodes from frame 0
+and drops the frames before the range, as before (the frames are the same either way).
 """
 
 from __future__ import annotations
@@ -209,22 +213,20 @@ def run_part(
             track = open_mask_track(
                 job.mask, width=info.width, height=info.height, n_frames=None, cfg=cfg
             )
-            masks = track.masks()
+            masks = track.masks(start=part.start)
             engine = build_video_engine(cfg, job_engine(cfg, engine_factory))
             cores: dict[int, NDArray[np.bool_]] = {}
 
             def items():  # type: ignore[no-untyped-def]
-                for frame in reader.frames():
+                for frame in reader.frames(start=part.start):
+                    if frame.index >= part.stop:
+                        return
                     core = next(masks, None)
                     if core is None:
                         raise MaskError(
                             f"the masks ran out at frame {frame.index} but the video has more "
                             "frames; expected one mask per frame"
                         )
-                    if frame.index < part.start:
-                        continue  # decoded only to reach the part (no seeking)
-                    if frame.index >= part.stop:
-                        return
                     cores[frame.index] = core
                     yield frame, masks_mod.dilate(core, cfg.masks.dilate_px)
 

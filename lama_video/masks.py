@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,6 +192,7 @@ class MaskTrack:
 
     Use :func:`load_masks` to build one. :meth:`masks` yields (H, W) bool masks at the video's size,
     binarised, not dilated. ``count`` is the number of masks (None = the same mask for every frame).
+    ``make_iter(start)`` yields the masks from frame ``start`` on (unused for a static mask).
     """
 
     def __init__(
@@ -199,7 +200,7 @@ class MaskTrack:
         *,
         description: str,
         count: int | None,
-        make_iter: object,
+        make_iter: Callable[[int], Iterator[NDArray[np.bool_]]] | None,
         static: NDArray[np.bool_] | None = None,
     ) -> None:
         self.description = description
@@ -207,12 +208,23 @@ class MaskTrack:
         self._make_iter = make_iter
         self.static = static
 
-    def masks(self) -> Iterator[NDArray[np.bool_]]:
-        """Masks in frame order; infinite for a static mask."""
+    def masks(self, start: int = 0) -> Iterator[NDArray[np.bool_]]:
+        """Masks in frame order from frame ``start`` (0-based) on; infinite for a static mask.
+
+        A mask folder starts at its file ``start`` and a mask video seeks to its keyframe before
+        that frame (:meth:`lama_video.video.VideoReader.frames`), so the masks before ``start``
+        are not read. ``start`` beyond the last mask yields nothing.
+
+        Raises:
+            ValueError: ``start`` is negative.
+        """
+        if start < 0:
+            raise ValueError(f"start={start}: expected a frame index >= 0")
         if self.static is not None:
             while True:
                 yield self.static
-        yield from self._make_iter()  # type: ignore[operator]
+        assert self._make_iter is not None
+        yield from self._make_iter(start)
 
 
 def _static_track(mask: NDArray[np.bool_], description: str) -> MaskTrack:
@@ -257,8 +269,8 @@ def _folder_track(
         # Raises on an aspect mismatch, logs the resize otherwise.
         fit_to_frame(np.zeros((fh, fw), bool), width, height, what=f"mask {files[0].name}")
 
-    def it() -> Iterator[NDArray[np.bool_]]:
-        for p in files:
+    def it(start: int) -> Iterator[NDArray[np.bool_]]:
+        for p in files[start:]:
             raw = read_mask_image(p)
             if raw.shape != (fh, fw):
                 raise MaskError(
@@ -287,9 +299,9 @@ def _video_track(
         fit_to_frame(np.zeros((mh, mw), bool), width, height, what=f"mask video {path.name}")
     thr = auto_threshold(cfg.threshold, lossy=True)
 
-    def it() -> Iterator[NDArray[np.bool_]]:
+    def it(start: int) -> Iterator[NDArray[np.bool_]]:
         with open_video(path) as r:
-            for frame in r.frames():
+            for frame in r.frames(start=start):
                 yield fit_to_frame(
                     binarize(frame.rgb.max(axis=2), thr),
                     width,

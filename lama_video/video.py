@@ -3,7 +3,8 @@
 Reading: :func:`open_video` returns a :class:`VideoReader` (a video file, decoded with PyAV) or
 an :class:`ImageSequenceReader` (a folder of PNG/JPG/... frames). Both stream :class:`Frame`
 objects holding upright RGB pictures with their presentation timestamps, and both can decode again
-from the start.
+from the start, or from any frame (``frames(start=k)``: a video seeks to the keyframe before frame
+``k`` and decodes from there; the frames equal those of a full decode).
 
 Writing: :class:`VideoWriter` encodes frames at their source timestamps (variable frame rate is
 kept), stream-copies the source's audio and metadata, and writes to a temporary file beside the
@@ -24,6 +25,7 @@ Choices made here (documented once):
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -296,12 +298,33 @@ def _upright(rgb: NDArray[np.uint8], rotation_cw: int) -> NDArray[np.uint8]:
     return np.ascontiguousarray(np.rot90(rgb, k=-(rotation_cw // 90)))
 
 
+class _SeekFailed(Exception):
+    """A seek did not reach the planned frame; the reader decodes from the start instead."""
+
+
+@dataclass(frozen=True)
+class _PacketIndex:
+    """Where every frame of a video stream lies, learnt by demuxing its packets (no decoding).
+
+    Attributes:
+        frame_pts: pts of every frame in frame (presentation) order, strictly increasing; frame
+            ``k`` of a full decode has pts ``frame_pts[k]``.
+        decode_pos: ``{pts: position of its packet in decode (file) order}``.
+        keyframes: ``(decode position, pts)`` of every keyframe packet, in decode order.
+    """
+
+    frame_pts: tuple[int, ...]
+    decode_pos: dict[int, int]
+    keyframes: tuple[tuple[int, int], ...]
+
+
 class VideoReader:
     """Decode a video file with PyAV into upright RGB frames.
 
     The constructor opens the file and decodes the first frame to validate it (a file without any
     decodable frame is a :class:`VideoOpenError`). Every call of :meth:`frames` reopens the
-    container and decodes from the start, so several passes are possible.
+    container and decodes from the start (or from the keyframe before ``start``), so several
+    passes are possible.
 
     Attributes:
         info: what the container says, with ``width``/``height`` already upright.
@@ -313,6 +336,9 @@ class VideoReader:
         self.decode_config = decode if decode is not None else DecodeConfig()
         self.corrupt_frames = 0
         self._closed = False
+        self._first_pts: int | None = None  # pts of the first frame a full decode gives
+        self._index: _PacketIndex | None = None
+        self._index_reason = ""  # why there is no usable packet index ("" = not built yet)
         self.info = self._probe()
 
     # -- probing
@@ -346,6 +372,7 @@ class VideoReader:
                     f"'{self.path}' contains no decodable video frame: expected at least one; "
                     "check that the file is complete"
                 )
+            self._first_pts = first.pts
             rotation = _clockwise_degrees(first.rotation)
             w, h = first.width, first.height
             if rotation in (90, 270):
@@ -390,8 +417,14 @@ class VideoReader:
         """Decode one packet (an empty flush packet drains the decoder); tests inject faults."""
         return packet.decode()
 
-    def _decode_stream(self, container: Any, stream: Any) -> Iterator[Any]:
-        """Yield the av.VideoFrames of ``stream``, skipping up to ``max_corrupt_frames`` packets."""
+    def _decode_stream(
+        self, container: Any, stream: Any, packets: Iterator[Any] | None = None
+    ) -> Iterator[Any]:
+        """Yield the av.VideoFrames of ``stream``, skipping up to ``max_corrupt_frames`` packets.
+
+        ``packets`` is the stream's demux iterator when the caller has started it (after a seek);
+        by default a new one is made here.
+        """
         stream.thread_type = "AUTO"
         if self.decode_config.threads:
             stream.codec_context.thread_count = self.decode_config.threads
@@ -400,7 +433,8 @@ class VideoReader:
         # One persistent demux generator: at EOF it yields an empty packet per stream whose decode()
         # drains the decoder, so frames held back for B-frame reordering or frame threading are
         # not lost.
-        packets = container.demux(stream)
+        if packets is None:
+            packets = container.demux(stream)
         while True:
             try:
                 packet = next(packets)
@@ -443,29 +477,91 @@ class VideoReader:
         rgb = frame.to_ndarray(format="rgb24", **kwargs)
         return _upright(rgb, self.info.rotation)
 
-    def frames(self) -> Iterator[Frame]:
-        """Decode the whole video from the start.
+    def frames(self, start: int = 0) -> Iterator[Frame]:
+        """Decode the video from frame ``start`` (default: the whole video).
+
+        With ``start > 0`` the container seeks to the last keyframe at or before that frame and
+        decodes from there, so the cost follows the distance from that keyframe, not ``start``.
+        Frame positions come from one pass over the packets (demuxed, not decoded): sorted pts
+        give the frame order, packet flags the keyframes. Where that index looks unreliable
+        (packets without pts or with equal pts, discarded or corrupt packets, a stream that does
+        not begin with a keyframe, a first frame that is not the earliest pts) or the seek does
+        not land where planned, it decodes from the start and drops the first ``start`` frames
+        instead (logged); so does a packet that fails to decode between the keyframe and frame
+        ``start``. Either way the frames equal those a full decode gives from ``start`` on. One
+        limit: a packet before that keyframe that demuxes cleanly but fails to decode would shift
+        a full decode's ``index`` numbers, which a seek cannot see.
+
+        Args:
+            start: 0-based index of the first frame to yield (as :attr:`Frame.index` numbers
+                frames); a ``start`` past the last frame yields nothing.
 
         Yields:
-            :class:`Frame` with ``rgb`` (H, W, 3) uint8 RGB, upright, and ``pts`` exactly as stored
-            (in ``info.time_base`` units; frames without a pts get the previous pts + one frame).
+            :class:`Frame` with ``index`` counted from the start of the video, ``rgb`` (H, W, 3)
+            uint8 RGB, upright, and ``pts`` exactly as stored (in ``info.time_base`` units;
+            frames without a pts get the previous pts + one frame).
 
         Raises:
+            ValueError: ``start`` is negative.
             VideoOpenError: more corrupt packets than ``decode.max_corrupt_frames``.
         """
+        if start < 0:
+            raise ValueError(f"start={start}: expected a frame index >= 0")
         if self._closed:
             raise VideoOpenError(f"reader of '{self.path}' is closed: open the video again")
+        if start == 0:
+            yield from self._frames_from_start(0)
+            return
+        index = self._packet_index()
+        if index is None:
+            log.info(
+                "%s: decoding from the start to frame %d (%s)", self.path, start, self._index_reason
+            )
+            yield from self._frames_from_start(start)
+            return
+        if start >= len(index.frame_pts):
+            return
+        target_pts = index.frame_pts[start]
+        target_pos = index.decode_pos[target_pts]
+        # The last keyframe, in decode order, that is decoded before the target and not shown
+        # after it: decoding from there reaches the target with every reference it needs.
+        key = None
+        for pos, pts in index.keyframes:
+            if pos > target_pos:
+                break
+            if pts <= target_pts:
+                key = (pos, pts)
+        if key is None or key[0] == 0:
+            yield from self._frames_from_start(start)  # the target is in the first GOP
+            return
+        seeking = self._frames_seeking(start, index, key)
+        try:
+            try:
+                first = next(seeking)
+            except _SeekFailed as why:
+                log.info("%s: decoding from the start to frame %d (%s)", self.path, start, why)
+                yield from self._frames_from_start(start)
+                return
+            yield first
+            yield from seeking
+        finally:
+            seeking.close()  # a consumer that stops early: close the container now
+
+    def _frames_from_start(self, skip: int) -> Iterator[Frame]:
+        """Decode from frame 0; the first ``skip`` frames are decoded but not yielded."""
         container = self._open_container()
         try:
             stream = container.streams.video[0]
             tb = self.info.time_base
-            step = max(1, round(1 / (self.info.frame_rate * tb))) if self.info.frame_rate else 1
+            step = self._pts_step()
             last_pts: int | None = None
             for index, vf in enumerate(self._decode_stream(container, stream)):
                 pts = vf.pts
                 if pts is None:
                     pts = 0 if last_pts is None else last_pts + step
                 last_pts = pts
+                if index < skip:
+                    continue  # decoded only to reach frame `skip` (no RGB conversion)
                 yield Frame(
                     index=index,
                     pts=int(pts),
@@ -475,6 +571,132 @@ class VideoReader:
                 )
         finally:
             container.close()
+
+    def _frames_seeking(
+        self, start: int, index: _PacketIndex, key: tuple[int, int]
+    ) -> Iterator[Frame]:
+        """Seek to keyframe ``key`` (decode position, pts) and yield frames from ``start`` on.
+
+        Raises:
+            _SeekFailed: before the first frame is yielded, when the seek or the decoded frames
+                do not match ``index`` (the caller then decodes from the start).
+        """
+        key_pos, key_pts = key
+        target_pts = index.frame_pts[start]
+        container = self._open_container()
+        try:
+            stream = container.streams.video[0]
+            tb = self.info.time_base
+            try:
+                container.seek(key_pts, stream=stream, backward=True, any_frame=False)
+                packets = container.demux(stream)
+                landed = next(packets)
+            except (av.FFmpegError, StopIteration) as err:
+                raise _SeekFailed(f"seek to pts {key_pts} failed: {err}") from err
+            # NOTE: demuxers differ in which timestamp they seek by (mov: dts, shifted); landing
+            # on an earlier keyframe only costs time, landing anywhere else is refused.
+            pos = index.decode_pos.get(landed.pts) if landed.pts is not None else None
+            if not landed.is_keyframe or pos is None or pos > key_pos:
+                raise _SeekFailed(
+                    f"seek to pts {key_pts} landed on packet pts {landed.pts}, "
+                    f"keyframe={landed.is_keyframe}"
+                )
+            decoded = self._decode_stream(container, stream, itertools.chain([landed], packets))
+            step = self._pts_step()
+            last_pts: int | None = None
+            n = 0
+            for vf in decoded:
+                pts = vf.pts
+                if n == 0 and self.corrupt_frames:
+                    # A full decode drops that packet too, which shifts the frame numbers.
+                    raise _SeekFailed("a packet between the keyframe and the frame is corrupt")
+                if n == 0:
+                    # Before the target every decoded frame must be one the index knows, in order.
+                    if (
+                        pts is None
+                        or pts not in index.decode_pos
+                        or (last_pts is not None and pts <= last_pts)
+                    ):
+                        raise _SeekFailed(f"decoded pts {pts} after pts {last_pts} is unexpected")
+                    last_pts = pts
+                    if pts < target_pts:
+                        continue
+                    if pts != target_pts:
+                        raise _SeekFailed(f"frame {start} (pts {target_pts}) was not decoded")
+                elif pts is None:
+                    pts = last_pts + step  # type: ignore[operator]
+                last_pts = pts
+                yield Frame(
+                    index=start + n,
+                    pts=int(pts),
+                    time_base=tb,
+                    rgb=self._to_rgb(vf),
+                    duration=int(vf.duration) if vf.duration else None,
+                )
+                n += 1
+            if n == 0:
+                raise _SeekFailed(f"decoding ended before frame {start} (pts {target_pts})")
+        finally:
+            container.close()
+
+    def _pts_step(self) -> int:
+        """One frame in pts units (for frames without a pts)."""
+        tb, rate = self.info.time_base, self.info.frame_rate
+        return max(1, round(1 / (rate * tb))) if rate else 1
+
+    def _packet_index(self) -> _PacketIndex | None:
+        """The packet index of the video stream (built once), or None if it cannot be trusted.
+
+        None sets ``_index_reason``.
+        """
+        if self._index is not None or self._index_reason:
+            return self._index
+        pts_list: list[int] = []
+        keyframes: list[tuple[int, int]] = []
+        reason = ""
+        container = self._open_container()
+        try:
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue  # flush packets at EOF carry no data; they are not frames
+                if packet.pts is None:
+                    reason = f"packet {len(pts_list)} has no pts"
+                    break
+                if packet.is_discard or packet.is_corrupt:
+                    reason = f"packet {len(pts_list)} is marked discard/corrupt"
+                    break
+                if packet.is_keyframe:
+                    keyframes.append((len(pts_list), int(packet.pts)))
+                pts_list.append(int(packet.pts))
+        except EOFError:
+            pass
+        except av.FFmpegError as err:
+            reason = f"demuxing failed: {err}"
+        finally:
+            container.close()
+        frame_pts = tuple(sorted(pts_list))
+        if reason:
+            pass
+        elif not pts_list:
+            reason = "no packets"
+        elif len(set(frame_pts)) != len(frame_pts):
+            reason = "packets share a pts"
+        elif not keyframes or keyframes[0][0] != 0:
+            reason = "the stream does not begin with a keyframe"
+        elif self._first_pts != frame_pts[0]:
+            # The decoder drops or retimes frames at the start (e.g. leading pictures of an open
+            # GOP), so frame numbers would not follow the packets.
+            reason = f"first frame pts {self._first_pts} != earliest packet pts {frame_pts[0]}"
+        if reason:
+            self._index_reason = reason
+            return None
+        self._index = _PacketIndex(
+            frame_pts=frame_pts,
+            decode_pos={p: i for i, p in enumerate(pts_list)},
+            keyframes=tuple(keyframes),
+        )
+        return self._index
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
@@ -524,13 +746,23 @@ class ImageSequenceReader:
             codec_name=self.files[0].suffix.lower().lstrip("."),
         )
 
-    def frames(self) -> Iterator[Frame]:
-        """Yield every image as a :class:`Frame` ((H, W, 3) uint8 RGB, ``pts`` None), in order.
+    def frames(self, start: int = 0) -> Iterator[Frame]:
+        """Yield every image from file ``start`` on as a :class:`Frame`, in order.
+
+        Args:
+            start: 0-based index of the first frame (``start >= `` the file count yields nothing).
+
+        Yields:
+            :class:`Frame` with ``index`` counted from the first file, ``rgb`` (H, W, 3) uint8
+            RGB, ``pts`` None.
 
         Raises:
+            ValueError: ``start`` is negative.
             VideoOpenError: an image is unreadable or differs in size from the first one.
         """
-        for i, f in enumerate(self.files):
+        if start < 0:
+            raise ValueError(f"start={start}: expected a frame index >= 0")
+        for i, f in enumerate(self.files[start:], start=start):
             rgb = read_image(f)
             if rgb.shape[:2] != (self.info.height, self.info.width):
                 raise VideoOpenError(

@@ -6,6 +6,7 @@ Needs the ``ray`` extra (CI installs it). One Ray instance (2 CPUs) serves the w
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -133,3 +134,67 @@ def test_killed_worker_task_is_retried(local_ray, tmp_path):
     assert status["clip.mp4"][0] == "skipped"
     assert status["other.mp4"][0] == "failed" and "Ray worker died" in status["other.mp4"][1]
     assert not rep.ok
+
+
+def _short_gop(frames: list[np.ndarray], pts: list[int], time_base, dst: Path, gop: int) -> Path:
+    """Encode ``frames`` at ``pts`` with a keyframe every ``gop`` frames and 2 B-frames."""
+    with av.open(str(dst), "w", options={"video_track_timescale": str(time_base.denominator)}) as o:
+        st = o.add_stream("libx264", rate=30)
+        st.height, st.width = frames[0].shape[:2]
+        st.pix_fmt, st.time_base, st.codec_context.time_base = "yuv420p", time_base, time_base
+        st.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2",
+                      "crf": "12", "preset": "fast"}
+        for rgb, p in zip(frames, pts, strict=True):
+            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            vf.pts, vf.time_base = p, time_base
+            for pkt in st.encode(vf):
+                o.mux(pkt)
+        for pkt in st.encode(None):
+            o.mux(pkt)
+    return dst
+
+
+def test_parts_seek_to_their_range_and_join_bit_identical(tmp_path, monkeypatch):
+    # Parts run in this process (run_part and the Joiner are what the Ray actors and the driver
+    # call): a clip and a mask video with a keyframe every 5 frames, so later parts really seek.
+    from lama_video.batch_ray import Joiner, run_part, split_job
+    from lama_video.batching import Job
+    from lama_video.video import VideoReader
+
+    with av.open(str(MEDIA / "aac.mp4")) as c:
+        tb = c.streams.video[0].time_base
+    rgb, pts = _decode(MEDIA / "aac.mp4")
+    clip = _short_gop(rgb, pts, tb, tmp_path / "gop.mp4", gop=5)
+    masks = [cv2.imread(str(p)) for p in list_image_files(_moving_masks(tmp_path / "m"))]
+    mask_video = _short_gop(masks, list(range(45)), Fraction(1, 30), tmp_path / "m.mp4", gop=5)
+    job = Job(name="gop_frames", input=clip, output=tmp_path / "split_frames", mask=mask_video,
+              config=TEMPORAL)
+    parts = split_job(job, 16)
+    assert [(p.start, p.stop) for p in parts] == [(0, 20), (16, 36), (32, 45)]
+
+    decoded: dict[str, int] = {}
+    original = VideoReader._decode_packet
+
+    def counting(reader, packet):
+        out = original(reader, packet)
+        decoded[reader.path.name] = decoded.get(reader.path.name, 0) + len(out)
+        return out
+
+    monkeypatch.setattr(VideoReader, "_decode_packet", counting)
+    joiner = Joiner(job, parts, tmp_path / "scratch")
+    for part in parts:
+        decoded.clear()
+        res = run_part(job, part, tmp_path / "scratch", telea)
+        assert [i for i, _, _ in res.frames] == list(range(part.start, part.stop))
+        # Its frames, up to 4 before them (keyframes every 5), the one at `stop` that ends the
+        # part, the first frame decoded when the file is opened, and 2 in the decoder's pipeline.
+        # Decoding from frame 0 would be `stop` + 1 or more: 37 and 46 for the later parts.
+        most = part.stop - part.start + 4 + 1 + 1 + 2
+        assert decoded["gop.mp4"] <= most and decoded["m.mp4"] <= most, (part, decoded)
+        joiner.add(res)
+    single = remove_object(clip, mask_video, tmp_path / "single_frames", config=TEMPORAL,
+                           image_engine=telea(TEMPORAL))
+    a, b = list_image_files(single.output), list_image_files(tmp_path / "split_frames")
+    assert len(a) == len(b) == 45
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(read_image(x), read_image(y)), x.name

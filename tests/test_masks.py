@@ -138,3 +138,78 @@ def test_keyframes_from_folder(tmp_path):
         keyframes_from_folder(tmp_path / "empty")
     with pytest.raises(MaskError, match="must be a folder"):
         keyframes_from_folder(tmp_path / "key_4.png")
+
+
+# ------------------------------------------------------------------------- starting at a frame
+
+
+def _moving(i, h=48, w=64):
+    m = np.zeros((h, w), np.uint8)
+    m[10:20, 2 + i : 12 + i] = 255
+    return m
+
+
+def _mask_video(path, n=30, gop=6):
+    """A mask video with a keyframe every ``gop`` frames and B-frames (something to seek in)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=25)
+        st.width, st.height, st.pix_fmt = 64, 48, "yuv420p"
+        st.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2",
+                      "crf": "12"}
+        for i in range(n):
+            vf = av.VideoFrame.from_ndarray(np.repeat(_moving(i)[..., None], 3, 2), format="rgb24")
+            vf.pts = i
+            for pkt in st.encode(vf):
+                out.mux(pkt)
+        for pkt in st.encode(None):
+            out.mux(pkt)
+    return path
+
+
+def test_folder_masks_start_at_a_frame(tmp_path):
+    for i in range(12):  # no zero padding: frame k is the k-th by number, not by name
+        _write(tmp_path / f"m{i}.png", _moving(i))
+    track = load_masks(tmp_path, width=64, height=48, n_frames=12)
+    full = list(track.masks())
+    for k in (0, 1, 7, 11, 12, 15):
+        got = list(track.masks(start=k))
+        assert len(got) == len(full[k:])
+        assert all(np.array_equal(a, b) for a, b in zip(got, full[k:], strict=True))
+    fifth = next(track.masks(start=5))  # the box of file m5.png: columns 7..16
+    assert fifth[12, 7] and not fifth[12, 6]
+    with pytest.raises(ValueError, match="start=-1"):
+        next(track.masks(start=-1))
+
+
+def test_static_masks_ignore_start(tmp_path):
+    track = load_masks(Box(1, 2, 3, 4), width=32, height=24)
+    assert np.array_equal(next(track.masks(start=1000)), Box(1, 2, 3, 4).to_mask(32, 24))
+    track = load_masks(_write(tmp_path / "m.png", _ring_mask()), width=32, height=24)
+    assert np.array_equal(next(track.masks(start=7)), next(track.masks()))
+
+
+def test_mask_video_starts_at_a_frame_by_seeking(tmp_path, monkeypatch):
+    from lama_video.video import VideoReader
+
+    path = _mask_video(tmp_path / "masks.mp4")
+    track = load_masks(path, width=64, height=48, n_frames=30)
+    full = list(track.masks())
+    assert len(full) == 30 and full[9][12, 11 + 2] and not full[9][12, 10]
+    decoded = {"n": 0}
+    original = VideoReader._decode_packet
+
+    def counting(reader, packet):
+        out = original(reader, packet)
+        decoded["n"] += len(out)
+        return out
+
+    monkeypatch.setattr(VideoReader, "_decode_packet", counting)
+    for k in (1, 6, 7, 20, 29, 30):
+        decoded["n"] = 0
+        got = list(track.masks(start=k))
+        assert len(got) == 30 - k
+        assert all(np.array_equal(a, b) for a, b in zip(got, full[k:], strict=True))
+        # At most one GOP (6) before frame k, plus the first frame that opening the video decodes.
+        assert decoded["n"] <= len(got) + 5 + 1

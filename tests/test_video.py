@@ -525,3 +525,220 @@ def test_audio_resampled_for_encoder_rates(tmp_path: Path) -> None:
     times = [f.pts * f.time_base for f in open_video(dst).frames()]
     assert len(times) == 8  # Matroska/WebM store milliseconds: times kept to 1 ms
     assert all(abs(t - Fraction(i * 1001, 30000)) <= Fraction(1, 1000) for i, t in enumerate(times))
+
+
+# ------------------------------------------------------------------------------------- seeking
+
+SAMPLE = Path(__file__).parents[1] / "samples" / "clip.mp4"
+
+
+def short_gop(src: Path, dst: Path, *, gop: int = 5, rotation: int = 0) -> None:
+    """Re-encode ``src`` with a keyframe every ``gop`` frames and 2 B-frames, keeping its pts.
+
+    The fixtures have one keyframe each (nothing to seek to); this makes clips that do, with
+    reordered pts (B-frames), the source's variable frame rate and optionally a rotation tag
+    (``rotation`` degrees counter-clockwise, as FFmpeg's display matrix).
+    """
+    with av.open(str(src)) as c:
+        s = c.streams.video[0]
+        tb = s.time_base
+        frames = [(f.to_ndarray(format="rgb24"), f.pts) for f in c.decode(s)]
+    opts = {} if dst.suffix == ".mkv" else {"video_track_timescale": str(tb.denominator)}
+    with av.open(str(dst), "w", options=opts) as out:
+        st = out.add_stream("libx264", rate=30)
+        st.height, st.width = frames[0][0].shape[:2]
+        st.pix_fmt, st.time_base, st.codec_context.time_base = "yuv420p", tb, tb
+        st.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2",
+                      "preset": "fast"}
+        if rotation:
+            st.set_display_rotation(rotation)
+        for rgb, pts in frames:
+            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            vf.pts, vf.time_base = pts, tb
+            for pkt in st.encode(vf):
+                out.mux(pkt)
+        for pkt in st.encode(None):
+            out.mux(pkt)
+
+
+def packet_layout(path: Path) -> tuple[list[int], list[int]]:
+    """(frame indices of the keyframes, pts in decode order), read with PyAV directly."""
+    with av.open(str(path)) as c:
+        pkts = [(p.pts, p.is_keyframe) for p in c.demux(video=0) if p.size]
+    order = sorted(p for p, _ in pkts)
+    return sorted(order.index(p) for p, key in pkts if key), [p for p, _ in pkts]
+
+
+@pytest.fixture(scope="module")
+def seek_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Clips to seek in: fixtures, the sample (2 keyframes) and short-GOP re-encodes."""
+    tmp = tmp_path_factory.mktemp("seek")
+    clips = {n: MEDIA / n for n in ["aac.mp4", "vfr_aac.mp4", "rot90.mov", "opus.mkv"]}
+    clips["clip.mp4"] = SAMPLE
+    for name, src, rot in [("gop_vfr.mp4", "vfr_aac.mp4", 0), ("gop.mkv", "aac.mp4", 0),
+                           ("gop_rot.mov", "vfr_aac.mp4", 90)]:
+        short_gop(MEDIA / src, tmp / name, rotation=rot)
+        clips[name] = tmp / name
+    return clips
+
+
+def assert_same_frames(got: list[Frame], want: list[Frame]) -> None:
+    assert [(f.index, f.pts, f.duration) for f in got] == [
+        (f.index, f.pts, f.duration) for f in want
+    ]
+    for a, b in zip(got, want, strict=True):
+        assert np.array_equal(a.rgb, b.rgb), a.index
+
+
+class DecodeCounter:
+    """Counts the frames the readers decode (VideoReader._decode_packet is the decode hook)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.frames = 0
+        original = VideoReader._decode_packet
+
+        def counting(reader: VideoReader, packet: object) -> list:
+            out = original(reader, packet)
+            self.frames += len(out)
+            return out
+
+        monkeypatch.setattr(VideoReader, "_decode_packet", counting)
+
+
+def test_seek_clips_have_what_the_seek_tests_need(seek_clips: dict[str, Path]) -> None:
+    keys, decode_pts = packet_layout(seek_clips["gop_vfr.mp4"])
+    assert keys == list(range(0, 42, 5))
+    assert decode_pts != sorted(decode_pts)  # B-frames: pts reordered
+    assert len(set(np.diff(sorted(decode_pts)))) > 1  # variable frame rate
+    assert open_video(seek_clips["gop_rot.mov"]).info.rotation == 270
+    assert packet_layout(seek_clips["gop.mkv"])[0] == list(range(0, 45, 5))
+    keys, decode_pts = packet_layout(SAMPLE)
+    assert keys == [0, 91] and decode_pts != sorted(decode_pts)
+
+
+@pytest.mark.parametrize(
+    "name", ["aac.mp4", "vfr_aac.mp4", "rot90.mov", "opus.mkv", "clip.mp4", "gop_vfr.mp4",
+             "gop.mkv", "gop_rot.mov"]
+)
+def test_frames_from_start_equal_tail_of_full_decode(seek_clips: dict[str, Path],
+                                                     name: str) -> None:
+    path = seek_clips[name]
+    reader = open_video(path)
+    full = list(reader.frames())
+    n = len(full)
+    keys, _ = packet_layout(path)
+    starts = {0, 1, n - 1, n, n + 3}
+    for k in keys[1:3] or keys:
+        starts |= {k - 1, k, k + 1}  # a keyframe, and the frames on each side (not keyframes)
+    if name in ("clip.mp4", "gop_vfr.mp4"):
+        starts = set(range(n + 2))  # every start
+    for k in sorted(s for s in starts if s >= 0):
+        assert_same_frames(list(reader.frames(start=k)), full[k:])
+
+
+def test_seeking_decodes_from_the_keyframe_not_the_start(
+    seek_clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # samples/clip.mp4: 149 frames, keyframes at frames 0 and 91.
+    reader = open_video(SAMPLE)
+    full = list(reader.frames())
+    counter = DecodeCounter(monkeypatch)
+    for start in (91, 120, 148):
+        counter.frames = 0
+        assert_same_frames(list(reader.frames(start=start)), full[start:])
+        assert counter.frames == 149 - 91  # from the keyframe on; a full decode is 149
+    counter.frames = 0
+    assert_same_frames(list(reader.frames(start=90)), full[90:])
+    assert counter.frames == 149  # frame 90 is in the first GOP: decoded from frame 0
+    counter.frames = 0
+    assert list(reader.frames(start=149)) == [] and counter.frames == 0
+    # A short GOP: a later start decodes at most one GOP (5) more than it yields.
+    reader = open_video(seek_clips["gop_vfr.mp4"])
+    for start in (11, 23, 37):
+        counter.frames = 0
+        got = list(reader.frames(start=start))
+        assert len(got) == 42 - start and counter.frames <= len(got) + 4
+    assert "decoding from the start" not in caplog.text
+
+
+class _MisSeek:
+    """A container whose seek lands on the last keyframe instead of the one asked for."""
+
+    def __init__(self, container: object, last_key_pts: int) -> None:
+        self._c, self._pts = container, last_key_pts
+
+    def seek(self, offset: int, **kw: object) -> None:
+        self._c.seek(self._pts, **kw)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._c, name)
+
+
+def test_a_seek_that_lands_wrong_falls_back_to_decoding_from_the_start(
+    seek_clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = seek_clips["gop_vfr.mp4"]
+    reader = open_video(path)
+    full = list(reader.frames())
+    with av.open(str(path)) as c:
+        last_key = [p.pts for p in c.demux(video=0) if p.size and p.is_keyframe][-1]
+    opener = VideoReader._open_container
+    monkeypatch.setattr(VideoReader, "_open_container",
+                        lambda self: _MisSeek(opener(self), last_key))
+    counter = DecodeCounter(monkeypatch)
+    assert_same_frames(list(reader.frames(start=12)), full[12:])
+    assert "decoding from the start to frame 12" in caplog.text
+    assert counter.frames >= 42  # the refused seek's few frames, then all 42 from the start
+
+
+def test_untrusted_packet_index_falls_back(
+    seek_clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = seek_clips["gop.mkv"]
+    full = list(open_video(path).frames())
+    reader = open_video(path)
+    reader._first_pts = full[0].pts + 1  # as if the decoder dropped the stream's first frame
+    counter = DecodeCounter(monkeypatch)
+    assert_same_frames(list(reader.frames(start=30)), full[30:])
+    assert counter.frames == 45 and "first frame pts" in caplog.text
+
+
+def test_negative_start_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="start=-1"):
+        next(open_video(MEDIA / "aac.mp4").frames(start=-1))
+    write_png(tmp_path / "0.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match="start=-2"):
+        next(open_video(tmp_path).frames(start=-2))
+
+
+def test_image_sequence_starts_at_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    for i in range(12):  # no zero padding: natural order decides which file is frame k
+        write_png(tmp_path / f"f{i}.png", rng.integers(0, 256, (6, 7, 3), dtype=np.uint8))
+    reader = open_video(tmp_path)
+    full = list(reader.frames())
+    for k in (0, 1, 5, 10, 11, 12, 20):
+        assert_same_frames(list(reader.frames(start=k)), full[k:])
+
+
+def test_corrupt_packet_before_the_start_gives_the_full_decode_numbers(
+    seek_clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A packet between the keyframe (frame 10) and frame 12 fails to decode: a full decode drops
+    # it, so frame numbers after it shift by one; the seeking reader must number them the same.
+    path = seek_clips["gop_vfr.mp4"]
+    clean = list(open_video(path).frames())
+    bad_pts = clean[11].pts
+    original = VideoReader._decode_packet
+
+    def flaky(self: VideoReader, packet: av.Packet) -> list:
+        if packet.pts == bad_pts:
+            raise av.InvalidDataError(1094995529, "injected")
+        return original(self, packet)
+
+    monkeypatch.setattr(VideoReader, "_decode_packet", flaky)
+    reader = open_video(path)
+    full = list(reader.frames())
+    assert len(full) == 41 and bad_pts not in [f.pts for f in full]
+    assert_same_frames(list(reader.frames(start=12)), full[12:])
+    assert "is corrupt" in caplog.text
