@@ -265,6 +265,7 @@ def remove_object(
     image_engine: ImageEngine | None = None,
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[int | None], None] | None = None,
+    track_progress: Callable[[int], None] | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video (or image sequence) and write the result.
 
@@ -278,6 +279,9 @@ def remove_object(
         image_engine: use this engine instead of building one from ``config.inpaint``.
         progress: called with the number of frames just written.
         on_start: called once with the frame count (None if unknown) before processing starts.
+        track_progress: with ``keyframe_masks``, called with the number of frames the tracking
+            just processed; the tracking runs before the first frame is removed and counts
+            ``n_frames + max(keyframe index)`` in all (forward pass, then backward).
 
     Raises:
         LamaVideoError: bad input; nothing is written under ``output`` in that case.
@@ -298,7 +302,7 @@ def remove_object(
 
             log.info("tracking %d keyframe mask(s) through the clip", len(keyframe_masks))
             masks_iter: Iterator[NDArray[np.bool_]] = propagate_keyframes(
-                reader, keyframe_masks, cfg=cfg, n_frames=n_frames
+                reader, keyframe_masks, cfg=cfg, n_frames=n_frames, progress=track_progress
             )
             mask_count: int | None = n_frames
         else:

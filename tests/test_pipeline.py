@@ -196,9 +196,11 @@ def test_keyframe_masks_are_tracked_and_removed(tmp_path):
     key = np.zeros((240, 320), np.uint8)
     key[80:140, 120:200] = 255
     cv2.imwrite(str(tmp_path / "key.png"), key)
+    ticks: list[int] = []
     res = remove_object(frames_dir, None, tmp_path / "out", config=PER_FRAME,
-                        keyframe_masks={0: tmp_path / "key.png"})
+                        keyframe_masks={0: tmp_path / "key.png"}, track_progress=ticks.append)
     assert res.frames == 10
+    assert sum(ticks) == 10  # the tracking's own progress: one forward pass (keyframe 0)
     outs = [read_image(p) for p in list_image_files(tmp_path / "out")]
     assert len(outs) == 10
     # frame 0: exactly the keyframe's hole (dilated) changed; pixels far from it are untouched

@@ -315,3 +315,16 @@ def test_tracks_the_toy_in_the_sample_clip():
     for t in range(1, n):
         assert _coverage(tracked[t], toy[t]) > 0.99, f"frame {t}"
         assert tracked[t].sum() < 1.5 * ref[t].sum(), f"frame {t}"
+
+
+def test_cli_remove_with_keyframes_shows_tracking_progress(tmp_path, clip):
+    """`remove --keyframe-mask` tracks the whole clip before removing the first frame: a `track`
+    bar shows that work instead of a `remove` bar standing still at 0."""
+    frames, truth = clip
+    folder, key = _write_clip(tmp_path, frames, truth)
+    res = runner.invoke(app, ["remove", str(folder), "--keyframe-mask", f"{N - 1}:{key}",
+                              "--engine", "telea", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    track = [line for line in res.output.replace("\r", "\n").splitlines() if "track:" in line]
+    assert track and f"{2 * N - 1}/{2 * N - 1}" in track[-1], track[-3:]
+    assert "remove:" in res.output

@@ -179,6 +179,17 @@ def remove(
         bars: list[tqdm] = []
 
         def on_start(total: int | None) -> None:
+            if kf:
+                # Tracking runs first (forward over the clip, back from the last keyframe).
+                bars.append(
+                    tqdm(
+                        total=total + max(kf) if total else None,
+                        unit="frame",
+                        disable=state.quiet,
+                        dynamic_ncols=True,
+                        desc="track",
+                    )
+                )
             bars.append(
                 tqdm(
                     total=total,
@@ -197,8 +208,9 @@ def remove(
                 config=cfg,
                 keyframe_masks=kf,
                 overwrite=overwrite,
-                progress=lambda n: bars[0].update(n),
+                progress=lambda n: bars[-1].update(n),
                 on_start=on_start,
+                track_progress=lambda n: bars[0].update(n),
             )
         finally:
             for bar in bars:
