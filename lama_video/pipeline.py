@@ -298,12 +298,13 @@ def remove_object(
         if keyframe_masks:
             if mask is not None:
                 raise MaskError("give either --mask or --keyframe-mask, not both")
-            from lama_video.propagate import propagate_keyframes
+            from lama_video.propagate import check_keyframes, load_keyframes
 
-            log.info("tracking %d keyframe mask(s) through the clip", len(keyframe_masks))
-            masks_iter: Iterator[NDArray[np.bool_]] = propagate_keyframes(
-                reader, keyframe_masks, cfg=cfg, n_frames=n_frames, progress=track_progress
+            # Checked now (files, sizes, indices), tracked below once the engine is ready.
+            keyframes = check_keyframes(
+                load_keyframes(keyframe_masks, cfg), info.height, info.width, n_frames=n_frames
             )
+            masks_iter: Iterator[NDArray[np.bool_]] = iter(())
             mask_count: int | None = n_frames
         else:
             track = open_mask_track(
@@ -315,6 +316,13 @@ def remove_object(
         log.info("engine: %s", engine.name)
         if on_start:
             on_start(n_frames)
+        if keyframe_masks:
+            from lama_video.propagate import propagate_masks
+
+            # Tracked here, in the calling thread, not lazily inside the decode thread: Ctrl-C
+            # then stops it at once. The masks are kept bit-packed (a few KB per frame).
+            log.info("tracking %d keyframe mask(s) through the clip", len(keyframes))
+            masks_iter = iter(propagate_masks(reader, keyframes, cfg, progress=track_progress))
         cores: dict[int, NDArray[np.bool_]] = {}
         seen = 0
 

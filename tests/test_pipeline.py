@@ -212,3 +212,28 @@ def test_keyframe_masks_are_tracked_and_removed(tmp_path):
     with pytest.raises(MaskError, match="not both"):
         remove_object(frames_dir, tmp_path / "key.png", tmp_path / "o2", config=PER_FRAME,
                       keyframe_masks={0: tmp_path / "key.png"})
+
+
+def test_keyframe_tracking_runs_in_the_calling_thread_and_stops_on_ctrl_c(tmp_path):
+    """The tracking runs before the removal, in the caller's thread (not inside the decode
+    thread, where Ctrl-C would wait for the whole tracking to finish); interrupting it leaves no
+    output."""
+    import threading
+
+    key = np.zeros((240, 320), np.uint8)
+    key[80:140, 120:200] = 255
+    cv2.imwrite(str(tmp_path / "key.png"), key)
+    seen: list[int] = []
+
+    def track_progress(n: int) -> None:
+        assert threading.current_thread() is threading.main_thread()
+        seen.append(n)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        remove_object(MEDIA / "aac.mp4", None, out, config=PER_FRAME,
+                      keyframe_masks={0: tmp_path / "key.png"}, track_progress=track_progress)
+    assert len(seen) == 5  # stopped at once
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key.png"]
