@@ -328,3 +328,24 @@ def test_cli_remove_with_keyframes_shows_tracking_progress(tmp_path, clip):
     track = [line for line in res.output.replace("\r", "\n").splitlines() if "track:" in line]
     assert track and f"{2 * N - 1}/{2 * N - 1}" in track[-1], track[-3:]
     assert "remove:" in res.output
+
+
+def test_cli_masks_are_named_like_the_input_frames(tmp_path, clip):
+    """A folder of frames gets masks named like its frames (each mask pairs with its frame), and
+    `remove --mask` reads them back."""
+    frames, truth = clip
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for t, f in enumerate(frames):
+        write_png(folder / f"shot_{t + 10:04d}.png", f)
+    key = tmp_path / "key.png"
+    cv2.imwrite(str(key), truth[0].astype(np.uint8) * 255)
+    out = tmp_path / "masks"
+    res = runner.invoke(app, ["-q", "mask", str(folder), "--keyframe-mask", f"0:{key}", "-o",
+                              str(out)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [f"shot_{t + 10:04d}.png" for t in range(N)]
+    res = runner.invoke(app, ["-q", "remove", str(folder), "--mask", str(out), "--engine", "telea",
+                              "-o", str(tmp_path / "removed")])
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "removed").iterdir())) == N

@@ -64,6 +64,20 @@ def _check_target(path: Path, *, overwrite: bool, what: str) -> None:
         )
 
 
+def mask_names(reader: object) -> list[str]:
+    """File names of the masks: a folder of frames gives its frames' names (``.png``), so each mask
+    pairs with its frame; a video (or frames whose names would collide) gives 00000.png, ...
+
+    Returns:
+        The names for the first frames (empty: number them all).
+    """
+    files = getattr(reader, "files", None)
+    if not files:
+        return []
+    names = [f"{Path(f).stem}.png" for f in files]
+    return names if len(set(names)) == len(names) else []
+
+
 def write_masks(
     input: Path,
     keyframes: dict[int, Path],
@@ -103,8 +117,10 @@ def write_masks(
                     writer = VideoWriter(preview, info, encode=encode, overwrite=overwrite)
                 count = 0
                 frames = reader.frames() if writer is not None else None
+                names = mask_names(reader)
                 for hole in masks:
-                    write_mask_png(tmp / f"{count:05d}.png", hole)
+                    name = names[count] if count < len(names) else f"{count:05d}.png"
+                    write_mask_png(tmp / name, hole)
                     if writer is not None and frames is not None:
                         frame = next(frames)
                         writer.write(dataclasses.replace(frame, rgb=overlay(frame.rgb, hole)))
@@ -127,7 +143,13 @@ def write_masks(
 def mask(
     input: Annotated[Path, typer.Argument(help="Input video file or folder of frames.")],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for the masks (00000.png ...).")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for the masks: named like the input's frames for a folder of frames, "
+            "00000.png ... for a video.",
+        ),
     ],
     keyframe_mask: Annotated[
         list[str] | None,
