@@ -12,13 +12,18 @@ from tqdm import tqdm
 
 from lama_video.cli._app import app, run_command, state
 from lama_video.cli.remove import (
+    AudioOpt,
     BatchOpt,
+    CodecOpt,
     ConfigOpt,
+    CrfOpt,
     DeviceOpt,
     DilateOpt,
     EngineOpt,
     ModelOpt,
     PrecisionOpt,
+    PresetOpt,
+    TemporalOpt,
     TrustOpt,
     run_config,
 )
@@ -89,14 +94,11 @@ def batch(
     precision: PrecisionOpt = None,
     batch_size: BatchOpt = None,
     dilate: DilateOpt = None,
-    temporal: Annotated[
-        bool | None,
-        typer.Option("--temporal/--no-temporal", help="Temporal engine (default) or per frame."),
-    ] = None,
-    codec: Annotated[str | None, typer.Option("--codec", help="Video encoder.")] = None,
-    crf: Annotated[int | None, typer.Option("--crf", help="Quality, lower is better.")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="Encoder preset.")] = None,
-    audio: Annotated[str | None, typer.Option("--audio", help="copy, aac or none.")] = None,
+    temporal: TemporalOpt = None,
+    codec: CodecOpt = None,
+    crf: CrfOpt = None,
+    preset: PresetOpt = None,
+    audio: AudioOpt = None,
     trust_checkpoint: TrustOpt = False,
 ) -> None:
     """Clean every recording of SOURCE into OUTPUT; a rerun skips finished jobs.

@@ -39,6 +39,17 @@ TrustOpt = Annotated[
     typer.Option("--trust-checkpoint", help="Fully unpickle a checkpoint (only files you trust)."),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+TemporalOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--temporal/--no-temporal",
+        help="Flow-guided temporal engine (default) or each frame alone.",
+    ),
+]
+CodecOpt = Annotated[str | None, typer.Option("--codec", help="Video encoder (default libx264).")]
+CrfOpt = Annotated[int | None, typer.Option("--crf", help="Quality, lower is better (default 18).")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="Encoder preset (default medium).")]
+AudioOpt = Annotated[str | None, typer.Option("--audio", help="copy (default), aac or none.")]
 
 
 def parse_keyframe(text: str) -> tuple[int, Path]:
@@ -117,25 +128,11 @@ def remove(
     precision: PrecisionOpt = None,
     batch_size: BatchOpt = None,
     dilate: DilateOpt = None,
-    temporal: Annotated[
-        bool | None,
-        typer.Option(
-            "--temporal/--no-temporal",
-            help="Flow-guided temporal engine (default) or each frame alone.",
-        ),
-    ] = None,
-    codec: Annotated[
-        str | None, typer.Option("--codec", help="Video encoder (default libx264).")
-    ] = None,
-    crf: Annotated[
-        int | None, typer.Option("--crf", help="Quality, lower is better (default 18).")
-    ] = None,
-    preset: Annotated[
-        str | None, typer.Option("--preset", help="Encoder preset (default medium).")
-    ] = None,
-    audio: Annotated[
-        str | None, typer.Option("--audio", help="copy (default), aac or none.")
-    ] = None,
+    temporal: TemporalOpt = None,
+    codec: CodecOpt = None,
+    crf: CrfOpt = None,
+    preset: PresetOpt = None,
+    audio: AudioOpt = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
     trust_checkpoint: TrustOpt = False,
     overwrite: OverwriteOpt = False,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from lama_video.cli._app import app, run_command, state
-from lama_video.cli.remove import ConfigOpt, EngineOpt, build_config
+from lama_video.cli.remove import ConfigOpt, EngineOpt, TemporalOpt, build_config
 
 
 @app.command()
@@ -33,13 +33,7 @@ def ui(
     ] = 960,
     config: ConfigOpt = None,
     engine: EngineOpt = None,
-    temporal: Annotated[
-        bool | None,
-        typer.Option(
-            "--temporal/--no-temporal",
-            help="Flow-guided temporal engine (default) or each frame alone.",
-        ),
-    ] = None,
+    temporal: TemporalOpt = None,
 ) -> None:
     """Open a local page to mark the object on keyframes, track it, remove it and save.
 

@@ -419,11 +419,8 @@ class Session:
         Raises:
             HttpError: 404 when the frame has no painted mask.
         """
-        self._check_index(index)
-        mask = _read_grey(self._keyframe_path(index))
-        if mask is None:
-            raise HttpError(404, f"frame {index} has no painted mask")
-        return self._overlay_png(mask, KEYFRAME_RGB)
+        return self._mask_file_png(index, self._keyframe_path(index), KEYFRAME_RGB,
+                                   f"frame {index} has no painted mask")
 
     def result_mask_png(self, index: int) -> bytes:
         """The mask the last removal used on frame ``index`` (proxy-size RGBA PNG).
@@ -431,11 +428,9 @@ class Session:
         Raises:
             HttpError: 404 when there is no result.
         """
-        self._check_index(index)
-        mask = _read_grey(self.work / "result" / "masks" / f"{index:06d}.png")
-        if mask is None:
-            raise HttpError(404, f"no result mask for frame {index}; run Remove first")
-        return self._overlay_png(mask, KEYFRAME_RGB)
+        path = self.work / "result" / "masks" / f"{index:06d}.png"
+        return self._mask_file_png(index, path, KEYFRAME_RGB,
+                                   f"no result mask for frame {index}; run Remove first")
 
     def track_png(self, index: int) -> bytes:
         """The propagated mask of frame ``index`` as a proxy-size RGBA PNG.
@@ -443,11 +438,17 @@ class Session:
         Raises:
             HttpError: 404 when tracking has not run.
         """
+        return self._mask_file_png(index, self.work / "track" / f"{index:06d}.png", TRACK_RGB,
+                                   f"no tracked mask for frame {index}; press Track first")
+
+    def _mask_file_png(self, index: int, path: Path, rgb: tuple[int, int, int],
+                       missing: str) -> bytes:
+        """The mask stored at ``path`` for frame ``index`` as an RGBA overlay PNG; 404 if absent."""
         self._check_index(index)
-        mask = _read_grey(self.work / "track" / f"{index:06d}.png")
+        mask = _read_grey(path)
         if mask is None:
-            raise HttpError(404, f"no tracked mask for frame {index}; press Track first")
-        return self._overlay_png(mask, TRACK_RGB)
+            raise HttpError(404, missing)
+        return self._overlay_png(mask, rgb)
 
     def save_keyframe(self, index: int, png: bytes) -> bool:
         """Store the page's mask of frame ``index`` (an empty mask deletes the keyframe).
