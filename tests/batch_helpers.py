@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from lama_video.classical import ClassicalEngine
 from lama_video.config import RunConfig
 
@@ -30,3 +33,13 @@ class CrashOnce:
             self.marker.write_text(str(os.getpid()))
             os._exit(17)  # no cleanup, no exception: the worker process just dies
         return telea(cfg)
+
+
+def moving_masks(folder: Path, n: int = 45) -> Path:
+    """A folder of ``n`` 320x240 masks of a box moving right 4 px per frame (00000.png, ...)."""
+    folder.mkdir(parents=True)
+    for i in range(n):
+        m = np.zeros((240, 320), np.uint8)
+        m[40:90, 30 + 4 * i : 90 + 4 * i] = 255
+        cv2.imwrite(str(folder / f"{i:05d}.png"), m)
+    return folder

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from batch_helpers import telea
+from batch_helpers import moving_masks, telea
 from typer.testing import CliRunner
 
 from lama_video.batch_ray import Joiner, plan_parts, plan_windows, run_part, split_job
@@ -62,15 +62,6 @@ def _mask_png(p: Path, w: int = 320, h: int = 240, x: int = 100) -> Path:
     m[h // 4 : h // 2, x : x + w // 5] = 255
     cv2.imwrite(str(p), m)
     return p
-
-
-def _moving_masks(folder: Path, n: int = 45) -> Path:
-    folder.mkdir(parents=True)
-    for i in range(n):
-        m = np.zeros((240, 320), np.uint8)
-        m[40:90, 30 + 4 * i : 90 + 4 * i] = 255
-        cv2.imwrite(str(folder / f"{i:05d}.png"), m)
-    return folder
 
 
 def _recordings(root: Path, names: list[str], clip: str = "odd_65x49.mp4") -> Path:
@@ -410,7 +401,7 @@ def test_plan_parts_alignment():
 
 def test_split_and_join_equals_one_process_exactly(tmp_path):
     """What each Ray task and the driver do, run here one after the other, out of order."""
-    masks = _moving_masks(tmp_path / "m")
+    masks = moving_masks(tmp_path / "m")
     src = MEDIA / "aac.mp4"
     single = remove_object(src, masks, tmp_path / "single", config=TEMPORAL,
                            image_engine=telea(TEMPORAL))

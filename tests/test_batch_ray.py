@@ -17,7 +17,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import batch_helpers  # noqa: E402
-from batch_helpers import CrashOnce, telea  # noqa: E402
+from batch_helpers import CrashOnce, moving_masks, telea  # noqa: E402
 
 from lama_video.batching import MANIFEST_NAME, batch  # noqa: E402
 from lama_video.config import RunConfig  # noqa: E402
@@ -45,15 +45,6 @@ def local_ray():
     ray.cloudpickle.unregister_pickle_by_value(batch_helpers)
 
 
-def _moving_masks(folder: Path, n: int = 45) -> Path:
-    folder.mkdir(parents=True)
-    for i in range(n):
-        m = np.zeros((240, 320), np.uint8)
-        m[40:90, 30 + 4 * i : 90 + 4 * i] = 255
-        cv2.imwrite(str(folder / f"{i:05d}.png"), m)
-    return folder
-
-
 def _decode(path: Path) -> tuple[list[np.ndarray], list[int]]:
     with av.open(str(path)) as c:
         frames = [(f.to_ndarray(format="rgb24"), f.pts) for f in c.decode(video=0)]
@@ -66,7 +57,7 @@ def _audio(path: Path) -> list[bytes]:
 
 
 def test_long_video_as_windows_on_ray_equals_one_process(local_ray, tmp_path):
-    masks = _moving_masks(tmp_path / "aac_masks")
+    masks = moving_masks(tmp_path / "aac_masks")
     box = Box(200, 100, 120, 90)
     (tmp_path / "jobs.yaml").write_text(
         f"jobs:\n"
@@ -165,7 +156,7 @@ def test_parts_seek_to_their_range_and_join_bit_identical(tmp_path, monkeypatch)
         tb = c.streams.video[0].time_base
     rgb, pts = _decode(MEDIA / "aac.mp4")
     clip = _short_gop(rgb, pts, tb, tmp_path / "gop.mp4", gop=5)
-    masks = [cv2.imread(str(p)) for p in list_image_files(_moving_masks(tmp_path / "m"))]
+    masks = [cv2.imread(str(p)) for p in list_image_files(moving_masks(tmp_path / "m"))]
     mask_video = _short_gop(masks, list(range(45)), Fraction(1, 30), tmp_path / "m.mp4", gop=5)
     job = Job(name="gop_frames", input=clip, output=tmp_path / "split_frames", mask=mask_video,
               config=TEMPORAL)

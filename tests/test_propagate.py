@@ -220,11 +220,13 @@ def test_errors(clip):
 runner = CliRunner()
 
 
-def _write_clip(tmp_path: Path, frames: np.ndarray, truth: np.ndarray) -> tuple[Path, Path]:
+def _write_clip(tmp_path: Path, frames: np.ndarray, truth: np.ndarray,
+                name: str = "{:05d}.png") -> tuple[Path, Path]:
+    """The frames as PNG files named ``name.format(t)`` and frame 0's true mask as key.png."""
     folder = tmp_path / "frames"
     folder.mkdir()
     for t, f in enumerate(frames):
-        write_png(folder / f"{t:05d}.png", f)
+        write_png(folder / name.format(t), f)
     mask = tmp_path / "key.png"
     cv2.imwrite(str(mask), truth[0].astype(np.uint8) * 255)
     return folder, mask
@@ -334,17 +336,12 @@ def test_cli_masks_are_named_like_the_input_frames(tmp_path, clip):
     """A folder of frames gets masks named like its frames (each mask pairs with its frame), and
     `remove --mask` reads them back."""
     frames, truth = clip
-    folder = tmp_path / "shots"
-    folder.mkdir()
-    for t, f in enumerate(frames):
-        write_png(folder / f"shot_{t + 10:04d}.png", f)
-    key = tmp_path / "key.png"
-    cv2.imwrite(str(key), truth[0].astype(np.uint8) * 255)
+    folder, key = _write_clip(tmp_path, frames, truth, name="shot_1{:03d}.png")  # from 1000
     out = tmp_path / "masks"
     res = runner.invoke(app, ["-q", "mask", str(folder), "--keyframe-mask", f"0:{key}", "-o",
                               str(out)])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == [f"shot_{t + 10:04d}.png" for t in range(N)]
+    assert sorted(p.name for p in out.iterdir()) == [f"shot_1{t:03d}.png" for t in range(N)]
     res = runner.invoke(app, ["-q", "remove", str(folder), "--mask", str(out), "--engine", "telea",
                               "-o", str(tmp_path / "removed")])
     assert res.exit_code == 0, res.output
