@@ -397,8 +397,8 @@ def colour_models(obj: NDArray[np.uint8], bg: NDArray[np.uint8], *, max_samples:
 
 
 def colour_refine(rgb: NDArray[np.uint8], mask: NDArray[np.bool_], *, band_px: int,
-                  core_px: int, obj_colours: NDArray[np.uint8] | None = None,
-                  iterations: int = 2, max_pixels: int = 40_000) -> NDArray[np.bool_]:
+                  core_px: int, obj_colours: NDArray[np.uint8],
+                  max_pixels: int = 40_000) -> NDArray[np.bool_]:
     """Fit ``mask`` to the colours of ``rgb`` with GrabCut, within ``band_px`` of its outline.
 
     GrabCut (Rother et al. 2004) models object and background colours with Gaussian mixtures and
@@ -406,19 +406,18 @@ def colour_refine(rgb: NDArray[np.uint8], mask: NDArray[np.bool_], *, band_px: i
     ``max_pixels`` (its cost grows with the box's area; the outline it finds is then accurate to a
     pixel or two of the working size, which the safety margin covers).
 
-    With ``obj_colours`` (the keyframe's object colours) the mixtures are fixed before the cut:
-    the object's from those colours, the background's from this frame's pixels beyond the band.
-    Learnt from the prediction itself instead (``obj_colours=None``, GrabCut's own iterations),
-    the object model takes in whatever background the prediction holds (a see-through wheel, a
-    strip of ground) and the mask spreads over that background frame after frame.
+    The mixtures are fixed before the cut: the object's from ``obj_colours`` (the keyframe's own
+    object pixels), the background's from this frame's pixels beyond the band. Learnt from the
+    prediction itself (GrabCut's own iterations), the object model would take in whatever
+    background the prediction holds (a see-through wheel, a strip of ground) and the mask would
+    spread over that background frame after frame.
 
     Args:
         rgb: (H, W, 3) uint8 RGB frame.
         mask: (H, W) bool predicted object mask.
         band_px: how far outside the prediction the object may grow.
         core_px: the prediction eroded by this much is kept as sure object.
-        obj_colours: (N, 3) uint8 object colours from the keyframe, or None.
-        iterations: GrabCut iterations when the models are learnt from the prediction.
+        obj_colours: (N, 3) uint8 object colours from the keyframe.
         max_pixels: the box is downscaled to at most this many pixels.
 
     Returns:
@@ -445,18 +444,12 @@ def colour_refine(rgb: NDArray[np.uint8], mask: NDArray[np.bool_], *, band_px: i
     labels[grown] = cv2.GC_PR_BGD
     labels[m] = cv2.GC_PR_FGD
     labels[core & m] = cv2.GC_FGD
+    bg = img[~grown]
+    if len(bg) == 0 or len(obj_colours) == 0:
+        return mask
     try:
-        if obj_colours is not None:
-            bg = img[~grown]
-            if len(bg) == 0 or len(obj_colours) == 0:
-                return mask
-            bgd, fgd = colour_models(obj_colours, bg)
-            cv2.grabCut(img, labels, None, bgd, fgd, 1, cv2.GC_EVAL_FREEZE_MODEL)
-        else:
-            bgd = np.zeros((1, 65), np.float64)
-            fgd = np.zeros((1, 65), np.float64)
-            cv2.setRNGSeed(_GRABCUT_SEED)  # see colour_models
-            cv2.grabCut(img, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        bgd, fgd = colour_models(obj_colours, bg)
+        cv2.grabCut(img, labels, None, bgd, fgd, 1, cv2.GC_EVAL_FREEZE_MODEL)
     except cv2.error:  # e.g. no background sample at all (object fills the box)
         return mask
     fg = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
@@ -538,24 +531,24 @@ class MaskTracker:
         self._prev_rgb = small_rgb
         if not state.any():
             return np.zeros((self.height, self.width), bool)
-        ff, fb, (y0, y1, x0, x1) = self._flows(prev, small_rgb, state)
-        err = fb_error(ff, fb)
         box = _bbox(state, 0)
         assert box is not None
         size = max(box[1] - box[0], box[3] - box[2])
+        ff, fb, (y0, y1, x0, x1) = self._flows(prev, small_rgb, state, size)
+        err = fb_error(ff, fb)
         band = max(2, round(self.config.refine_band_px * self._px), round(_BAND_FRACTION * size))
 
         # Background caught in the mask (a strip of ground next to a wheel) moves with the
         # background and is dropped before it is carried on, unless its colour is the object's
-        # (a shadow the user marked also moves with the ground under it).
-        outside = np.zeros_like(state)
-        outside[y0:y1, x0:x1] = True
-        outside &= ~_dilate(state, band)
-        stray = moving_with_background(state, outside, ff, err)
+        # (a shadow the user marked also moves with the ground under it). Only the flow box
+        # matters (the mask lies inside it; flow is zero outside), so the work is done there.
+        fbox = np.s_[y0:y1, x0:x1]
+        outside = ~_dilate(state[fbox], band)
+        stray = moving_with_background(state[fbox], outside, ff[fbox], err[fbox])
         if stray.any():
-            share = colour_share(self._obj_colours, prev[outside], prev[stray])
-            drop = np.zeros_like(stray)
-            drop[stray] = share < 0.5
+            near = prev[fbox]
+            drop = np.zeros_like(state)
+            drop[fbox][stray] = colour_share(self._obj_colours, near[outside], near[stray]) < 0.5
             state = state & ~drop
 
         moved = splat(state, object_flow(state, ff, err))
@@ -567,26 +560,30 @@ class MaskTracker:
         grown = refined & ~moved
         if grown.any():
             # Growth is kept only where the colour is more the object's than the background's, by
-            # histograms of the object's core and of the ring around it.
-            ring = _dilate(moved, 2 * band) & ~_dilate(moved, band)
-            share = colour_share(small_rgb[_erode(moved, 2)], small_rgb[ring], small_rgb[grown])
+            # histograms of the object's core and of the ring around it (computed on the box
+            # that holds the ring: GrabCut's growth stays within the band).
+            ring_box = _bbox(moved | refined, 2 * band + 3)
+            assert ring_box is not None
+            cy0, cy1, cx0, cx1 = ring_box
+            cbox = np.s_[cy0:cy1, cx0:cx1]
+            m, g, img = moved[cbox], grown[cbox], small_rgb[cbox]
+            ring = _dilate(m, 2 * band) & ~_dilate(m, band)
             keep = np.zeros_like(grown)
-            keep[grown] = share > 0.5
+            keep[cbox][g] = colour_share(img[_erode(m, 2)], img[ring], img[g]) > 0.5
             refined = (refined & moved) | keep
         self._state = refined
         return self._to_full(refined)
 
     def _flows(self, prev: NDArray[np.uint8], cur: NDArray[np.uint8], state: NDArray[np.bool_],
+               size: int,
                ) -> tuple[NDArray[np.float32], NDArray[np.float32], tuple[int, int, int, int]]:
         """Flow prev -> cur and cur -> prev, computed on the box around the object only.
 
-        Outside the box (the object's box grown by half its size, at least 48 px, to cover its
+        Outside the box (the object's box grown by half its ``size``, at least 48 px, to cover its
         motion and the background band GrabCut looks at) the flow is zero; nothing reads it.
+        Returns the flows and that box (y0, y1, x0, x1).
         """
         h, w = state.shape
-        box = _bbox(state, 0)
-        assert box is not None
-        size = max(box[1] - box[0], box[3] - box[2])
         y0, y1, x0, x1 = _bbox(state, max(48, size // 2)) or (0, h, 0, w)
         ff = np.zeros((h, w, 2), np.float32)
         fb = np.zeros((h, w, 2), np.float32)
