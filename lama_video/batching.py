@@ -17,7 +17,8 @@ with more than one, is a failed job whose error names what was looked for; the o
 The output is ``OUTDIR/clip.mp4`` (sub-folders kept with ``recursive``).
 
 **A job file** (``.yaml``/``.yml`` or ``.csv``; relative paths are relative to the file, outputs
-relative to OUTDIR)::
+relative to OUTDIR; an output outside OUTDIR, absolute or with ``..``, is refused unless the YAML
+file says ``allow_outputs_outside_outdir: true`` at its top)::
 
     config: fast.yaml            # optional preset for every job
     options: {encode: {crf: 20}} # optional {section: {key: value}} for every job
@@ -75,13 +76,15 @@ from typing import Any
 
 from lama_video.config import RunConfig
 from lama_video.engines import ImageEngine
-from lama_video.errors import ConfigError, LamaVideoError, MaskError
+from lama_video.errors import ConfigError, EncodeError, LamaVideoError, MaskError
 from lama_video.masks import Box, keyframes_from_folder
 from lama_video.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "batch-manifest.json"
+# Top-level job-file key that allows outputs outside OUTDIR (absolute paths, ``../``).
+OUTSIDE_KEY = "allow_outputs_outside_outdir"
 _MANIFEST_VERSION = 1
 
 EngineFactory = Callable[[RunConfig], ImageEngine]
@@ -332,7 +335,14 @@ def _parse_keyframes(value: Any, base_dir: Path, where: str) -> tuple[tuple[int,
 
 
 def _job_from_entry(
-    entry: dict[str, Any], index: int, base: RunConfig, base_dir: Path, out_dir: Path, where: str
+    entry: dict[str, Any],
+    index: int,
+    base: RunConfig,
+    base_dir: Path,
+    out_dir: Path,
+    where: str,
+    *,
+    outside_ok: bool = False,
 ) -> Job:
     here = f"{where} job {index + 1}"
     known = {"input", "mask", "box", "keyframes", "output", "config", "options"}
@@ -367,6 +377,12 @@ def _job_from_entry(
         keyframes = _parse_keyframes(entry["keyframes"], base_dir, here)
     out = Path(str(entry["output"])) if entry.get("output") else Path(inp.name)
     output = out if out.is_absolute() else out_dir / out
+    if not outside_ok and not output.resolve().is_relative_to(out_dir.resolve()):
+        raise ConfigError(
+            f"{here}: output {str(out)!r} lies outside the output folder {str(out_dir)!r}; "
+            f"expected a path inside it, or set '{OUTSIDE_KEY}: true' at the top of the YAML "
+            "job file to allow writing elsewhere"
+        )
     try:
         name = output.relative_to(out_dir).as_posix()
     except ValueError:
@@ -395,6 +411,7 @@ def read_job_file(
     except OSError as err:
         raise ConfigError(f"cannot read job file {str(p)!r} ({err.strerror})") from err
     where = p.name
+    outside_ok = False
     if p.suffix.lower() == ".csv":
         rows = list(csv.DictReader(text.splitlines()))
         if rows and None in rows[0]:
@@ -407,12 +424,16 @@ def read_job_file(
         except yaml.YAMLError as err:
             raise ConfigError(f"job file {str(p)!r} is not valid YAML: {err}") from err
         if isinstance(data, dict):
-            unknown = sorted(set(data) - {"jobs", "config", "options"})
+            top = {"jobs", "config", "options", OUTSIDE_KEY}
+            unknown = sorted(set(map(str, data)) - top)
             if unknown:
                 raise ConfigError(
-                    f"{where}: unknown top-level key {unknown[0]!r}; valid keys: jobs, config, "
-                    "options"
+                    f"{where}: unknown top-level key {unknown[0]!r}; valid keys: "
+                    f"{', '.join(sorted(top))}"
                 )
+            outside_ok = data.get(OUTSIDE_KEY, False)
+            if not isinstance(outside_ok, bool):
+                raise ConfigError(f"{where}: {OUTSIDE_KEY} must be true or false")
             cfg = _apply(cfg, data.get("config"), data.get("options"), base_dir, where)
             entries = data.get("jobs") or []
         else:
@@ -423,7 +444,10 @@ def read_job_file(
         raise ConfigError(
             f"job file {str(p)!r}: expected a .yaml, .yml or .csv file, or a folder of recordings"
         )
-    jobs = [_job_from_entry(e, i, cfg, base_dir, out_dir, where) for i, e in enumerate(entries)]
+    jobs = [
+        _job_from_entry(e, i, cfg, base_dir, out_dir, where, outside_ok=outside_ok)
+        for i, e in enumerate(entries)
+    ]
     if not jobs:
         raise ConfigError(f"job file {str(p)!r} lists no jobs")
     return jobs
@@ -525,6 +549,9 @@ class Manifest:
                 if data.get("version") != _MANIFEST_VERSION:
                     raise ValueError(f"version {data.get('version')!r}")
                 self.entries = dict(data["jobs"])
+                bad = [k for k, v in self.entries.items() if not isinstance(v, dict)]
+                if bad:
+                    raise ValueError(f"entry {bad[0]!r} is not a mapping")
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
                 raise ConfigError(
                     f"manifest {str(self.path)!r} is unreadable ({err}); expected a "
@@ -860,9 +887,7 @@ def batch(
                     "batch; pass --overwrite to replace it or choose another output folder",
                 ),
             )
-        elif any(_same_file(job.output, p) for p in (job.input, job.mask)):
-            error = (f"output {str(job.output)!r} is the job's input or mask; expected another "
-                     "path (inputs are never modified): choose another output folder")
+        elif error := _output_problem(job):
             finish(job, JobResult(**base, status="failed", error=error))
         else:
             todo.append(job)
@@ -909,11 +934,16 @@ def batch(
     return report(interrupted=False)
 
 
-def _same_file(a: Path, b: Path | Box | None) -> bool:
-    if not isinstance(b, Path):
-        return False
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
+def _output_problem(job: Job) -> str:
+    """Why ``job`` may not write its output (an input, or not this tool's to replace), or ""."""
+    from lama_video.pipeline import check_paths
 
+    sources = (
+        None if isinstance(job.mask, Box) else job.mask,
+        *(p for _, p in job.keyframes or ()),
+    )
+    try:
+        check_paths(job.input, job.output, overwrite=True, sources=sources)
+    except EncodeError as err:
+        return str(err)
+    return ""

@@ -31,6 +31,7 @@ from lama_video.config import MaskConfig
 from lama_video.engines import ImageEngine
 from lama_video.errors import EncodeError, MaskError, VideoOpenError
 from lama_video.fsutil import publish
+from lama_video.outputs import check_output as check_paths
 from lama_video.masks import (
     LOSSY_IMAGE_EXTENSIONS,
     auto_threshold,
@@ -196,16 +197,7 @@ def inpaint_image(
 
 def check_output(out: Path, inputs: tuple[Path, ...], overwrite: bool) -> None:
     """EncodeError if ``out`` is one of ``inputs``, a folder, or exists (and not overwrite)."""
-    resolved = out.resolve()
-    for p in inputs:
-        if resolved == p.resolve():
-            raise EncodeError(
-                f"output {str(out)!r} is the input {str(p)!r}; choose another output path"
-            )
-    if out.exists() and not overwrite:
-        raise EncodeError(f"output {str(out)!r} already exists; pass --overwrite to replace it")
-    if out.is_dir():
-        raise EncodeError(f"output {str(out)!r} is a folder; expected an image file path")
+    check_paths(out, inputs=inputs, kind="file", overwrite=overwrite)
 
 
 def _process(pair: ImagePair, engine: ImageEngine, cfg: MaskConfig) -> None:

@@ -26,7 +26,14 @@ from lama_video.config import RunConfig
 from lama_video.engines import ImageEngine, make_image_engine
 from lama_video.errors import EncodeError, MaskError
 from lama_video.masks import Box, MaskTrack
-from lama_video.video import Frame, VideoWriter, count_frames, open_video
+from lama_video.outputs import OutputKind, check_output
+from lama_video.video import (
+    Frame,
+    VideoWriter,
+    count_frames,
+    is_image_sequence_path,
+    open_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -213,28 +220,26 @@ class RemoveResult:
     seconds: float
 
 
-def check_paths(input_path: Path, output_path: Path, *, overwrite: bool) -> None:
-    """Refuse an output that is the input or already exists (before any work starts).
+def check_paths(
+    input_path: Path,
+    output_path: Path,
+    *,
+    overwrite: bool,
+    sources: tuple[str | os.PathLike[str] | None, ...] = (),
+) -> None:
+    """Refuse an output that is an input or may not be replaced (before any work starts).
+
+    Args:
+        input_path: the video or frame folder.
+        output_path: a video file, or a folder for a PNG sequence.
+        overwrite: the user allows replacing what this tool wrote.
+        sources: the other inputs (mask folder/video/image, keyframe mask files).
 
     Raises:
-        EncodeError: the output equals the input, or exists and ``overwrite`` is False.
+        EncodeError: see :func:`lama_video.outputs.check_output`.
     """
-    same = output_path.resolve() == input_path.resolve()
-    if not same and output_path.exists():
-        try:
-            same = os.path.samefile(output_path, input_path)
-        except OSError:
-            same = False
-    if same:
-        raise EncodeError(
-            f"output {str(output_path)!r} is the input; expected a different output path "
-            "(the input is never modified)"
-        )
-    if output_path.exists() and not overwrite:
-        raise EncodeError(
-            f"output {str(output_path)!r} already exists; pass --overwrite to replace it or choose "
-            "another path"
-        )
+    kind: OutputKind = "folder" if is_image_sequence_path(output_path) else "file"
+    check_output(output_path, inputs=(input_path, *sources), kind=kind, overwrite=overwrite)
 
 
 def open_mask_track(
@@ -290,7 +295,11 @@ def remove_object(
         raise EncodeError("no output given; pass -o/--output PATH")
     cfg = config or RunConfig()
     in_path, out_path = Path(input), Path(output)
-    check_paths(in_path, out_path, overwrite=overwrite)
+    sources = (
+        None if isinstance(mask, Box) else mask,
+        *(keyframe_masks or {}).values(),
+    )
+    check_paths(in_path, out_path, overwrite=overwrite, sources=sources)
     t0 = time.perf_counter()
     with open_video(in_path, decode=cfg.decode) as reader:
         info = reader.info

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from lama_video.config import DecodeConfig, EncodeConfig
 from lama_video.errors import EncodeError, VideoOpenError
 from lama_video.fsutil import publish
+from lama_video.outputs import check_output, mark_folder
 
 log = logging.getLogger(__name__)
 
@@ -171,15 +172,6 @@ def is_image_sequence_path(path: str | os.PathLike[str]) -> bool:
     if p.exists():
         return False
     return p.suffix.lower() not in VIDEO_EXTENSIONS and p.suffix.lower() not in IMAGE_EXTENSIONS
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
 
 
 # ------------------------------------------------------------------------------------ single images
@@ -882,12 +874,13 @@ class VideoWriter:
     # -- setup
 
     def _check_target(self) -> None:
-        for other in {Path(self.info.path), *([self.source] if self.source else [])}:
-            if _same_path(self.path, other):
-                raise EncodeError(
-                    f"output '{self.path}' is the input: expected a different output path; "
-                    "choose another name (the input is never modified)"
-                )
+        check_output(
+            self.path,
+            inputs=(self.info.path, self.source),
+            kind="folder" if self._is_sequence else "file",
+            overwrite=self.overwrite,
+        )
+
         if self.path.suffix.lower() in IMAGE_EXTENSIONS:
             raise EncodeError(
                 f"output '{self.path}' is a single image name: expected a video file "
@@ -898,30 +891,6 @@ class VideoWriter:
                 f"output folder '{self.path.parent}' does not exist: expected an existing "
                 "folder; create it"
             )
-        if self.path.exists() or self.path.is_symlink():
-            if not self.overwrite:
-                raise EncodeError(
-                    f"output '{self.path}' already exists: expected a new path; "
-                    "choose another name or pass overwrite"
-                )
-            if self._is_sequence and self.path.is_dir():
-                foreign = [
-                    p.name
-                    for p in self.path.iterdir()
-                    if p.is_dir() or p.suffix.lower() not in IMAGE_EXTENSIONS
-                ]
-                if foreign:
-                    raise EncodeError(
-                        f"output folder '{self.path}' holds non-image entries ({foreign[0]}, ...): "
-                        "expected a folder of frames to replace; choose an empty or new folder"
-                    )
-            elif self._is_sequence != self.path.is_dir():
-                kind = "folder" if self.path.is_dir() else "file"
-                raise EncodeError(
-                    f"output '{self.path}' exists as a {kind}: "
-                    "expected the same kind as requested; remove it or choose another name"
-                )
-
     def _open_video(self) -> None:
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.partial-", suffix=self.path.suffix, dir=self.path.parent
@@ -1205,6 +1174,7 @@ class VideoWriter:
 
     def _finish_sequence(self) -> None:
         assert self._tmp is not None
+        mark_folder(self._tmp)
         backup: Path | None = None
         if self.path.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))

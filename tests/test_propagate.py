@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lama_video.cli import app
+from lama_video.outputs import MARKER
 from lama_video.config import PropagationConfig, RunConfig
 from lama_video.errors import MaskError
 from lama_video.masks import dilate, read_mask_image
@@ -239,8 +240,9 @@ def test_cli_writes_one_png_per_frame_and_preview(tmp_path, clip):
     res = runner.invoke(app, ["-q", "mask", str(folder), "--keyframe-mask", f"0:{key}", "-o",
                               str(out), "--preview", str(preview)])
     assert res.exit_code == 0, res.output
-    files = sorted(out.iterdir())
+    files = sorted(out.glob("*.png"))
     assert [p.name for p in files] == [f"{t:05d}.png" for t in range(N)]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, *(p.name for p in files)]
     written = [read_mask_image(p) for p in files]
     assert all(set(np.unique(m)) <= {0, 255} for m in written)
     # Exactly the holes `remove` would use (same library path, default dilation).
@@ -341,8 +343,8 @@ def test_cli_masks_are_named_like_the_input_frames(tmp_path, clip):
     res = runner.invoke(app, ["-q", "mask", str(folder), "--keyframe-mask", f"0:{key}", "-o",
                               str(out)])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == [f"shot_1{t:03d}.png" for t in range(N)]
+    assert sorted(p.name for p in out.glob("*.png")) == [f"shot_1{t:03d}.png" for t in range(N)]
     res = runner.invoke(app, ["-q", "remove", str(folder), "--mask", str(out), "--engine", "telea",
                               "-o", str(tmp_path / "removed")])
     assert res.exit_code == 0, res.output
-    assert len(list((tmp_path / "removed").iterdir())) == N
+    assert len(list((tmp_path / "removed").glob("*.png"))) == N

@@ -29,6 +29,7 @@ from lama_video.cli.remove import (
 )
 from lama_video.errors import EncodeError
 from lama_video.fsutil import publish
+from lama_video.outputs import check_output, mark_folder
 from lama_video.masks import keyframes_from_folder
 
 #: Overlay colour of the holes in the preview (RGB) and its opacity inside the hole.
@@ -54,14 +55,6 @@ def overlay(rgb: NDArray[np.uint8], hole: NDArray[np.bool_]) -> NDArray[np.uint8
     out[hole] = np.round((1 - PREVIEW_ALPHA) * inside + PREVIEW_ALPHA * colour).astype(np.uint8)
     out[dilate(hole, 1) & ~hole] = PREVIEW_RGB
     return out
-
-
-def _check_target(path: Path, *, overwrite: bool, what: str) -> None:
-    if path.exists() and not overwrite and not (path.is_dir() and not any(path.iterdir())):
-        raise EncodeError(
-            f"{what} {str(path)!r} already exists; pass --overwrite to replace it or choose "
-            "another path"
-        )
 
 
 def mask_names(reader: object) -> list[str]:
@@ -97,9 +90,11 @@ def write_masks(
     from lama_video.video import VideoWriter, count_frames, open_video
 
     cfg = build_config(config, masks={"dilate_px": dilate})
-    _check_target(output, overwrite=overwrite, what="output")
+    inputs = (input, *keyframes.values())
+    check_output(output, inputs=inputs, kind="folder", overwrite=overwrite)
     if preview is not None:
-        _check_target(preview, overwrite=overwrite, what="preview")
+        check_output(preview, inputs=(*inputs, output), kind="file", overwrite=overwrite,
+                     what="preview")
     output.parent.mkdir(parents=True, exist_ok=True)
     with open_video(input, decode=cfg.decode) as reader:
         info = reader.info
@@ -129,8 +124,11 @@ def write_masks(
             if writer is not None:
                 writer.close()
                 writer = None
-            if output.exists():
-                shutil.rmtree(output) if output.is_dir() else output.unlink()
+            mark_folder(tmp)
+            # Checked again at the last moment: only an empty folder or one this tool wrote.
+            check_output(output, inputs=inputs, kind="folder", overwrite=overwrite)
+            if output.is_dir() and not output.is_symlink():
+                shutil.rmtree(output)
             publish(tmp, output)
         finally:
             if writer is not None:

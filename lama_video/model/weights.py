@@ -7,7 +7,11 @@ Formats :func:`load_model` accepts (detected from the content, not only the file
   (plus the evaluators' ``val_evaluator.*`` / ``test_evaluator.*``, which are ignored);
 - a ``.ckpt`` / ``.pt`` / ``.pth`` file with such a checkpoint or a plain generator state_dict;
 - a ``.safetensors`` file with a generator state_dict (needs the optional ``safetensors`` package);
-- IOPaint's TorchScript ``big-lama.pt``, whose ``forward(image, mask)`` returns the blended image.
+- IOPaint's TorchScript ``big-lama.pt`` (LaMa's ``bin/to_jit.py`` export). A TorchScript file is
+  a program (``torch.jit.load`` runs its code, which can write files), so it is never run by
+  default: its tensors are read as data (:mod:`lama_video.model.script_archive`) into our own
+  generator. Only when that is impossible does it run, and then only with ``trust_checkpoint``
+  or when it is the registry's file and its checksum matches (checked on every load).
 
 A checkpoint is untrusted input: it is unpickled with ``torch.load(weights_only=True)``, which
 builds only tensors and plain containers. The few harmless PyTorch-Lightning types a training
@@ -19,6 +23,7 @@ keys. Never ``strict=False``: it silently leaves missing layers at random values
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pickle
@@ -38,6 +43,7 @@ from torch import Tensor, nn
 from lama_video.errors import WeightsError
 from lama_video.model.ffc import autocast_disabled, split_channels
 from lama_video.model.generator import FFCResNetGenerator, GeneratorArch
+from lama_video.model.script_archive import ScriptArchiveError, read_script_tensors
 
 # The registry and cache lookup are torch-free (lama_video.model.registry); re-exported here.
 from lama_video.model.registry import (  # noqa: F401
@@ -147,14 +153,29 @@ def load_model(
     device = torch.device(map_location)
     cfg_path = Path(config) if config is not None else None
     fmt = detect_format(path)
+    cfg_arch: GeneratorArch | None = None
     if fmt == "torchscript":
-        module = _load_torchscript(path, device)
-        spec = spec or _adhoc_spec(path, fmt)
-        return LoadedModel(
-            module=module, kind="torchscript_blended", spec=spec, path=path, arch=None
-        )
-
-    if fmt == "lama_zip":
+        registry_file = spec is not None and _verify_registry_file(path, spec)
+        try:
+            # A TorchScript file is a program: read its tensors as data instead of running it.
+            state = _generator_state_of_script(read_script_tensors(path))
+        except ScriptArchiveError as err:
+            if not (trust_checkpoint or registry_file):
+                raise WeightsError(
+                    f"{path} is a TorchScript file, which is a program, not only weights, and its "
+                    f"tensors could not be read as plain data ({err}); loading it would run its "
+                    "code. If you trust the file, pass --trust-checkpoint "
+                    "(inpaint.trust_checkpoint: true); otherwise use the official big-lama.zip"
+                ) from err
+            log.warning("running the TorchScript code of %s (%s)", path, err)
+            module = _load_torchscript(path, device)
+            spec = spec or _adhoc_spec(path, fmt)
+            return LoadedModel(
+                module=module, kind="torchscript_blended", spec=spec, path=path, arch=None
+            )
+        spec = _adhoc_spec(path, "checkpoint") if spec is None else _plain_spec(spec)
+        cfg_arch = _arch_from_config_file(cfg_path) if cfg_path is not None else None
+    elif fmt == "lama_zip":
         with tempfile.TemporaryDirectory(prefix="lama-video-") as tmp:
             folder = _extract_official_zip(path, Path(tmp))
             state, found_cfg = _read_official_folder(folder, trust_checkpoint)
@@ -199,6 +220,49 @@ def _resolve_source(source: str | os.PathLike[str]) -> tuple[Path, WeightsSpec |
             "existing file or folder; run `lama-video weights list`"
         )
     return path, None
+
+
+def _verify_registry_file(path: Path, spec: WeightsSpec) -> bool:
+    """Check a registry file against its checksum (on every load); True when one matched."""
+    from lama_video.model.download import compare, file_checksums
+
+    matched, problems = compare(file_checksums(path), spec)
+    if matched is False:
+        raise WeightsError(
+            f"{path} does not match the registry's checksum for {spec.name!r} "
+            f"({'; '.join(problems)}); it was changed or is corrupt: run "
+            f"`lama-video weights download {spec.name}` again"
+        )
+    return bool(matched)
+
+
+def _plain_spec(spec: WeightsSpec) -> WeightsSpec:
+    """``spec`` of a TorchScript file whose tensors were read into a generator state_dict."""
+    return dataclasses.replace(spec, key_prefix=GENERATOR_PREFIX)
+
+
+def _generator_state_of_script(tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The ``generator.*`` entries of a TorchScript module tree, whatever wraps them.
+
+    LaMa's bin/to_jit.py traces ``JITWrapper(model=DefaultInpaintingTrainingModule)``, so the
+    generator's tensors are ``model.generator.<key>``; an export of the bare generator has no
+    wrapper. The result is keyed like a LaMa training checkpoint (``generator.<key>``).
+    """
+    prefixes = {
+        k[: k.index("generator.")]
+        for k in tensors
+        if k.startswith("generator.") or ".generator." in k
+    }
+    if len(prefixes) > 1:
+        raise ScriptArchiveError(f"several generators in the module ({', '.join(sorted(prefixes))})")
+    if prefixes:
+        wrap = prefixes.pop()
+        state = {k[len(wrap) :]: v for k, v in tensors.items() if k.startswith(wrap)}
+    else:
+        state = {GENERATOR_PREFIX + k: v for k, v in tensors.items()}
+    if GENERATOR_PREFIX + "model.1.ffc.convl2l.weight" not in state:
+        raise ScriptArchiveError("it holds no LaMa generator tensors")
+    return state
 
 
 def _adhoc_spec(path: Path, fmt: WeightsFormat) -> WeightsSpec:

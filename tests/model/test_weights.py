@@ -234,24 +234,49 @@ class _JitWrapperLike(nn.Module):
         return mask * predicted + (1 - mask) * image
 
 
-def test_torchscript_blended(tmp_path: Path, parity_dir: Path) -> None:
-    generator = load_model(parity_dir / "tiny_generator.pt")
+def _traced_export(generator: nn.Module, path: Path) -> torch.jit.ScriptModule:
     torch.manual_seed(0)
     example = (torch.rand(1, 3, 120, 120), torch.rand(1, 1, 120, 120))  # as LaMa's to_jit.py
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer / jit deprecation warnings
-        traced = torch.jit.trace(_JitWrapperLike(generator.module), example)
-        path = tmp_path / "big-lama.pt"
+        traced = torch.jit.trace(_JitWrapperLike(generator), example)
         torch.jit.save(traced, str(path))
+    return traced
+
+
+def test_torchscript_export_is_read_as_data(tmp_path: Path, parity_dir: Path) -> None:
+    """big-lama.pt's tensors become our generator: same output as running the file, no code run."""
+    generator = load_model(parity_dir / "tiny_generator.pt")
+    path = tmp_path / "big-lama.pt"
+    traced = _traced_export(generator.module, path)
     loaded = load_model(path)
-    assert loaded.kind == "torchscript_blended" and loaded.arch is None
+    assert loaded.kind == "generator" and loaded.arch == generator.arch
     image = torch.rand(2, 3, 64, 88)
     mask = (torch.rand(2, 1, 64, 88) > 0.7).float()
     with torch.no_grad():
         got = loaded.inpaint(image, mask)
         want = generator.inpaint(image, mask)
-    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+        ran = torch.cat([traced(image[i : i + 1], mask[i : i + 1]) for i in range(2)])
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(got, ran, rtol=0, atol=1e-5)
     assert torch.equal(got[mask.expand_as(got) == 0], image[mask.expand_as(image) == 0])
+
+
+def test_torchscript_that_is_not_plain_data_needs_trust(tmp_path: Path) -> None:
+    """A scripted module without generator tensors cannot be converted: it runs only if trusted."""
+
+    class Blend(nn.Module):
+        def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return (1 - mask) * image + mask * 0.5
+
+    path = tmp_path / "other.pt"
+    torch.jit.save(torch.jit.script(Blend()), str(path))
+    with pytest.raises(WeightsError, match="--trust-checkpoint"):
+        load_model(path)
+    loaded = load_model(path, trust_checkpoint=True)
+    assert loaded.kind == "torchscript_blended" and loaded.arch is None
+    image, mask = torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16)
+    assert torch.allclose(loaded.inpaint(image, mask), torch.full_like(image, 0.5))
 
 
 # ------------------------------------------------------------------------------ bad files
