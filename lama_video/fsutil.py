@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 
-def _umask() -> int:
+def current_umask() -> int:
     # Read without changing it where the OS says it (os.umask() set+reset would briefly leave a
     # umask of 0 for the other threads of this process).
     try:
@@ -30,5 +30,5 @@ def publish(tmp: str | os.PathLike[str], final: str | os.PathLike[str]) -> None:
     """Give ``tmp`` the default permissions of a new file/folder and rename it to ``final``."""
     tmp = Path(tmp)
     base = 0o777 if tmp.is_dir() else 0o666
-    os.chmod(tmp, base & ~_umask())
+    os.chmod(tmp, base & ~current_umask())
     os.replace(tmp, final)

@@ -880,7 +880,6 @@ class VideoWriter:
             kind="folder" if self._is_sequence else "file",
             overwrite=self.overwrite,
         )
-
         if self.path.suffix.lower() in IMAGE_EXTENSIONS:
             raise EncodeError(
                 f"output '{self.path}' is a single image name: expected a video file "
@@ -891,6 +890,7 @@ class VideoWriter:
                 f"output folder '{self.path.parent}' does not exist: expected an existing "
                 "folder; create it"
             )
+
     def _open_video(self) -> None:
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.partial-", suffix=self.path.suffix, dir=self.path.parent

@@ -55,6 +55,8 @@ def _static_bytes(name: str) -> bytes:
 class _Handler(BaseHTTPRequestHandler):
     server: UiServer
     protocol_version = "HTTP/1.1"
+    # Seconds a connection may stay silent (socket timeout): stalled uploads do not pile up.
+    timeout = 30
     server_version = "lama-video-ui"
 
     # ---------------------------------------------------------------------------- plumbing
@@ -164,8 +166,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(s.cancel_job())
         elif method == "POST" and path == "/api/save":
             data = self._json_body()
+            unknown = sorted(set(data) - {"output", "masks", "overwrite"})
+            if unknown:
+                raise HttpError(400, f"unknown field {unknown[0]!r}; expected output, masks, "
+                                "overwrite")
             self._json(
-                s.save(data.get("output"), data.get("masks"), overwrite=bool(data.get("overwrite")))
+                s.save(data.get("output"), data.get("masks"), overwrite=data.get("overwrite", False))
             )
         elif path.startswith("/api/"):
             raise HttpError(404 if method == "GET" else 405, f"no such API: {method} {path}")

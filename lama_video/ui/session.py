@@ -33,6 +33,8 @@ import json
 import logging
 import os
 import shutil
+import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -46,7 +48,9 @@ from numpy.typing import NDArray
 
 from lama_video.config import RunConfig
 from lama_video.errors import EncodeError, LamaVideoError
+from lama_video.fsutil import current_umask, publish
 from lama_video.masks import frame_number, read_mask_image
+from lama_video.outputs import check_output, mark_folder
 from lama_video.video import count_frames, open_video
 
 log = logging.getLogger(__name__)
@@ -97,10 +101,60 @@ class JobStatus:
     job_id: int = 0
 
 
+def _no_symlink_below(path: Path, root: Path) -> bool:
+    """True when no component of ``path`` below ``root`` (nor ``path`` itself) is a symlink."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return False
+    cur = root
+    for part in rel.parts:
+        cur = cur / part
+        if cur.is_symlink():
+            return False
+    return True
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file reached without following a final symlink."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{threading.get_ident()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Write ``data`` to a new file with a random name beside ``path`` and rename it over it.
+
+    ``mkstemp`` creates the file exclusively (``O_EXCL``), so a symlink planted under a
+    predictable temporary name is never followed; ``os.replace`` replaces a symlink at ``path``
+    itself, never its target.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR header without decoding it; None if not a PNG."""
+    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def _encode_png(img: NDArray[np.uint8]) -> bytes:
@@ -111,27 +165,37 @@ def _encode_png(img: NDArray[np.uint8]) -> bytes:
 
 
 def _read_grey(path: Path) -> NDArray[np.uint8] | None:
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
-    if data is None or not data.size:
+    try:
+        raw = _read_regular(path)
+    except OSError:
         return None
-    return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    if not raw:
+        return None
+    return cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE)
 
 
 def _replace_dir(new: Path, target: Path) -> None:
-    """Swap a finished folder in for ``target`` (the old one is removed afterwards)."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
+    """Swap a finished folder in for ``target`` (the old one is removed afterwards).
+
+    The old folder is moved into a fresh private folder (random name) before it is removed, so
+    nothing planted under a predictable name is followed; ``rmtree`` never follows symlinks.
+    """
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    try:
+        if target.exists() or target.is_symlink():
+            os.replace(target, old / "old")
+        os.replace(new, target)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
+    if src.is_symlink():  # only files the session wrote; a planted link is skipped
+        return
     try:
-        os.link(src, dst)
+        os.link(src, dst, follow_symlinks=False)
     except OSError:
-        shutil.copy2(src, dst)
+        shutil.copyfile(src, dst, follow_symlinks=False)
 
 
 class Session:
@@ -174,6 +238,12 @@ class Session:
             self.work = self.work.resolve()
             for sub in ("proxy", "keyframes"):
                 (self.work / sub).mkdir(exist_ok=True)
+            for sub in ("proxy", "keyframes", "track", "result"):
+                if (self.work / sub).is_symlink():
+                    raise EncodeError(
+                        f"the work folder's {sub}/ is a symlink; expected a plain folder: "
+                        f"remove '{self.work / sub}' or pass --work DIR"
+                    )
         except OSError as err:
             raise EncodeError(
                 f"cannot create the work folder '{self.work}' ({err.strerror}); expected a "
@@ -260,7 +330,7 @@ class Session:
                         self._cond.notify_all()
             with self._cond:
                 self.n_frames = meta["frames"] = self._proxy_ready
-            (folder / "meta.json").write_text(json.dumps({**meta, "complete": True}))
+            _write_atomic(folder / "meta.json", json.dumps({**meta, "complete": True}).encode())
         except LamaVideoError as err:
             log.warning("proxy extraction stopped: %s", err)
             self._proxy_error = str(err)
@@ -366,7 +436,7 @@ class Session:
             if self._proxy_done:
                 raise HttpError(404, f"frame {index} could not be decoded ({self._proxy_error})")
             raise HttpError(503, f"frame {index} is not extracted yet; try again in a moment")
-        return (self.work / "proxy" / f"{index:06d}.jpg").read_bytes()
+        return self._work_bytes(self.work / "proxy" / f"{index:06d}.jpg", f"frame {index}")
 
     def result_jpeg(self, index: int) -> bytes:
         """Frame ``index`` of the last removal's result as JPEG (proxy size).
@@ -377,9 +447,18 @@ class Session:
         self._check_index(index)
         path = self.work / "result" / "preview" / f"{index:06d}.jpg"
         try:
-            return path.read_bytes()
-        except OSError as err:
+            return self._work_bytes(path, f"result frame {index}")
+        except HttpError as err:
             raise HttpError(404, f"no result frame {index}; run Remove first") from err
+
+    def _work_bytes(self, path: Path, what: str) -> bytes:
+        """A file of the work folder, never through a symlink (a planted one is not served)."""
+        if not _no_symlink_below(path, self.work):
+            raise HttpError(403, f"{what} is a symlink in the work folder; refusing to serve it")
+        try:
+            return _read_regular(path)
+        except OSError as err:
+            raise HttpError(404, f"{what} is not available ({err.strerror or err})") from err
 
     # ---------------------------------------------------------------------------------- masks
 
@@ -400,8 +479,11 @@ class Session:
     def _digest_keyframes(folder: Path) -> str:
         h = hashlib.sha1()
         for p in sorted(folder.glob("[0-9]*.png")):
+            if p.is_symlink():
+                continue
             h.update(p.name.encode())
-            h.update(p.read_bytes())
+            with contextlib.suppress(OSError):
+                h.update(_read_regular(p))
         return h.hexdigest()
 
     def _overlay_png(self, mask: NDArray[np.uint8], rgb: tuple[int, int, int]) -> bytes:
@@ -445,7 +527,7 @@ class Session:
                        missing: str) -> bytes:
         """The mask stored at ``path`` for frame ``index`` as an RGBA overlay PNG; 404 if absent."""
         self._check_index(index)
-        mask = _read_grey(path)
+        mask = _read_grey(path) if _no_symlink_below(path, self.work) else None
         if mask is None:
             raise HttpError(404, missing)
         return self._overlay_png(mask, rgb)
@@ -462,16 +544,25 @@ class Session:
             True when the keyframe is stored, False when the mask was empty and it was deleted.
 
         Raises:
-            HttpError: 400 for an unreadable image or a different aspect ratio.
+            HttpError: 400 for an unreadable image, a different aspect ratio or a size out of
+                proportion to the video's (checked from the PNG header, before decoding).
         """
         self._check_index(index)
+        W, H = self.info.width, self.info.height
+        size = png_size(png) if png else None
+        if png and size is None:
+            raise HttpError(400, "the mask is not a PNG; expected the page's canvas as PNG")
+        if size is not None and size[0] * size[1] > max(4 * W * H, 4096 * 4096):
+            raise HttpError(
+                400, f"the mask is {size[0]}x{size[1]}, far larger than the {W}x{H} video; "
+                "expected the page's canvas (at most the video's size)"
+            )
         img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED) if png else None
         if img is None or img.dtype != np.uint8:
             raise HttpError(400, "the mask is not a readable 8-bit PNG; expected the page's canvas")
         if img.ndim == 3:
             img = img[..., 3] if img.shape[2] == 4 else img[..., :3].max(axis=2)
         h, w = img.shape
-        W, H = self.info.width, self.info.height
         if abs(w * H - h * W) > max(w, W):
             raise HttpError(
                 400, f"the mask is {w}x{h} but the video is {W}x{H}; expected the same aspect ratio"
@@ -595,12 +686,12 @@ class Session:
     def _run_track(self) -> None:
         from lama_video.propagate import propagate_masks  # late import: flow
 
-        new = self.work / ".track.new"
-        shutil.rmtree(new, ignore_errors=True)
-        (new / "keyframes").mkdir(parents=True)
+        new = Path(tempfile.mkdtemp(prefix=".track.new-", dir=self.work))
+        (new / "keyframes").mkdir()
         with self._lock:  # snapshot: painting may go on while tracking runs
             for p in (self.work / "keyframes").glob("[0-9]*.png"):
-                shutil.copy2(p, new / "keyframes" / p.name)
+                if not p.is_symlink():  # a planted link would read a file outside
+                    (new / "keyframes" / p.name).write_bytes(_read_regular(p))
         digest = self._digest_keyframes(new / "keyframes")
         kf: dict[int, NDArray[np.bool_]] = {}
         for p in (new / "keyframes").glob("*.png"):
@@ -639,8 +730,7 @@ class Session:
             self._run_track()
             track = self._folder_meta(self.work / "track")
         assert track is not None
-        new = self.work / ".result.new"
-        shutil.rmtree(new, ignore_errors=True)
+        new = Path(tempfile.mkdtemp(prefix=".result.new-", dir=self.work))
         (new / "masks" / "keyframes").mkdir(parents=True)
         (new / "preview").mkdir()
         try:
@@ -688,28 +778,42 @@ class Session:
 
     # ----------------------------------------------------------------------------------- save
 
-    def check_path(self, text: str, what: str) -> Path:
-        """Resolve a path the page sent and check it lies in an allowed folder.
+    def check_path(self, text: object, what: str) -> Path:
+        """Check a path the page sent: a string inside an allowed folder, reached without symlinks.
 
-        Relative paths are taken relative to the input's folder; symlinks are resolved before
-        the check, and the work folder's own sub-folders are refused.
+        Relative paths are taken relative to the input's folder; ``..`` is resolved lexically and
+        the result must lie in an allowed folder, with no component below that folder being a
+        symlink (a link planted there could point anywhere). The work folder's own sub-folders
+        are refused.
+
+        Returns:
+            The absolute, normalised path (no symlink below its allowed folder).
 
         Raises:
-            HttpError: 400 empty; 403 outside the allowed folders or inside the work folder's
-                internals.
+            HttpError: 400 not a string, empty or with a NUL; 403 outside the allowed folders,
+                through a symlink, or inside the work folder's internals.
         """
+        if text is not None and not isinstance(text, str):
+            raise HttpError(400, f"{what} path must be a string, got {type(text).__name__}")
         text = (text or "").strip()
         if not text:
             raise HttpError(400, f"no {what} path given; type where to save it")
+        if "\x00" in text:
+            raise HttpError(400, f"{what} path contains a NUL character")
         p = Path(text).expanduser()
         if not p.is_absolute():
             p = self.input.parent / p
-        p = p.resolve()
-        if not any(p.is_relative_to(r) for r in self.roots):
+        p = Path(os.path.normpath(p))
+        root = next((r for r in self.roots if p.is_relative_to(r)), None)
+        if root is None:
             allowed = " or ".join(f"'{r}'" for r in self.roots)
             raise HttpError(
                 403,
                 f"{what} path '{p}' is outside the allowed folders; expected a path in {allowed}",
+            )
+        if not _no_symlink_below(p, root):
+            raise HttpError(
+                403, f"{what} path '{p}' goes through a symlink; expected a plain path in '{root}'"
             )
         internal = [self.work / s for s in ("proxy", "keyframes", "track", "result")]
         if p == self.work or any(p.is_relative_to(i) for i in internal) or p.name.startswith(
@@ -720,22 +824,31 @@ class Session:
             raise HttpError(403, f"{what} path '{p}' is the input; the input is never modified")
         return p
 
-    def save(self, output: str | None, masks: str | None, *, overwrite: bool) -> dict[str, Any]:
+    def save(self, output: object, masks: object, *, overwrite: object) -> dict[str, Any]:
         """Copy the last result video and its per-frame masks to the user's paths.
+
+        Every path is checked by :meth:`check_path` and by the output rules every command uses
+        (:func:`lama_video.outputs.check_output`: never the input, ``overwrite`` replaces only a
+        file or a folder this tool wrote). Files are first written under random names created
+        exclusively in the target's folder, then renamed into place.
 
         Args:
             output: where the output video goes (None or "" = do not save it).
             masks: a folder for the per-frame masks (``000000.png`` ...) and the painted ones
                 (``keyframes/``), the layout ``lama-video remove --mask`` reads (None = skip).
-            overwrite: replace existing files; without it an existing path is refused.
+            overwrite: ``true`` replaces existing outputs; without it an existing path is
+                refused. Must be a JSON boolean.
 
         Returns:
             ``{"written": [paths]}``.
 
         Raises:
-            HttpError: 400 nothing to save; 403 outside the allowed folders; 409 a path exists
-                and ``overwrite`` is False (``exists`` lists them) or a removal is running.
+            HttpError: 400 nothing to save or a field of the wrong type; 403 outside the allowed
+                folders, through a symlink, or not replaceable; 409 a path exists and
+                ``overwrite`` is False (``exists`` lists them) or a removal is running.
         """
+        if not isinstance(overwrite, bool):
+            raise HttpError(400, f"overwrite must be true or false, got {json.dumps(overwrite)}")
         targets: dict[str, Path] = {}
         if output:
             targets["output"] = self.check_path(output, "output video")
@@ -773,20 +886,42 @@ class Session:
                     "the path",
                     exists=exists,
                 )
+            try:
+                if out is not None:
+                    check_output(out, inputs=(self.input,), kind="file", overwrite=True)
+                if folder is not None:
+                    check_output(folder, inputs=(self.input,), kind="folder", overwrite=True)
+            except EncodeError as err:
+                raise HttpError(403, str(err)) from err
             written: list[str] = []
-            if "output" in targets:
-                out = targets["output"]
+            if out is not None:
                 out.parent.mkdir(parents=True, exist_ok=True)
-                tmp = out.with_name(f".{out.name}.lama-ui-tmp")
-                shutil.copyfile(video, tmp)
-                os.replace(tmp, out)
+                fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".lama-ui-tmp",
+                                           dir=out.parent)
+                try:
+                    with os.fdopen(fd, "wb") as dst, video.open("rb") as src:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                    publish(tmp, out)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
                 written.append(str(out))
-            if "masks" in targets:
-                folder = targets["masks"]
-                (folder / "keyframes").mkdir(parents=True, exist_ok=True)
-                for sub in ("", "keyframes"):
-                    for p in sorted((result / "masks" / sub).glob("*.png")):
-                        shutil.copyfile(p, folder / sub / p.name)
+            if folder is not None:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                new = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".lama-ui-tmp",
+                                            dir=folder.parent))
+                try:
+                    (new / "keyframes").mkdir()
+                    for sub in ("", "keyframes"):
+                        for p in sorted((result / "masks" / sub).glob("*.png")):
+                            if not p.is_symlink():
+                                (new / sub / p.name).write_bytes(_read_regular(p))
+                    mark_folder(new)
+                    os.chmod(new, 0o777 & ~current_umask())
+                    _replace_dir(new, folder)
+                finally:
+                    shutil.rmtree(new, ignore_errors=True)
                 written.append(str(folder))
         log.info("saved %s", ", ".join(written))
         return {"written": written}
