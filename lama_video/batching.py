@@ -288,7 +288,7 @@ def _apply(cfg: RunConfig, preset: Any, options: Any, base_dir: Path, where: str
         path = base_dir / str(preset)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
             raise ConfigError(f"{where}: cannot read config preset {str(path)!r} ({err})") from err
         cfg = cfg.replace(data or {})
     if options:
@@ -410,6 +410,10 @@ def read_job_file(
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read job file {str(p)!r} ({err.strerror})") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"job file {str(p)!r} is not UTF-8 text (byte {err.start}); save it as UTF-8"
+        ) from err
     where = p.name
     outside_ok = False
     if p.suffix.lower() == ".csv":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -128,6 +129,13 @@ class TemporalConfig:
     mismatch_scale: float = _f(12.0, lo=0.0)
 
 
+# Output pixel formats the writer supports (8- and 10-bit YUV, planar RGB for lossless work).
+PIX_FMTS = (
+    "yuv420p", "yuv422p", "yuv444p", "nv12",
+    "yuv420p10le", "yuv422p10le", "yuv444p10le", "gbrp", "rgb24",
+)
+
+
 @dataclass(frozen=True)
 class EncodeConfig:
     """How the output is encoded."""
@@ -138,8 +146,8 @@ class EncodeConfig:
     crf: int = _f(18, lo=0, hi=63)
     # encoder speed/size trade-off (x264/x265 names)
     preset: str = _f("medium")
-    # output pixel format
-    pix_fmt: str = _f("yuv420p")
+    # output pixel format (odd frame sizes turn the 4:2:0/4:2:2 ones into their 4:4:4 twin)
+    pix_fmt: str = _f("yuv420p", choices=PIX_FMTS)
     # copy = packet-for-packet stream copy
     audio: str = _f("copy", choices=("copy", "aac", "none"))
 
@@ -197,6 +205,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(
+                    f"{where}: got {value!r}, expected a finite number; fix the value in your "
+                    "config file or flag"
+                )
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -292,6 +305,11 @@ def load_config(
             raise ConfigError(
                 f"cannot read config file {str(p)!r} ({err.strerror}); pass an existing YAML file "
                 "to --config"
+            ) from err
+        except UnicodeDecodeError as err:
+            raise ConfigError(
+                f"config file {str(p)!r} is not UTF-8 text (byte {err.start}); expected a YAML "
+                "file: save it as UTF-8"
             ) from err
         try:
             data = yaml.safe_load(text)

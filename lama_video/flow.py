@@ -7,6 +7,8 @@ pixel of the *source* frame to its position in the *target* frame:
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -75,7 +77,7 @@ class FlowEstimator:
         if s < 1.0:
             size = (max(8, round(w * s)), max(8, round(h * s)))
             g0, g1 = resize(g0, size), resize(g1, size)
-        flow = self._dis.calc(np.ascontiguousarray(g0), np.ascontiguousarray(g1), None)
+        flow = _dis_calc(self._dis, g0, g1)
         if s < 1.0:
             sx, sy = w / flow.shape[1], h / flow.shape[0]
             flow = resize(flow, (w, h))
@@ -141,8 +143,23 @@ def estimate_gray(estimator: FlowEstimator, src: NDArray[np.uint8],
     # engine's crops change size from pair to pair, and results must not depend on call order
     # (window and Ray-part joins are exact).
     dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[estimator.preset])
-    flow = dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), None)
-    return flow.astype(np.float32, copy=False)
+    return _dis_calc(dis, src, dst).astype(np.float32, copy=False)
+
+
+# OpenCV's DIS refuses images whose sides are both below 12 px (dis_flow.cpp: "either width or
+# height >= 12"); those are padded with their edge pixels to 16 x 16 and the flow cropped back.
+_DIS_MIN_SIDE_PX = 12
+_DIS_PAD_TO_PX = 16
+
+
+def _dis_calc(dis: Any, src: NDArray[np.uint8], dst: NDArray[np.uint8]) -> NDArray[np.float32]:
+    h, w = src.shape[:2]
+    if max(h, w) >= _DIS_MIN_SIDE_PX:
+        return dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), None)
+    pad = (0, _DIS_PAD_TO_PX - h, 0, _DIS_PAD_TO_PX - w)
+    a = cv2.copyMakeBorder(src, *pad, cv2.BORDER_REPLICATE)
+    b = cv2.copyMakeBorder(dst, *pad, cv2.BORDER_REPLICATE)
+    return dis.calc(a, b, None)[:h, :w]
 
 
 _REMAP_COLS = 4096  # cv2.remap needs every side below SHRT_MAX, so point lists are folded into rows

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from lama_video.engines import check_batch
-from lama_video.errors import ConfigError, LamaVideoError
+from lama_video.errors import ConfigError, LamaVideoError, WeightsError
 
 if TYPE_CHECKING:
     pass
@@ -333,6 +333,14 @@ class Inpainter:
                     ]
                 )
         pred = pred.float()
+        if not bool(torch.isfinite(pred).all()):
+            # NaN/inf weights (a corrupt or badly fine-tuned checkpoint) would fill holes black.
+            bad = (~torch.isfinite(pred)).float().mean().item()
+            raise WeightsError(
+                f"the model produced non-finite values (NaN/inf) for {bad:.0%} of its output; "
+                "its weights are broken (corrupt file or a diverged fine-tune): use other "
+                f"weights{' or --precision fp32' if self.precision == 'fp16' else ''}"
+            )
         if self.kind == KIND_TORCHSCRIPT_BLENDED:
             return pred
         return holes * pred + (1 - holes) * images

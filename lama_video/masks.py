@@ -97,6 +97,70 @@ def read_mask_image(path: Path) -> NDArray[np.uint8]:
     return img[..., :3].max(axis=2) if img.shape[2] >= 3 else img[..., 0].copy()
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...), which carry the size.
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
+                       0xCF})
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, JPEG or BMP image from its header bytes, without decoding.
+
+    Args:
+        data: the start of the file (the first 64 KiB are plenty for these formats).
+
+    Returns:
+        The size, or None for another format or a header this reader cannot parse.
+    """
+    if data.startswith(_PNG_SIGNATURE) and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith(b"BM") and len(data) >= 26:
+        w = int.from_bytes(data[18:22], "little", signed=True)
+        h = int.from_bytes(data[22:26], "little", signed=True)
+        return abs(w), abs(h)
+    if data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 9 <= len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                i += 2
+                continue
+            length = int.from_bytes(data[i + 2 : i + 4], "big")
+            if marker in _JPEG_SOF:
+                h = int.from_bytes(data[i + 5 : i + 7], "big")
+                w = int.from_bytes(data[i + 7 : i + 9], "big")
+                return w, h
+            i += 2 + length
+    return None
+
+
+def mask_file_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a mask image: from its header when possible, else by decoding it.
+
+    Raises:
+        MaskError: the file is missing or not a readable image.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+            size = header_size(head)
+            if size is None and head.startswith(b"\xff\xd8"):  # a JPEG with a large EXIF block
+                size = header_size(head + fh.read(1 << 16))
+    except OSError as err:
+        raise MaskError(
+            f"cannot read mask image {str(path)!r} ({err.strerror}); expected a readable mask"
+        ) from err
+    if size is None or 0 in size:
+        h, w = read_mask_image(path).shape
+        return w, h
+    return size
+
+
 def binarize(mask: NDArray[np.uint8], threshold: int) -> NDArray[np.bool_]:
     """``mask > threshold`` as (H, W) bool."""
     return mask > threshold
@@ -233,6 +297,12 @@ def _static_track(mask: NDArray[np.bool_], description: str) -> MaskTrack:
             f"{description} is empty (no pixel above the threshold); "
             "expected white (non-zero) pixels where the object is"
         )
+    if mask.all():
+        h, w = mask.shape
+        raise MaskError(
+            f"{description} covers the whole {w}x{h} frame: nothing can be filled from nothing; "
+            "expected a hole that leaves part of the frame visible"
+        )
     return MaskTrack(description=description, count=None, make_iter=None, static=mask)
 
 
@@ -263,8 +333,16 @@ def _folder_track(
             f"mask folder {str(folder)!r} has {len(files)} masks but the video has {n_frames} "
             "frames; expected one mask per frame"
         )
-    first = read_mask_image(files[0])
-    fh, fw = first.shape
+    # Every mask's size from its header (cheap: no decode), so a wrong-size mask late in the
+    # folder stops the run before any work rather than at its frame.
+    fw, fh = mask_file_size(files[0])
+    for p in files[1:]:
+        size = mask_file_size(p)
+        if size != (fw, fh):
+            raise MaskError(
+                f"mask {str(p)!r} is {size[0]}x{size[1]} but the first mask is {fw}x{fh}; "
+                "expected all masks to have the same size: re-export it"
+            )
     if (fw, fh) != (width, height):
         # Raises on an aspect mismatch, logs the resize otherwise.
         fit_to_frame(np.zeros((fh, fw), bool), width, height, what=f"mask {files[0].name}")

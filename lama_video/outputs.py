@@ -15,8 +15,12 @@ Leaf module: no media library, no torch.
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import os
 import re
+import shutil
+import socket
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,7 +28,15 @@ from typing import Literal
 
 from lama_video.errors import EncodeError
 
-__all__ = ["MARKER", "OutputKind", "check_output", "is_tool_folder", "mark_folder"]
+__all__ = [
+    "MARKER",
+    "OutputKind",
+    "check_output",
+    "is_tool_folder",
+    "mark_folder",
+    "partial_prefix",
+    "remove_stale_partials",
+]
 
 # Hidden file that marks a folder written by lama-video (frames or masks).
 MARKER = ".lama-video-output"
@@ -165,3 +177,63 @@ def check_output(
         return
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         raise EncodeError(f"{what} {shown!r} is not a regular file; choose another path")
+
+
+# ------------------------------------------------------------------------- temporary outputs
+
+_PARTIAL = re.compile(r"\.partial-(\d+)\.([0-9a-f]{8})-")
+
+
+def _host_tag() -> str:
+    """8 hex digits naming this machine (partials on a shared disk may belong to another)."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def partial_prefix(output: str | os.PathLike[str]) -> str:
+    """Name prefix of this process's temporary outputs for ``output`` (beside it, hidden).
+
+    ``.NAME.partial-PID.HOST-`` + a random suffix (``mkstemp``/``mkdtemp``): the owner's pid and
+    machine let a later run find partials whose owner was killed (:func:`remove_stale_partials`).
+    """
+    return f".{Path(output).name}.partial-{os.getpid()}.{_host_tag()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_partials(output: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary outputs for ``output`` left by killed runs on this machine.
+
+    Only files and folders named by :func:`partial_prefix` whose owner process is gone are
+    removed; a partial of a live run (or of another machine) is left alone.
+
+    Returns:
+        The paths removed.
+    """
+    out = Path(output)
+    removed: list[Path] = []
+    if not out.parent.is_dir():
+        return removed
+    host = _host_tag()
+    for p in out.parent.glob(f".{glob.escape(out.name)}.partial-*"):
+        m = _PARTIAL.match(p.name[len(out.name) + 1 :])
+        if m is None or m.group(2) != host or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        except OSError:
+            continue
+        removed.append(p)
+    return removed

@@ -242,6 +242,29 @@ def check_paths(
     check_output(output_path, inputs=(input_path, *sources), kind=kind, overwrite=overwrite)
 
 
+def _check_hole_counts(frames: int, with_hole: int, full: int) -> None:
+    """Fail when no mask has a hole or every hole is the whole frame; warn about full frames.
+
+    Raised before the writer publishes anything, so no output is left in either case.
+    """
+    if frames and not with_hole:
+        raise MaskError(
+            f"every one of the {frames} masks is empty (no pixel above the threshold): nothing "
+            "to remove, so no output was written; expected white pixels where the object is"
+        )
+    if frames and full == frames:
+        raise MaskError(
+            f"the hole covers the whole frame in all {frames} frames: nothing can be filled from "
+            "nothing, so no output was written; expected masks that leave part of each frame"
+        )
+    if full:
+        log.warning(
+            "%d of %d frames are fully masked (the hole covers the whole frame): nothing of those "
+            "frames is kept, they are filled only from their neighbours or left as they are",
+            full, frames,
+        )
+
+
 def open_mask_track(
     source: str | os.PathLike[str] | Box | None,
     *,
@@ -334,9 +357,11 @@ def remove_object(
             masks_iter = iter(propagate_masks(reader, keyframes, cfg, progress=track_progress))
         cores: dict[int, NDArray[np.bool_]] = {}
         seen = 0
+        with_hole = 0  # frames whose mask has any hole
+        full = 0  # frames whose (dilated) hole covers the whole frame
 
         def items() -> Iterator[Item]:
-            nonlocal seen
+            nonlocal seen, with_hole, full
             for frame in reader.frames():
                 core = next(masks_iter, None)
                 if core is None:
@@ -346,7 +371,10 @@ def remove_object(
                     )
                 seen += 1
                 cores[frame.index] = core
-                yield frame, masks_mod.dilate(core, cfg.masks.dilate_px)
+                hole = masks_mod.dilate(core, cfg.masks.dilate_px)
+                with_hole += bool(core.any())
+                full += bool(hole.all())
+                yield frame, hole
 
         written = 0
         with VideoWriter(
@@ -378,6 +406,7 @@ def remove_object(
                     f"{mask_count} masks were given but the video has {seen} frames; "
                     "expected one mask per frame"
                 )
+            _check_hole_counts(seen, with_hole, full)
     return RemoveResult(
         output=out_path, frames=written, engine=engine.name, seconds=time.perf_counter() - t0
     )

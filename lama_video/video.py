@@ -44,7 +44,12 @@ from numpy.typing import NDArray
 from lama_video.config import DecodeConfig, EncodeConfig
 from lama_video.errors import EncodeError, VideoOpenError
 from lama_video.fsutil import publish
-from lama_video.outputs import check_output, mark_folder
+from lama_video.outputs import (
+    check_output,
+    mark_folder,
+    partial_prefix,
+    remove_stale_partials,
+)
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +277,14 @@ def count_frames(path: str | os.PathLike[str]) -> int:
         return n
     finally:
         container.close()
+
+
+def _disk_error(path: Path, err: BaseException) -> EncodeError:
+    reason = getattr(err, "strerror", None) or str(err)
+    return EncodeError(
+        f"cannot write output '{path}' ({reason}): expected a writable folder with free space; "
+        "free space or choose another folder (nothing was left under the output's name)"
+    )
 
 
 def _clockwise_degrees(display_rotation: float) -> int:
@@ -547,7 +560,9 @@ class VideoReader:
             tb = self.info.time_base
             step = self._pts_step()
             last_pts: int | None = None
+            decoded = 0
             for index, vf in enumerate(self._decode_stream(container, stream)):
+                decoded = index + 1
                 pts = vf.pts
                 if pts is None:
                     pts = 0 if last_pts is None else last_pts + step
@@ -561,8 +576,22 @@ class VideoReader:
                     rgb=self._to_rgb(vf),
                     duration=int(vf.duration) if vf.duration else None,
                 )
+            self._warn_if_short(decoded)
         finally:
             container.close()
+
+    def _warn_if_short(self, decoded: int) -> None:
+        """Warn when decoding ended well before the container's frame count or duration."""
+        info = self.info
+        expected = info.n_frames
+        if not expected and info.duration_s and info.frame_rate:
+            expected = round(info.duration_s * float(info.frame_rate))
+        if expected and decoded < 0.95 * expected - 1:
+            log.warning(
+                "%s: decoding ended after %d frames but the container announces about %d; the "
+                "file is probably truncated (the output has %d frames)",
+                self.path, decoded, expected, decoded,
+            )
 
     def _frames_seeking(
         self, start: int, index: _PacketIndex, key: tuple[int, int]
@@ -845,7 +874,8 @@ class VideoWriter:
         self.encode_config = encode if encode is not None else EncodeConfig()
         if source is None and not info.is_image_sequence and Path(info.path).is_file():
             source = info.path
-        self.source = Path(source) if source is not None else None
+        # A folder of frames has no audio or container metadata to copy.
+        self.source = Path(source) if source is not None and not Path(source).is_dir() else None
         self.overwrite = overwrite
         self.frames_written = 0
         self._is_sequence = is_image_sequence_path(self.path)
@@ -860,13 +890,18 @@ class VideoWriter:
         self._durations: dict[int, int] = {}
         self._done = False
         self._check_target()
+        for stale in remove_stale_partials(self.path):
+            log.info("removed %s, left by a run that was killed", stale)
         try:
             if self._is_sequence:
                 self._tmp = Path(
-                    tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent)
+                    tempfile.mkdtemp(prefix=partial_prefix(self.path), dir=self.path.parent)
                 )
             else:
                 self._open_video()
+        except OSError as err:
+            self.abort()
+            raise _disk_error(self.path, err) from err
         except BaseException:
             self.abort()
             raise
@@ -893,7 +928,7 @@ class VideoWriter:
 
     def _open_video(self) -> None:
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.partial-", suffix=self.path.suffix, dir=self.path.parent
+            prefix=partial_prefix(self.path), suffix=self.path.suffix, dir=self.path.parent
         )
         os.close(fd)
         self._tmp = Path(tmp)
@@ -1054,6 +1089,8 @@ class VideoWriter:
     def _mux(self, packet: Any) -> None:
         try:
             self._container.mux(packet)
+        except OSError as err:  # PyAV's errno errors are OSErrors too: a full or failing disk
+            raise _disk_error(self.path, err) from err
         except av.FFmpegError as err:
             raise EncodeError(
                 f"cannot write '{self.path}' ({err}): expected the container to accept the "
@@ -1090,7 +1127,10 @@ class VideoWriter:
             )
         if self._is_sequence:
             assert self._tmp is not None
-            write_png(self._tmp / f"{self.frames_written:05d}.png", rgb)
+            try:
+                write_png(self._tmp / f"{self.frames_written:05d}.png", rgb)
+            except OSError as err:
+                raise _disk_error(self.path, err) from err
             self.frames_written += 1
             return
         if pts is None:
@@ -1167,6 +1207,12 @@ class VideoWriter:
                 assert self._tmp is not None
                 publish(self._tmp, self.path)
                 self._tmp = None
+        except EncodeError:
+            self.abort()
+            raise
+        except (av.FFmpegError, OSError) as err:  # e.g. the disk filled up writing the trailer
+            self.abort()
+            raise _disk_error(self.path, err) from err
         except BaseException:
             self.abort()
             raise

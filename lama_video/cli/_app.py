@@ -7,9 +7,14 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -78,20 +83,66 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def run_command(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """Run ``fn`` mapping library errors to exit codes (1 for LamaVideoError, 130 for Ctrl-C)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, systemd, docker stop) turned into an interrupt: the same clean stop."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM unwinds like Ctrl-C (temporary outputs are removed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (e.g. some test runners)
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return fn(*args, **kwargs)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_command(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run ``fn`` mapping library errors to exit codes.
+
+    1 for a LamaVideoError (one line) or an OS error such as a full or read-only disk, 130 for
+    Ctrl-C, 143 for SIGTERM; nothing is left under the output's name in each case.
+    """
+    try:
+        with _sigterm_as_interrupt():
+            return fn(*args, **kwargs)
     except LamaVideoError as err:
         if state.debug:
             raise
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
+    except OSError as err:
+        # Only the disk's own refusals (full, read-only, quota, permissions, I/O error) reach
+        # here as OSError; a bug still shows its traceback.
+        if state.debug or err.errno not in _DISK_ERRNOS:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        typer.echo(
+            f"error: cannot write{where}: {err.strerror or err}; free space or choose a writable "
+            "folder (nothing was left under the output's name)",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    except Terminated:
+        if state.debug:
+            raise
+        typer.echo("terminated (SIGTERM): stopped cleanly, no output was written", err=True)
+        raise typer.Exit(143) from None
     except KeyboardInterrupt:
         if state.debug:
             raise
         typer.echo("interrupted: stopped cleanly, no output was written", err=True)
         raise typer.Exit(130) from None
+
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
 def main() -> None:

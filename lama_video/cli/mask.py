@@ -29,7 +29,12 @@ from lama_video.cli.remove import (
 )
 from lama_video.errors import EncodeError
 from lama_video.fsutil import publish
-from lama_video.outputs import check_output, mark_folder
+from lama_video.outputs import (
+    check_output,
+    mark_folder,
+    partial_prefix,
+    remove_stale_partials,
+)
 from lama_video.masks import keyframes_from_folder
 
 #: Overlay colour of the holes in the preview (RGB) and its opacity inside the hole.
@@ -101,7 +106,8 @@ def write_masks(
         n = info.n_frames if info.is_image_sequence else count_frames(input)
         # Forward pass over every frame, backward pass up to the last keyframe, then writing.
         total = (2 * n + max(keyframes)) if n else None
-        tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+        remove_stale_partials(output)
+        tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(output), dir=output.parent))
         writer = None
         try:
             with tqdm(total=total, unit="frame", desc="mask", disable=state.quiet,

@@ -325,6 +325,16 @@ def _extract_official_zip(path: Path, dest: Path) -> Path:
             members = [
                 n for n in zf.namelist() if n.endswith(("config.yaml", ".ckpt"))
             ]
+            # Checkpoints are float tensors, which hardly compress: a member that unpacks to far
+            # more than the archive's own size is a zip bomb, refused before anything is read.
+            budget = 2 * path.stat().st_size + _ZIP_SLACK_BYTES
+            total = sum(zf.getinfo(n).file_size for n in members)
+            if total > budget:
+                raise WeightsError(
+                    f"{path} would unpack to {total / 2**20:.0f} MiB from a "
+                    f"{path.stat().st_size / 2**20:.1f} MiB archive; that is not big-lama.zip "
+                    "(its checkpoint hardly compresses): refusing it, download it again"
+                )
             for name in members:
                 parts = Path(name).parts
                 if name.startswith("/") or ".." in parts:
@@ -332,7 +342,7 @@ def _extract_official_zip(path: Path, dest: Path) -> Path:
                 target = dest.joinpath(*parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(name) as src, target.open("wb") as out:
-                    shutil.copyfileobj(src, out, length=1 << 20)
+                    _copy_at_most(src, out, zf.getinfo(name).file_size, path)
     except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as err:
         raise _corrupt(path, err) from err
     for cfg in sorted(dest.rglob("config.yaml"), key=lambda p: len(p.parts)):
@@ -342,6 +352,19 @@ def _extract_official_zip(path: Path, dest: Path) -> Path:
         f"{path} does not have the big-lama.zip layout (<folder>/config.yaml + "
         "<folder>/models/best.ckpt); unpack it and pass the checkpoint file instead"
     )
+
+
+_ZIP_SLACK_BYTES = 64 << 20
+
+
+def _copy_at_most(src: Any, out: Any, limit: int, archive: Path) -> None:
+    """Copy at most ``limit`` bytes (the member's declared size); more is a forged archive."""
+    left = limit
+    while chunk := src.read(min(1 << 20, left + 1)):
+        left -= len(chunk)
+        if left < 0:
+            raise WeightsError(f"{archive} has a member larger than it declares; refusing it")
+        out.write(chunk)
 
 
 def _read_official_folder(folder: Path, trust: bool) -> tuple[dict[str, Any], Path]:
@@ -381,7 +404,8 @@ _HARMLESS_GLOBALS: dict[str, Any] = {
     "pytorch_lightning.utilities.parsing.AttributeDict": dict,
 }
 
-_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# torch's weights-only unpickler names a refused global in one of these two ways.
+_UNSUPPORTED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
 
 
 def _read_checkpoint(path: Path, trust: bool) -> dict[str, Any]:
@@ -395,13 +419,15 @@ def _read_checkpoint(path: Path, trust: bool) -> dict[str, Any]:
             with torch.serialization.safe_globals(globs):
                 obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        match = _UNSUPPORTED_GLOBAL.search(str(err))
-        if match and not trust:
+        text = str(err)
+        match = _UNSUPPORTED_GLOBAL.search(text)
+        if not trust and (match or "Weights only load failed" in text):
+            what = f"the Python object {match.group(1)}" if match else "Python objects"
             raise WeightsError(
-                f"checkpoint {path} holds the Python object {match.group(1)} (not a tensor or "
-                "plain container), which a safe load refuses as it could run code; if you trust "
-                "the file, pass --trust-checkpoint "
-                "(inpaint.trust_checkpoint: true), or convert it to a plain state_dict"
+                f"checkpoint {path} holds {what} (not only tensors and plain containers); it "
+                "is refused as unsafe, since loading it could run code from the file. If you "
+                "trust the file, pass --trust-checkpoint (inpaint.trust_checkpoint: true), or "
+                "convert it to a plain state_dict"
             ) from err
         raise _corrupt(path, err) from err
     except WeightsError:

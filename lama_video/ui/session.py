@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 from lama_video.config import RunConfig
 from lama_video.errors import EncodeError, LamaVideoError
 from lama_video.fsutil import current_umask, publish
-from lama_video.masks import frame_number, read_mask_image
+from lama_video.masks import frame_number, header_size, read_mask_image
 from lama_video.outputs import check_output, mark_folder
 from lama_video.video import count_frames, open_video
 
@@ -145,16 +145,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def png_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG's IHDR header without decoding it; None if not a PNG."""
-    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        return None
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def _encode_png(img: NDArray[np.uint8]) -> bytes:
@@ -549,8 +539,8 @@ class Session:
         """
         self._check_index(index)
         W, H = self.info.width, self.info.height
-        size = png_size(png) if png else None
-        if png and size is None:
+        size = header_size(png) if png else None
+        if png and (size is None or not png.startswith(b"\x89PNG")):
             raise HttpError(400, "the mask is not a PNG; expected the page's canvas as PNG")
         if size is not None and size[0] * size[1] > max(4 * W * H, 4096 * 4096):
             raise HttpError(
