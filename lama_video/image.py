@@ -31,7 +31,6 @@ from lama_video.config import MaskConfig
 from lama_video.engines import ImageEngine
 from lama_video.errors import EncodeError, MaskError, VideoOpenError
 from lama_video.fsutil import publish
-from lama_video.outputs import check_output as check_paths
 from lama_video.masks import (
     LOSSY_IMAGE_EXTENSIONS,
     auto_threshold,
@@ -39,6 +38,7 @@ from lama_video.masks import (
     dilate,
     read_mask_image,
 )
+from lama_video.outputs import check_output as check_paths
 
 log = logging.getLogger(__name__)
 

@@ -76,9 +76,13 @@ def _only_frames(folder: Path, depth: int) -> bool:
             _FRAME_FILE.fullmatch(entry.name) or (depth == 0 and entry.name == MARKER)
         ):
             continue
-        if stat.S_ISDIR(mode) and depth == 0 and entry.name in _SUBFOLDERS:
-            if _only_frames(Path(entry.path), depth + 1):
-                continue
+        if (
+            stat.S_ISDIR(mode)
+            and depth == 0
+            and entry.name in _SUBFOLDERS
+            and _only_frames(Path(entry.path), depth + 1)
+        ):
+            continue
         return False
     return True
 

@@ -461,7 +461,7 @@ def test_ui_save_overwrite_replaces_only_its_own_masks_folder(ui: dict[str, Any]
 def test_ui_does_not_serve_planted_symlinks(ui: dict[str, Any], tmp_path: Path) -> None:
     session = ui["session"]
     secret = tmp_path / "secret.jpg"
-    ok, jpg = cv2.imencode(".jpg", np.full((8, 8, 3), 7, np.uint8))
+    _, jpg = cv2.imencode(".jpg", np.full((8, 8, 3), 7, np.uint8))
     secret.write_bytes(jpg.tobytes())
     status, _ = call(ui["server"], "GET", "/api/frame/5.jpg")
     assert status == 200

@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from lama_video.cli import app
-from lama_video.outputs import MARKER
 from lama_video.config import PropagationConfig, RunConfig
 from lama_video.errors import MaskError
 from lama_video.masks import dilate, read_mask_image
+from lama_video.outputs import MARKER
 from lama_video.propagate import (
     PackedMasks,
     check_keyframes,

@@ -142,8 +142,10 @@ def finetune(
 
         try:  # a signal handler can only be installed from the main thread
             previous = signal.signal(signal.SIGINT, on_sigint)
+            # SIGTERM (timeout, systemd, docker stop) stops after the step too, saving the state.
+            previous_term = signal.signal(signal.SIGTERM, on_sigint)
         except ValueError:
-            previous = None
+            previous = previous_term = None
         try:
             result = run_finetune(
                 data=data, out_dir=output, cfg=cfg, model=model, arch=arch, mask=mask,
@@ -164,6 +166,8 @@ def finetune(
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+            if previous_term is not None:
+                signal.signal(signal.SIGTERM, previous_term)
             close_bars()
         if state.quiet:
             return

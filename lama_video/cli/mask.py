@@ -27,15 +27,14 @@ from lama_video.cli.remove import (
     build_config,
     parse_keyframe,
 )
-from lama_video.errors import EncodeError
 from lama_video.fsutil import publish
+from lama_video.masks import keyframes_from_folder
 from lama_video.outputs import (
     check_output,
     mark_folder,
     partial_prefix,
     remove_stale_partials,
 )
-from lama_video.masks import keyframes_from_folder
 
 #: Overlay colour of the holes in the preview (RGB) and its opacity inside the hole.
 PREVIEW_RGB = (255, 0, 255)

@@ -28,7 +28,6 @@ import logging
 import os
 import pickle
 import re
-import shutil
 import tempfile
 import warnings
 import zipfile
@@ -43,7 +42,6 @@ from torch import Tensor, nn
 from lama_video.errors import WeightsError
 from lama_video.model.ffc import autocast_disabled, split_channels
 from lama_video.model.generator import FFCResNetGenerator, GeneratorArch
-from lama_video.model.script_archive import ScriptArchiveError, read_script_tensors
 
 # The registry and cache lookup are torch-free (lama_video.model.registry); re-exported here.
 from lama_video.model.registry import (  # noqa: F401
@@ -59,6 +57,7 @@ from lama_video.model.registry import (  # noqa: F401
     get_spec,
     official_ckpt_in,
 )
+from lama_video.model.script_archive import ScriptArchiveError, read_script_tensors
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +253,8 @@ def _generator_state_of_script(tensors: Mapping[str, Tensor]) -> dict[str, Tenso
         if k.startswith("generator.") or ".generator." in k
     }
     if len(prefixes) > 1:
-        raise ScriptArchiveError(f"several generators in the module ({', '.join(sorted(prefixes))})")
+        names = ", ".join(sorted(prefixes))
+        raise ScriptArchiveError(f"several generators in the module ({names})")
     if prefixes:
         wrap = prefixes.pop()
         state = {k[len(wrap) :]: v for k, v in tensors.items() if k.startswith(wrap)}

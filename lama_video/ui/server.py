@@ -170,9 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
             if unknown:
                 raise HttpError(400, f"unknown field {unknown[0]!r}; expected output, masks, "
                                 "overwrite")
-            self._json(
-                s.save(data.get("output"), data.get("masks"), overwrite=data.get("overwrite", False))
-            )
+            overwrite = data.get("overwrite", False)
+            self._json(s.save(data.get("output"), data.get("masks"), overwrite=overwrite))
         elif path.startswith("/api/"):
             raise HttpError(404 if method == "GET" else 405, f"no such API: {method} {path}")
         else:
