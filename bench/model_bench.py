@@ -1,7 +1,7 @@
 """Throughput of the LaMa engine (``Inpainter``) per frame size, batch size and precision.
 
-Cases (frames/s through :meth:`lama_video.inpaint.Inpainter.inpaint`, i.e. uint8 frames in and out,
-with the official padding, blending and conversion included):
+Cases (frames/s through ``lama_video.engines.lama.Inpainter.inpaint``, i.e. uint8 frames in and
+out, with the official padding, blending and conversion included):
 
 * ``256x256`` and ``512x512`` frames with a centred hole (whole frames go through the model);
 * a 1920x1080 frame with a 10 % hole (a 480x432 box), which takes the crop strategy: the model sees
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lama_video.inpaint import Inpainter, resolve_device
+from lama_video.engines.lama import Inpainter, resolve_device
 from lama_video.model import FFCResNetGenerator, big_lama
 
 CROP_CASE = "1080p-crop"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lama_video._version import __version__
 from lama_video.config import RunConfig, load_config
 from lama_video.errors import (
     ConfigError,
@@ -23,20 +24,18 @@ from lama_video.errors import (
 )
 from lama_video.masks import Box
 
-__version__ = "0.1.0"
-
 _LAZY = {
     "remove_object": ("lama_video.pipeline", "remove_object"),
-    "Inpainter": ("lama_video.inpaint", "Inpainter"),
-    "ClassicalEngine": ("lama_video.classical", "ClassicalEngine"),
+    "Inpainter": ("lama_video.engines.lama", "Inpainter"),
+    "ClassicalEngine": ("lama_video.engines.classical", "ClassicalEngine"),
     "TemporalEngine": ("lama_video.temporal", "TemporalEngine"),
     "load_model": ("lama_video.model.weights", "load_model"),
     "batch": ("lama_video.batching", "batch"),
 }
 
 if TYPE_CHECKING:
-    from lama_video.classical import ClassicalEngine
-    from lama_video.inpaint import Inpainter
+    from lama_video.engines.classical import ClassicalEngine
+    from lama_video.engines.lama import Inpainter
     from lama_video.model.weights import load_model
     from lama_video.pipeline import remove_object
     from lama_video.temporal import TemporalEngine

@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lama_video.classical import ClassicalEngine
 from lama_video.config import RunConfig
+from lama_video.engines.classical import ClassicalEngine
 
 
 def telea(cfg: RunConfig) -> ClassicalEngine:

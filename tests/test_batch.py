@@ -19,7 +19,6 @@ import pytest
 from batch_helpers import moving_masks, telea
 from typer.testing import CliRunner
 
-from lama_video.batch_ray import Joiner, plan_parts, plan_windows, run_part, split_job
 from lama_video.batching import (
     MANIFEST_NAME,
     BatchInterrupted,
@@ -29,9 +28,10 @@ from lama_video.batching import (
     load_jobs,
     read_job_file,
 )
-from lama_video.classical import ClassicalEngine
+from lama_video.batching.ray import Joiner, plan_parts, plan_windows, run_part, split_job
 from lama_video.cli import app
 from lama_video.config import RunConfig, TemporalConfig
+from lama_video.engines.classical import ClassicalEngine
 from lama_video.errors import ConfigError
 from lama_video.masks import Box
 from lama_video.pipeline import remove_object

@@ -148,8 +148,8 @@ def _short_gop(frames: list[np.ndarray], pts: list[int], time_base, dst: Path, g
 def test_parts_seek_to_their_range_and_join_bit_identical(tmp_path, monkeypatch):
     # Parts run in this process (run_part and the Joiner are what the Ray actors and the driver
     # call): a clip and a mask video with a keyframe every 5 frames, so later parts really seek.
-    from lama_video.batch_ray import Joiner, run_part, split_job
     from lama_video.batching import Job
+    from lama_video.batching.ray import Joiner, run_part, split_job
     from lama_video.video import VideoReader
 
     with av.open(str(MEDIA / "aac.mp4")) as c:

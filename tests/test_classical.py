@@ -1,12 +1,12 @@
-"""Tests of lama_video.classical (OpenCV Telea / Navier-Stokes engine)."""
+"""Tests of lama_video.engines.classical (OpenCV Telea / Navier-Stokes engine)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lama_video.classical import ClassicalEngine
 from lama_video.engines import ImageEngine
+from lama_video.engines.classical import ClassicalEngine
 
 
 def _batch(n: int = 3, h: int = 37, w: int = 53, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

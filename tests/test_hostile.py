@@ -512,7 +512,7 @@ def test_unwritable_output_is_one_line(tmp_path: Path, monkeypatch: pytest.Monke
     import errno
     import tempfile
 
-    import lama_video.video as video_mod
+    import lama_video.video.writer as video_mod
 
     def full_disk(*args: Any, **kwargs: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -747,7 +747,7 @@ def test_truncated_mkv_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
 
 
 def test_nan_weights_fail_clearly(tmp_path: Path) -> None:
-    from lama_video.inpaint import Inpainter
+    from lama_video.engines.lama import Inpainter
 
     state = {k: v.clone() for k, v in load_model(PARITY / "tiny_generator.pt").module
              .state_dict().items()}

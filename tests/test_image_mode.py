@@ -1,4 +1,4 @@
-"""Tests of image mode: lama_video.image and the ``lama-video image`` command (in-process)."""
+"""Tests of image mode: lama_video.modes.image and the ``lama-video image`` command (in-process)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lama_video.classical import ClassicalEngine
 from lama_video.cli import app
 from lama_video.config import InpaintConfig, MaskConfig
 from lama_video.engines import make_image_engine
+from lama_video.engines.classical import ClassicalEngine
+from lama_video.engines.lama import Inpainter
 from lama_video.errors import EncodeError, MaskError, VideoOpenError
-from lama_video.image import find_pairs, inpaint_image, read_image, run_folder, write_image
-from lama_video.inpaint import Inpainter
 from lama_video.model.weights import load_model
+from lama_video.modes.image import find_pairs, inpaint_image, run_folder, write_image
+from lama_video.video import read_image
 
 PARITY = Path(__file__).parent / "fixtures" / "lama-parity"
 

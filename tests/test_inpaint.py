@@ -1,4 +1,4 @@
-"""Tests of lama_video.inpaint: official pre/post-processing, crops, batching, precision."""
+"""Tests of lama_video.engines.lama: official pre/post-processing, crops, batching, precision."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from lama_video.classical import ClassicalEngine
 from lama_video.config import InpaintConfig
 from lama_video.engines import ImageEngine, make_image_engine
-from lama_video.errors import ConfigError, LamaVideoError, WeightsError
-from lama_video.inpaint import (
+from lama_video.engines.classical import ClassicalEngine
+from lama_video.engines.lama import (
     CropBox,
     Inpainter,
     hole_boxes,
@@ -23,6 +22,7 @@ from lama_video.inpaint import (
     resolve_device,
     symmetric_pad_index,
 )
+from lama_video.errors import ConfigError, LamaVideoError, WeightsError
 from lama_video.model import FFCResNetGenerator
 
 
@@ -288,7 +288,7 @@ def test_cuda_oom_halves_the_batch(caplog: pytest.LogCaptureFixture) -> None:
     frames, masks = _frames(7, 24, 32, seed=9)
     fake = OomAboveTwo(gen)
     inp = Inpainter(fake, device="cpu", batch_size=8)
-    with caplog.at_level(logging.WARNING, logger="lama_video.inpaint"):
+    with caplog.at_level(logging.WARNING, logger="lama_video.engines.lama"):
         out = inp(frames, masks)
     assert inp.batch_size == 2
     assert fake.batches[:3] == [7, 4, 2]  # 8 items at most staged: 7 -> halve -> 4 -> halve -> 2
@@ -321,7 +321,7 @@ def test_bf16_on_cpu_is_close_to_fp32() -> None:
 
 
 def test_fp16_on_cpu_falls_back_to_fp32(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="lama_video.inpaint"):
+    with caplog.at_level(logging.WARNING, logger="lama_video.engines.lama"):
         inp = Inpainter(Constant(), device="cpu", precision="fp16")
     assert inp.precision == "fp32"
     assert "fp16 is not supported on CPU" in caplog.text

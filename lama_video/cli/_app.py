@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from lama_video import __version__
+from lama_video._version import __version__
 from lama_video.errors import LamaVideoError
 
 app = typer.Typer(

@@ -55,7 +55,7 @@ def image(
 
     def job() -> None:
         from lama_video.engines import make_image_engine
-        from lama_video.image import find_pairs, run_folder, run_image
+        from lama_video.modes.image import find_pairs, run_folder, run_image
 
         cfg = build_config(
             config,
@@ -72,7 +72,8 @@ def image(
             if not state.quiet:
                 typer.echo(f"wrote {len(pairs)} image(s) to {output} ({eng.name})", err=True)
         else:
-            from lama_video.image import check_output, read_image, single_output_path
+            from lama_video.modes.image import check_output, single_output_path
+            from lama_video.video import read_image
 
             assert mask is not None  # checked above
             # Input and output problems fail before the model loads.

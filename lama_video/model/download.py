@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lama_video import __version__
+from lama_video._version import __version__
 from lama_video.errors import WeightsError
 from lama_video.model.registry import WeightsSpec, cache_dir, get_spec
 

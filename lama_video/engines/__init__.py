@@ -1,5 +1,9 @@
 """Image engines: fill the holes of a batch of frames, one frame at a time.
 
+Modules: :mod:`.base` (the :class:`ImageEngine` contract and :func:`check_batch`),
+:mod:`.classical` (OpenCV Telea/NS), :mod:`.lama` (the LaMa :class:`Inpainter`); this module
+is the factory.
+
 An image engine knows nothing about time. The temporal engine (``temporal.py``) and the per-frame
 path of ``pipeline.py`` call one to hallucinate pixels that no neighbouring frame shows.
 
@@ -10,62 +14,25 @@ Contract of :meth:`ImageEngine.inpaint`: frames: (N, H, W, 3) uint8 RGB. masks: 
 from __future__ import annotations
 
 import logging
-from typing import Protocol, runtime_checkable
-
-import numpy as np
-from numpy.typing import NDArray
 
 from lama_video.config import InpaintConfig
+from lama_video.engines.base import ImageEngine, check_batch
 from lama_video.errors import ConfigError, WeightsError
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class ImageEngine(Protocol):
-    """Anything that fills holes in a batch of frames (the module docstring states the contract)."""
-
-    name: str
-
-    def inpaint(self, frames: NDArray[np.uint8], masks: NDArray[np.bool_]) -> NDArray[np.uint8]:
-        """Fill ``masks`` in ``frames``; outside-hole pixels are returned unchanged."""
-        ...
-
-
-def check_batch(frames: NDArray[np.uint8], masks: NDArray[np.bool_]) -> None:
-    """Raise ValueError naming the contract when ``frames``/``masks`` do not follow it."""
-    if (
-        not isinstance(frames, np.ndarray)
-        or frames.dtype != np.uint8
-        or frames.ndim != 4
-        or frames.shape[-1] != 3
-    ):
-        raise ValueError(
-            "frames must be a (N, H, W, 3) uint8 RGB array, got "
-            f"{getattr(frames, 'shape', None)} {getattr(frames, 'dtype', type(frames).__name__)}"
-        )
-    if (
-        not isinstance(masks, np.ndarray)
-        or masks.dtype != np.bool_
-        or masks.shape != frames.shape[:3]
-    ):
-        raise ValueError(
-            f"masks must be a (N, H, W) bool array matching frames {frames.shape[:3]}, got "
-            f"{getattr(masks, 'shape', None)} {getattr(masks, 'dtype', type(masks).__name__)}"
-        )
 
 
 def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
     """The image engine ``cfg.engine`` names.
 
     ``lama`` loads ``cfg.model`` (registry name or path) into an :class:`Inpainter`;
-    ``telea``/``ns`` give a :class:`~lama_video.classical.ClassicalEngine`; ``auto`` is ``lama``
-    when the weights are found, else ``telea`` with one logged notice saying how to install them.
+    ``telea``/``ns`` give a :class:`~.classical.ClassicalEngine`; ``auto`` is ``lama`` when the
+    weights are found, else ``telea`` with one logged notice saying how to install them.
 
     Raises:
         WeightsError: ``engine="lama"`` and the weights are missing or cannot be loaded.
     """
-    from lama_video.classical import ClassicalEngine
+    from lama_video.engines.classical import ClassicalEngine
 
     if cfg.engine in ("telea", "ns"):
         return ClassicalEngine(cfg.engine, radius_px=cfg.classical_radius_px)
@@ -87,7 +54,7 @@ def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
             f"LaMa weights {cfg.model!r} not found (not a file and not in the weights cache); run "
             f"`{download_hint(cfg.model)}` or pass --model PATH"
         )
-    from lama_video.inpaint import Inpainter  # late import: only the LaMa path needs torch
+    from lama_video.engines.lama import Inpainter  # late import: only the LaMa path needs torch
 
     return Inpainter.from_pretrained(
         cfg.model,
@@ -99,3 +66,6 @@ def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
         crop_margin_px=cfg.crop_margin_px,
         resize_limit_px=cfg.resize_limit_px,
     )
+
+
+__all__ = ["ImageEngine", "check_batch", "make_image_engine"]

@@ -39,6 +39,7 @@ from lama_video.masks import (
     read_mask_image,
 )
 from lama_video.outputs import check_output as check_paths
+from lama_video.video import read_image
 
 log = logging.getLogger(__name__)
 
@@ -52,40 +53,6 @@ class ImagePair:
     image: Path
     mask: Path
     output: Path
-
-
-def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
-    """Read an image file as (H, W, 3) uint8 RGB.
-
-    Alpha is dropped, 16-bit (and float) images are scaled to 8-bit, greyscale is expanded to RGB.
-
-    Raises:
-        VideoOpenError: the file is missing or not a readable image.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise VideoOpenError(
-            f"image {str(p)!r} does not exist; expected an image file (PNG, JPEG...)"
-        )
-    data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise VideoOpenError(
-            f"cannot read image {str(p)!r}: not a readable image; expected a PNG, JPEG, BMP, "
-            "TIFF or WebP file"
-        )
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)  # the high byte: exact for 8-bit data stored as 16-bit
-    elif img.dtype != np.uint8:
-        scale = 255.0 if img.dtype.kind == "f" else 1.0
-        img = np.clip(img.astype(np.float64) * scale, 0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        return np.repeat(img[..., None], 3, axis=2)
-    if img.shape[2] == 1:
-        return np.repeat(img, 3, axis=2)
-    if img.shape[2] == 2:  # grey + alpha
-        return np.repeat(img[..., :1], 3, axis=2)
-    return cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2RGB)
 
 
 def write_image(path: str | os.PathLike[str], rgb: NDArray[np.uint8]) -> None:

@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lama_video.batching import EngineFactory, Job, JobResult, job_engine, remove_partials, run_job
+from lama_video.batching.jobs import EngineFactory, Job, JobResult
+from lama_video.batching.worker import job_engine, remove_partials, run_job
 from lama_video.config import TemporalConfig
 from lama_video.errors import ConfigError, LamaVideoError, VideoOpenError
 

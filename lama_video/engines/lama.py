@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from lama_video.engines import check_batch
+from lama_video.engines.base import check_batch
 from lama_video.errors import ConfigError, LamaVideoError, WeightsError
 
 if TYPE_CHECKING:

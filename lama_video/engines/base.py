@@ -1,0 +1,49 @@
+"""The image-engine contract: fill the holes of a batch of frames, one frame at a time.
+
+An image engine knows nothing about time. The temporal engine (``temporal.py``) and the per-frame
+path of ``pipeline.py`` call one to hallucinate pixels that no neighbouring frame shows.
+
+Contract of :meth:`ImageEngine.inpaint`: frames: (N, H, W, 3) uint8 RGB. masks: (N, H, W) bool, True
+= hole. returns: (N, H, W, 3) uint8 RGB; pixels where the mask is False equal the input bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@runtime_checkable
+class ImageEngine(Protocol):
+    """Anything that fills holes in a batch of frames (the module docstring states the contract)."""
+
+    name: str
+
+    def inpaint(self, frames: NDArray[np.uint8], masks: NDArray[np.bool_]) -> NDArray[np.uint8]:
+        """Fill ``masks`` in ``frames``; outside-hole pixels are returned unchanged."""
+        ...
+
+
+def check_batch(frames: NDArray[np.uint8], masks: NDArray[np.bool_]) -> None:
+    """Raise ValueError naming the contract when ``frames``/``masks`` do not follow it."""
+    if (
+        not isinstance(frames, np.ndarray)
+        or frames.dtype != np.uint8
+        or frames.ndim != 4
+        or frames.shape[-1] != 3
+    ):
+        raise ValueError(
+            "frames must be a (N, H, W, 3) uint8 RGB array, got "
+            f"{getattr(frames, 'shape', None)} {getattr(frames, 'dtype', type(frames).__name__)}"
+        )
+    if (
+        not isinstance(masks, np.ndarray)
+        or masks.dtype != np.bool_
+        or masks.shape != frames.shape[:3]
+    ):
+        raise ValueError(
+            f"masks must be a (N, H, W) bool array matching frames {frames.shape[:3]}, got "
+            f"{getattr(masks, 'shape', None)} {getattr(masks, 'dtype', type(masks).__name__)}"
+        )

@@ -1,0 +1,1 @@
+"""Application modes besides video removal: :mod:`.image` (LaMa on still images)."""

@@ -1,0 +1,75 @@
+"""What the video package hands around: stream facts, frames, and the file suffixes it knows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: Suffixes read as single images / image-sequence members (lower case).
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+#: Suffixes written as a video container; any other output name is written as a PNG folder.
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv", ".ogv"}
+)
+DEFAULT_SEQUENCE_RATE = Fraction(25)
+
+
+@dataclass(frozen=True)
+class ColorInfo:
+    """FFmpeg colour tags of the video stream (AVCOL_* integer codes; 2 = unspecified)."""
+
+    primaries: int = 2
+    transfer: int = 2
+    matrix: int = 2
+    range: int = 0  # 0 unspecified, 1 limited (tv/mpeg), 2 full (pc/jpeg)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What is known about an input before decoding it.
+
+    ``width``/``height`` are the upright (display) size, after rotation. ``n_frames`` is the
+    container's claim and is never trusted for control flow.
+    """
+
+    path: Path
+    width: int
+    height: int
+    time_base: Fraction
+    frame_rate: Fraction | None = None
+    start_pts: int = 0
+    n_frames: int | None = None
+    duration_s: float | None = None
+    rotation: int = 0  # degrees clockwise applied to decoded pictures to make them upright
+    has_audio: bool = False
+    is_image_sequence: bool = False
+    codec_name: str = ""
+    color: ColorInfo = field(default_factory=ColorInfo)
+    pix_fmt: str = ""  # decoded pixel format of the source ("" for image sequences)
+    audio_codecs: tuple[str, ...] = ()  # codec name of every audio stream, in stream order
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One decoded frame.
+
+    Attributes:
+        index: 0-based position in decode (presentation) order.
+        pts: presentation timestamp in ``time_base`` units (None for image sequences).
+        time_base: seconds per pts tick.
+        rgb: (H, W, 3) uint8 RGB, upright.
+        duration: display time in ``time_base`` units as stored (None if unknown); the writer
+            passes it on, so the last frame of a variable-frame-rate video keeps its length.
+    """
+
+    index: int
+    pts: int | None
+    time_base: Fraction
+    rgb: NDArray[np.uint8]
+    duration: int | None = None
+
+

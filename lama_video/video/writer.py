@@ -1,0 +1,538 @@
+"""Encoding: :class:`VideoWriter` (PyAV, audio copy, atomic publication) or a PNG folder."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+from lama_video.config import EncodeConfig
+from lama_video.errors import EncodeError
+from lama_video.fsutil import publish
+from lama_video.outputs import (
+    check_output,
+    mark_folder,
+    partial_prefix,
+    remove_stale_partials,
+)
+from lama_video.video.images import (
+    _check_rgb,
+    is_image_sequence_path,
+    write_png,
+)
+from lama_video.video.types import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    Frame,
+    VideoInfo,
+)
+
+log = logging.getLogger(__name__)
+
+# Tags that describe a file's own encoding; copying them to a new file would be wrong.
+_OWN_TAGS = frozenset(
+    {
+        "major_brand",
+        "minor_version",
+        "compatible_brands",
+        "encoder",
+        "duration",
+        "number_of_frames",
+        "number_of_bytes",
+        "bps",
+        "vendor_id",
+    }
+)
+# Encoder options for codecs with a CRF/preset interface; other codecs get no options.
+# Encoder options for codecs with a CRF/preset interface; other codecs get no options.
+_RATE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "libx264": ("crf", "preset"),
+    "libx264rgb": ("crf", "preset"),
+    "libx265": ("crf", "preset"),
+    "libvpx-vp9": ("crf",),
+    "libsvtav1": ("crf",),
+}
+_SUBSAMPLED_TO_444 = {
+    "yuv420p": "yuv444p",
+    "yuv422p": "yuv444p",
+    "nv12": "yuv444p",
+    "yuv420p10le": "yuv444p10le",
+    "yuv422p10le": "yuv444p10le",
+}
+
+
+def _disk_error(path: Path, err: BaseException) -> EncodeError:
+    reason = getattr(err, "strerror", None) or str(err)
+    return EncodeError(
+        f"cannot write output '{path}' ({reason}): expected a writable folder with free space; "
+        "free space or choose another folder (nothing was left under the output's name)"
+    )
+
+
+# ------------------------------------------------------------------------------------------ writing
+
+
+def _copy_tags(src: dict[str, str], dst: Any) -> None:
+    for key, value in src.items():
+        low = key.lower()
+        if low in _OWN_TAGS or low.startswith("_statistics") or low.startswith("duration"):
+            continue
+        with contextlib.suppress(Exception):
+            dst[key] = value
+
+
+def _encoder_rate(codec: str, src: Any) -> int:
+    """The source's sample rate if ``codec`` accepts it, else the closest rate it accepts."""
+    rate = int(src.codec_context.sample_rate)
+    try:
+        rates = av.codec.Codec(codec, "w").audio_rates
+    except (av.FFmpegError, ValueError):
+        return rate
+    if not rates or rate in rates:
+        return rate
+    return min(rates, key=lambda r: (abs(r - rate), -r))
+
+
+class _AudioTrack:
+    """One source audio stream and its output stream (stream copy or re-encode)."""
+
+    def __init__(self, src: Any, out: Any, reencode: bool) -> None:
+        self.src = src
+        self.out = out
+        self.reencode = reencode
+        self.packets_written = 0
+
+
+class VideoWriter:
+    """Encode frames to a video file (or a PNG folder) atomically, keeping timing, audio, metadata.
+
+    Frames are encoded at their own pts in the source's time base (variable frame rate is kept).
+    Audio streams of ``source`` are stream-copied packet for packet (``encode.audio == "copy"``),
+    interleaved with the video as its timestamps advance; a codec the output container cannot hold
+    is re-encoded (AAC where possible) with a warning. Output goes to a temporary file beside the
+    target, renamed on :meth:`close`; :meth:`abort` (or leaving a ``with`` block by an exception)
+    removes it.
+
+    Args:
+        path: output file (video suffix) or folder (PNG sequence ``00000.png, 00001.png, ...``).
+        info: the source's :class:`VideoInfo` (size, time base, frame rate, colour tags).
+        encode: encoder settings (codec, crf, preset, pix_fmt, audio policy).
+        source: file whose audio and metadata are copied; default ``info.path`` for a video input.
+        overwrite: replace an existing output (otherwise that is an :class:`EncodeError`).
+
+    Raises:
+        EncodeError: output exists, equals the input, or the encoder refuses the settings.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: VideoInfo,
+        *,
+        encode: EncodeConfig | None = None,
+        source: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.encode_config = encode if encode is not None else EncodeConfig()
+        if source is None and not info.is_image_sequence and Path(info.path).is_file():
+            source = info.path
+        # A folder of frames has no audio or container metadata to copy.
+        self.source = Path(source) if source is not None and not Path(source).is_dir() else None
+        self.overwrite = overwrite
+        self.frames_written = 0
+        self._is_sequence = is_image_sequence_path(self.path)
+        self._tmp: Path | None = None
+        self._container: Any = None
+        self._source_container: Any = None
+        self._stream: Any = None
+        self._audio: list[_AudioTrack] = []
+        self._audio_packets: Iterator[Any] | None = None
+        self._pending_audio: Any = None
+        self._last_pts: int | None = None
+        self._durations: dict[int, int] = {}
+        self._done = False
+        self._check_target()
+        for stale in remove_stale_partials(self.path):
+            log.info("removed %s, left by a run that was killed", stale)
+        try:
+            if self._is_sequence:
+                self._tmp = Path(
+                    tempfile.mkdtemp(prefix=partial_prefix(self.path), dir=self.path.parent)
+                )
+            else:
+                self._open_video()
+        except OSError as err:
+            self.abort()
+            raise _disk_error(self.path, err) from err
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- setup
+
+    def _check_target(self) -> None:
+        check_output(
+            self.path,
+            inputs=(self.info.path, self.source),
+            kind="folder" if self._is_sequence else "file",
+            overwrite=self.overwrite,
+        )
+        if self.path.suffix.lower() in IMAGE_EXTENSIONS:
+            raise EncodeError(
+                f"output '{self.path}' is a single image name: expected a video file "
+                f"({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder for a PNG sequence; rename it"
+            )
+        if not self.path.parent.is_dir():
+            raise EncodeError(
+                f"output folder '{self.path.parent}' does not exist: expected an existing "
+                "folder; create it"
+            )
+
+    def _open_video(self) -> None:
+        fd, tmp = tempfile.mkstemp(
+            prefix=partial_prefix(self.path), suffix=self.path.suffix, dir=self.path.parent
+        )
+        os.close(fd)
+        self._tmp = Path(tmp)
+        fmt_options: dict[str, str] = {}
+        tb = Fraction(self.info.time_base)
+        if self.path.suffix.lower() in {".mp4", ".m4v", ".mov"} and tb.numerator == 1:
+            # Keep the source's track timescale so pts are written (and read back) exactly as given;
+            # the mov muxer would otherwise multiply small timescales (e.g. 1/600) up to >= 10000.
+            fmt_options["video_track_timescale"] = str(tb.denominator)
+        try:
+            self._container = av.open(str(self._tmp), "w", options=fmt_options)
+        except (av.FFmpegError, OSError, ValueError) as err:
+            raise EncodeError(
+                f"cannot create output '{self.path}' ({err}): expected a writable video file name; "
+                "check the folder and the extension"
+            ) from err
+        self._add_video_stream()
+        if self.source is not None:
+            self._copy_metadata_and_audio()
+
+    def _add_video_stream(self) -> None:
+        cfg = self.encode_config
+        info = self.info
+        rate = info.frame_rate or (1 / info.time_base if info.is_image_sequence else Fraction(25))
+        try:
+            stream = self._container.add_stream(cfg.codec, rate=rate)
+        except (av.FFmpegError, ValueError, KeyError) as err:
+            raise EncodeError(
+                f"video encoder '{cfg.codec}' is not available: expected an FFmpeg encoder "
+                "this PyAV build has (e.g. libx264, libx265, libvpx-vp9); set encode.codec"
+            ) from err
+        pix_fmt = cfg.pix_fmt
+        if (info.width % 2 or info.height % 2) and pix_fmt in _SUBSAMPLED_TO_444:
+            new = _SUBSAMPLED_TO_444[pix_fmt]
+            log.warning(
+                "%dx%d is odd: %s cannot hold it exactly, encoding %s instead (same size)",
+                info.width,
+                info.height,
+                pix_fmt,
+                new,
+            )
+            pix_fmt = new
+        stream.width = info.width
+        stream.height = info.height
+        stream.pix_fmt = pix_fmt
+        stream.time_base = info.time_base
+        cc = stream.codec_context
+        cc.time_base = info.time_base
+        if not info.is_image_sequence:
+            cc.color_primaries = info.color.primaries
+            cc.color_trc = info.color.transfer
+            cc.colorspace = info.color.matrix
+            cc.color_range = info.color.range
+        options: dict[str, str] = {}
+        wanted = _RATE_OPTIONS.get(cfg.codec, ())
+        if "crf" in wanted:
+            options["crf"] = str(cfg.crf)
+            if cfg.codec == "libvpx-vp9":
+                options["b"] = "0"  # constant quality mode of libvpx needs a zero bitrate target
+        if "preset" in wanted:
+            options["preset"] = cfg.preset
+        stream.options = options
+        self._stream = stream
+        self._pix_fmt = pix_fmt
+
+    def _copy_metadata_and_audio(self) -> None:
+        assert self.source is not None
+        try:
+            src = av.open(str(self.source))
+        except (av.FFmpegError, OSError) as err:
+            raise EncodeError(
+                f"cannot open source '{self.source}' for audio/metadata ({err}): expected a "
+                "readable video; check the path or set encode.audio to none"
+            ) from err
+        self._source_container = src
+        _copy_tags(dict(src.metadata), self._container.metadata)
+        if src.streams.video:
+            _copy_tags(dict(src.streams.video[0].metadata), self._stream.metadata)
+        mode = self.encode_config.audio
+        if mode == "none" or not src.streams.audio:
+            return
+        supported = self._container.supported_codecs
+        for a in src.streams.audio:
+            names = {a.codec_context.name, a.codec_context.codec.canonical_name}
+            reencode = mode == "aac" or not (names & supported)
+            if reencode:
+                codec = "aac" if "aac" in supported else self._container.default_audio_codec
+                if mode == "copy":
+                    log.warning(
+                        "%s cannot hold %s audio (stream %d): re-encoding it to %s",
+                        self.path.suffix,
+                        a.codec_context.name,
+                        a.index,
+                        codec,
+                    )
+                out = self._container.add_stream(codec, rate=_encoder_rate(codec, a))
+                with contextlib.suppress(Exception):
+                    out.layout = a.codec_context.layout
+            else:
+                out = self._container.add_stream_from_template(a)
+            _copy_tags(dict(a.metadata), out.metadata)
+            self._audio.append(_AudioTrack(a, out, reencode))
+        self._audio_packets = src.demux(*[t.src for t in self._audio])
+
+    # -- audio interleaving
+
+    def _next_audio(self) -> Any:
+        if self._pending_audio is None and self._audio_packets is not None:
+            try:
+                self._pending_audio = next(self._audio_packets)
+            except StopIteration:
+                self._audio_packets = None
+            except av.FFmpegError as err:
+                # NOTE: EOFError is an FFmpegError too; either way the source's audio ends here.
+                log.warning("%s: audio demux stopped early: %s", self.source, err)
+                self._audio_packets = None
+        return self._pending_audio
+
+    def _pump_audio(self, until_s: float | None) -> None:
+        """Mux source audio packets whose time is <= ``until_s`` (all remaining ones if None)."""
+        while (pkt := self._next_audio()) is not None:
+            ts = pkt.dts if pkt.dts is not None else pkt.pts
+            if until_s is not None and ts is not None and float(ts * pkt.time_base) > until_s:
+                return
+            self._pending_audio = None
+            track = next(t for t in self._audio if t.src.index == pkt.stream.index)
+            if track.reencode:
+                self._reencode_audio(track, pkt)
+                continue
+            if pkt.dts is None:  # flush packet of the demuxer: carries no data
+                continue
+            pkt.stream = track.out
+            self._mux(pkt)
+            track.packets_written += 1
+
+    def _reencode_audio(self, track: _AudioTrack, pkt: Any) -> None:
+        try:
+            frames = pkt.decode()
+        except av.FFmpegError as err:
+            log.warning("%s: undecodable audio packet skipped: %s", self.source, err)
+            return
+        for frame in frames:
+            if frame.pts is not None:
+                # pts in the frame's own sample units; PyAV's resampler converts rate and format.
+                frame.pts = round(frame.pts * frame.time_base * frame.sample_rate)
+                frame.time_base = Fraction(1, frame.sample_rate)
+            try:
+                out_packets = track.out.encode(frame)
+            except av.FFmpegError as err:
+                raise EncodeError(
+                    f"audio encoder {track.out.codec_context.name} failed on '{self.source}' "
+                    f"({err}): expected encodable audio; set encode.audio to none"
+                ) from err
+            for out_pkt in out_packets:
+                self._mux(out_pkt)
+                track.packets_written += 1
+
+    def _mux(self, packet: Any) -> None:
+        try:
+            self._container.mux(packet)
+        except OSError as err:  # PyAV's errno errors are OSErrors too: a full or failing disk
+            raise _disk_error(self.path, err) from err
+        except av.FFmpegError as err:
+            raise EncodeError(
+                f"cannot write '{self.path}' ({err}): expected the container to accept the "
+                "streams; "
+                "try an .mkv output or encode.audio: aac"
+            ) from err
+
+    # -- public
+
+    def write(self, frame: Frame | NDArray[np.uint8], pts: int | None = None) -> None:
+        """Encode one frame.
+
+        Args:
+            frame: a :class:`Frame` (its ``pts`` is used) or an (H, W, 3) uint8 RGB array,
+                upright, of ``info.width`` x ``info.height``.
+            pts: timestamp in ``info.time_base`` units when ``frame`` is an array. None (or a Frame
+                without pts, e.g. from an image sequence) means ``index / frame_rate``.
+
+        Raises:
+            EncodeError: the writer is closed, the size is wrong, or pts does not increase.
+        """
+        if self._done:
+            raise EncodeError(f"writer of '{self.path}' is closed: open a new VideoWriter")
+        duration: int | None = None
+        if isinstance(frame, Frame):
+            rgb, pts, duration = frame.rgb, frame.pts, frame.duration
+        else:
+            rgb = frame
+        rgb = _check_rgb(rgb)
+        if rgb.shape[:2] != (self.info.height, self.info.width):
+            raise EncodeError(
+                f"frame {self.frames_written} is {rgb.shape[1]}x{rgb.shape[0]}: expected "
+                f"{self.info.width}x{self.info.height} (the source's upright size); resize it"
+            )
+        if self._is_sequence:
+            assert self._tmp is not None
+            try:
+                write_png(self._tmp / f"{self.frames_written:05d}.png", rgb)
+            except OSError as err:
+                raise _disk_error(self.path, err) from err
+            self.frames_written += 1
+            return
+        if pts is None:
+            rate = self.info.frame_rate or Fraction(25)
+            pts = self.info.start_pts + round(self.frames_written / (rate * self.info.time_base))
+        if self._last_pts is not None and pts <= self._last_pts:
+            raise EncodeError(
+                f"frame {self.frames_written} has pts {pts} <= previous {self._last_pts}: expected "
+                "strictly increasing timestamps; drop duplicate frames before writing"
+            )
+        self._last_pts = pts
+        vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        kwargs: dict[str, Any] = {}
+        if self.info.color.matrix in (1, 4, 5, 6, 7, 9):
+            kwargs["dst_colorspace"] = self.info.color.matrix
+        if self.info.color.range:
+            kwargs["dst_color_range"] = self.info.color.range
+        vf = vf.reformat(format=self._pix_fmt, **kwargs)
+        vf.pts = int(pts)
+        vf.time_base = self.info.time_base
+        if duration:
+            self._durations[int(pts)] = int(duration)
+        try:
+            packets = self._stream.encode(vf)
+        except av.FFmpegError as err:
+            raise EncodeError(
+                f"encoder '{self.encode_config.codec}' refused frame {self.frames_written} "
+                f"({err}): "
+                "expected valid settings; check encode.codec/pix_fmt/preset"
+            ) from err
+        self._mux_video(packets)
+        self.frames_written += 1
+
+    def _mux_video(self, packets: list[Any]) -> None:
+        for pkt in packets:
+            # Encoders derive packet durations from the nominal frame rate; the stored duration of
+            # each frame is what keeps a variable-frame-rate video's last frame (and length) exact.
+            if pkt.pts is not None and (d := self._durations.pop(pkt.pts, None)):
+                pkt.duration = d
+            if self._audio and pkt.dts is not None:
+                self._pump_audio(float(pkt.dts * pkt.time_base))
+            self._mux(pkt)
+
+    def close(self) -> None:
+        """Flush the encoder, mux the remaining audio and rename the temporary output to ``path``.
+
+        Raises:
+            EncodeError: nothing was written, or finalising failed (the temporary output is
+                removed).
+        """
+        if self._done:
+            return
+        try:
+            if self.frames_written == 0:
+                raise EncodeError(
+                    f"no frame was written to '{self.path}': expected at least one; "
+                    "check the input and masks"
+                )
+            if self._is_sequence:
+                self._finish_sequence()
+            else:
+                try:
+                    self._mux_video(self._stream.encode(None))
+                except av.FFmpegError as err:
+                    raise EncodeError(f"encoder flush failed for '{self.path}': {err}") from err
+                self._pump_audio(None)
+                for track in self._audio:
+                    if track.reencode:
+                        for pkt in track.out.encode(None):
+                            self._mux(pkt)
+                self._container.close()
+                self._container = None
+                self._close_source()
+                assert self._tmp is not None
+                publish(self._tmp, self.path)
+                self._tmp = None
+        except EncodeError:
+            self.abort()
+            raise
+        except (av.FFmpegError, OSError) as err:  # e.g. the disk filled up writing the trailer
+            self.abort()
+            raise _disk_error(self.path, err) from err
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+
+    def _finish_sequence(self) -> None:
+        assert self._tmp is not None
+        mark_folder(self._tmp)
+        backup: Path | None = None
+        if self.path.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
+            os.replace(self.path, backup / "old")
+        publish(self._tmp, self.path)
+        self._tmp = None
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+
+    def _close_source(self) -> None:
+        if self._source_container is not None:
+            with contextlib.suppress(Exception):
+                self._source_container.close()
+            self._source_container = None
+
+    def abort(self) -> None:
+        """Stop writing and remove the temporary output; the target path is left untouched."""
+        self._done = True
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+            self._container = None
+        self._close_source()
+        if self._tmp is not None:
+            if self._tmp.is_dir():
+                shutil.rmtree(self._tmp, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    self._tmp.unlink()
+            self._tmp = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
