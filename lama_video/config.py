@@ -35,6 +35,12 @@ def _f(
     return field(default=default, metadata={"choices": choices, "min": lo, "max": hi})
 
 
+# Closed sets of choices (the CLI lists and validates them from here).
+ENGINES = ("auto", "lama", "telea", "ns")
+PRECISIONS = ("fp32", "fp16", "bf16")
+AUDIO_MODES = ("copy", "aac", "none")
+
+
 @dataclass(frozen=True)
 class DecodeConfig:
     """How input video is decoded."""
@@ -78,7 +84,7 @@ class InpaintConfig:
     """The image engine that hallucinates pixels seen in no frame."""
 
     # auto = lama if weights found
-    engine: str = _f("auto", choices=("auto", "lama", "telea", "ns"))
+    engine: str = _f("auto", choices=ENGINES)
     # weights: a registry name (looked up in the cache) or a path
     model: str = _f("big-lama")
     # allow full unpickling of a checkpoint (only for files you trust)
@@ -86,7 +92,7 @@ class InpaintConfig:
     # auto|cpu|cuda|cuda:N|mps
     device: str = _f("auto")
     # FFTs always run in fp32
-    precision: str = _f("fp32", choices=("fp32", "fp16", "bf16"))
+    precision: str = _f("fp32", choices=PRECISIONS)
     # crops per forward pass (halved on CUDA out-of-memory)
     batch_size: int = _f(8, lo=1, hi=1024)
     # frames whose longest side exceeds this are cropped around holes
@@ -149,7 +155,7 @@ class EncodeConfig:
     # output pixel format (odd frame sizes turn the 4:2:0/4:2:2 ones into their 4:4:4 twin)
     pix_fmt: str = _f("yuv420p", choices=PIX_FMTS)
     # copy = packet-for-packet stream copy
-    audio: str = _f("copy", choices=("copy", "aac", "none"))
+    audio: str = _f("copy", choices=AUDIO_MODES)
 
 
 @dataclass(frozen=True)

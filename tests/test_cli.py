@@ -231,3 +231,63 @@ def test_auto_engine_without_weights_never_imports_torch(tmp_path):
         res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                              env=env, timeout=300)
         assert res.returncode == 0 and "ok" in res.stdout, (args, res.stdout, res.stderr)
+
+
+# ----------------------------------------------------------------------- reading the CLI
+
+
+def test_global_flags_work_after_the_subcommand(tmp_path):
+    out = tmp_path / "o.mp4"
+    args = ["remove", str(MEDIA / "aac.mp4"), "--box", "10,10,50,40", "-o", str(out), *FAST]
+    res = runner.invoke(app, [*args, "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "frames/s" not in res.output  # -q: no summary line, no bar
+    loud = runner.invoke(app, [*args, "--overwrite"])
+    assert loud.exit_code == 0 and "frames/s" in loud.output
+    # --debug after the subcommand re-raises (a traceback instead of the one-line error)
+    bad = runner.invoke(app, ["remove", str(tmp_path / "missing.mp4"), "--box", "1,1,2,2",
+                              "-o", str(tmp_path / "x.mp4"), "--debug"])
+    assert bad.exit_code == 1 and bad.exception is not None
+    assert not isinstance(bad.exception, SystemExit)
+
+
+def test_hoisting_stops_at_double_dash():
+    from lama_video.cli._app import hoist_global_flags
+
+    assert hoist_global_flags(["remove", "a", "-q", "--", "-v"]) == ["-q", "remove", "a", "--", "-v"]
+
+
+@pytest.mark.parametrize("command", ["remove", "mask", "image", "batch", "ui", "finetune"])
+def test_help_uses_click_metavars(command):
+    res = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    options = res.output.split("Options:", 1)[1]
+    for python_type in ("<bool>", "<str>", "<int>", "<float>", "<list[", "<path>"):
+        assert python_type not in options, (command, python_type)
+    assert "``" not in res.output
+
+
+def test_help_lists_choices_and_library_defaults():
+    from lama_video.config import RunConfig
+
+    res = runner.invoke(app, ["remove", "--help"], terminal_width=200)
+    assert "--engine [auto|lama|telea|ns]" in res.output
+    assert "--precision [fp32|fp16|bf16]" in res.output
+    assert "--keyframe-mask FRAME:PATH" in res.output and "--box X,Y,W,H" in res.output
+    defaults = RunConfig()
+    assert f"default {defaults.masks.dilate_px};" in res.output
+    assert f"default {defaults.encode.crf})" in res.output
+    assert f"default {defaults.encode.codec})" in res.output
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--engine", "lamma"), ("--device", "gpu"), ("--precision", "fp8"), ("--audio", "mp3"),
+     ("--device", "cuda:x")],
+)
+def test_bad_choices_are_usage_errors(tmp_path, flag, value):
+    res = _run("remove", str(MEDIA / "aac.mp4"), "--box", "1,1,9,9", "-o", str(tmp_path / "o.mp4"),
+               flag, value)
+    assert res.exit_code == 2, res.output
+    assert value in res.output and "is not one of" in res.output
+    assert not (tmp_path / "o.mp4").exists()

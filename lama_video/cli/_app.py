@@ -14,13 +14,46 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
+import click
 import typer
+import typer.core
 
 from lama_video._version import __version__
 from lama_video.errors import LamaVideoError
+
+# Flags of the root command that scripts also put at the end (`remove ... --quiet`).
+GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--debug"})
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Move global flags given after the sub-command in front of it (before ``--`` only).
+
+    ``lama-video remove in.mp4 -o out.mp4 -q`` then means ``lama-video -q remove ...``. No
+    sub-command takes a value that looks like one of these flags, so nothing else moves.
+    """
+    head: list[str] = []
+    rest: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        (head if arg in GLOBAL_FLAGS else rest).append(arg)
+    return head + rest
+
+
+class _Group(typer.core.TyperGroup):
+    """The root group: global flags are accepted before or after the sub-command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_flags(list(args)))
+
+
+# Plain (click-style) help: metavars like PATH and [auto|lama], no type annotations in angle
+# brackets, no rich boxes (pipes and narrow terminals read it as well).
+HELP_MARKUP = None
 
 app = typer.Typer(
     name="lama-video",
@@ -28,7 +61,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=HELP_MARKUP,
+    cls=_Group,
 )
+
+
+def choice(*values: str, name: str) -> Callable[[str | None], str | None]:
+    """An option callback that accepts None (not given) or one of ``values`` (exit 2 otherwise)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in values:
+            raise typer.BadParameter(
+                f"{value!r} is not one of {', '.join(values)}", param_hint=f"'{name}'"
+            )
+        return value
+
+    return check
+
+
+def choices_metavar(*values: str) -> str:
+    """``[a|b|c]``: how click lists the choices of an option."""
+    return "[" + "|".join(values) + "]"
 
 
 class _State:

@@ -35,14 +35,21 @@ def batch(
         Path,
         typer.Argument(
             help="Folder of recordings (clip.mp4 + clip_masks/, clip_mask.png, clip_mask.mp4 or "
-            "clip_keyframes/) or a .yaml/.csv job file."
+            "clip_keyframes/) or a .yaml/.csv job file.",
+            metavar="SOURCE",
         ),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output folder (holds batch-manifest.json).")
+        Path,
+        typer.Option(
+            "--output", "-o", help="Output folder (holds batch-manifest.json).", metavar="PATH"
+        ),
     ],
     workers: Annotated[
-        int, typer.Option("--workers", "-j", min=1, help="Worker processes (one GPU each).")
+        int,
+        typer.Option(
+            "--workers", "-j", min=1, help="Worker processes (one GPU each).", metavar="INT"
+        ),
     ] = 1,
     ray: Annotated[
         str | None,
@@ -50,32 +57,47 @@ def batch(
             "--ray",
             help="Run on Ray: auto (running cluster), local, or a cluster address. "
             r"Needs pip install 'lama-video\[ray]'.",
+            metavar="auto|ADDRESS",
         ),
     ] = None,
     ray_gpus: Annotated[
         float | None,
         typer.Option(
-            "--ray-gpus", min=0, help="GPUs per Ray task (default 1 if the cluster has GPUs)."
+            "--ray-gpus",
+            min=0,
+            help="GPUs per Ray task (default 1 if the cluster has GPUs).",
+            metavar="FLOAT",
         ),
     ] = None,
-    ray_cpus: Annotated[float, typer.Option("--ray-cpus", min=0, help="CPUs per Ray task.")] = 1.0,
+    ray_cpus: Annotated[
+        float, typer.Option("--ray-cpus", min=0, help="CPUs per Ray task.", metavar="FLOAT")
+    ] = 1.0,
     ray_retries: Annotated[
-        int, typer.Option("--ray-retries", min=0, help="Reruns of a task whose worker died.")
+        int,
+        typer.Option(
+            "--ray-retries", min=0, help="Reruns of a task whose worker died.", metavar="INT"
+        ),
     ] = 3,
     split_frames: Annotated[
         int,
         typer.Option(
-            "--split-frames", min=2, help="On Ray, split longer videos into tasks of ~N frames."
+            "--split-frames",
+            min=2,
+            help="On Ray, split longer videos into tasks of ~N frames.",
+            metavar="INT",
         ),
     ] = 600,
     scratch: Annotated[
         Path | None,
         typer.Option(
-            "--scratch", help="Folder for split tasks' frames (default OUTPUT/.lama-video-scratch)."
+            "--scratch",
+            help="Folder for split tasks' frames (default OUTPUT/.lama-video-scratch).",
+            metavar="PATH",
         ),
     ] = None,
     report: Annotated[
-        Path | None, typer.Option("--report", help="Also write the report as JSON here.")
+        Path | None,
+        typer.Option("--report", help="Also write the report as JSON here.", metavar="PATH"),
     ] = None,
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Search the source's sub-folders too.")
@@ -129,8 +151,13 @@ def batch(
 
         def on_start(jobs: list[Job]) -> None:
             bars.append(
-                tqdm(total=len(jobs), unit="job", desc="batch", disable=state.quiet,
-                     dynamic_ncols=True)
+                tqdm(
+                    total=len(jobs),
+                    unit="job",
+                    desc="batch",
+                    disable=state.quiet,
+                    dynamic_ncols=True,
+                )
             )
 
         def on_job(result: JobResult) -> None:

@@ -17,68 +17,127 @@ from lama_video.cli._app import app, run_command, state
 def finetune(
     data: Annotated[
         list[Path],
-        typer.Option("--data", "-d", help="Folder of images or video file; repeatable."),
+        typer.Option(
+            "--data", "-d", help="Folder of images or video file; repeatable.", metavar="PATH"
+        ),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Run folder: config.yaml + models/*.ckpt.")
+        Path,
+        typer.Option(
+            "--output", "-o", help="Run folder: config.yaml + models/*.ckpt.", metavar="PATH"
+        ),
     ],
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Weights to start from (name or path); none = new --arch."),
+        typer.Option(
+            "--model",
+            help="Weights to start from (name or path); none = new --arch.",
+            metavar="PATH|NAME",
+        ),
     ] = None,
     arch: Annotated[
-        str, typer.Option("--arch", help="Generator for training from scratch: big-lama, "
-                                         "lama-fourier or tiny.")
+        str,
+        typer.Option(
+            "--arch",
+            help="Generator for training from scratch: big-lama, lama-fourier or tiny.",
+            metavar="NAME",
+        ),
     ] = "big-lama",
     mask: Annotated[
         Path | None,
-        typer.Option("--mask", "-m", help="Object masks of the one --data clip: train only on its "
-                                          "background (mask folder, mask video or image)."),
+        typer.Option(
+            "--mask",
+            "-m",
+            help="Object masks of the one --data clip: train only on its "
+            "background (mask folder, mask video or image).",
+            metavar="PATH",
+        ),
     ] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Total steps (2000).")] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Total steps (2000).", metavar="INT")
+    ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Crops per step (4).")
+        int | None, typer.Option("--batch-size", help="Crops per step (4).", metavar="INT")
     ] = None,
     crop: Annotated[
-        int | None, typer.Option("--crop", help="Crop side in px, multiple of 8 (256).")
+        int | None,
+        typer.Option("--crop", help="Crop side in px, multiple of 8 (256).", metavar="PX"),
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device", help="auto, cpu, cuda or cuda:N.", metavar="[auto|cpu|cuda|cuda:N|mps]"
+        ),
+    ] = "auto",
     precision: Annotated[
-        str | None, typer.Option("--precision", help="auto (bf16 on CUDA), fp32 or bf16.")
+        str | None,
+        typer.Option(
+            "--precision", help="auto (bf16 on CUDA), fp32 or bf16.", metavar="[auto|fp32|bf16]"
+        ),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seeds crops, holes, nets.")] = None,
-    lr_g: Annotated[float | None, typer.Option("--lr-g", help="Generator lr (1e-3).")] = None,
-    lr_d: Annotated[float | None, typer.Option("--lr-d", help="Discriminator lr (1e-4).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seeds crops, holes, nets.", metavar="INT")
+    ] = None,
+    lr_g: Annotated[
+        float | None, typer.Option("--lr-g", help="Generator lr (1e-3).", metavar="FLOAT")
+    ] = None,
+    lr_d: Annotated[
+        float | None, typer.Option("--lr-d", help="Discriminator lr (1e-4).", metavar="FLOAT")
+    ] = None,
     mask_preset: Annotated[
-        str | None, typer.Option("--mask-preset", help="Hole generator preset (big-lama, "
-                                                       "thin_256, medium_256, thick_256, ...).")
+        str | None,
+        typer.Option(
+            "--mask-preset",
+            help="Hole generator preset (big-lama, thin_256, medium_256, thick_256, ...).",
+            metavar="NAME",
+        ),
     ] = None,
     val_frames: Annotated[
-        int | None, typer.Option("--val-frames", help="Frames held back for validation (4).")
+        int | None,
+        typer.Option("--val-frames", help="Frames held back for validation (4).", metavar="INT"),
     ] = None,
     val_every: Annotated[
-        int | None, typer.Option("--val-every", help="Steps between validations (250).")
+        int | None,
+        typer.Option("--val-every", help="Steps between validations (250).", metavar="INT"),
     ] = None,
     save_every: Annotated[
-        int | None, typer.Option("--save-every", help="Steps between checkpoints (250).")
+        int | None,
+        typer.Option("--save-every", help="Steps between checkpoints (250).", metavar="INT"),
     ] = None,
     max_frames: Annotated[
-        int, typer.Option("--max-frames", help="Frames kept per --data source, evenly spaced.")
+        int,
+        typer.Option(
+            "--max-frames", help="Frames kept per --data source, evenly spaced.", metavar="INT"
+        ),
     ] = 400,
-    dilate: Annotated[int, typer.Option("--dilate", help="Grow --mask objects by PX.")] = 4,
+    dilate: Annotated[
+        int, typer.Option("--dilate", help="Grow --mask objects by PX.", metavar="PX")
+    ] = 4,
     hrf_weight: Annotated[
         float | None,
-        typer.Option("--hrf-weight", help="HRF perceptual loss weight (30; 0 = off, no weights)."),
+        typer.Option(
+            "--hrf-weight",
+            help="HRF perceptual loss weight (30; 0 = off, no weights).",
+            metavar="FLOAT",
+        ),
     ] = None,
     hrf_weights: Annotated[
         Path | None,
-        typer.Option("--hrf-weights", help="ade20k-resnet50dilated encoder_epoch_20.pth "
-                                           "(default: the lama-video cache folder)."),
+        typer.Option(
+            "--hrf-weights",
+            help="ade20k-resnet50dilated encoder_epoch_20.pth "
+            "(default: the lama-video cache folder).",
+            metavar="PATH",
+        ),
     ] = None,
     discriminator: Annotated[
         Path | None,
-        typer.Option("--discriminator", help="Discriminator weights to start from (LaMa "
-                                             "training checkpoint or a run's last.ckpt)."),
+        typer.Option(
+            "--discriminator",
+            help="Discriminator weights to start from (LaMa "
+            "training checkpoint or a run's last.ckpt).",
+            metavar="PATH",
+        ),
     ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --output from models/last.ckpt.")
@@ -99,9 +158,17 @@ def finetune(
     from lama_video.train.trainer import finetune as run_finetune
 
     given: dict[str, Any] = {
-        "steps": steps, "batch_size": batch_size, "crop_px": crop, "precision": precision,
-        "seed": seed, "lr_g": lr_g, "lr_d": lr_d, "mask_preset": mask_preset,
-        "val_frames": val_frames, "val_every": val_every, "save_every": save_every,
+        "steps": steps,
+        "batch_size": batch_size,
+        "crop_px": crop,
+        "precision": precision,
+        "seed": seed,
+        "lr_g": lr_g,
+        "lr_d": lr_d,
+        "mask_preset": mask_preset,
+        "val_frames": val_frames,
+        "val_every": val_every,
+        "save_every": save_every,
     }
     names = {f.name for f in fields(FinetuneConfig)}
     cfg = FinetuneConfig(**{k: v for k, v in given.items() if v is not None and k in names})
@@ -148,18 +215,30 @@ def finetune(
             previous = previous_term = None
         try:
             result = run_finetune(
-                data=data, out_dir=output, cfg=cfg, model=model, arch=arch, mask=mask,
-                dilate_px=dilate, max_frames=max_frames, device=device, resume=resume,
-                discriminator=discriminator, hrf_weights=hrf_weights,
-                trust_checkpoint=trust_checkpoint, progress=on_step,
-                load_progress=on_frame, stop=lambda: stop_requested,
+                data=data,
+                out_dir=output,
+                cfg=cfg,
+                model=model,
+                arch=arch,
+                mask=mask,
+                dilate_px=dilate,
+                max_frames=max_frames,
+                device=device,
+                resume=resume,
+                discriminator=discriminator,
+                hrf_weights=hrf_weights,
+                trust_checkpoint=trust_checkpoint,
+                progress=on_step,
+                load_progress=on_frame,
+                stop=lambda: stop_requested,
             )
         except KeyboardInterrupt:
             close_bars()
             last = output / "models" / "last.ckpt"
             if last.exists():
-                typer.echo(f"interrupted: training state saved to {last}; continue with --resume",
-                           err=True)
+                typer.echo(
+                    f"interrupted: training state saved to {last}; continue with --resume", err=True
+                )
             else:
                 typer.echo("interrupted before the first step: nothing was saved", err=True)
             raise typer.Exit(130) from None
@@ -175,9 +254,11 @@ def finetune(
         if result.history:
             best = max(result.history, key=lambda r: r["psnr"])
             start = result.start_metrics or {}
-            line += (f"; hole PSNR {start.get('psnr', float('nan')):.2f} -> {best['psnr']:.2f} dB"
-                     f", SSIM {start.get('ssim', float('nan')):.4f} -> {best['ssim']:.4f}"
-                     f" (step {best['step']})")
+            line += (
+                f"; hole PSNR {start.get('psnr', float('nan')):.2f} -> {best['psnr']:.2f} dB"
+                f", SSIM {start.get('ssim', float('nan')):.4f} -> {best['ssim']:.4f}"
+                f" (step {best['step']})"
+            )
         typer.echo(line)
         typer.echo(f"model: --model {Path(result.out_dir)}")
 

@@ -97,8 +97,9 @@ def write_masks(
     inputs = (input, *keyframes.values())
     check_output(output, inputs=inputs, kind="folder", overwrite=overwrite)
     if preview is not None:
-        check_output(preview, inputs=(*inputs, output), kind="file", overwrite=overwrite,
-                     what="preview")
+        check_output(
+            preview, inputs=(*inputs, output), kind="file", overwrite=overwrite, what="preview"
+        )
     output.parent.mkdir(parents=True, exist_ok=True)
     with open_video(input, decode=cfg.decode) as reader:
         info = reader.info
@@ -109,8 +110,9 @@ def write_masks(
         tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(output), dir=output.parent))
         writer = None
         try:
-            with tqdm(total=total, unit="frame", desc="mask", disable=state.quiet,
-                      dynamic_ncols=True) as bar:
+            with tqdm(
+                total=total, unit="frame", desc="mask", disable=state.quiet, dynamic_ncols=True
+            ) as bar:
                 masks = holes(reader, keyframes, cfg, progress=bar.update, n_frames=n)
                 if preview is not None:
                     encode = dataclasses.replace(cfg.encode, audio="none")
@@ -144,7 +146,9 @@ def write_masks(
 
 @app.command()
 def mask(
-    input: Annotated[Path, typer.Argument(help="Input video file or folder of frames.")],
+    input: Annotated[
+        Path, typer.Argument(help="Input video file or folder of frames.", metavar="INPUT")
+    ],
     output: Annotated[
         Path,
         typer.Option(
@@ -152,15 +156,23 @@ def mask(
             "-o",
             help="Folder for the masks: named like the input's frames for a folder of frames, "
             "00000.png ... for a video.",
+            metavar="PATH",
         ),
     ],
     keyframe_mask: Annotated[
         list[str] | None,
-        typer.Option("--keyframe-mask", help="FRAME:PATH, repeatable: masks to track."),
+        typer.Option(
+            "--keyframe-mask", help="FRAME:PATH, repeatable: masks to track.", metavar="FRAME:PATH"
+        ),
     ] = None,
     mask_folder: Annotated[
         Path | None,
-        typer.Option("--mask", "-m", help="With --keyframes: a folder of masks for some frames."),
+        typer.Option(
+            "--mask",
+            "-m",
+            help="With --keyframes: a folder of masks for some frames.",
+            metavar="PATH",
+        ),
     ] = None,
     keyframes: Annotated[
         bool,
@@ -168,7 +180,11 @@ def mask(
     ] = False,
     preview: Annotated[
         Path | None,
-        typer.Option("--preview", help="Also write a video with the holes overlaid in colour."),
+        typer.Option(
+            "--preview",
+            help="Also write a video with the holes overlaid in colour.",
+            metavar="PATH",
+        ),
     ] = None,
     config: ConfigOpt = None,
     dilate: DilateOpt = None,
@@ -188,8 +204,9 @@ def mask(
         else:
             assert mask_folder is not None
             kf = keyframes_from_folder(mask_folder)
-        count = write_masks(input, kf, output, preview=preview, config=config, dilate=dilate,
-                            overwrite=overwrite)
+        count = write_masks(
+            input, kf, output, preview=preview, config=config, dilate=dilate, overwrite=overwrite
+        )
         if not state.quiet:
             extra = f" and preview {preview}" if preview is not None else ""
             typer.echo(f"wrote {count} masks to {output}{extra}", err=True)

@@ -8,37 +8,94 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from lama_video.cli._app import app, run_command, state
-from lama_video.config import RunConfig, load_config
+from lama_video.cli._app import app, choice, choices_metavar, run_command, state
+from lama_video.config import AUDIO_MODES, ENGINES, PRECISIONS, RunConfig, load_config
 from lama_video.errors import MaskError
 from lama_video.masks import Box, keyframes_from_folder
 
+_DEFAULTS = RunConfig()  # help texts quote the library's defaults, never restate them
+
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML preset (see configs/default.yaml).")
+    Path | None,
+    typer.Option("--config", "-c", metavar="PATH", help="YAML preset (see configs/default.yaml)."),
 ]
 EngineOpt = Annotated[
     str | None,
-    typer.Option("--engine", help="Image engine: auto (LaMa if weights found), lama, telea, ns."),
+    typer.Option(
+        "--engine",
+        metavar=choices_metavar(*ENGINES),
+        callback=choice(*ENGINES, name="--engine"),
+        help="Image engine; auto (default) is LaMa if its weights are found, else Telea.",
+    ),
 ]
 ModelOpt = Annotated[
     str | None,
     typer.Option(
         "--model",
+        metavar="PATH|NAME",
         help="LaMa weights: a path (folder, zip, .ckpt/.pt, .safetensors) "
-        "or a registry name looked up in the cache.",
+        f"or a registry name looked up in the cache (default {_DEFAULTS.inpaint.model}).",
     ),
 ]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="fp32, fp16 or bf16.")]
-BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Crops per model forward pass.")]
+
+
+def _check_device(value: str | None) -> str | None:
+    if value is None or value in ("auto", "cpu", "cuda", "mps"):
+        return value
+    if value.startswith("cuda:") and value[5:].isdigit():
+        return value
+    raise typer.BadParameter(
+        f"{value!r} is not one of auto, cpu, cuda, cuda:N, mps", param_hint="'--device'"
+    )
+
+
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        metavar="[auto|cpu|cuda|cuda:N|mps]",
+        callback=_check_device,
+        help=f"Where LaMa runs (default {_DEFAULTS.inpaint.device}).",
+    ),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--precision",
+        metavar=choices_metavar(*PRECISIONS),
+        callback=choice(*PRECISIONS, name="--precision"),
+        help=f"LaMa's arithmetic (default {_DEFAULTS.inpaint.precision}).",
+    ),
+]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        metavar="INT",
+        min=1,
+        help=f"Crops per model forward pass (default {_DEFAULTS.inpaint.batch_size}).",
+    ),
+]
 DilateOpt = Annotated[
-    int | None, typer.Option("--dilate", help="Grow holes by PX pixels (default 4).")
+    int | None,
+    typer.Option(
+        "--dilate",
+        metavar="PX",
+        min=0,
+        help=f"Grow holes by PX pixels (default {_DEFAULTS.masks.dilate_px}; 0 = masks as given).",
+    ),
 ]
 TrustOpt = Annotated[
     bool,
-    typer.Option("--trust-checkpoint", help="Fully unpickle a checkpoint (only files you trust)."),
+    typer.Option(
+        "--trust-checkpoint",
+        help="Allow a checkpoint to run code: full unpickling, TorchScript (only files you trust).",
+    ),
 ]
-OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Replace an existing output that lama-video wrote."),
+]
 TemporalOpt = Annotated[
     bool | None,
     typer.Option(
@@ -46,10 +103,37 @@ TemporalOpt = Annotated[
         help="Flow-guided temporal engine (default) or each frame alone.",
     ),
 ]
-CodecOpt = Annotated[str | None, typer.Option("--codec", help="Video encoder (default libx264).")]
-CrfOpt = Annotated[int | None, typer.Option("--crf", help="Quality, lower is better (default 18).")]
-PresetOpt = Annotated[str | None, typer.Option("--preset", help="Encoder preset (default medium).")]
-AudioOpt = Annotated[str | None, typer.Option("--audio", help="copy (default), aac or none.")]
+CodecOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--codec", metavar="NAME", help=f"Video encoder (default {_DEFAULTS.encode.codec})."
+    ),
+]
+CrfOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--crf",
+        metavar="INT",
+        min=0,
+        max=63,
+        help=f"Quality, lower is better (default {_DEFAULTS.encode.crf}).",
+    ),
+]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset", metavar="NAME", help=f"Encoder preset (default {_DEFAULTS.encode.preset})."
+    ),
+]
+AudioOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--audio",
+        metavar=choices_metavar(*AUDIO_MODES),
+        callback=choice(*AUDIO_MODES, name="--audio"),
+        help=f"Audio streams (default {_DEFAULTS.encode.audio}).",
+    ),
+]
 
 
 def parse_keyframe(text: str) -> tuple[int, Path]:
@@ -103,18 +187,28 @@ def run_config(
 
 @app.command()
 def remove(
-    input: Annotated[Path, typer.Argument(help="Input video file or folder of frames.")],
+    input: Annotated[
+        Path, typer.Argument(help="Input video file or folder of frames.", metavar="INPUT")
+    ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output video, or folder for PNGs.")
+        Path,
+        typer.Option("--output", "-o", help="Output video, or folder for PNGs.", metavar="PATH"),
     ],
     mask: Annotated[
-        Path | None, typer.Option("--mask", "-m", help="Mask folder, mask video or one mask image.")
+        Path | None,
+        typer.Option(
+            "--mask", "-m", help="Mask folder, mask video or one mask image.", metavar="PATH"
+        ),
     ] = None,
-    box: Annotated[str | None, typer.Option("--box", help="Remove a fixed box X,Y,W,H.")] = None,
+    box: Annotated[
+        str | None, typer.Option("--box", help="Remove a fixed box X,Y,W,H.", metavar="X,Y,W,H")
+    ] = None,
     keyframe_mask: Annotated[
         list[str] | None,
         typer.Option(
-            "--keyframe-mask", help="FRAME:PATH, repeatable: masks tracked through the clip."
+            "--keyframe-mask",
+            help="FRAME:PATH, repeatable: masks tracked through the clip.",
+            metavar="FRAME:PATH",
         ),
     ] = None,
     keyframes: Annotated[

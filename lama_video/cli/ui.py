@@ -14,14 +14,21 @@ from lama_video.cli.remove import ConfigOpt, EngineOpt, TemporalOpt, build_confi
 
 @app.command()
 def ui(
-    input: Annotated[Path, typer.Argument(help="The video (or folder of frames) to edit.")],
+    input: Annotated[
+        Path, typer.Argument(help="The video (or folder of frames) to edit.", metavar="INPUT")
+    ],
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 = any free).")
+        int,
+        typer.Option(
+            "--port", min=0, max=65535, help="Port on 127.0.0.1 (0 = any free).", metavar="PORT"
+        ),
     ] = 0,
     work: Annotated[
         Path | None,
         typer.Option(
-            "--work", help="Work folder for masks, preview and results (default INPUT.lama-ui)."
+            "--work",
+            help="Work folder for masks, preview and results (default INPUT.lama-ui).",
+            metavar="PATH",
         ),
     ] = None,
     no_browser: Annotated[
@@ -29,7 +36,12 @@ def ui(
     ] = False,
     proxy_side: Annotated[
         int,
-        typer.Option("--proxy-side", min=64, help="Longest side of the frames shown in the page."),
+        typer.Option(
+            "--proxy-side",
+            min=64,
+            help="Longest side of the frames shown in the page.",
+            metavar="PX",
+        ),
     ] = 960,
     config: ConfigOpt = None,
     engine: EngineOpt = None,
@@ -44,9 +56,7 @@ def ui(
     def job() -> None:
         from lama_video.ui import Session, UiServer
 
-        cfg = build_config(
-            config, inpaint={"engine": engine}, temporal={"enabled": temporal}
-        )
+        cfg = build_config(config, inpaint={"engine": engine}, temporal={"enabled": temporal})
         session = Session(input, config=cfg, work_dir=work, proxy_max_side_px=proxy_side)
         try:
             server = UiServer(session, port)

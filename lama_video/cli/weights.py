@@ -33,10 +33,12 @@ NameArg = Annotated[
 def download(
     name: NameArg = "big-lama",
     url: Annotated[
-        str | None, typer.Option("--url", help="Download from this URL instead (a mirror).")
+        str | None,
+        typer.Option("--url", help="Download from this URL instead (a mirror).", metavar="URL"),
     ] = None,
     dest: Annotated[
-        Path | None, typer.Option("--dest", help="Target folder instead of the cache.")
+        Path | None,
+        typer.Option("--dest", help="Target folder instead of the cache.", metavar="PATH"),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Download even if present.")] = False,
 ) -> None:
@@ -44,6 +46,7 @@ def download(
 
     def job() -> None:
         from lama_video.model.download import download_weights
+
         bar: list[tqdm] = []
 
         def on_start(total: int | None, already: int) -> None:
@@ -82,6 +85,7 @@ def list_weights() -> None:
 
     def job() -> None:
         from lama_video.model.registry import REGISTRY, cache_candidates, cache_dir
+
         typer.echo(f"cache: {cache_dir()}")
         for name, spec in REGISTRY.items():
             found = [p for p in cache_candidates(spec) if p.exists()]
@@ -97,10 +101,13 @@ def list_weights() -> None:
 def verify(
     target: Annotated[
         str | None,
-        typer.Argument(help="Registry name or file path; default: every cached file."),
+        typer.Argument(
+            help="Registry name or file path; default: every cached file.", metavar="TARGET"
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="Registry entry to check a PATH against.")
+        str | None,
+        typer.Option("--name", help="Registry entry to check a PATH against.", metavar="TEXT"),
     ] = None,
 ) -> None:
     """Check the size and checksums of cached weights (or of a given file)."""
@@ -108,6 +115,7 @@ def verify(
     def job() -> None:
         from lama_video.model.download import verify_weights
         from lama_video.model.registry import REGISTRY, cache_candidates, cache_dir, get_spec
+
         checks = []
         if target is None:
             for spec in REGISTRY.values():
