@@ -210,6 +210,64 @@ def build_video_engine(cfg: RunConfig, image_engine: ImageEngine | None = None):
     return PerFrameEngine(image_engine, cfg.inpaint.batch_size)
 
 
+class HoleStream:
+    """The one frame/mask stream: each frame paired with its dilated hole.
+
+    Used by :func:`remove_object` and by the Ray parts of a split video, so both see the same
+    holes. Iterating yields ``(frame, hole)`` items for a video engine; the undilated masks
+    (``cores``, by frame index) stay here until :meth:`pop_core` takes them for compositing.
+
+    Args:
+        frames: decoded frames in order (from ``reader.frames(start)``).
+        masks: one (H, W) bool mask per frame, aligned with ``frames``.
+        dilate_px: hole growth (``masks.dilate_px``).
+        stop: frame index to stop before (None = the end of ``frames``).
+
+    Attributes:
+        seen: frames yielded so far.
+        with_hole: frames whose mask has any hole.
+        full: frames whose dilated hole covers the whole frame.
+    """
+
+    def __init__(
+        self,
+        frames: Iterable[Frame],
+        masks: Iterator[NDArray[np.bool_]],
+        dilate_px: int,
+        *,
+        stop: int | None = None,
+    ) -> None:
+        self._frames = frames
+        self._masks = masks
+        self._dilate_px = dilate_px
+        self._stop = stop
+        self.cores: dict[int, NDArray[np.bool_]] = {}
+        self.seen = 0
+        self.with_hole = 0
+        self.full = 0
+
+    def __iter__(self) -> Iterator[Item]:
+        for frame in self._frames:
+            if self._stop is not None and frame.index >= self._stop:
+                return
+            core = next(self._masks, None)
+            if core is None:
+                raise MaskError(
+                    f"the masks ran out at frame {frame.index} but the video has more frames; "
+                    "expected one mask per frame"
+                )
+            self.seen += 1
+            self.cores[frame.index] = core
+            hole = masks_mod.dilate(core, self._dilate_px)
+            self.with_hole += bool(core.any())
+            self.full += bool(hole.all())
+            yield frame, hole
+
+    def pop_core(self, index: int) -> NDArray[np.bool_]:
+        """The undilated mask of frame ``index`` (removed from the stream's store)."""
+        return self.cores.pop(index)
+
+
 @dataclass(frozen=True)
 class RemoveResult:
     """What :func:`remove_object` did."""
@@ -355,26 +413,7 @@ def remove_object(
             # then stops it at once. The masks are kept bit-packed (a few KB per frame).
             log.info("tracking %d keyframe mask(s) through the clip", len(keyframes))
             masks_iter = iter(propagate_masks(reader, keyframes, cfg, progress=track_progress))
-        cores: dict[int, NDArray[np.bool_]] = {}
-        seen = 0
-        with_hole = 0  # frames whose mask has any hole
-        full = 0  # frames whose (dilated) hole covers the whole frame
-
-        def items() -> Iterator[Item]:
-            nonlocal seen, with_hole, full
-            for frame in reader.frames():
-                core = next(masks_iter, None)
-                if core is None:
-                    raise MaskError(
-                        f"the masks ran out at frame {frame.index} but the video has more frames; "
-                        "expected one mask per frame"
-                    )
-                seen += 1
-                cores[frame.index] = core
-                hole = masks_mod.dilate(core, cfg.masks.dilate_px)
-                with_hole += bool(core.any())
-                full += bool(hole.all())
-                yield frame, hole
+        stream = HoleStream(reader.frames(), masks_iter, cfg.masks.dilate_px)
 
         written = 0
         with VideoWriter(
@@ -383,11 +422,11 @@ def remove_object(
 
             def finish_frame(result: Result) -> None:
                 frame, hole, filled = result
-                core = cores.pop(frame.index)
+                core = stream.pop_core(frame.index)
                 rgb = composite(frame.rgb, filled, hole, core, cfg.masks.feather_px)
                 writer.write(replace(frame, rgb=rgb))
 
-            decoded = _Prefetch(items(), _PREFETCH_DEPTH, "lama-video-decode")
+            decoded = _Prefetch(iter(stream), _PREFETCH_DEPTH, "lama-video-decode")
             encoder = _EncodeThread(finish_frame, _ENCODE_DEPTH)
             try:
                 for result in engine.process(decoded):
@@ -401,12 +440,12 @@ def remove_object(
                 raise
             finally:
                 decoded.close()
-            if mask_count is not None and seen < mask_count:
+            if mask_count is not None and stream.seen < mask_count:
                 raise MaskError(
-                    f"{mask_count} masks were given but the video has {seen} frames; "
+                    f"{mask_count} masks were given but the video has {stream.seen} frames; "
                     "expected one mask per frame"
                 )
-            _check_hole_counts(seen, with_hole, full)
+            _check_hole_counts(stream.seen, stream.with_hole, stream.full)
     return RemoveResult(
         output=out_path, frames=written, engine=engine.name, seconds=time.perf_counter() - t0
     )

@@ -196,10 +196,8 @@ def run_part(
     Raises:
         LamaVideoError: unreadable input or masks, or fewer frames than planned.
     """
-    from lama_video import masks as masks_mod
     from lama_video.composite import composite
-    from lama_video.errors import MaskError
-    from lama_video.pipeline import build_video_engine, open_mask_track
+    from lama_video.pipeline import HoleStream, build_video_engine, open_mask_track
     from lama_video.video import open_video
 
     t0 = time.perf_counter()
@@ -216,24 +214,12 @@ def run_part(
             )
             masks = track.masks(start=part.start)
             engine = build_video_engine(cfg, job_engine(cfg, engine_factory))
-            cores: dict[int, NDArray[np.bool_]] = {}
-
-            def items():  # type: ignore[no-untyped-def]
-                for frame in reader.frames(start=part.start):
-                    if frame.index >= part.stop:
-                        return
-                    core = next(masks, None)
-                    if core is None:
-                        raise MaskError(
-                            f"the masks ran out at frame {frame.index} but the video has more "
-                            "frames; expected one mask per frame"
-                        )
-                    cores[frame.index] = core
-                    yield frame, masks_mod.dilate(core, cfg.masks.dilate_px)
-
-            for frame, hole, filled in engine.process(items()):
+            stream = HoleStream(
+                reader.frames(start=part.start), masks, cfg.masks.dilate_px, stop=part.stop
+            )
+            for frame, hole, filled in engine.process(stream):
                 i = frame.index
-                core = cores.pop(i)
+                core = stream.pop_core(i)
                 if i < part.start + part.head:
                     np.savez(tmp / f"h{i:08d}.npz", rgb=frame.rgb, filled=filled, hole=hole,
                              core=core)
