@@ -7,7 +7,7 @@ pixel of the *source* frame to its position in the *target* frame:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -22,7 +22,7 @@ _DIS_PRESETS = {
 
 def to_gray(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """(H, W, 3) uint8 RGB -> (H, W) uint8 luma."""
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return cast(NDArray[np.uint8], cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
 
 
 def working_scale(height: int, width: int, max_side_px: int) -> float:
@@ -59,7 +59,7 @@ class FlowEstimator:
             )
         self.preset = preset
         self.max_side_px = max_side_px
-        self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
+        self._dis = cv2.DISOpticalFlow.create(_DIS_PRESETS[preset])
 
     def __call__(self, src: NDArray[np.uint8], dst: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Flow from ``src`` to ``dst``.
@@ -142,7 +142,7 @@ def estimate_gray(estimator: FlowEstimator, src: NDArray[np.uint8],
     # when the image size changes between calls its result depends on that history; the temporal
     # engine's crops change size from pair to pair, and results must not depend on call order
     # (window and Ray-part joins are exact).
-    dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[estimator.preset])
+    dis = cv2.DISOpticalFlow.create(_DIS_PRESETS[estimator.preset])
     return _dis_calc(dis, src, dst).astype(np.float32, copy=False)
 
 
@@ -220,13 +220,14 @@ def neighbour_mean(img: NDArray[np.float32], dst: NDArray[np.float32] | None = N
 
     ``dst`` (same shape and dtype as ``img``, not ``img`` itself) receives the result if given.
     """
-    return cv2.filter2D(img, -1, _CROSS, dst=dst, borderType=cv2.BORDER_REPLICATE)
+    return cast(NDArray[np.float32],
+                cv2.filter2D(img, -1, _CROSS, dst=dst, borderType=cv2.BORDER_REPLICATE))
 
 
 def box_blur(img: NDArray[np.float32], radius_px: int) -> NDArray[np.float32]:
     """Mean over a (2r+1)^2 box, (H, W) or (H, W, C<=4) float32 (edges replicated)."""
     k = 2 * radius_px + 1
-    return cv2.blur(img, (k, k), borderType=cv2.BORDER_REPLICATE)
+    return cast(NDArray[np.float32], cv2.blur(img, (k, k), borderType=cv2.BORDER_REPLICATE))
 
 
 def extend_crop(crop: NDArray, y0: int, x0: int, height: int, width: int) -> NDArray:

@@ -13,6 +13,8 @@ few Jacobi sweeps. That keeps the cost linear in the hole size.
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
 import scipy.sparse as sp
@@ -81,10 +83,11 @@ def _solve(vals: NDArray[np.float32], hole: NDArray[np.bool_], max_direct: int,
     tot = cv2.resize(acc, (wp // 2, hp // 2), interpolation=cv2.INTER_AREA).reshape(
         hp // 2, wp // 2, c)
     coarse_hole = cnt < 0.125  # no known pixel among the four
-    coarse = tot / np.maximum(cnt, 0.25)[..., None]
+    # float32 (cv2.resize keeps the dtype); numpy's stubs would say float64.
+    coarse = cast(NDArray[np.float32], tot / np.maximum(cnt, 0.25)[..., None])
     coarse = _solve(coarse, coarse_hole, max_direct, sweeps, skip - 1)
     # Pull: bilinear upsampling as the start, then Jacobi sweeps on the fine grid.
-    up = cv2.resize(coarse, (wp, hp), interpolation=cv2.INTER_LINEAR)
+    up = cast(NDArray[np.float32], cv2.resize(coarse, (wp, hp), interpolation=cv2.INTER_LINEAR))
     x = np.ascontiguousarray(vals, dtype=np.float32).copy()
     _put(x, up.reshape(hp, wp, -1)[:h, :w], hole)
     if skip > 0:

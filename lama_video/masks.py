@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -78,7 +79,9 @@ def read_mask_image(path: Path) -> NDArray[np.uint8]:
         MaskError: the file is missing or not a readable image.
     """
     data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
+    img: NDArray[Any] | None = (
+        cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
+    )
     if img is None:
         raise MaskError(
             f"cannot read mask image {str(path)!r}: "

@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -200,7 +200,7 @@ def build_image_engine(cfg: RunConfig) -> ImageEngine:
     return make_image_engine(cfg.inpaint)
 
 
-def build_video_engine(cfg: RunConfig, image_engine: ImageEngine | None = None):  # type: ignore[no-untyped-def]
+def build_video_engine(cfg: RunConfig, image_engine: ImageEngine | None = None):
     """The temporal engine (default) or the per-frame baseline (``temporal.enabled: false``)."""
     image_engine = image_engine or build_image_engine(cfg)
     if cfg.temporal.enabled:
@@ -346,7 +346,7 @@ def remove_object(
     output: str | os.PathLike[str] | None = None,
     *,
     config: RunConfig | None = None,
-    keyframe_masks: dict[int, str | os.PathLike[str]] | None = None,
+    keyframe_masks: Mapping[int, str | os.PathLike[str]] | None = None,
     overwrite: bool = False,
     image_engine: ImageEngine | None = None,
     progress: Callable[[int], None] | None = None,

@@ -48,7 +48,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import cv2
 import numpy as np
@@ -99,7 +99,7 @@ Frames = FrameSource | Sequence[NDArray[np.uint8]] | NDArray[np.uint8]
 
 def _as_source(source: Frames) -> FrameSource:
     if hasattr(source, "frames") and callable(source.frames):
-        return source  # type: ignore[return-value]
+        return source
     return _ArraySource(source)  # type: ignore[arg-type]
 
 
@@ -196,7 +196,8 @@ class _FrameStore:
 
 
 def _disk(radius: int) -> NDArray[np.uint8]:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cast(NDArray[np.uint8],
+                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
 
 
 def _dilate(mask: NDArray[np.bool_], radius: int) -> NDArray[np.bool_]:
@@ -392,7 +393,9 @@ def colour_models(obj: NDArray[np.uint8], bg: NDArray[np.uint8], *, max_samples:
     # jobs); seeded here, each fit depends on its inputs only.
     cv2.setRNGSeed(_GRABCUT_SEED)
     # iterCount 0: learn the mixtures from the labels and return.
-    cv2.grabCut(np.ascontiguousarray(img), labels, None, bgd, fgd, 0, cv2.GC_INIT_WITH_MASK)
+    # rect None (unused in the mask modes): OpenCV's stubs want a sequence there.
+    cv2.grabCut(np.ascontiguousarray(img), labels, None, bgd, fgd, 0,  # type: ignore[call-overload]
+                cv2.GC_INIT_WITH_MASK)
     return bgd, fgd
 
 
@@ -434,7 +437,7 @@ def colour_refine(rgb: NDArray[np.uint8], mask: NDArray[np.bool_], *, band_px: i
     s = min(1.0, (max_pixels / (bh * bw)) ** 0.5)
     if s < 1.0:
         size = (max(2, round(bw * s)), max(2, round(bh * s)))
-        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        img = cast(NDArray[np.uint8], cv2.resize(img, size, interpolation=cv2.INTER_AREA))
         m = cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
         core = cv2.resize(core.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
         band_px = max(1, round(band_px * s))
@@ -449,7 +452,9 @@ def colour_refine(rgb: NDArray[np.uint8], mask: NDArray[np.bool_], *, band_px: i
         return mask
     try:
         bgd, fgd = colour_models(obj_colours, bg)
-        cv2.grabCut(img, labels, None, bgd, fgd, 1, cv2.GC_EVAL_FREEZE_MODEL)
+        # rect None (unused in the mask modes): OpenCV's stubs want a sequence there.
+        cv2.grabCut(img, labels, None, bgd, fgd, 1,  # type: ignore[call-overload]
+                    cv2.GC_EVAL_FREEZE_MODEL)
     except cv2.error:  # e.g. no background sample at all (object fills the box)
         return mask
     fg = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
@@ -525,7 +530,7 @@ class MaskTracker:
 
     def step(self, small_rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
         """Track into the next frame (working size (h, w, 3) uint8); return its full-size mask."""
-        if self._state is None or self._prev_rgb is None:
+        if self._state is None or self._prev_rgb is None or self._obj_colours is None:
             raise RuntimeError("MaskTracker.step() called before reset()")
         state, prev = self._state, self._prev_rgb
         self._prev_rgb = small_rgb

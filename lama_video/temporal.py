@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -222,7 +223,9 @@ class TemporalEngine:
         for t in range(n):
             if not has[t]:
                 continue
-            ys, xs, nh = pix[t]
+            pix_t = pix[t]
+            assert pix_t is not None  # set above for every frame with a hole
+            ys, xs, nh = pix_t
             col, ok = _blend(pred_past[t], pred_future[t])
             mismatch = _ring_mismatch(frames[t], ys, xs, nh, col, ok)
             col = _seam_correct(frames[t], ys, xs, nh, col, ok, geo.full)
@@ -389,7 +392,7 @@ class TemporalEngine:
                      geo: _Geometry, thr: float) -> None:
         """Fill the pixels no frame shows: image engine on keyframes, pulled along the flow."""
         n = len(frames)
-        todo = [t for t in range(n) if missing[t] is not None and missing[t].any()]
+        todo = [t for t in range(n) if _any_set(missing[t])]
         if not todo:
             return
         interval = self.cfg.keyframe_interval
@@ -397,7 +400,7 @@ class TemporalEngine:
         if not keys:
             keys = [todo[len(todo) // 2]]
         # 1. One batched image-engine call on the keyframes that have missing pixels.
-        batch = [k for k in keys if missing[k] is not None and missing[k].any()]
+        batch = [k for k in keys if _any_set(missing[k])]
         if batch:
             masks = np.zeros((len(batch), geo.full_h, geo.full_w), bool)
             for i, k in enumerate(batch):
@@ -414,10 +417,12 @@ class TemporalEngine:
             if t in keys:
                 continue
             ys, xs, nh = pix[t]  # type: ignore[misc]
-            sel = np.nonzero(missing[t])[0]
-            px, py = geo.to_small(xs[sel].astype(np.float32), ys[sel].astype(np.float32))
-            acc = np.zeros((sel.size, 3), np.float32)
-            wsum = np.zeros(sel.size, np.float32)
+            missing_t = missing[t]
+            assert missing_t is not None  # t is in todo
+            idx = np.nonzero(missing_t)[0]
+            px, py = geo.to_small(xs[idx].astype(np.float32), ys[idx].astype(np.float32))
+            acc = np.zeros((idx.size, 3), np.float32)
+            wsum = np.zeros(idx.size, np.float32)
             before = [k for k in keys if k < t]
             after = [k for k in keys if k > t]
             for k in ([before[-1]] if before else []) + ([after[0]] if after else []):
@@ -428,10 +433,10 @@ class TemporalEngine:
                 wsum[ok] += wgt
             got = wsum > 0
             out = filled[t].copy()
-            out[ys[sel[got]], xs[sel[got]]] = _to_u8(acc[got] / wsum[got, None])
+            out[ys[idx[got]], xs[idx[got]]] = _to_u8(acc[got] / wsum[got, None])
             filled[t] = out
             left = np.zeros_like(missing[t])
-            left[sel[~got]] = True
+            left[idx[~got]] = True
             missing[t] = left
             if left.any():
                 rest.append(t)
@@ -474,9 +479,10 @@ class TemporalEngine:
         strength = self.cfg.smoothing_strength
         out_list = list(filled)
         for t in range(n):
-            if pix[t] is None:
+            pix_t = pix[t]
+            if pix_t is None:
                 continue
-            ys, xs, nh = pix[t]
+            ys, xs, nh = pix_t
             ys, xs = ys[:nh], xs[:nh]
             own = filled[t][ys, xs].astype(np.float32)
             acc = own.copy()
@@ -691,7 +697,7 @@ def _seam_correct(frame: NDArray[np.uint8], ys: NDArray[np.intp], xs: NDArray[np
     cnt = np.zeros((gh, gw), np.float32)
     np.add.at(acc, (gy[known], gx[known]), err)
     np.add.at(cnt, (gy[known], gx[known]), 1.0)
-    grid_vals = acc / np.maximum(cnt, 1.0)[..., None]
+    grid_vals = cast(NDArray[np.float32], acc / np.maximum(cnt, 1.0)[..., None])  # float32
     memb = harmonic_fill(grid_vals, cnt == 0)
     out = col.copy()
     hole_ok = np.nonzero(ok[:nh])[0]
@@ -730,7 +736,7 @@ def _ring_mismatch(frame: NDArray[np.uint8], ys: NDArray[np.intp], xs: NDArray[n
     cnt = np.zeros((gh, gw), np.float32)
     np.add.at(acc, (gy, gx), res)
     np.add.at(cnt, (gy, gx), 1.0)
-    grid_vals = harmonic_fill(acc / np.maximum(cnt, 1.0), cnt == 0)
+    grid_vals = harmonic_fill(cast(NDArray[np.float32], acc / np.maximum(cnt, 1.0)), cnt == 0)
     grid_vals = fl.box_blur(grid_vals, 1)
     my = np.clip((ys[:nh] - y0 + 0.5) / cell - 0.5, 0, gh - 1).astype(np.float32)
     mx = np.clip((xs[:nh] - x0 + 0.5) / cell - 0.5, 0, gw - 1).astype(np.float32)
@@ -771,6 +777,11 @@ def _bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int]:
     h, w = mask.shape
     return (max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + margin + 1),
             max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + margin + 1))
+
+
+def _any_set(mask: NDArray[np.bool_] | None) -> bool:
+    """``mask is not None and mask.any()``."""
+    return mask is not None and bool(mask.any())
 
 
 def _to_u8(values: NDArray[np.float32]) -> NDArray[np.uint8]:

@@ -273,8 +273,11 @@ def test_cli_errors_exit_1_with_one_line(tmp_path: Path, case: str, message: str
         "no_pairs": ["image", str((tmp_path / "empty").resolve()), "-o", str(tmp_path / "od")],
         "missing_model": ["image", str(img), "--mask", str(mask), "-o", out, "--engine", "lama",
                           "--model", str(tmp_path / "nope.ckpt")],
-        "bad_device": ["image", str(img), "--mask", str(mask), "-o", out, "--device", "gpu"],
+        # --device gpu on the command line is a usage error (exit 2); in a config file, exit 1
+        "bad_device": ["image", str(img), "--mask", str(mask), "-o", out, "--config",
+                       str(tmp_path / "gpu.yaml")],
     }[case]
+    (tmp_path / "gpu.yaml").write_text("inpaint:\n  device: gpu\n")
     (tmp_path / "bad.png").write_text("garbage")
     (tmp_path / "empty").mkdir()
     before = img.read_bytes()

@@ -71,6 +71,7 @@ from lama_video.batching.jobs import (
     EngineFactory,
     Job,
     JobResult,
+    _ResultIds,
     discover_jobs,
     load_jobs,
     read_job_file,
@@ -175,7 +176,7 @@ def batch(
     todo: list[Job] = []
     for job in jobs:
         fps[job.name] = fp = fingerprint(job, content_hash=content_hash)
-        base = {"name": job.name, "input": str(job.input), "output": str(job.output)}
+        base: _ResultIds = {"name": job.name, "input": str(job.input), "output": str(job.output)}
         if manifest.is_done(job, fp):
             frames = manifest.entries[job.name].get("frames", 0)
             finish(job, JobResult(**base, status="skipped", frames=frames), record=False)

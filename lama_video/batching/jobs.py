@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from lama_video.config import RunConfig
 from lama_video.engines import ImageEngine
@@ -51,6 +51,14 @@ class Job:
     keyframes: tuple[tuple[int, Path], ...] | None = None
     config: RunConfig = field(default_factory=RunConfig)
     error: str | None = None
+
+
+class _ResultIds(TypedDict):
+    """The fields of a :class:`JobResult` that name its job (``JobResult(**ids, status=...)``)."""
+
+    name: str
+    input: str
+    output: str
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any, TextIO
 
-import click
 import typer
 import typer.core
 
@@ -47,7 +46,7 @@ def hoist_global_flags(args: list[str]) -> list[str]:
 class _Group(typer.core.TyperGroup):
     """The root group: global flags are accepted before or after the sub-command."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer vendors click
         return super().parse_args(ctx, hoist_global_flags(list(args)))
 
 
@@ -124,15 +123,15 @@ def _root(
         root.addHandler(handler)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is now (tests swap it), not the one seen at creation."""
 
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+    def stream(self, _value: object) -> None:
         pass
 
 
@@ -157,7 +156,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_command(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def run_command(fn, *args, **kwargs):
     """Run ``fn`` mapping library errors to exit codes.
 
     1 for a LamaVideoError (one line) or an OS error such as a full or read-only disk, 130 for

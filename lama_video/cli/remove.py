@@ -149,7 +149,7 @@ def parse_keyframe(text: str) -> tuple[int, Path]:
 
 def build_config(config: Path | None, **sections: dict[str, object]) -> RunConfig:
     """Defaults < YAML < flags (``None`` flags are not applied)."""
-    return load_config(config, {k: v for k, v in sections.items()})  # type: ignore[arg-type]
+    return load_config(config, {k: v for k, v in sections.items()})
 
 
 def run_config(

@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
@@ -152,7 +152,7 @@ def hole_boxes(mask: NDArray[np.bool_], margin_px: int) -> list[CropBox]:
         # thousands of specks do not become thousands of boxes; the bbox of a dilated component
         # equals the union of its holes' grown bounding boxes (clipped to the frame).
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin_px + 1, 2 * margin_px + 1))
-        m8 = cv2.dilate(m8, kernel)
+        m8 = cast(NDArray[np.uint8], cv2.dilate(m8, kernel))
     n, _, stats, _ = cv2.connectedComponentsWithStats(m8, connectivity=8)
     boxes = [
         [
@@ -461,7 +461,8 @@ class Inpainter:
                 if resized:
                     scale = self.resize_limit_px / longest
                     size = (max(1, round(b.width * scale)), max(1, round(b.height * scale)))
-                    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                    image = cast(NDArray[np.uint8],
+                                 cv2.resize(image, size, interpolation=cv2.INTER_AREA))
                     # Any hole coverage makes a low-resolution hole pixel, and the hole grows by
                     # the bicubic upscaling's 2-pixel support, so every original hole pixel is
                     # upscaled from predicted pixels only (no blur of the downscaled original).

@@ -14,12 +14,16 @@ of the released checkpoints, so their ``state_dict`` keys load without any renam
 from __future__ import annotations
 
 import contextlib
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 # A value flowing through the generator: one tensor, or the (local, global) pair of an FFC.
 Features = Tensor | tuple[Tensor, Tensor | None]
+
+# The padding modes torch.nn.Conv2d accepts.
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 # Device types for which torch.autocast can be switched off explicitly.
 _AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu")
@@ -144,7 +148,7 @@ class FFC(nn.Module):
         stride: int = 1,
         padding: int = 0,
         dilation: int = 1,
-        padding_mode: str = "reflect",
+        padding_mode: PaddingMode = "reflect",
     ) -> None:
         super().__init__()
         in_l, in_g = split_channels(in_channels, ratio_gin)
@@ -211,7 +215,7 @@ class FFCBlock(nn.Module):
         stride: int = 1,
         padding: int = 0,
         dilation: int = 1,
-        padding_mode: str = "reflect",
+        padding_mode: PaddingMode = "reflect",
     ) -> None:
         super().__init__()
         self.ffc = FFC(
@@ -252,7 +256,12 @@ class FFCResnetBlock(nn.Module):
     """
 
     def __init__(
-        self, channels: int, *, ratio_g: float, dilation: int = 1, padding_mode: str = "reflect"
+        self,
+        channels: int,
+        *,
+        ratio_g: float,
+        dilation: int = 1,
+        padding_mode: PaddingMode = "reflect",
     ) -> None:
         super().__init__()
 

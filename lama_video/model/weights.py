@@ -31,7 +31,7 @@ import re
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -415,7 +415,9 @@ def _read_checkpoint(path: Path, trust: bool) -> dict[str, Any]:
             log.warning("loading %s with full unpickling (--trust-checkpoint)", path)
             obj = torch.load(path, map_location="cpu", weights_only=False)
         else:
-            globs = [(obj_, name) for name, obj_ in _HARMLESS_GLOBALS.items()]
+            globs: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
+                (obj_, name) for name, obj_ in _HARMLESS_GLOBALS.items()
+            ]
             with torch.serialization.safe_globals(globs):
                 obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

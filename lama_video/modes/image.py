@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -151,8 +152,8 @@ def inpaint_image(
         raise MaskError(
             f"mask is {mw}x{mh} but the image is {w}x{h}; expected a mask of the image's size"
         )
-    core = mask if mask.dtype == np.bool_ else binarize(
-        mask, auto_threshold(cfg.threshold, lossy=lossy_mask))
+    core = cast(NDArray[np.bool_], mask) if mask.dtype == np.bool_ else binarize(
+        cast(NDArray[np.uint8], mask), auto_threshold(cfg.threshold, lossy=lossy_mask))
     if not core.any():
         log.info("the mask has no hole; the image is returned unchanged")
         return image.copy()

@@ -123,7 +123,7 @@ def load_frames(
                             progress(1)
         if not kept:
             raise ConfigError(f"training source {str(path)!r} holds no frames")
-        if objects is not None:
+        if objects is not None and mask is not None:  # objects is a list iff mask is given
             objects.extend(_object_masks(mask, kept, n_total, dilate_px))
         frames.extend(rgb for _, rgb in kept)
         names.extend(f"{path.name}#{i}" for i, _ in kept)

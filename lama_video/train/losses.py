@@ -26,6 +26,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,11 @@ class LossWeights:
 
 def _as_float_mask(mask: Tensor, like: Tensor) -> Tensor:
     return mask.to(dtype=like.dtype, device=like.device)
+
+
+def _size_hw(t: Tensor) -> tuple[int, int]:
+    """``tuple(t.shape[-2:])``, typed as the (h, w) it is for the (N, C, h, w) tensors here."""
+    return cast(tuple[int, int], tuple(t.shape[-2:]))
 
 
 def resize_mask(mask: Tensor, size: tuple[int, int], *, mode: str = "nearest") -> Tensor:
@@ -146,7 +152,7 @@ def discriminator_adversarial_loss(
     Returns:
         ``(loss, metrics)``; metrics hold floats ``d_real``, ``d_fake`` (mean logits) and ``r1``.
     """
-    size = tuple(fake_logits.shape[-2:])
+    size = _size_hw(fake_logits)
     real_logits_f, fake_logits_f = real_logits.float(), fake_logits.float()
     m = resize_mask(_as_float_mask(mask, fake_logits_f), size, mode="nearest")
     real_term = F.softplus(-real_logits_f)
@@ -188,7 +194,7 @@ def feature_matching_loss(fake_features: list[Tensor], real_features: list[Tenso
     for fake, real in zip(fake_features, real_features, strict=True):
         diff = (fake.float() - real.detach().float()).pow(2)
         if ignore is not None:
-            keep = 1 - resize_mask(_as_float_mask(ignore, diff), tuple(diff.shape[-2:]), mode="max")
+            keep = 1 - resize_mask(_as_float_mask(ignore, diff), _size_hw(diff), mode="max")
             diff = diff * keep
         terms.append(diff.mean())
     return torch.stack(terms).mean()
@@ -369,7 +375,10 @@ def load_hrf_encoder(path: str | Path | None = None) -> ResNet50Dilated:
     return freeze(encoder)
 
 
-def freeze(module: nn.Module) -> nn.Module:
+_M = TypeVar("_M", bound=nn.Module)
+
+
+def freeze(module: _M) -> _M:
     """Put ``module`` in eval mode with every parameter's ``requires_grad`` off; returns it."""
     module.eval()
     for param in module.parameters():
@@ -389,6 +398,9 @@ class HRFPerceptualLoss(nn.Module):
         encoder: a frozen encoder returning a list of feature maps (:func:`load_hrf_encoder`).
         weight: multiplier (big-lama: 30).
     """
+
+    mean: Tensor  # (1, 3, 1, 1) buffers, registered in __init__
+    std: Tensor
 
     def __init__(self, encoder: nn.Module, *, weight: float = 30.0) -> None:
         super().__init__()
@@ -417,7 +429,7 @@ class HRFPerceptualLoss(nn.Module):
         for fp, ft in zip(pred_feats, target_feats, strict=True):
             diff = (fp.float() - ft.float()).pow(2)
             if ignore is not None:
-                keep = 1 - resize_mask(_as_float_mask(ignore, diff), tuple(diff.shape[-2:]),
+                keep = 1 - resize_mask(_as_float_mask(ignore, diff), _size_hw(diff),
                                        mode="max")
                 diff = diff * keep
             terms.append(diff.mean())

@@ -292,8 +292,10 @@ class Finetuner:
         return {
             "step": self.step,
             "arch": asdict(self.arch),
-            "discriminator_arch": {"ndf": self.D.model0[0].out_channels,  # type: ignore[index]
-                                   "n_layers": getattr(self.D, "n_layers", 4)},
+            "discriminator_arch": {
+                "ndf": self.D.model0[0].out_channels,  # type: ignore[index,union-attr]
+                "n_layers": getattr(self.D, "n_layers", 4),
+            },
             "generator": ckpt._cpu_state(self.G),
             "discriminator": ckpt._cpu_state(self.D),
             "optimizer_g": self.opt_g.state_dict(),

@@ -49,7 +49,7 @@ _FRAME = re.compile(r"^/api/(frame|result|result-mask|mask|track)/(\d+)(\.jpg|\.
 
 
 def _static_bytes(name: str) -> bytes:
-    return resources.files("lama_video.ui").joinpath("static", name).read_bytes()
+    return resources.files("lama_video.ui").joinpath("static").joinpath(name).read_bytes()
 
 
 class _Handler(BaseHTTPRequestHandler):

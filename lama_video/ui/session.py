@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -161,7 +161,8 @@ def _read_grey(path: Path) -> NDArray[np.uint8] | None:
         return None
     if not raw:
         return None
-    return cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE)
+    return cast("NDArray[np.uint8] | None",
+                cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE))
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -479,7 +480,8 @@ class Session:
     def _overlay_png(self, mask: NDArray[np.uint8], rgb: tuple[int, int, int]) -> bytes:
         """(H, W) uint8 mask -> proxy-size RGBA PNG: ``rgb`` where the mask is set, else clear."""
         if (mask.shape[1], mask.shape[0]) != self.proxy_size:
-            mask = cv2.resize(mask, self.proxy_size, interpolation=cv2.INTER_AREA)
+            mask = cast(NDArray[np.uint8],
+                        cv2.resize(mask, self.proxy_size, interpolation=cv2.INTER_AREA))
         on = mask > 127
         bgra = np.zeros((*on.shape, 4), np.uint8)
         bgra[on] = (rgb[2], rgb[1], rgb[0], 255)

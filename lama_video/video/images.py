@@ -11,7 +11,7 @@ import os
 import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -75,7 +75,8 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
             f"image {str(p)!r} does not exist; expected an image file (PNG, JPEG...)"
         )
     data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    # Any depth: 8 or 16 bit, float (converted to uint8 below).
+    img: NDArray[Any] | None = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         raise VideoOpenError(
             f"cannot read image {str(p)!r}: not a readable image; expected a PNG, JPEG, BMP, "
@@ -92,7 +93,8 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
         return np.repeat(img, 3, axis=2)
     if img.shape[2] == 2:  # grey + alpha
         return np.repeat(img[..., :1], 3, axis=2)
-    return cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2RGB)
+    return cast(NDArray[np.uint8],
+                cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2RGB))
 
 
 def write_png(path: str | os.PathLike[str], rgb: NDArray[np.uint8]) -> None:

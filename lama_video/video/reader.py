@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -401,7 +401,7 @@ class VideoReader:
 
     def _frames_seeking(
         self, start: int, index: _PacketIndex, key: tuple[int, int]
-    ) -> Iterator[Frame]:
+    ) -> Generator[Frame, None, None]:
         """Seek to keyframe ``key`` (decode position, pts) and yield frames from ``start`` on.
 
         Raises:
