@@ -72,8 +72,11 @@ def main() -> int:
     from lama_video.video import open_video
 
     short_cfg = RunConfig().replace(
-        {"encode": {"preset": "ultrafast"}, "inpaint": {"engine": "telea"},
-         "temporal": {"enabled": False}}
+        {
+            "encode": {"preset": "ultrafast"},
+            "inpaint": {"engine": "telea"},
+            "temporal": {"enabled": False},
+        }
     )
     long_cfg = RunConfig().replace(
         {"encode": {"preset": "ultrafast"}, "inpaint": {"engine": "telea"}}
@@ -97,8 +100,14 @@ def main() -> int:
             rep = batch(src, out, config=short_cfg, **kw)  # type: ignore[arg-type]
             dt = time.perf_counter() - t0
             assert rep.ok and rep.count("done") == args.jobs, rep.table()
-            rows.append((name, f"{dt:.1f}", f"{args.jobs / dt:.2f}",
-                         f"{args.jobs * frames_per_job / dt:.0f}"))
+            rows.append(
+                (
+                    name,
+                    f"{dt:.1f}",
+                    f"{args.jobs / dt:.2f}",
+                    f"{args.jobs * frames_per_job / dt:.0f}",
+                )
+            )
             return dt
 
         t_one = short_row("local, 1 process (in this one)", workers=1)
@@ -124,43 +133,60 @@ def main() -> int:
                 t0 = time.perf_counter()
                 remove_object(args.long, box, tmp / "long_single.mp4", config=long_cfg)
                 t_single = time.perf_counter() - t0
-                long_rows.append(
-                    ("one process", f"{t_single:.1f}", f"{n_long / t_single:.1f}", "")
-                )
+                long_rows.append(("one process", f"{t_single:.1f}", f"{n_long / t_single:.1f}", ""))
                 if ray is not None:
                     job_src = tmp / "long_src"
                     job_src.mkdir()
                     shutil.copy(args.long, job_src / f"long{args.long.suffix}")
                     name = f"long{args.long.suffix}"
-                    job = Job(name=name, input=job_src / name, output=tmp / "long_split" / name,
-                              mask=box, config=long_cfg)
+                    job = Job(
+                        name=name,
+                        input=job_src / name,
+                        output=tmp / "long_split" / name,
+                        mask=box,
+                        config=long_cfg,
+                    )
                     t0 = time.perf_counter()
-                    rep = batch([job], tmp / "long_split", ray_address="local",
-                                split_frames=args.split_frames)
+                    rep = batch(
+                        [job],
+                        tmp / "long_split",
+                        ray_address="local",
+                        split_frames=args.split_frames,
+                    )
                     t_split = time.perf_counter() - t0
                     assert rep.ok, rep.table()
                     a = _decode(tmp / "long_single.mp4")
                     b = _decode(tmp / "long_split" / name)
-                    worst = max(int(np.abs(x.astype(np.int16) - y).max())
-                                for x, y in zip(a, b, strict=True))
+                    worst = max(
+                        int(np.abs(x.astype(np.int16) - y).max()) for x, y in zip(a, b, strict=True)
+                    )
                     tasks = rep.results[0].tasks
-                    long_rows.append((f"Ray, {tasks} window tasks on {args.workers} CPUs",
-                                      f"{t_split:.1f}", f"{n_long / t_split:.1f}",
-                                      f"{len(b)}/{len(a)} frames, max diff {worst}"))
+                    long_rows.append(
+                        (
+                            f"Ray, {tasks} window tasks on {args.workers} CPUs",
+                            f"{t_split:.1f}",
+                            f"{n_long / t_split:.1f}",
+                            f"{len(b)}/{len(a)} frames, max diff {worst}",
+                        )
+                    )
         if ray is not None:
             ray.shutdown()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\nload average before/after: {load0} / {_load()}")
-    print(f"\nShort jobs: {args.jobs} x {args.clip.name} ({frames_per_job} frames), "
-          "per-frame telea, x264 ultrafast")
+    print(
+        f"\nShort jobs: {args.jobs} x {args.clip.name} ({frames_per_job} frames), "
+        "per-frame telea, x264 ultrafast"
+    )
     _table(("run", "wall s", "jobs/s", "frames/s"), rows)
     print(f"2 processes vs 1: x{t_one / t_pool:.2f}")
     if t_ray is not None and t_warm is not None:
-        print(f"Ray overhead vs processes: {(t_ray - t_pool) / args.jobs * 1000:+.0f} ms/job "
-              f"(first batch), {(t_warm - t_pool) / args.jobs * 1000:+.0f} ms/job (second); each "
-              "batch starts its own worker processes (pool or actors)")
+        print(
+            f"Ray overhead vs processes: {(t_ray - t_pool) / args.jobs * 1000:+.0f} ms/job "
+            f"(first batch), {(t_warm - t_pool) / args.jobs * 1000:+.0f} ms/job (second); each "
+            "batch starts its own worker processes (pool or actors)"
+        )
     if long_rows:
         print(f"\nLong clip: {args.long.name}, temporal engine (window 60, overlap 10), telea")
         _table(("run", "wall s", "frames/s", "check"), long_rows)

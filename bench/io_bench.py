@@ -81,9 +81,10 @@ def _child(spec: dict) -> dict:
         from lama_video.video import VideoWriter, open_video
 
         t0 = time.perf_counter()
-        with open_video(src) as reader, VideoWriter(
-            out, reader.info, encode=EncodeConfig(), source=src
-        ) as writer:
+        with (
+            open_video(src) as reader,
+            VideoWriter(out, reader.info, encode=EncodeConfig(), source=src) as writer,
+        ):
             for frame in reader.frames():
                 writer.write(frame)
         return {

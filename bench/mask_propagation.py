@@ -44,8 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sequences"
 
 
-def run_cli(frames: list[Path], truth: list[np.ndarray], keys: list[int], work: Path
-            ) -> tuple[list[np.ndarray], float]:
+def run_cli(
+    frames: list[Path], truth: list[np.ndarray], keys: list[int], work: Path
+) -> tuple[list[np.ndarray], float]:
     """The masks ``lama-video mask`` writes for these keyframes, and the command's wall time."""
     src = work / "frames"
     src.mkdir()
@@ -80,8 +81,9 @@ def plain_warp(frames: list[Path], first: np.ndarray, cfg: RunConfig) -> list[np
     return out
 
 
-def score(pred: list[np.ndarray], truth: list[np.ndarray], keys: list[int]
-          ) -> tuple[float, float, float]:
+def score(
+    pred: list[np.ndarray], truth: list[np.ndarray], keys: list[int]
+) -> tuple[float, float, float]:
     """(mean coverage, min coverage, mean area ratio) over the non-keyframes."""
     cov, area = [], []
     for t, (p, g) in enumerate(zip(pred, truth, strict=True)):
@@ -103,12 +105,16 @@ def main() -> int:
         return 1
     names = args.seq or sorted(p.name for p in DATA.iterdir() if (p / "frames").is_dir())
     cfg = RunConfig()
-    print(f"lama-video mask, default settings (dilate_px={cfg.masks.dilate_px}, "
-          f"safety_px={cfg.propagation.safety_px}, flow {cfg.propagation.flow_preset} "
-          f"<= {cfg.propagation.flow_max_side_px} px); first {args.frames} frames; "
-          "coverage mean (min) / area ratio")
-    header = (f"{'sequence':15s} {'size':>8s} | {'baseline warp':>20s} | {'1 kf':>20s} | "
-              f"{'kf/' + str(args.every):>20s} | {'f/s 1kf':>7s}")
+    print(
+        f"lama-video mask, default settings (dilate_px={cfg.masks.dilate_px}, "
+        f"safety_px={cfg.propagation.safety_px}, flow {cfg.propagation.flow_preset} "
+        f"<= {cfg.propagation.flow_max_side_px} px); first {args.frames} frames; "
+        "coverage mean (min) / area ratio"
+    )
+    header = (
+        f"{'sequence':15s} {'size':>8s} | {'baseline warp':>20s} | {'1 kf':>20s} | "
+        f"{'kf/' + str(args.every):>20s} | {'f/s 1kf':>7s}"
+    )
     print(header)
     print("-" * len(header))
     rows = []
@@ -134,17 +140,23 @@ def main() -> int:
         def fmt(s: tuple[float, float, float]) -> str:
             return f"{100 * s[0]:5.1f}% ({100 * s[1]:5.1f}) / {s[2]:4.2f}"
 
-        print(f"{name:15s} {w}x{h:<4d} | {fmt(base)} | {fmt(one_s)} | {fmt(many_s)} | "
-              f"{fps:7.1f}", flush=True)
+        print(
+            f"{name:15s} {w}x{h:<4d} | {fmt(base)} | {fmt(one_s)} | {fmt(many_s)} | {fps:7.1f}",
+            flush=True,
+        )
     mean = np.array([[s[0], s[1], s[2]] for r in rows for s in r]).reshape(len(rows), 3, 3)
     avg = mean.mean(axis=0)
     print("-" * len(header))
-    print(f"{'MEAN':15s} {'':8s} | " + " | ".join(
-        f"{100 * a[0]:5.1f}% ({100 * a[1]:5.1f}) / {a[2]:4.2f}" for a in avg))
+    print(
+        f"{'MEAN':15s} {'':8s} | "
+        + " | ".join(f"{100 * a[0]:5.1f}% ({100 * a[1]:5.1f}) / {a[2]:4.2f}" for a in avg)
+    )
     print("targets: 1 kf coverage >= 93%, kf/10 >= 98%, area ratio <= 2.5 (means)")
     for size, v in speed.items():
-        print(f"speed at {size}: {np.mean(v):.1f} frames/s (whole command, 1 keyframe, "
-              f"{len(v)} sequence(s))")
+        print(
+            f"speed at {size}: {np.mean(v):.1f} frames/s (whole command, 1 keyframe, "
+            f"{len(v)} sequence(s))"
+        )
     return 0
 
 

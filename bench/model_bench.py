@@ -83,8 +83,13 @@ def sync(device: torch.device) -> None:
 
 
 def measure(
-    model: torch.nn.Module, device: torch.device, case: str, precision: str, batch: int,
-    min_seconds: float, max_calls: int
+    model: torch.nn.Module,
+    device: torch.device,
+    case: str,
+    precision: str,
+    batch: int,
+    min_seconds: float,
+    max_calls: int,
 ) -> Row:
     inp = Inpainter(model, device=device, precision=precision, batch_size=batch)
     frames, masks, model_input = make_case(case, batch)
@@ -108,12 +113,29 @@ def measure(
 
 def print_table(rows: list[Row], header: str) -> None:
     print(header)
-    cols = ["case", "model input (HxW)", "precision", "batch", "frames", "s", "frames/s",
-            "ms/frame", "peak GPU MiB"]
+    cols = [
+        "case",
+        "model input (HxW)",
+        "precision",
+        "batch",
+        "frames",
+        "s",
+        "frames/s",
+        "ms/frame",
+        "peak GPU MiB",
+    ]
     table = [cols] + [
-        [r.case, r.model_input, r.precision, str(r.batch), str(r.frames), f"{r.seconds:.2f}",
-         f"{r.fps:.3f}", f"{1000 / r.fps:.0f}" if r.fps > 0 else "-",
-         "-" if r.peak_mib is None else f"{r.peak_mib:.0f}"]
+        [
+            r.case,
+            r.model_input,
+            r.precision,
+            str(r.batch),
+            str(r.frames),
+            f"{r.seconds:.2f}",
+            f"{r.fps:.3f}",
+            f"{1000 / r.fps:.0f}" if r.fps > 0 else "-",
+            "-" if r.peak_mib is None else f"{r.peak_mib:.0f}",
+        ]
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
@@ -126,17 +148,25 @@ def print_table(rows: list[Row], header: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    ap.add_argument("--model", choices=("big", "tiny"), default="big",
-                    help="big = big_lama() with random weights; tiny = ngf 8, 1 block (smoke test)")
-    ap.add_argument("--sizes", nargs="+", default=None,
-                    help=f"cases among 256, 512, {CROP_CASE} (default: all)")
+    ap.add_argument(
+        "--model",
+        choices=("big", "tiny"),
+        default="big",
+        help="big = big_lama() with random weights; tiny = ngf 8, 1 block (smoke test)",
+    )
+    ap.add_argument(
+        "--sizes", nargs="+", default=None, help=f"cases among 256, 512, {CROP_CASE} (default: all)"
+    )
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=None)
     ap.add_argument("--precisions", nargs="+", default=None, choices=("fp32", "bf16", "fp16"))
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--min-seconds", type=float, default=None, help="timed seconds per row")
     ap.add_argument("--max-calls", type=int, default=None, help="timed calls per row at most")
-    ap.add_argument("--quick", action="store_true",
-                    help="short run: 256x256 at batch 1/2 and the 1080p crop at batch 1, one call")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="short run: 256x256 at batch 1/2 and the 1080p crop at batch 1, one call",
+    )
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
@@ -174,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
                     continue  # a 736x688 big-lama crop takes seconds on CPU
                 row = measure(model, device, case, precision, batch, min_s, max_calls)
                 rows.append(row)
-                print(f"  {case} {precision} batch {batch}: {row.fps:.3f} frames/s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {case} {precision} batch {batch}: {row.fps:.3f} frames/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     print_table(rows, header)
     return 0
 

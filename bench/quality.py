@@ -101,8 +101,9 @@ def gt_flows(gt: list[np.ndarray]) -> list[np.ndarray]:
     return [est(a, b) for a, b in itertools.pairwise(gt)]
 
 
-def flicker_sum(frames: list[np.ndarray], holes: list[np.ndarray],
-                flows: list[np.ndarray]) -> tuple[float, int]:
+def flicker_sum(
+    frames: list[np.ndarray], holes: list[np.ndarray], flows: list[np.ndarray]
+) -> tuple[float, int]:
     """Sum and count of mean-over-RGB |x_t - warp(x_{t+1})| over the hole pixels of frame t."""
     tot, cnt = 0.0, 0
     for t, flow in enumerate(flows):
@@ -128,12 +129,19 @@ def read_pngs(folder: Path) -> list[np.ndarray]:
     return [cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for p in files]
 
 
-def evaluate(out: list[np.ndarray], gt: list[np.ndarray], holes: list[np.ndarray],
-             flows: list[np.ndarray], gt_flicker: float) -> dict[str, float]:
+def evaluate(
+    out: list[np.ndarray],
+    gt: list[np.ndarray],
+    holes: list[np.ndarray],
+    flows: list[np.ndarray],
+    gt_flicker: float,
+) -> dict[str, float]:
     se = sum(float(((o.astype(np.float64) - g) ** 2).sum()) for o, g in zip(out, gt, strict=True))
     n_all = sum(g.size for g in gt)
-    se_h = sum(float(((o[h].astype(np.float64) - g[h]) ** 2).sum())
-               for o, g, h in zip(out, gt, holes, strict=True))
+    se_h = sum(
+        float(((o[h].astype(np.float64) - g[h]) ** 2).sum())
+        for o, g, h in zip(out, gt, holes, strict=True)
+    )
     n_h = sum(int(h.sum()) * 3 for h in holes)
     ft, fc = flicker_sum(out, holes, flows)
     return {
@@ -144,15 +152,18 @@ def evaluate(out: list[np.ndarray], gt: list[np.ndarray], holes: list[np.ndarray
     }
 
 
-def run_pair(a: str, b: str, cfg: RunConfig, max_frames: int | None,
-             work: Path) -> dict[str, dict[str, float]]:
+def run_pair(
+    a: str, b: str, cfg: RunConfig, max_frames: int | None, work: Path
+) -> dict[str, dict[str, float]]:
     gt, _ = read_seq(a, max_frames)
     bf, bm = read_seq(b, None)
     if gt[0].shape != bf[0].shape:
         raise SystemExit(f"pair {a}:{b}: sizes differ ({gt[0].shape} vs {bf[0].shape})")
     holes = [bm[t % len(bm)] for t in range(len(gt))]
-    pasted = [np.where(h[..., None], bf[t % len(bf)], g)
-              for t, (g, h) in enumerate(zip(gt, holes, strict=True))]
+    pasted = [
+        np.where(h[..., None], bf[t % len(bf)], g)
+        for t, (g, h) in enumerate(zip(gt, holes, strict=True))
+    ]
     pair_dir = work / f"{a}__{b}"
     write_pngs(pair_dir / "frames", pasted, rgb=True)
     write_pngs(pair_dir / "masks", holes, rgb=False)
@@ -164,8 +175,13 @@ def run_pair(a: str, b: str, cfg: RunConfig, max_frames: int | None,
         run_cfg = cfg.replace({"masks": {"dilate_px": 0}, "temporal": {"enabled": enabled}})
         out_dir = pair_dir / f"out_{label}"
         t0 = time.perf_counter()
-        result = remove_object(pair_dir / "frames", mask=pair_dir / "masks", output=out_dir,
-                               config=run_cfg, overwrite=True)
+        result = remove_object(
+            pair_dir / "frames",
+            mask=pair_dir / "masks",
+            output=out_dir,
+            config=run_cfg,
+            overwrite=True,
+        )
         sec = time.perf_counter() - t0
         out = read_pngs(out_dir)
         m = evaluate(out, gt, holes, flows, gt_flicker)
@@ -195,9 +211,12 @@ def main() -> None:
             all_res[f"{a}:{b}"] = r
             for label in ("temporal", "per-frame"):
                 m = r[label]
-                print(f"{a + ':' + b:28s} {label:9s} " + " ".join(
-                    f"{k} {m[k]:7.3f}" for k in keys) + f"  fps {m['fps']:5.1f}  [{m['engine']}]",
-                    flush=True)
+                print(
+                    f"{a + ':' + b:28s} {label:9s} "
+                    + " ".join(f"{k} {m[k]:7.3f}" for k in keys)
+                    + f"  fps {m['fps']:5.1f}  [{m['engine']}]",
+                    flush=True,
+                )
     print("mean over pairs:")
     for label in ("temporal", "per-frame"):
         means = {k: float(np.mean([r[label][k] for r in all_res.values()])) for k in keys}

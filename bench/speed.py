@@ -70,10 +70,13 @@ def engine_alone(video: Path, mask: Path, cfg: RunConfig) -> None:
     with open_video(video, decode=cfg.decode) as reader:
         info = reader.info
         frames = list(reader.frames())
-    track = open_mask_track(mask, width=info.width, height=info.height, n_frames=len(frames),
-                            cfg=cfg)
-    items = [(f, masks_mod.dilate(m, cfg.masks.dilate_px))
-             for f, m in zip(frames, track.masks(), strict=False)]
+    track = open_mask_track(
+        mask, width=info.width, height=info.height, n_frames=len(frames), cfg=cfg
+    )
+    items = [
+        (f, masks_mod.dilate(m, cfg.masks.dilate_px))
+        for f, m in zip(frames, track.masks(), strict=False)
+    ]
     image_engine = build_image_engine(cfg)
     for label, enabled in (("temporal", True), ("per-frame", False)):
         eng = build_video_engine(cfg.replace({"temporal": {"enabled": enabled}}), image_engine)
@@ -83,8 +86,11 @@ def engine_alone(video: Path, mask: Path, cfg: RunConfig) -> None:
         sec = time.perf_counter() - t0
         c1 = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
-        print(f"engine {label:9s} alone   {n} frames  {n / sec:6.1f} frames/s  "
-              f"({cpu / n * 1000:.0f} ms CPU/frame)  [{eng.name}]", flush=True)
+        print(
+            f"engine {label:9s} alone   {n} frames  {n / sec:6.1f} frames/s  "
+            f"({cpu / n * 1000:.0f} ms CPU/frame)  [{eng.name}]",
+            flush=True,
+        )
 
 
 def timed_remove(video: Path, mask: Path, out: Path, cfg: RunConfig) -> tuple[int, float, str]:
@@ -102,8 +108,12 @@ def child_rss(video: Path, mask: Path, out: Path) -> dict[str, float]:
         "print(json.dumps({'frames': r.frames, 'seconds': r.seconds,\n"
         "  'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(video), str(mask), str(out)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(video), str(mask), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -139,17 +149,23 @@ def main() -> None:
                 n, sec, engine = timed_remove(args.video, args.mask, work / f"{label}.mp4", run_cfg)
                 c1 = resource.getrusage(resource.RUSAGE_SELF)
                 cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
-                print(f"remove {label:9s}        {n} frames  {n / sec:6.1f} frames/s  "
-                      f"({n / sec / base_fps:.2f}x re-encode; {cpu / n * 1000:.0f} ms CPU/frame)"
-                      f"  [{engine}]", flush=True)
+                print(
+                    f"remove {label:9s}        {n} frames  {n / sec:6.1f} frames/s  "
+                    f"({n / sec / base_fps:.2f}x re-encode; {cpu / n * 1000:.0f} ms CPU/frame)"
+                    f"  [{engine}]",
+                    flush=True,
+                )
         if args.memory:
             for n_frames in (200, args.long):
                 clip, mask = work / f"clip{n_frames}.mp4", work / f"mask{n_frames}.mp4"
                 reencode(args.video, clip, cfg, n_frames)
                 reencode(args.mask, mask, cfg, n_frames)
                 r = child_rss(clip, mask, work / f"out{n_frames}.mp4")
-                print(f"peak RSS {n_frames:5d} frames: {r['rss_mb']:7.1f} MB  "
-                      f"({r['frames'] / r['seconds']:.1f} frames/s)", flush=True)
+                print(
+                    f"peak RSS {n_frames:5d} frames: {r['rss_mb']:7.1f} MB  "
+                    f"({r['frames'] / r['seconds']:.1f} frames/s)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -41,21 +41,39 @@ from lama_video.train.trainer import ARCHS, FinetuneConfig, Finetuner, finetune,
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 
 
-def time_steps(arch: str, *, device: torch.device, batch: int, crop: int, steps: int,
-               precision: str, hrf: bool) -> tuple[float, float | None]:
+def time_steps(
+    arch: str, *, device: torch.device, batch: int, crop: int, steps: int, precision: str, hrf: bool
+) -> tuple[float, float | None]:
     """(steps/s, peak MiB on CUDA or None) of ``steps`` timed training steps after one warm-up."""
     rng = np.random.default_rng(0)
-    frames = FrameSet([rng.integers(0, 256, (crop + 32, crop + 32, 3), dtype=np.uint8)
-                       for _ in range(4)], None, ["noise"] * 4)
+    frames = FrameSet(
+        [rng.integers(0, 256, (crop + 32, crop + 32, 3), dtype=np.uint8) for _ in range(4)],
+        None,
+        ["noise"] * 4,
+    )
     torch.manual_seed(0)
     gen = FFCResNetGenerator.from_arch(ARCHS[arch])
     losses = LossWeights(hrf_perceptual=30.0 if hrf else 0.0)
-    cfg = FinetuneConfig(steps=steps + 1, batch_size=batch, crop_px=crop, val_frames=0,
-                         precision=precision, losses=losses)
+    cfg = FinetuneConfig(
+        steps=steps + 1,
+        batch_size=batch,
+        crop_px=crop,
+        val_frames=0,
+        precision=precision,
+        losses=losses,
+    )
     encoder = ResNet50Dilated() if hrf else None  # random weights: timing only
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Finetuner(gen, ARCHS[arch], frames, frames.subset([]), tmp, cfg, device=device,
-                            hrf_encoder=encoder)
+        trainer = Finetuner(
+            gen,
+            ARCHS[arch],
+            frames,
+            frames.subset([]),
+            tmp,
+            cfg,
+            device=device,
+            hrf_encoder=encoder,
+        )
         batches = [trainer.sampler.batch(batch) for _ in range(steps + 1)]
         trainer.train_step(batches[0])  # warm-up (allocator, cuDNN autotune)
         if device.type == "cuda":
@@ -72,15 +90,18 @@ def time_steps(arch: str, *, device: torch.device, batch: int, crop: int, steps:
 
 
 def run_speed(args: argparse.Namespace, device: torch.device) -> None:
-    where = (f"{device} ({torch.get_num_threads()} threads)" if device.type == "cpu"
-             else torch.cuda.get_device_name(device))
+    where = (
+        f"{device} ({torch.get_num_threads()} threads)"
+        if device.type == "cpu"
+        else torch.cuda.get_device_name(device)
+    )
     print(f"\n## Training speed, {args.crop}x{args.crop} crops, {where}")
     print("| generator | HRF loss | precision | batch | steps/s | crops/s | peak MiB |")
     print("|---|---|---|---|---|---|---|")
     precisions = ["fp32"] if device.type == "cpu" else ["fp32", "bf16"]
     cases: list[tuple[str, bool, int]] = []
     for arch in args.archs:
-        for b in (args.batch_sizes if device.type == "cuda" else args.batch_sizes[:1]):
+        for b in args.batch_sizes if device.type == "cuda" else args.batch_sizes[:1]:
             cases.append((arch, False, b))
         if args.hrf:
             cases.append((arch, True, args.batch_sizes[0]))
@@ -88,15 +109,25 @@ def run_speed(args: argparse.Namespace, device: torch.device) -> None:
         for precision in precisions:
             steps = args.cpu_steps.get(arch, 2) if device.type == "cpu" else args.gpu_steps
             try:
-                sps, peak = time_steps(arch, device=device, batch=batch, crop=args.crop,
-                                       steps=steps, precision=precision, hrf=hrf)
+                sps, peak = time_steps(
+                    arch,
+                    device=device,
+                    batch=batch,
+                    crop=args.crop,
+                    steps=steps,
+                    precision=precision,
+                    hrf=hrf,
+                )
             except torch.cuda.OutOfMemoryError:
                 print(f"| {arch} | {'yes' if hrf else 'no'} | {precision} | {batch} | OOM | | |")
                 torch.cuda.empty_cache()
                 continue
             peak_s = f"{peak:.0f}" if peak is not None else "n/a (CPU)"
-            print(f"| {arch} | {'yes (random encoder)' if hrf else 'no'} | {precision} | {batch} "
-                  f"| {sps:.3f} | {sps * batch:.2f} | {peak_s} |", flush=True)
+            print(
+                f"| {arch} | {'yes (random encoder)' if hrf else 'no'} | {precision} | {batch} "
+                f"| {sps:.3f} | {sps * batch:.2f} | {peak_s} |",
+                flush=True,
+            )
 
 
 def run_internal(args: argparse.Namespace, device: torch.device) -> None:
@@ -104,37 +135,60 @@ def run_internal(args: argparse.Namespace, device: torch.device) -> None:
     if not (seq / "frames").is_dir():
         print(f"\n## Internal learning: skipped, {seq} is missing (../shared/data not present)")
         return
-    cfg = FinetuneConfig(steps=args.steps, batch_size=args.batch, crop_px=args.internal_crop,
-                         val_frames=args.val_frames, val_every=max(1, args.steps // 4),
-                         save_every=args.steps, seed=0, losses=LossWeights(hrf_perceptual=0.0))
+    cfg = FinetuneConfig(
+        steps=args.steps,
+        batch_size=args.batch,
+        crop_px=args.internal_crop,
+        val_frames=args.val_frames,
+        val_every=max(1, args.steps // 4),
+        save_every=args.steps,
+        seed=0,
+        losses=LossWeights(hrf_perceptual=0.0),
+    )
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        result = finetune(data=[seq / "frames"], mask=seq / "masks", out_dir=Path(tmp) / "run",
-                          cfg=cfg, arch="tiny", device=str(device))
+        result = finetune(
+            data=[seq / "frames"],
+            mask=seq / "masks",
+            out_dir=Path(tmp) / "run",
+            cfg=cfg,
+            arch="tiny",
+            device=str(device),
+        )
         wall = time.perf_counter() - t0
     start = result.start_metrics or {"psnr": math.nan, "ssim": math.nan}
-    print(f"\n## Internal learning on {args.sequence} (background only, object masks dilated 4 px;"
-          f" tiny generator from scratch, {args.internal_crop}px crops, batch {args.batch}, "
-          f"HRF off, {args.val_frames} held-back frames)")
+    print(
+        f"\n## Internal learning on {args.sequence} (background only, object masks dilated 4 px;"
+        f" tiny generator from scratch, {args.internal_crop}px crops, batch {args.batch}, "
+        f"HRF off, {args.val_frames} held-back frames)"
+    )
     print("| step | hole PSNR dB | hole SSIM |")
     print("|---|---|---|")
     print(f"| 0 (start) | {start['psnr']:.2f} | {start['ssim']:.4f} |")
     for row in result.history:
         print(f"| {row['step']} | {row['psnr']:.2f} | {row['ssim']:.4f} |")
-    print(f"\n{result.step} steps in {result.seconds:.1f} s ({result.steps_per_s:.2f} steps/s; "
-          f"{wall:.1f} s with decoding); best step {result.best_step}")
+    print(
+        f"\n{result.step} steps in {result.seconds:.1f} s ({result.steps_per_s:.2f} steps/s; "
+        f"{wall:.1f} s with decoding); best step {result.best_step}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--parts", nargs="+", default=["speed", "internal"],
-                   choices=["speed", "internal"])
+    p.add_argument(
+        "--parts", nargs="+", default=["speed", "internal"], choices=["speed", "internal"]
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--archs", nargs="+", default=["tiny", "big-lama"], choices=list(ARCHS))
     p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=None,
-                   help="default: 1 on CPU, 1 4 8 16 on CUDA")
+    p.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="default: 1 on CPU, 1 4 8 16 on CUDA",
+    )
     p.add_argument("--hrf", action="store_true", help="also time the HRF perceptual loss")
     p.add_argument("--gpu-steps", type=int, default=10)
     p.add_argument("--sequence", default="bmx-trees")
@@ -149,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_sizes is None:
         args.batch_sizes = [1, 4, 8, 16] if device.type == "cuda" else [1]
     args.cpu_steps = {"tiny": 5, "lama-fourier": 2, "big-lama": 2}
-    print(f"# train_bench: torch {torch.__version__}, python {platform.python_version()}, "
-          f"{platform.processor() or platform.machine()}, device {device}")
+    print(
+        f"# train_bench: torch {torch.__version__}, python {platform.python_version()}, "
+        f"{platform.processor() or platform.machine()}, device {device}"
+    )
     if device.type != "cuda":
         print("GPU: none in this run; bf16 autocast, batch sweep and peak memory are unmeasured.")
     if "speed" in args.parts:

@@ -137,8 +137,15 @@ class TemporalConfig:
 
 # Output pixel formats the writer supports (8- and 10-bit YUV, planar RGB for lossless work).
 PIX_FMTS = (
-    "yuv420p", "yuv422p", "yuv444p", "nv12",
-    "yuv420p10le", "yuv422p10le", "yuv444p10le", "gbrp", "rgb24",
+    "yuv420p",
+    "yuv422p",
+    "yuv444p",
+    "nv12",
+    "yuv420p10le",
+    "yuv422p10le",
+    "yuv444p10le",
+    "gbrp",
+    "rgb24",
 )
 
 

@@ -86,15 +86,26 @@ class FlowEstimator:
         return flow.astype(np.float32, copy=False)
 
 
-def sample(img: NDArray, coords_xy: NDArray[np.float32], *, nearest: bool = False,
-           border_value: float = 0.0) -> NDArray:
+def sample(
+    img: NDArray,
+    coords_xy: NDArray[np.float32],
+    *,
+    nearest: bool = False,
+    border_value: float = 0.0,
+) -> NDArray:
     """Sample ``img`` at absolute coordinates ``coords_xy`` ((H, W, 2) float32, x then y).
 
     Points outside the image get ``border_value``.
     """
     interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.remap(img, coords_xy[..., 0], coords_xy[..., 1], interp,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+    return cv2.remap(
+        img,
+        coords_xy[..., 0],
+        coords_xy[..., 1],
+        interp,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border_value,
+    )
 
 
 def grid(height: int, width: int) -> NDArray[np.float32]:
@@ -103,8 +114,9 @@ def grid(height: int, width: int) -> NDArray[np.float32]:
     return np.stack([xs, ys], axis=-1)
 
 
-def backward_warp(img: NDArray, flow: NDArray[np.float32], *, nearest: bool = False,
-                  border_value: float = 0.0) -> NDArray:
+def backward_warp(
+    img: NDArray, flow: NDArray[np.float32], *, nearest: bool = False, border_value: float = 0.0
+) -> NDArray:
     """Pull ``img`` along ``flow``: ``out[y, x] = img[y + flow_y, x + flow_x]``.
 
     With ``flow`` the flow from frame A to frame B and ``img`` frame B, the result is B aligned
@@ -124,8 +136,9 @@ def fb_error(flow_ab: NDArray[np.float32], flow_ba: NDArray[np.float32]) -> NDAr
 # --- Helpers for the temporal engine (working-resolution flow, sparse sampling, mask shaping). ---
 
 
-def estimate_gray(estimator: FlowEstimator, src: NDArray[np.uint8],
-                  dst: NDArray[np.uint8]) -> NDArray[np.float32]:
+def estimate_gray(
+    estimator: FlowEstimator, src: NDArray[np.uint8], dst: NDArray[np.uint8]
+) -> NDArray[np.float32]:
     """DIS flow between two gray images at *their* size (no rescaling).
 
     The temporal engine shrinks every frame once to its working size and calls this for both
@@ -165,8 +178,14 @@ def _dis_calc(dis: Any, src: NDArray[np.uint8], dst: NDArray[np.uint8]) -> NDArr
 _REMAP_COLS = 4096  # cv2.remap needs every side below SHRT_MAX, so point lists are folded into rows
 
 
-def sample_points(img: NDArray, xs: NDArray[np.float32], ys: NDArray[np.float32], *,
-                  nearest: bool = False, border_value: float = 0.0) -> NDArray:
+def sample_points(
+    img: NDArray,
+    xs: NDArray[np.float32],
+    ys: NDArray[np.float32],
+    *,
+    nearest: bool = False,
+    border_value: float = 0.0,
+) -> NDArray:
     """Sample ``img`` at scattered points (bilinear unless ``nearest``).
 
     Args:
@@ -188,8 +207,7 @@ def sample_points(img: NDArray, xs: NDArray[np.float32], ys: NDArray[np.float32]
     mx.reshape(-1)[:n] = xs
     my.reshape(-1)[:n] = ys
     interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    out = cv2.remap(img, mx, my, interp, borderMode=cv2.BORDER_CONSTANT,
-                    borderValue=border_value)
+    out = cv2.remap(img, mx, my, interp, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
     return out.reshape(rows * _REMAP_COLS, *extra)[:n]
 
 
@@ -210,18 +228,19 @@ def shrink_mask(mask: NDArray[np.bool_], size_wh: tuple[int, int]) -> NDArray[np
     return area > 1e-6
 
 
-
 _CROSS = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
 
 
-def neighbour_mean(img: NDArray[np.float32], dst: NDArray[np.float32] | None = None
-                   ) -> NDArray[np.float32]:
+def neighbour_mean(
+    img: NDArray[np.float32], dst: NDArray[np.float32] | None = None
+) -> NDArray[np.float32]:
     """Mean of each pixel's 4 neighbours, (H, W) or (H, W, C<=4) float32 (edges replicated).
 
     ``dst`` (same shape and dtype as ``img``, not ``img`` itself) receives the result if given.
     """
-    return cast(NDArray[np.float32],
-                cv2.filter2D(img, -1, _CROSS, dst=dst, borderType=cv2.BORDER_REPLICATE))
+    return cast(
+        NDArray[np.float32], cv2.filter2D(img, -1, _CROSS, dst=dst, borderType=cv2.BORDER_REPLICATE)
+    )
 
 
 def box_blur(img: NDArray[np.float32], radius_px: int) -> NDArray[np.float32]:

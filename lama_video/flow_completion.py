@@ -27,9 +27,14 @@ _MAX_DIRECT_UNKNOWNS = 400  # exact sparse solve below this many hole pixels (a 
 _SWEEPS_PER_LEVEL = 6  # Jacobi sweeps after upsampling a coarse solution
 
 
-def harmonic_fill(values: NDArray[np.float32], hole: NDArray[np.bool_], *,
-                  max_direct_unknowns: int = _MAX_DIRECT_UNKNOWNS,
-                  sweeps: int = _SWEEPS_PER_LEVEL, coarse_levels: int = 0) -> NDArray[np.float32]:
+def harmonic_fill(
+    values: NDArray[np.float32],
+    hole: NDArray[np.bool_],
+    *,
+    max_direct_unknowns: int = _MAX_DIRECT_UNKNOWNS,
+    sweeps: int = _SWEEPS_PER_LEVEL,
+    coarse_levels: int = 0,
+) -> NDArray[np.float32]:
     """Fill ``hole`` with the harmonic interpolation of the values around it.
 
     Args:
@@ -58,14 +63,14 @@ def harmonic_fill(values: NDArray[np.float32], hole: NDArray[np.bool_], *,
             y0, y1 = max(0, int(rows[0]) - 1), min(h, int(rows[-1]) + 2)
             x0, x1 = max(0, int(cols[0]) - 1), min(w, int(cols[-1]) + 2)
             sub_hole = hole[y0:y1, x0:x1]
-            sub = _solve(out[y0:y1, x0:x1], sub_hole, max_direct_unknowns, sweeps,
-                         coarse_levels)
+            sub = _solve(out[y0:y1, x0:x1], sub_hole, max_direct_unknowns, sweeps, coarse_levels)
             np.copyto(out[y0:y1, x0:x1], sub, where=sub_hole[..., None])
     return out[..., 0] if squeeze else out
 
 
-def _solve(vals: NDArray[np.float32], hole: NDArray[np.bool_], max_direct: int,
-           sweeps: int, skip: int = 0) -> NDArray[np.float32]:
+def _solve(
+    vals: NDArray[np.float32], hole: NDArray[np.bool_], max_direct: int, sweeps: int, skip: int = 0
+) -> NDArray[np.float32]:
     """Harmonic fill of a crop whose every hole component touches a known pixel or the crop edge."""
     n = int(hole.sum())
     h, w = hole.shape
@@ -81,7 +86,8 @@ def _solve(vals: NDArray[np.float32], hole: NDArray[np.bool_], max_direct: int,
     # An exact 2x area shrink is the 2x2 mean (a quarter of the sums).
     cnt = cv2.resize(known, (wp // 2, hp // 2), interpolation=cv2.INTER_AREA)
     tot = cv2.resize(acc, (wp // 2, hp // 2), interpolation=cv2.INTER_AREA).reshape(
-        hp // 2, wp // 2, c)
+        hp // 2, wp // 2, c
+    )
     coarse_hole = cnt < 0.125  # no known pixel among the four
     # float32 (cv2.resize keeps the dtype); numpy's stubs would say float64.
     coarse = cast(NDArray[np.float32], tot / np.maximum(cnt, 0.25)[..., None])
@@ -143,8 +149,10 @@ def _direct(vals: NDArray[np.float32], hole: NDArray[np.bool_]) -> NDArray[np.fl
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     a = sp.csc_matrix(
-        (np.concatenate([diag, -np.ones(r.size)]), (np.concatenate([np.arange(n), r]),
-                                                    np.concatenate([np.arange(n), c]))),
+        (
+            np.concatenate([diag, -np.ones(r.size)]),
+            (np.concatenate([np.arange(n), r]), np.concatenate([np.arange(n), c])),
+        ),
         shape=(n, n),
     )
     out = vals.copy()

@@ -319,7 +319,8 @@ def _check_hole_counts(frames: int, with_hole: int, full: int) -> None:
         log.warning(
             "%d of %d frames are fully masked (the hole covers the whole frame): nothing of those "
             "frames is kept, they are filled only from their neighbours or left as they are",
-            full, frames,
+            full,
+            frames,
         )
 
 

@@ -196,8 +196,10 @@ class _FrameStore:
 
 
 def _disk(radius: int) -> NDArray[np.uint8]:
-    return cast(NDArray[np.uint8],
-                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    return cast(
+        NDArray[np.uint8],
+        cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)),
+    )
 
 
 def _dilate(mask: NDArray[np.bool_], radius: int) -> NDArray[np.bool_]:
@@ -219,8 +221,12 @@ def _bbox(mask: NDArray[np.bool_], pad: int) -> tuple[int, int, int, int] | None
         return None
     cols = np.flatnonzero(mask.any(axis=0))
     h, w = mask.shape
-    return (max(0, rows[0] - pad), min(h, rows[-1] + pad + 1),
-            max(0, cols[0] - pad), min(w, cols[-1] + pad + 1))
+    return (
+        max(0, rows[0] - pad),
+        min(h, rows[-1] + pad + 1),
+        max(0, cols[0] - pad),
+        min(w, cols[-1] + pad + 1),
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,8 +256,9 @@ _OBJ_SEP = 3.0
 _COMBINE_MIN_WEIGHT = 0.25
 
 
-def object_flow(mask: NDArray[np.bool_], flow: NDArray[np.float32],
-                fb_err: NDArray[np.float32]) -> NDArray[np.float32]:
+def object_flow(
+    mask: NDArray[np.bool_], flow: NDArray[np.float32], fb_err: NDArray[np.float32]
+) -> NDArray[np.float32]:
     """The object's own motion at each of its pixels.
 
     Flow is trusted only in the object's interior (mask eroded by 2 px) where the forward-backward
@@ -292,11 +299,17 @@ def object_flow(mask: NDArray[np.bool_], flow: NDArray[np.float32],
         py, px = py[::step], px[::step]
         src = np.stack([px + x0, py + y0], axis=1).astype(np.float32)
         dst = src + f[py, px]
-        model, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
-                                               ransacReprojThreshold=1.0)
+        model, _ = cv2.estimateAffinePartial2D(
+            src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.0
+        )
         if model is not None:
-            prior = np.stack([model[0, 0] * xs + model[0, 1] * ys + model[0, 2] - xs,
-                              model[1, 0] * xs + model[1, 1] * ys + model[1, 2] - ys], axis=-1)
+            prior = np.stack(
+                [
+                    model[0, 0] * xs + model[0, 1] * ys + model[0, 2] - xs,
+                    model[1, 0] * xs + model[1, 1] * ys + model[1, 2] - ys,
+                ],
+                axis=-1,
+            )
             prior = prior.astype(np.float32)
     resid = (f - prior) * weight[..., None]
     blur_w = cv2.GaussianBlur(weight, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
@@ -307,9 +320,12 @@ def object_flow(mask: NDArray[np.bool_], flow: NDArray[np.float32],
     return out
 
 
-def moving_with_background(mask: NDArray[np.bool_], outside: NDArray[np.bool_],
-                           flow: NDArray[np.float32], fb_err: NDArray[np.float32],
-                           ) -> NDArray[np.bool_]:
+def moving_with_background(
+    mask: NDArray[np.bool_],
+    outside: NDArray[np.bool_],
+    flow: NDArray[np.float32],
+    fb_err: NDArray[np.float32],
+) -> NDArray[np.bool_]:
     """The pixels of ``mask`` that move with the background, not with the object.
 
     The background's motion is a homography fitted (RANSAC) to the reliable flow of the
@@ -367,8 +383,12 @@ def splat(mask: NDArray[np.bool_], flow: NDArray[np.float32]) -> NDArray[np.bool
     return cv2.morphologyEx(out.view(np.uint8), cv2.MORPH_CLOSE, _disk(1)).view(bool)
 
 
-def colour_models(obj: NDArray[np.uint8], bg: NDArray[np.uint8], *, max_samples: int = 20_000,
-                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def colour_models(
+    obj: NDArray[np.uint8],
+    bg: NDArray[np.uint8],
+    *,
+    max_samples: int = 20_000,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """GrabCut's Gaussian-mixture colour models learnt from two sets of RGB samples.
 
     Args:
@@ -378,6 +398,7 @@ def colour_models(obj: NDArray[np.uint8], bg: NDArray[np.uint8], *, max_samples:
     Returns:
         (bgd_model, fgd_model), each (1, 65) float64 as ``cv2.grabCut`` takes them.
     """
+
     def thin(c: NDArray[np.uint8]) -> NDArray[np.uint8]:
         step = max(1, -(-len(c) // max_samples))
         return c[::step]
@@ -394,14 +415,27 @@ def colour_models(obj: NDArray[np.uint8], bg: NDArray[np.uint8], *, max_samples:
     cv2.setRNGSeed(_GRABCUT_SEED)
     # iterCount 0: learn the mixtures from the labels and return.
     # rect None (unused in the mask modes): OpenCV's stubs want a sequence there.
-    cv2.grabCut(np.ascontiguousarray(img), labels, None, bgd, fgd, 0,  # type: ignore[call-overload]
-                cv2.GC_INIT_WITH_MASK)
+    cv2.grabCut(
+        np.ascontiguousarray(img),
+        labels,
+        None,
+        bgd,
+        fgd,
+        0,  # type: ignore[call-overload]
+        cv2.GC_INIT_WITH_MASK,
+    )
     return bgd, fgd
 
 
-def colour_refine(rgb: NDArray[np.uint8], mask: NDArray[np.bool_], *, band_px: int,
-                  core_px: int, obj_colours: NDArray[np.uint8],
-                  max_pixels: int = 40_000) -> NDArray[np.bool_]:
+def colour_refine(
+    rgb: NDArray[np.uint8],
+    mask: NDArray[np.bool_],
+    *,
+    band_px: int,
+    core_px: int,
+    obj_colours: NDArray[np.uint8],
+    max_pixels: int = 40_000,
+) -> NDArray[np.bool_]:
     """Fit ``mask`` to the colours of ``rgb`` with GrabCut, within ``band_px`` of its outline.
 
     GrabCut (Rother et al. 2004) models object and background colours with Gaussian mixtures and
@@ -453,8 +487,15 @@ def colour_refine(rgb: NDArray[np.uint8], mask: NDArray[np.bool_], *, band_px: i
     try:
         bgd, fgd = colour_models(obj_colours, bg)
         # rect None (unused in the mask modes): OpenCV's stubs want a sequence there.
-        cv2.grabCut(img, labels, None, bgd, fgd, 1,  # type: ignore[call-overload]
-                    cv2.GC_EVAL_FREEZE_MODEL)
+        cv2.grabCut(
+            img,
+            labels,
+            None,
+            bgd,
+            fgd,
+            1,  # type: ignore[call-overload]
+            cv2.GC_EVAL_FREEZE_MODEL,
+        )
     except cv2.error:  # e.g. no background sample at all (object fills the box)
         return mask
     fg = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
@@ -465,8 +506,11 @@ def colour_refine(rgb: NDArray[np.uint8], mask: NDArray[np.bool_], *, band_px: i
     return out
 
 
-def colour_share(obj: NDArray[np.uint8], bg: NDArray[np.uint8], query: NDArray[np.uint8],
-                 ) -> NDArray[np.float32]:
+def colour_share(
+    obj: NDArray[np.uint8],
+    bg: NDArray[np.uint8],
+    query: NDArray[np.uint8],
+) -> NDArray[np.float32]:
     """How object-like each ``query`` colour is, from colour histograms, in [0, 1].
 
     Histograms (16 levels per channel) of the ``obj`` and ``bg`` colours ((N, 3) uint8 each)
@@ -476,6 +520,7 @@ def colour_share(obj: NDArray[np.uint8], bg: NDArray[np.uint8], query: NDArray[n
     Returns:
         (n,) float32 shares of the (n, 3) ``query`` colours.
     """
+
     def codes(c: NDArray[np.uint8]) -> NDArray[np.int64]:
         q = (c >> 4).astype(np.int64)
         return (q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2]
@@ -560,8 +605,9 @@ class MaskTracker:
         if not self.config.colour_refine:
             self._state = moved
             return self._to_full(moved)
-        refined = colour_refine(small_rgb, moved, band_px=band, core_px=_CORE_PX,
-                                obj_colours=self._obj_colours)
+        refined = colour_refine(
+            small_rgb, moved, band_px=band, core_px=_CORE_PX, obj_colours=self._obj_colours
+        )
         grown = refined & ~moved
         if grown.any():
             # Growth is kept only where the colour is more the object's than the background's, by
@@ -579,9 +625,13 @@ class MaskTracker:
         self._state = refined
         return self._to_full(refined)
 
-    def _flows(self, prev: NDArray[np.uint8], cur: NDArray[np.uint8], state: NDArray[np.bool_],
-               size: int,
-               ) -> tuple[NDArray[np.float32], NDArray[np.float32], tuple[int, int, int, int]]:
+    def _flows(
+        self,
+        prev: NDArray[np.uint8],
+        cur: NDArray[np.uint8],
+        state: NDArray[np.bool_],
+        size: int,
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32], tuple[int, int, int, int]]:
         """Flow prev -> cur and cur -> prev, computed on the box around the object only.
 
         Outside the box (the object's box grown by half its ``size``, at least 48 px, to cover its
@@ -608,9 +658,12 @@ class MaskTracker:
 # Whole-clip propagation
 
 
-def check_keyframes(keyframes: Mapping[int, NDArray[Any]], height: int | None = None,
-                    width: int | None = None,
-                    n_frames: int | None = None) -> dict[int, NDArray[np.bool_]]:
+def check_keyframes(
+    keyframes: Mapping[int, NDArray[Any]],
+    height: int | None = None,
+    width: int | None = None,
+    n_frames: int | None = None,
+) -> dict[int, NDArray[np.bool_]]:
     """Validate keyframe masks and return them as {index: (H, W) bool}, sorted by index.
 
     Args:
@@ -628,27 +681,37 @@ def check_keyframes(keyframes: Mapping[int, NDArray[Any]], height: int | None = 
     for index in sorted(keyframes):
         mask = np.asarray(keyframes[index])
         if not isinstance(index, (int, np.integer)) or index < 0:
-            raise MaskError(f"keyframe index {index!r} is not a frame number; use 0 for the first "
-                            "frame")
+            raise MaskError(
+                f"keyframe index {index!r} is not a frame number; use 0 for the first frame"
+            )
         if n_frames is not None and index >= n_frames:
-            raise MaskError(f"keyframe {index} is outside the clip (frames 0..{n_frames - 1}, "
-                            f"{n_frames} frames); use a frame number below {n_frames}")
+            raise MaskError(
+                f"keyframe {index} is outside the clip (frames 0..{n_frames - 1}, "
+                f"{n_frames} frames); use a frame number below {n_frames}"
+            )
         if mask.ndim != 2:
-            raise MaskError(f"keyframe mask {index} has shape {mask.shape}, expected a 2-D (H, W) "
-                            "mask; give a single-channel image")
+            raise MaskError(
+                f"keyframe mask {index} has shape {mask.shape}, expected a 2-D (H, W) "
+                "mask; give a single-channel image"
+            )
         if height is not None and width is not None and mask.shape != (height, width):
-            raise MaskError(f"keyframe mask {index} is {mask.shape[1]}x{mask.shape[0]} but the "
-                            f"video frames are {width}x{height}; give a mask of the frame size")
+            raise MaskError(
+                f"keyframe mask {index} is {mask.shape[1]}x{mask.shape[0]} but the "
+                f"video frames are {width}x{height}; give a mask of the frame size"
+            )
         binary = mask if mask.dtype == bool else mask > 0
         if not binary.any():
-            raise MaskError(f"keyframe mask {index} is empty (no pixel marked); mark the object "
-                            "to remove in white on that frame")
+            raise MaskError(
+                f"keyframe mask {index} is empty (no pixel marked); mark the object "
+                "to remove in white on that frame"
+            )
         out[int(index)] = binary
     return out
 
 
-def combine(forward: NDArray[np.bool_], backward: NDArray[np.bool_],
-            weight_forward: float = 0.5) -> NDArray[np.bool_]:
+def combine(
+    forward: NDArray[np.bool_], backward: NDArray[np.bool_], weight_forward: float = 0.5
+) -> NDArray[np.bool_]:
     """Combine the masks tracked from the previous and the next keyframe, weighted by distance.
 
     Each direction can lose a part of the object (or all of it, behind an occluder) that the other
@@ -676,8 +739,9 @@ def combine(forward: NDArray[np.bool_], backward: NDArray[np.bool_],
     return out
 
 
-def load_keyframes(keyframes: Mapping[int, NDArray[Any] | str | os.PathLike[str]],
-                   cfg: RunConfig | None = None) -> dict[int, NDArray[np.bool_]]:
+def load_keyframes(
+    keyframes: Mapping[int, NDArray[Any] | str | os.PathLike[str]], cfg: RunConfig | None = None
+) -> dict[int, NDArray[np.bool_]]:
     """Read keyframe masks given as arrays or image paths, as {index: (H, W) bool}.
 
     Paths are read with :func:`lama_video.masks.read_mask_image` and binarised with the
@@ -761,8 +825,13 @@ def propagate_masks(
                     progress(1)
         for t in range(last + 1, n):
             result[t] = forward[t]
-        log.debug("propagated %d keyframe mask(s) over %d frames (first %d, last %d)",
-                  len(kf), n, first, last)
+        log.debug(
+            "propagated %d keyframe mask(s) over %d frames (first %d, last %d)",
+            len(kf),
+            n,
+            first,
+            last,
+        )
         return result
     finally:
         store.close()
@@ -835,9 +904,13 @@ def _known_size(src: FrameSource) -> tuple[int | None, int | None]:
     return getattr(info, "height", None), getattr(info, "width", None)
 
 
-def _forward_pass(src: FrameSource, kf: dict[int, NDArray[np.bool_]], cfg: PropagationConfig,
-                  store: _FrameStore, progress: Callable[[int], None] | None,
-                  ) -> tuple[PackedMasks, int, int, int, MaskTracker]:
+def _forward_pass(
+    src: FrameSource,
+    kf: dict[int, NDArray[np.bool_]],
+    cfg: PropagationConfig,
+    store: _FrameStore,
+    progress: Callable[[int], None] | None,
+) -> tuple[PackedMasks, int, int, int, MaskTracker]:
     first, last = min(kf), max(kf)
     tracker: MaskTracker | None = None
     forward: PackedMasks | None = None

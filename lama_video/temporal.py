@@ -101,13 +101,15 @@ class TemporalEngine:
         self.image_engine = image_engine
         self.cfg = cfg if cfg is not None else TemporalConfig()
         self.name = f"temporal {image_engine.name}"
-        self._flow = fl.FlowEstimator(preset=self.cfg.flow_preset,
-                                      max_side_px=self.cfg.flow_max_side_px)
+        self._flow = fl.FlowEstimator(
+            preset=self.cfg.flow_preset, max_side_px=self.cfg.flow_max_side_px
+        )
 
     # ------------------------------------------------------------------ streaming and windows
 
-    def process(self, items: Iterable[Item],
-                progress: Callable[[int], None] | None = None) -> Iterator[Result]:
+    def process(
+        self, items: Iterable[Item], progress: Callable[[int], None] | None = None
+    ) -> Iterator[Result]:
         """Fill the holes of a stream of frames.
 
         Args:
@@ -173,9 +175,13 @@ class TemporalEngine:
 
     # ------------------------------------------------------------------ one window
 
-    def _window(self, buf: list[Item], start: int, cache_f: dict[int, _FrameData],
-                cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]]
-                ) -> list[NDArray[np.uint8]]:
+    def _window(
+        self,
+        buf: list[Item],
+        start: int,
+        cache_f: dict[int, _FrameData],
+        cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]],
+    ) -> list[NDArray[np.uint8]]:
         """Fill every frame of a window; returns (H, W, 3) uint8 per frame."""
         n = len(buf)
         frames = [f.rgb for f, _ in buf]
@@ -230,8 +236,9 @@ class TemporalEngine:
             mismatch = _ring_mismatch(frames[t], ys, xs, nh, col, ok)
             col = _seam_correct(frames[t], ys, xs, nh, col, ok, geo.full)
             if mismatch is not None and cfg.mismatch_scale > 0:
-                col = _yield_to_smooth(frames[t], holes[t], ys, xs, nh, col, ok, mismatch,
-                                       cfg.mismatch_scale)
+                col = _yield_to_smooth(
+                    frames[t], holes[t], ys, xs, nh, col, ok, mismatch, cfg.mismatch_scale
+                )
             colors[t] = col[:nh]
             missing[t] = ~ok[:nh]
             out = frames[t].copy()
@@ -244,8 +251,9 @@ class TemporalEngine:
             filled = self._smooth(filled, holes, pix, fwd, bwd, geo, thr)
         return filled
 
-    def _frame_data(self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], size: tuple[int, int],
-                    geo: _Geometry) -> _FrameData:
+    def _frame_data(
+        self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], size: tuple[int, int], geo: _Geometry
+    ) -> _FrameData:
         gray = fl.resize(fl.to_gray(rgb), size)
         small = fl.shrink_mask(hole, size)
         grow = max(1, round(self.cfg.flow_grow_px * geo.sx))
@@ -258,9 +266,13 @@ class TemporalEngine:
             gray = np.clip(smooth + 0.5, 0, 255).astype(np.uint8)
         return _FrameData(gray=gray, region=region, grown=fl.dilate(small, grow))
 
-    def _flows(self, data: list[_FrameData | None], need: list[bool], start: int,
-               cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]]
-               ) -> tuple[list[NDArray[np.float32] | None], list[NDArray[np.float32] | None]]:
+    def _flows(
+        self,
+        data: list[_FrameData | None],
+        need: list[bool],
+        start: int,
+        cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]],
+    ) -> tuple[list[NDArray[np.float32] | None], list[NDArray[np.float32] | None]]:
         """Completed flows: ``fwd[t]`` frame t -> t+1 (in t's grid), ``bwd[t]`` t+1 -> t."""
         n = len(data)
         fwd: list[NDArray[np.float32] | None] = [None] * (n - 1)
@@ -299,7 +311,7 @@ class TemporalEngine:
             else:
                 stacked = np.concatenate([f for _, _, f in fields], axis=2)
             for k, (kind, i, _) in enumerate(fields):
-                part = np.ascontiguousarray(stacked[..., 2 * k:2 * k + 2])
+                part = np.ascontiguousarray(stacked[..., 2 * k : 2 * k + 2])
                 if kind == "f":
                     fwd[i] = part
                 else:
@@ -310,11 +322,18 @@ class TemporalEngine:
 
     # ------------------------------------------------------------------ propagation
 
-    def _propagate(self, direction: int, frames: list[NDArray[np.uint8]],
-                   holes: list[NDArray[np.bool_]], data: list[_FrameData | None],
-                   pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
-                   fwd: list[NDArray[np.float32] | None], bwd: list[NDArray[np.float32] | None],
-                   geo: _Geometry, thr: float) -> list[_Pred | None]:
+    def _propagate(
+        self,
+        direction: int,
+        frames: list[NDArray[np.uint8]],
+        holes: list[NDArray[np.bool_]],
+        data: list[_FrameData | None],
+        pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
+        fwd: list[NDArray[np.float32] | None],
+        bwd: list[NDArray[np.float32] | None],
+        geo: _Geometry,
+        thr: float,
+    ) -> list[_Pred | None]:
         """One recurrent pass; ``direction`` +1 takes sources from the past, -1 from the future.
 
         A frame's address map covers the bounding box of its chained region (plus a margin; cells
@@ -384,12 +403,19 @@ class TemporalEngine:
 
     # ------------------------------------------------------------------ hallucination
 
-    def _hallucinate(self, start: int, frames: list[NDArray[np.uint8]],
-                     holes: list[NDArray[np.bool_]],
-                     pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
-                     filled: list[NDArray[np.uint8]], missing: list[NDArray[np.bool_] | None],
-                     fwd: list[NDArray[np.float32] | None], bwd: list[NDArray[np.float32] | None],
-                     geo: _Geometry, thr: float) -> None:
+    def _hallucinate(
+        self,
+        start: int,
+        frames: list[NDArray[np.uint8]],
+        holes: list[NDArray[np.bool_]],
+        pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
+        filled: list[NDArray[np.uint8]],
+        missing: list[NDArray[np.bool_] | None],
+        fwd: list[NDArray[np.float32] | None],
+        bwd: list[NDArray[np.float32] | None],
+        geo: _Geometry,
+        thr: float,
+    ) -> None:
         """Fill the pixels no frame shows: image engine on keyframes, pulled along the flow."""
         n = len(frames)
         todo = [t for t in range(n) if _any_set(missing[t])]
@@ -457,7 +483,7 @@ class TemporalEngine:
             for i, (t, (y, x)) in enumerate(zip(rest, boxes, strict=True)):
                 y0 = int(np.clip((int(y.min()) + int(y.max()) + 1 - ch) // 2, 0, geo.full_h - ch))
                 x0 = int(np.clip((int(x.min()) + int(x.max()) + 1 - cw) // 2, 0, geo.full_w - cw))
-                crops[i] = filled[t][y0:y0 + ch, x0:x0 + cw]
+                crops[i] = filled[t][y0 : y0 + ch, x0 : x0 + cw]
                 masks[i, y - y0, x - x0] = True
                 origins.append((y0, x0, y, x))
             out = self.image_engine.inpaint(crops, masks)
@@ -469,10 +495,16 @@ class TemporalEngine:
 
     # ------------------------------------------------------------------ smoothing
 
-    def _smooth(self, filled: list[NDArray[np.uint8]], holes: list[NDArray[np.bool_]],
-                pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
-                fwd: list[NDArray[np.float32] | None], bwd: list[NDArray[np.float32] | None],
-                geo: _Geometry, thr: float) -> list[NDArray[np.uint8]]:
+    def _smooth(
+        self,
+        filled: list[NDArray[np.uint8]],
+        holes: list[NDArray[np.bool_]],
+        pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
+        fwd: list[NDArray[np.float32] | None],
+        bwd: list[NDArray[np.float32] | None],
+        geo: _Geometry,
+        thr: float,
+    ) -> list[NDArray[np.uint8]]:
         """Blend each hole with its flow-aligned neighbours (weights from flow consistency)."""
         n = len(filled)
         radius = self.cfg.smoothing_radius
@@ -530,20 +562,25 @@ class _Geometry:
         self.sy = h / full_h
 
     def to_small(self, xs: NDArray, ys: NDArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        return ((xs + 0.5) * self.sx - 0.5).astype(np.float32), \
-            ((ys + 0.5) * self.sy - 0.5).astype(np.float32)
+        return ((xs + 0.5) * self.sx - 0.5).astype(np.float32), ((ys + 0.5) * self.sy - 0.5).astype(
+            np.float32
+        )
 
     def to_full(self, xs: NDArray, ys: NDArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        return ((xs + 0.5) / self.sx - 0.5).astype(np.float32), \
-            ((ys + 0.5) / self.sy - 0.5).astype(np.float32)
+        return ((xs + 0.5) / self.sx - 0.5).astype(np.float32), ((ys + 0.5) / self.sy - 0.5).astype(
+            np.float32
+        )
 
     def inside_small(self, xs: NDArray, ys: NDArray) -> NDArray[np.bool_]:
         return (xs >= -0.5) & (xs <= self.w - 0.5) & (ys >= -0.5) & (ys <= self.h - 0.5)
 
 
-def _step_flows(direction: int, t: int, fwd: list[NDArray[np.float32] | None],
-                bwd: list[NDArray[np.float32] | None]
-                ) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
+def _step_flows(
+    direction: int,
+    t: int,
+    fwd: list[NDArray[np.float32] | None],
+    bwd: list[NDArray[np.float32] | None],
+) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
     """Flows for a step from frame t towards t - direction: (t -> q in t's grid, q -> t in q's)."""
     if direction > 0:  # step to t - 1
         if t - 1 < 0 or bwd[t - 1] is None:
@@ -554,9 +591,12 @@ def _step_flows(direction: int, t: int, fwd: list[NDArray[np.float32] | None],
     return fwd[t], bwd[t]  # type: ignore[return-value]
 
 
-def _advance(xs: NDArray[np.float32], ys: NDArray[np.float32], to_q: NDArray[np.float32],
-             back: NDArray[np.float32]
-             ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+def _advance(
+    xs: NDArray[np.float32],
+    ys: NDArray[np.float32],
+    to_q: NDArray[np.float32],
+    back: NDArray[np.float32],
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
     """Move scattered points one frame along ``to_q``; also their forward-backward error."""
     m = fl.sample_points(to_q, xs, ys)
     nx, ny = xs + m[:, 0], ys + m[:, 1]
@@ -564,10 +604,16 @@ def _advance(xs: NDArray[np.float32], ys: NDArray[np.float32], to_q: NDArray[np.
     return nx, ny, np.sqrt(r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1])
 
 
-def _track(xs: NDArray[np.float32], ys: NDArray[np.float32], t: int, k: int,
-           fwd: list[NDArray[np.float32] | None], bwd: list[NDArray[np.float32] | None],
-           thr: float, geo: _Geometry
-           ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]:
+def _track(
+    xs: NDArray[np.float32],
+    ys: NDArray[np.float32],
+    t: int,
+    k: int,
+    fwd: list[NDArray[np.float32] | None],
+    bwd: list[NDArray[np.float32] | None],
+    thr: float,
+    geo: _Geometry,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]:
     """Follow points of frame t to frame k (working-size coordinates) along the completed flow."""
     direction = 1 if k < t else -1  # step towards t - direction
     ok = np.ones(xs.size, bool)
@@ -594,8 +640,13 @@ class _Map:
     arr: NDArray[np.float32]
 
 
-def _lookup(m: _Map | None, t: int, xs: NDArray[np.float32], ys: NDArray[np.float32],
-            regions: list[NDArray[np.bool_] | None]) -> NDArray[np.float32]:
+def _lookup(
+    m: _Map | None,
+    t: int,
+    xs: NDArray[np.float32],
+    ys: NDArray[np.float32],
+    regions: list[NDArray[np.bool_] | None],
+) -> NDArray[np.float32]:
     """Addresses of points of frame ``t`` (working-size coordinates) from its map."""
     out = _identity(t, xs, ys)
     if m is None:
@@ -617,8 +668,12 @@ def _identity(q: int, xs: NDArray[np.float32], ys: NDArray[np.float32]) -> NDArr
     return out
 
 
-def _sample_map(addr_map: NDArray[np.float32], xs: NDArray[np.float32], ys: NDArray[np.float32],
-                regions: list[NDArray[np.bool_] | None]) -> NDArray[np.float32]:
+def _sample_map(
+    addr_map: NDArray[np.float32],
+    xs: NDArray[np.float32],
+    ys: NDArray[np.float32],
+    regions: list[NDArray[np.bool_] | None],
+) -> NDArray[np.float32]:
     """Bilinear lookup of an address map, nearest where the four neighbours' sources differ.
 
     A nearest lookup returns the neighbour cell's address shifted by the point's offset from that
@@ -630,10 +685,14 @@ def _sample_map(addr_map: NDArray[np.float32], xs: NDArray[np.float32], ys: NDAr
     # find them on a (h + 1, w + 1) map of 2x2 footprints (off-map cells count as source -1).
     src_map = np.full((h + 2, w + 2), -1.0, np.float32)
     src_map[1:-1, 1:-1] = addr_map[..., 0]
-    lo = np.minimum(np.minimum(src_map[:-1, :-1], src_map[1:, :-1]),
-                    np.minimum(src_map[:-1, 1:], src_map[1:, 1:]))
-    hi = np.maximum(np.maximum(src_map[:-1, :-1], src_map[1:, :-1]),
-                    np.maximum(src_map[:-1, 1:], src_map[1:, 1:]))
+    lo = np.minimum(
+        np.minimum(src_map[:-1, :-1], src_map[1:, :-1]),
+        np.minimum(src_map[:-1, 1:], src_map[1:, 1:]),
+    )
+    hi = np.maximum(
+        np.maximum(src_map[:-1, :-1], src_map[1:, :-1]),
+        np.maximum(src_map[:-1, 1:], src_map[1:, 1:]),
+    )
     mixed = (hi - lo) >= 1e-3
     fx = np.clip(np.floor(xs).astype(np.int64) + 1, 0, w + 1)
     fy = np.clip(np.floor(ys).astype(np.int64) + 1, 0, h + 1)
@@ -679,9 +738,15 @@ def _blend(a: _Pred | None, b: _Pred | None) -> tuple[NDArray[np.float32], NDArr
     return col.astype(np.float32), ok
 
 
-def _seam_correct(frame: NDArray[np.uint8], ys: NDArray[np.intp], xs: NDArray[np.intp], nh: int,
-                  col: NDArray[np.float32], ok: NDArray[np.bool_],
-                  full: tuple[int, int]) -> NDArray[np.float32]:
+def _seam_correct(
+    frame: NDArray[np.uint8],
+    ys: NDArray[np.intp],
+    xs: NDArray[np.intp],
+    nh: int,
+    col: NDArray[np.float32],
+    ok: NDArray[np.bool_],
+    full: tuple[int, int],
+) -> NDArray[np.float32]:
     """Add to the propagated hole colours the membrane that cancels their error on the ring."""
     ring = np.arange(ys.size) >= nh
     known = ring & ok
@@ -707,9 +772,14 @@ def _seam_correct(frame: NDArray[np.uint8], ys: NDArray[np.intp], xs: NDArray[np
     return out
 
 
-def _ring_mismatch(frame: NDArray[np.uint8], ys: NDArray[np.intp], xs: NDArray[np.intp],
-                   nh: int, col: NDArray[np.float32], ok: NDArray[np.bool_]
-                   ) -> NDArray[np.float32] | None:
+def _ring_mismatch(
+    frame: NDArray[np.uint8],
+    ys: NDArray[np.intp],
+    xs: NDArray[np.intp],
+    nh: int,
+    col: NDArray[np.float32],
+    ok: NDArray[np.bool_],
+) -> NDArray[np.float32] | None:
     """How badly propagation predicts the known ring around the hole, spread over the hole.
 
     The ring pixels (indices >= ``nh``) are propagated like hole pixels, so where their prediction
@@ -743,10 +813,17 @@ def _ring_mismatch(frame: NDArray[np.uint8], ys: NDArray[np.intp], xs: NDArray[n
     return fl.sample_points(grid_vals, mx, my)
 
 
-def _yield_to_smooth(frame: NDArray[np.uint8], hole: NDArray[np.bool_], ys: NDArray[np.intp],
-                     xs: NDArray[np.intp], nh: int, col: NDArray[np.float32],
-                     ok: NDArray[np.bool_], mismatch: NDArray[np.float32],
-                     scale: float) -> NDArray[np.float32]:
+def _yield_to_smooth(
+    frame: NDArray[np.uint8],
+    hole: NDArray[np.bool_],
+    ys: NDArray[np.intp],
+    xs: NDArray[np.intp],
+    nh: int,
+    col: NDArray[np.float32],
+    ok: NDArray[np.bool_],
+    mismatch: NDArray[np.float32],
+    scale: float,
+) -> NDArray[np.float32]:
     """Blend propagated hole colours towards the frame's own smooth fill where they mismatch.
 
     Weight of the propagated colour: ``1 / (1 + (mismatch / scale)^2)``; the smooth fill is the
@@ -762,8 +839,9 @@ def _yield_to_smooth(frame: NDArray[np.uint8], hole: NDArray[np.bool_], ys: NDAr
     y0, y1 = max(0, int(ys[:nh].min()) - m), min(h, int(ys[:nh].max()) + m + 1)
     x0, x1 = max(0, int(xs[:nh].min()) - m), min(w, int(xs[:nh].max()) + m + 1)
     # A low-frequency estimate: the finest level is interpolated, not relaxed (4x cheaper).
-    smooth = harmonic_fill(frame[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1],
-                           coarse_levels=1)
+    smooth = harmonic_fill(
+        frame[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1], coarse_levels=1
+    )
     fill = smooth[ys[sel] - y0, xs[sel] - x0]
     out = col.copy()
     out[sel] = wgt[:, None] * col[sel] + (1.0 - wgt[:, None]) * fill
@@ -775,8 +853,12 @@ def _bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     h, w = mask.shape
-    return (max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + margin + 1),
-            max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + margin + 1))
+    return (
+        max(0, int(rows[0]) - margin),
+        min(h, int(rows[-1]) + margin + 1),
+        max(0, int(cols[0]) - margin),
+        min(w, int(cols[-1]) + margin + 1),
+    )
 
 
 def _any_set(mask: NDArray[np.bool_] | None) -> bool:

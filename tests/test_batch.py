@@ -39,15 +39,27 @@ from lama_video.video import list_image_files, open_video, read_image
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 PER_FRAME = RunConfig().replace(
-    {"encode": {"preset": "ultrafast"}, "inpaint": {"engine": "telea"},
-     "temporal": {"enabled": False}}
+    {
+        "encode": {"preset": "ultrafast"},
+        "inpaint": {"engine": "telea"},
+        "temporal": {"enabled": False},
+    }
 )
 # The temporal engine with small windows (several windows in 45 frames) and cheap flow.
 TEMPORAL = RunConfig().replace(
-    {"encode": {"preset": "ultrafast"}, "inpaint": {"engine": "telea"},
-     "temporal": {"window_frames": 12, "overlap_frames": 4, "keyframe_interval": 4,
-                  "flow_preset": "ultrafast", "flow_max_side_px": 96, "smoothing_radius": 1,
-                  "max_propagation_frames": 6}}
+    {
+        "encode": {"preset": "ultrafast"},
+        "inpaint": {"engine": "telea"},
+        "temporal": {
+            "window_frames": 12,
+            "overlap_frames": 4,
+            "keyframe_interval": 4,
+            "flow_preset": "ultrafast",
+            "flow_max_side_px": 96,
+            "smoothing_radius": 1,
+            "max_propagation_frames": 6,
+        },
+    }
 )
 
 
@@ -113,7 +125,9 @@ def test_discovery_naming_convention(tmp_path):
     assert jobs["c.mp4"].mask == src / "c_mask.mp4"
     assert jobs["d.mkv"].mask is None
     assert jobs["d.mkv"].keyframes == (
-        (0, src / "d_keyframes" / "00000.png"), (40, src / "d_keyframes" / "00040.png"))
+        (0, src / "d_keyframes" / "00000.png"),
+        (40, src / "d_keyframes" / "00040.png"),
+    )
     assert "no mask for e.mp4" in jobs["e.mp4"].error and "e_masks/" in jobs["e.mp4"].error
     assert "several masks" in jobs["f.mp4"].error
     assert all(j.config == PER_FRAME for j in jobs.values())
@@ -184,8 +198,10 @@ def test_csv_job_file(tmp_path):
         ("jobs:\n  - input: a.mp4\n    box: 1,1\n", "four integers"),
         ("jobs:\n  - {input: a.mp4, box: '1,1,2,2', options: {encode: {crf: 99}}}\n", "crf"),
         ("jobz: []\n", "unknown top-level key 'jobz'"),
-        ("jobs:\n  - {input: a.mp4, box: '1,1,2,2'}\n  - {input: b/a.mp4, box: '1,1,2,2'}\n",
-         "two jobs write 'a.mp4'"),
+        (
+            "jobs:\n  - {input: a.mp4, box: '1,1,2,2'}\n  - {input: b/a.mp4, box: '1,1,2,2'}\n",
+            "two jobs write 'a.mp4'",
+        ),
     ],
 )
 def test_job_file_errors_name_the_problem(tmp_path, text, match):
@@ -213,14 +229,22 @@ def test_resume_after_interrupt_runs_each_job_once(tmp_path):
     assert [r.status for r in rep.results] == ["done", "not run", "not run"]
     manifest = json.loads((out / MANIFEST_NAME).read_text())["jobs"]
     assert {k: v["status"] for k, v in manifest.items()} == {
-        "a.mp4": "done", "b.mp4": "pending", "c.mp4": "pending"}
+        "a.mp4": "done",
+        "b.mp4": "pending",
+        "c.mp4": "pending",
+    }
     assert manifest["a.mp4"]["frames"] == 12
     assert sorted(p.name for p in out.iterdir()) == ["a.mp4", MANIFEST_NAME]
 
     def run(cfg=PER_FRAME):
         seen.clear()
-        rep = batch(src, out, config=cfg, engine_factory=telea,
-                    on_job=lambda r: seen.append((r.name, r.status)))
+        rep = batch(
+            src,
+            out,
+            config=cfg,
+            engine_factory=telea,
+            on_job=lambda r: seen.append((r.name, r.status)),
+        )
         assert rep.ok
         return sorted(seen)
 
@@ -259,7 +283,11 @@ def test_failing_jobs_do_not_stop_the_others_two_workers(tmp_path):
     out = tmp_path / "out"
     rep = batch(src, out, config=PER_FRAME, workers=2, engine_factory=telea)
     assert {r.name: r.status for r in rep.results} == {
-        "a.mp4": "done", "b.mp4": "failed", "c.mp4": "done", "d.mp4": "failed"}
+        "a.mp4": "done",
+        "b.mp4": "failed",
+        "c.mp4": "done",
+        "d.mp4": "failed",
+    }
     errors = {r.name: r.error for r in rep.results}
     assert "empty" in errors["b.mp4"] and "no mask" in errors["d.mp4"] and not rep.ok
     manifest = json.loads((out / MANIFEST_NAME).read_text())["jobs"]
@@ -274,20 +302,28 @@ def test_failing_jobs_do_not_stop_the_others_two_workers(tmp_path):
     # The CLI: exit 1, a one-line error last, the report file; only the failed jobs rerun.
     report = tmp_path / "report.json"
     flags = ["--engine", "telea", "--no-temporal", "--preset", "ultrafast"]
-    res = CliRunner().invoke(app, ["-q", "batch", str(src), "-o", str(out), "--report",
-                                   str(report), *flags])
+    res = CliRunner().invoke(
+        app, ["-q", "batch", str(src), "-o", str(out), "--report", str(report), *flags]
+    )
     assert res.exit_code == 1, res.output
     assert res.output.strip().splitlines()[-1].startswith("error: 2 of 4 jobs failed")
     data = json.loads(report.read_text())
     assert {j["name"]: j["status"] for j in data["jobs"]} == {
-        "a.mp4": "skipped", "b.mp4": "failed", "c.mp4": "skipped", "d.mp4": "failed"}
+        "a.mp4": "skipped",
+        "b.mp4": "failed",
+        "c.mp4": "skipped",
+        "d.mp4": "failed",
+    }
     assert data["counts"] == {"done": 0, "skipped": 2, "failed": 2, "not run": 0}
     _mask_png(src / "b_mask.png", 65, 49, x=5)
     _mask_png(src / "d_mask.png", 65, 49, x=5)
     res = CliRunner().invoke(app, ["batch", str(src), "-o", str(out), *flags])
     assert res.exit_code == 0, res.output
-    rows = {line.split()[0]: line.split()[1] for line in res.output.splitlines()
-            if line.startswith(("a.mp4", "b.mp4", "c.mp4", "d.mp4"))}
+    rows = {
+        line.split()[0]: line.split()[1]
+        for line in res.output.splitlines()
+        if line.startswith(("a.mp4", "b.mp4", "c.mp4", "d.mp4"))
+    }
     assert rows == {"a.mp4": "skipped", "b.mp4": "done", "c.mp4": "skipped", "d.mp4": "done"}
     assert "4 jobs: 2 done, 2 skipped" in res.output
 
@@ -313,10 +349,28 @@ def test_ctrl_c_in_worker_pool_leaves_no_partial_output(tmp_path):
 def test_ctrl_c_exits_130_and_a_rerun_continues(tmp_path):
     src = _recordings(tmp_path / "src", ["a", "b", "c"], clip="aac.mp4")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "lama_video", "-q", "batch", str(src), "-o", str(out),
-           "--engine", "telea", "--preset", "ultrafast", "--no-temporal"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "lama_video",
+        "-q",
+        "batch",
+        str(src),
+        "-o",
+        str(out),
+        "--engine",
+        "telea",
+        "--preset",
+        "ultrafast",
+        "--no-temporal",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.monotonic() + 60
     manifest = out / MANIFEST_NAME
 
@@ -355,7 +409,8 @@ def test_ray_missing_says_how_to_install(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["batch", str(src), "-o", str(tmp_path / "o"), "--ray", "auto"])
     assert res.exit_code == 1
     assert res.output.strip().splitlines() == [
-        "error: Ray is not installed; install it with: pip install 'lama-video[ray]'"]
+        "error: Ray is not installed; install it with: pip install 'lama-video[ray]'"
+    ]
 
 
 # ------------------------------------------------------------------- the split used on Ray
@@ -375,8 +430,10 @@ def test_plan_windows_is_the_temporal_engines_plan(monkeypatch):
         monkeypatch.setattr(TemporalEngine, "_window", spy)
         cfg = TemporalConfig(window_frames=window, overlap_frames=overlap)
         engine = TemporalEngine(ClassicalEngine(), cfg)
-        frames = [(type("F", (), {"rgb": np.zeros((8, 8, 3), np.uint8)})(), np.zeros((8, 8), bool))
-                  for _ in range(n)]
+        frames = [
+            (type("F", (), {"rgb": np.zeros((8, 8, 3), np.uint8)})(), np.zeros((8, 8), bool))
+            for _ in range(n)
+        ]
         assert len(list(engine.process(frames))) == n
         assert seen == plan_windows(n, window, overlap), (n, window, overlap)
 
@@ -385,7 +442,10 @@ def test_plan_parts_alignment():
     t = TemporalConfig(window_frames=12, overlap_frames=4, keyframe_interval=4)
     parts = plan_parts(45, t, 16)
     assert [(p.start, p.stop, p.head, p.tail) for p in parts] == [
-        (0, 20, 0, 4), (16, 36, 4, 4), (32, 45, 4, 0)]
+        (0, 20, 0, 4),
+        (16, 36, 4, 4),
+        (32, 45, 4, 0),
+    ]
     # Parts start on keyframe-interval multiples: step 9, interval 6 -> 2 windows at least.
     t = TemporalConfig(window_frames=12, overlap_frames=3, keyframe_interval=6)
     parts = plan_parts(100, t, 9)
@@ -395,16 +455,20 @@ def test_plan_parts_alignment():
     # Overlap over half a window cannot be split exactly; per-frame parts do not overlap.
     assert len(plan_parts(100, TemporalConfig(window_frames=10, overlap_frames=6), 20)) == 1
     per = plan_parts(45, TemporalConfig(enabled=False), 20)
-    assert [(p.start, p.stop, p.head, p.tail) for p in per] == [(0, 20, 0, 0), (20, 40, 0, 0),
-                                                                 (40, 45, 0, 0)]
+    assert [(p.start, p.stop, p.head, p.tail) for p in per] == [
+        (0, 20, 0, 0),
+        (20, 40, 0, 0),
+        (40, 45, 0, 0),
+    ]
 
 
 def test_split_and_join_equals_one_process_exactly(tmp_path):
     """What each Ray task and the driver do, run here one after the other, out of order."""
     masks = moving_masks(tmp_path / "m")
     src = MEDIA / "aac.mp4"
-    single = remove_object(src, masks, tmp_path / "single", config=TEMPORAL,
-                           image_engine=telea(TEMPORAL))
+    single = remove_object(
+        src, masks, tmp_path / "single", config=TEMPORAL, image_engine=telea(TEMPORAL)
+    )
     job = Job(name="split", input=src, output=tmp_path / "split", mask=masks, config=TEMPORAL)
     parts = split_job(job, 16)
     assert parts is not None and len(parts) == 3

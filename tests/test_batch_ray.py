@@ -28,9 +28,18 @@ from lama_video.video import list_image_files, read_image  # noqa: E402
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 BASE = {"encode": {"preset": "ultrafast"}, "inpaint": {"engine": "telea"}}
 TEMPORAL = RunConfig().replace(
-    {**BASE, "temporal": {"window_frames": 12, "overlap_frames": 4, "keyframe_interval": 4,
-                          "flow_preset": "ultrafast", "flow_max_side_px": 96,
-                          "smoothing_radius": 1, "max_propagation_frames": 6}}
+    {
+        **BASE,
+        "temporal": {
+            "window_frames": 12,
+            "overlap_frames": 4,
+            "keyframe_interval": 4,
+            "flow_preset": "ultrafast",
+            "flow_max_side_px": 96,
+            "smoothing_radius": 1,
+            "max_propagation_frames": 6,
+        },
+    }
 )
 PER_FRAME = RunConfig().replace({**BASE, "temporal": {"enabled": False}})
 
@@ -65,17 +74,31 @@ def test_long_video_as_windows_on_ray_equals_one_process(local_ray, tmp_path):
         f"  - {{input: {MEDIA / 'vfr_aac.mp4'}, box: '200,100,120,90', output: vfr.mp4}}\n"
     )
     out = tmp_path / "out"
-    rep = batch(tmp_path / "jobs.yaml", out, config=TEMPORAL, ray_address="local",
-                split_frames=16, engine_factory=telea)
+    rep = batch(
+        tmp_path / "jobs.yaml",
+        out,
+        config=TEMPORAL,
+        ray_address="local",
+        split_frames=16,
+        engine_factory=telea,
+    )
     assert rep.ok, rep.table()
-    assert [(r.status, r.tasks, r.frames) for r in rep.results] == [("done", 3, 45),
-                                                                    ("done", 3, 42)]
+    assert [(r.status, r.tasks, r.frames) for r in rep.results] == [
+        ("done", 3, 45),
+        ("done", 3, 42),
+    ]
     assert not (out / ".lama-video-scratch").exists() or not any(
-        (out / ".lama-video-scratch").iterdir())
+        (out / ".lama-video-scratch").iterdir()
+    )
 
     # PNG sequence: bit for bit the one-process result.
-    remove_object(MEDIA / "aac.mp4", masks, tmp_path / "single_frames", config=TEMPORAL,
-                  image_engine=telea(TEMPORAL))
+    remove_object(
+        MEDIA / "aac.mp4",
+        masks,
+        tmp_path / "single_frames",
+        config=TEMPORAL,
+        image_engine=telea(TEMPORAL),
+    )
     a, b = list_image_files(tmp_path / "single_frames"), list_image_files(out / "aac_frames")
     assert len(a) == len(b) == 45
     for x, y in zip(a, b, strict=True):
@@ -83,8 +106,7 @@ def test_long_video_as_windows_on_ray_equals_one_process(local_ray, tmp_path):
 
     # Video: the same frames encoded once with the source's timestamps and audio.
     single = tmp_path / "single.mp4"
-    remove_object(MEDIA / "vfr_aac.mp4", box, single, config=TEMPORAL,
-                  image_engine=telea(TEMPORAL))
+    remove_object(MEDIA / "vfr_aac.mp4", box, single, config=TEMPORAL, image_engine=telea(TEMPORAL))
     (fa, pa), (fb, pb) = _decode(single), _decode(out / "vfr.mp4")
     _, p_src = _decode(MEDIA / "vfr_aac.mp4")
     assert len(fb) == 42 and pb == pa == p_src  # variable frame rate kept
@@ -104,12 +126,24 @@ def test_killed_worker_task_is_retried(local_ray, tmp_path):
     m[60:120, 100:180] = 255
     cv2.imwrite(str(src / "clip_mask.png"), m)
     out = tmp_path / "out"
-    rep = batch(src, out, config=PER_FRAME, ray_address="local", ray_retries=2,
-                split_frames=16, engine_factory=CrashOnce(marker))
+    rep = batch(
+        src,
+        out,
+        config=PER_FRAME,
+        ray_address="local",
+        ray_retries=2,
+        split_frames=16,
+        engine_factory=CrashOnce(marker),
+    )
     assert marker.exists()  # one task's worker process died ...
     assert rep.ok and [(r.status, r.tasks, r.frames) for r in rep.results] == [("done", 3, 45)]
-    ref = remove_object(src / "clip.mp4", src / "clip_mask.png", tmp_path / "ref.mp4",
-                        config=PER_FRAME, image_engine=telea(PER_FRAME))
+    ref = remove_object(
+        src / "clip.mp4",
+        src / "clip_mask.png",
+        tmp_path / "ref.mp4",
+        config=PER_FRAME,
+        image_engine=telea(PER_FRAME),
+    )
     (fa, pa), (fb, pb) = _decode(ref.output), _decode(out / "clip.mp4")
     assert pa == pb and all(np.array_equal(x, y) for x, y in zip(fa, fb, strict=True))
     manifest = json.loads((out / MANIFEST_NAME).read_text())["jobs"]
@@ -119,8 +153,14 @@ def test_killed_worker_task_is_retried(local_ray, tmp_path):
     marker.unlink()
     (src / "other.mp4").write_bytes((MEDIA / "aac.mp4").read_bytes())
     cv2.imwrite(str(src / "other_mask.png"), m)
-    rep = batch(src, out, config=PER_FRAME, ray_address="local", ray_retries=0,
-                engine_factory=CrashOnce(marker))
+    rep = batch(
+        src,
+        out,
+        config=PER_FRAME,
+        ray_address="local",
+        ray_retries=0,
+        engine_factory=CrashOnce(marker),
+    )
     status = {r.name: (r.status, r.error) for r in rep.results}
     assert status["clip.mp4"][0] == "skipped"
     assert status["other.mp4"][0] == "failed" and "Ray worker died" in status["other.mp4"][1]
@@ -133,8 +173,14 @@ def _short_gop(frames: list[np.ndarray], pts: list[int], time_base, dst: Path, g
         st = o.add_stream("libx264", rate=30)
         st.height, st.width = frames[0].shape[:2]
         st.pix_fmt, st.time_base, st.codec_context.time_base = "yuv420p", time_base, time_base
-        st.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2",
-                      "crf": "12", "preset": "fast"}
+        st.options = {
+            "g": str(gop),
+            "keyint_min": str(gop),
+            "sc_threshold": "0",
+            "bf": "2",
+            "crf": "12",
+            "preset": "fast",
+        }
         for rgb, p in zip(frames, pts, strict=True):
             vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             vf.pts, vf.time_base = p, time_base
@@ -158,8 +204,13 @@ def test_parts_seek_to_their_range_and_join_bit_identical(tmp_path, monkeypatch)
     clip = _short_gop(rgb, pts, tb, tmp_path / "gop.mp4", gop=5)
     masks = [cv2.imread(str(p)) for p in list_image_files(moving_masks(tmp_path / "m"))]
     mask_video = _short_gop(masks, list(range(45)), Fraction(1, 30), tmp_path / "m.mp4", gop=5)
-    job = Job(name="gop_frames", input=clip, output=tmp_path / "split_frames", mask=mask_video,
-              config=TEMPORAL)
+    job = Job(
+        name="gop_frames",
+        input=clip,
+        output=tmp_path / "split_frames",
+        mask=mask_video,
+        config=TEMPORAL,
+    )
     parts = split_job(job, 16)
     assert [(p.start, p.stop) for p in parts] == [(0, 20), (16, 36), (32, 45)]
 
@@ -183,8 +234,9 @@ def test_parts_seek_to_their_range_and_join_bit_identical(tmp_path, monkeypatch)
         most = part.stop - part.start + 4 + 1 + 1 + 2
         assert decoded["gop.mp4"] <= most and decoded["m.mp4"] <= most, (part, decoded)
         joiner.add(res)
-    single = remove_object(clip, mask_video, tmp_path / "single_frames", config=TEMPORAL,
-                           image_engine=telea(TEMPORAL))
+    single = remove_object(
+        clip, mask_video, tmp_path / "single_frames", config=TEMPORAL, image_engine=telea(TEMPORAL)
+    )
     a, b = list_image_files(single.output), list_image_files(tmp_path / "split_frames")
     assert len(a) == len(b) == 45
     for x, y in zip(a, b, strict=True):

@@ -188,8 +188,22 @@ def test_remove_with_the_lama_engine_end_to_end(tmp_path, temporal):
     shutil.copy(parity / "config.yaml", model / "config.yaml")
     shutil.copy(parity / "tiny_generator.pt", model / "models" / "best.ckpt")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["remove", str(MEDIA / "aac.mp4"), "--box", "100,80,60,40", "-o",
-                              str(out), "--engine", "lama", "--model", str(model), temporal])
+    res = runner.invoke(
+        app,
+        [
+            "remove",
+            str(MEDIA / "aac.mp4"),
+            "--box",
+            "100,80,60,40",
+            "-o",
+            str(out),
+            "--engine",
+            "lama",
+            "--model",
+            str(model),
+            temporal,
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "lama" in res.output.splitlines()[-1]  # "wrote ... (45 frames, <engine>, ...)"
     assert "45 frames" in res.output
@@ -228,8 +242,13 @@ def test_auto_engine_without_weights_never_imports_torch(tmp_path):
         ["-q", "remove", str(MEDIA / "aac.mp4"), "--box", "10,10,20,20", "-o", str(out)],
         ["weights", "list"],
     ):
-        res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                             env=env, timeout=300)
+        res = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert res.returncode == 0 and "ok" in res.stdout, (args, res.stdout, res.stderr)
 
 
@@ -245,8 +264,18 @@ def test_global_flags_work_after_the_subcommand(tmp_path):
     loud = runner.invoke(app, [*args, "--overwrite"])
     assert loud.exit_code == 0 and "frames/s" in loud.output
     # --debug after the subcommand re-raises (a traceback instead of the one-line error)
-    bad = runner.invoke(app, ["remove", str(tmp_path / "missing.mp4"), "--box", "1,1,2,2",
-                              "-o", str(tmp_path / "x.mp4"), "--debug"])
+    bad = runner.invoke(
+        app,
+        [
+            "remove",
+            str(tmp_path / "missing.mp4"),
+            "--box",
+            "1,1,2,2",
+            "-o",
+            str(tmp_path / "x.mp4"),
+            "--debug",
+        ],
+    )
     assert bad.exit_code == 1 and bad.exception is not None
     assert not isinstance(bad.exception, SystemExit)
 
@@ -254,7 +283,13 @@ def test_global_flags_work_after_the_subcommand(tmp_path):
 def test_hoisting_stops_at_double_dash():
     from lama_video.cli._app import hoist_global_flags
 
-    assert hoist_global_flags(["remove", "a", "-q", "--", "-v"]) == ["-q", "remove", "a", "--", "-v"]
+    assert hoist_global_flags(["remove", "a", "-q", "--", "-v"]) == [
+        "-q",
+        "remove",
+        "a",
+        "--",
+        "-v",
+    ]
 
 
 @pytest.mark.parametrize("command", ["remove", "mask", "image", "batch", "ui", "finetune"])
@@ -282,12 +317,25 @@ def test_help_lists_choices_and_library_defaults():
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--engine", "lamma"), ("--device", "gpu"), ("--precision", "fp8"), ("--audio", "mp3"),
-     ("--device", "cuda:x")],
+    [
+        ("--engine", "lamma"),
+        ("--device", "gpu"),
+        ("--precision", "fp8"),
+        ("--audio", "mp3"),
+        ("--device", "cuda:x"),
+    ],
 )
 def test_bad_choices_are_usage_errors(tmp_path, flag, value):
-    res = _run("remove", str(MEDIA / "aac.mp4"), "--box", "1,1,9,9", "-o", str(tmp_path / "o.mp4"),
-               flag, value)
+    res = _run(
+        "remove",
+        str(MEDIA / "aac.mp4"),
+        "--box",
+        "1,1,9,9",
+        "-o",
+        str(tmp_path / "o.mp4"),
+        flag,
+        value,
+    )
     assert res.exit_code == 2, res.output
     assert value in res.output and "is not one of" in res.output
     assert not (tmp_path / "o.mp4").exists()

@@ -10,8 +10,9 @@ from lama_video import flow as fl
 
 def _noise(h: int, w: int) -> np.ndarray:
     img = np.random.default_rng(0).integers(0, 256, (h, w)).astype(np.float32)
-    return cv2.normalize(cv2.GaussianBlur(img, (0, 0), 2.0), None, 0, 255,
-                         cv2.NORM_MINMAX).astype(np.uint8)
+    return cv2.normalize(cv2.GaussianBlur(img, (0, 0), 2.0), None, 0, 255, cv2.NORM_MINMAX).astype(
+        np.uint8
+    )
 
 
 def test_estimate_gray_recovers_a_shift():

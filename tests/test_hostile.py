@@ -75,8 +75,13 @@ def digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_mask(path: Path, w: int = 320, h: int = 240, box: tuple[int, int, int, int] | None = (
-        100, 80, 60, 50), value: int = 255) -> Path:
+def write_mask(
+    path: Path,
+    w: int = 320,
+    h: int = 240,
+    box: tuple[int, int, int, int] | None = (100, 80, 60, 50),
+    value: int = 255,
+) -> Path:
     """A grey PNG mask, ``value`` inside ``box`` (x, y, w, h) or everywhere when None."""
     m = np.zeros((h, w), np.uint8) if box is not None else np.full((h, w), value, np.uint8)
     if box is not None:
@@ -174,16 +179,44 @@ def test_torchscript_is_never_run_without_trust(tmp_path: Path) -> None:
     img, mask, out = tmp_path / "img.png", tmp_path / "m.png", tmp_path / "o.png"
     write_png(img, np.full((48, 64, 3), 128, np.uint8))
     write_mask(mask, 64, 48, (10, 10, 20, 20))
-    res = run("image", str(img), "--mask", str(mask), "-o", str(out), "--model", str(evil),
-              "--engine", "lama")
+    res = run(
+        "image",
+        str(img),
+        "--mask",
+        str(mask),
+        "-o",
+        str(out),
+        "--model",
+        str(evil),
+        "--engine",
+        "lama",
+    )
     line = one_line_error(res)
     assert "TorchScript" in line and "--trust-checkpoint" in line
     assert not target.exists() and not out.exists()
 
     frames = frames_folder(tmp_path / "frames", n=4, w=64, h=64)
-    res = run("finetune", "--arch", "tiny", "--model", str(evil), "--data", str(frames), "-o",
-              str(tmp_path / "run"), "--steps", "1", "--crop", "32", "--device", "cpu",
-              "--hrf-weight", "0", "--val-frames", "0")
+    res = run(
+        "finetune",
+        "--arch",
+        "tiny",
+        "--model",
+        str(evil),
+        "--data",
+        str(frames),
+        "-o",
+        str(tmp_path / "run"),
+        "--steps",
+        "1",
+        "--crop",
+        "32",
+        "--device",
+        "cpu",
+        "--hrf-weight",
+        "0",
+        "--val-frames",
+        "0",
+    )
     assert res.exit_code == 1, res.output
     assert not target.exists()
 
@@ -241,8 +274,15 @@ def mask_job(tmp_path: Path) -> dict[str, Path]:
 def test_mask_overwrite_never_deletes_the_input_video(mask_job: dict[str, Path]) -> None:
     video = mask_job["video"]
     before = digest(video)
-    res = run("mask", str(video), "--keyframe-mask", f"0:{mask_job['vkey']}", "-o", str(video),
-              "--overwrite")
+    res = run(
+        "mask",
+        str(video),
+        "--keyframe-mask",
+        f"0:{mask_job['vkey']}",
+        "-o",
+        str(video),
+        "--overwrite",
+    )
     assert "is the input" in one_line_error(res)
     assert video.is_file() and digest(video) == before
 
@@ -250,15 +290,15 @@ def test_mask_overwrite_never_deletes_the_input_video(mask_job: dict[str, Path])
 def test_mask_overwrite_never_replaces_the_input_frames(mask_job: dict[str, Path]) -> None:
     frames, key = mask_job["frames"], mask_job["key"]
     before = digest(frames)
-    res = run("mask", str(frames), "--keyframe-mask", f"0:{key}", "-o", str(frames),
-              "--overwrite")
+    res = run("mask", str(frames), "--keyframe-mask", f"0:{key}", "-o", str(frames), "--overwrite")
     assert "is the input" in one_line_error(res)
     assert digest(frames) == before
     # Nor the keyframe file, nor a folder holding it.
     res = run("mask", str(frames), "--keyframe-mask", f"0:{key}", "-o", str(key), "--overwrite")
     one_line_error(res)
-    res = run("mask", str(frames), "--keyframe-mask", f"0:{key}", "-o", str(key.parent),
-              "--overwrite")
+    res = run(
+        "mask", str(frames), "--keyframe-mask", f"0:{key}", "-o", str(key.parent), "--overwrite"
+    )
     assert "holds the input" in one_line_error(res) or "is the input" in res.output
     assert digest(frames) == before and key.is_file()
 
@@ -272,23 +312,43 @@ def test_mask_overwrite_never_deletes_an_unrelated_folder(
     (home / "sub" / "notes.md").write_text("notes")
     shutil.copyfile(CLIP, home / "holiday.mp4")
     before = digest(home)
-    res = run("mask", str(mask_job["frames"]), "--keyframe-mask", f"0:{mask_job['key']}", "-o",
-              str(home), "--overwrite")
+    res = run(
+        "mask",
+        str(mask_job["frames"]),
+        "--keyframe-mask",
+        f"0:{mask_job['key']}",
+        "-o",
+        str(home),
+        "--overwrite",
+    )
     assert "did not write" in one_line_error(res)
     assert digest(home) == before
     # A folder of numbered PNGs that lama-video did not write is not replaced either.
     pngs = frames_folder(tmp_path / "someone_elses_frames", n=2)
     before = digest(pngs)
-    res = run("mask", str(mask_job["frames"]), "--keyframe-mask", f"0:{mask_job['key']}", "-o",
-              str(pngs), "--overwrite")
+    res = run(
+        "mask",
+        str(mask_job["frames"]),
+        "--keyframe-mask",
+        f"0:{mask_job['key']}",
+        "-o",
+        str(pngs),
+        "--overwrite",
+    )
     assert "did not write" in one_line_error(res)
     assert digest(pngs) == before
 
 
 def test_mask_overwrite_replaces_its_own_folder(mask_job: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "masks"
-    args = ["mask", str(mask_job["frames"]), "--keyframe-mask", f"0:{mask_job['key']}", "-o",
-            str(out)]
+    args = [
+        "mask",
+        str(mask_job["frames"]),
+        "--keyframe-mask",
+        f"0:{mask_job['key']}",
+        "-o",
+        str(out),
+    ]
     assert run(*args).exit_code == 0
     assert (out / MARKER).is_file() and len(list(out.glob("*.png"))) == 4
     assert "already exists" in one_line_error(run(*args))
@@ -311,15 +371,17 @@ def test_remove_never_replaces_the_mask_source(tmp_path: Path) -> None:
     assert "is the input" in one_line_error(res)
     assert digest(masks) == before
     key = masks / "00000.png"
-    res = run("remove", str(frames), "--keyframe-mask", f"0:{key}", "-o", str(masks),
-              "--overwrite", *FAST)
+    res = run(
+        "remove", str(frames), "--keyframe-mask", f"0:{key}", "-o", str(masks), "--overwrite", *FAST
+    )
     one_line_error(res)
     assert digest(masks) == before
     # The image command: the output may not be the mask.
     img = tmp_path / "img.png"
     write_png(img, np.full((48, 64, 3), 90, np.uint8))
-    res = run("image", str(img), "--mask", str(key), "-o", str(key), "--overwrite",
-              "--engine", "telea")
+    res = run(
+        "image", str(img), "--mask", str(key), "-o", str(key), "--overwrite", "--engine", "telea"
+    )
     assert "is the input" in one_line_error(res)
     assert digest(masks) == before
 
@@ -337,8 +399,14 @@ def test_batch_job_output_may_not_be_its_mask(tmp_path: Path) -> None:
         f"    mask: {mask}\n    output: {mask}\n"
     )
     before = digest(mask)
-    report = batch(job_file, tmp_path / "out", overwrite=True, config=RunConfig().replace(
-        {"inpaint": {"engine": "telea"}, "temporal": {"enabled": False}}))
+    report = batch(
+        job_file,
+        tmp_path / "out",
+        overwrite=True,
+        config=RunConfig().replace(
+            {"inpaint": {"engine": "telea"}, "temporal": {"enabled": False}}
+        ),
+    )
     assert not report.ok and "is the input" in report.results[0].error
     assert digest(mask) == before
 
@@ -371,8 +439,9 @@ def ui(tmp_path: Path):
     server.stop()
 
 
-def call(server: Any, method: str, path: str, body: Any = None,
-         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def call(
+    server: Any, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
     req = urllib.request.Request(server.url.rstrip("/") + path, data=data, method=method)
     for k, v in (headers or {}).items():
@@ -551,8 +620,17 @@ def test_bad_config_files_are_one_line(tmp_path: Path, text: bytes, match: str) 
     cfg.write_bytes(text)
     with pytest.raises(ConfigError, match=match):
         load_config(cfg)
-    res = run("remove", str(CLIP), "--box", "10,10,40,40", "-o", str(tmp_path / "o.mp4"),
-              "--config", str(cfg), *FAST)
+    res = run(
+        "remove",
+        str(CLIP),
+        "--box",
+        "10,10,40,40",
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--config",
+        str(cfg),
+        *FAST,
+    )
     assert match in one_line_error(res)
 
 
@@ -560,8 +638,18 @@ def test_frames_smaller_than_dis_minimum(tmp_path: Path) -> None:
     frames = frames_folder(tmp_path / "tiny", n=5, w=10, h=9)
     mask = write_mask(tmp_path / "m.png", 10, 9, (3, 3, 3, 3))
     out = tmp_path / "out"
-    res = run("remove", str(frames), "--mask", str(mask), "-o", str(out), "--engine", "telea",
-              "--dilate", "0")
+    res = run(
+        "remove",
+        str(frames),
+        "--mask",
+        str(mask),
+        "-o",
+        str(out),
+        "--engine",
+        "telea",
+        "--dilate",
+        "0",
+    )
     assert res.exit_code == 0, res.output
     assert len(list(out.glob("*.png"))) == 5
     res = run("mask", str(frames), "--keyframe-mask", f"0:{mask}", "-o", str(tmp_path / "mk"))
@@ -580,9 +668,22 @@ def test_manifest_entry_that_is_not_a_mapping(tmp_path: Path) -> None:
 
 
 def _slow_remove_cmd(out: Path, masks: Path | None = None) -> list[str]:
-    return [sys.executable, "-m", "lama_video", "-q", "remove", str(ROOT.parent / "samples" /
-            "clip.mp4"), "--box", "100,60,80,80", "-o", str(out), "--engine", "telea",
-            "--preset", "veryslow"]
+    return [
+        sys.executable,
+        "-m",
+        "lama_video",
+        "-q",
+        "remove",
+        str(ROOT.parent / "samples" / "clip.mp4"),
+        "--box",
+        "100,60,80,80",
+        "-o",
+        str(out),
+        "--engine",
+        "telea",
+        "--preset",
+        "veryslow",
+    ]
 
 
 def _wait_for_partial(out: Path, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
@@ -596,8 +697,7 @@ def _wait_for_partial(out: Path, proc: subprocess.Popen[bytes], timeout_s: float
 
 def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen(_slow_remove_cmd(out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(_slow_remove_cmd(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for_partial(out, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -608,8 +708,9 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
 
 def test_rerun_removes_partials_of_a_killed_run(tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen(_slow_remove_cmd(out), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _slow_remove_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _wait_for_partial(out, proc)
     proc.kill()
     proc.wait(30)
@@ -684,8 +785,9 @@ def test_some_whole_frame_holes_warn(tmp_path: Path, caplog: pytest.LogCaptureFi
 def test_all_black_masks_are_an_error_like_one_black_image(tmp_path: Path) -> None:
     out = tmp_path / "o.mp4"
     black = write_mask(tmp_path / "black.png", value=0, box=None)
-    assert "empty" in one_line_error(run("remove", str(CLIP), "--mask", str(black), "-o",
-                                         str(out), *FAST))
+    assert "empty" in one_line_error(
+        run("remove", str(CLIP), "--mask", str(black), "-o", str(out), *FAST)
+    )
     folder = tmp_path / "black"
     for i in range(45):
         write_mask(folder / f"{i:05d}.png", value=0, box=None)
@@ -749,8 +851,10 @@ def test_truncated_mkv_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
 def test_nan_weights_fail_clearly(tmp_path: Path) -> None:
     from lama_video.engines.lama import Inpainter
 
-    state = {k: v.clone() for k, v in load_model(PARITY / "tiny_generator.pt").module
-             .state_dict().items()}
+    state = {
+        k: v.clone()
+        for k, v in load_model(PARITY / "tiny_generator.pt").module.state_dict().items()
+    }
     key = next(k for k in state if k.endswith("weight") and state[k].dtype == torch.float32)
     state[key].fill_(float("nan"))
     path = tmp_path / "nan.pt"
@@ -794,7 +898,11 @@ def test_output_check_refuses_in_every_spelling(tmp_path: Path) -> None:
     shutil.copyfile(CLIP, src)
     (tmp_path / "link.mp4").symlink_to(src)
     os.link(src, tmp_path / "hard.mp4")
-    for spelling in (src, tmp_path / "link.mp4", tmp_path / "hard.mp4",
-                     tmp_path / "sub" / ".." / "in.mp4"):
+    for spelling in (
+        src,
+        tmp_path / "link.mp4",
+        tmp_path / "hard.mp4",
+        tmp_path / "sub" / ".." / "in.mp4",
+    ):
         with pytest.raises(EncodeError, match="is the input"):
             check_output(spelling, inputs=[src], kind="file", overwrite=True)

@@ -63,11 +63,25 @@ def _read_rgb(path: Path) -> np.ndarray:
 def test_parity_cli_single_image_reproduces_official_output(tmp_path: Path) -> None:
     model = _big_lama_folder(tmp_path / "big-lama")
     out = tmp_path / "out.png"
-    res = CliRunner().invoke(app, [
-        "image", str(PARITY / "input.png"), "--mask", str(PARITY / "input_mask.png"),
-        "-o", str(out), "--model", str(model), "--engine", "lama", "--dilate", "0",
-        "--device", "cpu",
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "image",
+            str(PARITY / "input.png"),
+            "--mask",
+            str(PARITY / "input_mask.png"),
+            "-o",
+            str(out),
+            "--model",
+            str(model),
+            "--engine",
+            "lama",
+            "--dilate",
+            "0",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     got = _read_rgb(out).astype(int)
     expected = _read_rgb(PARITY / "expected_output.png").astype(int)
@@ -98,10 +112,21 @@ def test_parity_folder_mode_lama_layout(tmp_path: Path) -> None:
     shutil.copy(PARITY / "input.png", indir / "input.png")
     shutil.copy(PARITY / "input_mask.png", indir / "input_mask.png")
     outdir = tmp_path / "out"
-    res = CliRunner().invoke(app, [
-        "image", str(indir), "-o", str(outdir), "--model", str(_big_lama_folder(tmp_path / "m")),
-        "--dilate", "0", "--device", "cpu",
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "image",
+            str(indir),
+            "-o",
+            str(outdir),
+            "--model",
+            str(_big_lama_folder(tmp_path / "m")),
+            "--dilate",
+            "0",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in outdir.iterdir()) == ["input_mask.png"]  # LaMa's output name
     got = _read_rgb(outdir / "input_mask.png").astype(int)
@@ -160,8 +185,14 @@ def test_find_pairs_follows_lamas_rule(tmp_path: Path) -> None:
     for name in ("a_mask.png", "a_mask002.png", "sub/b_mask.png", "c_2_mask1.png"):
         _imwrite(indir / name, _mask())
     pairs = find_pairs(indir, outdir)
-    got = [(p.image.relative_to(indir).as_posix(), p.mask.relative_to(indir).as_posix(),
-            p.output.relative_to(outdir).as_posix()) for p in pairs]
+    got = [
+        (
+            p.image.relative_to(indir).as_posix(),
+            p.mask.relative_to(indir).as_posix(),
+            p.output.relative_to(outdir).as_posix(),
+        )
+        for p in pairs
+    ]
     assert got == [
         ("a.png", "a_mask.png", "a_mask.png"),
         ("a.png", "a_mask002.png", "a_mask002.png"),
@@ -202,8 +233,9 @@ def test_run_folder_progress_and_existing_outputs(tmp_path: Path) -> None:
         _imwrite(indir / f"im{i}.png", _rgb(seed=i))
         _imwrite(indir / f"im{i}_mask.png", _mask())
     ticks: list[int] = []
-    pairs = run_folder(indir, outdir, ClassicalEngine(), MaskConfig(dilate_px=0),
-                       progress=ticks.append)
+    pairs = run_folder(
+        indir, outdir, ClassicalEngine(), MaskConfig(dilate_px=0), progress=ticks.append
+    )
     assert len(pairs) == 3 and ticks == [1, 1, 1]
     before = (outdir / "im1_mask.png").read_bytes()
     (outdir / "im1_mask.png").write_bytes(b"old")
@@ -242,8 +274,9 @@ def test_cli_auto_without_weights_falls_back_to_telea(
 ) -> None:
     monkeypatch.setenv("LAMA_VIDEO_HOME", str(tmp_path / "cache"))
     img, mask = _pair(tmp_path)
-    res = CliRunner().invoke(app, ["image", str(img), "--mask", str(mask), "-o",
-                                   str(tmp_path / "o.png")])
+    res = CliRunner().invoke(
+        app, ["image", str(img), "--mask", str(mask), "-o", str(tmp_path / "o.png")]
+    )
     assert res.exit_code == 0, res.output
     assert "lama-video weights download" in res.output and "(telea)" in res.output
 
@@ -266,16 +299,51 @@ def test_cli_errors_exit_1_with_one_line(tmp_path: Path, case: str, message: str
     args = {
         "missing_image": ["image", str(tmp_path / "nope.png"), "--mask", str(mask), "-o", out],
         "bad_image": ["image", str(tmp_path / "bad.png"), "--mask", str(mask), "-o", out],
-        "size": ["image", str(img), "--mask", str(_imwrite(tmp_path / "m31.png", _mask(31, 40))),
-                 "-o", out, "--engine", "telea"],
-        "same_as_input": ["image", str(img), "--mask", str(mask), "-o", str(img), "--overwrite",
-                          "--engine", "telea"],
+        "size": [
+            "image",
+            str(img),
+            "--mask",
+            str(_imwrite(tmp_path / "m31.png", _mask(31, 40))),
+            "-o",
+            out,
+            "--engine",
+            "telea",
+        ],
+        "same_as_input": [
+            "image",
+            str(img),
+            "--mask",
+            str(mask),
+            "-o",
+            str(img),
+            "--overwrite",
+            "--engine",
+            "telea",
+        ],
         "no_pairs": ["image", str((tmp_path / "empty").resolve()), "-o", str(tmp_path / "od")],
-        "missing_model": ["image", str(img), "--mask", str(mask), "-o", out, "--engine", "lama",
-                          "--model", str(tmp_path / "nope.ckpt")],
+        "missing_model": [
+            "image",
+            str(img),
+            "--mask",
+            str(mask),
+            "-o",
+            out,
+            "--engine",
+            "lama",
+            "--model",
+            str(tmp_path / "nope.ckpt"),
+        ],
         # --device gpu on the command line is a usage error (exit 2); in a config file, exit 1
-        "bad_device": ["image", str(img), "--mask", str(mask), "-o", out, "--config",
-                       str(tmp_path / "gpu.yaml")],
+        "bad_device": [
+            "image",
+            str(img),
+            "--mask",
+            str(mask),
+            "-o",
+            out,
+            "--config",
+            str(tmp_path / "gpu.yaml"),
+        ],
     }[case]
     (tmp_path / "gpu.yaml").write_text("inpaint:\n  device: gpu\n")
     (tmp_path / "bad.png").write_text("garbage")
@@ -294,6 +362,7 @@ def test_cli_usage_errors_exit_2(tmp_path: Path) -> None:
     img, mask = _pair(tmp_path)
     res = CliRunner().invoke(app, ["image", str(img), "-o", str(tmp_path / "o.png")])
     assert res.exit_code == 2 and "needs --mask" in res.output
-    res = CliRunner().invoke(app, ["image", str(tmp_path), "--mask", str(mask), "-o",
-                                   str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        app, ["image", str(tmp_path), "--mask", str(mask), "-o", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2 and "only for a single image" in res.output

@@ -156,8 +156,13 @@ def _mask_video(path, n=30, gop=6):
     with av.open(str(path), "w") as out:
         st = out.add_stream("libx264", rate=25)
         st.width, st.height, st.pix_fmt = 64, 48, "yuv420p"
-        st.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2",
-                      "crf": "12"}
+        st.options = {
+            "g": str(gop),
+            "keyint_min": str(gop),
+            "sc_threshold": "0",
+            "bf": "2",
+            "crf": "12",
+        }
         for i in range(n):
             vf = av.VideoFrame.from_ndarray(np.repeat(_moving(i)[..., None], 3, 2), format="rgb24")
             vf.pts = i

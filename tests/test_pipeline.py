@@ -197,8 +197,14 @@ def test_keyframe_masks_are_tracked_and_removed(tmp_path):
     key[80:140, 120:200] = 255
     cv2.imwrite(str(tmp_path / "key.png"), key)
     ticks: list[int] = []
-    res = remove_object(frames_dir, None, tmp_path / "out", config=PER_FRAME,
-                        keyframe_masks={0: tmp_path / "key.png"}, track_progress=ticks.append)
+    res = remove_object(
+        frames_dir,
+        None,
+        tmp_path / "out",
+        config=PER_FRAME,
+        keyframe_masks={0: tmp_path / "key.png"},
+        track_progress=ticks.append,
+    )
     assert res.frames == 10
     assert sum(ticks) == 10  # the tracking's own progress: one forward pass (keyframe 0)
     outs = [read_image(p) for p in list_image_files(tmp_path / "out")]
@@ -210,8 +216,13 @@ def test_keyframe_masks_are_tracked_and_removed(tmp_path):
     for out, orig in zip(outs, originals, strict=True):
         assert np.array_equal(out[:20], orig[:20])  # far from the object: bit-identical
     with pytest.raises(MaskError, match="not both"):
-        remove_object(frames_dir, tmp_path / "key.png", tmp_path / "o2", config=PER_FRAME,
-                      keyframe_masks={0: tmp_path / "key.png"})
+        remove_object(
+            frames_dir,
+            tmp_path / "key.png",
+            tmp_path / "o2",
+            config=PER_FRAME,
+            keyframe_masks={0: tmp_path / "key.png"},
+        )
 
 
 def test_keyframe_tracking_runs_in_the_calling_thread_and_stops_on_ctrl_c(tmp_path):
@@ -233,7 +244,13 @@ def test_keyframe_tracking_runs_in_the_calling_thread_and_stops_on_ctrl_c(tmp_pa
 
     out = tmp_path / "out.mp4"
     with pytest.raises(KeyboardInterrupt):
-        remove_object(MEDIA / "aac.mp4", None, out, config=PER_FRAME,
-                      keyframe_masks={0: tmp_path / "key.png"}, track_progress=track_progress)
+        remove_object(
+            MEDIA / "aac.mp4",
+            None,
+            out,
+            config=PER_FRAME,
+            keyframe_masks={0: tmp_path / "key.png"},
+            track_progress=track_progress,
+        )
     assert len(seen) == 5  # stopped at once
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key.png"]

@@ -49,11 +49,11 @@ def _clip(n: int = N) -> tuple[np.ndarray, np.ndarray]:
     truth = np.zeros((n, H, W), bool)
     for t in range(n):
         x_bg = n - PAN[0] * t
-        frame = bg[:, x_bg - n: x_bg - n + W].copy() if PAN[0] <= 0 else bg[:, :W].copy()
+        frame = bg[:, x_bg - n : x_bg - n + W].copy() if PAN[0] <= 0 else bg[:, :W].copy()
         x, y = 20 + SHIFT[0] * t, 20 + SHIFT[1] * t
-        frame[y: y + SIDE, x: x + SIDE] = fg
+        frame[y : y + SIDE, x : x + SIDE] = fg
         frames[t] = frame
-        truth[t, y: y + SIDE, x: x + SIDE] = True
+        truth[t, y : y + SIDE, x : x + SIDE] = True
     return frames, truth
 
 
@@ -139,9 +139,9 @@ def test_object_flow_carries_a_zoom_to_the_outline():
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     cx, cy, zoom = 60.0, 60.0, 0.08
     flow = np.stack([zoom * (xs - cx) + 1.0, zoom * (ys - cy) - 0.5], axis=-1).astype(np.float32)
-    disk = (xs - cx) ** 2 + (ys - cy) ** 2 <= 40 ** 2
+    disk = (xs - cx) ** 2 + (ys - cy) ** 2 <= 40**2
     # Flow is trusted only well inside the object (the outline's flow mixes in the background).
-    interior = (xs - cx) ** 2 + (ys - cy) ** 2 <= 25 ** 2
+    interior = (xs - cx) ** 2 + (ys - cy) ** 2 <= 25**2
     fb_err = np.where(interior, 0.0, 50.0).astype(np.float32)
     out = object_flow(disk, flow, fb_err)
     rim = disk & ~interior
@@ -221,8 +221,9 @@ def test_errors(clip):
 runner = CliRunner()
 
 
-def _write_clip(tmp_path: Path, frames: np.ndarray, truth: np.ndarray,
-                name: str = "{:05d}.png") -> tuple[Path, Path]:
+def _write_clip(
+    tmp_path: Path, frames: np.ndarray, truth: np.ndarray, name: str = "{:05d}.png"
+) -> tuple[Path, Path]:
     """The frames as PNG files named ``name.format(t)`` and frame 0's true mask as key.png."""
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -237,8 +238,20 @@ def test_cli_writes_one_png_per_frame_and_preview(tmp_path, clip):
     frames, truth = clip
     folder, key = _write_clip(tmp_path, frames, truth)
     out, preview = tmp_path / "masks", tmp_path / "preview.mp4"
-    res = runner.invoke(app, ["-q", "mask", str(folder), "--keyframe-mask", f"0:{key}", "-o",
-                              str(out), "--preview", str(preview)])
+    res = runner.invoke(
+        app,
+        [
+            "-q",
+            "mask",
+            str(folder),
+            "--keyframe-mask",
+            f"0:{key}",
+            "-o",
+            str(out),
+            "--preview",
+            str(preview),
+        ],
+    )
     assert res.exit_code == 0, res.output
     files = sorted(out.glob("*.png"))
     assert [p.name for p in files] == [f"{t:05d}.png" for t in range(N)]
@@ -268,8 +281,21 @@ def test_cli_keyframe_folder_and_dilate(tmp_path, clip):
     keys.mkdir()
     cv2.imwrite(str(keys / "00009.png"), truth[9].astype(np.uint8) * 255)
     out = tmp_path / "m"
-    res = runner.invoke(app, ["-q", "mask", str(folder), "--mask", str(keys), "--keyframes",
-                              "--dilate", "0", "-o", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "-q",
+            "mask",
+            str(folder),
+            "--mask",
+            str(keys),
+            "--keyframes",
+            "--dilate",
+            "0",
+            "-o",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert len(list(out.glob("*.png"))) == N
     assert np.array_equal(read_mask_image(out / "00009.png") > 0, truth[9])  # dilate 0
@@ -291,8 +317,9 @@ def test_cli_errors_exit_1(tmp_path, clip, make, message):
     key = tmp_path / "bad.png"
     cv2.imwrite(str(key), mask.astype(np.uint8) * 255)
     out = tmp_path / "masks"
-    res = runner.invoke(app, ["-q", "mask", str(folder), "--keyframe-mask", f"{index}:{key}",
-                              "-o", str(out)])
+    res = runner.invoke(
+        app, ["-q", "mask", str(folder), "--keyframe-mask", f"{index}:{key}", "-o", str(out)]
+    )
     assert res.exit_code == 1
     lines = [x for x in res.output.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
@@ -326,8 +353,19 @@ def test_cli_remove_with_keyframes_shows_tracking_progress(tmp_path, clip):
     bar shows that work instead of a `remove` bar standing still at 0."""
     frames, truth = clip
     folder, key = _write_clip(tmp_path, frames, truth)
-    res = runner.invoke(app, ["remove", str(folder), "--keyframe-mask", f"{N - 1}:{key}",
-                              "--engine", "telea", "-o", str(tmp_path / "out")])
+    res = runner.invoke(
+        app,
+        [
+            "remove",
+            str(folder),
+            "--keyframe-mask",
+            f"{N - 1}:{key}",
+            "--engine",
+            "telea",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     track = [line for line in res.output.replace("\r", "\n").splitlines() if "track:" in line]
     assert track and f"{2 * N - 1}/{2 * N - 1}" in track[-1], track[-3:]
@@ -340,11 +378,24 @@ def test_cli_masks_are_named_like_the_input_frames(tmp_path, clip):
     frames, truth = clip
     folder, key = _write_clip(tmp_path, frames, truth, name="shot_1{:03d}.png")  # from 1000
     out = tmp_path / "masks"
-    res = runner.invoke(app, ["-q", "mask", str(folder), "--keyframe-mask", f"0:{key}", "-o",
-                              str(out)])
+    res = runner.invoke(
+        app, ["-q", "mask", str(folder), "--keyframe-mask", f"0:{key}", "-o", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.glob("*.png")) == [f"shot_1{t:03d}.png" for t in range(N)]
-    res = runner.invoke(app, ["-q", "remove", str(folder), "--mask", str(out), "--engine", "telea",
-                              "-o", str(tmp_path / "removed")])
+    res = runner.invoke(
+        app,
+        [
+            "-q",
+            "remove",
+            str(folder),
+            "--mask",
+            str(out),
+            "--engine",
+            "telea",
+            "-o",
+            str(tmp_path / "removed"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "removed").glob("*.png"))) == N

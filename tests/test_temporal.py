@@ -90,8 +90,9 @@ def test_harmonic_fill_small_hole_is_exact_laplace_solution():
 
 def test_harmonic_fill_coarse_levels_approximates_the_full_solve():
     h, w = 160, 220
-    img = cv2.GaussianBlur(np.random.default_rng(2).random((h, w, 3)).astype(np.float32) * 255,
-                           (0, 0), 6)
+    img = cv2.GaussianBlur(
+        np.random.default_rng(2).random((h, w, 3)).astype(np.float32) * 255, (0, 0), 6
+    )
     ys, xs = np.mgrid[0:h, 0:w]
     hole = ((xs - 110) / 80.0) ** 2 + ((ys - 80) / 60.0) ** 2 < 1
     exact = harmonic_fill(img, hole, max_direct_unknowns=10**6)
@@ -120,8 +121,9 @@ def test_panning_background_is_recovered_under_moving_occluder():
 
 def test_outside_pixels_bit_identical_and_order_kept():
     _, items = _panning_scene(n=10)
-    res = list(TemporalEngine(TeleaStandIn(), _cfg(window_frames=6, overlap_frames=2)).process(
-        iter(items)))
+    res = list(
+        TemporalEngine(TeleaStandIn(), _cfg(window_frames=6, overlap_frames=2)).process(iter(items))
+    )
     assert [f.index for f, _, _ in res] == list(range(10))
     for (frame, hole, out), (f0, h0) in zip(res, items, strict=True):
         assert frame is f0 and hole is h0
@@ -134,8 +136,11 @@ def test_empty_holes_pass_through_without_engine_calls():
     items = [(Frame(i, None, Fraction(1, 25), rgb), np.zeros((48, 64), bool)) for i in range(7)]
     engine = TeleaStandIn()
     done: list[int] = []
-    res = list(TemporalEngine(engine, _cfg(window_frames=4, overlap_frames=1)).process(
-        iter(items), progress=done.append))
+    res = list(
+        TemporalEngine(engine, _cfg(window_frames=4, overlap_frames=1)).process(
+            iter(items), progress=done.append
+        )
+    )
     assert len(res) == 7 and sum(done) == 7
     assert all(out is frame.rgb for frame, _, out in res)
     assert engine.calls == 0
@@ -162,8 +167,9 @@ def test_never_visible_region_gets_the_same_fill_on_a_static_camera():
     step = np.abs(np.diff(fills, axis=0)).mean(axis=(1, 2))
     assert step.max() < 1.5, step
     # Per-frame Telea on the same noisy frames changes more from frame to frame.
-    per = np.stack([engine.inpaint(f.rgb[None], hole[None])[0][hole].astype(np.float32)
-                    for f, _ in items])
+    per = np.stack(
+        [engine.inpaint(f.rgb[None], hole[None])[0][hole].astype(np.float32) for f, _ in items]
+    )
     assert step.mean() < 0.5 * np.abs(np.diff(per, axis=0)).mean()
 
 
@@ -172,9 +178,11 @@ def test_never_visible_region_gets_the_same_fill_on_a_static_camera():
 
 def test_window_joins_do_not_pop():
     gts, items = _panning_scene(n=20)
-    small = list(TemporalEngine(TeleaStandIn(), _cfg(window_frames=8, overlap_frames=3)).process(
-        iter(items)))
+    small = list(
+        TemporalEngine(TeleaStandIn(), _cfg(window_frames=8, overlap_frames=3)).process(iter(items))
+    )
     big = list(TemporalEngine(TeleaStandIn(), _cfg(window_frames=60)).process(iter(items)))
+
     # Frame-to-frame change inside the holes (union of two consecutive holes) at window borders is
     # not larger than elsewhere, and the windowed result stays close to the one-window result.
     def jumps(res):
@@ -191,8 +199,9 @@ def test_window_joins_do_not_pop():
     borders = [t for t in (2, 3, 4, 7, 8, 9, 12, 13, 14) if t < js.size]
     inner = [t for t in range(js.size) if t not in borders]
     assert js[borders].max() <= js[inner].max() + 1.0
-    diffs = [np.abs(a[2].astype(np.float32) - b[2])[a[1]].mean()
-             for a, b in zip(small, big, strict=True)]
+    diffs = [
+        np.abs(a[2].astype(np.float32) - b[2])[a[1]].mean() for a, b in zip(small, big, strict=True)
+    ]
     # (Shorter windows see fewer sources, so the two results differ a little.)
     assert np.mean(diffs) < 1.5 and max(diffs) < 5.0, diffs
 

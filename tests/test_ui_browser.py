@@ -196,9 +196,7 @@ def test_paint_track_remove_save_in_the_browser(served) -> None:
             page.fill("#out-path", "clip_clean.mp4")
             page.fill("#mask-path", str(folder / "clip_masks"))
             page.click("#btn-save")
-            page.wait_for_function(
-                "document.getElementById('msg').textContent.startsWith('saved')"
-            )
+            page.wait_for_function("document.getElementById('msg').textContent.startsWith('saved')")
             out = folder / "clip_clean.mp4"
             assert out.read_bytes() == result.read_bytes()
             assert len(list((folder / "clip_masks").glob("*.png"))) == N
@@ -211,9 +209,7 @@ def test_paint_track_remove_save_in_the_browser(served) -> None:
             assert out.read_bytes() == b"keep me"
             page.once("dialog", lambda d: d.accept())
             page.click("#btn-save")
-            page.wait_for_function(
-                "document.getElementById('msg').textContent.startsWith('saved')"
-            )
+            page.wait_for_function("document.getElementById('msg').textContent.startsWith('saved')")
             assert out.read_bytes() == result.read_bytes()
 
             # --- a second tab finds the same work ----------------------------------------------

@@ -34,7 +34,13 @@ from lama_video.video import (
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 CLIPS = [
-    "aac.mp4", "opus.mkv", "mp3.mp4", "vfr_aac.mp4", "rot90.mov", "rot270.mov", "odd_65x49.mp4"
+    "aac.mp4",
+    "opus.mkv",
+    "mp3.mp4",
+    "vfr_aac.mp4",
+    "rot90.mov",
+    "rot270.mov",
+    "odd_65x49.mp4",
 ]
 FAST = EncodeConfig(preset="ultrafast")  # quality settings do not matter for timing/audio checks
 
@@ -405,9 +411,10 @@ def test_writer_rejects_bad_frames(tmp_path: Path) -> None:
     frames, info = _some_frames(2)
     with pytest.raises(EncodeError), VideoWriter(tmp_path / "o.mp4", info, encode=FAST) as w:
         w.write(np.zeros((10, 10, 3), np.uint8), pts=0)
-    with pytest.raises(EncodeError, match="increasing"), VideoWriter(
-        tmp_path / "o.mp4", info, encode=FAST
-    ) as w:
+    with (
+        pytest.raises(EncodeError, match="increasing"),
+        VideoWriter(tmp_path / "o.mp4", info, encode=FAST) as w,
+    ):
         w.write(frames[1])
         w.write(frames[0])
     with pytest.raises(EncodeError, match="no frame"), VideoWriter(tmp_path / "o.mp4", info):
@@ -548,8 +555,13 @@ def short_gop(src: Path, dst: Path, *, gop: int = 5, rotation: int = 0) -> None:
         st = out.add_stream("libx264", rate=30)
         st.height, st.width = frames[0][0].shape[:2]
         st.pix_fmt, st.time_base, st.codec_context.time_base = "yuv420p", tb, tb
-        st.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2",
-                      "preset": "fast"}
+        st.options = {
+            "g": str(gop),
+            "keyint_min": str(gop),
+            "sc_threshold": "0",
+            "bf": "2",
+            "preset": "fast",
+        }
         if rotation:
             st.set_display_rotation(rotation)
         for rgb, pts in frames:
@@ -575,8 +587,11 @@ def seek_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("seek")
     clips = {n: MEDIA / n for n in ["aac.mp4", "vfr_aac.mp4", "rot90.mov", "opus.mkv"]}
     clips["clip.mp4"] = SAMPLE
-    for name, src, rot in [("gop_vfr.mp4", "vfr_aac.mp4", 0), ("gop.mkv", "aac.mp4", 0),
-                           ("gop_rot.mov", "vfr_aac.mp4", 90)]:
+    for name, src, rot in [
+        ("gop_vfr.mp4", "vfr_aac.mp4", 0),
+        ("gop.mkv", "aac.mp4", 0),
+        ("gop_rot.mov", "vfr_aac.mp4", 90),
+    ]:
         short_gop(MEDIA / src, tmp / name, rotation=rot)
         clips[name] = tmp / name
     return clips
@@ -617,11 +632,21 @@ def test_seek_clips_have_what_the_seek_tests_need(seek_clips: dict[str, Path]) -
 
 
 @pytest.mark.parametrize(
-    "name", ["aac.mp4", "vfr_aac.mp4", "rot90.mov", "opus.mkv", "clip.mp4", "gop_vfr.mp4",
-             "gop.mkv", "gop_rot.mov"]
+    "name",
+    [
+        "aac.mp4",
+        "vfr_aac.mp4",
+        "rot90.mov",
+        "opus.mkv",
+        "clip.mp4",
+        "gop_vfr.mp4",
+        "gop.mkv",
+        "gop_rot.mov",
+    ],
 )
-def test_frames_from_start_equal_tail_of_full_decode(seek_clips: dict[str, Path],
-                                                     name: str) -> None:
+def test_frames_from_start_equal_tail_of_full_decode(
+    seek_clips: dict[str, Path], name: str
+) -> None:
     path = seek_clips[name]
     reader = open_video(path)
     full = list(reader.frames())
@@ -683,8 +708,9 @@ def test_a_seek_that_lands_wrong_falls_back_to_decoding_from_the_start(
     with av.open(str(path)) as c:
         last_key = [p.pts for p in c.demux(video=0) if p.size and p.is_keyframe][-1]
     opener = VideoReader._open_container
-    monkeypatch.setattr(VideoReader, "_open_container",
-                        lambda self: _MisSeek(opener(self), last_key))
+    monkeypatch.setattr(
+        VideoReader, "_open_container", lambda self: _MisSeek(opener(self), last_key)
+    )
     counter = DecodeCounter(monkeypatch)
     assert_same_frames(list(reader.frames(start=12)), full[12:])
     assert "decoding from the start to frame 12" in caplog.text

@@ -156,9 +156,13 @@ def _find_mask(video: Path) -> tuple[Path | None, tuple[tuple[int, Path], ...] |
         if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
     )
     if not found:
-        return None, None, (
-            f"no mask for {video.name}: expected {stem}_masks/, {stem}_mask.png, {stem}_mask.mp4 "
-            f"or {stem}_keyframes/ beside it"
+        return (
+            None,
+            None,
+            (
+                f"no mask for {video.name}: expected {stem}_masks/, {stem}_mask.png, "
+                f"{stem}_mask.mp4 or {stem}_keyframes/ beside it"
+            ),
         )
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
@@ -431,5 +435,3 @@ def load_jobs(
             )
         seen[job.name] = job
     return jobs
-
-

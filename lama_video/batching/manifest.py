@@ -146,5 +146,3 @@ class Manifest:
         data = {"version": _MANIFEST_VERSION, "jobs": self.entries}
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
         os.replace(tmp, self.path)
-
-

@@ -221,8 +221,9 @@ def run_part(
                 i = frame.index
                 core = stream.pop_core(i)
                 if i < part.start + part.head:
-                    np.savez(tmp / f"h{i:08d}.npz", rgb=frame.rgb, filled=filled, hole=hole,
-                             core=core)
+                    np.savez(
+                        tmp / f"h{i:08d}.npz", rgb=frame.rgb, filled=filled, hole=hole, core=core
+                    )
                 elif i >= part.stop - part.tail:
                     np.save(tmp / f"t{i:08d}.npy", filled)
                 else:
@@ -305,7 +306,10 @@ class Joiner:
         cfg = self.job.config
         if self._writer is None:
             self._writer = VideoWriter(
-                self.job.output, self.info, encode=cfg.encode, source=self.job.input,
+                self.job.output,
+                self.info,
+                encode=cfg.encode,
+                source=self.job.input,
                 overwrite=True,
             )
         part = self.parts[res.index]
@@ -460,8 +464,17 @@ def run_ray(
     actors: list[Any] = []
 
     def fail(job: Job, error: str, t0: float) -> None:
-        finish(job, JobResult(name=job.name, input=str(job.input), output=str(job.output),
-                              status="failed", seconds=time.perf_counter() - t0, error=error))
+        finish(
+            job,
+            JobResult(
+                name=job.name,
+                input=str(job.input),
+                output=str(job.output),
+                status="failed",
+                seconds=time.perf_counter() - t0,
+                error=error,
+            ),
+        )
 
     def drop(job: Job) -> None:
         """Forget the rest of a split job after one part failed (running parts finish alone)."""
@@ -528,8 +541,9 @@ def run_ray(
                 actor = worker_cls.remote()
                 actors.append(actor)
                 text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                error = (f"Ray worker died ({retries} retries used): {type(err).__name__}"
-                         + (f": {text}" if text else ""))
+                error = f"Ray worker died ({retries} retries used): {type(err).__name__}" + (
+                    f": {text}" if text else ""
+                )
                 res = None
             idle.append(actor)
             dispatch()
@@ -558,8 +572,11 @@ def run_ray(
                 finish(
                     job,
                     JobResult(
-                        name=job.name, input=str(job.input), output=str(job.output),
-                        status="done", frames=split.joiner.frames,
+                        name=job.name,
+                        input=str(job.input),
+                        output=str(job.output),
+                        status="done",
+                        frames=split.joiner.frames,
                         seconds=time.perf_counter() - (split.started or split.t0),
                         engine=split.joiner.engine,
                         tasks=len(split.parts),

@@ -83,9 +83,7 @@ def run_job(job: Job, engine_factory: EngineFactory | None = None) -> JobResult:
             image_engine=engine,
         )
     except LamaVideoError as err:
-        return JobResult(
-            **base, status="failed", seconds=time.perf_counter() - t0, error=str(err)
-        )
+        return JobResult(**base, status="failed", seconds=time.perf_counter() - t0, error=str(err))
     except (Exception, MemoryError) as err:  # a bug or resource error: record it, go on
         log.warning("job %s failed unexpectedly", job.name, exc_info=True)
         return JobResult(
@@ -121,5 +119,3 @@ def _init_worker(devices: Any, threads: int) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
     elif threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-
-

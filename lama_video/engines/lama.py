@@ -461,8 +461,9 @@ class Inpainter:
                 if resized:
                     scale = self.resize_limit_px / longest
                     size = (max(1, round(b.width * scale)), max(1, round(b.height * scale)))
-                    image = cast(NDArray[np.uint8],
-                                 cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+                    image = cast(
+                        NDArray[np.uint8], cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                    )
                     # Any hole coverage makes a low-resolution hole pixel, and the hole grows by
                     # the bicubic upscaling's 2-pixel support, so every original hole pixel is
                     # upscaled from predicted pixels only (no blur of the downscaled original).
@@ -524,5 +525,3 @@ class Inpainter:
                 u8 = (res * 255).clamp_(0, 255).to(torch.uint8)
                 fills.append(u8.permute(1, 2, 0).cpu().numpy())
         return fills
-
-

@@ -70,6 +70,7 @@ HOME_ENV = "LAMA_VIDEO_HOME"
 # Key prefix of the generator inside LaMa training checkpoints (DefaultInpaintingTrainingModule).
 GENERATOR_PREFIX = "generator."
 
+
 @dataclass(frozen=True)
 class InputContract:
     """What a model expects from the caller (the Inpainter applies it).
@@ -221,8 +222,10 @@ _WEIGHT_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".safetensors", ".zip")
 def looks_like_path(model: str) -> bool:
     """Whether ``model`` names a file or folder (a separator or a weights suffix), not a registry
     entry."""
-    return (any(sep in model for sep in ("/", "\\", os.sep))
-            or Path(model).suffix.lower() in _WEIGHT_SUFFIXES)
+    return (
+        any(sep in model for sep in ("/", "\\", os.sep))
+        or Path(model).suffix.lower() in _WEIGHT_SUFFIXES
+    )
 
 
 def weights_available(model: str) -> bool:

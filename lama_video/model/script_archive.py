@@ -170,8 +170,10 @@ class _ArchiveUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(
                 f"storage {key} holds {len(raw)} bytes, its record says {n_bytes}"
             )
-        tensor = torch.frombuffer(bytearray(raw), dtype=dtype) if n_bytes else torch.empty(
-            0, dtype=dtype
+        tensor = (
+            torch.frombuffer(bytearray(raw), dtype=dtype)
+            if n_bytes
+            else torch.empty(0, dtype=dtype)
         )
         self._storages[key] = tensor
         return tensor
@@ -212,8 +214,18 @@ def read_script_tensors(path: Path) -> dict[str, Tensor]:
             top = _ArchiveUnpickler(data, zf, root).load()
     except ScriptArchiveError:
         raise
-    except (pickle.UnpicklingError, zipfile.BadZipFile, OSError, EOFError, ValueError,
-            TypeError, AttributeError, IndexError, KeyError, RuntimeError) as err:
+    except (
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        RuntimeError,
+    ) as err:
         raise ScriptArchiveError(str(err) or type(err).__name__) from err
     if not isinstance(top, _ScriptObject):
         raise ScriptArchiveError(f"the archive holds a {type(top).__name__}, not a module")

@@ -269,7 +269,11 @@ def _adhoc_spec(path: Path, fmt: WeightsFormat) -> WeightsSpec:
     """A spec describing a user-supplied file (no URL, no checksum)."""
     prefix = "" if fmt == "torchscript" else GENERATOR_PREFIX
     return WeightsSpec(
-        name=path.name, url=None, file_name=path.name, format=fmt, key_prefix=prefix,
+        name=path.name,
+        url=None,
+        file_name=path.name,
+        format=fmt,
+        key_prefix=prefix,
         provenance="user-supplied file",
     )
 
@@ -322,9 +326,7 @@ def _extract_official_zip(path: Path, dest: Path) -> Path:
     """Unpack config.yaml and the checkpoint of big-lama.zip into ``dest``; return its folder."""
     try:
         with zipfile.ZipFile(path) as zf:
-            members = [
-                n for n in zf.namelist() if n.endswith(("config.yaml", ".ckpt"))
-            ]
+            members = [n for n in zf.namelist() if n.endswith(("config.yaml", ".ckpt"))]
             # Checkpoints are float tensors, which hardly compress: a member that unpacks to far
             # more than the archive's own size is a zip bomb, refused before anything is read.
             budget = 2 * path.stat().st_size + _ZIP_SLACK_BYTES
@@ -620,9 +622,20 @@ def resolve_interpolations(root: Mapping[str, Any], section: str) -> Any:
 
 
 _GENERATOR_KEYS = {
-    "kind", "input_nc", "output_nc", "ngf", "n_downsampling", "n_blocks", "add_out_act",
-    "max_features", "padding_type", "init_conv_kwargs", "downsample_conv_kwargs",
-    "resnet_conv_kwargs", "out_ffc", "spatial_transform_layers",
+    "kind",
+    "input_nc",
+    "output_nc",
+    "ngf",
+    "n_downsampling",
+    "n_blocks",
+    "add_out_act",
+    "max_features",
+    "padding_type",
+    "init_conv_kwargs",
+    "downsample_conv_kwargs",
+    "resnet_conv_kwargs",
+    "out_ffc",
+    "spatial_transform_layers",
 }
 _CONV_KWARGS_KEYS = {"ratio_gin", "ratio_gout", "enable_lfu"}
 

@@ -84,16 +84,16 @@ def write_image(path: str | os.PathLike[str], rgb: NDArray[np.uint8]) -> None:
         tmp = None
     except OSError as err:
         raise EncodeError(
-            f"cannot write {str(p)!r} ({err.strerror or err}); check that the folder is "
-            "writable"
+            f"cannot write {str(p)!r} ({err.strerror or err}); check that the folder is writable"
         ) from err
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def find_pairs(indir: str | os.PathLike[str], outdir: str | os.PathLike[str], *,
-               img_suffix: str = ".png") -> list[ImagePair]:
+def find_pairs(
+    indir: str | os.PathLike[str], outdir: str | os.PathLike[str], *, img_suffix: str = ".png"
+) -> list[ImagePair]:
     """LaMa's folder rule: every ``**/*mask*.png`` under ``indir`` with its image and output path.
 
     Raises:
@@ -152,8 +152,13 @@ def inpaint_image(
         raise MaskError(
             f"mask is {mw}x{mh} but the image is {w}x{h}; expected a mask of the image's size"
         )
-    core = cast(NDArray[np.bool_], mask) if mask.dtype == np.bool_ else binarize(
-        cast(NDArray[np.uint8], mask), auto_threshold(cfg.threshold, lossy=lossy_mask))
+    core = (
+        cast(NDArray[np.bool_], mask)
+        if mask.dtype == np.bool_
+        else binarize(
+            cast(NDArray[np.uint8], mask), auto_threshold(cfg.threshold, lossy=lossy_mask)
+        )
+    )
     if not core.any():
         log.info("the mask has no hole; the image is returned unchanged")
         return image.copy()
@@ -172,8 +177,9 @@ def _process(pair: ImagePair, engine: ImageEngine, cfg: MaskConfig) -> None:
     image = read_image(pair.image)
     mask = read_mask_image(pair.mask)
     try:
-        result = inpaint_image(image, mask, engine, cfg,
-                               lossy_mask=pair.mask.suffix.lower() in LOSSY_IMAGE_EXTENSIONS)
+        result = inpaint_image(
+            image, mask, engine, cfg, lossy_mask=pair.mask.suffix.lower() in LOSSY_IMAGE_EXTENSIONS
+        )
     except MaskError as err:
         raise MaskError(f"{pair.mask}: {err}") from err
     write_image(pair.output, result)

@@ -44,6 +44,7 @@ def generator_config_yaml(arch: GeneratorArch, notes: Mapping[str, object] | Non
 
     ``notes`` (flat str -> scalar) are written under a ``lama_video:`` section (LaMa ignores it).
     """
+
     def scalar(v: object) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -65,10 +66,17 @@ def generator_config_yaml(arch: GeneratorArch, notes: Mapping[str, object] | Non
     ]
     if arch.max_features != 1024:
         lines.append(f"  max_features: {arch.max_features}")
-    for section, (gin, gout) in (("init_conv_kwargs", (0, 0)), ("downsample_conv_kwargs", (0, 0)),
-                                 ("resnet_conv_kwargs", (r, r))):
-        lines += [f"  {section}:", f"    ratio_gin: {gin}", f"    ratio_gout: {gout}",
-                  "    enable_lfu: false"]
+    for section, (gin, gout) in (
+        ("init_conv_kwargs", (0, 0)),
+        ("downsample_conv_kwargs", (0, 0)),
+        ("resnet_conv_kwargs", (r, r)),
+    ):
+        lines += [
+            f"  {section}:",
+            f"    ratio_gin: {gin}",
+            f"    ratio_gout: {gout}",
+            "    enable_lfu: false",
+        ]
     lines += ["training_model:", "  kind: default", "  concat_mask: true"]
     if notes:
         lines.append("lama_video:")
@@ -76,8 +84,12 @@ def generator_config_yaml(arch: GeneratorArch, notes: Mapping[str, object] | Non
     return "\n".join(lines) + "\n"
 
 
-def save_release(out_dir: str | Path, generator: nn.Module, arch: GeneratorArch,
-                 notes: Mapping[str, object] | None = None) -> Path:
+def save_release(
+    out_dir: str | Path,
+    generator: nn.Module,
+    arch: GeneratorArch,
+    notes: Mapping[str, object] | None = None,
+) -> Path:
     """Write ``out_dir/config.yaml`` and ``out_dir/models/best.ckpt`` (generator only).
 
     Returns:
@@ -142,6 +154,9 @@ def load_discriminator_state(path: str | Path) -> dict[str, torch.Tensor]:
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{str(p)!r} holds a {type(obj).__name__}, expected a state_dict")
-    prefixed = {k[len(DISCRIMINATOR_PREFIX):]: v for k, v in obj.items()
-                if k.startswith(DISCRIMINATOR_PREFIX)}
+    prefixed = {
+        k[len(DISCRIMINATOR_PREFIX) :]: v
+        for k, v in obj.items()
+        if k.startswith(DISCRIMINATOR_PREFIX)
+    }
     return prefixed or dict(obj)

@@ -127,13 +127,15 @@ def load_frames(
             objects.extend(_object_masks(mask, kept, n_total, dilate_px))
         frames.extend(rgb for _, rgb in kept)
         names.extend(f"{path.name}#{i}" for i, _ in kept)
-        log.info("training source %s: kept %d of %d frames (every %d)", path, len(kept), n_total,
-                 step)
+        log.info(
+            "training source %s: kept %d of %d frames (every %d)", path, len(kept), n_total, step
+        )
     return FrameSet(frames=frames, objects=objects, names=names)
 
 
-def _object_masks(mask: str | Path, kept: list[tuple[int, NDArray[np.uint8]]], n_total: int,
-                  dilate_px: int) -> list[NDArray[np.bool_]]:
+def _object_masks(
+    mask: str | Path, kept: list[tuple[int, NDArray[np.uint8]]], n_total: int, dilate_px: int
+) -> list[NDArray[np.bool_]]:
     from lama_video import masks as mask_io
 
     h, w = kept[0][1].shape[:2]
@@ -193,8 +195,11 @@ class Batch:
 
     def to(self, device: torch.device | str) -> Batch:
         """The batch on ``device``."""
-        return Batch(self.images.to(device), self.holes.to(device),
-                     None if self.ignore is None else self.ignore.to(device))
+        return Batch(
+            self.images.to(device),
+            self.holes.to(device),
+            None if self.ignore is None else self.ignore.to(device),
+        )
 
 
 class CropSampler:
@@ -210,8 +215,9 @@ class CropSampler:
         rng: random source of crop positions and flips (masks use ``masks.rng``).
     """
 
-    def __init__(self, frames: FrameSet, *, crop_px: int, masks: MaskGenerator,
-                 rng: np.random.Generator) -> None:
+    def __init__(
+        self, frames: FrameSet, *, crop_px: int, masks: MaskGenerator, rng: np.random.Generator
+    ) -> None:
         if len(frames) == 0:
             raise ConfigError("no frames to train on")
         self.crop_px = int(crop_px)
@@ -240,10 +246,10 @@ class CropSampler:
         h, w = img.shape[-2:]
         y, x = int(self.rng.integers(h - s + 1)), int(self.rng.integers(w - s + 1))
         flip = bool(self.rng.integers(2))
-        patch = img[:, y:y + s, x:x + s]
+        patch = img[:, y : y + s, x : x + s]
         obj = None
         if self._objects is not None:
-            obj = self._objects[index][:, y:y + s, x:x + s].float()
+            obj = self._objects[index][:, y : y + s, x : x + s].float()
         hole = torch.from_numpy(self.masks(s, s))[None].float()
         if obj is not None:
             hole = torch.maximum(hole, obj)

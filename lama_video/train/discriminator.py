@@ -33,18 +33,22 @@ class NLayerDiscriminator(nn.Module):
         self.n_layers = n_layers
         kernel, pad = 4, 2  # pix2pixHD: padw = ceil((4 - 1) / 2)
         blocks: list[nn.Sequential] = [
-            nn.Sequential(nn.Conv2d(input_nc, ndf, kernel, stride=2, padding=pad),
-                          nn.LeakyReLU(0.2, inplace=True))
+            nn.Sequential(
+                nn.Conv2d(input_nc, ndf, kernel, stride=2, padding=pad),
+                nn.LeakyReLU(0.2, inplace=True),
+            )
         ]
         channels = ndf
         for i in range(1, n_layers + 1):
             prev, channels = channels, min(channels * 2, 512)
             stride = 2 if i < n_layers else 1
-            blocks.append(nn.Sequential(
-                nn.Conv2d(prev, channels, kernel, stride=stride, padding=pad),
-                nn.BatchNorm2d(channels),
-                nn.LeakyReLU(0.2, inplace=True),
-            ))
+            blocks.append(
+                nn.Sequential(
+                    nn.Conv2d(prev, channels, kernel, stride=stride, padding=pad),
+                    nn.BatchNorm2d(channels),
+                    nn.LeakyReLU(0.2, inplace=True),
+                )
+            )
         blocks.append(nn.Sequential(nn.Conv2d(channels, 1, kernel, stride=1, padding=pad)))
         for i, block in enumerate(blocks):
             self.add_module(f"model{i}", block)

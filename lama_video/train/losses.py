@@ -84,8 +84,15 @@ def resize_mask(mask: Tensor, size: tuple[int, int], *, mode: str = "nearest") -
     return F.interpolate(mask, size=size, mode=mode)
 
 
-def masked_l1_loss(pred: Tensor, target: Tensor, mask: Tensor, *, weight_known: float = 10.0,
-                   weight_missing: float = 0.0, ignore: Tensor | None = None) -> Tensor:
+def masked_l1_loss(
+    pred: Tensor,
+    target: Tensor,
+    mask: Tensor,
+    *,
+    weight_known: float = 10.0,
+    weight_missing: float = 0.0,
+    ignore: Tensor | None = None,
+) -> Tensor:
     """LaMa's ``masked_l1_loss``: mean of ``|pred - target|`` weighted per pixel.
 
     Args:
@@ -172,8 +179,9 @@ def discriminator_adversarial_loss(
     return loss, metrics
 
 
-def feature_matching_loss(fake_features: list[Tensor], real_features: list[Tensor], *,
-                          ignore: Tensor | None = None) -> Tensor:
+def feature_matching_loss(
+    fake_features: list[Tensor], real_features: list[Tensor], *, ignore: Tensor | None = None
+) -> Tensor:
     """Mean over discriminator layers of the MSE between fake and (detached) real features.
 
     Args:
@@ -210,14 +218,22 @@ class _Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_ch: int, planes: int, *, stride: int = 1, dilation: int = 1,
-                 downsample: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        *,
+        stride: int = 1,
+        dilation: int = 1,
+        downsample: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         out_ch = planes * self.expansion
         self.conv1 = nn.Conv2d(in_ch, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=dilation,
-                               dilation=dilation, bias=False)
+        self.conv2 = nn.Conv2d(
+            planes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False
+        )
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, out_ch, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_ch)
@@ -232,15 +248,18 @@ class _Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-def _stage(in_ch: int, planes: int, blocks: int, *, stride: int, first_dilation: int,
-           dilation: int) -> nn.Sequential:
+def _stage(
+    in_ch: int, planes: int, blocks: int, *, stride: int, first_dilation: int, dilation: int
+) -> nn.Sequential:
     out_ch = planes * _Bottleneck.expansion
     downsample = None
     if stride != 1 or in_ch != out_ch:
-        downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
-                                   nn.BatchNorm2d(out_ch))
-    layers = [_Bottleneck(in_ch, planes, stride=stride, dilation=first_dilation,
-                          downsample=downsample)]
+        downsample = nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
+        )
+    layers = [
+        _Bottleneck(in_ch, planes, stride=stride, dilation=first_dilation, downsample=downsample)
+    ]
     layers += [_Bottleneck(out_ch, planes, dilation=dilation) for _ in range(blocks - 1)]
     return nn.Sequential(*layers)
 
@@ -429,8 +448,7 @@ class HRFPerceptualLoss(nn.Module):
         for fp, ft in zip(pred_feats, target_feats, strict=True):
             diff = (fp.float() - ft.float()).pow(2)
             if ignore is not None:
-                keep = 1 - resize_mask(_as_float_mask(ignore, diff), _size_hw(diff),
-                                       mode="max")
+                keep = 1 - resize_mask(_as_float_mask(ignore, diff), _size_hw(diff), mode="max")
                 diff = diff * keep
             terms.append(diff.mean())
         return torch.stack(terms).sum() * self.weight

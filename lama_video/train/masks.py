@@ -83,36 +83,56 @@ PRESETS: dict[str, MaskMix] = {
     "big-lama": MaskMix(
         stroke=StrokeSpec(max_angle=4, max_len=200, max_width=100, min_times=1, max_times=5),
         box=BoxSpec(margin=10, bbox_min_size=30, bbox_max_size=150, min_times=1, max_times=4),
-        stroke_proba=1.0, box_proba=1.0, size_px=256,
+        stroke_proba=1.0,
+        box_proba=1.0,
+        size_px=256,
     ),
     # configs/data_gen/random_*.yaml: LaMa's evaluation masks (Places narrow = thin, wide = thick).
     "thin_256": MaskMix(
         stroke=StrokeSpec(max_angle=4, max_len=40, max_width=10, min_times=4, max_times=50),
-        stroke_proba=1.0, box_proba=0.0, max_area=0.5, size_px=256,
+        stroke_proba=1.0,
+        box_proba=0.0,
+        max_area=0.5,
+        size_px=256,
     ),
     "medium_256": MaskMix(
         stroke=StrokeSpec(max_angle=4, max_len=100, max_width=50, min_times=4, max_times=5),
         box=BoxSpec(margin=0, bbox_min_size=10, bbox_max_size=50, min_times=1, max_times=5),
-        stroke_proba=1.0, box_proba=0.3, max_area=0.5, size_px=256,
+        stroke_proba=1.0,
+        box_proba=0.3,
+        max_area=0.5,
+        size_px=256,
     ),
     "thick_256": MaskMix(
         stroke=StrokeSpec(max_angle=4, max_len=200, max_width=100, min_times=1, max_times=5),
         box=BoxSpec(margin=10, bbox_min_size=30, bbox_max_size=150, min_times=1, max_times=3),
-        stroke_proba=1.0, box_proba=0.3, max_area=0.5, size_px=256,
+        stroke_proba=1.0,
+        box_proba=0.3,
+        max_area=0.5,
+        size_px=256,
     ),
     "thin_512": MaskMix(
         stroke=StrokeSpec(max_angle=4, max_len=100, max_width=20, min_times=4, max_times=70),
-        stroke_proba=1.0, box_proba=0.0, max_area=0.5, size_px=512,
+        stroke_proba=1.0,
+        box_proba=0.0,
+        max_area=0.5,
+        size_px=512,
     ),
     "medium_512": MaskMix(
         stroke=StrokeSpec(max_angle=4, max_len=200, max_width=100, min_times=4, max_times=10),
         box=BoxSpec(margin=0, bbox_min_size=30, bbox_max_size=150, min_times=1, max_times=5),
-        stroke_proba=1.0, box_proba=0.3, max_area=0.5, size_px=512,
+        stroke_proba=1.0,
+        box_proba=0.3,
+        max_area=0.5,
+        size_px=512,
     ),
     "thick_512": MaskMix(
         stroke=StrokeSpec(max_angle=4, max_len=450, max_width=250, min_times=1, max_times=5),
         box=BoxSpec(margin=10, bbox_min_size=30, bbox_max_size=300, min_times=1, max_times=4),
-        stroke_proba=1.0, box_proba=0.3, max_area=0.5, size_px=512,
+        stroke_proba=1.0,
+        box_proba=0.3,
+        max_area=0.5,
+        size_px=512,
     ),
 }
 
@@ -144,16 +164,21 @@ def scale_mix(mix: MaskMix, size_px: int) -> MaskMix:
     def px(v: int, lo: int) -> int:
         return max(lo, round(v * f))
 
-    stroke = replace(mix.stroke, max_len=px(mix.stroke.max_len, 1),
-                     max_width=px(mix.stroke.max_width, 1))
-    box = replace(mix.box, margin=px(mix.box.margin, 0) if mix.box.margin else 0,
-                  bbox_min_size=px(mix.box.bbox_min_size, 1),
-                  bbox_max_size=px(mix.box.bbox_max_size, 1))
+    stroke = replace(
+        mix.stroke, max_len=px(mix.stroke.max_len, 1), max_width=px(mix.stroke.max_width, 1)
+    )
+    box = replace(
+        mix.box,
+        margin=px(mix.box.margin, 0) if mix.box.margin else 0,
+        bbox_min_size=px(mix.box.bbox_min_size, 1),
+        bbox_max_size=px(mix.box.bbox_max_size, 1),
+    )
     return replace(mix, stroke=stroke, box=box, size_px=int(size_px))
 
 
-def draw_strokes(rng: np.random.Generator, height: int, width: int,
-                 spec: StrokeSpec) -> NDArray[np.bool_]:
+def draw_strokes(
+    rng: np.random.Generator, height: int, width: int, spec: StrokeSpec
+) -> NDArray[np.bool_]:
     """One mask of random brush strokes.
 
     Args:
@@ -184,8 +209,9 @@ def draw_strokes(rng: np.random.Generator, height: int, width: int,
     return canvas.astype(bool)
 
 
-def draw_boxes(rng: np.random.Generator, height: int, width: int,
-               spec: BoxSpec) -> NDArray[np.bool_]:
+def draw_boxes(
+    rng: np.random.Generator, height: int, width: int, spec: BoxSpec
+) -> NDArray[np.bool_]:
     """One mask of random axis-aligned rectangles.
 
     Args:
@@ -212,7 +238,7 @@ def draw_boxes(rng: np.random.Generator, height: int, width: int,
         box_h = int(rng.integers(spec.bbox_min_size, max_side + 1))
         x0 = int(rng.integers(spec.margin, width - spec.margin - box_w + 1))
         y0 = int(rng.integers(spec.margin, height - spec.margin - box_h + 1))
-        mask[y0:y0 + box_h, x0:x0 + box_w] = True
+        mask[y0 : y0 + box_h, x0 : x0 + box_w] = True
     return mask
 
 
@@ -231,8 +257,13 @@ class MaskGenerator:
         (256, 256)
     """
 
-    def __init__(self, mix: str | MaskMix = "big-lama", *, seed: int | None = None,
-                 rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        mix: str | MaskMix = "big-lama",
+        *,
+        seed: int | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         self.mix = get_preset(mix) if isinstance(mix, str) else mix
         probas = np.array([self.mix.stroke_proba, self.mix.box_proba], np.float64)
         if (probas < 0).any() or probas.sum() <= 0:
@@ -274,8 +305,9 @@ class MaskGenerator:
                 best = mask
         return best if best is not None else mask
 
-    def generate(self, n: int, height: int | None = None,
-                 width: int | None = None) -> NDArray[np.bool_]:
+    def generate(
+        self, n: int, height: int | None = None, width: int | None = None
+    ) -> NDArray[np.bool_]:
         """``n`` masks stacked: (n, height, width) bool, True = hole."""
         return np.stack([self(height, width) for _ in range(int(n))])
 

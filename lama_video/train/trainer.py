@@ -161,11 +161,20 @@ class Finetuner:
         notes: extra scalars written to ``config.yaml`` (e.g. where the start weights came from).
     """
 
-    def __init__(self, generator: FFCResNetGenerator, arch: GeneratorArch, train_frames: FrameSet,
-                 val_frames: FrameSet, out_dir: str | Path, cfg: FinetuneConfig, *,
-                 device: torch.device, discriminator: nn.Module | None = None,
-                 hrf_encoder: nn.Module | None = None,
-                 notes: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        generator: FFCResNetGenerator,
+        arch: GeneratorArch,
+        train_frames: FrameSet,
+        val_frames: FrameSet,
+        out_dir: str | Path,
+        cfg: FinetuneConfig,
+        *,
+        device: torch.device,
+        discriminator: nn.Module | None = None,
+        hrf_encoder: nn.Module | None = None,
+        notes: dict[str, object] | None = None,
+    ) -> None:
         cfg.validate()
         if cfg.crop_px % generator.size_multiple:
             raise ConfigError(
@@ -191,20 +200,23 @@ class Finetuner:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d)
         self.rng = np.random.default_rng(cfg.seed)
         mix = scale_mix(get_preset(cfg.mask_preset), cfg.crop_px)
-        self.sampler = CropSampler(train_frames, crop_px=cfg.crop_px,
-                                   masks=MaskGenerator(mix, rng=self.rng), rng=self.rng)
+        self.sampler = CropSampler(
+            train_frames, crop_px=cfg.crop_px, masks=MaskGenerator(mix, rng=self.rng), rng=self.rng
+        )
         self.val_batch: Batch | None = None
         if len(val_frames):
             # Validation crops and holes are fixed by the seed and never touch the training draws.
             val_rng = np.random.default_rng([cfg.seed, 1])
-            val_sampler = CropSampler(val_frames, crop_px=cfg.crop_px,
-                                      masks=MaskGenerator(mix, rng=val_rng), rng=val_rng)
+            val_sampler = CropSampler(
+                val_frames, crop_px=cfg.crop_px, masks=MaskGenerator(mix, rng=val_rng), rng=val_rng
+            )
             parts = [val_sampler.crop(i) for i in range(len(val_frames))]
             ignore = None
             if val_frames.objects is not None:
                 ignore = torch.stack([p[2] for p in parts])  # type: ignore[misc]
-            self.val_batch = Batch(torch.stack([p[0] for p in parts]),
-                                   torch.stack([p[1] for p in parts]), ignore)
+            self.val_batch = Batch(
+                torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]), ignore
+            )
         self.step = 0
         self.start_metrics: dict[str, float] | None = None
         self.history: list[dict[str, float]] = []
@@ -235,8 +247,9 @@ class Finetuner:
                 _, real_feats = self.D(img)
             hrf = self.hrf(pred, img, ignore=ign) if self.hrf is not None else None
         pred32 = pred.float()
-        l1 = masked_l1_loss(pred32, img, hole, weight_known=w.l1_known,
-                            weight_missing=w.l1_missing, ignore=ign)
+        l1 = masked_l1_loss(
+            pred32, img, hole, weight_known=w.l1_known, weight_missing=w.l1_missing, ignore=ign
+        )
         adv = generator_adversarial_loss(fake_logits, weight=w.adversarial)
         fm = feature_matching_loss(fake_feats, real_feats, ignore=ign) * w.feature_matching
         g_loss = l1 + adv + fm + (hrf.float() if hrf is not None else 0.0)
@@ -254,16 +267,21 @@ class Finetuner:
             real_logits, _ = self.D(real)
             fake_logits_d, _ = self.D(pred.detach())
         d_loss, d_metrics = discriminator_adversarial_loss(
-            real_logits, fake_logits_d, hole, real_images=real, gp_coef=w.gp_coef, ignore=ign)
+            real_logits, fake_logits_d, hole, real_images=real, gp_coef=w.gp_coef, ignore=ign
+        )
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         torch.nn.utils.clip_grad_norm_(self.D.parameters(), self.cfg.grad_clip)
         self.opt_d.step()
         self.step += 1
         return {
-            "g": float(g_loss.detach()), "l1": float(l1.detach()), "adv": float(adv.detach()),
-            "fm": float(fm.detach()), "hrf": float(hrf.detach()) if hrf is not None else 0.0,
-            "d": float(d_loss.detach()), "r1": d_metrics["r1"],
+            "g": float(g_loss.detach()),
+            "l1": float(l1.detach()),
+            "adv": float(adv.detach()),
+            "fm": float(fm.detach()),
+            "hrf": float(hrf.detach()) if hrf is not None else 0.0,
+            "d": float(d_loss.detach()),
+            "r1": d_metrics["r1"],
         }
 
     @torch.no_grad()
@@ -277,7 +295,10 @@ class Finetuner:
         preds = []
         with self._autocast():
             for i in range(0, b.images.shape[0], self.cfg.batch_size):
-                img, hole = b.images[i:i + self.cfg.batch_size], b.holes[i:i + self.cfg.batch_size]
+                img, hole = (
+                    b.images[i : i + self.cfg.batch_size],
+                    b.holes[i : i + self.cfg.batch_size],
+                )
                 preds.append(self.G(torch.cat([img * (1 - hole), hole], dim=1)).float())
         self.G.train(was_training)
         pred = torch.cat(preds).clamp(0, 1)
@@ -344,13 +365,21 @@ class Finetuner:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with (self.out_dir / "metrics.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
-        log.info("step %d: hole PSNR %.2f dB, SSIM %.4f (start %s)", self.step, metrics["psnr"],
-                 metrics["ssim"], self.start_metrics)
+        log.info(
+            "step %d: hole PSNR %.2f dB, SSIM %.4f (start %s)",
+            self.step,
+            metrics["psnr"],
+            metrics["ssim"],
+            self.start_metrics,
+        )
         if self.best is None or metrics["psnr"] >= self.best[0]:
             self._release(metrics["psnr"])  # models/best.ckpt: best hole PSNR so far
 
-    def run(self, progress: Callable[[int, dict[str, float]], None] | None = None,
-            stop: Callable[[], bool] | None = None) -> TrainResult:
+    def run(
+        self,
+        progress: Callable[[int, dict[str, float]], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> TrainResult:
         """Train up to ``cfg.steps`` steps (from :attr:`step`).
 
         Args:
@@ -379,14 +408,19 @@ class Finetuner:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
             self.save()
-            log.warning("interrupted at step %d; models/last.ckpt saved (resume with --resume)",
-                        self.step)
+            log.warning(
+                "interrupted at step %d; models/last.ckpt saved (resume with --resume)", self.step
+            )
             raise
         seconds = time.perf_counter() - t0
         return TrainResult(
-            out_dir=self.out_dir, step=self.step, start_metrics=self.start_metrics,
-            history=self.history, best_step=self.best[1] if self.best else self.step,
-            seconds=seconds, steps_per_s=(self.step - first) / seconds if seconds > 0 else 0.0,
+            out_dir=self.out_dir,
+            step=self.step,
+            start_metrics=self.start_metrics,
+            history=self.history,
+            best_step=self.best[1] if self.best else self.step,
+            seconds=seconds,
+            steps_per_s=(self.step - first) / seconds if seconds > 0 else 0.0,
         )
 
 
@@ -461,8 +495,9 @@ def finetune(
         gen_arch = GeneratorArch(**state["arch"])
         generator = FFCResNetGenerator.from_arch(gen_arch)
         d_arch = state["discriminator_arch"]
-        disc: nn.Module | None = NLayerDiscriminator(3, ndf=d_arch["ndf"],
-                                                     n_layers=d_arch["n_layers"])
+        disc: nn.Module | None = NLayerDiscriminator(
+            3, ndf=d_arch["ndf"], n_layers=d_arch["n_layers"]
+        )
         notes = dict(state.get("notes") or {})
     elif model is not None:
         from lama_video.model.weights import load_model
@@ -486,7 +521,8 @@ def finetune(
         disc = None
     if discriminator is not None and state is None:
         ndf, n_layers = _DISCRIMINATORS.get(
-            next((k for k, v in ARCHS.items() if v == gen_arch), ""), _DEFAULT_DISCRIMINATOR)
+            next((k for k, v in ARCHS.items() if v == gen_arch), ""), _DEFAULT_DISCRIMINATOR
+        )
         disc = NLayerDiscriminator(3, ndf=ndf, n_layers=n_layers)
         d_state = ckpt.load_discriminator_state(discriminator)
         try:
@@ -498,11 +534,22 @@ def finetune(
                 f"(ndf {ndf}, {n_layers} layers): {first}"
             ) from err
 
-    frames = load_frames(data, mask=mask, dilate_px=dilate_px, max_frames=max_frames,
-                         progress=load_progress)
+    frames = load_frames(
+        data, mask=mask, dilate_px=dilate_px, max_frames=max_frames, progress=load_progress
+    )
     train_idx, val_idx = split_holdout(len(frames), cfg.val_frames)
-    trainer = Finetuner(generator, gen_arch, frames.subset(train_idx), frames.subset(val_idx),
-                        out, cfg, device=dev, discriminator=disc, hrf_encoder=encoder, notes=notes)
+    trainer = Finetuner(
+        generator,
+        gen_arch,
+        frames.subset(train_idx),
+        frames.subset(val_idx),
+        out,
+        cfg,
+        device=dev,
+        discriminator=disc,
+        hrf_encoder=encoder,
+        notes=notes,
+    )
     if state is not None:
         trainer.load_state(state)
         log.info("resuming %s at step %d of %d", out, trainer.step, cfg.steps)

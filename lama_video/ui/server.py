@@ -168,8 +168,9 @@ class _Handler(BaseHTTPRequestHandler):
             data = self._json_body()
             unknown = sorted(set(data) - {"output", "masks", "overwrite"})
             if unknown:
-                raise HttpError(400, f"unknown field {unknown[0]!r}; expected output, masks, "
-                                "overwrite")
+                raise HttpError(
+                    400, f"unknown field {unknown[0]!r}; expected output, masks, overwrite"
+                )
             overwrite = data.get("overwrite", False)
             self._json(s.save(data.get("output"), data.get("masks"), overwrite=overwrite))
         elif path.startswith("/api/"):

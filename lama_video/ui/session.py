@@ -161,8 +161,9 @@ def _read_grey(path: Path) -> NDArray[np.uint8] | None:
         return None
     if not raw:
         return None
-    return cast("NDArray[np.uint8] | None",
-                cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE))
+    return cast(
+        "NDArray[np.uint8] | None", cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE)
+    )
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -409,9 +410,7 @@ class Session:
 
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.n_frames:
-            raise HttpError(
-                404, f"frame {index} does not exist; expected 0..{self.n_frames - 1}"
-            )
+            raise HttpError(404, f"frame {index} does not exist; expected 0..{self.n_frames - 1}")
 
     def frame_jpeg(self, index: int, *, wait_s: float = 30.0) -> bytes:
         """Proxy frame ``index`` as JPEG bytes, waiting for the extraction to reach it.
@@ -480,8 +479,9 @@ class Session:
     def _overlay_png(self, mask: NDArray[np.uint8], rgb: tuple[int, int, int]) -> bytes:
         """(H, W) uint8 mask -> proxy-size RGBA PNG: ``rgb`` where the mask is set, else clear."""
         if (mask.shape[1], mask.shape[0]) != self.proxy_size:
-            mask = cast(NDArray[np.uint8],
-                        cv2.resize(mask, self.proxy_size, interpolation=cv2.INTER_AREA))
+            mask = cast(
+                NDArray[np.uint8], cv2.resize(mask, self.proxy_size, interpolation=cv2.INTER_AREA)
+            )
         on = mask > 127
         bgra = np.zeros((*on.shape, 4), np.uint8)
         bgra[on] = (rgb[2], rgb[1], rgb[0], 255)
@@ -493,8 +493,9 @@ class Session:
         Raises:
             HttpError: 404 when the frame has no painted mask.
         """
-        return self._mask_file_png(index, self._keyframe_path(index), KEYFRAME_RGB,
-                                   f"frame {index} has no painted mask")
+        return self._mask_file_png(
+            index, self._keyframe_path(index), KEYFRAME_RGB, f"frame {index} has no painted mask"
+        )
 
     def result_mask_png(self, index: int) -> bytes:
         """The mask the last removal used on frame ``index`` (proxy-size RGBA PNG).
@@ -503,8 +504,9 @@ class Session:
             HttpError: 404 when there is no result.
         """
         path = self.work / "result" / "masks" / f"{index:06d}.png"
-        return self._mask_file_png(index, path, KEYFRAME_RGB,
-                                   f"no result mask for frame {index}; run Remove first")
+        return self._mask_file_png(
+            index, path, KEYFRAME_RGB, f"no result mask for frame {index}; run Remove first"
+        )
 
     def track_png(self, index: int) -> bytes:
         """The propagated mask of frame ``index`` as a proxy-size RGBA PNG.
@@ -512,11 +514,16 @@ class Session:
         Raises:
             HttpError: 404 when tracking has not run.
         """
-        return self._mask_file_png(index, self.work / "track" / f"{index:06d}.png", TRACK_RGB,
-                                   f"no tracked mask for frame {index}; press Track first")
+        return self._mask_file_png(
+            index,
+            self.work / "track" / f"{index:06d}.png",
+            TRACK_RGB,
+            f"no tracked mask for frame {index}; press Track first",
+        )
 
-    def _mask_file_png(self, index: int, path: Path, rgb: tuple[int, int, int],
-                       missing: str) -> bytes:
+    def _mask_file_png(
+        self, index: int, path: Path, rgb: tuple[int, int, int], missing: str
+    ) -> bytes:
         """The mask stored at ``path`` for frame ``index`` as an RGBA overlay PNG; 404 if absent."""
         self._check_index(index)
         mask = _read_grey(path) if _no_symlink_below(path, self.work) else None
@@ -546,8 +553,9 @@ class Session:
             raise HttpError(400, "the mask is not a PNG; expected the page's canvas as PNG")
         if size is not None and size[0] * size[1] > max(4 * W * H, 4096 * 4096):
             raise HttpError(
-                400, f"the mask is {size[0]}x{size[1]}, far larger than the {W}x{H} video; "
-                "expected the page's canvas (at most the video's size)"
+                400,
+                f"the mask is {size[0]}x{size[1]}, far larger than the {W}x{H} video; "
+                "expected the page's canvas (at most the video's size)",
             )
         img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED) if png else None
         if img is None or img.dtype != np.uint8:
@@ -808,8 +816,10 @@ class Session:
                 403, f"{what} path '{p}' goes through a symlink; expected a plain path in '{root}'"
             )
         internal = [self.work / s for s in ("proxy", "keyframes", "track", "result")]
-        if p == self.work or any(p.is_relative_to(i) for i in internal) or p.name.startswith(
-            (".track", ".result")
+        if (
+            p == self.work
+            or any(p.is_relative_to(i) for i in internal)
+            or p.name.startswith((".track", ".result"))
         ):
             raise HttpError(403, f"{what} path '{p}' is the work folder's own; choose another")
         if p == self.input:
@@ -867,9 +877,7 @@ class Session:
             if folder is not None and folder.exists() and not folder.is_dir():
                 raise HttpError(400, f"masks path '{folder}' is a file; expected a folder")
             exists = [
-                str(p)
-                for p in targets.values()
-                if p.is_file() or (p.is_dir() and any(p.iterdir()))
+                str(p) for p in targets.values() if p.is_file() or (p.is_dir() and any(p.iterdir()))
             ]
             if exists and not overwrite:
                 raise HttpError(
@@ -888,8 +896,9 @@ class Session:
             written: list[str] = []
             if out is not None:
                 out.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".lama-ui-tmp",
-                                           dir=out.parent)
+                fd, tmp = tempfile.mkstemp(
+                    prefix=f".{out.name}.", suffix=".lama-ui-tmp", dir=out.parent
+                )
                 try:
                     with os.fdopen(fd, "wb") as dst, video.open("rb") as src:
                         shutil.copyfileobj(src, dst, 1 << 20)
@@ -901,8 +910,11 @@ class Session:
                 written.append(str(out))
             if folder is not None:
                 folder.parent.mkdir(parents=True, exist_ok=True)
-                new = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".lama-ui-tmp",
-                                            dir=folder.parent))
+                new = Path(
+                    tempfile.mkdtemp(
+                        prefix=f".{folder.name}.", suffix=".lama-ui-tmp", dir=folder.parent
+                    )
+                )
                 try:
                     (new / "keyframes").mkdir()
                     for sub in ("", "keyframes"):

@@ -93,8 +93,9 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
         return np.repeat(img, 3, axis=2)
     if img.shape[2] == 2:  # grey + alpha
         return np.repeat(img[..., :1], 3, axis=2)
-    return cast(NDArray[np.uint8],
-                cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2RGB))
+    return cast(
+        NDArray[np.uint8], cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2RGB)
+    )
 
 
 def write_png(path: str | os.PathLike[str], rgb: NDArray[np.uint8]) -> None:
@@ -113,5 +114,3 @@ def _check_rgb(rgb: Any) -> NDArray[np.uint8]:
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected (H, W, 3) uint8 RGB, got shape {arr.shape} dtype {arr.dtype}")
     return np.ascontiguousarray(arr)
-
-

@@ -396,7 +396,10 @@ class VideoReader:
             log.warning(
                 "%s: decoding ended after %d frames but the container announces about %d; the "
                 "file is probably truncated (the output has %d frames)",
-                self.path, decoded, expected, decoded,
+                self.path,
+                decoded,
+                expected,
+                decoded,
             )
 
     def _frames_seeking(
@@ -618,5 +621,3 @@ def describe(info: VideoInfo) -> str:
     extra = f", rotation {info.rotation}" if info.rotation else ""
     audio = f", audio {'/'.join(info.audio_codecs)}" if info.audio_codecs else ""
     return f"{info.path.name}: {info.width}x{info.height} {kind}, {rate}{extra}{audio}"
-
-

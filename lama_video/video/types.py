@@ -71,5 +71,3 @@ class Frame:
     time_base: Fraction
     rgb: NDArray[np.uint8]
     duration: int | None = None
-
-

@@ -534,5 +534,3 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
-
-

@@ -37,7 +37,10 @@ def test_ffc_local_to_split_output() -> None:
 def test_ffc_global_to_global_all_four_paths() -> None:
     ffc = FFC(64, 64, kernel_size=3, padding=1, ratio_gin=0.75, ratio_gout=0.75)
     assert {k.split(".")[0] for k in ffc.state_dict()} == {
-        "convl2l", "convl2g", "convg2l", "convg2g"
+        "convl2l",
+        "convl2g",
+        "convg2l",
+        "convg2g",
     }
     assert ffc.convl2l is not None and ffc.convl2l.weight.shape == (16, 16, 3, 3)
     assert ffc.convg2l is not None and ffc.convg2l.weight.shape == (16, 48, 3, 3)

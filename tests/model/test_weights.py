@@ -153,7 +153,10 @@ def test_loaded_model_inpaint_reproduces_official_png_pipeline(parity_dir: Path)
 
 
 def test_official_folder_with_lightning_checkpoint(
-    tmp_path: Path, parity_dir: Path, tiny_state: dict, model_input: torch.Tensor,
+    tmp_path: Path,
+    parity_dir: Path,
+    tiny_state: dict,
+    model_input: torch.Tensor,
     expected_raw: np.ndarray,
 ) -> None:
     folder = official_folder(tmp_path, parity_dir, tiny_state)
@@ -166,7 +169,10 @@ def test_official_folder_with_lightning_checkpoint(
 
 
 def test_official_zip(
-    tmp_path: Path, parity_dir: Path, tiny_state: dict, model_input: torch.Tensor,
+    tmp_path: Path,
+    parity_dir: Path,
+    tiny_state: dict,
+    model_input: torch.Tensor,
     expected_raw: np.ndarray,
 ) -> None:
     folder = official_folder(tmp_path / "src", parity_dir, tiny_state)
@@ -408,8 +414,9 @@ def test_resolve_interpolations() -> None:
     with pytest.raises(WeightsError, match="missing key"):
         resolve_interpolations({"generator": {"n": "${a.nope}"}}, "generator")
     with pytest.raises(WeightsError, match="cycle"):
-        resolve_interpolations({"generator": {"p": "${generator.q}", "q": "${generator.p}"}},
-                               "generator")
+        resolve_interpolations(
+            {"generator": {"p": "${generator.q}", "q": "${generator.p}"}}, "generator"
+        )
 
 
 def test_fixture_config_resolves_to_big_lama_ratios(parity_dir: Path) -> None:

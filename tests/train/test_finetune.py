@@ -38,7 +38,7 @@ def _frame(i: int, h: int = 48, w: int = 64) -> np.ndarray:
     """Smooth gradient + a moving bar: learnable, different per frame."""
     yy, xx = np.mgrid[0:h, 0:w]
     img = np.stack([xx * 3 + i * 5, yy * 4, (xx + yy) * 2 + 20], axis=-1).astype(np.float64)
-    img[:, (i * 4) % w:(i * 4) % w + 4] = 230
+    img[:, (i * 4) % w : (i * 4) % w + 4] = 230
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -57,14 +57,22 @@ def masks_dir(tmp_path: Path) -> Path:
     d.mkdir()
     for i in range(6):
         m = np.zeros((48, 64, 3), np.uint8)
-        m[10:20, 8 + i:18 + i] = 255
+        m[10:20, 8 + i : 18 + i] = 255
         write_png(d / f"{i:05d}.png", m)
     return d
 
 
 def _cfg(**kw: object) -> FinetuneConfig:
-    base = FinetuneConfig(steps=4, batch_size=2, crop_px=32, val_frames=2, val_every=2,
-                          save_every=2, seed=3, losses=NO_HRF)
+    base = FinetuneConfig(
+        steps=4,
+        batch_size=2,
+        crop_px=32,
+        val_frames=2,
+        val_every=2,
+        save_every=2,
+        seed=3,
+        losses=NO_HRF,
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -125,8 +133,15 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch() -> None:
     torch.manual_seed(0)
     frames = FrameSet([_frame(i) for i in range(3)], None, ["a", "b", "c"])
     gen = FFCResNetGenerator.from_arch(ARCHS["tiny"])
-    trainer = Finetuner(gen, ARCHS["tiny"], frames, frames.subset([]), "unused",
-                        _cfg(steps=10, val_frames=0), device=torch.device("cpu"))
+    trainer = Finetuner(
+        gen,
+        ARCHS["tiny"],
+        frames,
+        frames.subset([]),
+        "unused",
+        _cfg(steps=10, val_frames=0),
+        device=torch.device("cpu"),
+    )
     batch = trainer.sampler.batch(2)
     losses = [trainer.train_step(batch) for _ in range(10)]
     # the generator's total loss falls fast (feature matching first), the known-pixel L1 too
@@ -141,8 +156,15 @@ def test_checkpoint_loads_strictly_with_the_same_output(tmp_path: Path) -> None:
     torch.manual_seed(0)
     frames = FrameSet([_frame(i) for i in range(3)], None, ["a", "b", "c"])
     out = tmp_path / "run"
-    trainer = Finetuner(FFCResNetGenerator.from_arch(ARCHS["tiny"]), ARCHS["tiny"], frames,
-                        frames.subset([]), out, _cfg(val_frames=0), device=torch.device("cpu"))
+    trainer = Finetuner(
+        FFCResNetGenerator.from_arch(ARCHS["tiny"]),
+        ARCHS["tiny"],
+        frames,
+        frames.subset([]),
+        out,
+        _cfg(val_frames=0),
+        device=torch.device("cpu"),
+    )
     result = trainer.run()
     assert result.step == 4 and result.best_step == 4
     assert (out / "config.yaml").is_file() and (out / "models" / "best.ckpt").is_file()
@@ -157,8 +179,9 @@ def test_checkpoint_loads_strictly_with_the_same_output(tmp_path: Path) -> None:
 
 
 def test_validation_reports_start_and_progress(frames_dir: Path, tmp_path: Path) -> None:
-    result = finetune(data=[frames_dir], out_dir=tmp_path / "run", cfg=_cfg(), arch="tiny",
-                      device="cpu")
+    result = finetune(
+        data=[frames_dir], out_dir=tmp_path / "run", cfg=_cfg(), arch="tiny", device="cpu"
+    )
     assert result.start_metrics is not None and set(result.start_metrics) == {"psnr", "ssim"}
     assert [h["step"] for h in result.history] == [2, 4]
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
@@ -170,8 +193,9 @@ def test_validation_reports_start_and_progress(frames_dir: Path, tmp_path: Path)
 
 
 def test_resume_continues_from_the_same_step(frames_dir: Path, tmp_path: Path) -> None:
-    straight = finetune(data=[frames_dir], out_dir=tmp_path / "a", cfg=_cfg(val_frames=0),
-                        arch="tiny", device="cpu")
+    straight = finetune(
+        data=[frames_dir], out_dir=tmp_path / "a", cfg=_cfg(val_frames=0), arch="tiny", device="cpu"
+    )
     assert straight.step == 4
     calls = {"n": 0}
 
@@ -180,15 +204,32 @@ def test_resume_continues_from_the_same_step(frames_dir: Path, tmp_path: Path) -
         return calls["n"] >= 2
 
     with pytest.raises(KeyboardInterrupt):
-        finetune(data=[frames_dir], out_dir=tmp_path / "b", cfg=_cfg(val_frames=0, save_every=100),
-                 arch="tiny", device="cpu", stop=stop_after_two)
+        finetune(
+            data=[frames_dir],
+            out_dir=tmp_path / "b",
+            cfg=_cfg(val_frames=0, save_every=100),
+            arch="tiny",
+            device="cpu",
+            stop=stop_after_two,
+        )
     state = torch.load(tmp_path / "b" / "models" / "last.ckpt", weights_only=True)
     assert state["step"] == 2
     with pytest.raises(ConfigError, match="--resume"):
-        finetune(data=[frames_dir], out_dir=tmp_path / "b", cfg=_cfg(val_frames=0), arch="tiny",
-                 device="cpu")
-    resumed = finetune(data=[frames_dir], out_dir=tmp_path / "b", cfg=_cfg(val_frames=0),
-                       arch="tiny", device="cpu", resume=True)
+        finetune(
+            data=[frames_dir],
+            out_dir=tmp_path / "b",
+            cfg=_cfg(val_frames=0),
+            arch="tiny",
+            device="cpu",
+        )
+    resumed = finetune(
+        data=[frames_dir],
+        out_dir=tmp_path / "b",
+        cfg=_cfg(val_frames=0),
+        arch="tiny",
+        device="cpu",
+        resume=True,
+    )
     assert resumed.step == 4
     a = torch.load(tmp_path / "a" / "models" / "last.ckpt", weights_only=True)
     b = torch.load(tmp_path / "b" / "models" / "last.ckpt", weights_only=True)
@@ -199,21 +240,45 @@ def test_resume_continues_from_the_same_step(frames_dir: Path, tmp_path: Path) -
 
 
 def test_internal_learning_run(frames_dir: Path, masks_dir: Path, tmp_path: Path) -> None:
-    result = finetune(data=[frames_dir], mask=masks_dir, out_dir=tmp_path / "run",
-                      cfg=_cfg(steps=2, val_every=2), arch="tiny", device="cpu")
+    result = finetune(
+        data=[frames_dir],
+        mask=masks_dir,
+        out_dir=tmp_path / "run",
+        cfg=_cfg(steps=2, val_every=2),
+        arch="tiny",
+        device="cpu",
+    )
     assert result.step == 2 and len(result.history) == 1
     assert math.isfinite(result.history[0]["psnr"])
 
 
-def test_finetune_command(frames_dir: Path, tmp_path: Path,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finetune_command(
+    frames_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lama_video.cli import app
 
     monkeypatch.setenv("LAMA_VIDEO_HOME", str(tmp_path / "empty-cache"))
     runner = CliRunner()
     out = tmp_path / "run"
-    args = ["finetune", "--arch", "tiny", "--data", str(frames_dir), "-o", str(out), "--steps",
-            "2", "--crop", "32", "--batch-size", "1", "--device", "cpu", "--val-frames", "1"]
+    args = [
+        "finetune",
+        "--arch",
+        "tiny",
+        "--data",
+        str(frames_dir),
+        "-o",
+        str(out),
+        "--steps",
+        "2",
+        "--crop",
+        "32",
+        "--batch-size",
+        "1",
+        "--device",
+        "cpu",
+        "--val-frames",
+        "1",
+    ]
     missing = runner.invoke(app, [*args, "--seed", "1"])
     assert missing.exit_code == 1
     assert "encoder_epoch_20.pth" in missing.output and "--hrf-weight 0" in missing.output
@@ -222,8 +287,22 @@ def test_finetune_command(frames_dir: Path, tmp_path: Path,
     assert load_model(out).arch == ARCHS["tiny"]
     again = runner.invoke(app, [*args, "--hrf-weight", "0"])
     assert again.exit_code == 1 and "--resume" in again.output
-    more = runner.invoke(app, ["-q", *args[:-6], "--steps", "3", "--device", "cpu", "--val-frames",
-                               "1", "--hrf-weight", "0", "--resume"])
+    more = runner.invoke(
+        app,
+        [
+            "-q",
+            *args[:-6],
+            "--steps",
+            "3",
+            "--device",
+            "cpu",
+            "--val-frames",
+            "1",
+            "--hrf-weight",
+            "0",
+            "--resume",
+        ],
+    )
     assert more.exit_code == 0, more.output
     assert torch.load(out / "models" / "last.ckpt", weights_only=True)["step"] == 3
 
@@ -235,20 +314,35 @@ def test_bf16_autocast_step_with_hrf_loss() -> None:
     frames = FrameSet([_frame(i) for i in range(2)], None, ["a", "b"])
     gen = FFCResNetGenerator.from_arch(ARCHS["tiny"])
     # the CUDA path (bf16 autocast, FFTs kept in fp32, R1 double backward) exercised on CPU
-    trainer = Finetuner(gen, ARCHS["tiny"], frames, frames.subset([1]), "unused",
-                        _cfg(precision="bf16", losses=LossWeights()), device=torch.device("cpu"),
-                        hrf_encoder=ResNet50Dilated())
+    trainer = Finetuner(
+        gen,
+        ARCHS["tiny"],
+        frames,
+        frames.subset([1]),
+        "unused",
+        _cfg(precision="bf16", losses=LossWeights()),
+        device=torch.device("cpu"),
+        hrf_encoder=ResNet50Dilated(),
+    )
     assert trainer.amp_dtype == torch.bfloat16
     losses = trainer.train_step(trainer.sampler.batch(2))
     assert all(math.isfinite(v) for v in losses.values()) and losses["hrf"] > 0
     assert math.isfinite(trainer.evaluate()["psnr"])  # type: ignore[index]
     with pytest.raises(ConfigError, match="HRF"):
-        Finetuner(gen, ARCHS["tiny"], frames, frames.subset([]), "unused",
-                  _cfg(losses=LossWeights()), device=torch.device("cpu"))
+        Finetuner(
+            gen,
+            ARCHS["tiny"],
+            frames,
+            frames.subset([]),
+            "unused",
+            _cfg(losses=LossWeights()),
+            device=torch.device("cpu"),
+        )
 
 
 def test_finetune_command_ctrl_c_saves_and_exits_130(
-        frames_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import lama_video.train.trainer as trainer_mod
     from lama_video.cli import app
 
@@ -259,9 +353,28 @@ def test_finetune_command_ctrl_c_saves_and_exits_130(
 
     monkeypatch.setattr(trainer_mod, "finetune", interrupted)
     out = tmp_path / "run"
-    res = CliRunner().invoke(app, ["finetune", "--arch", "tiny", "--data", str(frames_dir), "-o",
-                                   str(out), "--steps", "5", "--crop", "32", "--device", "cpu",
-                                   "--hrf-weight", "0", "--val-frames", "0"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "finetune",
+            "--arch",
+            "tiny",
+            "--data",
+            str(frames_dir),
+            "-o",
+            str(out),
+            "--steps",
+            "5",
+            "--crop",
+            "32",
+            "--device",
+            "cpu",
+            "--hrf-weight",
+            "0",
+            "--val-frames",
+            "0",
+        ],
+    )
     assert res.exit_code == 130
     assert "--resume" in res.output
     assert torch.load(out / "models" / "last.ckpt", weights_only=True)["step"] == 1

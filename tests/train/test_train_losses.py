@@ -28,8 +28,14 @@ LN2 = math.log(2.0)
 
 def test_default_weights_are_big_lama() -> None:
     w = LossWeights()
-    assert (w.l1_known, w.l1_missing, w.adversarial, w.gp_coef, w.feature_matching,
-            w.hrf_perceptual) == (10, 0, 10, 0.001, 100, 30)
+    assert (
+        w.l1_known,
+        w.l1_missing,
+        w.adversarial,
+        w.gp_coef,
+        w.feature_matching,
+        w.hrf_perceptual,
+    ) == (10, 0, 10, 0.001, 100, 30)
 
 
 def test_masked_l1_by_hand() -> None:
@@ -86,8 +92,9 @@ def test_discriminator_loss_mask_as_fake_target() -> None:
     # ignoring the top row of pixels drops the real term there (max-pooled: the whole top row)
     ignore = torch.zeros(1, 1, 8, 8)
     ignore[..., 0, :] = 1
-    loss_i, _ = discriminator_adversarial_loss(real_logits, fake_logits, mask, gp_coef=0.0,
-                                               ignore=ignore)
+    loss_i, _ = discriminator_adversarial_loss(
+        real_logits, fake_logits, mask, gp_coef=0.0, ignore=ignore
+    )
     assert loss_i.item() == pytest.approx(expected - LN2 / 2, rel=1e-6)
 
 
@@ -98,8 +105,9 @@ def test_discriminator_loss_adds_r1() -> None:
     fake = torch.rand(1, 3, 4, 4)
     mask = torch.ones(1, 1, 4, 4)
     base, _ = discriminator_adversarial_loss(d(real), d(fake), mask, gp_coef=0.0)
-    with_gp, metrics = discriminator_adversarial_loss(d(real), d(fake), mask, real_images=real,
-                                                      gp_coef=0.001)
+    with_gp, metrics = discriminator_adversarial_loss(
+        d(real), d(fake), mask, real_images=real, gp_coef=0.001
+    )
     assert metrics["r1"] == pytest.approx(16 * 9)
     assert (with_gp - base).item() == pytest.approx(0.001 * 16 * 9, rel=1e-5)
 
@@ -137,7 +145,11 @@ def test_resnet50_dilated_shapes_and_key_layout() -> None:
     with torch.no_grad():
         feats = enc(torch.rand(1, 3, 64, 48))
     assert [tuple(f.shape) for f in feats] == [
-        (1, 256, 16, 12), (1, 512, 8, 6), (1, 1024, 8, 6), (1, 2048, 8, 6)]
+        (1, 256, 16, 12),
+        (1, 512, 8, 6),
+        (1, 1024, 8, 6),
+        (1, 2048, 8, 6),
+    ]
     sd = enc.state_dict()
     assert sd["conv1.weight"].shape == (64, 3, 3, 3)  # deep stem, not a 7x7 conv
     assert sd["conv3.weight"].shape == (128, 64, 3, 3)
