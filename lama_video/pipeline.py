@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from lama_video import masks as masks_mod
 from lama_video.composite import composite
-from lama_video.config import RunConfig
+from lama_video.config import InpaintConfig, RunConfig
 from lama_video.engines import ImageEngine, make_image_engine
 from lama_video.errors import EncodeError, MaskError
 from lama_video.masks import Box, MaskTrack
@@ -161,7 +161,9 @@ class PerFrameEngine:
     Same interface as :class:`lama_video.temporal.TemporalEngine`.
     """
 
-    def __init__(self, image_engine: ImageEngine, batch_size: int = 8) -> None:
+    def __init__(
+        self, image_engine: ImageEngine, batch_size: int = InpaintConfig().batch_size
+    ) -> None:
         self.image_engine = image_engine
         self.batch_size = batch_size
         self.name = f"per-frame {image_engine.name}"

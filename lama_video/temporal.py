@@ -89,6 +89,28 @@ class _Pred:
     dist: NDArray[np.float32]  # (n,) frames to the source; inf = no source
 
 
+def effective_overlap(window: int, overlap: int) -> int:
+    """Frames two consecutive windows share: ``overlap``, at most ``window - 1``."""
+    return min(overlap, window - 1)
+
+
+def plan_windows(n_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of every window :meth:`TemporalEngine.process` makes for ``n_frames``.
+
+    Window k starts at ``k * (window - overlap)``; the first one that reaches the last frame is
+    the last (and may be shorter). Consecutive windows share ``overlap`` frames.
+    """
+    overlap = effective_overlap(window, overlap)
+    step = window - overlap
+    out: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        out.append((start, min(start + window, n_frames)))
+        if start + window >= n_frames:
+            return out
+        start += step
+
+
 class TemporalEngine:
     """Flow-guided video inpainting over overlapping windows (see the module docstring).
 
@@ -123,7 +145,7 @@ class TemporalEngine:
             own ``frame.rgb`` array back).
         """
         window = self.cfg.window_frames
-        overlap = min(self.cfg.overlap_frames, window - 1)
+        overlap = effective_overlap(window, self.cfg.overlap_frames)
         source = iter(items)
         buf: list[Item] = []
         carry: list[NDArray[np.uint8]] = []  # previous window's results for buf's first frames

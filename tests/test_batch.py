@@ -28,13 +28,14 @@ from lama_video.batching import (
     load_jobs,
     read_job_file,
 )
-from lama_video.batching.ray import Joiner, plan_parts, plan_windows, run_part, split_job
+from lama_video.batching.ray import Joiner, plan_parts, run_part, split_job
 from lama_video.cli import app
 from lama_video.config import RunConfig, TemporalConfig
 from lama_video.engines.classical import ClassicalEngine
 from lama_video.errors import ConfigError
 from lama_video.masks import Box
 from lama_video.pipeline import remove_object
+from lama_video.temporal import plan_windows
 from lama_video.video import list_image_files, open_video, read_image
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"

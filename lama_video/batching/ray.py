@@ -2,7 +2,7 @@
 
 A short video is one Ray task running :func:`lama_video.batching.run_job`. A video longer than
 ``split_frames`` is cut into *parts*: consecutive groups of the temporal engine's own windows
-(:func:`plan_windows` reproduces :meth:`lama_video.temporal.TemporalEngine.process`'s plan). Each
+(:func:`lama_video.temporal.plan_windows`, the engine's own window plan). Each
 part task decodes its frame range, runs the engine over it and writes its frames as NumPy files to
 a scratch folder; the driver joins the parts in order while the others still run, cross-fades the
 frames two parts share exactly as the engine cross-fades two windows, and encodes once with the
@@ -50,6 +50,7 @@ from lama_video.batching.jobs import EngineFactory, Job, JobResult
 from lama_video.batching.worker import job_engine, remove_partials, run_job
 from lama_video.config import TemporalConfig
 from lama_video.errors import ConfigError, LamaVideoError, VideoOpenError
+from lama_video.temporal import effective_overlap, plan_windows
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +71,6 @@ def require_ray() -> Any:
 
 
 # ------------------------------------------------------------------------------------- planning
-
-
-def plan_windows(n_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` of every window :class:`~lama_video.temporal.TemporalEngine` makes.
-
-    Window k starts at ``k * (window - overlap)``; the first one that reaches the last frame is
-    the last (and may be shorter). Consecutive windows share ``overlap`` frames.
-    """
-    overlap = min(overlap, window - 1)
-    step = window - overlap
-    out: list[tuple[int, int]] = []
-    start = 0
-    while True:
-        out.append((start, min(start + window, n_frames)))
-        if start + window >= n_frames:
-            return out
-        start += step
 
 
 @dataclass(frozen=True)
@@ -121,7 +105,7 @@ def plan_parts(n_frames: int, temporal: TemporalConfig, frames_per_part: int) ->
         starts = range(0, n_frames, frames_per_part)
         return [Part(i, s, min(s + frames_per_part, n_frames)) for i, s in enumerate(starts)]
     window = temporal.window_frames
-    overlap = min(temporal.overlap_frames, window - 1)
+    overlap = effective_overlap(window, temporal.overlap_frames)
     if 2 * overlap > window:
         return [Part(0, 0, n_frames)]
     step = window - overlap

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from lama_video.config import InpaintConfig
 from lama_video.engines.base import check_batch
 
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -24,7 +25,9 @@ class ClassicalEngine:
         radius_px: neighbourhood radius around each hole pixel that the method draws colours from.
     """
 
-    def __init__(self, method: str = "telea", radius_px: int = 5) -> None:
+    def __init__(
+        self, method: str = "telea", radius_px: int = InpaintConfig().classical_radius_px
+    ) -> None:
         if method not in _METHODS:
             raise ValueError(f"method must be one of {', '.join(_METHODS)}, got {method!r}")
         if int(radius_px) < 1:

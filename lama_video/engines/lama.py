@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
+from lama_video.config import InpaintConfig
 from lama_video.engines.base import check_batch
 from lama_video.errors import ConfigError, LamaVideoError, WeightsError
 
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     pass
 
 log = logging.getLogger(__name__)
+
+# Keyword defaults are the run config's (one place for each default).
+_DEFAULTS = InpaintConfig()
 
 PAD_MULTIPLE = 8  # LaMa's configs/prediction/default.yaml: dataset.pad_out_to_modulo
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -217,12 +221,12 @@ class Inpainter:
         self,
         model: Any,
         *,
-        device: str | torch.device = "auto",
-        precision: str = "fp32",
-        batch_size: int = 8,
-        crop_trigger_px: int = 800,
-        crop_margin_px: int = 128,
-        resize_limit_px: int = 1280,
+        device: str | torch.device = _DEFAULTS.device,
+        precision: str = _DEFAULTS.precision,
+        batch_size: int = _DEFAULTS.batch_size,
+        crop_trigger_px: int = _DEFAULTS.crop_trigger_px,
+        crop_margin_px: int = _DEFAULTS.crop_margin_px,
+        resize_limit_px: int = _DEFAULTS.resize_limit_px,
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(
@@ -281,15 +285,15 @@ class Inpainter:
     @classmethod
     def from_pretrained(
         cls,
-        source: str | os.PathLike[str] = "big-lama",
+        source: str | os.PathLike[str] = _DEFAULTS.model,
         *,
-        trust_checkpoint: bool = False,
-        device: str | torch.device = "auto",
-        precision: str = "fp32",
-        batch_size: int = 8,
-        crop_trigger_px: int = 800,
-        crop_margin_px: int = 128,
-        resize_limit_px: int = 1280,
+        trust_checkpoint: bool = _DEFAULTS.trust_checkpoint,
+        device: str | torch.device = _DEFAULTS.device,
+        precision: str = _DEFAULTS.precision,
+        batch_size: int = _DEFAULTS.batch_size,
+        crop_trigger_px: int = _DEFAULTS.crop_trigger_px,
+        crop_margin_px: int = _DEFAULTS.crop_margin_px,
+        resize_limit_px: int = _DEFAULTS.resize_limit_px,
     ) -> Inpainter:
         """Load weights (a registry name looked up in the local cache, or a path) and wrap them.
 
