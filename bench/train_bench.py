@@ -34,8 +34,9 @@ import numpy as np
 import torch
 
 from lama_video.model.generator import FFCResNetGenerator
+from lama_video.train.config import LossWeights
 from lama_video.train.data import FrameSet
-from lama_video.train.losses import LossWeights, ResNet50Dilated
+from lama_video.train.losses import ResNet50Dilated
 from lama_video.train.trainer import ARCHS, FinetuneConfig, Finetuner, finetune, resolve_device
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"

@@ -10,7 +10,18 @@ from typing import Annotated, Any
 import typer
 from tqdm import tqdm
 
-from lama_video.cli._app import app, run_command, state
+from lama_video.cli._app import app, choice, choices_metavar, run_command, state
+from lama_video.train.config import (
+    ARCHS,
+    DEFAULT_ARCH,
+    DEFAULT_DEVICE,
+    DEFAULT_DILATE_PX,
+    DEFAULT_MAX_FRAMES,
+    PRECISIONS,
+    FinetuneConfig,
+)
+
+_FT = FinetuneConfig()  # help texts quote the library's defaults, never restate them
 
 
 @app.command()
@@ -36,13 +47,14 @@ def finetune(
         ),
     ] = None,
     arch: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--arch",
-            help="Generator for training from scratch: big-lama, lama-fourier or tiny.",
-            metavar="NAME",
+            help=f"Generator trained from scratch without --model (default {DEFAULT_ARCH}).",
+            metavar=choices_metavar(*ARCHS),
+            callback=choice(*ARCHS, name="--arch"),
         ),
-    ] = "big-lama",
+    ] = None,
     mask: Annotated[
         Path | None,
         typer.Option(
@@ -54,35 +66,48 @@ def finetune(
         ),
     ] = None,
     steps: Annotated[
-        int | None, typer.Option("--steps", help="Total steps (2000).", metavar="INT")
+        int | None,
+        typer.Option("--steps", help=f"Total steps (default {_FT.steps}).", metavar="INT"),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Crops per step (4).", metavar="INT")
+        int | None,
+        typer.Option(
+            "--batch-size", help=f"Crops per step (default {_FT.batch_size}).", metavar="INT"
+        ),
     ] = None,
     crop: Annotated[
         int | None,
-        typer.Option("--crop", help="Crop side in px, multiple of 8 (256).", metavar="PX"),
+        typer.Option(
+            "--crop", help=f"Crop side, a multiple of 8 (default {_FT.crop_px}).", metavar="PX"
+        ),
     ] = None,
     device: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--device", help="auto, cpu, cuda or cuda:N.", metavar="[auto|cpu|cuda|cuda:N|mps]"
+            "--device",
+            help=f"Where to train (default {DEFAULT_DEVICE}: CUDA when there is one).",
+            metavar="[auto|cpu|cuda|cuda:N]",
         ),
-    ] = "auto",
+    ] = None,
     precision: Annotated[
         str | None,
         typer.Option(
-            "--precision", help="auto (bf16 on CUDA), fp32 or bf16.", metavar="[auto|fp32|bf16]"
+            "--precision",
+            help=f"Arithmetic (default {_FT.precision}: bf16 on CUDA, else fp32).",
+            metavar=choices_metavar(*PRECISIONS),
+            callback=choice(*PRECISIONS, name="--precision"),
         ),
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Seeds crops, holes, nets.", metavar="INT")
     ] = None,
     lr_g: Annotated[
-        float | None, typer.Option("--lr-g", help="Generator lr (1e-3).", metavar="FLOAT")
+        float | None,
+        typer.Option("--lr-g", help=f"Generator lr (default {_FT.lr_g:g}).", metavar="FLOAT"),
     ] = None,
     lr_d: Annotated[
-        float | None, typer.Option("--lr-d", help="Discriminator lr (1e-4).", metavar="FLOAT")
+        float | None,
+        typer.Option("--lr-d", help=f"Discriminator lr (default {_FT.lr_d:g}).", metavar="FLOAT"),
     ] = None,
     mask_preset: Annotated[
         str | None,
@@ -94,30 +119,49 @@ def finetune(
     ] = None,
     val_frames: Annotated[
         int | None,
-        typer.Option("--val-frames", help="Frames held back for validation (4).", metavar="INT"),
+        typer.Option(
+            "--val-frames",
+            help=f"Frames held back for validation (default {_FT.val_frames}).",
+            metavar="INT",
+        ),
     ] = None,
     val_every: Annotated[
         int | None,
-        typer.Option("--val-every", help="Steps between validations (250).", metavar="INT"),
+        typer.Option(
+            "--val-every",
+            help=f"Steps between validations (default {_FT.val_every}).",
+            metavar="INT",
+        ),
     ] = None,
     save_every: Annotated[
         int | None,
-        typer.Option("--save-every", help="Steps between checkpoints (250).", metavar="INT"),
+        typer.Option(
+            "--save-every",
+            help=f"Steps between checkpoints (default {_FT.save_every}).",
+            metavar="INT",
+        ),
     ] = None,
     max_frames: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--max-frames", help="Frames kept per --data source, evenly spaced.", metavar="INT"
+            "--max-frames",
+            help=f"Frames kept per --data source, evenly spaced (default {DEFAULT_MAX_FRAMES}).",
+            metavar="INT",
         ),
-    ] = 400,
+    ] = None,
     dilate: Annotated[
-        int, typer.Option("--dilate", help="Grow --mask objects by PX.", metavar="PX")
-    ] = 4,
+        int | None,
+        typer.Option(
+            "--dilate",
+            help=f"Grow --mask objects by PX (default {DEFAULT_DILATE_PX}).",
+            metavar="PX",
+        ),
+    ] = None,
     hrf_weight: Annotated[
         float | None,
         typer.Option(
             "--hrf-weight",
-            help="HRF perceptual loss weight (30; 0 = off, no weights).",
+            help=f"HRF perceptual loss weight (default {_FT.losses.hrf_perceptual:g}; 0 = off).",
             metavar="FLOAT",
         ),
     ] = None,
@@ -153,8 +197,7 @@ def finetune(
     With --mask, the clip's own background is the only training target (internal learning).
     Ctrl-C saves models/last.ckpt after the current step and exits 130; --resume continues.
     """
-    from lama_video.train.losses import LossWeights
-    from lama_video.train.trainer import FinetuneConfig
+    from lama_video.train.config import LossWeights
     from lama_video.train.trainer import finetune as run_finetune
 
     given: dict[str, Any] = {
@@ -219,11 +262,12 @@ def finetune(
                 out_dir=output,
                 cfg=cfg,
                 model=model,
-                arch=arch,
                 mask=mask,
-                dilate_px=dilate,
-                max_frames=max_frames,
-                device=device,
+                # not given: the library's defaults (lama_video.train.config)
+                arch=DEFAULT_ARCH if arch is None else arch,
+                dilate_px=DEFAULT_DILATE_PX if dilate is None else dilate,
+                max_frames=DEFAULT_MAX_FRAMES if max_frames is None else max_frames,
+                device=DEFAULT_DEVICE if device is None else device,
                 resume=resume,
                 discriminator=discriminator,
                 hrf_weights=hrf_weights,

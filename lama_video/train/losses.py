@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -48,18 +47,6 @@ HRF_WEIGHTS_URL = (
 # No published checksum of encoder_epoch_20.pth was found (and the file could not be fetched from
 # this workplace); set it here once it is known and every load is verified.
 HRF_WEIGHTS_SHA256: str | None = None
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the generator's loss terms; defaults from LaMa's big-lama training config."""
-
-    l1_known: float = 10.0  # L1 weight on pixels outside the hole
-    l1_missing: float = 0.0  # L1 weight on pixels inside the hole (big-lama: none)
-    adversarial: float = 10.0  # non-saturating generator loss
-    gp_coef: float = 0.001  # R1 gradient penalty on the discriminator's real inputs
-    feature_matching: float = 100.0  # MSE between discriminator features of fake and real
-    hrf_perceptual: float = 30.0  # high-receptive-field perceptual loss (0 = off)
 
 
 def _as_float_mask(mask: Tensor, like: Tensor) -> Tensor:

@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,20 @@ import torch
 from torch import nn
 
 from lama_video.errors import ConfigError, WeightsError
-from lama_video.model.generator import BIG_LAMA_ARCH, FFCResNetGenerator, GeneratorArch
+from lama_video.model.generator import FFCResNetGenerator, GeneratorArch
 from lama_video.train import checkpoint as ckpt
+from lama_video.train.config import (
+    ARCHS,
+    DEFAULT_ARCH,
+    DEFAULT_DEVICE,
+    DEFAULT_DILATE_PX,
+    DEFAULT_MAX_FRAMES,
+    FinetuneConfig,
+)
 from lama_video.train.data import Batch, CropSampler, FrameSet, hole_psnr, hole_ssim, split_holdout
 from lama_video.train.discriminator import NLayerDiscriminator
 from lama_video.train.losses import (
     HRFPerceptualLoss,
-    LossWeights,
     discriminator_adversarial_loss,
     feature_matching_loss,
     generator_adversarial_loss,
@@ -50,57 +57,10 @@ from lama_video.train.masks import MaskGenerator, get_preset, scale_mix
 
 log = logging.getLogger(__name__)
 
-# Generator architectures for training from scratch (``--arch``). lama-fourier is the paper's
-# 27M LaMa-Fourier (configs/training/lama-fourier.yaml: 9 blocks); tiny is for tests and benches.
-ARCHS: dict[str, GeneratorArch] = {
-    "big-lama": BIG_LAMA_ARCH,
-    "lama-fourier": replace(BIG_LAMA_ARCH, n_blocks=9),
-    "tiny": replace(BIG_LAMA_ARCH, ngf=8, n_blocks=1),
-}
 # Discriminator (ndf, n_layers) per architecture: big-lama's pix2pixHD NLayerDiscriminator, and a
 # narrower one beside the tiny generator.
 _DISCRIMINATORS: dict[str, tuple[int, int]] = {"tiny": (16, 3)}
 _DEFAULT_DISCRIMINATOR = (64, 4)
-
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Knobs of a training run (defaults: LaMa's big-lama recipe where it has one)."""
-
-    steps: int = 2000  # optimisation steps in total (a resumed run continues up to this)
-    batch_size: int = 4  # crops per step
-    crop_px: int = 256  # crop side (big-lama trained on 256 px crops); multiple of 8
-    lr_g: float = 1e-3  # generator Adam learning rate (big-lama)
-    lr_d: float = 1e-4  # discriminator Adam learning rate (big-lama)
-    grad_clip: float = 1.0  # gradient-norm clipping of both networks (big-lama)
-    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
-    mask_preset: str = "big-lama"  # hole generator preset, lengths scaled to crop_px
-    val_frames: int = 4  # frames held back for validation (0 = none)
-    val_every: int = 250  # steps between validations (and at the end)
-    save_every: int = 250  # steps between checkpoints (and at the end, and on Ctrl-C)
-    seed: int = 0  # seeds crops, holes, and the weights of new networks
-    losses: LossWeights = field(default_factory=LossWeights)
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first bad value."""
-        checks = [
-            ("steps", self.steps >= 1, ">= 1"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-            ("crop_px", self.crop_px >= 16 and self.crop_px % 8 == 0, "a multiple of 8, >= 16"),
-            ("lr_g", self.lr_g > 0, "> 0"),
-            ("lr_d", self.lr_d > 0, "> 0"),
-            ("grad_clip", self.grad_clip > 0, "> 0"),
-            ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
-            ("val_frames", self.val_frames >= 0, ">= 0"),
-            ("val_every", self.val_every >= 1, ">= 1"),
-            ("save_every", self.save_every >= 1, ">= 1"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ConfigError(f"finetune {name} = {getattr(self, name)!r}; expected {expected}")
-        get_preset(self.mask_preset)
 
 
 @dataclass
@@ -430,11 +390,11 @@ def finetune(
     out_dir: str | Path,
     cfg: FinetuneConfig | None = None,
     model: str | Path | None = None,
-    arch: str = "tiny",
+    arch: str = DEFAULT_ARCH,
     mask: str | Path | None = None,
-    dilate_px: int = 4,
-    max_frames: int = 400,
-    device: str = "auto",
+    dilate_px: int = DEFAULT_DILATE_PX,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+    device: str = DEFAULT_DEVICE,
     resume: bool = False,
     discriminator: str | Path | None = None,
     hrf_weights: str | Path | None = None,

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from lama_video.errors import ConfigError
 from lama_video.model.generator import FFCResNetGenerator
 from lama_video.model.weights import load_model
+from lama_video.train.config import LossWeights
 from lama_video.train.data import (
     CropSampler,
     FrameSet,
@@ -26,7 +27,6 @@ from lama_video.train.data import (
     load_frames,
     split_holdout,
 )
-from lama_video.train.losses import LossWeights
 from lama_video.train.masks import MaskGenerator, get_preset, scale_mix
 from lama_video.train.trainer import ARCHS, FinetuneConfig, Finetuner, finetune
 from lama_video.video import write_png
@@ -378,3 +378,25 @@ def test_finetune_command_ctrl_c_saves_and_exits_130(
     assert res.exit_code == 130
     assert "--resume" in res.output
     assert torch.load(out / "models" / "last.ckpt", weights_only=True)["step"] == 1
+
+
+def test_cli_and_library_share_one_set_of_defaults(tmp_path: Path) -> None:
+    import inspect
+
+    from lama_video.cli import app
+    from lama_video.train import config as train_config
+
+    params = inspect.signature(finetune).parameters
+    assert params["arch"].default == train_config.DEFAULT_ARCH == "big-lama"
+    assert params["dilate_px"].default == train_config.DEFAULT_DILATE_PX
+    assert params["max_frames"].default == train_config.DEFAULT_MAX_FRAMES
+    runner = CliRunner()
+    text = runner.invoke(app, ["finetune", "--help"], terminal_width=200).output
+    ft = FinetuneConfig()
+    assert f"default {train_config.DEFAULT_ARCH})" in text
+    assert f"Total steps (default {ft.steps})" in text
+    assert f"(default {ft.losses.hrf_perceptual:g}; 0 = off)" in text
+    bad = runner.invoke(
+        app, ["finetune", "--data", str(tmp_path), "-o", str(tmp_path / "o"), "--arch", "huge"]
+    )
+    assert bad.exit_code == 2 and "is not one of" in bad.output

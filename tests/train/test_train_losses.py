@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from lama_video.errors import WeightsError
+from lama_video.train.config import LossWeights
 from lama_video.train.discriminator import NLayerDiscriminator
 from lama_video.train.losses import (
     HRFPerceptualLoss,
-    LossWeights,
     ResNet50Dilated,
     discriminator_adversarial_loss,
     feature_matching_loss,
