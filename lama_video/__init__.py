@@ -22,9 +22,9 @@ from lama_video.errors import (
     VideoOpenError,
     WeightsError,
 )
-from lama_video.masks import Box
 
 _LAZY = {
+    "Box": ("lama_video.masks", "Box"),
     "remove_object": ("lama_video.pipeline", "remove_object"),
     "Inpainter": ("lama_video.engines.lama", "Inpainter"),
     "ClassicalEngine": ("lama_video.engines.classical", "ClassicalEngine"),
@@ -36,6 +36,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from lama_video.engines.classical import ClassicalEngine
     from lama_video.engines.lama import Inpainter
+    from lama_video.masks import Box
     from lama_video.model.weights import load_model
     from lama_video.pipeline import remove_object
     from lama_video.temporal import TemporalEngine
