@@ -61,7 +61,7 @@ def run_cli(
     seconds = time.perf_counter() - t0
     if res.exit_code != 0:
         raise SystemExit(f"lama-video mask failed: {res.output}")
-    out = sorted((work / "out").iterdir())
+    out = sorted((work / "out").glob("*.png"))  # the folder also holds lama-video's marker
     assert len(out) == len(frames), (len(out), len(frames))
     return [read_mask_image(p) > 0 for p in out], seconds
 

@@ -1,7 +1,6 @@
 """Still images and frame folders: the one image reader, PNG writing, frame-folder listing.
 
-Images are decoded with OpenCV (libjpeg/libpng, as LaMa's PIL reading does) and turned into
-(H, W, 3) uint8 RGB: alpha dropped, greyscale expanded, 16-bit and float images scaled to 8 bits.
+Images are decoded with PyAV, as video frames are, into (H, W, 3) uint8 RGB.
 """
 
 from __future__ import annotations
@@ -11,10 +10,9 @@ import os
 import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import av
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -62,40 +60,33 @@ def is_image_sequence_path(path: str | os.PathLike[str]) -> bool:
 
 
 def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
-    """Read an image file as (H, W, 3) uint8 RGB.
+    """Decode one still image to (H, W, 3) uint8 RGB: the one image reader of the package.
 
-    Alpha is dropped, 16-bit (and float) images are scaled to 8-bit, greyscale is expanded to RGB.
+    Decoded with PyAV, like video frames, so a folder of JPEG frames and an MJPEG video give the
+    same pixels; alpha is dropped, greyscale replicated, 16-bit images reduced to 8 bits.
 
     Raises:
-        VideoOpenError: the file is missing or not a readable image.
+        VideoOpenError: the file is missing or not a decodable image.
     """
     p = Path(path)
     if not p.is_file():
         raise VideoOpenError(
             f"image {str(p)!r} does not exist; expected an image file (PNG, JPEG...)"
         )
-    data = np.fromfile(str(p), dtype=np.uint8)
-    # Any depth: 8 or 16 bit, float (converted to uint8 below).
-    img: NDArray[Any] | None = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
+    try:
+        with av.open(str(p)) as container:
+            frame = next(container.decode(video=0))
+            if any(depth in frame.format.name for depth in ("16", "48", "64")):
+                # swscale's 16 -> 8 bit conversion is off by one on half the values: take the
+                # high byte (exact for 8-bit data stored in 16 bits).
+                wide = frame.to_ndarray(format="rgb48le")
+                return np.ascontiguousarray((wide >> 8).astype(np.uint8))
+            return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+    except (av.FFmpegError, StopIteration, OSError, ValueError) as err:
         raise VideoOpenError(
             f"cannot read image {str(p)!r}: not a readable image; expected a PNG, JPEG, BMP, "
-            "TIFF or WebP file"
-        )
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)  # the high byte: exact for 8-bit data stored as 16-bit
-    elif img.dtype != np.uint8:
-        scale = 255.0 if img.dtype.kind == "f" else 1.0
-        img = np.clip(img.astype(np.float64) * scale, 0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        return np.repeat(img[..., None], 3, axis=2)
-    if img.shape[2] == 1:
-        return np.repeat(img, 3, axis=2)
-    if img.shape[2] == 2:  # grey + alpha
-        return np.repeat(img[..., :1], 3, axis=2)
-    return cast(
-        NDArray[np.uint8], cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2RGB)
-    )
+            f"TIFF or WebP file ({type(err).__name__})"
+        ) from err
 
 
 def write_png(path: str | os.PathLike[str], rgb: NDArray[np.uint8]) -> None:
