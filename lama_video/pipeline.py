@@ -27,6 +27,7 @@ from lama_video.engines import ImageEngine, make_image_engine
 from lama_video.errors import EncodeError, MaskError
 from lama_video.masks import Box, MaskTrack
 from lama_video.outputs import OutputKind, check_output
+from lama_video.qc import QcReport, invented_everywhere, tint
 from lama_video.video import (
     Frame,
     VideoWriter,
@@ -302,6 +303,21 @@ def check_paths(
     check_output(output_path, inputs=(input_path, *sources), kind=kind, overwrite=overwrite)
 
 
+def _check_distinct(paths: dict[str, Path | None]) -> None:
+    """The outputs of one run are different paths (they may not exist yet)."""
+    seen: dict[Path, str] = {}
+    for what, path in paths.items():
+        if path is None:
+            continue
+        key = Path(os.path.abspath(path))
+        if key in seen:
+            raise EncodeError(
+                f"{what} {str(path)!r} is the {seen[key]} path too; expected a different path "
+                "for each output"
+            )
+        seen[key] = what
+
+
 def _check_hole_counts(frames: int, with_hole: int, full: int) -> None:
     """Fail when no mask has a hole or every hole is the whole frame; warn about full frames.
 
@@ -355,6 +371,8 @@ def remove_object(
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[int | None], None] | None = None,
     track_progress: Callable[[int], None] | None = None,
+    qc: str | os.PathLike[str] | None = None,
+    report: str | os.PathLike[str] | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video (or image sequence) and write the result.
 
@@ -372,6 +390,12 @@ def remove_object(
             just processed; the tracking runs before the first frame is removed and counts
             ``n_frames + max(keyframe index)`` in all (forward pass, then backward).
 
+        qc: also write a review video (or PNG folder) of the output with each hole pixel tinted
+            by where it came from: propagated from other frames, invented by the image engine,
+            or low-confidence (see :mod:`lama_video.qc`).
+        report: also write a JSON report: per frame, the share of hole pixels propagated /
+            invented / low-confidence and their mean confidence, and the frames worth a look.
+
     Raises:
         LamaVideoError: bad input; nothing is written under ``output`` in that case.
     """
@@ -384,6 +408,26 @@ def remove_object(
         *(keyframe_masks or {}).values(),
     )
     check_paths(in_path, out_path, overwrite=overwrite, sources=sources)
+    qc_path = Path(qc) if qc is not None else None
+    report_path = Path(report) if report is not None else None
+    _check_distinct({"output": out_path, "QC review": qc_path, "report": report_path})
+    if qc_path is not None:
+        kind: OutputKind = "folder" if is_image_sequence_path(qc_path) else "file"
+        check_output(
+            qc_path,
+            inputs=(in_path, *sources, out_path),
+            kind=kind,
+            overwrite=overwrite,
+            what="QC review",
+        )
+    if report_path is not None:
+        check_output(
+            report_path,
+            inputs=(in_path, *sources, out_path, qc_path),
+            kind="file",
+            overwrite=overwrite,
+            what="report",
+        )
     t0 = time.perf_counter()
     with open_video(in_path, decode=cfg.decode) as reader:
         info = reader.info
@@ -407,6 +451,10 @@ def remove_object(
             mask_count = track.count
         engine = build_video_engine(cfg, image_engine)
         log.info("engine: %s", engine.name)
+        reviewing = qc_path is not None or report_path is not None
+        qc_report = QcReport() if report_path is not None else None
+        if reviewing and hasattr(engine, "record_qc"):
+            engine.record_qc = True
         if on_start:
             on_start(n_frames)
         if keyframe_masks:
@@ -419,15 +467,33 @@ def remove_object(
         stream = HoleStream(reader.frames(), masks_iter, cfg.masks.dilate_px)
 
         written = 0
-        with VideoWriter(
-            out_path, info, encode=cfg.encode, source=in_path, overwrite=overwrite
-        ) as writer:
+        with contextlib.ExitStack() as writers:
+            writer = writers.enter_context(
+                VideoWriter(out_path, info, encode=cfg.encode, source=in_path, overwrite=overwrite)
+            )
+            qc_writer = None
+            if qc_path is not None:
+                qc_writer = writers.enter_context(
+                    VideoWriter(
+                        qc_path, info, encode=cfg.encode, source=in_path, overwrite=overwrite
+                    )
+                )
 
             def finish_frame(result: Result) -> None:
                 frame, hole, filled = result
                 core = stream.pop_core(frame.index)
                 rgb = composite(frame.rgb, filled, hole, core, cfg.masks.feather_px)
                 writer.write(replace(frame, rgb=rgb))
+                if reviewing:
+                    if hasattr(engine, "pop_qc"):
+                        qc_info = engine.pop_qc(frame.index)
+                    else:  # each frame on its own: every hole pixel is the image engine's
+                        qc_info = invented_everywhere(hole) if hole.any() else None
+                    if qc_writer is not None:
+                        qc_writer.write(replace(frame, rgb=tint(rgb, qc_info)))
+                    if qc_report is not None:
+                        t = None if frame.pts is None else float(frame.pts * frame.time_base)
+                        qc_report.add(frame.index, t, qc_info)
 
             decoded = _Prefetch(iter(stream), _PREFETCH_DEPTH, "lama-video-decode")
             encoder = _EncodeThread(finish_frame, _ENCODE_DEPTH)
@@ -449,6 +515,8 @@ def remove_object(
                     "expected one mask per frame"
                 )
             _check_hole_counts(stream.seen, stream.with_hole, stream.full)
+    if qc_report is not None and report_path is not None:
+        qc_report.write(report_path)
     return RemoveResult(
         output=out_path, frames=written, engine=engine.name, seconds=time.perf_counter() - t0
     )

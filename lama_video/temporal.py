@@ -49,6 +49,7 @@ from lama_video import flow as fl
 from lama_video.config import TemporalConfig
 from lama_video.engines import ImageEngine
 from lama_video.flow_completion import harmonic_fill
+from lama_video.qc import QcInfo
 from lama_video.video import Frame
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,14 @@ class TemporalEngine:
         self._flow = fl.FlowEstimator(
             preset=self.cfg.flow_preset, max_side_px=self.cfg.flow_max_side_px
         )
+        # Set record_qc to keep, for each frame, where its hole pixels came from (QcInfo); the
+        # consumer takes them with pop_qc (they are held only until then).
+        self.record_qc = False
+        self._qc: dict[int, QcInfo] = {}
+
+    def pop_qc(self, index: int) -> QcInfo | None:
+        """Where frame ``index``'s hole pixels came from (None unless ``record_qc`` was set)."""
+        return self._qc.pop(index, None)
 
     # ------------------------------------------------------------------ streaming and windows
 
@@ -261,6 +270,14 @@ class TemporalEngine:
                 col = _yield_to_smooth(
                     frames[t], holes[t], ys, xs, nh, col, ok, mismatch, cfg.mismatch_scale
                 )
+            if self.record_qc:
+                conf = np.zeros(nh, np.float32)  # invented pixels: no frame vouches for them
+                good_t = ok[:nh]
+                if mismatch is not None and cfg.mismatch_scale > 0:
+                    conf[good_t] = _propagated_weight(mismatch[:nh][good_t], cfg.mismatch_scale)
+                else:
+                    conf[good_t] = 1.0
+                self._qc[buf[t][0].index] = QcInfo(ys=ys[:nh], xs=xs[:nh], confidence=conf)
             colors[t] = col[:nh]
             missing[t] = ~ok[:nh]
             out = frames[t].copy()
@@ -853,7 +870,7 @@ def _yield_to_smooth(
     misplaces texture).
     """
     sel = np.nonzero(ok[:nh])[0]
-    wgt = 1.0 / (1.0 + (mismatch[sel] / scale) ** 2)
+    wgt = _propagated_weight(mismatch[sel], scale)
     if float(wgt.min()) > 0.98:
         return col
     h, w = hole.shape
@@ -868,6 +885,11 @@ def _yield_to_smooth(
     out = col.copy()
     out[sel] = wgt[:, None] * col[sel] + (1.0 - wgt[:, None]) * fill
     return out
+
+
+def _propagated_weight(mismatch: NDArray[np.float32], scale: float) -> NDArray[np.float32]:
+    """Weight of propagated colours against the smooth fill: ``1 / (1 + (mismatch / scale)^2)``."""
+    return (1.0 / (1.0 + (mismatch / scale) ** 2)).astype(np.float32)
 
 
 def _bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int]:

@@ -230,6 +230,24 @@ def remove(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
     trust_checkpoint: TrustOpt = False,
     overwrite: OverwriteOpt = False,
+    qc: Annotated[
+        Path | None,
+        typer.Option(
+            "--qc",
+            metavar="PATH",
+            help="Also write a review video (or PNG folder): hole pixels tinted green where "
+            "copied from other frames, magenta where invented, orange where unsure.",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            metavar="PATH",
+            help="Also write a JSON report: per frame, the share of hole pixels propagated / "
+            "invented / unsure, and the frames most worth a look.",
+        ),
+    ] = None,
 ) -> None:
     """Remove the masked object from INPUT and write OUTPUT with the original timing and audio."""
 
@@ -302,6 +320,8 @@ def remove(
                 progress=lambda n: bars[-1].update(n),
                 on_start=on_start,
                 track_progress=lambda n: bars[0].update(n),
+                qc=qc,
+                report=report,
             )
         finally:
             for bar in bars:
