@@ -10,6 +10,7 @@ import typer
 
 from lama_video.cli._app import app, run_command, state
 from lama_video.cli.remove import ConfigOpt, EngineOpt, TemporalOpt, build_config
+from lama_video.ui.session import PROXY_MAX_SIDE_PX
 
 
 @app.command()
@@ -35,14 +36,14 @@ def ui(
         bool, typer.Option("--no-browser", help="Print the address only; open no browser.")
     ] = False,
     proxy_side: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--proxy-side",
             min=64,
-            help="Longest side of the frames shown in the page.",
+            help=f"Longest side of the frames shown in the page (default {PROXY_MAX_SIDE_PX}).",
             metavar="PX",
         ),
-    ] = 960,
+    ] = None,
     config: ConfigOpt = None,
     engine: EngineOpt = None,
     temporal: TemporalOpt = None,
@@ -57,7 +58,8 @@ def ui(
         from lama_video.ui import Session, UiServer
 
         cfg = build_config(config, inpaint={"engine": engine}, temporal={"enabled": temporal})
-        session = Session(input, config=cfg, work_dir=work, proxy_max_side_px=proxy_side)
+        side = PROXY_MAX_SIDE_PX if proxy_side is None else proxy_side
+        session = Session(input, config=cfg, work_dir=work, proxy_max_side_px=side)
         try:
             server = UiServer(session, port)
         except OSError as err:

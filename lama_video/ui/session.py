@@ -56,6 +56,7 @@ from lama_video.video import count_frames, open_video
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 88
+PROXY_MAX_SIDE_PX = 960  # longest side of the frames shown in the page
 KEYFRAME_RGB = (255, 48, 96)  # overlay colour of painted masks on the page
 TRACK_RGB = (0, 200, 255)  # overlay colour of propagated masks
 _PROXY_VERSION = 1  # bump when the proxy format changes so old proxies are rebuilt
@@ -213,7 +214,7 @@ class Session:
         *,
         config: RunConfig | None = None,
         work_dir: str | os.PathLike[str] | None = None,
-        proxy_max_side_px: int = 960,
+        proxy_max_side_px: int = PROXY_MAX_SIDE_PX,
         extra_roots: tuple[str | os.PathLike[str], ...] = (),
     ) -> None:
         self.input = Path(input_path).expanduser().resolve()
