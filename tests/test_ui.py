@@ -351,6 +351,22 @@ def test_remove_one_at_a_time_and_result(removed) -> None:
     assert info["result"]["frames"] == N
 
 
+def test_review_frames_tint_only_the_filled_pixels(removed) -> None:
+    """The page's "where pixels came from" toggle: the result tinted by the engine's bookkeeping."""
+    session, client = removed["session"], removed["client"]
+    used = decode((session.work / "result" / "masks" / "000000.png").read_bytes()) > 0
+    status, data, ctype = client.call("GET", "/api/review/0.jpg")
+    assert (status, ctype) == (200, "image/jpeg")
+    review = decode(data, cv2.IMREAD_COLOR).astype(int)
+    result = decode(client.call("GET", "/api/result/0.jpg")[1], cv2.IMREAD_COLOR).astype(int)
+    diff = np.abs(review - result).max(axis=2)
+    far = cv2.dilate(used.astype(np.uint8), np.ones((15, 15), np.uint8)) == 0
+    assert diff[used].mean() > 20  # tinted
+    assert diff[far].mean() < 2  # JPEG noise only
+    assert client.call("GET", f"/api/review/{N}.jpg")[0] == 404
+    assert not list((session.work / "result").glob("review.*"))  # only its proxy frames are kept
+
+
 def test_save_refuses_overwrite_and_outside_paths(removed, tmp_path: Path) -> None:
     session, client = removed["session"], removed["client"]
     folder = session.input.parent

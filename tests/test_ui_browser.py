@@ -187,6 +187,14 @@ def test_paint_track_remove_save_in_the_browser(served) -> None:
             diff = np.abs(orig - res).max(axis=2)
             assert diff[inside].mean() > 25, diff[inside].mean()  # the digit's stroke is gone
             assert diff[far].mean() < 6, diff[far].mean()  # the rest is the same picture
+            # The "where pixels came from" toggle tints the filled pixels, nothing else.
+            page.locator("#show-origin").check()
+            page.wait_for_timeout(500)
+            tinted = _shot(page.locator("#res"))
+            change = np.abs(tinted - res).max(axis=2)
+            assert change[inside].mean() > 20, change[inside].mean()
+            assert change[far].mean() < 3, change[far].mean()
+            page.locator("#show-origin").uncheck()
             result = session.work / "result" / "result.mp4"
             with open_video(result) as reader:
                 assert sum(1 for _ in reader.frames()) == N

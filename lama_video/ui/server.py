@@ -14,6 +14,7 @@ API (``i`` is a 0-based frame number)::
     DELETE /api/mask/i            delete the painted mask of frame i
     GET    /api/track/i.png       propagated mask of frame i (proxy-size RGBA PNG)
     GET    /api/result/i.jpg      frame i of the last removal (JPEG)
+    GET    /api/review/i.jpg      the same, hole pixels tinted by where they came from (JPEG)
     GET    /api/result-mask/i.png the mask that removal used on frame i (proxy-size RGBA PNG)
     POST   /api/track             start tracking (409 while a job runs)
     POST   /api/remove            start a removal (409 while a job runs)
@@ -45,7 +46,7 @@ _STATIC = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
-_FRAME = re.compile(r"^/api/(frame|result|result-mask|mask|track)/(\d+)(\.jpg|\.png)?$")
+_FRAME = re.compile(r"^/api/(frame|result|review|result-mask|mask|track)/(\d+)(\.jpg|\.png)?$")
 
 
 def _static_bytes(name: str) -> bytes:
@@ -183,6 +184,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, s.frame_jpeg(index), "image/jpeg", "private, max-age=3600")
         elif method == "GET" and kind == "result" and ext == ".jpg":
             self._send(200, s.result_jpeg(index), "image/jpeg")
+        elif method == "GET" and kind == "review" and ext == ".jpg":
+            self._send(200, s.review_jpeg(index), "image/jpeg")
         elif method == "GET" and kind == "mask" and ext == ".png":
             self._send(200, s.keyframe_png(index), "image/png")
         elif method == "GET" and kind == "result-mask" and ext == ".png":

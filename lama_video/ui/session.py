@@ -442,6 +442,22 @@ class Session:
         except HttpError as err:
             raise HttpError(404, f"no result frame {index}; run Remove first") from err
 
+    def review_jpeg(self, index: int) -> bytes:
+        """Frame ``index`` of the last removal tinted by where its hole pixels came from (JPEG).
+
+        Green: copied from other frames; magenta: invented; orange: unsure (see
+        :mod:`lama_video.qc`).
+
+        Raises:
+            HttpError: 404 when there is no result (or no such frame).
+        """
+        self._check_index(index)
+        path = self.work / "result" / "review" / f"{index:06d}.jpg"
+        try:
+            return self._work_bytes(path, f"review frame {index}")
+        except HttpError as err:
+            raise HttpError(404, f"no review frame {index}; run Remove first") from err
+
     def _work_bytes(self, path: Path, what: str) -> bytes:
         """A file of the work folder, never through a symlink (a planted one is not served)."""
         if not _no_symlink_below(path, self.work):
@@ -734,6 +750,7 @@ class Session:
         new = Path(tempfile.mkdtemp(prefix=".result.new-", dir=self.work))
         (new / "masks" / "keyframes").mkdir(parents=True)
         (new / "preview").mkdir()
+        (new / "review").mkdir()
         try:
             src = self.work / "track"
             for p in src.glob("*.png"):
@@ -747,6 +764,7 @@ class Session:
                 with self._lock:
                     self._job.total = total
 
+            review = new / f"review{out.suffix}"
             result = remove_object(
                 self.input,
                 new / "masks",
@@ -755,12 +773,16 @@ class Session:
                 overwrite=True,
                 progress=self._tick,
                 on_start=on_start,
+                qc=review,
             )
-            self._phase("preview", result.frames, "preparing the side-by-side preview")
-            with open_video(out) as reader:
-                for frame in reader.frames():
-                    (new / "preview" / f"{frame.index:06d}.jpg").write_bytes(self._jpeg(frame.rgb))
-                    self._tick()
+            self._phase("preview", 2 * result.frames, "preparing the side-by-side preview")
+            for video, folder in ((out, "preview"), (review, "review")):
+                with open_video(video) as reader:
+                    for frame in reader.frames():
+                        jpg = self._jpeg(frame.rgb)
+                        (new / folder / f"{frame.index:06d}.jpg").write_bytes(jpg)
+                        self._tick()
+            review.unlink()  # only its proxy frames are shown
             meta = {
                 "digest": track["digest"],
                 "frames": result.frames,

@@ -21,6 +21,7 @@ const app = {
   frames: new Map(), // index -> Image (LRU)
   tracks: new Map(), // index -> Image | null
   results: new Map(), // index -> Image | null
+  reviews: new Map(), // index -> Image | null (result tinted by where pixels came from)
   resultMasks: new Map(), // index -> Image | null
   trackStamp: 0,
   resultStamp: 0,
@@ -102,6 +103,7 @@ async function getCached(cache, url, i) {
 
 const getTrack = (i) => getCached(app.tracks, `/api/track/${i}.png?v=${app.trackStamp}`, i);
 const getResult = (i) => getCached(app.results, `/api/result/${i}.jpg?v=${app.resultStamp}`, i);
+const getReview = (i) => getCached(app.reviews, `/api/review/${i}.jpg?v=${app.resultStamp}`, i);
 const getResultMask = (i) =>
   getCached(app.resultMasks, `/api/result-mask/${i}.png?v=${app.resultStamp}`, i);
 
@@ -291,7 +293,7 @@ async function draw() {
     const showMask = $("show-removed").checked;
     const [a, b, m] = await Promise.all([
       getFrame(i),
-      getResult(i),
+      $("show-origin").checked ? getReview(i) : getResult(i),
       showMask ? getResultMask(i) : null,
     ]);
     if (seq !== drawSeq) return;
@@ -487,6 +489,7 @@ async function refreshInfo() {
   if (info.result.available && info.result.stamp !== app.resultStamp) {
     app.resultStamp = info.result.stamp;
     app.results.clear();
+    app.reviews.clear();
     app.resultMasks.clear();
   }
   $("view-result").disabled = !info.result.available;
@@ -615,6 +618,7 @@ async function main() {
   $("btn-clear").onclick = clearFrame;
   $("show-track").onchange = draw;
   $("show-removed").onchange = draw;
+  $("show-origin").onchange = draw;
   $("btn-track").onclick = () => startJob("track");
   $("btn-remove").onclick = () => startJob("remove");
   $("btn-cancel").onclick = () => api("POST", "/api/job/cancel");
