@@ -1,0 +1,219 @@
+"""Fill quality on every shared sequence, with the fill-quality issue's exact definitions.
+
+Protocol (the issue's "Definitions", so that our figures and the reviewers' are comparable):
+
+- Pairs: the shared DAVIS sequences in name order; sequence i is the background (and ground truth)
+  and sequence i+1 (cyclically) the pasted object, so every sequence appears once as background
+  and once as object. Frames resized to ``--size`` (default 432x240; ``INTER_AREA``), masks
+  ``INTER_NEAREST`` then ``> 127``; the first ``--frames`` (40) frames of the background, the
+  object cycled if shorter. With ``--size 854x480`` only the sequences stored at 854x480 are used.
+- The paste is removed with ``remove_object`` on PNG folders, ``dilate_px 0`` (as
+  ``lama-video remove FRAMES --mask MASKS -o OUT --dilate 0``), with the temporal engine and with
+  the per-frame baseline, in the same run; without LaMa weights both use OpenCV Telea.
+- hole PSNR: per frame, PSNR over the hole pixels (three channels, 8-bit); mean over frames.
+- SSIM: per frame, gaussian-window SSIM of the whole frame (as ``bench/quality.py``); mean.
+- texture ratio: per frame, mean |Laplacian| (``cv2.Laplacian`` of the grey image as float32,
+  3x3) over the hole pixels of the output, divided by the same over the ground truth; mean.
+- flicker ratio: for each t, flow from frame t+1 to t (DIS medium) on the ground truth; the hole
+  pixels of frame t+1 whose forward-backward flow error is below 1 px; mean over them of
+  |out(t+1) - warp(out(t))| (mean over RGB); the clip's mean of that, divided by the same measure
+  on the ground truth.
+
+Every pair is printed, then the mean and the worst pair of each metric (lowest hole PSNR, SSIM and
+texture ratio, highest flicker ratio), for both engines.
+
+Usage:
+    python bench/fill_quality.py [--size 432x240] [--frames 40] [--seq NAME ...] [--json OUT]
+
+Data: ``../shared/data/sequences`` relative to the repository root; the script says so and stops
+when it is not there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from quality import read_pngs, ssim, write_pngs
+
+from lama_video.config import RunConfig, load_config
+from lama_video.flow import FlowEstimator, backward_warp, fb_error
+from lama_video.pipeline import remove_object
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "sequences"
+KEYS = ("hole_psnr", "ssim", "texture", "flicker")
+ENGINES = (("temporal", True), ("per-frame", False))
+
+
+def sequences(size: tuple[int, int], names: list[str] | None) -> list[str]:
+    """Shared sequences usable at ``size`` (all for 432x240; stored at that size otherwise)."""
+    found = sorted(p.name for p in DATA.iterdir() if (p / "frames").is_dir())
+    if names:
+        found = [n for n in found if n in names]
+    if size == (432, 240):
+        return found
+    keep = []
+    for name in found:
+        first = next(p for p in sorted((DATA / name / "frames").iterdir()))
+        img = cv2.imread(str(first), cv2.IMREAD_COLOR)
+        if (img.shape[1], img.shape[0]) == size:
+            keep.append(name)
+    return keep
+
+
+def load(name: str, size: tuple[int, int], n: int | None) -> tuple[list, list]:
+    """RGB frames (INTER_AREA) and bool masks (INTER_NEAREST, > 127) at ``size``."""
+    base = DATA / name
+    fr = sorted(p for p in (base / "frames").iterdir() if p.suffix in (".png", ".jpg"))[:n]
+    mk = sorted((base / "masks").glob("*.png"))[:n]
+    frames = [
+        cv2.resize(
+            cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB),
+            size,
+            interpolation=cv2.INTER_AREA,
+        )
+        for p in fr
+    ]
+    masks = [
+        cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), size, interpolation=cv2.INTER_NEAREST)
+        > 127
+        for p in mk
+    ]
+    return frames, masks
+
+
+def laplacian_abs(rgb: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=3))
+
+
+class Reference:
+    """What depends on the ground truth only: flows t+1 -> t and their reliable hole pixels."""
+
+    def __init__(self, gt: list[np.ndarray], holes: list[np.ndarray]) -> None:
+        est = FlowEstimator(preset="medium", max_side_px=max(gt[0].shape[:2]))
+        self.back: list[np.ndarray] = []  # flow t+1 -> t
+        self.keep: list[np.ndarray] = []  # hole pixels of t+1 with FB error < 1 px
+        for t in range(len(gt) - 1):
+            f_back = est(gt[t + 1], gt[t])
+            f_fwd = est(gt[t], gt[t + 1])
+            self.back.append(f_back)
+            self.keep.append(holes[t + 1] & (fb_error(f_back, f_fwd) < 1.0))
+        self.gt_texture = [laplacian_abs(g) for g in gt]
+        self.gt_flicker = self.flicker_measure(gt)
+
+    def flicker_measure(self, frames: list[np.ndarray]) -> float:
+        per_t = []
+        for t, (flow, keep) in enumerate(zip(self.back, self.keep, strict=True)):
+            if not keep.any():
+                continue
+            warped = backward_warp(frames[t], flow).astype(np.float32)
+            d = np.abs(frames[t + 1].astype(np.float32) - warped).mean(axis=2)
+            per_t.append(float(d[keep].mean()))
+        return float(np.mean(per_t)) if per_t else float("nan")
+
+
+def evaluate(
+    out: list[np.ndarray], gt: list[np.ndarray], holes: list[np.ndarray], ref: Reference
+) -> dict[str, float]:
+    hp, tex = [], []
+    for o, g, h, g_lap in zip(out, gt, holes, ref.gt_texture, strict=True):
+        if not h.any():
+            continue
+        mse = float(((o[h].astype(np.float64) - g[h]) ** 2).mean())
+        hp.append(99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse))
+        tex.append(float(laplacian_abs(o)[h].mean()) / max(float(g_lap[h].mean()), 1e-6))
+    return {
+        "hole_psnr": float(np.mean(hp)),
+        "ssim": float(np.mean([ssim(o, g) for o, g in zip(out, gt, strict=True)])),
+        "texture": float(np.mean(tex)),
+        "flicker": ref.flicker_measure(out) / max(ref.gt_flicker, 1e-9),
+    }
+
+
+def run_pair(
+    a: str, b: str, size: tuple[int, int], n: int, cfg: RunConfig, work: Path
+) -> dict[str, dict[str, float]]:
+    gt, _ = load(a, size, n)
+    obj, obj_masks = load(b, size, None)
+    holes = [obj_masks[t % len(obj_masks)] for t in range(len(gt))]
+    pasted = [
+        np.where(h[..., None], obj[t % len(obj)], g)
+        for t, (g, h) in enumerate(zip(gt, holes, strict=True))
+    ]
+    pair = work / f"{a}__{b}"
+    write_pngs(pair / "frames", pasted, rgb=True)
+    write_pngs(pair / "masks", holes, rgb=False)
+    ref = Reference(gt, holes)
+    res: dict[str, dict[str, float]] = {}
+    for label, enabled in ENGINES:
+        run_cfg = cfg.replace({"masks": {"dilate_px": 0}, "temporal": {"enabled": enabled}})
+        out_dir = pair / f"out_{label}"
+        t0 = time.perf_counter()
+        remove_object(pair / "frames", pair / "masks", out_dir, config=run_cfg, overwrite=True)
+        sec = time.perf_counter() - t0
+        out = read_pngs(out_dir)
+        m = evaluate(out, gt, holes, ref)
+        m["fps"] = len(out) / sec
+        res[label] = m
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", default="432x240", help="WxH of the frames (default 432x240)")
+    ap.add_argument("--frames", type=int, default=40, help="frames per pair (default 40)")
+    ap.add_argument("--seq", nargs="*", help="only these sequences (default: all shared ones)")
+    ap.add_argument("--config", type=Path, default=None, help="YAML preset for both engines")
+    ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    args = ap.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"data folder {DATA} is missing; this benchmark needs ../shared/data/sequences")
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    names = sequences((w, h), args.seq)
+    if len(names) < 2:
+        sys.exit(f"fewer than two sequences at {w}x{h}: {names}")
+    pairs = [(names[i], names[(i + 1) % len(names)]) for i in range(len(names))]
+    cfg = load_config(args.config)
+    print(f"fill quality, {len(pairs)} pairs at {w}x{h}, {args.frames} frames, dilate 0")
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="lv-fill-") as tmp:
+        for a, b in pairs:
+            r = run_pair(a, b, (w, h), args.frames, cfg, Path(tmp))
+            results[f"{a}:{b}"] = r
+            for label, _ in ENGINES:
+                m = r[label]
+                print(
+                    f"{a + ':' + b:34s} {label:9s} "
+                    + " ".join(f"{k} {m[k]:7.3f}" for k in KEYS)
+                    + f"  fps {m['fps']:5.1f}",
+                    flush=True,
+                )
+    print("mean over pairs, and the worst pair:")
+    for label, _ in ENGINES:
+        vals = {k: [r[label][k] for r in results.values()] for k in KEYS}
+        print(f"  {label:9s} mean  " + " ".join(f"{k} {np.mean(vals[k]):7.3f}" for k in KEYS))
+        worst = []
+        for k in KEYS:
+            pick = max if k == "flicker" else min
+            name, r = pick(results.items(), key=lambda item, k=k: item[1][label][k])
+            worst.append(f"{k} {r[label][k]:7.3f} ({name})")
+        print(f"  {label:9s} worst " + "; ".join(worst))
+    gains = [r["temporal"]["hole_psnr"] - r["per-frame"]["hole_psnr"] for r in results.values()]
+    print(
+        f"hole PSNR over per-frame: mean {np.mean(gains):+.2f} dB, worst {min(gains):+.2f} dB; "
+        f"pairs below it: {sum(g < 0 for g in gains)}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
