@@ -435,12 +435,7 @@ class Session:
         Raises:
             HttpError: 404 when there is no result (or no such frame).
         """
-        self._check_index(index)
-        path = self.work / "result" / "preview" / f"{index:06d}.jpg"
-        try:
-            return self._work_bytes(path, f"result frame {index}")
-        except HttpError as err:
-            raise HttpError(404, f"no result frame {index}; run Remove first") from err
+        return self._result_frame("preview", index, "result")
 
     def review_jpeg(self, index: int) -> bytes:
         """Frame ``index`` of the last removal tinted by where its hole pixels came from (JPEG).
@@ -451,12 +446,15 @@ class Session:
         Raises:
             HttpError: 404 when there is no result (or no such frame).
         """
+        return self._result_frame("review", index, "review")
+
+    def _result_frame(self, folder: str, index: int, what: str) -> bytes:
         self._check_index(index)
-        path = self.work / "result" / "review" / f"{index:06d}.jpg"
+        path = self.work / "result" / folder / f"{index:06d}.jpg"
         try:
-            return self._work_bytes(path, f"review frame {index}")
+            return self._work_bytes(path, f"{what} frame {index}")
         except HttpError as err:
-            raise HttpError(404, f"no review frame {index}; run Remove first") from err
+            raise HttpError(404, f"no {what} frame {index}; run Remove first") from err
 
     def _work_bytes(self, path: Path, what: str) -> bytes:
         """A file of the work folder, never through a symlink (a planted one is not served)."""
