@@ -22,6 +22,11 @@ Protocol (the issue's "Definitions", so that our figures and the reviewers' are 
 Every pair is printed, then the mean and the worst pair of each metric (lowest hole PSNR, SSIM and
 texture ratio, highest flicker ratio), for both engines.
 
+``--stages`` also prints where the detail goes: the texture ratio after each stage of the temporal
+engine (propagated, seam, confidence, hallucinated, smoothed, and the output after the window
+cross-fade), on the pixels propagation filled (the same pixels for every stage; eroded by 1 px so
+the unfilled neighbours do not count) and on the whole hole for the stages that fill all of it.
+
 Usage:
     python bench/fill_quality.py [--size 432x240] [--frames 40] [--seq NAME ...] [--json OUT]
 
@@ -32,16 +37,20 @@ when it is not there.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from quality import read_pngs, ssim, write_pngs
 
+from lama_video import pipeline
 from lama_video.config import RunConfig, load_config
 from lama_video.flow import FlowEstimator, backward_warp, fb_error
 from lama_video.pipeline import remove_object
@@ -50,6 +59,43 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sequences"
 KEYS = ("hole_psnr", "ssim", "texture", "flicker")
 ENGINES = (("temporal", True), ("per-frame", False))
+STAGES = ("propagated", "seam", "confidence", "hallucinated", "smoothed", "output")
+
+
+class StageTexture:
+    """Texture ratios of the temporal engine's stages (a ``TemporalEngine.stage_hook``)."""
+
+    def __init__(self, gt: list[np.ndarray], holes: list[np.ndarray]) -> None:
+        self.gt_lap = [laplacian_abs(g) for g in gt]
+        self.holes = holes
+        self.prop: dict[int, np.ndarray] = {}  # frame -> propagated pixels (eroded)
+        self.ratios: dict[tuple[str, str], list[float]] = {}
+
+    def _ratio(self, img: np.ndarray, index: int, sel: np.ndarray) -> float | None:
+        if not sel.any():
+            return None
+        ref = float(self.gt_lap[index][sel].mean())
+        return float(laplacian_abs(img)[sel].mean()) / max(ref, 1e-6)
+
+    def __call__(self, stage: str, index: int, img: np.ndarray, valid: np.ndarray) -> None:
+        if stage == "propagated":
+            self.prop[index] = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        for where, sel in (("propagated px", self.prop.get(index)), ("whole hole", valid)):
+            if sel is None or (where == "whole hole" and stage not in ("hallucinated", "smoothed")):
+                continue
+            r = self._ratio(img, index, sel)
+            if r is not None:
+                self.ratios.setdefault((stage, where), []).append(r)
+
+    def add_output(self, out: list[np.ndarray]) -> None:
+        for i, img in enumerate(out):
+            for where, sel in (("propagated px", self.prop.get(i)), ("whole hole", self.holes[i])):
+                r = None if sel is None else self._ratio(img, i, sel)
+                if r is not None:
+                    self.ratios.setdefault(("output", where), []).append(r)
+
+    def means(self) -> dict[tuple[str, str], float]:
+        return {k: float(np.mean(v)) for k, v in self.ratios.items()}
 
 
 def sequences(size: tuple[int, int], names: list[str] | None) -> list[str]:
@@ -139,7 +185,13 @@ def evaluate(
 
 
 def run_pair(
-    a: str, b: str, size: tuple[int, int], n: int, cfg: RunConfig, work: Path
+    a: str,
+    b: str,
+    size: tuple[int, int],
+    n: int,
+    cfg: RunConfig,
+    work: Path,
+    stages: list[dict[tuple[str, str], float]] | None = None,
 ) -> dict[str, dict[str, float]]:
     gt, _ = load(a, size, n)
     obj, obj_masks = load(b, size, None)
@@ -156,14 +208,39 @@ def run_pair(
     for label, enabled in ENGINES:
         run_cfg = cfg.replace({"masks": {"dilate_px": 0}, "temporal": {"enabled": enabled}})
         out_dir = pair / f"out_{label}"
+        probe = StageTexture(gt, holes) if stages is not None and enabled else None
         t0 = time.perf_counter()
-        remove_object(pair / "frames", pair / "masks", out_dir, config=run_cfg, overwrite=True)
+        with _stage_hook(probe):
+            remove_object(pair / "frames", pair / "masks", out_dir, config=run_cfg, overwrite=True)
         sec = time.perf_counter() - t0
         out = read_pngs(out_dir)
+        if probe is not None and stages is not None:
+            probe.add_output(out)
+            stages.append(probe.means())
         m = evaluate(out, gt, holes, ref)
         m["fps"] = len(out) / sec
         res[label] = m
     return res
+
+
+@contextlib.contextmanager
+def _stage_hook(probe: StageTexture | None) -> Iterator[None]:
+    """Give the temporal engine that remove_object builds the stage hook ``probe``."""
+    if probe is None:
+        yield
+        return
+    real = pipeline.build_video_engine
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        engine = real(*args, **kwargs)
+        engine.stage_hook = probe
+        return engine
+
+    pipeline.build_video_engine = build  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        pipeline.build_video_engine = real  # type: ignore[assignment]
 
 
 def main() -> None:
@@ -173,6 +250,7 @@ def main() -> None:
     ap.add_argument("--seq", nargs="*", help="only these sequences (default: all shared ones)")
     ap.add_argument("--config", type=Path, default=None, help="YAML preset for both engines")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    ap.add_argument("--stages", action="store_true", help="texture ratio after each stage")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"data folder {DATA} is missing; this benchmark needs ../shared/data/sequences")
@@ -184,9 +262,10 @@ def main() -> None:
     cfg = load_config(args.config)
     print(f"fill quality, {len(pairs)} pairs at {w}x{h}, {args.frames} frames, dilate 0")
     results: dict[str, dict[str, dict[str, float]]] = {}
+    stages: list[dict[tuple[str, str], float]] | None = [] if args.stages else None
     with tempfile.TemporaryDirectory(prefix="lv-fill-") as tmp:
         for a, b in pairs:
-            r = run_pair(a, b, (w, h), args.frames, cfg, Path(tmp))
+            r = run_pair(a, b, (w, h), args.frames, cfg, Path(tmp), stages)
             results[f"{a}:{b}"] = r
             for label, _ in ENGINES:
                 m = r[label]
@@ -211,6 +290,14 @@ def main() -> None:
         f"hole PSNR over per-frame: mean {np.mean(gains):+.2f} dB, worst {min(gains):+.2f} dB; "
         f"pairs below it: {sum(g < 0 for g in gains)}"
     )
+    if stages:
+        print("texture ratio after each stage of the temporal engine (mean over pairs):")
+        for stage in STAGES:
+            cells = []
+            for where in ("propagated px", "whole hole"):
+                vals = [m[(stage, where)] for m in stages if (stage, where) in m]
+                cells.append(f"{where} {np.mean(vals):6.3f}" if vals else f"{where}    -  ")
+            print(f"  {stage:12s} " + "  ".join(cells))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

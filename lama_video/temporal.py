@@ -131,6 +131,12 @@ class TemporalEngine:
         # consumer takes them with pop_qc (they are held only until then).
         self.record_qc = False
         self._qc: dict[int, QcInfo] = {}
+        # Diagnostics (bench/fill_quality.py --stages): called as (stage, frame index, (H, W, 3)
+        # uint8 image, (H, W) bool pixels that stage has filled) after each stage of a window:
+        # propagated, seam, confidence, hallucinated, smoothed. None = off (no cost).
+        self.stage_hook: Callable[[str, int, NDArray[np.uint8], NDArray[np.bool_]], None] | None = (
+            None
+        )
 
     def pop_qc(self, index: int) -> QcInfo | None:
         """Where frame ``index``'s hole pixels came from (None unless ``record_qc`` was set)."""
@@ -264,12 +270,15 @@ class TemporalEngine:
             assert pix_t is not None  # set above for every frame with a hole
             ys, xs, nh = pix_t
             col, ok = _blend(pred_past[t], pred_future[t])
+            self._emit_stage("propagated", buf[t][0].index, frames[t], ys, xs, nh, col, ok)
             mismatch = _ring_mismatch(frames[t], ys, xs, nh, col, ok)
             col = _seam_correct(frames[t], ys, xs, nh, col, ok, geo.full)
+            self._emit_stage("seam", buf[t][0].index, frames[t], ys, xs, nh, col, ok)
             if mismatch is not None and cfg.mismatch_scale > 0:
                 col = _yield_to_smooth(
                     frames[t], holes[t], ys, xs, nh, col, ok, mismatch, cfg.mismatch_scale
                 )
+            self._emit_stage("confidence", buf[t][0].index, frames[t], ys, xs, nh, col, ok)
             if self.record_qc:
                 conf = np.zeros(nh, np.float32)  # invented pixels: no frame vouches for them
                 good_t = ok[:nh]
@@ -286,9 +295,38 @@ class TemporalEngine:
             filled[t] = out
 
         self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
+        if self.stage_hook is not None:
+            for t in range(n):
+                if has[t]:
+                    self.stage_hook("hallucinated", buf[t][0].index, filled[t], holes[t])
         if cfg.smoothing_strength > 0 and cfg.smoothing_radius > 0:
             filled = self._smooth(filled, holes, pix, fwd, bwd, geo, thr)
+        if self.stage_hook is not None:
+            for t in range(n):
+                if has[t]:
+                    self.stage_hook("smoothed", buf[t][0].index, filled[t], holes[t])
         return filled
+
+    def _emit_stage(
+        self,
+        stage: str,
+        index: int,
+        frame: NDArray[np.uint8],
+        ys: NDArray[np.intp],
+        xs: NDArray[np.intp],
+        nh: int,
+        col: NDArray[np.float32],
+        ok: NDArray[np.bool_],
+    ) -> None:
+        """Show ``stage_hook`` the propagated colours so far (only where propagation found any)."""
+        if self.stage_hook is None:
+            return
+        good = ok[:nh]
+        img = frame.copy()
+        img[ys[:nh][good], xs[:nh][good]] = _to_u8(col[:nh][good])
+        valid = np.zeros(frame.shape[:2], bool)
+        valid[ys[:nh][good], xs[:nh][good]] = True
+        self.stage_hook(stage, index, img, valid)
 
     def _frame_data(
         self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], size: tuple[int, int], geo: _Geometry

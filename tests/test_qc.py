@@ -197,3 +197,26 @@ def test_report_orders_frames_worth_a_look() -> None:
         rep.add(i, i / 25, info)
     assert rep.worth_a_look() == [3, 1]
     assert rep.frames[2]["hole_px"] == 0
+
+
+def test_stage_hook_sees_every_stage_inside_the_hole() -> None:
+    """The diagnostics behind bench/fill_quality.py --stages: each stage, only hole pixels."""
+    bg = _background(2)
+    holes = _holes()
+    engine = TemporalEngine(ClassicalEngine("telea"), TemporalConfig())
+    calls: dict[str, set[int]] = {}
+
+    def hook(stage: str, index: int, img: np.ndarray, valid: np.ndarray) -> None:
+        assert img.shape == (H, W, 3) and img.dtype == np.uint8
+        assert valid.any() and not (valid & ~holes[index]).any()
+        assert np.array_equal(img[~holes[index]], bg[~holes[index]])  # outside: untouched
+        calls.setdefault(stage, set()).add(index)
+
+    engine.stage_hook = hook
+    outs = [
+        o for _, _, o in engine.process((Frame(t, t, 1, bg.copy()), holes[t]) for t in range(N))
+    ]
+    assert len(outs) == N
+    stages = ("propagated", "seam", "confidence", "hallucinated", "smoothed")
+    assert set(calls) == set(stages)
+    assert all(calls[s] == set(range(N)) for s in stages)
