@@ -41,19 +41,17 @@ import contextlib
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from quality import read_pngs, ssim, write_pngs
+from quality import remove_pair, ssim, write_pasted_pair
 
 from lama_video import pipeline
 from lama_video.config import RunConfig, load_config
 from lama_video.flow import FlowEstimator, backward_warp, fb_error
-from lama_video.pipeline import remove_object
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sequences"
@@ -195,30 +193,19 @@ def run_pair(
 ) -> dict[str, dict[str, float]]:
     gt, _ = load(a, size, n)
     obj, obj_masks = load(b, size, None)
-    holes = [obj_masks[t % len(obj_masks)] for t in range(len(gt))]
-    pasted = [
-        np.where(h[..., None], obj[t % len(obj)], g)
-        for t, (g, h) in enumerate(zip(gt, holes, strict=True))
-    ]
     pair = work / f"{a}__{b}"
-    write_pngs(pair / "frames", pasted, rgb=True)
-    write_pngs(pair / "masks", holes, rgb=False)
+    holes = write_pasted_pair(gt, obj, obj_masks, pair)
     ref = Reference(gt, holes)
     res: dict[str, dict[str, float]] = {}
     for label, enabled in ENGINES:
-        run_cfg = cfg.replace({"masks": {"dilate_px": 0}, "temporal": {"enabled": enabled}})
-        out_dir = pair / f"out_{label}"
         probe = StageTexture(gt, holes) if stages is not None and enabled else None
-        t0 = time.perf_counter()
         with _stage_hook(probe):
-            remove_object(pair / "frames", pair / "masks", out_dir, config=run_cfg, overwrite=True)
-        sec = time.perf_counter() - t0
-        out = read_pngs(out_dir)
+            out, fps, _ = remove_pair(pair, cfg, label, enabled)
         if probe is not None and stages is not None:
             probe.add_output(out)
             stages.append(probe.means())
         m = evaluate(out, gt, holes, ref)
-        m["fps"] = len(out) / sec
+        m["fps"] = fps
         res[label] = m
     return res
 

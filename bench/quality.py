@@ -152,6 +152,42 @@ def evaluate(
     }
 
 
+def write_pasted_pair(
+    gt: list[np.ndarray], obj: list[np.ndarray], obj_masks: list[np.ndarray], pair_dir: Path
+) -> list[np.ndarray]:
+    """Paste the object (cycled) onto the ground truth, write frames/ and masks/ PNG folders.
+
+    Returns:
+        The holes (the object's masks), one per ground-truth frame.
+    """
+    holes = [obj_masks[t % len(obj_masks)] for t in range(len(gt))]
+    pasted = [
+        np.where(h[..., None], obj[t % len(obj)], g)
+        for t, (g, h) in enumerate(zip(gt, holes, strict=True))
+    ]
+    write_pngs(pair_dir / "frames", pasted, rgb=True)
+    write_pngs(pair_dir / "masks", holes, rgb=False)
+    return holes
+
+
+def remove_pair(
+    pair_dir: Path, cfg: RunConfig, label: str, enabled: bool
+) -> tuple[list, float, str]:
+    """Remove the paste with (``enabled``) or without the temporal engine, ``dilate 0``.
+
+    Returns:
+        The output frames, frames per second and the engine's name.
+    """
+    run_cfg = cfg.replace({"masks": {"dilate_px": 0}, "temporal": {"enabled": enabled}})
+    out_dir = pair_dir / f"out_{label}"
+    t0 = time.perf_counter()
+    result = remove_object(
+        pair_dir / "frames", pair_dir / "masks", out_dir, config=run_cfg, overwrite=True
+    )
+    out = read_pngs(out_dir)
+    return out, len(out) / (time.perf_counter() - t0), result.engine
+
+
 def run_pair(
     a: str, b: str, cfg: RunConfig, max_frames: int | None, work: Path
 ) -> dict[str, dict[str, float]]:
@@ -159,34 +195,17 @@ def run_pair(
     bf, bm = read_seq(b, None)
     if gt[0].shape != bf[0].shape:
         raise SystemExit(f"pair {a}:{b}: sizes differ ({gt[0].shape} vs {bf[0].shape})")
-    holes = [bm[t % len(bm)] for t in range(len(gt))]
-    pasted = [
-        np.where(h[..., None], bf[t % len(bf)], g)
-        for t, (g, h) in enumerate(zip(gt, holes, strict=True))
-    ]
     pair_dir = work / f"{a}__{b}"
-    write_pngs(pair_dir / "frames", pasted, rgb=True)
-    write_pngs(pair_dir / "masks", holes, rgb=False)
+    holes = write_pasted_pair(gt, bf, bm, pair_dir)
     flows = gt_flows(gt)
     gt_t, gt_c = flicker_sum(gt, holes, flows)
     gt_flicker = gt_t / max(gt_c, 1)
     res: dict[str, dict[str, float]] = {}
     for label, enabled in (("temporal", True), ("per-frame", False)):
-        run_cfg = cfg.replace({"masks": {"dilate_px": 0}, "temporal": {"enabled": enabled}})
-        out_dir = pair_dir / f"out_{label}"
-        t0 = time.perf_counter()
-        result = remove_object(
-            pair_dir / "frames",
-            mask=pair_dir / "masks",
-            output=out_dir,
-            config=run_cfg,
-            overwrite=True,
-        )
-        sec = time.perf_counter() - t0
-        out = read_pngs(out_dir)
+        out, fps, engine = remove_pair(pair_dir, cfg, label, enabled)
         m = evaluate(out, gt, holes, flows, gt_flicker)
-        m["fps"] = len(out) / sec
-        m["engine"] = result.engine  # type: ignore[assignment]
+        m["fps"] = fps
+        m["engine"] = engine  # type: ignore[assignment]
         res[label] = m
     shutil.rmtree(pair_dir, ignore_errors=True)
     return res

@@ -87,7 +87,7 @@ class InpaintConfig:
     engine: str = _f("auto", choices=ENGINES)
     # weights: a registry name (looked up in the cache) or a path
     model: str = _f("big-lama")
-    # allow full unpickling of a checkpoint (only for files you trust)
+    # allow a checkpoint to run code: full unpickling, TorchScript (trusted files only)
     trust_checkpoint: bool = _f(False)
     # auto|cpu|cuda|cuda:N|mps
     device: str = _f("auto")

@@ -9,6 +9,7 @@ out of it.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -32,3 +33,28 @@ def publish(tmp: str | os.PathLike[str], final: str | os.PathLike[str]) -> None:
     base = 0o777 if tmp.is_dir() else 0o666
     os.chmod(tmp, base & ~current_umask())
     os.replace(tmp, final)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, private: bool = False) -> None:
+    """Write ``data`` to ``path`` through a new file with a random name beside it (``O_EXCL``,
+    so a symlink planted under a predictable name is never followed), then rename it over
+    ``path`` (a symlink at ``path`` is replaced, never followed).
+
+    Args:
+        path: the file to write.
+        data: its new content.
+        private: keep ``mkstemp``'s owner-only mode (a tool's internal files) instead of the
+            user's default permissions (:func:`publish`).
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if private:
+            os.replace(tmp, target)
+        else:
+            publish(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

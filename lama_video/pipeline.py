@@ -299,8 +299,17 @@ def check_paths(
     Raises:
         EncodeError: see :func:`lama_video.outputs.check_output`.
     """
-    kind: OutputKind = "folder" if is_image_sequence_path(output_path) else "file"
-    check_output(output_path, inputs=(input_path, *sources), kind=kind, overwrite=overwrite)
+    check_output(
+        output_path,
+        inputs=(input_path, *sources),
+        kind=output_kind(output_path),
+        overwrite=overwrite,
+    )
+
+
+def output_kind(path: Path) -> OutputKind:
+    """What the writer makes of ``path``: a video file, or a folder for a PNG sequence."""
+    return "folder" if is_image_sequence_path(path) else "file"
 
 
 def _check_distinct(paths: dict[str, Path | None]) -> None:
@@ -412,11 +421,10 @@ def remove_object(
     report_path = Path(report) if report is not None else None
     _check_distinct({"output": out_path, "QC review": qc_path, "report": report_path})
     if qc_path is not None:
-        kind: OutputKind = "folder" if is_image_sequence_path(qc_path) else "file"
         check_output(
             qc_path,
             inputs=(in_path, *sources, out_path),
-            kind=kind,
+            kind=output_kind(qc_path),
             overwrite=overwrite,
             what="QC review",
         )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from lama_video.fsutil import write_atomic
 
 # Review classes of hole pixels (QcInfo.classes).
 QC_PROPAGATED = 1  # copied along the flow from frames that show the background
@@ -133,7 +134,4 @@ class QcReport:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the report as JSON (a temporary file beside ``path``, then renamed)."""
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomic(path, json.dumps(self.to_dict(), indent=1).encode("utf-8"))

@@ -359,13 +359,11 @@ def test_parity_cuda_fp32_matches_cpu_fp32(parity_model, parity_refs, mode: str)
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_parity_reduced_precision_close_to_fp32(parity_model, parity_refs, precision: str) -> None:
-    if not precision_supported(precision):
-        pytest.skip(f"{precision} is not supported on {torch.cuda.get_device_name()}")
     frames, masks = parity_case()
     out = run(copy.deepcopy(parity_model), "cuda", precision, frames, masks)
-    assert_within(
-        out, parity_refs["cuda"], masks, PARITY_TOL[precision], f"parity {precision} vs fp32"
-    )
+    # Without bf16 support the Inpainter falls back to fp32: then the output is the fp32 one.
+    tol = PARITY_TOL[precision] if precision_supported(precision) else PARITY_TOL["fp32"]
+    assert_within(out, parity_refs["cuda"], masks, tol, f"parity {precision} vs fp32")
 
 
 # ----------------------------------------------------------- big-lama-sized random weights (b)
@@ -390,11 +388,11 @@ def test_big_cuda_fp32_matches_cpu_fp32(big_model, big_refs, mode: str) -> None:
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_big_reduced_precision_close_to_fp32(big_model, big_refs, precision: str) -> None:
-    if not precision_supported(precision):
-        pytest.skip(f"{precision} is not supported on {torch.cuda.get_device_name()}")
     frames, masks = big_case(2, 512)
     out = run(copy.deepcopy(big_model), "cuda", precision, frames, masks)
-    assert_within(out, big_refs["cuda"], masks, BIG_TOL[precision], f"big-lama {precision} vs fp32")
+    # Without bf16 support the Inpainter falls back to fp32: then the output is the fp32 one.
+    tol = BIG_TOL[precision] if precision_supported(precision) else BIG_TOL["fp32"]
+    assert_within(out, big_refs["cuda"], masks, tol, f"big-lama {precision} vs fp32")
 
 
 # ------------------------------------------------------------------- out-of-memory back-off (c)

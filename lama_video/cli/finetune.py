@@ -187,7 +187,11 @@ def finetune(
         bool, typer.Option("--resume", help="Continue the run in --output from models/last.ckpt.")
     ] = False,
     trust_checkpoint: Annotated[
-        bool, typer.Option("--trust-checkpoint", help="Fully unpickle --model (trusted only).")
+        bool,
+        typer.Option(
+            "--trust-checkpoint",
+            help="Allow --model to run code: full unpickling, TorchScript (trusted only).",
+        ),
     ] = False,
 ) -> None:
     """Fine-tune the inpainting generator with LaMa's recipe; the result loads with --model OUTPUT.

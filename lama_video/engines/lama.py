@@ -208,7 +208,7 @@ class Inpainter:
             The module is moved to ``device`` and put in eval mode.
         device: ``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         precision: ``fp32``, ``fp16`` or ``bf16`` (autocast; the generator keeps its FFTs in fp32).
-            fp16 on CPU falls back to fp32 with a warning.
+            fp16 on CPU and bf16 on a GPU without bf16 fall back to fp32 with a warning.
         batch_size: items (frames or crops) per forward pass; halved on CUDA out-of-memory.
         crop_trigger_px: frames whose longest side exceeds this are processed as crops around holes.
         crop_margin_px: context kept around each hole's bounding box in a crop.
@@ -267,6 +267,14 @@ class Inpainter:
             log.warning(
                 "fp16 is not supported on CPU; running in fp32 (use bf16 for reduced precision)"
             )
+            self.precision = "fp32"
+        elif (
+            precision == "bf16"
+            and self.device.type == "cuda"
+            and not torch.cuda.is_bf16_supported()
+        ):
+            # Pre-Ampere GPUs: torch's autocast would silently disable itself; say so instead.
+            log.warning("this GPU does not support bf16; running in fp32 (use fp16 instead)")
             self.precision = "fp32"
         self.batch_size = int(batch_size)
         self.crop_trigger_px = int(crop_trigger_px)

@@ -134,8 +134,9 @@ def load_model(
     Args:
         source: registry name (looked up in :func:`cache_dir`) or path to a folder, ``.zip``,
             ``.ckpt`` / ``.pt`` / ``.pth``, ``.safetensors`` or TorchScript file.
-        trust_checkpoint: unpickle with ``weights_only=False`` (runs code from the file: only
-            for files you trust). Needed only for checkpoints holding types we do not know.
+        trust_checkpoint: allow the file to run code (only for files you trust): unpickle with
+            ``weights_only=False`` (checkpoints holding types we do not know), or run a
+            TorchScript file whose tensors cannot be read as data.
         map_location: device of the returned module.
         config: a LaMa training ``config.yaml`` giving the architecture; default: the one beside
             the checkpoint (official layout), else the architecture inferred from tensor shapes.
@@ -172,7 +173,7 @@ def load_model(
             return LoadedModel(
                 module=module, kind="torchscript_blended", spec=spec, path=path, arch=None
             )
-        spec = _adhoc_spec(path, "checkpoint") if spec is None else _plain_spec(spec)
+        spec = _plain_spec(spec or _adhoc_spec(path, fmt))
         cfg_arch = _arch_from_config_file(cfg_path) if cfg_path is not None else None
     elif fmt == "lama_zip":
         with tempfile.TemporaryDirectory(prefix="lama-video-") as tmp:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from lama_video.composite import composite
 from lama_video.config import MaskConfig
 from lama_video.engines import ImageEngine
 from lama_video.errors import EncodeError, MaskError, VideoOpenError
-from lama_video.fsutil import publish
+from lama_video.fsutil import write_atomic
 from lama_video.masks import (
     LOSSY_IMAGE_EXTENSIONS,
     auto_threshold,
@@ -74,21 +73,13 @@ def write_image(path: str | os.PathLike[str], rgb: NDArray[np.uint8]) -> None:
     ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - cv2 raises rather than returning False for these formats
         raise EncodeError(f"OpenCV could not encode {str(p)!r} as {ext}")
-    tmp: str | None = None
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".tmp{ext}", dir=p.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        publish(tmp, p)
-        tmp = None
+        write_atomic(p, buf.tobytes())
     except OSError as err:
         raise EncodeError(
             f"cannot write {str(p)!r} ({err.strerror or err}); check that the folder is writable"
         ) from err
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def find_pairs(

@@ -420,7 +420,8 @@ def finetune(
         resume: continue ``out_dir/models/last.ckpt`` (same data and settings expected).
         discriminator: discriminator weights to start from (LaMa training checkpoint or ours).
         hrf_weights: ``encoder_epoch_20.pth`` of the HRF loss (default: the cache folder).
-        trust_checkpoint: allow full unpickling of ``model`` (only for files you trust).
+        trust_checkpoint: allow ``model`` to run code (full unpickling, TorchScript; trusted
+            files only).
         progress: called after each step with (step, losses).
         load_progress: called with 1 per decoded training frame.
         stop: polled after each step; True saves and raises KeyboardInterrupt (see

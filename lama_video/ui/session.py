@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from lama_video.config import RunConfig
 from lama_video.errors import EncodeError, LamaVideoError
-from lama_video.fsutil import current_umask, publish
+from lama_video.fsutil import current_umask, publish, write_atomic
 from lama_video.masks import frame_number, header_size, read_mask_image
 from lama_video.outputs import check_output, mark_folder
 from lama_video.video import count_frames, open_video
@@ -128,24 +128,6 @@ def _read_regular(path: Path) -> bytes:
     finally:
         if fd >= 0:
             os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file with a random name beside ``path`` and rename it over it.
-
-    ``mkstemp`` creates the file exclusively (``O_EXCL``), so a symlink planted under a
-    predictable temporary name is never followed; ``os.replace`` replaces a symlink at ``path``
-    itself, never its target.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _encode_png(img: NDArray[np.uint8]) -> bytes:
@@ -317,13 +299,16 @@ class Session:
                 for frame in reader.frames():
                     if self._stop.is_set():
                         return
-                    _write_atomic(folder / f"{frame.index:06d}.jpg", self._jpeg(frame.rgb))
+                    write_atomic(
+                        folder / f"{frame.index:06d}.jpg", self._jpeg(frame.rgb), private=True
+                    )
                     with self._cond:
                         self._proxy_ready = frame.index + 1
                         self._cond.notify_all()
             with self._cond:
                 self.n_frames = meta["frames"] = self._proxy_ready
-            _write_atomic(folder / "meta.json", json.dumps({**meta, "complete": True}).encode())
+            meta_json = json.dumps({**meta, "complete": True}).encode()
+            write_atomic(folder / "meta.json", meta_json, private=True)
         except LamaVideoError as err:
             log.warning("proxy extraction stopped: %s", err)
             self._proxy_error = str(err)
@@ -588,7 +573,7 @@ class Session:
         path = self._keyframe_path(index)
         with self._lock:
             if mask.any():
-                _write_atomic(path, _encode_png(mask))
+                write_atomic(path, _encode_png(mask), private=True)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
