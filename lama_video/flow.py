@@ -184,14 +184,16 @@ def sample_points(
     ys: NDArray[np.float32],
     *,
     nearest: bool = False,
+    cubic: bool = False,
     border_value: float = 0.0,
 ) -> NDArray:
-    """Sample ``img`` at scattered points (bilinear unless ``nearest``).
+    """Sample ``img`` at scattered points (bilinear unless ``nearest`` or ``cubic``).
 
     Args:
         img: (H, W) or (H, W, C) array, C <= 4, uint8 or float32.
         xs, ys: (N,) float32 absolute pixel coordinates (pixel centres at integers).
         nearest: nearest-neighbour instead of bilinear.
+        cubic: bicubic instead of bilinear (keeps fine detail at sub-pixel offsets).
         border_value: value for points outside the image.
 
     Returns:
@@ -206,7 +208,7 @@ def sample_points(
     my = np.zeros((rows, _REMAP_COLS), np.float32)
     mx.reshape(-1)[:n] = xs
     my.reshape(-1)[:n] = ys
-    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
     out = cv2.remap(img, mx, my, interp, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
     return out.reshape(rows * _REMAP_COLS, *extra)[:n]
 
