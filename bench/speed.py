@@ -1,9 +1,11 @@
 """End-to-end speed and memory of ``remove`` beside a plain decode + re-encode of the same clip.
 
-Speed: frames/s of :func:`lama_video.pipeline.remove_object` with default settings (no LaMa weights:
-the image engine is OpenCV Telea) on an 854x480 clip with its mask video (~4% of the frame), the
-temporal engine and the per-frame baseline, beside decode + re-encode of the same clip with the same
-encoder settings (``RunConfig().encode``), all in the same run. The machine may be shared, so the
+Speed: frames/s of :func:`lama_video.pipeline.remove_object` with default settings (no LaMa
+weights: the image engine is the exemplar engine) on an 854x480 clip with its mask video (~4% of
+the frame), the temporal engine and the per-frame baseline, beside decode + re-encode of the same
+clip with the same encoder settings (``RunConfig().encode``), all in the same run; ``--config``
+replaces the defaults and each ``--also PRESET.yaml`` adds one more temporal removal with that
+preset (e.g. ``inpaint: {engine: telea}`` for the Telea figures). The machine may be shared, so the
 ratio to the re-encode is the number to compare.
 
 The engines alone (frames and holes already in memory) and the one-off start-up (building the
@@ -13,7 +15,8 @@ Memory (``--memory``): the clip and its mask video are looped to 200 and 2,000 f
 runs in a child process that reports its own peak RSS (``ru_maxrss``).
 
 Usage:
-    python bench/speed.py [--video V.mp4 --mask M.mp4] [--memory] [--long N]
+    python bench/speed.py [--video V.mp4 --mask M.mp4] [--memory] [--long N] [--config C.yaml]
+        [--also PRESET.yaml ...]
 
 Data: ``../shared/data/videos`` relative to the repository root.
 """
@@ -30,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lama_video.config import RunConfig
+from lama_video.config import RunConfig, load_config
 from lama_video.pipeline import remove_object
 from lama_video.video import VideoWriter, open_video
 
@@ -124,10 +127,18 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true", help="also measure peak RSS vs clip length")
     ap.add_argument("--long", type=int, default=2000, help="frames of the long clip (--memory)")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--config", type=Path, default=None, help="YAML preset (default: defaults)")
+    ap.add_argument(
+        "--also",
+        type=Path,
+        action="append",
+        default=[],
+        help="YAML preset for one more temporal removal in the same run (repeatable)",
+    )
     args = ap.parse_args()
     if not args.video.is_file() or not args.mask.is_file():
         sys.exit(f"missing {args.video} or {args.mask}; this benchmark needs ../shared/data/videos")
-    cfg = RunConfig()
+    cfg = load_config(args.config) if args.config else RunConfig()
     with tempfile.TemporaryDirectory(prefix="lv-speed-") as tmp:
         work = Path(tmp)
         if not args.skip_speed:
@@ -143,8 +154,9 @@ def main() -> None:
             n = reencode(args.video, work / "reencode.mp4", cfg)
             base_fps = n / (time.perf_counter() - t0)
             print(f"decode + re-encode      {n} frames  {base_fps:6.1f} frames/s", flush=True)
-            for label, enabled in (("temporal", True), ("per-frame", False)):
-                run_cfg = cfg.replace({"temporal": {"enabled": enabled}})
+            runs = [("temporal", cfg), ("per-frame", cfg.replace({"temporal": {"enabled": False}}))]
+            runs += [(path.stem, load_config(path)) for path in args.also]
+            for label, run_cfg in runs:
                 c0 = resource.getrusage(resource.RUSAGE_SELF)
                 n, sec, engine = timed_remove(args.video, args.mask, work / f"{label}.mp4", run_cfg)
                 c1 = resource.getrusage(resource.RUSAGE_SELF)

@@ -28,6 +28,7 @@ _LAZY = {
     "remove_object": ("lama_video.pipeline", "remove_object"),
     "Inpainter": ("lama_video.engines.lama", "Inpainter"),
     "ClassicalEngine": ("lama_video.engines.classical", "ClassicalEngine"),
+    "ExemplarEngine": ("lama_video.engines.exemplar", "ExemplarEngine"),
     "TemporalEngine": ("lama_video.temporal", "TemporalEngine"),
     "load_model": ("lama_video.model.weights", "load_model"),
     "batch": ("lama_video.batching", "batch"),
@@ -35,6 +36,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from lama_video.engines.classical import ClassicalEngine
+    from lama_video.engines.exemplar import ExemplarEngine
     from lama_video.engines.lama import Inpainter
     from lama_video.masks import Box
     from lama_video.model.weights import load_model
@@ -56,6 +58,7 @@ __all__ = [
     "ClassicalEngine",
     "ConfigError",
     "EncodeError",
+    "ExemplarEngine",
     "Inpainter",
     "LamaVideoError",
     "MaskError",

@@ -36,7 +36,7 @@ def _f(
 
 
 # Closed sets of choices (the CLI lists and validates them from here).
-ENGINES = ("auto", "lama", "telea", "ns")
+ENGINES = ("auto", "lama", "exemplar", "telea", "ns")
 PRECISIONS = ("fp32", "fp16", "bf16")
 AUDIO_MODES = ("copy", "aac", "none")
 
@@ -83,7 +83,7 @@ class PropagationConfig:
 class InpaintConfig:
     """The image engine that hallucinates pixels seen in no frame."""
 
-    # auto = lama if weights found
+    # auto = lama if weights found, else exemplar
     engine: str = _f("auto", choices=ENGINES)
     # weights: a registry name (looked up in the cache) or a path
     model: str = _f("big-lama")

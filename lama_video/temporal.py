@@ -126,7 +126,7 @@ class TemporalEngine:
     """Flow-guided video inpainting over overlapping windows (see the module docstring).
 
     Args:
-        image_engine: fills pixels that no frame shows (LaMa, or OpenCV Telea without weights).
+        image_engine: fills pixels that no frame shows (LaMa; the exemplar engine without weights).
         cfg: the ``temporal`` config section.
     """
 

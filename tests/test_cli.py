@@ -220,7 +220,8 @@ def test_remove_with_the_lama_engine_end_to_end(tmp_path, temporal):
 
 def test_auto_engine_without_weights_never_imports_torch(tmp_path):
     """`--engine auto` looks for LaMa weights before loading anything: a run that falls back to
-    Telea (no weights installed) and `weights list` must not pay for importing torch."""
+    the exemplar engine (no weights installed) and `weights list` must not pay for importing
+    torch."""
     import os
     import subprocess
     import sys
@@ -306,7 +307,7 @@ def test_help_lists_choices_and_library_defaults():
     from lama_video.config import RunConfig
 
     res = runner.invoke(app, ["remove", "--help"], terminal_width=200)
-    assert "--engine [auto|lama|telea|ns]" in res.output
+    assert "--engine [auto|lama|exemplar|telea|ns]" in res.output
     assert "--precision [fp32|fp16|bf16]" in res.output
     assert "--keyframe-mask FRAME:PATH" in res.output and "--box X,Y,W,H" in res.output
     defaults = RunConfig()

@@ -15,6 +15,7 @@ from lama_video.cli import app
 from lama_video.config import InpaintConfig, MaskConfig
 from lama_video.engines import make_image_engine
 from lama_video.engines.classical import ClassicalEngine
+from lama_video.engines.exemplar import ExemplarEngine
 from lama_video.engines.lama import Inpainter
 from lama_video.errors import EncodeError, MaskError, VideoOpenError
 from lama_video.model.weights import load_model
@@ -138,7 +139,7 @@ def test_auto_engine_finds_cached_registry_weights(
 ) -> None:
     monkeypatch.setenv("LAMA_VIDEO_HOME", str(tmp_path))
     eng = make_image_engine(InpaintConfig(engine="auto", model="big-lama", device="cpu"))
-    assert isinstance(eng, ClassicalEngine)  # empty cache -> classical fallback
+    assert isinstance(eng, ExemplarEngine)  # empty cache -> exemplar (PatchMatch) fallback
     _big_lama_folder(tmp_path / "big-lama")
     eng = make_image_engine(InpaintConfig(engine="auto", model="big-lama", device="cpu"))
     assert isinstance(eng, Inpainter) and eng.name == "lama"
@@ -269,7 +270,7 @@ def test_cli_classical_engine_and_overwrite(tmp_path: Path) -> None:
     assert CliRunner().invoke(app, [*args, "--overwrite"]).exit_code == 0
 
 
-def test_cli_auto_without_weights_falls_back_to_telea(
+def test_cli_auto_without_weights_falls_back_to_exemplar(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LAMA_VIDEO_HOME", str(tmp_path / "cache"))
@@ -278,7 +279,7 @@ def test_cli_auto_without_weights_falls_back_to_telea(
         app, ["image", str(img), "--mask", str(mask), "-o", str(tmp_path / "o.png")]
     )
     assert res.exit_code == 0, res.output
-    assert "lama-video weights download" in res.output and "(telea)" in res.output
+    assert "lama-video weights download" in res.output and "(exemplar)" in res.output
 
 
 @pytest.mark.parametrize(

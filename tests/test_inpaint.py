@@ -14,6 +14,7 @@ from torch import nn
 from lama_video.config import InpaintConfig
 from lama_video.engines import ImageEngine, make_image_engine
 from lama_video.engines.classical import ClassicalEngine
+from lama_video.engines.exemplar import ExemplarEngine
 from lama_video.engines.lama import (
     CropBox,
     Inpainter,
@@ -393,8 +394,9 @@ def test_make_image_engine_classical(tmp_path: Path, caplog: pytest.LogCaptureFi
     missing = str(tmp_path / "nope.ckpt")
     with caplog.at_level(logging.INFO, logger="lama_video.engines"):
         eng = make_image_engine(InpaintConfig(engine="auto", model=missing))
-    assert isinstance(eng, ClassicalEngine) and eng.name == "telea"
+    assert isinstance(eng, ExemplarEngine) and eng.name == "exemplar"
     notices = [r for r in caplog.records if r.name == "lama_video.engines"]
     assert len(notices) == 1 and "lama-video weights download" in notices[0].getMessage()
+    assert "exemplar engine" in notices[0].getMessage()
     with pytest.raises(WeightsError, match=r"lama-video weights download.*--model PATH"):
         make_image_engine(InpaintConfig(engine="lama", model=missing))

@@ -25,7 +25,10 @@ EngineOpt = Annotated[
         "--engine",
         metavar=choices_metavar(*ENGINES),
         callback=choice(*ENGINES, name="--engine"),
-        help="Image engine; auto (default) is LaMa if its weights are found, else Telea.",
+        help=(
+            "Image engine; auto (default) is LaMa if its weights are found, else exemplar "
+            "(PatchMatch texture synthesis)."
+        ),
     ),
 ]
 ModelOpt = Annotated[

@@ -1,8 +1,8 @@
 """Image engines: fill the holes of a batch of frames, one frame at a time.
 
 Modules: :mod:`.base` (the :class:`ImageEngine` contract and :func:`check_batch`),
-:mod:`.classical` (OpenCV Telea/NS), :mod:`.lama` (the LaMa :class:`Inpainter`); this module
-is the factory.
+:mod:`.exemplar` (PatchMatch texture synthesis, no weights), :mod:`.classical` (OpenCV Telea/NS),
+:mod:`.lama` (the LaMa :class:`Inpainter`); this module is the factory.
 
 An image engine knows nothing about time. The temporal engine (``temporal.py``) and the per-frame
 path of ``pipeline.py`` call one to hallucinate pixels that no neighbouring frame shows.
@@ -26,29 +26,37 @@ def make_image_engine(cfg: InpaintConfig) -> ImageEngine:
     """The image engine ``cfg.engine`` names.
 
     ``lama`` loads ``cfg.model`` (registry name or path) into an :class:`Inpainter`;
+    ``exemplar`` gives an :class:`~.exemplar.ExemplarEngine` (PatchMatch texture synthesis);
     ``telea``/``ns`` give a :class:`~.classical.ClassicalEngine`; ``auto`` is ``lama`` when the
-    weights are found, else ``telea`` with one logged notice saying how to install them.
+    weights are found, else ``exemplar`` with one logged notice saying how to install them.
 
     Raises:
+        ConfigError: ``cfg.engine`` is not one of :data:`~lama_video.config.ENGINES`.
         WeightsError: ``engine="lama"`` and the weights are missing or cannot be loaded.
     """
     from lama_video.engines.classical import ClassicalEngine
+    from lama_video.engines.exemplar import ExemplarEngine
 
     if cfg.engine in ("telea", "ns"):
         return ClassicalEngine(cfg.engine, radius_px=cfg.classical_radius_px)
-    # The weights lookup is torch-free: an `auto` run that falls back to Telea never imports torch.
+    if cfg.engine == "exemplar":
+        return ExemplarEngine(fallback_radius_px=cfg.classical_radius_px)
+    # The weights lookup is torch-free: an `auto` run that falls back to the exemplar engine never
+    # imports torch.
     from lama_video.model.registry import download_hint, weights_available
 
     if cfg.engine == "auto" and not weights_available(cfg.model):
         log.warning(
-            "LaMa weights %r not found; using OpenCV Telea instead (install them with "
-            "`%s` or pass --model PATH)",
+            "LaMa weights %r not found; using the exemplar engine (PatchMatch texture synthesis) "
+            "instead (install them with `%s` or pass --model PATH)",
             cfg.model,
             download_hint(cfg.model),
         )
-        return ClassicalEngine("telea", radius_px=cfg.classical_radius_px)
+        return ExemplarEngine(fallback_radius_px=cfg.classical_radius_px)
     if cfg.engine not in ("auto", "lama"):
-        raise ConfigError(f"inpaint.engine: got {cfg.engine!r}, expected auto, lama, telea or ns")
+        raise ConfigError(
+            f"inpaint.engine: got {cfg.engine!r}, expected auto, lama, exemplar, telea or ns"
+        )
     if not weights_available(cfg.model):
         raise WeightsError(
             f"LaMa weights {cfg.model!r} not found (not a file and not in the weights cache); run "

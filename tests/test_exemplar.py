@@ -1,0 +1,219 @@
+"""Tests of lama_video.engines.exemplar (PatchMatch texture synthesis, needs no weights)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lama_video.config import InpaintConfig
+from lama_video.engines import ImageEngine, make_image_engine
+from lama_video.engines.classical import ClassicalEngine
+from lama_video.engines.exemplar import ExemplarEngine
+from lama_video.video import VideoReader
+
+MEDIA = Path(__file__).parent / "fixtures" / "media"
+
+
+def _smooth_batch(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three 60x90 gradient frames with noise: a middle hole, two border holes, no hole."""
+    rng = np.random.default_rng(seed)
+    h, w = 60, 90
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 2.5, yy * 3.5, (xx + yy) * 1.5], axis=-1).astype(np.float64)
+    frames = np.clip(base[None] + rng.normal(0, 3, (3, h, w, 3)), 0, 255).astype(np.uint8)
+    masks = np.zeros((3, h, w), bool)
+    masks[0, 20:35, 30:50] = True
+    masks[1, 0:12, 0:15] = True  # touches the top-left corner
+    masks[1, 45:, 70:] = True  # and the bottom-right one
+    return frames, masks
+
+
+def _periodic(kind: str, seed: int = 0, size: int = 96) -> np.ndarray:
+    """A strongly periodic colour texture (period 8 px) with mild noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    if kind == "stripes":
+        base = np.where(((xx + yy) // 4) % 2 == 0, 60.0, 190.0)
+    else:  # checker
+        base = np.where((xx // 4 + yy // 4) % 2 == 0, 60.0, 190.0)
+    img = np.stack([base, base * 0.8 + 20, 255 - base], axis=-1) + rng.normal(0, 6, (size, size, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _texture(img: np.ndarray, hole: np.ndarray) -> float:
+    """Mean absolute Laplacian of the luma inside ``hole`` (high-frequency energy)."""
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(np.abs(cv2.Laplacian(gray, cv2.CV_32F))[hole].mean())
+
+
+def _mae(a: np.ndarray, b: np.ndarray, hole: np.ndarray) -> float:
+    return float(np.abs(a[hole].astype(int) - b[hole].astype(int)).mean())
+
+
+# -------------------------------------------------------------------------------- contract
+
+
+def test_contract_outside_bit_exact_shapes_and_empty_mask() -> None:
+    frames, masks = _smooth_batch()
+    before = frames.copy()
+    eng = ExemplarEngine()
+    assert isinstance(eng, ImageEngine) and eng.name == "exemplar"
+    out = eng.inpaint(frames, masks)
+    assert out.shape == frames.shape and out.dtype == np.uint8 and out is not frames
+    assert np.array_equal(frames, before)  # the input is not written to
+    assert np.array_equal(out[~masks], frames[~masks])
+    assert np.array_equal(out[2], frames[2])  # no hole: unchanged
+    # Copied from a smooth gradient, the fill stays close to the hidden truth. Patches can only
+    # repeat colours that exist, so a gradient's corners (extrapolation) are looser.
+    assert _mae(out[0], frames[0], masks[0]) < 15
+    assert _mae(out[1], frames[1], masks[1]) < 35
+    assert np.array_equal(eng(frames, masks), out)  # __call__ is inpaint
+
+
+def test_deterministic_and_independent_of_the_batch() -> None:
+    frames, masks = _smooth_batch(seed=3)
+    eng = ExemplarEngine()
+    first = eng.inpaint(frames, masks)
+    assert np.array_equal(first, ExemplarEngine().inpaint(frames, masks))
+    alone = np.stack([eng.inpaint(frames[i : i + 1], masks[i : i + 1])[0] for i in range(3)])
+    assert np.array_equal(first, alone)
+
+
+def test_non_contiguous_inputs_give_the_contiguous_result() -> None:
+    frames, masks = _smooth_batch(seed=4)
+    flipped, flipped_masks = frames[:, ::-1, ::-1], masks[:, ::-1, ::-1]
+    assert not flipped.flags.c_contiguous and not flipped_masks.flags.c_contiguous
+    got = ExemplarEngine().inpaint(flipped, flipped_masks)
+    want = ExemplarEngine().inpaint(
+        np.ascontiguousarray(flipped), np.ascontiguousarray(flipped_masks)
+    )
+    assert np.array_equal(got, want)
+
+
+def test_tiny_frames_and_near_full_holes_do_not_crash() -> None:
+    eng = ExemplarEngine()
+    rng = np.random.default_rng(5)
+    cases = []
+    tiny = rng.integers(0, 256, (1, 8, 8, 3), dtype=np.uint8)
+    hole = np.zeros((1, 8, 8), bool)
+    hole[0, 3:5, 2:6] = True
+    cases.append((tiny, hole))
+    cases.append((tiny, np.ones((1, 8, 8), bool)))  # nothing known at all
+    one = rng.integers(0, 256, (1, 1, 1, 3), dtype=np.uint8)
+    cases.append((one, np.ones((1, 1, 1), bool)))
+    frame = rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    almost = np.ones((1, 64, 64), bool)
+    almost[0, :5, :5] = False  # a few whole 3x3 patches known
+    cases.append((frame, almost))
+    for f, m in cases:
+        out = eng.inpaint(f, m)
+        assert out.shape == f.shape and out.dtype == np.uint8
+        assert np.array_equal(out[~m], f[~m])
+
+
+def test_fewer_known_pixels_than_a_patch_falls_back_to_telea() -> None:
+    rng = np.random.default_rng(6)
+    frame = rng.integers(0, 256, (1, 40, 40, 3), dtype=np.uint8)
+    hole = np.ones((1, 40, 40), bool)
+    hole[0, :, :2] = False  # a 2-px column: no 3x3 patch is wholly known
+    got = ExemplarEngine(fallback_radius_px=4).inpaint(frame, hole)
+    assert np.array_equal(got, ClassicalEngine("telea", radius_px=4).inpaint(frame, hole))
+
+
+def test_work_stays_near_the_hole() -> None:
+    """Pixels far outside the hole's context margin do not change the fill; two distant holes
+    are filled as if each were alone."""
+    rng = np.random.default_rng(7)
+    frame = np.clip(
+        rng.normal(128, 40, (1, 240, 320, 3)) + np.arange(320)[None, None, :, None] * 0.2, 0, 255
+    ).astype(np.uint8)
+    a = np.zeros((1, 240, 320), bool)
+    a[20:40, 20:44] = True
+    b = np.zeros_like(a)
+    b[190:215, 270:300] = True
+    eng = ExemplarEngine()
+    fill_a = eng.inpaint(frame, a)
+    changed = frame.copy()
+    changed[:, 150:, 150:] = 0  # far from hole a (margin 3 * 7 + 24 // 2 = 33 px)
+    assert np.array_equal(eng.inpaint(changed, a)[a], fill_a[a])
+    both = eng.inpaint(frame, a | b)
+    assert np.array_equal(both[a], fill_a[a])
+    assert np.array_equal(both[b], eng.inpaint(frame, b)[b])
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="patch_px"):
+        ExemplarEngine(patch_px=6)
+    with pytest.raises(ValueError, match="iterations"):
+        ExemplarEngine(iterations=0)
+    with pytest.raises(ValueError, match="fallback_radius_px"):
+        ExemplarEngine(fallback_radius_px=0)
+    frames, masks = _smooth_batch()
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\) uint8"):
+        ExemplarEngine().inpaint(frames.astype(np.float32), masks)
+    with pytest.raises(ValueError, match=r"\(N, H, W\) bool"):
+        ExemplarEngine().inpaint(frames, masks.astype(np.uint8))
+
+
+# --------------------------------------------------------------------------------- quality
+
+
+@pytest.mark.parametrize("kind", ["stripes", "checker"])
+def test_periodic_texture_is_continued_with_its_period(kind: str) -> None:
+    img = _periodic(kind)
+    middle = np.zeros(img.shape[:2], bool)
+    middle[36:60, 36:60] = True  # 24x24, three periods
+    edge = np.zeros_like(middle)
+    edge[70:96, 0:20] = True  # touches the left and bottom borders
+    both = (middle | edge)[None]
+    ex = ExemplarEngine().inpaint(img[None], both)[0]
+    te = ClassicalEngine("telea").inpaint(img[None], both)[0]
+    for hole in (middle, edge):
+        # The pattern continues in phase: the error is at the noise level (std 6), Telea's is not.
+        ex_mae, te_mae = _mae(ex, img, hole), _mae(te, img, hole)
+        assert ex_mae < 12 and ex_mae < te_mae / 4, (ex_mae, te_mae)
+        # High-frequency energy is kept (a blurred or smoothed fill loses it).
+        truth = _texture(img, hole)
+        ex_ratio, te_ratio = _texture(ex, hole) / truth, _texture(te, hole) / truth
+        assert ex_ratio >= 0.7 and te_ratio <= 0.3, (ex_ratio, te_ratio)
+
+
+def test_real_photo_fill_keeps_texture_that_telea_smooths() -> None:
+    """A striped shirt (first frame of ``opus.mkv``, a real clip), two holes in it."""
+    with VideoReader(MEDIA / "opus.mkv") as reader:
+        frame = next(iter(reader.frames())).rgb
+    frames = np.stack([frame, frame])
+    masks = np.zeros((2, *frame.shape[:2]), bool)
+    masks[0, 102:138, 187:238] = True
+    masks[1, 120:168, 213:298] = True
+    ex = ExemplarEngine().inpaint(frames, masks)
+    te = ClassicalEngine("telea").inpaint(frames, masks)
+    for i in range(2):
+        hole = masks[i]
+        truth = _texture(frame, hole)
+        ex_ratio, te_ratio = _texture(ex[i], hole) / truth, _texture(te[i], hole) / truth
+        assert ex_ratio >= 0.6 and ex_ratio >= 2 * te_ratio, (i, ex_ratio, te_ratio)
+        # Texture, not noise: the colours stay about as close to the truth as Telea's smooth fill.
+        assert _mae(ex[i], frame, hole) < 1.5 * _mae(te[i], frame, hole), i
+
+
+# --------------------------------------------------------------------------------- factory
+
+
+def test_factory_gives_the_exemplar_engine(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    eng = make_image_engine(InpaintConfig(engine="exemplar", classical_radius_px=9))
+    assert isinstance(eng, ExemplarEngine) and eng.name == "exemplar"
+    assert eng.fallback_radius_px == 9
+    with caplog.at_level(logging.INFO, logger="lama_video.engines"):
+        auto = make_image_engine(InpaintConfig(engine="auto", model=str(tmp_path / "none.ckpt")))
+    assert isinstance(auto, ExemplarEngine)
+    notices = [r.getMessage() for r in caplog.records if r.name == "lama_video.engines"]
+    assert len(notices) == 1 and "exemplar engine (PatchMatch texture synthesis)" in notices[0]
+    telea = make_image_engine(InpaintConfig(engine="telea"))
+    assert isinstance(telea, ClassicalEngine) and telea.name == "telea"  # still available
