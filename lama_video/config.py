@@ -118,7 +118,7 @@ class TemporalConfig:
     # OpenCV DIS preset
     flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))
     # flow (and all propagation geometry) at this longest side at most; colours stay full-size
-    flow_max_side_px: int = _f(320, lo=32)
+    flow_max_side_px: int = _f(480, lo=32)
     # holes grown by this (px) before flow completion, so the object's motion does not leak in
     flow_grow_px: int = _f(24, lo=0, hi=128)
     # farthest neighbour a hole pixel may copy from

@@ -13,6 +13,9 @@ image, with the nearest-neighbour search of PatchMatch (Barnes et al. 2009):
    matches from neighbours, then random search with a shrinking radius); (b) voting: each hole
    pixel becomes the weighted mean of the colours the overlapping patches' matches put there,
    better matches weighing more. The matches, doubled, start the next finer level.
+4. Keep only the texture of the result: its frequencies above a gaussian (``structure_sigma_px``)
+   go on top of the low frequencies of an OpenCV Telea fill, so a copied patch never brings its own
+   brightness (a bright patch in a shadow) while the detail stays.
 
 Patch distances are sums of squared differences measured on a PCA projection of the patches (the
 leading components of the known patches of the level, computed with a few filter passes), so the
@@ -133,7 +136,10 @@ class ExemplarEngine:
         patch_px: side of the square patches at full resolution (odd, >= 3).
         iterations: search-and-vote passes on each pyramid level (the coarsest gets twice as many).
         seed: seed of the random search; the output depends only on the input and this number.
-        fallback_radius_px: Telea radius used where the known region holds no whole patch.
+        fallback_radius_px: Telea radius used where the known region holds no whole patch (and
+            for the structure fill).
+        structure_sigma_px: the fill's frequencies below a gaussian of this sigma come from an
+            OpenCV Telea fill, those above from the copied patches (0 = patches alone).
     """
 
     def __init__(
@@ -143,6 +149,7 @@ class ExemplarEngine:
         iterations: int = 3,
         seed: int = _SEED,
         fallback_radius_px: int = InpaintConfig().classical_radius_px,
+        structure_sigma_px: float = 4.0,
     ) -> None:
         if int(patch_px) < 3 or int(patch_px) % 2 == 0:
             raise ValueError(f"patch_px must be an odd number >= 3, got {patch_px!r}")
@@ -153,13 +160,16 @@ class ExemplarEngine:
         self.patch_px = int(patch_px)
         self.iterations = int(iterations)
         self.seed = int(seed)
+        if not float(structure_sigma_px) >= 0:
+            raise ValueError(f"structure_sigma_px must be >= 0, got {structure_sigma_px!r}")
         self.fallback_radius_px = int(fallback_radius_px)
+        self.structure_sigma_px = float(structure_sigma_px)
         self.name = "exemplar"
 
     def __repr__(self) -> str:
         return (
             f"ExemplarEngine(patch_px={self.patch_px}, iterations={self.iterations}, "
-            f"seed={self.seed})"
+            f"seed={self.seed}, structure_sigma_px={self.structure_sigma_px})"
         )
 
     def inpaint(self, frames: NDArray[np.uint8], masks: NDArray[np.bool_]) -> NDArray[np.uint8]:
@@ -215,8 +225,33 @@ class ExemplarEngine:
             # A fixed seed for each crop: the fill depends on the pixels only, not on the batch.
             rng = np.random.default_rng(self.seed)
             filled = self._fill_crop(frame[y0:y1, x0:x1], crop_hole, rng)
+            if self.structure_sigma_px > 0:
+                filled = self._on_structure(frame[y0:y1, x0:x1], crop_hole, filled)
             np.copyto(out[y0:y1, x0:x1], filled, where=mine[..., None])
         return out
+
+    def _on_structure(
+        self, crop: NDArray[np.uint8], hole: NDArray[np.bool_], filled: NDArray[np.uint8]
+    ) -> NDArray[np.uint8]:
+        """Keep the fill's detail, take its low frequencies from a diffusion fill (Telea).
+
+        Copied patches carry their own brightness: a bright patch copied into a shadow is the
+        most visible error an exemplar fill makes, and on real footage costs more than the
+        texture gains (9 DAVIS pairs at 854x480 in the temporal engine: hole PSNR 20.4 with
+        Telea, 18.8 exemplar alone, 20.3 with this split). The split is a gaussian of sigma
+        ``structure_sigma_px``: structure from the diffusion, texture from the exemplar.
+        """
+        smooth = cv2.inpaint(
+            np.ascontiguousarray(crop),
+            hole.view(np.uint8) * np.uint8(255),
+            self.fallback_radius_px,
+            cv2.INPAINT_TELEA,
+        ).astype(np.float32)
+        tex = filled.astype(np.float32)
+        sigma = self.structure_sigma_px
+        out = cv2.GaussianBlur(smooth, (0, 0), sigma) + tex - cv2.GaussianBlur(tex, (0, 0), sigma)
+        res = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return np.where(hole[..., None], res, crop)
 
     def _fill_crop(
         self, crop: NDArray[np.uint8], hole: NDArray[np.bool_], rng: np.random.Generator
