@@ -134,7 +134,8 @@ class ExemplarEngine:
 
     Args:
         patch_px: side of the square patches at full resolution (odd, >= 3).
-        iterations: search-and-vote passes on each pyramid level (the coarsest gets twice as many).
+        iterations: search-and-vote passes on each pyramid level (the coarsest gets twice as many);
+            2 by default: 3 gave the same fill quality on 13 DAVIS pairs at 1.4x the time.
         seed: seed of the random search; the output depends only on the input and this number.
         fallback_radius_px: Telea radius used where the known region holds no whole patch (and
             for the structure fill).
@@ -146,7 +147,7 @@ class ExemplarEngine:
         self,
         *,
         patch_px: int = 7,
-        iterations: int = 3,
+        iterations: int = 2,
         seed: int = _SEED,
         fallback_radius_px: int = InpaintConfig().classical_radius_px,
         structure_sigma_px: float = 4.0,
