@@ -5,9 +5,9 @@ cycled if shorter) is pasted onto the frames of sequence A (same resolution); th
 with ``lama_video.pipeline.remove_object`` on PNG folders (lossless in and out, ``dilate 0``: the
 pasted object has no halo), exactly as ``lama-video remove FRAMES --mask MASKS -o OUT --dilate 0``
 does, and the result is compared with A's original frames. Each pair is run twice in the same
-process: with the temporal engine (``temporal.enabled: true``, the default) and with the per-frame
-baseline (``temporal.enabled: false``); both use the same image engine (``auto``: OpenCV Telea
-without LaMa weights).
+process: with the temporal engine (``temporal.enabled: true``, the default; image engine ``auto``:
+LaMa with weights, else the exemplar engine) and with the per-frame OpenCV Telea baseline
+(``temporal.enabled: false``, ``inpaint.engine: telea``).
 
 Metrics per pair (and their mean over pairs):
     psnr       whole frames, MSE pooled over the clip (dB)
@@ -202,7 +202,8 @@ def run_pair(
     gt_flicker = gt_t / max(gt_c, 1)
     res: dict[str, dict[str, float]] = {}
     for label, enabled in (("temporal", True), ("per-frame", False)):
-        out, fps, engine = remove_pair(pair_dir, cfg, label, enabled)
+        run_cfg = cfg if enabled else cfg.replace({"inpaint": {"engine": "telea"}})
+        out, fps, engine = remove_pair(pair_dir, run_cfg, label, enabled)
         m = evaluate(out, gt, holes, flows, gt_flicker)
         m["fps"] = fps
         m["engine"] = engine  # type: ignore[assignment]

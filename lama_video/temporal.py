@@ -23,9 +23,11 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    **Confidence.** The ring is propagated like the hole, so where its prediction disagrees with
    the frame (beyond a uniform colour shift) the completed flow is wrong there (typically a hole
    over a moving object). That mismatch, spread over the hole, blends the propagated colours
-   towards the frame's own harmonic fill (weight ``1 / (1 + (mismatch / mismatch_scale)^2)``);
-   the fallback keeps half of the propagated detail above its low frequencies, so a doubtful region
-   stays textured instead of turning into a smear.
+   towards the frame's own harmonic fill (weight ``1 / (1 + (mismatch / mismatch_scale)^2)``).
+   A textured fallback was measured and not kept: keeping half the propagated detail above the
+   smooth fill's low frequencies, or blending towards the invented (keyframe) fill, gave texture
+   ratio +0.11 / +0.03 but flicker ratio +0.12 / +0.05 and hole PSNR -0.12 / -0.21 dB (13 pairs):
+   the detail of a copy that mismatches its ring is wrong, and moves.
 5. **Hallucination.** Pixels that no frame shows are filled by the image engine on keyframes (frame
    index a multiple of ``keyframe_interval``), in one batched call, and every other frame pulls that
    fill along the flow from its nearest keyframes, so the invented content is the same over time.
@@ -45,7 +47,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -74,12 +75,6 @@ _CONF_CELL_PX = 8  # ring mismatch (propagation confidence) is averaged on cells
 # is large wherever the hole moves and a tight gate would leave those pixels unsmoothed (7 DAVIS
 # pairs, in-process: 1.0 -> 12 gives hole PSNR 19.55 -> 19.67, flicker 1.37 -> 1.28).
 _SMOOTH_SLACK = 12.0
-# Where propagation mismatches its ring, the fallback takes the low frequencies (gaussian sigma
-# ``_DETAIL_SIGMA_PX``) from the frame's smooth fill and keeps this share of the propagated detail
-# above them, so the fallback is textured, not a smear (13 pairs at 432x240: 0 -> 0.5 gives texture
-# ratio 0.54 -> 0.65, hole PSNR -0.15 dB, flicker ratio +0.14; 1.0 gives 0.72, -0.48 dB, +0.32).
-_FALLBACK_DETAIL = 0.5
-_DETAIL_SIGMA_PX = 2.0
 _FLOW_MARGIN_PX = 32  # flow is estimated on the holes' box grown by this (working-size px)
 
 
@@ -930,21 +925,6 @@ def _yield_to_smooth(
         frame[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1], coarse_levels=1
     )
     fill = smooth[ys[sel] - y0, xs[sel] - x0]
-    if _FALLBACK_DETAIL > 0:
-        # The propagated colours' own low frequencies: a gaussian over the frame outside the hole
-        # and the propagated pixels (normalised, so unfilled hole pixels do not leak in).
-        img = frame[y0:y1, x0:x1].astype(np.float32)
-        known = ~hole[y0:y1, x0:x1]
-        ly, lx = ys[sel] - y0, xs[sel] - x0
-        img[ly, lx] = col[sel]
-        known[ly, lx] = True
-        img *= known[..., None]
-        weight = cv2.GaussianBlur(known.astype(np.float32), (0, 0), _DETAIL_SIGMA_PX)
-        low = (
-            cv2.GaussianBlur(img, (0, 0), _DETAIL_SIGMA_PX)[ly, lx]
-            / np.maximum(weight[ly, lx], 1e-3)[:, None]
-        )
-        fill = (fill + _FALLBACK_DETAIL * (col[sel] - low)).astype(np.float32)
     out = col.copy()
     out[sel] = wgt[:, None] * col[sel] + (1.0 - wgt[:, None]) * fill
     return out

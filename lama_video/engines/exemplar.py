@@ -135,7 +135,8 @@ class ExemplarEngine:
     Args:
         patch_px: side of the square patches at full resolution (odd, >= 3).
         iterations: search-and-vote passes on each pyramid level (the coarsest gets twice as many);
-            2 by default: on 13 DAVIS pairs 1, 2 and 3 give the same fill quality, 1 in 0.7x the time of 3.
+            2 by default: on 13 DAVIS pairs 1, 2 and 3 passes give the same fill quality, 1 pass
+            in 0.7x the time of 3.
         seed: seed of the random search; the output depends only on the input and this number.
         fallback_radius_px: Telea radius used where the known region holds no whole patch (and
             for the structure fill).
