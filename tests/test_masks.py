@@ -218,3 +218,14 @@ def test_mask_video_starts_at_a_frame_by_seeking(tmp_path, monkeypatch):
         assert all(np.array_equal(a, b) for a, b in zip(got, full[k:], strict=True))
         # At most one GOP (6) before frame k, plus the first frame that opening the video decodes.
         assert decoded["n"] <= len(got) + 5 + 1
+
+
+def test_brightest_channel_equals_the_max_over_channels():
+    from lama_video.masks import brightest_channel
+
+    rng = np.random.default_rng(0)
+    for shape in ((7, 5, 3), (16, 9, 4), (1, 1, 3)):
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        out = brightest_channel(img)
+        assert out.dtype == np.uint8 and out.shape == shape[:2]
+        assert np.array_equal(out, img[..., :3].max(axis=2))
