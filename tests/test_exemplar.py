@@ -223,7 +223,7 @@ def test_copied_patches_take_their_brightness_from_the_structure_fill() -> None:
     # A shadow (dark, fine texture) beside a bright lit area with the same texture: a hole in the
     # shadow next to the light and the frame's edge, so most whole known patches are lit. Patches
     # alone copy lit texture into the shadow; with the structure split the hole takes its
-    # brightness from Telea's low frequencies and keeps the texture of the patches.
+    # brightness from the harmonic fill's low frequencies and keeps the texture of the patches.
     rng = np.random.default_rng(5)
     tex = cv2.GaussianBlur(rng.normal(0, 25, (96, 128)).astype(np.float32), (0, 0), 0.7)
     base = np.where(np.arange(128)[None, :] < 64, 50.0, 200.0).astype(np.float32)
@@ -240,7 +240,7 @@ def test_copied_patches_take_their_brightness_from_the_structure_fill() -> None:
         return cv2.GaussianBlur(a[..., 0].astype(np.float32), (0, 0), 4.0)[hole]
 
     # Brightness: patches alone fill this shadow with lit texture (low-frequency error about 110
-    # levels); the split brings the error down to about 16 (Telea: 2).
+    # levels); the split brings the error down to about 16 (Telea: 6).
     err_split = float(np.abs(low(split) - low(truth)).mean())
     err_alone = float(np.abs(low(alone) - low(truth)).mean())
     assert err_alone > 60.0
