@@ -9,6 +9,7 @@ Contract of :meth:`ImageEngine.inpaint`: frames: (N, H, W, 3) uint8 RGB. masks: 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -47,3 +48,29 @@ def check_batch(frames: NDArray[np.uint8], masks: NDArray[np.bool_]) -> None:
             f"masks must be a (N, H, W) bool array matching frames {frames.shape[:3]}, got "
             f"{getattr(masks, 'shape', None)} {getattr(masks, 'dtype', type(masks).__name__)}"
         )
+
+
+def fill_each(
+    frames: NDArray[np.uint8],
+    masks: NDArray[np.bool_],
+    fill: Callable[[NDArray[np.uint8], NDArray[np.bool_]], NDArray[np.uint8]],
+) -> NDArray[np.uint8]:
+    """Apply a one-frame fill to every frame of a batch that has a hole (the contract above).
+
+    Args:
+        frames: (N, H, W, 3) uint8 RGB.
+        masks: (N, H, W) bool, True = hole.
+        fill: ``(frame, hole) -> filled`` on C-contiguous (H, W, 3) / (H, W) arrays; only its
+            hole pixels are kept, so outside pixels stay the input's bit for bit.
+
+    Raises:
+        ValueError: ``frames``/``masks`` do not follow the contract.
+    """
+    check_batch(frames, masks)
+    out = frames.copy()
+    for i in range(frames.shape[0]):
+        hole = np.ascontiguousarray(masks[i])
+        if hole.any():
+            filled = fill(np.ascontiguousarray(frames[i]), hole)
+            np.copyto(out[i], filled, where=hole[..., None])
+    return out

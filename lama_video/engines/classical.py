@@ -7,12 +7,14 @@ ones: the fallback when the LaMa weights are not installed.
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from lama_video.config import InpaintConfig
-from lama_video.engines.base import check_batch
+from lama_video.engines.base import fill_each
 
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -52,20 +54,16 @@ class ClassicalEngine:
         Raises:
             ValueError: ``frames``/``masks`` do not follow that contract.
         """
-        check_batch(frames, masks)
-        out = frames.copy()
         flag = _METHODS[self.method]
-        for i in range(frames.shape[0]):
-            hole = masks[i]
-            if not hole.any():
-                continue
+
+        def fill(frame: NDArray[np.uint8], hole: NDArray[np.bool_]) -> NDArray[np.uint8]:
             # cv2.inpaint is channel-order agnostic (each channel is filled the same way), so RGB
             # goes in and comes out without conversion.
-            filled = cv2.inpaint(
-                np.ascontiguousarray(frames[i]), hole.astype(np.uint8) * 255, self.radius_px, flag
+            return cast(
+                NDArray[np.uint8],
+                cv2.inpaint(frame, hole.view(np.uint8) * np.uint8(255), self.radius_px, flag),
             )
-            # Copy back only the hole pixels so outside pixels are the input's, bit for bit.
-            out[i] = np.where(hole[..., None], filled, frames[i])
-        return out
+
+        return fill_each(frames, masks, fill)
 
     __call__ = inpaint

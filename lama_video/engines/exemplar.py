@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lama_video.config import InpaintConfig
-from lama_video.engines.base import check_batch
+from lama_video.engines.base import fill_each
 from lama_video.flow_completion import harmonic_fill
 
 _SEED = 20070601  # any fixed number: the same frame and hole always give the same fill
@@ -187,13 +187,7 @@ class ExemplarEngine:
         Raises:
             ValueError: ``frames``/``masks`` do not follow that contract.
         """
-        check_batch(frames, masks)
-        out = frames.copy()
-        for i in range(frames.shape[0]):
-            hole = np.ascontiguousarray(masks[i])
-            if hole.any():
-                out[i] = self.fill_frame(np.ascontiguousarray(frames[i]), hole)
-        return out
+        return fill_each(frames, masks, self.fill_frame)
 
     __call__ = inpaint
 
