@@ -249,3 +249,25 @@ def test_copied_patches_take_their_brightness_from_the_structure_fill() -> None:
     # Texture: the patches' detail survives the split (Telea alone has almost none).
     assert _texture(split, hole) > 0.6 * _texture(truth, hole)
     assert _texture(telea, hole) < 0.3 * _texture(truth, hole)
+
+
+def test_blas_runs_single_threaded_inside_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenBLAS threads spinning after the engine's small BLAS calls starved the decode and encode
+    # threads (the removal of an 854x480 clip took 1.35x longer): the engine limits BLAS to one
+    # thread while it works, and gives the limit back afterwards.
+    from threadpoolctl import threadpool_info
+
+    seen: list[list[int]] = []
+    real = ExemplarEngine.fill_frame
+
+    def spy(self: ExemplarEngine, frame: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+        return real(self, frame, hole)
+
+    monkeypatch.setattr(ExemplarEngine, "fill_frame", spy)
+    frames, masks = _smooth_batch()
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert before, "numpy's BLAS (OpenBLAS in its wheels) should be visible to threadpoolctl"
+    ExemplarEngine().inpaint(frames, masks)
+    assert seen and all(n == [1] * len(n) for n in seen)
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == before
