@@ -201,9 +201,7 @@ def run_pair(
     for label, enabled in ENGINES:
         probe = StageTexture(gt, holes) if stages is not None and enabled else None
         with _stage_hook(probe):
-            # The baseline is per-frame OpenCV Telea, as the issue defines it, whatever the preset.
-            run_cfg = cfg if enabled else cfg.replace({"inpaint": {"engine": "telea"}})
-            out, fps, _ = remove_pair(pair, run_cfg, label, enabled)
+            out, fps, _ = remove_pair(pair, cfg, label, enabled)  # per-frame = Telea
         if probe is not None and stages is not None:
             probe.add_output(out)
             stages.append(probe.means())

@@ -266,7 +266,6 @@ class TemporalEngine:
         pred_future = self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr)
 
         filled: list[NDArray[np.uint8]] = list(frames)
-        colors: list[NDArray[np.float32] | None] = [None] * n
         missing: list[NDArray[np.bool_] | None] = [None] * n
         for t in range(n):
             if not has[t]:
@@ -277,7 +276,7 @@ class TemporalEngine:
             col, ok = _blend(pred_past[t], pred_future[t])
             self._emit_stage("propagated", buf[t][0].index, frames[t], ys, xs, nh, col, ok)
             mismatch = _ring_mismatch(frames[t], ys, xs, nh, col, ok)
-            col = _seam_correct(frames[t], ys, xs, nh, col, ok, geo.full)
+            col = _seam_correct(frames[t], ys, xs, nh, col, ok)
             self._emit_stage("seam", buf[t][0].index, frames[t], ys, xs, nh, col, ok)
             if mismatch is not None and cfg.mismatch_scale > 0:
                 col = _yield_to_smooth(
@@ -292,7 +291,6 @@ class TemporalEngine:
                 else:
                     conf[good_t] = 1.0
                 self._qc[buf[t][0].index] = QcInfo(ys=ys[:nh], xs=xs[:nh], confidence=conf)
-            colors[t] = col[:nh]
             missing[t] = ~ok[:nh]
             out = frames[t].copy()
             good = ok[:nh]
@@ -643,7 +641,6 @@ class _Geometry:
 
     def __init__(self, full_w: int, full_h: int, w: int, h: int) -> None:
         self.full_w, self.full_h, self.w, self.h = full_w, full_h, w, h
-        self.full = (full_h, full_w)
         self.sx = w / full_w
         self.sy = h / full_h
 
@@ -813,6 +810,41 @@ def _sample_map(
     return out
 
 
+class _Cells:
+    """A grid of ``cell``-px cells over the box of a frame's pixel list (hole and ring).
+
+    The seam membrane and the ring mismatch are both averages of ring values per cell, spread
+    smoothly over the empty cells and read back at hole pixels.
+    """
+
+    def __init__(self, ys: NDArray[np.intp], xs: NDArray[np.intp], cell: int) -> None:
+        self.cell = cell
+        self.y0, self.x0 = int(ys.min()), int(xs.min())
+        self.gh = (int(ys.max()) - self.y0) // cell + 1
+        self.gw = (int(xs.max()) - self.x0) // cell + 1
+
+    def mean(
+        self, ys: NDArray[np.intp], xs: NDArray[np.intp], values: NDArray[np.float32]
+    ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+        """Mean of ``values`` (per pixel, (n,) or (n, C)) in each cell, and the empty cells."""
+        gy, gx = (ys - self.y0) // self.cell, (xs - self.x0) // self.cell
+        acc = np.zeros((self.gh, self.gw, *values.shape[1:]), np.float32)
+        cnt = np.zeros((self.gh, self.gw), np.float32)
+        np.add.at(acc, (gy, gx), values)
+        np.add.at(cnt, (gy, gx), 1.0)
+        div = np.maximum(cnt, 1.0).reshape(cnt.shape + (1,) * (values.ndim - 1))
+        return cast(NDArray[np.float32], acc / div), cnt == 0
+
+    def sample(
+        self, grid: NDArray[np.float32], ys: NDArray[np.intp], xs: NDArray[np.intp]
+    ) -> NDArray[np.float32]:
+        """``grid`` read bilinearly at pixel centres (clamped to the grid)."""
+        c = self.cell
+        my = np.clip((ys - self.y0 + 0.5) / c - 0.5, 0, self.gh - 1).astype(np.float32)
+        mx = np.clip((xs - self.x0 + 0.5) / c - 0.5, 0, self.gw - 1).astype(np.float32)
+        return cast(NDArray[np.float32], fl.sample_points(grid, mx, my))
+
+
 def _blend(a: _Pred | None, b: _Pred | None) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """Mix the two directions' predictions; nearer (and more consistent) sources weigh more."""
     assert a is not None and b is not None
@@ -831,7 +863,6 @@ def _seam_correct(
     nh: int,
     col: NDArray[np.float32],
     ok: NDArray[np.bool_],
-    full: tuple[int, int],
 ) -> NDArray[np.float32]:
     """Add to the propagated hole colours the membrane that cancels their error on the ring."""
     ring = np.arange(ys.size) >= nh
@@ -839,22 +870,12 @@ def _seam_correct(
     if not known.any() or not ok[:nh].any():
         return col
     err = frame[ys[known], xs[known]].astype(np.float32) - col[known]
-    cell = _SEAM_CELL_PX
-    y0, x0 = int(ys.min()), int(xs.min())
-    gh = (int(ys.max()) - y0) // cell + 1
-    gw = (int(xs.max()) - x0) // cell + 1
-    gy, gx = (ys - y0) // cell, (xs - x0) // cell
-    acc = np.zeros((gh, gw, 3), np.float32)
-    cnt = np.zeros((gh, gw), np.float32)
-    np.add.at(acc, (gy[known], gx[known]), err)
-    np.add.at(cnt, (gy[known], gx[known]), 1.0)
-    grid_vals = cast(NDArray[np.float32], acc / np.maximum(cnt, 1.0)[..., None])  # float32
-    memb = harmonic_fill(grid_vals, cnt == 0)
+    cells = _Cells(ys, xs, _SEAM_CELL_PX)
+    grid_vals, empty = cells.mean(ys[known], xs[known], err)
+    memb = harmonic_fill(grid_vals, empty)
     out = col.copy()
     hole_ok = np.nonzero(ok[:nh])[0]
-    mx = ((xs[hole_ok] - x0 + 0.5) / cell - 0.5).astype(np.float32)
-    my = ((ys[hole_ok] - y0 + 0.5) / cell - 0.5).astype(np.float32)
-    out[hole_ok] += fl.sample_points(memb, np.clip(mx, 0, gw - 1), np.clip(my, 0, gh - 1))
+    out[hole_ok] += cells.sample(memb, ys[hole_ok], xs[hole_ok])
     return out
 
 
@@ -883,20 +904,10 @@ def _ring_mismatch(
     err = frame[ys[known], xs[known]].astype(np.float32) - col[known]
     err -= np.median(err, axis=0)
     res = np.abs(err).mean(axis=1)
-    cell = _CONF_CELL_PX
-    y0, x0 = int(ys.min()), int(xs.min())
-    gh = (int(ys.max()) - y0) // cell + 1
-    gw = (int(xs.max()) - x0) // cell + 1
-    gy, gx = (ys[known] - y0) // cell, (xs[known] - x0) // cell
-    acc = np.zeros((gh, gw), np.float32)
-    cnt = np.zeros((gh, gw), np.float32)
-    np.add.at(acc, (gy, gx), res)
-    np.add.at(cnt, (gy, gx), 1.0)
-    grid_vals = harmonic_fill(cast(NDArray[np.float32], acc / np.maximum(cnt, 1.0)), cnt == 0)
-    grid_vals = fl.box_blur(grid_vals, 1)
-    my = np.clip((ys[:nh] - y0 + 0.5) / cell - 0.5, 0, gh - 1).astype(np.float32)
-    mx = np.clip((xs[:nh] - x0 + 0.5) / cell - 0.5, 0, gw - 1).astype(np.float32)
-    return fl.sample_points(grid_vals, mx, my)
+    cells = _Cells(ys, xs, _CONF_CELL_PX)
+    grid_vals, empty = cells.mean(ys[known], xs[known], res)
+    grid_vals = fl.box_blur(harmonic_fill(grid_vals, empty), 1)
+    return cells.sample(grid_vals, ys[:nh], xs[:nh])
 
 
 def _yield_to_smooth(

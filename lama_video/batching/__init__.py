@@ -71,10 +71,10 @@ from lama_video.batching.jobs import (
     EngineFactory,
     Job,
     JobResult,
-    _ResultIds,
     discover_jobs,
     load_jobs,
     read_job_file,
+    result_ids,
 )
 from lama_video.batching.local import _run_pool, visible_gpus
 from lama_video.batching.manifest import MANIFEST_NAME, Manifest, fingerprint
@@ -176,7 +176,7 @@ def batch(
     todo: list[Job] = []
     for job in jobs:
         fps[job.name] = fp = fingerprint(job, content_hash=content_hash)
-        base: _ResultIds = {"name": job.name, "input": str(job.input), "output": str(job.output)}
+        base = result_ids(job)
         if manifest.is_done(job, fp):
             frames = manifest.entries[job.name].get("frames", 0)
             finish(job, JobResult(**base, status="skipped", frames=frames), record=False)
@@ -199,9 +199,7 @@ def batch(
 
     def report(interrupted: bool) -> BatchReport:
         ordered = tuple(
-            results.get(j.name)
-            or JobResult(name=j.name, input=str(j.input), output=str(j.output), status="not run")
-            for j in jobs
+            results.get(j.name) or JobResult(**result_ids(j), status="not run") for j in jobs
         )
         return BatchReport(out_dir, ordered, time.perf_counter() - t0, interrupted)
 

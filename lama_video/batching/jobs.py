@@ -61,6 +61,11 @@ class _ResultIds(TypedDict):
     output: str
 
 
+def result_ids(job: Job) -> _ResultIds:
+    """The fields of ``job``'s :class:`JobResult` that name it: ``JobResult(**ids, status=...)``."""
+    return {"name": job.name, "input": str(job.input), "output": str(job.output)}
+
+
 @dataclass(frozen=True)
 class JobResult:
     """What happened to one job (``status``: done, skipped, failed or not run)."""

@@ -14,6 +14,7 @@ from lama_video.batching.jobs import (
     EngineFactory,
     Job,
     JobResult,
+    result_ids,
 )
 from lama_video.batching.worker import _init_worker, run_job
 
@@ -61,9 +62,7 @@ def _run_pool(
                 result = fut.result()
             except cf.process.BrokenProcessPool as err:
                 result = JobResult(
-                    name=job.name,
-                    input=str(job.input),
-                    output=str(job.output),
+                    **result_ids(job),
                     status="failed",
                     error=f"worker process died ({err}); rerun the batch to retry",
                 )

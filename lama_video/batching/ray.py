@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lama_video.batching.jobs import EngineFactory, Job, JobResult
+from lama_video.batching.jobs import EngineFactory, Job, JobResult, result_ids
 from lama_video.batching.worker import job_engine, remove_partials, run_job
 from lama_video.config import TemporalConfig
 from lama_video.errors import ConfigError, LamaVideoError, VideoOpenError
@@ -451,9 +451,7 @@ def run_ray(
         finish(
             job,
             JobResult(
-                name=job.name,
-                input=str(job.input),
-                output=str(job.output),
+                **result_ids(job),
                 status="failed",
                 seconds=time.perf_counter() - t0,
                 error=error,
@@ -556,9 +554,7 @@ def run_ray(
                 finish(
                     job,
                     JobResult(
-                        name=job.name,
-                        input=str(job.input),
-                        output=str(job.output),
+                        **result_ids(job),
                         status="done",
                         frames=split.joiner.frames,
                         seconds=time.perf_counter() - (split.started or split.t0),

@@ -14,7 +14,7 @@ from lama_video.batching.jobs import (
     EngineFactory,
     Job,
     JobResult,
-    _ResultIds,
+    result_ids,
 )
 from lama_video.config import RunConfig
 from lama_video.engines import ImageEngine
@@ -65,7 +65,7 @@ def run_job(job: Job, engine_factory: EngineFactory | None = None) -> JobResult:
 
     global _IN_JOB
     t0 = time.perf_counter()
-    base: _ResultIds = {"name": job.name, "input": str(job.input), "output": str(job.output)}
+    base = result_ids(job)
     if job.error:
         return JobResult(**base, status="failed", error=job.error)
     _IN_JOB = True
