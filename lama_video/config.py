@@ -166,6 +166,20 @@ class EncodeConfig:
 
 
 @dataclass(frozen=True)
+class OverlayConfig:
+    """Static overlays (``--overlay``): logos, watermarks, burnt-in text."""
+
+    # above this estimated opacity the overlay is filled, not un-blended (fades out over 0.1 below)
+    max_unblend_opacity: float = _f(0.9, lo=0.1, hi=0.99)
+    # noise of the frames (grey levels) that un-blending amplifies by 1 / (1 - opacity)
+    noise_levels: float = _f(1.0, lo=0.0, hi=50.0)
+    # frames seen before the first frame is un-blended (then the fit keeps learning)
+    fit_frames: int = _f(24, lo=2, hi=1000)
+    # frames sampled (evenly over the clip) to find overlays with --overlay auto
+    detect_samples: int = _f(48, lo=3, hi=1000)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a run of :func:`lama_video.remove_object` can be told."""
 
@@ -174,6 +188,7 @@ class RunConfig:
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
     inpaint: InpaintConfig = field(default_factory=InpaintConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     @classmethod

@@ -27,6 +27,7 @@ from lama_video.engines import ImageEngine, make_image_engine
 from lama_video.errors import EncodeError, MaskError
 from lama_video.masks import Box, MaskTrack
 from lama_video.outputs import OutputKind, check_output
+from lama_video.overlay import Detection, Unblender, detect_overlays
 from lama_video.qc import QcReport, invented_everywhere, tint
 from lama_video.video import (
     Frame,
@@ -271,6 +272,97 @@ class HoleStream:
         return self.cores.pop(index)
 
 
+def find_overlays(
+    input: str | os.PathLike[str], cfg: RunConfig | None = None
+) -> tuple[Detection, int | None]:
+    """Look for static overlays in a video or frame folder (one decoding pass).
+
+    Returns:
+        What :func:`lama_video.overlay.detect_overlays` found, and the clip's frame count.
+    """
+    cfg = cfg or RunConfig()
+    in_path = Path(input)
+    with open_video(in_path, decode=cfg.decode) as reader:
+        info = reader.info
+        n = info.n_frames if info.is_image_sequence else count_frames(in_path)
+        found = detect_overlays(
+            (f.rgb for f in reader.frames()), max_samples=cfg.overlay.detect_samples, n_frames=n
+        )
+    return found, n
+
+
+def overlay_region(
+    overlay: str | os.PathLike[str],
+    input: Path,
+    *,
+    width: int,
+    height: int,
+    cfg: RunConfig,
+) -> NDArray[np.bool_]:
+    """The static overlay's pixels: found in ``input`` (``"auto"``) or read from a mask image.
+
+    Raises:
+        MaskError: nothing found, or the path is not one mask image of the frame's size.
+    """
+    if str(overlay) == "auto":
+        found, n = find_overlays(input, cfg)
+        if not found.found:
+            raise MaskError(
+                f"no static overlay found in {str(input)!r} ({found.frames} of "
+                f"{n if n is not None else 'its'} frames sampled), so no output was written; "
+                "paint the overlay's mask and pass --overlay MASK.png (a static overlay over a "
+                "static scene cannot be told from the scene)"
+            )
+        for r in found.regions:
+            log.info(
+                "overlay found at x=%d y=%d %dx%d (%d px, opacity about %.0f%%)",
+                r.x,
+                r.y,
+                r.width,
+                r.height,
+                r.pixels,
+                100 * r.opacity,
+            )
+        return found.mask
+    track = masks_mod.load_masks(
+        Path(overlay), width=width, height=height, n_frames=None, cfg=cfg.masks
+    )
+    if track.static is None:
+        raise MaskError(
+            f"--overlay {str(overlay)!r}: expected one mask image of the static overlay (white "
+            "where it is), not a sequence; per-frame masks go to --mask"
+        )
+    return track.static
+
+
+def _unblended(
+    results: Iterator[Result], unblender: Unblender, fit_frames: int
+) -> Iterator[Result]:
+    """Each result with the overlay un-blended; the first ``fit_frames`` wait for the fit."""
+    waiting: list[Result] = []
+    for frame, hole, filled in results:
+        unblender.observe(frame.rgb, filled)
+        waiting.append((frame, hole, filled))
+        if unblender.n < fit_frames:
+            continue
+        for f, h, fill in waiting:
+            yield f, h, unblender.apply(f.rgb, fill)
+        waiting.clear()
+    for f, h, fill in waiting:
+        yield f, h, unblender.apply(f.rgb, fill)
+
+
+def _with_region(
+    masks: Iterator[NDArray[np.bool_]], region: NDArray[np.bool_], *, alone: bool
+) -> Iterator[NDArray[np.bool_]]:
+    """The masks with the overlay's region added (or the region alone, for every frame)."""
+    if alone:
+        while True:
+            yield region
+    for m in masks:
+        yield m | region
+
+
 @dataclass(frozen=True)
 class RemoveResult:
     """What :func:`remove_object` did."""
@@ -382,6 +474,7 @@ def remove_object(
     track_progress: Callable[[int], None] | None = None,
     qc: str | os.PathLike[str] | None = None,
     report: str | os.PathLike[str] | None = None,
+    overlay: str | os.PathLike[str] | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video (or image sequence) and write the result.
 
@@ -404,6 +497,10 @@ def remove_object(
             or low-confidence (see :mod:`lama_video.qc`).
         report: also write a JSON report: per frame, the share of hole pixels propagated /
             invented / low-confidence and their mean confidence, and the frames worth a look.
+        overlay: a static overlay (logo, watermark, burnt-in text) to remove too: ``"auto"``
+            finds it (:func:`find_overlays`), a path is one mask image of it. Where it is
+            semi-transparent the background is un-blended (:class:`lama_video.overlay.Unblender`),
+            where it is opaque it is filled; its region joins the holes of ``mask``, if any.
 
     Raises:
         LamaVideoError: bad input; nothing is written under ``output`` in that case.
@@ -415,6 +512,7 @@ def remove_object(
     sources = (
         None if isinstance(mask, Box) else mask,
         *(keyframe_masks or {}).values(),
+        None if overlay is None or str(overlay) == "auto" else overlay,
     )
     check_paths(in_path, out_path, overwrite=overwrite, sources=sources)
     qc_path = Path(qc) if qc is not None else None
@@ -451,12 +549,17 @@ def remove_object(
             )
             masks_iter: Iterator[NDArray[np.bool_]] = iter(())
             mask_count: int | None = n_frames
+        elif mask is None and overlay is not None:
+            masks_iter, mask_count = iter(()), None
         else:
             track = open_mask_track(
                 mask, width=info.width, height=info.height, n_frames=n_frames, cfg=cfg
             )
             masks_iter = track.masks()
             mask_count = track.count
+        region = None
+        if overlay is not None:
+            region = overlay_region(overlay, in_path, width=info.width, height=info.height, cfg=cfg)
         engine = build_video_engine(cfg, image_engine)
         log.info("engine: %s", engine.name)
         reviewing = qc_path is not None or report_path is not None
@@ -472,6 +575,8 @@ def remove_object(
             # then stops it at once. The masks are kept bit-packed (a few KB per frame).
             log.info("tracking %d keyframe mask(s) through the clip", len(keyframes))
             masks_iter = iter(propagate_masks(reader, keyframes, cfg, progress=track_progress))
+        if region is not None:
+            masks_iter = _with_region(masks_iter, region, alone=mask is None and not keyframe_masks)
         stream = HoleStream(reader.frames(), masks_iter, cfg.masks.dilate_px)
 
         written = 0
@@ -505,8 +610,16 @@ def remove_object(
 
             decoded = _Prefetch(iter(stream), _PREFETCH_DEPTH, "lama-video-decode")
             encoder = _EncodeThread(finish_frame, _ENCODE_DEPTH)
+            results = engine.process(decoded)
+            if region is not None:
+                unblender = Unblender(
+                    masks_mod.dilate(region, cfg.masks.dilate_px),
+                    max_opacity=cfg.overlay.max_unblend_opacity,
+                    noise=cfg.overlay.noise_levels,
+                )
+                results = _unblended(results, unblender, cfg.overlay.fit_frames)
             try:
-                for result in engine.process(decoded):
+                for result in results:
                     encoder.put(result)
                     written += 1
                     if progress:

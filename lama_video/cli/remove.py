@@ -251,14 +251,23 @@ def remove(
             "invented / unsure, and the frames most worth a look.",
         ),
     ] = None,
+    overlay: Annotated[
+        str | None,
+        typer.Option(
+            "--overlay",
+            metavar="auto|PATH",
+            help="Also remove a static logo, watermark or burnt-in text: auto finds it, PATH is "
+            "one mask image of it. Semi-transparent parts are un-blended, not invented.",
+        ),
+    ] = None,
 ) -> None:
     """Remove the masked object from INPUT and write OUTPUT with the original timing and audio."""
 
     sources = sum(x is not None for x in (mask, box)) + bool(keyframe_mask)
-    if sources != 1:
+    if sources > 1 or (sources == 0 and overlay is None):
         raise typer.BadParameter(
             f"expected exactly one mask source (got {sources}): --mask PATH, --box X,Y,W,H or "
-            "--keyframe-mask FRAME:PATH"
+            "--keyframe-mask FRAME:PATH (or --overlay auto|PATH alone)"
         )
 
     def job() -> None:
@@ -325,6 +334,7 @@ def remove(
                 track_progress=lambda n: bars[0].update(n),
                 qc=qc,
                 report=report,
+                overlay=overlay,
             )
         finally:
             for bar in bars:

@@ -1,0 +1,214 @@
+"""Static overlays (logos, watermarks, burnt-in text) on every shared sequence.
+
+Each shared sequence gets two generated overlays burnt in (``I = a W + (1 - a) J``): one
+semi-transparent and one opaque. The kind (a ring-and-bar logo, a word of text, a running
+timestamp whose digits change every frame), the opacity (30 %, 55 %, 80 %), the corner and the
+size (2-10 % of the frame) cycle over the sequences, so no knob meets one clip only.
+
+- Removal, mask given (``remove --overlay MASK --dilate 0``; the mask is every pixel the overlay
+  touches in any frame): hole PSNR, texture ratio and flicker ratio over those pixels (the
+  fill-quality issue's definitions, shared with ``bench/fill_quality.py``), beside per-frame
+  OpenCV Telea with the same mask in the same run.
+- Detection (``--overlay auto``'s finder) on the clean clip (must find nothing) and on both
+  burnt clips: coverage of the overlay's pixels (coverage of at least half a pixel) and the found
+  area over the overlay's area.
+- Cost: the finder's seconds per 100 frames, and ``remove --overlay MASK`` against
+  ``remove --mask MASK`` (the same holes, no un-blending), in the same run.
+
+Usage:
+    python bench/overlays.py [--size 432x240] [--frames 40] [--seq NAME ...] [--json OUT]
+
+Data: ``../shared/data/sequences``; the script says so and stops when it is not there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from fill_quality import DATA, Reference, evaluate, load, sequences
+from quality import read_pngs, write_pngs
+
+from lama_video.config import RunConfig
+from lama_video.overlay import detect_overlays
+from lama_video.pipeline import remove_object
+
+KINDS = ("ring", "text", "timestamp")
+OPACITIES = (0.3, 0.55, 0.8)
+CORNERS = ((0.78, 0.2), (0.22, 0.8), (0.78, 0.8), (0.22, 0.2))
+SIZES = (0.03, 0.06, 0.09)
+COLOURS = ((255, 255, 255), (250, 210, 40), (30, 30, 30), (220, 40, 40))
+
+
+def _antialiased(draw, h: int, w: int, ss: int = 4) -> np.ndarray:
+    big = np.zeros((h * ss, w * ss), np.uint8)
+    draw(big, ss)
+    return cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+def ring_logo(h: int, w: int, frac: float, pos: tuple[float, float]) -> np.ndarray:
+    r = np.sqrt(frac * h * w) / 2
+    cx, cy = pos[0] * w, pos[1] * h
+
+    def draw(img: np.ndarray, s: int) -> None:
+        cv2.circle(img, (int(cx * s), int(cy * s)), int(r * 0.85 * s), 255, int(r * 0.25 * s))
+        x0, x1 = int((cx - r * 0.13) * s), int((cx + r * 0.13) * s)
+        cv2.rectangle(img, (x0, int((cy - r * 0.9) * s)), (x1, int((cy + r * 0.9) * s)), 255, -1)
+
+    return _antialiased(draw, h, w)
+
+
+def text_shape(h: int, w: int, words: str, frac: float, pos: tuple[float, float]) -> np.ndarray:
+    font = cv2.FONT_HERSHEY_DUPLEX
+    (tw, th), _ = cv2.getTextSize("00:00:00:00", font, 1.0, 2)
+    scale = np.sqrt(frac * h * w / (tw * th * 1.6))
+
+    def draw(img: np.ndarray, s: int) -> None:
+        thick = max(1, round(2.2 * scale * s))
+        (tw2, th2), _ = cv2.getTextSize(words, font, scale * s, thick)
+        x = int(np.clip(pos[0] * w * s - tw2 / 2, 2 * s, w * s - tw2 - 2 * s))
+        y = int(np.clip(pos[1] * h * s + th2 / 2, th2 + 2 * s, h * s - 4 * s))
+        cv2.putText(img, words, (x, y), font, scale * s, 255, thick, cv2.LINE_AA)
+
+    return _antialiased(draw, h, w)
+
+
+def overlay_shapes(kind: str, n: int, h: int, w: int, frac: float, pos) -> list[np.ndarray]:
+    """Per-frame coverage maps in [0, 1] (the same map every frame except for the timestamp)."""
+    if kind == "ring":
+        return [ring_logo(h, w, frac, pos)] * n
+    if kind == "text":
+        return [text_shape(h, w, "SAMPLE", frac, pos)] * n
+    return [text_shape(h, w, f"00:00:{t // 25:02d}:{t % 25:02d}", frac, pos) for t in range(n)]
+
+
+def burn(frames, shapes, opacity: float, colour) -> list[np.ndarray]:
+    col = np.array(colour, np.float32)
+    out = []
+    for f, s in zip(frames, shapes, strict=True):
+        a = (s * opacity)[..., None]
+        out.append(np.clip(np.rint(a * col + (1 - a) * f.astype(np.float32)), 0, 255))
+    return [o.astype(np.uint8) for o in out]
+
+
+def run_removal(work: Path, burnt, region, cfg: RunConfig) -> dict[str, tuple[list, float]]:
+    write_pngs(work / "frames", burnt, rgb=True)
+    cv2.imwrite(str(work / "overlay.png"), region.astype(np.uint8) * 255)
+    write_pngs(work / "masks", [region] * len(burnt), rgb=False)
+    res = {}
+    runs = (
+        ("unblend", {"overlay": work / "overlay.png"}, cfg),
+        ("mask only", {"mask": work / "masks"}, cfg),
+        (
+            "telea",
+            {"mask": work / "masks"},
+            cfg.replace({"temporal": {"enabled": False}, "inpaint": {"engine": "telea"}}),
+        ),
+    )
+    for label, kw, run_cfg in runs:
+        out_dir = work / f"out_{label.replace(' ', '_')}"
+        t0 = time.perf_counter()
+        remove_object(work / "frames", output=out_dir, config=run_cfg, overwrite=True, **kw)
+        res[label] = (read_pngs(out_dir), time.perf_counter() - t0)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", default="432x240")
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--seq", nargs="*")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if not DATA.is_dir():
+        print(f"shared data not found at {DATA}; nothing to measure", file=sys.stderr)
+        sys.exit(2)
+    size = tuple(int(v) for v in args.size.split("x"))
+    cfg = RunConfig().replace({"masks": {"dilate_px": 0}})
+    rows = []
+    for i, name in enumerate(sequences(size, args.seq)):
+        gt, _ = load(name, size, args.frames)
+        h, w = gt[0].shape[:2]
+        t0 = time.perf_counter()
+        clean = detect_overlays(gt, n_frames=len(gt))
+        det_s = time.perf_counter() - t0
+        row = {
+            "seq": name,
+            "clean_found": len(clean.regions),
+            "detect_s_per_100": det_s * 100 / len(gt),
+        }
+        for case, opacity in (("semi", OPACITIES[i % 3]), ("opaque", 1.0)):
+            j = i if case == "semi" else i + 1
+            kind = KINDS[j % 3]
+            shapes = overlay_shapes(kind, len(gt), h, w, SIZES[(i + j) % 3], CORNERS[j % 4])
+            burnt = burn(gt, shapes, opacity, COLOURS[(i + (case == "opaque")) % 4])
+            touched = np.max(np.stack(shapes), axis=0) > 0.02
+            region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            ref = Reference(gt, [touched] * len(gt))
+            with tempfile.TemporaryDirectory() as tmp:
+                res = run_removal(Path(tmp), burnt, region, cfg)
+            found = detect_overlays(burnt, n_frames=len(burnt))
+            pixels = np.max(np.stack(shapes), axis=0) >= 0.5
+            row[case] = {
+                "kind": kind,
+                "opacity": opacity,
+                "coverage": float((found.mask & pixels).sum() / pixels.sum()),
+                "area_ratio": float(found.mask.sum() / pixels.sum()),
+                "unblend_cost": res["unblend"][1] / res["mask only"][1],
+                **{
+                    label: evaluate(out, gt, [touched] * len(gt), ref)
+                    for label, (out, _) in res.items()
+                },
+            }
+        rows.append(row)
+        s, o = row["semi"], row["opaque"]
+        print(
+            f"{name:20s} clean:{row['clean_found']} det {row['detect_s_per_100']:.2f}s/100 | "
+            f"semi {s['kind']:9s} {s['opacity']:.2f}: {s['unblend']['hole_psnr']:.2f} dB "
+            f"(fill {s['mask only']['hole_psnr']:.2f}, telea {s['telea']['hole_psnr']:.2f}) "
+            f"found {s['coverage']:.2f}/{s['area_ratio']:.1f}x | opaque {o['kind']:9s}: "
+            f"{o['unblend']['hole_psnr']:.2f} dB (telea {o['telea']['hole_psnr']:.2f}) "
+            f"tex {o['unblend']['texture']:.2f} flk {o['unblend']['flicker']:.2f} "
+            f"found {o['coverage']:.2f}/{o['area_ratio']:.1f}x | cost {s['unblend_cost']:.2f}",
+            flush=True,
+        )
+    summarise(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+def summarise(rows: list[dict]) -> None:
+    def col(case, label, key):
+        return np.array([r[case][label][key] for r in rows])
+
+    print("\nsemi-transparent, mask given (hole PSNR dB): mean / worst")
+    for label in ("unblend", "mask only", "telea"):
+        v = col("semi", label, "hole_psnr")
+        print(f"  {label:10s} {v.mean():6.2f} / {v.min():6.2f}")
+    print("opaque, mask given: hole PSNR, texture, flicker (mean / worst)")
+    for label in ("unblend", "telea"):
+        p, t, f = (col("opaque", label, k) for k in ("hole_psnr", "texture", "flicker"))
+        print(
+            f"  {label:10s} {p.mean():6.2f} / {p.min():6.2f} dB   texture {t.mean():.2f} / "
+            f"{t.min():.2f}   flicker {f.mean():.2f} / {f.max():.2f}"
+        )
+    cov = np.array([r[c]["coverage"] for r in rows for c in ("semi", "opaque")])
+    area = np.array([r[c]["area_ratio"] for r in rows for c in ("semi", "opaque")])
+    print(
+        f"detection: coverage >= 0.99 on {int((cov >= 0.99).sum())} of {cov.size} overlays "
+        f"(mean {cov.mean():.2f}), area ratio median {np.median(area):.2f}; found on "
+        f"{sum(r['clean_found'] > 0 for r in rows)} of {len(rows)} clean clips; "
+        f"{np.mean([r['detect_s_per_100'] for r in rows]):.2f} s per 100 frames"
+    )
+    cost = np.array([r["semi"]["unblend_cost"] for r in rows])
+    print(f"un-blending cost: remove --overlay / remove --mask = {np.median(cost):.2f} (median)")
+
+
+if __name__ == "__main__":
+    main()
