@@ -97,7 +97,9 @@ def burn(frames, shapes, opacity: float, colour) -> list[np.ndarray]:
     return [o.astype(np.uint8) for o in out]
 
 
-def run_removal(work: Path, burnt, region, cfg: RunConfig) -> dict[str, tuple[list, float]]:
+def run_removal(
+    work: Path, burnt, region, cfg: RunConfig, *, cost: bool
+) -> dict[str, tuple[list, float]]:
     write_pngs(work / "frames", burnt, rgb=True)
     cv2.imwrite(str(work / "overlay.png"), region.astype(np.uint8) * 255)
     write_pngs(work / "masks", [region] * len(burnt), rgb=False)
@@ -112,6 +114,8 @@ def run_removal(work: Path, burnt, region, cfg: RunConfig) -> dict[str, tuple[li
         ),
     )
     for label, kw, run_cfg in runs:
+        if label == "mask only" and not cost:
+            continue
         out_dir = work / f"out_{label.replace(' ', '_')}"
         t0 = time.perf_counter()
         remove_object(work / "frames", output=out_dir, config=run_cfg, overwrite=True, **kw)
@@ -125,14 +129,20 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--seq", nargs="*")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--summarise", nargs="+", type=Path, help="only print these JSON results")
     args = ap.parse_args()
+    if args.summarise:
+        summarise([row for p in args.summarise for row in json.loads(p.read_text())])
+        return
     if not DATA.is_dir():
         print(f"shared data not found at {DATA}; nothing to measure", file=sys.stderr)
         sys.exit(2)
     size = tuple(int(v) for v in args.size.split("x"))
     cfg = RunConfig().replace({"masks": {"dilate_px": 0}})
     rows = []
-    for i, name in enumerate(sequences(size, args.seq)):
+    every = sequences(size, None)  # the cycle of kinds and opacities does not depend on --seq
+    for name in sequences(size, args.seq):
+        i = every.index(name)
         gt, _ = load(name, size, args.frames)
         h, w = gt[0].shape[:2]
         t0 = time.perf_counter()
@@ -152,7 +162,7 @@ def main() -> None:
             region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             ref = Reference(gt, [touched] * len(gt))
             with tempfile.TemporaryDirectory() as tmp:
-                res = run_removal(Path(tmp), burnt, region, cfg)
+                res = run_removal(Path(tmp), burnt, region, cfg, cost=case == "semi")
             found = detect_overlays(burnt, n_frames=len(burnt))
             pixels = np.max(np.stack(shapes), axis=0) >= 0.5
             row[case] = {
@@ -160,7 +170,9 @@ def main() -> None:
                 "opacity": opacity,
                 "coverage": float((found.mask & pixels).sum() / pixels.sum()),
                 "area_ratio": float(found.mask.sum() / pixels.sum()),
-                "unblend_cost": res["unblend"][1] / res["mask only"][1],
+                "unblend_cost": res["unblend"][1] / res["mask only"][1]
+                if "mask only" in res
+                else None,
                 **{
                     label: evaluate(out, gt, [touched] * len(gt), ref)
                     for label, (out, _) in res.items()

@@ -45,6 +45,7 @@ OutputKind = Literal["file", "folder"]
 
 _FRAME_FILE = re.compile(r"(?i).*\d.*\.(png|jpe?g)")
 _SUBFOLDERS = ("keyframes",)
+_TOOL_FILES = ("overlay.png", "opacity.png")  # ``mask --detect-overlays``
 
 
 def mark_folder(folder: str | os.PathLike[str]) -> None:
@@ -73,7 +74,8 @@ def _only_frames(folder: Path, depth: int) -> bool:
     for entry in os.scandir(folder):
         mode = entry.stat(follow_symlinks=False).st_mode
         if stat.S_ISREG(mode) and (
-            _FRAME_FILE.fullmatch(entry.name) or (depth == 0 and entry.name == MARKER)
+            _FRAME_FILE.fullmatch(entry.name)
+            or (depth == 0 and (entry.name == MARKER or entry.name in _TOOL_FILES))
         ):
             continue
         if (

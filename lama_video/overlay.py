@@ -76,6 +76,7 @@ _SIDE_STD = 6.0  # the changing side must change by this much (std of grey level
 _DAMP_OPAQUE = 0.25  # a side this still next to a changing one: an opaque overlay
 _DAMP_MAX = 0.85  # a damped side (semi-transparent overlay) ...
 _SIDE_CORR = 0.6  # ... that follows its neighbour in time
+_MIN_OPACITY = 0.15  # an overlay damps the scene's change inside it by at least this share
 _MIN_AREA = 0.002  # smallest overlay, as a share of the frame
 _ISOTROPY = 0.12  # smallest λmin/λmax of an overlay's edge structure tensor (not one straight edge)
 
@@ -102,7 +103,7 @@ def detect_overlays(
     Returns:
         The overlays' mask, a rough opacity map and one :class:`OverlayRegion` per overlay.
     """
-    step = max(1, (n_frames or 0) // max_samples) if n_frames else 1
+    step = max(1, -(-n_frames // max_samples)) if n_frames else 1
     samples: list[NDArray[np.uint8]] = []
     for i, rgb in enumerate(frames):
         if i % step == 0:
@@ -242,6 +243,8 @@ def _regions(
         outside = float(np.median(change[y : y + bh, x : x + bw][ring])) if ring.any() else 0.0
         inside = float(np.median(change[y : y + bh, x : x + bw][filled]))
         op = float(np.clip(1 - inside / max(outside, 1e-3), 0, 1))
+        if op < _MIN_OPACITY:  # the scene changes as much inside as around it: no overlay
+            continue
         mask[y : y + bh, x : x + bw] |= filled
         opacity[y : y + bh, x : x + bw][filled] = np.clip(
             1 - change[y : y + bh, x : x + bw][filled] / max(outside, 1e-3), 0, 1
@@ -267,6 +270,10 @@ def _fill_inside(comp: NDArray[np.bool_], change: NDArray[np.float32]) -> NDArra
         if float(np.median(change[hole])) <= rim * 1.25:
             out |= hole
     return out
+
+
+_MIN_FIT_R2 = 0.3  # squared correlation of frame and fill below which un-blending stays off
+_FIT_R2_RAMP = 0.4  # ... and fully on from 0.3 + 0.4
 
 
 class Unblender:
@@ -342,6 +349,10 @@ class Unblender:
         w = resid / np.maximum(resid + var_u, 1e-9)
         a = 1.0 - 1.0 / m
         w *= np.clip((self.max_opacity - a) / 0.1, 0.0, 1.0)
+        # Where the frame does not follow the fill (an overlay that changes, like a running
+        # timestamp, or a fill that is wrong), the static blend model does not hold: fill.
+        rho2 = cif.sum(-1) ** 2 / np.maximum(vi_p * vf.sum(-1), 1e-9)
+        w *= np.clip((rho2 - _MIN_FIT_R2) / _FIT_R2_RAMP, 0.0, 1.0)
         w[vi_p < 3 * self.noise**2] = 0.0  # the frame here never changed: nothing to fit
         w *= self.region
         self._fit = (m.astype(np.float32), q.astype(np.float32), w.astype(np.float32))

@@ -244,6 +244,7 @@ def _output_problem(job: Job) -> str:
     sources = (
         None if isinstance(job.mask, Box) else job.mask,
         *(p for _, p in job.keyframes or ()),
+        None if job.overlay in (None, "auto") else job.overlay,
     )
     try:
         check_paths(job.input, job.output, overwrite=True, sources=sources)

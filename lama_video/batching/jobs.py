@@ -39,6 +39,8 @@ class Job:
         output: where the result goes (a video file, or a folder for a PNG sequence).
         mask: per-frame masks (folder, mask video, one image) or a :class:`Box`.
         keyframes: ``((frame, mask image), ...)`` tracked through the clip instead of ``mask``.
+        overlay: a static overlay to remove too (``"auto"`` or a mask image), as
+            ``remove --overlay``; alone, or with a mask source.
         config: this job's settings.
         error: set when the job could not be described (e.g. no mask found); it then fails
             without running.
@@ -51,6 +53,7 @@ class Job:
     keyframes: tuple[tuple[int, Path], ...] | None = None
     config: RunConfig = field(default_factory=RunConfig)
     error: str | None = None
+    overlay: str | Path | None = None
 
 
 class _ResultIds(TypedDict):
@@ -297,7 +300,7 @@ def _job_from_entry(
     outside_ok: bool = False,
 ) -> Job:
     here = f"{where} job {index + 1}"
-    known = {"input", "mask", "box", "keyframes", "output", "config", "options"}
+    known = {"input", "mask", "box", "keyframes", "overlay", "output", "config", "options"}
     unknown = sorted(set(entry) - known)
     if unknown:
         raise ConfigError(
@@ -311,14 +314,20 @@ def _job_from_entry(
         options = _parse_options(options, here)
     cfg = _apply(base, entry.get("config"), options, base_dir, here)
     given = [k for k in ("mask", "box", "keyframes") if entry.get(k)]
-    if len(given) != 1:
+    overlay: str | Path | None = None
+    if entry.get("overlay"):
+        text = str(entry["overlay"])
+        overlay = "auto" if text == "auto" else base_dir / text
+    if len(given) > 1 or (not given and overlay is None):
         raise ConfigError(
-            f"{here} ({inp.name}): expected exactly one of mask, box or keyframes, got "
-            f"{', '.join(given) or 'none'}"
+            f"{here} ({inp.name}): expected exactly one of mask, box or keyframes (or overlay "
+            f"alone), got {', '.join(given) or 'none'}"
         )
     mask: Path | Box | None = None
     keyframes = None
-    if given[0] == "mask":
+    if not given:
+        pass
+    elif given[0] == "mask":
         mask = base_dir / str(entry["mask"])
     elif given[0] == "box":
         try:
@@ -339,7 +348,15 @@ def _job_from_entry(
         name = output.relative_to(out_dir).as_posix()
     except ValueError:
         name = str(output)
-    return Job(name=name, input=inp, output=output, mask=mask, keyframes=keyframes, config=cfg)
+    return Job(
+        name=name,
+        input=inp,
+        output=output,
+        mask=mask,
+        keyframes=keyframes,
+        config=cfg,
+        overlay=overlay,
+    )
 
 
 def read_job_file(

@@ -65,9 +65,11 @@ def fingerprint(job: Job, *, content_hash: bool = False) -> dict[str, Any]:
         [[k, _file_sig(p, content_hash)] for k, p in job.keyframes] if job.keyframes else None
     )
     settings = job.config.to_dict()
-    digest = hashlib.sha256(
-        json.dumps([mask, keyframes, settings], sort_keys=True).encode()
-    ).hexdigest()
+    overlay: Any = None
+    if job.overlay is not None:
+        overlay = "auto" if job.overlay == "auto" else _file_sig(Path(job.overlay), content_hash)
+    parts = [mask, keyframes, settings] + ([overlay] if overlay is not None else [])
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return {"input": _tree_sig(job.input, content_hash), "digest": digest}
 
 

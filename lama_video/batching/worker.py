@@ -81,6 +81,7 @@ def run_job(job: Job, engine_factory: EngineFactory | None = None) -> JobResult:
             keyframe_masks=dict(job.keyframes) if job.keyframes else None,
             overwrite=True,
             image_engine=engine,
+            overlay=job.overlay,
         )
     except LamaVideoError as err:
         return JobResult(**base, status="failed", seconds=time.perf_counter() - t0, error=str(err))

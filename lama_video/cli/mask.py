@@ -12,7 +12,7 @@ import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -35,6 +35,9 @@ from lama_video.outputs import (
     partial_prefix,
     remove_stale_partials,
 )
+
+if TYPE_CHECKING:
+    from lama_video.overlay import Detection
 
 #: Overlay colour of the holes in the preview (RGB) and its opacity inside the hole.
 PREVIEW_RGB = (255, 0, 255)
@@ -144,6 +147,71 @@ def write_masks(
     return count
 
 
+def write_overlay_masks(
+    input: Path,
+    output: Path,
+    *,
+    preview: Path | None,
+    config: Path | None,
+    overwrite: bool,
+) -> tuple[Detection, int | None]:
+    """Find static overlays; write ``overlay.png`` (0/255) and ``opacity.png`` into ``output``.
+
+    Nothing is written when nothing is found.
+
+    Returns:
+        What :func:`lama_video.pipeline.find_overlays` found, and the clip's frame count.
+    """
+    import cv2
+
+    from lama_video.pipeline import find_overlays
+    from lama_video.propagate import write_mask_png
+    from lama_video.video import VideoWriter, open_video
+
+    cfg = build_config(config)
+    check_output(output, inputs=(input,), kind="folder", overwrite=overwrite)
+    if preview is not None:
+        check_output(
+            preview, inputs=(input, output), kind="file", overwrite=overwrite, what="preview"
+        )
+    found, n = find_overlays(input, cfg)
+    if not found.found:
+        return found, n
+    output.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(output)
+    tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(output), dir=output.parent))
+    writer = None
+    try:
+        write_mask_png(tmp / "overlay.png", found.mask)
+        ok, buf = cv2.imencode(".png", np.rint(found.opacity * 255).astype(np.uint8))
+        if not ok:  # pragma: no cover - cv2 encodes any uint8 image
+            raise OSError("cannot encode the opacity PNG")
+        (tmp / "opacity.png").write_bytes(buf.tobytes())
+        if preview is not None:
+            with open_video(input, decode=cfg.decode) as reader:
+                encode = dataclasses.replace(cfg.encode, audio="none")
+                writer = VideoWriter(preview, reader.info, encode=encode, overwrite=overwrite)
+                with tqdm(
+                    total=n, unit="frame", desc="preview", disable=state.quiet, dynamic_ncols=True
+                ) as bar:
+                    for frame in reader.frames():
+                        rgb = overlay(frame.rgb, found.mask)
+                        writer.write(dataclasses.replace(frame, rgb=rgb))
+                        bar.update(1)
+                writer.close()
+                writer = None
+        mark_folder(tmp)
+        check_output(output, inputs=(input,), kind="folder", overwrite=overwrite)
+        if output.is_dir() and not output.is_symlink():
+            shutil.rmtree(output)
+        publish(tmp, output)
+    finally:
+        if writer is not None:
+            writer.abort()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return found, n
+
+
 @app.command()
 def mask(
     input: Annotated[
@@ -186,11 +254,52 @@ def mask(
             metavar="PATH",
         ),
     ] = None,
+    detect_overlays: Annotated[
+        bool,
+        typer.Option(
+            "--detect-overlays",
+            help="Find static logos, watermarks and burnt-in text instead: write overlay.png "
+            "(the mask, for remove --overlay) and opacity.png into the output folder.",
+        ),
+    ] = False,
     config: ConfigOpt = None,
     dilate: DilateOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Track keyframe masks through INPUT and write every frame's hole as a PNG (0/255)."""
+    if detect_overlays:
+        if keyframe_mask or mask_folder is not None:
+            raise typer.BadParameter(
+                "--detect-overlays finds the overlays itself; expected no --keyframe-mask/--mask"
+            )
+
+        def detect_job() -> None:
+            found, n = write_overlay_masks(
+                input, output, preview=preview, config=config, overwrite=overwrite
+            )
+            regions = found.regions
+            if not regions:
+                typer.echo(
+                    f"no static overlay found ({found.frames} of {n} frames sampled); "
+                    "nothing written",
+                    err=True,
+                )
+                return
+            if not state.quiet:
+                for k, r in enumerate(regions, 1):
+                    typer.echo(
+                        f"overlay {k}: box {r.x},{r.y},{r.width},{r.height} ({r.pixels} px), "
+                        f"opacity about {100 * r.opacity:.0f}%",
+                        err=True,
+                    )
+                typer.echo(
+                    f"wrote {output / 'overlay.png'} and {output / 'opacity.png'}"
+                    + (f" and preview {preview}" if preview is not None else ""),
+                    err=True,
+                )
+
+        run_command(detect_job)
+        return
     if bool(keyframe_mask) == (mask_folder is not None):
         raise typer.BadParameter(
             "expected exactly one of --keyframe-mask FRAME:PATH or --mask FOLDER --keyframes"

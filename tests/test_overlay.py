@@ -1,0 +1,304 @@
+"""Static overlays: un-blending, detection, and the remove/mask/batch entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lama_video.cli import app
+from lama_video.overlay import Unblender, detect_overlays
+from lama_video.video import open_video
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = ROOT / "samples" / "clip.mp4"
+runner = CliRunner()
+
+
+def _ring(h: int, w: int, cx: float, cy: float, r: float) -> np.ndarray:
+    """Anti-aliased ring-and-bar logo coverage in [0, 1] (drawn 4x larger, then shrunk)."""
+    s = 4
+    big = np.zeros((h * s, w * s), np.uint8)
+    cv2.circle(big, (int(cx * s), int(cy * s)), int(r * 0.85 * s), 255, int(r * 0.25 * s))
+    x0, x1 = int((cx - r * 0.13) * s), int((cx + r * 0.13) * s)
+    cv2.rectangle(big, (x0, int((cy - r * 0.9) * s)), (x1, int((cy + r * 0.9) * s)), 255, -1)
+    return cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+def _burn(frames: list[np.ndarray], a: np.ndarray, colour: tuple[int, int, int]) -> list:
+    col = np.array(colour, np.float32)
+    return [
+        np.clip(np.rint(a[..., None] * col + (1 - a[..., None]) * f), 0, 255).astype(np.uint8)
+        for f in frames
+    ]
+
+
+@pytest.fixture(scope="module")
+def clip_frames() -> list[np.ndarray]:
+    """The sample clip's frames (real handheld footage, 568x320)."""
+    with open_video(CLIP) as reader:
+        return [f.rgb for f in reader.frames()]
+
+
+# --- Un-blending -----------------------------------------------------------------------------
+
+
+def _moving_texture(n: int, h: int, w: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    big = cv2.GaussianBlur(
+        rng.uniform(0, 255, (h + 2 * n, w + 4 * n, 3)).astype(np.float32), (0, 0), 2
+    )
+    big = cv2.normalize(big, None, 20, 235, cv2.NORM_MINMAX)
+    return [big[t : t + h, 3 * t : 3 * t + w].copy() for t in range(n)]
+
+
+def _blocks(h: int, w: int) -> np.ndarray:
+    """Three opacities side by side, and an opaque block."""
+    a = np.zeros((h, w), np.float32)
+    a[8:40, 8:30] = 0.3
+    a[8:40, 30:44] = 0.55
+    a[8:40, 44:52] = 0.8
+    a[8:40, 52:58] = 1.0
+    return a
+
+
+def _unblend(burnt, fills, region, **kw) -> tuple[Unblender, list[np.ndarray]]:
+    ub = Unblender(region, **kw)
+    for i, f in zip(burnt, fills, strict=True):
+        ub.observe(i, f)
+    return ub, [ub.apply(i, f) for i, f in zip(burnt, fills, strict=True)]
+
+
+def test_unblend_recovers_a_known_blend_within_quantisation() -> None:
+    """With a fill that is right, opacity and background come back to within rounding."""
+    h, w, n = 48, 64, 30
+    truth = [np.rint(t).astype(np.uint8) for t in _moving_texture(n, h, w)]
+    a = _blocks(h, w)
+    burnt = _burn(truth, a, (255, 240, 200))
+    ub, outs = _unblend(burnt, truth, a > 0, max_opacity=0.9, noise=0.5)
+    y0, _, x0, _ = ub.box
+    for lo, hi, value in ((8, 30, 0.3), (30, 44, 0.55), (44, 52, 0.8)):
+        got = ub.opacity[8 - y0 : 40 - y0, lo - x0 : hi - x0]
+        assert np.abs(got - value).max() < 0.01, (value, got.min(), got.max())
+    semi = (a > 0) & (a < 0.85)
+    for out, j in zip(outs, truth, strict=True):
+        err = np.abs(out.astype(np.float32) - j)
+        # Rounding of the burnt frame (0.5 level) amplified by 1 / (1 - a), plus the output's.
+        bound = 0.5 / np.maximum(1 - a, 0.1) + 1.0
+        assert (err[semi] <= bound[semi][:, None]).all()
+        assert err[semi].mean() < 0.6
+
+
+def test_unblend_beats_a_noisy_fill_and_keeps_it_where_opaque() -> None:
+    h, w, n = 48, 64, 30
+    truth = _moving_texture(n, h, w)
+    a = _blocks(h, w)
+    burnt = _burn(truth, a, (255, 240, 200))
+    rng = np.random.default_rng(1)
+    # The fill: the truth with the errors a propagated fill has (noise, a bias per frame).
+    fills = [
+        np.clip(np.rint(j + rng.normal(0, 8, j.shape) + rng.normal(0, 4)), 0, 255).astype(np.uint8)
+        for j in truth
+    ]
+    region = a > 0
+    ub, outs = _unblend(burnt, fills, region, max_opacity=0.9, noise=0.5)
+    y0, _, x0, _ = ub.box
+    for lo, hi, value in ((8, 30, 0.3), (30, 44, 0.55), (44, 52, 0.8)):
+        got = ub.opacity[8 - y0 : 40 - y0, lo - x0 : hi - x0]
+        assert abs(float(got.mean()) - value) < 0.03
+    semi = (a > 0) & (a < 0.85)
+    err_unblend = np.mean(
+        [np.abs(o.astype(np.float32) - j)[semi].mean() for o, j in zip(outs, truth, strict=True)]
+    )
+    err_fill = np.mean(
+        [np.abs(f.astype(np.float32) - j)[semi].mean() for f, j in zip(fills, truth, strict=True)]
+    )
+    assert err_unblend < err_fill / 3.5, (err_unblend, err_fill)
+    for out, f in zip(outs, fills, strict=True):
+        # Opaque: nothing of the background is left in the frame, the fill stays.
+        assert np.array_equal(out[a == 1.0], f[a == 1.0])
+        # Outside the region the fill is returned untouched.
+        assert np.array_equal(out[~region], f[~region])
+
+
+def test_unblend_without_change_keeps_the_fill() -> None:
+    """A background that never changes gives no fit: the fill is kept as it is."""
+    h, w = 32, 32
+    still = [np.full((h, w, 3), 90, np.uint8)] * 10
+    a = np.zeros((h, w), np.float32)
+    a[8:24, 8:24] = 0.5
+    burnt = _burn(still, a, (255, 255, 255))
+    fill = np.full((h, w, 3), 100, np.uint8)
+    ub = Unblender(a > 0)
+    for i in burnt:
+        ub.observe(i, fill)
+    assert np.array_equal(ub.apply(burnt[0], fill), fill)
+
+
+def test_unblender_rejects_an_empty_region() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        Unblender(np.zeros((8, 8), bool))
+
+
+# --- Detection ------------------------------------------------------------------------------
+
+
+def test_detects_a_logo_on_a_real_moving_clip(clip_frames) -> None:
+    h, w = clip_frames[0].shape[:2]
+    shape = _ring(h, w, 0.78 * w, 0.2 * h, np.sqrt(0.05 * h * w) / 2)
+    burnt = _burn(clip_frames, 0.6 * shape, (255, 255, 255))
+    found = detect_overlays(burnt, n_frames=len(burnt))
+    pixels = shape >= 0.5
+    assert len(found.regions) == 1
+    coverage = (found.mask & pixels).sum() / pixels.sum()
+    assert coverage >= 0.95
+    assert found.mask.sum() <= 2.0 * pixels.sum()
+    r = found.regions[0]
+    assert r.x <= np.nonzero(pixels.any(0))[0].min() and r.y <= np.nonzero(pixels.any(1))[0].min()
+    assert 0 < found.opacity[found.mask].mean() <= 1
+
+
+def test_finds_nothing_on_the_clean_clip(clip_frames) -> None:
+    found = detect_overlays(clip_frames, n_frames=len(clip_frames))
+    assert not found.found
+    assert not found.mask.any()
+
+
+def test_detection_samples_at_most_max_samples(clip_frames) -> None:
+    found = detect_overlays(iter(clip_frames), max_samples=20)  # length unknown
+    assert 10 <= found.frames <= 20
+    found = detect_overlays(clip_frames, max_samples=20, n_frames=len(clip_frames))
+    assert found.frames <= 20
+
+
+# --- Entry points ---------------------------------------------------------------------------
+
+
+def _write_frames(folder: Path, frames: list[np.ndarray]) -> None:
+    folder.mkdir()
+    for k, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{k:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+
+
+def _read_frames(folder: Path) -> list[np.ndarray]:
+    return [
+        cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(folder.glob("*.png"))
+    ]
+
+
+@pytest.fixture(scope="module")
+def burnt_clip(tmp_path_factory, clip_frames):
+    """30 frames of the sample clip at half size with a 55 % logo; (folder, mask, truth, a)."""
+    root = tmp_path_factory.mktemp("overlay")
+    small = [cv2.resize(f, (284, 160), interpolation=cv2.INTER_AREA) for f in clip_frames[:30]]
+    h, w = small[0].shape[:2]
+    a = 0.55 * _ring(h, w, 0.75 * w, 0.3 * h, 26)
+    _write_frames(root / "frames", _burn(small, a, (255, 255, 255)))
+    region = cv2.dilate((a > 0.01).astype(np.uint8), np.ones((3, 3), np.uint8))
+    cv2.imwrite(str(root / "logo.png"), region * 255)
+    return root, region > 0, small
+
+
+def _hole_psnr(out: list[np.ndarray], truth: list[np.ndarray], hole: np.ndarray) -> float:
+    se = np.mean(
+        [((o[hole].astype(float) - t[hole]) ** 2).mean() for o, t in zip(out, truth, strict=True)]
+    )
+    return float(10 * np.log10(255**2 / se))
+
+
+def test_remove_overlay_path_unblends(burnt_clip, tmp_path) -> None:
+    """``--overlay MASK`` beats filling the same mask (``--mask MASK``), and keeps the rest."""
+    root, hole, truth = burnt_clip
+    burnt = _read_frames(root / "frames")
+    outs = {}
+    for flag in ("--overlay", "--mask"):
+        out = tmp_path / flag.strip("-")
+        args = ["remove", str(root / "frames"), flag, str(root / "logo.png"), "-o", str(out)]
+        res = runner.invoke(app, [*args, "--dilate", "0", "--engine", "telea"])
+        assert res.exit_code == 0, res.output
+        outs[flag] = _read_frames(out)
+        assert len(outs[flag]) == 30
+    unblended = _hole_psnr(outs["--overlay"], truth, hole)
+    filled = _hole_psnr(outs["--mask"], truth, hole)
+    # Measured: input 13.0 dB, filled 16.0, un-blended 17.1 (a fill this poor attenuates the
+    # fit; bench/overlays.py has the figures on the shared clips).
+    assert _hole_psnr(burnt, truth, hole) < 14
+    assert unblended > filled + 0.5
+    # Nothing outside the mask changed (PNG in, PNG out).
+    got = outs["--overlay"]
+    assert all(np.array_equal(g[~hole], b[~hole]) for g, b in zip(got, burnt, strict=True))
+
+
+def test_remove_overlay_auto_on_a_clean_clip_fails_cleanly(tmp_path) -> None:
+    out = tmp_path / "out.mp4"
+    res = runner.invoke(app, ["remove", str(CLIP), "--overlay", "auto", "-o", str(out)])
+    assert res.exit_code == 1
+    assert "no static overlay found" in res.output
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())
+
+
+def test_remove_overlay_rejects_a_mask_folder(burnt_clip, tmp_path) -> None:
+    root, _, _ = burnt_clip
+    res = runner.invoke(
+        app,
+        [
+            "remove",
+            str(root / "frames"),
+            "--overlay",
+            str(root / "frames"),
+            "-o",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert res.exit_code == 1
+    assert "expected one mask image" in res.output
+
+
+def test_mask_detect_overlays_writes_mask_and_opacity(tmp_path, clip_frames) -> None:
+    h, w = clip_frames[0].shape[:2]
+    shape = _ring(h, w, 0.78 * w, 0.2 * h, np.sqrt(0.05 * h * w) / 2)
+    _write_frames(tmp_path / "frames", _burn(clip_frames, 0.6 * shape, (255, 255, 255)))
+    out = tmp_path / "found"
+    res = runner.invoke(
+        app, ["mask", str(tmp_path / "frames"), "--detect-overlays", "-o", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "overlay 1: box" in res.output
+    mask = cv2.imread(str(out / "overlay.png"), cv2.IMREAD_GRAYSCALE)
+    opacity = cv2.imread(str(out / "opacity.png"), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == opacity.shape == (h, w)
+    assert set(np.unique(mask)) <= {0, 255}
+    assert ((mask > 0) & (shape >= 0.5)).sum() >= 0.95 * (shape >= 0.5).sum()
+    assert opacity[mask == 0].max() == 0
+    # The folder is this tool's: --overwrite may replace it.
+    res = runner.invoke(
+        app, ["mask", str(tmp_path / "frames"), "--detect-overlays", "-o", str(out), "--overwrite"]
+    )
+    assert res.exit_code == 0, res.output
+
+
+def test_mask_detect_overlays_on_a_clean_clip_writes_nothing(tmp_path) -> None:
+    out = tmp_path / "found"
+    res = runner.invoke(app, ["mask", str(CLIP), "--detect-overlays", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "no static overlay found" in res.output
+    assert not out.exists()
+
+
+def test_batch_job_accepts_overlay(burnt_clip, tmp_path) -> None:
+    from lama_video.batching.jobs import read_job_file
+    from lama_video.config import RunConfig
+
+    root, _, _ = burnt_clip
+    jobs_file = tmp_path / "jobs.yaml"
+    jobs_file.write_text(
+        f"jobs:\n  - input: {root / 'frames'}\n    overlay: auto\n    output: a.mp4\n"
+        f"  - input: {root / 'frames'}\n    overlay: {root / 'logo.png'}\n    output: b.mp4\n"
+    )
+    jobs = read_job_file(jobs_file, tmp_path / "out", config=RunConfig())
+    assert [j.overlay for j in jobs] == ["auto", root / "logo.png"]
+    assert all(j.mask is None and j.keyframes is None for j in jobs)
