@@ -130,6 +130,9 @@ def main() -> None:
     ap.add_argument("--seq", nargs="*")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--summarise", nargs="+", type=Path, help="only print these JSON results")
+    ap.add_argument(
+        "--detect-only", action="store_true", help="only the detection figures (no removal)"
+    )
     args = ap.parse_args()
     if args.summarise:
         summarise([row for p in args.summarise for row in json.loads(p.read_text())])
@@ -160,9 +163,11 @@ def main() -> None:
             burnt = burn(gt, shapes, opacity, COLOURS[(i + (case == "opaque")) % 4])
             touched = np.max(np.stack(shapes), axis=0) > 0.02
             region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-            ref = Reference(gt, [touched] * len(gt))
-            with tempfile.TemporaryDirectory() as tmp:
-                res = run_removal(Path(tmp), burnt, region, cfg, cost=case == "semi")
+            res: dict = {}
+            if not args.detect_only:
+                ref = Reference(gt, [touched] * len(gt))
+                with tempfile.TemporaryDirectory() as tmp:
+                    res = run_removal(Path(tmp), burnt, region, cfg, cost=case == "semi")
             found = detect_overlays(burnt, n_frames=len(burnt))
             pixels = np.max(np.stack(shapes), axis=0) >= 0.5
             row[case] = {
@@ -179,36 +184,52 @@ def main() -> None:
                 },
             }
         rows.append(row)
-        s, o = row["semi"], row["opaque"]
-        print(
-            f"{name:20s} clean:{row['clean_found']} det {row['detect_s_per_100']:.2f}s/100 | "
-            f"semi {s['kind']:9s} {s['opacity']:.2f}: {s['unblend']['hole_psnr']:.2f} dB "
-            f"(fill {s['mask only']['hole_psnr']:.2f}, telea {s['telea']['hole_psnr']:.2f}) "
-            f"found {s['coverage']:.2f}/{s['area_ratio']:.1f}x | opaque {o['kind']:9s}: "
-            f"{o['unblend']['hole_psnr']:.2f} dB (telea {o['telea']['hole_psnr']:.2f}) "
-            f"tex {o['unblend']['texture']:.2f} flk {o['unblend']['flicker']:.2f} "
-            f"found {o['coverage']:.2f}/{o['area_ratio']:.1f}x | cost {s['unblend_cost']:.2f}",
-            flush=True,
-        )
+        print(row_line(row), flush=True)
     summarise(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+
+
+def row_line(row: dict) -> str:
+    """One clip's figures on one line."""
+    s, o = row["semi"], row["opaque"]
+    line = f"{row['seq']:20s} clean:{row['clean_found']} det {row['detect_s_per_100']:.2f}s/100"
+    if "unblend" in s:
+        line += (
+            f" | semi {s['kind']:9s} {s['opacity']:.2f}: {s['unblend']['hole_psnr']:.2f} dB "
+            f"(fill {s['mask only']['hole_psnr']:.2f}, telea {s['telea']['hole_psnr']:.2f}) | "
+            f"opaque {o['kind']:9s}: {o['unblend']['hole_psnr']:.2f} dB "
+            f"(telea {o['telea']['hole_psnr']:.2f}) tex {o['unblend']['texture']:.2f} "
+            f"flk {o['unblend']['flicker']:.2f} | cost {s['unblend_cost']:.2f}"
+        )
+    line += (
+        f" | found {s['kind']} {s['opacity']:.2f}: {s['coverage']:.2f}/{s['area_ratio']:.1f}x, "
+        f"{o['kind']} 1.00: {o['coverage']:.2f}/{o['area_ratio']:.1f}x"
+    )
+    return line
 
 
 def summarise(rows: list[dict]) -> None:
     def col(case, label, key):
         return np.array([r[case][label][key] for r in rows])
 
-    print("\nsemi-transparent, mask given (hole PSNR dB): mean / worst")
-    for label in ("unblend", "mask only", "telea"):
-        v = col("semi", label, "hole_psnr")
-        print(f"  {label:10s} {v.mean():6.2f} / {v.min():6.2f}")
-    print("opaque, mask given: hole PSNR, texture, flicker (mean / worst)")
-    for label in ("unblend", "telea"):
-        p, t, f = (col("opaque", label, k) for k in ("hole_psnr", "texture", "flicker"))
+    if "unblend" in rows[0]["semi"]:
+        print("\nsemi-transparent, mask given (hole PSNR dB): mean / worst")
+        for label in ("unblend", "mask only", "telea"):
+            v = col("semi", label, "hole_psnr")
+            print(f"  {label:10s} {v.mean():6.2f} / {v.min():6.2f}")
+        print("opaque, mask given: hole PSNR, texture, flicker (mean / worst)")
+        for label in ("unblend", "telea"):
+            p, t, f = (col("opaque", label, k) for k in ("hole_psnr", "texture", "flicker"))
+            print(
+                f"  {label:10s} {p.mean():6.2f} / {p.min():6.2f} dB   texture {t.mean():.2f} / "
+                f"{t.min():.2f}   flicker {f.mean():.2f} / {f.max():.2f}"
+            )
+        gain = col("opaque", "unblend", "hole_psnr") - col("opaque", "telea", "hole_psnr")
+        print(f"  opaque gain over Telea: {gain.mean():+.2f} dB mean, {gain.min():+.2f} worst")
+        cost = np.array([r["semi"]["unblend_cost"] for r in rows])
         print(
-            f"  {label:10s} {p.mean():6.2f} / {p.min():6.2f} dB   texture {t.mean():.2f} / "
-            f"{t.min():.2f}   flicker {f.mean():.2f} / {f.max():.2f}"
+            f"un-blending cost: remove --overlay / remove --mask = {np.median(cost):.2f} (median)"
         )
     cov = np.array([r[c]["coverage"] for r in rows for c in ("semi", "opaque")])
     area = np.array([r[c]["area_ratio"] for r in rows for c in ("semi", "opaque")])
@@ -218,8 +239,6 @@ def summarise(rows: list[dict]) -> None:
         f"{sum(r['clean_found'] > 0 for r in rows)} of {len(rows)} clean clips; "
         f"{np.mean([r['detect_s_per_100'] for r in rows]):.2f} s per 100 frames"
     )
-    cost = np.array([r["semi"]["unblend_cost"] for r in rows])
-    print(f"un-blending cost: remove --overlay / remove --mask = {np.median(cost):.2f} (median)")
 
 
 if __name__ == "__main__":

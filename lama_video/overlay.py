@@ -24,12 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from lama_video.flow import to_gray
+
+T = TypeVar("T", bound=np.generic)
 
 
 @dataclass(frozen=True)
@@ -272,28 +275,52 @@ def _fill_inside(comp: NDArray[np.bool_], change: NDArray[np.float32]) -> NDArra
     return out
 
 
-_MIN_FIT_R2 = 0.3  # squared correlation of frame and fill below which un-blending stays off
-_FIT_R2_RAMP = 0.4  # ... and fully on from 0.3 + 0.4
+# Un-blending (see Unblender; measured with bench/overlays.py).
+_FIT_ROUNDS = 6  # alternations of per-pixel opacity and the overlay's colour
+_FLOOR_WEIGHT = 0.02  # weight in the fit of a fill pixel no frame vouched for (invented)
+_SNAP = 0.2  # opacities within this share of the overlay's plateau are the plateau
+_OPACITY_SD = 0.01  # the plateau's own uncertainty (biases of the fit), amplified like noise
+_CHANGE_TOL = 0.15
+_CHANGE_TOL_MAX = 0.35  # ... and never more than this far (a wrong fit inflates the spread)
+_SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
+_MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 
 
 class Unblender:
     """Recovers the background under a static semi-transparent overlay, frame by frame.
 
-    Feed it each frame with the video engine's fill of the overlay region (:meth:`observe`), then
-    :meth:`apply` returns the fill with the overlay un-blended where that is the better estimate.
-    Only the region's bounding box is stored (five sums per pixel and channel), so memory does
-    not grow with the clip. Per pixel, ``F = m I + q`` is fitted over the frames seen (slope
-    pooled over the channels, one intercept per channel); ``a = 1 - 1/m``.
+    Model: ``I_t = a W + (1 - a) J_t`` with ``a`` per pixel and the overlay's colour ``W`` shared
+    by the region (one colour per overlay, as logos, watermarks and captions are). The video
+    engine's fill ``F_t`` of the region, made from other frames, stands in for ``J_t`` in the fit,
+    weighted by how much the engine vouches for each filled pixel (propagated footage counts,
+    invented texture barely). The fit alternates between ``a`` per pixel (closed form given
+    ``W``) and ``W`` (closed form given ``a``), from several starting colours, keeping the best;
+    the overlay's inside is then snapped to its plateau opacity (so the fill's errors do not
+    leak into it), its anti-aliased rim keeps its own. Each frame is recovered as
+    ``J = (I - a W) / (1 - a)`` and blended with the fill by their expected errors: the fill's
+    from the fit's residual, the recovery's from the frame's noise amplified by ``1 / (1 - a)``.
+    Where one frame's own opacity disagrees with the fit (a running timestamp's digits come and
+    go), that frame's opacity is used, snapped to 0 or the plateau.
+
+    Only the region's bounding box is stored: weighted sums per pixel, and the first
+    ``keep_frames`` crops (to tell changing parts from static ones), so memory stays flat.
 
     Args:
         region: (H, W) bool, where the overlay is (the un-blending stays inside it).
         max_opacity: above this estimated opacity the fill is kept (the background left in the
             frame is too faint to recover); un-blending fades out over the 0.1 below it.
-        noise: the frames' noise (grey levels, quantisation and compression), amplified by ``m``.
+        noise: the frames' noise (grey levels, quantisation and compression), amplified by
+            ``1 / (1 - a)``.
+        keep_frames: crops kept for the changing-overlay test.
     """
 
     def __init__(
-        self, region: NDArray[np.bool_], *, max_opacity: float = 0.9, noise: float = 1.0
+        self,
+        region: NDArray[np.bool_],
+        *,
+        max_opacity: float = 0.9,
+        noise: float = 1.0,
+        keep_frames: int = 24,
     ) -> None:
         ys, xs = np.nonzero(region)
         if ys.size == 0:
@@ -303,74 +330,255 @@ class Unblender:
         self.region = region[y0:y1, x0:x1]
         self.max_opacity = max_opacity
         self.noise = noise
+        self.keep_frames = keep_frames
         shape = (y1 - y0, x1 - x0, 3)
         self.n = 0
+        self._w = np.zeros(shape[:2], np.float64)
         self._sums = {k: np.zeros(shape, np.float64) for k in ("i", "f", "ii", "if", "ff")}
-        self._fit: tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]] | None = (
-            None
-        )
+        self._kept: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]] = []
+        self._fit: _BlendFit | None = None
 
-    def _crop(self, rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+    def _crop(self, img: NDArray[T]) -> NDArray[T]:
         y0, y1, x0, x1 = self.box
-        return rgb[y0:y1, x0:x1].astype(np.float64)
+        return img[y0:y1, x0:x1]
 
-    def observe(self, rgb: NDArray[np.uint8], filled: NDArray[np.uint8]) -> None:
-        """Add one frame (as decoded) and the engine's fill of it to the fit."""
-        i, f = self._crop(rgb), self._crop(filled)
+    def observe(
+        self,
+        rgb: NDArray[np.uint8],
+        filled: NDArray[np.uint8],
+        confidence: NDArray[np.float32] | None = None,
+    ) -> None:
+        """Add one frame (as decoded) and the engine's fill of it to the fit.
+
+        Args:
+            confidence: (H, W) how much the engine vouches for each filled pixel (1 = copied
+                from footage, 0 = invented; :class:`lama_video.qc.QcInfo`); None = all 1.
+        """
+        ic, fc = self._crop(rgb), self._crop(filled)
+        if len(self._kept) < self.keep_frames:
+            self._kept.append((ic.copy(), fc.copy()))
+        i, f = ic.astype(np.float64), fc.astype(np.float64)
+        if confidence is None:
+            c = np.ones(i.shape[:2])
+        else:
+            c = np.maximum(self._crop(confidence).astype(np.float64), _FLOOR_WEIGHT)
+        c3 = c[..., None]
         s = self._sums
-        s["i"] += i
-        s["f"] += f
-        s["ii"] += i * i
-        s["if"] += i * f
-        s["ff"] += f * f
+        s["i"] += c3 * i
+        s["f"] += c3 * f
+        s["ii"] += c3 * i * i
+        s["if"] += c3 * i * f
+        s["ff"] += c3 * f * f
+        self._w += c
         self.n += 1
         self._fit = None
 
-    def fit(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-        """Per pixel of the box: slope ``m`` (H, W), intercepts ``q`` (H, W, 3) and the weight
-        (H, W) of the un-blended estimate against the fill."""
-        if self._fit is not None:
-            return self._fit
-        n = max(self.n, 1)
-        s = self._sums
-        mi, mf = s["i"] / n, s["f"] / n
-        vi = np.maximum(s["ii"] / n - mi * mi, 0.0)
-        cif = s["if"] / n - mi * mf
-        vf = np.maximum(s["ff"] / n - mf * mf, 0.0)
-        vi_p = vi.sum(axis=-1)
-        m_raw = cif.sum(axis=-1) / np.maximum(vi_p, 1e-9)
-        m_cap = 1.0 / (1.0 - self.max_opacity)
-        m = np.clip(m_raw, 1.0, m_cap)
-        q = mf - m[..., None] * mi
-        resid = np.maximum((vf - 2 * m[..., None] * cif + (m * m)[..., None] * vi).mean(-1), 0.0)
-        # Expected squared error of the un-blended value: amplified noise, and the fit's own
-        # uncertainty (intercept and slope from n frames).
-        var_u = (m * self.noise) ** 2 + resid * 2.0 / n
-        w = resid / np.maximum(resid + var_u, 1e-9)
-        a = 1.0 - 1.0 / m
-        w *= np.clip((self.max_opacity - a) / 0.1, 0.0, 1.0)
-        # Where the frame does not follow the fill (an overlay that changes, like a running
-        # timestamp, or a fill that is wrong), the static blend model does not hold: fill.
-        rho2 = cif.sum(-1) ** 2 / np.maximum(vi_p * vf.sum(-1), 1e-9)
-        w *= np.clip((rho2 - _MIN_FIT_R2) / _FIT_R2_RAMP, 0.0, 1.0)
-        w[vi_p < 3 * self.noise**2] = 0.0  # the frame here never changed: nothing to fit
-        w *= self.region
-        self._fit = (m.astype(np.float32), q.astype(np.float32), w.astype(np.float32))
+    def fit(self) -> _BlendFit:
+        """The blend's estimate from the frames seen so far (cached until the next frame)."""
+        if self._fit is None:
+            self._fit = _fit_blend(
+                self._sums,
+                np.maximum(self._w, 1e-6),
+                self.region,
+                self._kept,
+                self.noise,
+                self.max_opacity,
+            )
         return self._fit
 
     @property
     def opacity(self) -> NDArray[np.float32]:
-        """Estimated opacity per pixel of the box (0 where nothing could be fitted)."""
-        m, _, w = self.fit()
-        return np.where(w > 0, 1.0 - 1.0 / m, 0.0).astype(np.float32)
+        """Estimated opacity per pixel of the box."""
+        return self.fit().a
+
+    @property
+    def colour(self) -> NDArray[np.float32]:
+        """Estimated colour of the overlay (RGB)."""
+        return self.fit().colour
 
     def apply(self, rgb: NDArray[np.uint8], filled: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """``filled`` with the region replaced by the blend of un-blended frame and fill."""
-        m, q, w = self.fit()
+        fit = self.fit()
         y0, y1, x0, x1 = self.box
-        i, f = self._crop(rgb), self._crop(filled)
-        j = m[..., None] * i + q
+        i = self._crop(rgb).astype(np.float64)
+        f = self._crop(filled).astype(np.float64)
+        a, w = fit.a.astype(np.float64), fit.weight.astype(np.float64)
+        own = _frame_opacity(i, f, fit.colour)
+        d = np.sqrt(((fit.colour.astype(np.float64) - f) ** 2).sum(-1))
+        # How far this frame's own opacity may stray from the fit by the fill's errors alone.
+        spread = np.maximum(1.0 - a, 0.05) * fit.fill_sd / np.maximum(d, 1e-6)
+        tol = np.clip(3.0 * spread, _CHANGE_TOL, _CHANGE_TOL_MAX)
+        strays = ~np.isnan(own) & (np.abs(np.nan_to_num(own) - a) > tol)
+        # A pixel fitted between 0 and the plateau whose frame sits at one of them: the overlay
+        # covers it in some frames only (digits that change), whatever the fill's error.
+        plateau = fit.plateau
+        mid = (a > 0.15 * plateau) & (a < 0.85 * plateau)
+        ownv = np.nan_to_num(own, nan=-1.0)
+        extreme = ((ownv >= 0) & (ownv < 0.15 * plateau)) | (
+            np.abs(ownv - plateau) < 0.15 * plateau
+        )
+        far = ~np.isnan(own) & (np.abs(ownv - a) > _CHANGE_TOL)
+        off = strays | (far & mid & extreme)
+        if off.any():
+            snapped = np.where(
+                own < _CHANGE_TOL,
+                0.0,
+                np.where(np.abs(own - fit.plateau) < _CHANGE_TOL, fit.plateau, own),
+            )
+            a = np.where(off, snapped, a)
+            # The frame's own opacity: trust it where it is low (little to amplify), fill where
+            # it is high.
+            own_w = np.clip((self.max_opacity - snapped) / 0.1, 0.0, 1.0)
+            w = np.where(off, own_w, w)
+        b = np.maximum(1.0 - a, 0.05)[..., None]
+        j = (i - a[..., None] * fit.colour) / b
+        # A background outside the range of pixel values is no background: the model does not
+        # hold at this pixel in this frame (a wrong opacity, amplified); keep the fill there.
+        w = np.where(((j < -_SLACK) | (j > 255 + _SLACK)).any(-1), 0.0, w)
         out = filled.copy()
         mix = w[..., None] * j + (1.0 - w[..., None]) * f
         out[y0:y1, x0:x1] = np.clip(np.rint(mix), 0, 255).astype(np.uint8)
         return out
+
+
+@dataclass(frozen=True)
+class _BlendFit:
+    a: NDArray[np.float32]  # (h, w) opacity
+    colour: NDArray[np.float32]  # (3,) the overlay's RGB
+    plateau: float  # the overlay's opacity inside (0 when none was found)
+    weight: NDArray[np.float32]  # (h, w) weight of the recovered frame against the fill
+    changing: NDArray[np.bool_]  # (h, w) pixels where the overlay itself changes over time
+    fill_sd: NDArray[np.float32]  # (h, w) the fill's expected error (RGB norm, levels)
+
+
+def _frame_opacity(
+    i: NDArray[np.float64], f: NDArray[np.float64], colour: NDArray[np.float32]
+) -> NDArray[np.float64]:
+    """One frame's own opacity per pixel (NaN where overlay and fill are too alike to tell)."""
+    d = colour.astype(np.float64) - f
+    dd = (d * d).sum(-1)
+    own = np.clip(((i - f) * d).sum(-1) / np.maximum(dd, 1e-9), 0.0, 1.0)
+    return np.where(dd > _MIN_CONTRAST**2, own, np.nan)
+
+
+def _opacity_given_colour(
+    s: dict[str, NDArray[np.float64]], n: NDArray[np.float64], colour: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Least-squares ``a`` per pixel of ``I - F = a (W - F)`` over the frames, for ``W``."""
+    ww = float((colour * colour).sum())
+    wf = (colour * s["f"]).sum(-1)
+    num = (colour * s["i"]).sum(-1) - s["if"].sum(-1) - wf + s["ff"].sum(-1)
+    den = n * ww - 2 * wf + s["ff"].sum(-1)
+    return np.clip(num / np.maximum(den, 1e-9), 0.0, 1.0)
+
+
+def _residual(
+    s: dict[str, NDArray[np.float64]],
+    n: NDArray[np.float64],
+    a: NDArray[np.float64],
+    colour: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Per pixel, the weighted sum over frames of ``|I - a W - (1 - a) F|^2`` (RGB)."""
+    b = 1.0 - a
+    ww = float((colour * colour).sum())
+    r = (
+        s["ii"].sum(-1)
+        - 2 * a * (colour * s["i"]).sum(-1)
+        - 2 * b * s["if"].sum(-1)
+        + n * a * a * ww
+        + 2 * a * b * (colour * s["f"]).sum(-1)
+        + b * b * s["ff"].sum(-1)
+    )
+    return np.maximum(r, 0.0)
+
+
+def _fit_blend(
+    s: dict[str, NDArray[np.float64]],
+    n: NDArray[np.float64],
+    region: NDArray[np.bool_],
+    kept: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]],
+    noise: float,
+    max_opacity: float,
+) -> _BlendFit:
+    starts = [np.array(c, np.float64) * 255 for c in np.ndindex(2, 2, 2)]
+    starts.append(np.full(3, 128.0))
+    # And the colour of the stillest pixels against a moving fill: an opaque overlay's own.
+    mi, mf = s["i"] / n[..., None], s["f"] / n[..., None]
+    var_i = np.maximum(s["ii"] / n[..., None] - mi * mi, 0.0).sum(-1)
+    var_f = np.maximum(s["ff"] / n[..., None] - mf * mf, 0.0).sum(-1)
+    moving = region & (var_f > 4 * noise**2 + 1.0)
+    if moving.sum() >= 10:
+        ratio = var_i[moving] / var_f[moving]
+        still = ratio <= np.quantile(ratio, 0.1)
+        starts.append(mi[moving][still].mean(axis=0))
+    best: tuple[float, NDArray[np.float64], NDArray[np.float64]] | None = None
+    for colour in starts:
+        a = np.zeros(region.shape)
+        for _ in range(_FIT_ROUNDS):
+            a = _opacity_given_colour(s, n, colour) * region
+            wa = a[region]
+            if float((n[region] * wa * wa).sum()) < 1e-6:
+                break
+            num = (wa[:, None] * (s["i"][region] - (1 - wa)[:, None] * s["f"][region])).sum(0)
+            colour = np.clip(num / float((n[region] * wa * wa).sum()), 0.0, 255.0)
+        err = float(_residual(s, n, a, colour)[region].sum())
+        if best is None or err < best[0]:
+            best = (err, a, colour)
+    assert best is not None
+    _, a, colour = best
+    # The overlay's plateau: the most common opacity; its inside (not the rim) snaps to it.
+    plateau = 0.0
+    vals = a[region & (a > 0.08)]
+    inside = np.zeros_like(region)
+    if vals.size > 20:
+        hist, edges = np.histogram(vals, bins=40, range=(0.05, 1.0))
+        k = int(hist.argmax())
+        centre = (edges[k] + edges[k + 1]) / 2
+        near = vals[np.abs(vals - centre) < 0.08]
+        plateau = float(np.median(near)) if near.size else float(centre)
+        close = region & (a > plateau * (1 - _SNAP)) & (a < min(plateau + 0.1, 1.0))
+        inside = cv2.erode(close.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        a = np.where(inside, plateau, a)
+    # Expected squared errors (per channel): the fill's, from the residual the model leaves;
+    # the recovery's, from noise amplified by 1 / (1 - a) and, on the rim, the per-pixel fit.
+    b = np.maximum(1.0 - a, 0.05)
+    resid = _residual(s, n, a, colour) / (3 * n)
+    var_fill = resid / (b * b) + 1.0
+    contrast = (
+        n * float((colour * colour).sum()) - 2 * (colour * s["f"]).sum(-1) + s["ff"].sum(-1)
+    ) / (3 * n)
+    var_a = np.where(inside, 0.0, resid / np.maximum(contrast * n, 1e-9))
+    var_rec = (noise / b) ** 2 + (var_a + _OPACITY_SD**2) * contrast / (b * b)
+    weight = var_fill / (var_fill + var_rec)
+    weight *= np.clip((max_opacity - a) / 0.1, 0.0, 1.0)
+    weight *= region
+    changing = _changing(a, colour, plateau, kept) & region
+    return _BlendFit(
+        a=a.astype(np.float32),
+        colour=colour.astype(np.float32),
+        plateau=plateau,
+        weight=weight.astype(np.float32),
+        changing=changing,
+        fill_sd=np.sqrt(3 * np.maximum(var_fill, 0.0)).astype(np.float32),
+    )
+
+
+def _changing(
+    a: NDArray[np.float64],
+    colour: NDArray[np.float64],
+    plateau: float,
+    kept: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]],
+) -> NDArray[np.bool_]:
+    """Pixels whose own opacity is near 0 in some frames and near the plateau in others, and
+    fitted in between: an overlay that changes (a running timestamp), not a static one."""
+    if plateau <= 0 or not kept:
+        return np.zeros(a.shape, bool)
+    below = np.zeros(a.shape)
+    above = np.zeros(a.shape)
+    for i, f in kept:
+        own = _frame_opacity(i.astype(np.float64), f.astype(np.float64), colour.astype(np.float32))
+        below += own < 0.3 * plateau
+        above += own > 0.7 * plateau
+    share = 0.1 * len(kept)
+    mid = (a > 0.15 * plateau) & (a < 0.85 * plateau)
+    return (below >= share) & (above >= share) & mid

@@ -28,7 +28,7 @@ from lama_video.errors import EncodeError, MaskError
 from lama_video.masks import Box, MaskTrack
 from lama_video.outputs import OutputKind, check_output
 from lama_video.overlay import Detection, Unblender, detect_overlays
-from lama_video.qc import QcReport, invented_everywhere, tint
+from lama_video.qc import QcInfo, QcReport, invented_everywhere, tint
 from lama_video.video import (
     Frame,
     VideoWriter,
@@ -336,12 +336,25 @@ def overlay_region(
 
 
 def _unblended(
-    results: Iterator[Result], unblender: Unblender, fit_frames: int
+    results: Iterator[Result],
+    unblender: Unblender,
+    fit_frames: int,
+    confidence: Callable[[int], QcInfo | None] | None = None,
 ) -> Iterator[Result]:
-    """Each result with the overlay un-blended; the first ``fit_frames`` wait for the fit."""
+    """Each result with the overlay un-blended; the first ``fit_frames`` wait for the fit.
+
+    ``confidence(frame index)`` says how much the engine vouches for each filled pixel (its QC
+    record), so invented pixels barely count in the fit.
+    """
     waiting: list[Result] = []
     for frame, hole, filled in results:
-        unblender.observe(frame.rgb, filled)
+        conf = None
+        info = confidence(frame.index) if confidence is not None else None
+        if info is not None:
+            conf = np.zeros(hole.shape, np.float32)
+            conf[info.ys, info.xs] = info.confidence
+            conf[~hole] = 1.0
+        unblender.observe(frame.rgb, filled, conf)
         waiting.append((frame, hole, filled))
         if unblender.n < fit_frames:
             continue
@@ -564,8 +577,8 @@ def remove_object(
         log.info("engine: %s", engine.name)
         reviewing = qc_path is not None or report_path is not None
         qc_report = QcReport() if report_path is not None else None
-        if reviewing and hasattr(engine, "record_qc"):
-            engine.record_qc = True
+        if (reviewing or overlay is not None) and hasattr(engine, "record_qc"):
+            engine.record_qc = True  # the overlay's fit weighs filled pixels by it
         if on_start:
             on_start(n_frames)
         if keyframe_masks:
@@ -607,6 +620,8 @@ def remove_object(
                     if qc_report is not None:
                         t = None if frame.pts is None else float(frame.pts * frame.time_base)
                         qc_report.add(frame.index, t, qc_info)
+                elif hasattr(engine, "pop_qc"):
+                    engine.pop_qc(frame.index)  # read by the overlay's fit; not kept
 
             decoded = _Prefetch(iter(stream), _PREFETCH_DEPTH, "lama-video-decode")
             encoder = _EncodeThread(finish_frame, _ENCODE_DEPTH)
@@ -616,8 +631,10 @@ def remove_object(
                     masks_mod.dilate(region, cfg.masks.dilate_px),
                     max_opacity=cfg.overlay.max_unblend_opacity,
                     noise=cfg.overlay.noise_levels,
+                    keep_frames=cfg.overlay.fit_frames,
                 )
-                results = _unblended(results, unblender, cfg.overlay.fit_frames)
+                peek = getattr(engine, "peek_qc", None)
+                results = _unblended(results, unblender, cfg.overlay.fit_frames, peek)
             try:
                 for result in results:
                     encoder.put(result)

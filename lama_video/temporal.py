@@ -143,6 +143,10 @@ class TemporalEngine:
             None
         )
 
+    def peek_qc(self, index: int) -> QcInfo | None:
+        """As :meth:`pop_qc`, leaving it for the next consumer."""
+        return self._qc.get(index)
+
     def pop_qc(self, index: int) -> QcInfo | None:
         """Where frame ``index``'s hole pixels came from (None unless ``record_qc`` was set)."""
         return self._qc.pop(index, None)
