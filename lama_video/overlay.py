@@ -76,6 +76,7 @@ _COHERENCE = 0.6  # |sum of gradients| / sum of |gradients| over the changed sam
 _MIN_MOVED = 0.4  # share of sample pairs in which the place must have changed
 _SIDE_PX = 2  # distance of the two compared pixels from an edge
 _SIDE_STD = 6.0  # the changing side must change by this much (std of grey levels)
+_STILL_STD = 2.5  # an opaque overlay's side is still but for noise (a standing person is not)
 _DAMP_OPAQUE = 0.25  # a side this still next to a changing one: an opaque overlay
 _DAMP_MAX = 0.85  # a damped side (semi-transparent overlay) ...
 _SIDE_CORR = 0.6  # ... that follows its neighbour in time
@@ -188,7 +189,7 @@ def _blend_evidence(
     lo, hi = np.minimum(sa, sb), np.maximum(sa, sb)
     damp = lo / np.maximum(hi, 1e-3)
     corr = (a * b).mean(axis=0) / np.maximum(sa * sb, 1e-3)
-    opaque = (damp < _DAMP_OPAQUE) & (hi > _SIDE_STD)
+    opaque = (damp < _DAMP_OPAQUE) & (hi > _SIDE_STD) & (lo < _STILL_STD)
     blended = (corr > _SIDE_CORR) & (damp < _DAMP_MAX) & (hi > _SIDE_STD)
     keep[ys, xs] = opaque | blended
     return keep
@@ -276,6 +277,7 @@ def _fill_inside(comp: NDArray[np.bool_], change: NDArray[np.float32]) -> NDArra
 
 
 # Un-blending (see Unblender; measured with bench/overlays.py).
+_REFIT_EVERY = 8  # frames between refits once the first frames are in
 _FIT_ROUNDS = 6  # alternations of per-pixel opacity and the overlay's colour
 _FLOOR_WEIGHT = 0.02  # weight in the fit of a fill pixel no frame vouched for (invented)
 _SNAP = 0.2  # opacities within this share of the overlay's plateau are the plateau
@@ -371,10 +373,12 @@ class Unblender:
         s["ff"] += c3 * f * f
         self._w += c
         self.n += 1
-        self._fit = None
+        # Refitted while the fit is young, then every few frames (the sums change slowly).
+        if self.n <= self.keep_frames or self.n % _REFIT_EVERY == 0:
+            self._fit = None
 
     def fit(self) -> _BlendFit:
-        """The blend's estimate from the frames seen so far (cached until the next frame)."""
+        """The blend's estimate from the frames seen so far (refitted every few frames)."""
         if self._fit is None:
             self._fit = _fit_blend(
                 self._sums,

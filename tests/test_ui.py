@@ -463,3 +463,86 @@ def test_ui_command_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert (tmp_path / "clip.lama-ui" / "keyframes").is_dir()
+
+
+# ---------------------------------------------------------------------------------- overlays
+
+
+def _burnt_clip(folder: Path) -> Path:
+    """The sample clip (real handheld footage) with a 60 % ring logo burnt in, as PNG frames."""
+    clip = Path(__file__).resolve().parents[1] / "samples" / "clip.mp4"
+    frames = first_frames(clip, 10_000)
+    h, w = frames[0].shape[:2]
+    s = 4  # drawn 4x larger, then shrunk: anti-aliased
+    big = np.zeros((h * s, w * s), np.uint8)
+    cx, cy, r = 0.78 * w * s, 0.2 * h * s, np.sqrt(0.05 * h * w) / 2 * s
+    cv2.circle(big, (int(cx), int(cy)), int(r * 0.85), 255, int(r * 0.25))
+    x0, x1, y0, y1 = int(cx - r * 0.13), int(cx + r * 0.13), int(cy - r * 0.9), int(cy + r * 0.9)
+    cv2.rectangle(big, (x0, y0), (x1, y1), 255, -1)
+    a = 0.6 * cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)[..., None] / 255.0
+    out = folder / "burnt"
+    out.mkdir()
+    for k, f in enumerate(frames):
+        rgb = np.clip(np.rint(a * 255 + (1 - a) * f), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(out / f"{k:05d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return out
+
+
+def test_detect_overlays_then_remove_with_the_overlay_alone(tmp_path: Path) -> None:
+    session = Session(_burnt_clip(tmp_path), config=FAST, work_dir=tmp_path / "work")
+    session.start()
+    server = UiServer(session, 0)
+    server.start_in_thread()
+    client = Client(server)
+    try:
+        assert client.json("GET", "/api/info")[1]["overlay"] is False
+        assert client.call("GET", "/api/overlay.png")[0] == 404
+        status, answer = client.json("POST", "/api/detect")
+        assert status == 202 and answer["kind"] == "detect"
+        job = session.wait_job(300)
+        assert job.state == "done", job.message
+        assert job.message.startswith("found 1 overlay(s)")
+        info = client.json("GET", "/api/info")[1]
+        assert info["overlay"] is True
+        status, png, ctype = client.call("GET", "/api/overlay.png")
+        assert status == 200 and ctype == "image/png"
+        rgba = decode(png)
+        assert rgba.shape == (info["proxy_height"], info["proxy_width"], 4)
+        on = rgba[..., 3] > 0
+        ys, xs = np.nonzero(on)
+        # Found where the logo is: the top right of the frame.
+        assert xs.mean() > 0.65 * rgba.shape[1] and ys.mean() < 0.35 * rgba.shape[0]
+        # Remove needs no painted keyframe when there is an overlay mask.
+        assert client.json("POST", "/api/remove")[0] == 202
+        job = session.wait_job(600)
+        assert job.state == "done", job.message
+        assert client.json("GET", "/api/info")[1]["result"]["available"] is True
+        # The page's edit: an empty mask deletes the overlay.
+        w, h = info["proxy_width"], info["proxy_height"]
+        empty = cv2.imencode(".png", np.zeros((h, w, 4), np.uint8))[1].tobytes()
+        status, body = client.json("PUT", "/api/overlay", empty)
+        assert status == 200 and body["kept"] is False and body["overlay"] is False
+        assert not session.overlay_path.exists()
+        status, body = client.json("PUT", "/api/overlay", painted_png(w, h))
+        assert status == 200 and body["kept"] is True
+        assert read_mask(session.overlay_path).shape == (info["height"], info["width"])
+    finally:
+        server.stop()
+
+
+def read_mask(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    assert img is not None
+    return img
+
+
+def test_detect_finds_nothing_on_a_clean_clip(served) -> None:
+    session, client = served
+    assert client.json("POST", "/api/detect")[0] == 202
+    job = session.wait_job(300)
+    assert job.state == "error"
+    assert "no static overlay found" in job.message
+    assert not session.overlay_path.exists()
+    # Without an overlay mask or paint, Remove is refused as before.
+    status, body = client.json("POST", "/api/remove")
+    assert status == 400 and "no mask painted" in body["error"]

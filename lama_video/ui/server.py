@@ -163,6 +163,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(s.start_track(), 202)
         elif method == "POST" and path == "/api/remove":
             self._json(s.start_remove(), 202)
+        elif method == "POST" and path == "/api/detect":
+            self._json(s.start_detect(), 202)
+        elif method == "GET" and path == "/api/overlay.png":
+            self._send(200, s.overlay_png(), "image/png")
+        elif method in ("PUT", "POST") and path == "/api/overlay":
+            kept = s.save_overlay(self._body())
+            self._json({"kept": kept, "overlay": s.has_overlay(), **s.job_status()})
+        elif method == "DELETE" and path == "/api/overlay":
+            s.delete_overlay()
+            self._json({"kept": False, "overlay": False, **s.job_status()})
         elif method == "POST" and path == "/api/job/cancel":
             self._json(s.cancel_job())
         elif method == "POST" and path == "/api/save":

@@ -37,7 +37,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -59,6 +59,7 @@ JPEG_QUALITY = 88
 PROXY_MAX_SIDE_PX = 960  # longest side of the frames shown in the page
 KEYFRAME_RGB = (255, 48, 96)  # overlay colour of painted masks on the page
 TRACK_RGB = (0, 200, 255)  # overlay colour of propagated masks
+OVERLAY_RGB = (255, 200, 0)  # colour of the static-overlay mask (logo, watermark) on the page
 _PROXY_VERSION = 1  # bump when the proxy format changes so old proxies are rebuilt
 
 
@@ -346,6 +347,7 @@ class Session:
                 "fps": fps,
                 "engine": self.config.inpaint.engine,
                 "keyframes": self.keyframes(),
+                "overlay": self.has_overlay(),
                 "track": {
                     "available": track is not None,
                     "fresh": track is not None and track.get("digest") == self._kf_digest,
@@ -531,22 +533,13 @@ class Session:
             raise HttpError(404, missing)
         return self._overlay_png(mask, rgb)
 
-    def save_keyframe(self, index: int, png: bytes) -> bool:
-        """Store the page's mask of frame ``index`` (an empty mask deletes the keyframe).
-
-        Args:
-            index: frame number.
-            png: an image the video's aspect ratio: RGBA (alpha >= 128 = remove) or grey/RGB
-                (brightest channel >= 128 = remove), any size (resized to the video's).
-
-        Returns:
-            True when the keyframe is stored, False when the mask was empty and it was deleted.
+    def _page_mask(self, png: bytes) -> NDArray[np.uint8]:
+        """A mask the page sent (PNG, any size of the video's aspect) at the video's size, 0/255.
 
         Raises:
             HttpError: 400 for an unreadable image, a different aspect ratio or a size out of
                 proportion to the video's (checked from the PNG header, before decoding).
         """
-        self._check_index(index)
         W, H = self.info.width, self.info.height
         size = header_size(png) if png else None
         if png and (size is None or not png.startswith(b"\x89PNG")):
@@ -570,6 +563,25 @@ class Session:
         if (w, h) != (W, H):
             img = cv2.resize(img, (W, H), interpolation=cv2.INTER_LINEAR)
         mask = np.where(img >= 128, 255, 0).astype(np.uint8)
+        return mask
+
+    def save_keyframe(self, index: int, png: bytes) -> bool:
+        """Store the page's mask of frame ``index`` (an empty mask deletes the keyframe).
+
+        Args:
+            index: frame number.
+            png: an image the video's aspect ratio: RGBA (alpha >= 128 = remove) or grey/RGB
+                (brightest channel >= 128 = remove), any size (resized to the video's).
+
+        Returns:
+            True when the keyframe is stored, False when the mask was empty and it was deleted.
+
+        Raises:
+            HttpError: 400 for an unreadable image, a different aspect ratio or a size out of
+                proportion to the video's (checked from the PNG header, before decoding).
+        """
+        self._check_index(index)
+        mask = self._page_mask(png)
         path = self._keyframe_path(index)
         with self._lock:
             if mask.any():
@@ -587,6 +599,85 @@ class Session:
             with contextlib.suppress(FileNotFoundError):
                 self._keyframe_path(index).unlink()
             self._changed()
+
+    @property
+    def overlay_path(self) -> Path:
+        """The static overlay's mask (``Detect overlays`` or painted), used by every removal."""
+        return self.work / "overlay.png"
+
+    def has_overlay(self) -> bool:
+        p = self.overlay_path
+        return p.is_file() and not p.is_symlink()
+
+    def overlay_png(self) -> bytes:
+        """The static overlay's mask as a proxy-size RGBA PNG.
+
+        Raises:
+            HttpError: 404 when there is none.
+        """
+        mask = _read_grey(self.overlay_path) if self.has_overlay() else None
+        if mask is None:
+            raise HttpError(404, "no overlay mask yet; press Detect overlays or paint one")
+        return self._overlay_png(mask, OVERLAY_RGB)
+
+    def save_overlay(self, png: bytes) -> bool:
+        """Store the page's overlay mask (an empty mask deletes it); True when one is kept."""
+        mask = self._page_mask(png) if png else np.zeros((1, 1), np.uint8)
+        with self._lock:
+            if mask.any():
+                write_atomic(self.overlay_path, _encode_png(mask), private=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    self.overlay_path.unlink()
+            self._changed()
+        return bool(mask.any())
+
+    def delete_overlay(self) -> None:
+        with self._lock:
+            with contextlib.suppress(FileNotFoundError):
+                self.overlay_path.unlink()
+            self._changed()
+
+    def start_detect(self) -> dict[str, Any]:
+        """Start looking for static overlays (background job); what is found becomes the
+        overlay mask, which the page shows and lets the user edit.
+
+        Raises:
+            HttpError: 409 while another job runs.
+        """
+        return self._start("detect", self._run_detect)
+
+    def _run_detect(self) -> None:
+        from lama_video.overlay import detect_overlays
+
+        self._phase("detect", self.n_frames, "looking for static overlays")
+
+        def frames() -> Iterator[NDArray[np.uint8]]:
+            with open_video(self.input, decode=self.config.decode) as reader:
+                for frame in reader.frames():
+                    yield frame.rgb
+                    self._tick()
+
+        found = detect_overlays(
+            frames(), max_samples=self.config.overlay.detect_samples, n_frames=self.n_frames
+        )
+        if not found.found:
+            raise HttpError(
+                404,
+                f"no static overlay found ({found.frames} frames sampled); paint it with "
+                "'edit overlay' if there is one (an overlay over a still scene cannot be told "
+                "from the scene)",
+            )
+        with self._lock:
+            write_atomic(
+                self.overlay_path, _encode_png(found.mask.astype(np.uint8) * 255), private=True
+            )
+            self._changed()
+            boxes = "; ".join(
+                f"{r.width}x{r.height} at {r.x},{r.y} (opacity about {100 * r.opacity:.0f}%)"
+                for r in found.regions
+            )
+            self._job.message = f"found {len(found.regions)} overlay(s): {boxes}"
 
     def _changed(self) -> None:
         self._rev += 1
@@ -634,7 +725,8 @@ class Session:
                     "finish or cancel it",
                     job=asdict(self._job),
                 )
-            if not self.keyframes():
+            needs_paint = kind == "track" or (kind == "remove" and not self.has_overlay())
+            if needs_paint and not self.keyframes():
                 raise HttpError(
                     400, "no mask painted yet; paint the object on at least one frame first"
                 )
@@ -721,14 +813,26 @@ class Session:
             shutil.rmtree(new, ignore_errors=True)
 
     def _run_remove(self) -> None:
-        from lama_video.pipeline import remove_object  # late import: torch
-
         with self._lock:
+            painted = bool(self.keyframes())
             track = self._folder_meta(self.work / "track")
             fresh = track is not None and track.get("digest") == self._kf_digest
-        if not fresh:
+            overlay = None
+            if self.has_overlay():  # a snapshot: editing may go on while removing
+                overlay = Path(tempfile.mkdtemp(prefix=".overlay-", dir=self.work)) / "o.png"
+                overlay.write_bytes(_read_regular(self.overlay_path))
+        try:
+            self._remove(painted, fresh, overlay)
+        finally:
+            if overlay is not None:
+                shutil.rmtree(overlay.parent, ignore_errors=True)
+
+    def _remove(self, painted: bool, fresh: bool, overlay: Path | None) -> None:
+        from lama_video.pipeline import remove_object  # late import: torch
+
+        if painted and not fresh:
             self._run_track()
-            track = self._folder_meta(self.work / "track")
+        track = self._folder_meta(self.work / "track") if painted else {"digest": self._kf_digest}
         assert track is not None
         new = Path(tempfile.mkdtemp(prefix=".result.new-", dir=self.work))
         (new / "masks" / "keyframes").mkdir(parents=True)
@@ -736,10 +840,11 @@ class Session:
         (new / "review").mkdir()
         try:
             src = self.work / "track"
-            for p in src.glob("*.png"):
-                _link_or_copy(p, new / "masks" / p.name)
-            for p in (src / "keyframes").glob("*.png"):
-                _link_or_copy(p, new / "masks" / "keyframes" / p.name)
+            if painted:
+                for p in src.glob("*.png"):
+                    _link_or_copy(p, new / "masks" / p.name)
+                for p in (src / "keyframes").glob("*.png"):
+                    _link_or_copy(p, new / "masks" / "keyframes" / p.name)
             self._phase("remove", self.n_frames, f"removing ({self.config.inpaint.engine})")
             out = new / self.result_name
 
@@ -750,14 +855,20 @@ class Session:
             review = new / f"review{out.suffix}"
             result = remove_object(
                 self.input,
-                new / "masks",
+                new / "masks" if painted else None,
                 out,
                 config=self.config,
                 overwrite=True,
                 progress=self._tick,
                 on_start=on_start,
                 qc=review,
+                overlay=overlay,
             )
+            if not painted and overlay is not None:  # the masks shown beside the result
+                region = read_mask_image(overlay) > 127
+                png = _encode_png(region.astype(np.uint8) * 255)
+                for i in range(result.frames):
+                    (new / "masks" / f"{i:06d}.png").write_bytes(png)
             self._phase("preview", 2 * result.frames, "preparing the side-by-side preview")
             for video, folder in ((out, "preview"), (review, "review")):
                 with open_video(video) as reader:

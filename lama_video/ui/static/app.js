@@ -7,6 +7,7 @@
 
 const $ = (id) => document.getElementById(id);
 const KEY_RGB = "rgb(255, 48, 96)";
+const OVERLAY_RGB = "rgb(255, 200, 0)"; // the static overlay's mask (same on every frame)
 const FRAME_CACHE = 240; // decoded preview frames kept in memory (LRU)
 const UNDO_DEPTH = 40; // undo steps kept per frame
 
@@ -23,6 +24,7 @@ const app = {
   results: new Map(), // index -> Image | null
   reviews: new Map(), // index -> Image | null (result tinted by where pixels came from)
   resultMasks: new Map(), // index -> Image | null
+  overlayImg: null, // the static overlay's mask (Image), shown on every frame
   trackStamp: 0,
   resultStamp: 0,
   mask: document.createElement("canvas"), // editable mask of `maskFrame` (KEY_RGB, alpha = mask)
@@ -109,6 +111,13 @@ const getResultMask = (i) =>
 
 // ------------------------------------------------------------------------------ mask editing
 
+const editingOverlay = () => $("edit-overlay").checked;
+const paintRGB = () => (editingOverlay() ? OVERLAY_RGB : KEY_RGB);
+
+async function loadOverlay() {
+  app.overlayImg = app.info && app.info.overlay ? await loadImage(`/api/overlay.png?v=${Date.now()}`) : null;
+}
+
 function maskCtx() {
   return app.mask.getContext("2d", { willReadFrequently: true });
 }
@@ -119,6 +128,16 @@ async function loadMask(i) {
   ctx.clearRect(0, 0, app.mask.width, app.mask.height);
   app.maskFrame = i;
   app.maskHasPaint = false;
+  if (editingOverlay()) {
+    // The overlay's mask is the same on every frame: edit it on whichever frame is shown.
+    if (!app.info.overlay) return;
+    const img = await loadImage(`/api/overlay.png?r=${Date.now()}`);
+    if (img && app.maskFrame === i && !app.stroke && editingOverlay()) {
+      ctx.drawImage(img, 0, 0, app.mask.width, app.mask.height);
+      app.maskHasPaint = true;
+    }
+    return;
+  }
   if (!app.keyframes.has(i)) return;
   const img = await loadImage(`/api/mask/${i}.png?r=${Date.now()}`);
   if (img && app.maskFrame === i && !app.stroke) {
@@ -143,7 +162,7 @@ function maskIsEmpty() {
 // Start a stroke on a frame without paint: begin from its tracked mask, so correcting a frame
 // where tracking slipped is a small edit rather than repainting the object.
 async function seedFromTrack() {
-  if (app.keyframes.has(app.cur) || app.maskHasPaint || !$("show-track").checked) return;
+  if (editingOverlay() || app.keyframes.has(app.cur) || app.maskHasPaint || !$("show-track").checked) return;
   const img = app.tracks.get(app.cur);
   if (!img) return;
   const ctx = maskCtx();
@@ -161,6 +180,22 @@ function upload() {
   app.maskHasPaint = !empty;
   const blobP = new Promise((res) => app.mask.toBlob(res, "image/png"));
   app.pending++;
+  if (editingOverlay()) {
+    app.uploads = app.uploads.then(async () => {
+      const blob = await blobP;
+      const r = await api("PUT", "/api/overlay", blob, "image/png");
+      app.pending--;
+      if (!r.ok) {
+        say(`could not save the overlay mask: ${r.data.error || r.status}`, "error");
+        return;
+      }
+      app.rev = r.data.rev;
+      app.info.overlay = r.data.overlay;
+      await loadOverlay();
+      say(r.data.kept ? "overlay mask saved (used on every frame)" : "no overlay mask now");
+    });
+    return app.uploads;
+  }
   app.uploads = app.uploads.then(async () => {
     const blob = await blobP;
     const r = await api("PUT", `/api/mask/${i}`, blob, "image/png");
@@ -188,7 +223,7 @@ function toPreview(ev) {
 function paintTo(p) {
   const ctx = maskCtx();
   ctx.globalCompositeOperation = app.tool === "erase" ? "destination-out" : "source-over";
-  ctx.strokeStyle = ctx.fillStyle = KEY_RGB;
+  ctx.strokeStyle = ctx.fillStyle = paintRGB();
   ctx.lineWidth = app.size;
   ctx.lineCap = ctx.lineJoin = "round";
   const from = app.stroke;
@@ -241,7 +276,7 @@ function onUp(ev) {
     const p = toPreview(ev);
     const [x0, y0] = s.box;
     const ctx = maskCtx();
-    ctx.fillStyle = KEY_RGB;
+    ctx.fillStyle = paintRGB();
     ctx.fillRect(Math.min(x0, p.x), Math.min(y0, p.y), Math.abs(p.x - x0), Math.abs(p.y - y0));
   }
   draw();
@@ -323,13 +358,20 @@ async function draw() {
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, c.width, c.height);
   }
-  const editing = app.maskFrame === i && (app.maskHasPaint || app.stroke || app.keyframes.has(i));
+  const overlayEdit = editingOverlay();
+  const editing =
+    app.maskFrame === i &&
+    (overlayEdit || app.maskHasPaint || app.stroke || app.keyframes.has(i));
   if (editing) {
     ctx.globalAlpha = 0.55;
     ctx.drawImage(app.mask, 0, 0);
   } else if (track) {
     ctx.globalAlpha = 0.45;
     ctx.drawImage(track, 0, 0, c.width, c.height);
+  }
+  if (app.overlayImg && !(editing && overlayEdit)) {
+    ctx.globalAlpha = 0.45;
+    ctx.drawImage(app.overlayImg, 0, 0, c.width, c.height);
   }
   ctx.globalAlpha = 1;
   if (app.stroke && app.stroke.box) {
@@ -340,7 +382,7 @@ async function draw() {
     ctx.strokeRect(x0, y0, app.stroke.x - x0, app.stroke.y - y0);
     ctx.setLineDash([]);
   } else if (app.pointer && app.tool !== "box") {
-    ctx.strokeStyle = app.tool === "erase" ? "#fff" : KEY_RGB;
+    ctx.strokeStyle = app.tool === "erase" ? "#fff" : paintRGB();
     ctx.lineWidth = 1;
     ctx.beginPath();
     ctx.arc(app.pointer.x, app.pointer.y, app.size / 2, 0, 2 * Math.PI);
@@ -454,6 +496,7 @@ function showJob(job) {
   const running = job.state === "running";
   $("btn-track").disabled = running;
   $("btn-remove").disabled = running;
+  $("btn-detect").disabled = running;
   $("btn-cancel").hidden = !running;
   $("progress").hidden = !running;
   document.body.dataset.job = `${job.kind}:${job.state}`;
@@ -461,7 +504,7 @@ function showJob(job) {
     $("progress").max = job.total || 1;
     $("progress").value = job.done;
     const phase =
-      { track: "tracking", masks: "saving masks", remove: "removing", preview: "preview" }[
+      { track: "tracking", masks: "saving masks", remove: "removing", preview: "preview", detect: "looking for overlays" }[
         job.phase
       ] || "starting";
     $("job-text").textContent = `${phase} ${job.done}/${job.total || "?"}`;
@@ -495,6 +538,7 @@ async function refreshInfo() {
   $("view-result").disabled = !info.result.available;
   $("btn-save").disabled = !info.result.available;
   setKeyframes(info.keyframes);
+  if (info.overlay !== Boolean(app.overlayImg)) await loadOverlay();
   app.rev = info.rev;
 }
 
@@ -502,6 +546,13 @@ async function onJobFinished(job) {
   app.tracks.clear();
   app.trackStamp = Date.now();
   await refreshInfo();
+  if (job.kind === "detect" && job.state === "done") {
+    await loadOverlay();
+    if (editingOverlay()) await loadMask(app.cur);
+    say(`${job.message}; shown in yellow on every frame: tick "overlay" to edit it, then Remove`, "ok");
+    draw();
+    return;
+  }
   if (job.state === "error") say(job.message, "error");
   else if (job.state === "cancelled") say(job.message);
   else if (job.kind === "remove") {
@@ -552,7 +603,12 @@ async function startJob(kind) {
   app.jobState = "running";
   app.jobId = r.data.job_id;
   showJob(r.data);
-  say(kind === "track" ? "tracking the painted masks through the clip…" : "removing the object…");
+  const doing = {
+    track: "tracking the painted masks through the clip…",
+    remove: "removing the object…",
+    detect: "looking for static overlays (logos, watermarks, burnt-in text)…",
+  };
+  say(doing[kind]);
 }
 
 async function save(overwrite) {
@@ -621,6 +677,12 @@ async function main() {
   $("show-origin").onchange = draw;
   $("btn-track").onclick = () => startJob("track");
   $("btn-remove").onclick = () => startJob("remove");
+  $("btn-detect").onclick = () => startJob("detect");
+  $("edit-overlay").onchange = async () => {
+    await app.uploads;
+    await loadMask(app.cur);
+    draw();
+  };
   $("btn-cancel").onclick = () => api("POST", "/api/job/cancel");
   $("btn-save").onclick = () => save(false);
   $("view-edit").onclick = () => setView("edit");
