@@ -283,7 +283,6 @@ _FLOOR_WEIGHT = 0.02  # weight in the fit of a fill pixel no frame vouched for (
 _SNAP = 0.2  # opacities within this share of the overlay's plateau are the plateau
 _OPACITY_SD = 0.01  # the plateau's own uncertainty (biases of the fit), amplified like noise
 _CHANGE_TOL = 0.15
-_CHANGE_TOL_MAX = 0.35  # ... and never more than this far (a wrong fit inflates the spread)
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 
@@ -301,11 +300,10 @@ class Unblender:
     leak into it), its anti-aliased rim keeps its own. Each frame is recovered as
     ``J = (I - a W) / (1 - a)`` and blended with the fill by their expected errors: the fill's
     from the fit's residual, the recovery's from the frame's noise amplified by ``1 / (1 - a)``.
-    Where one frame's own opacity disagrees with the fit (a running timestamp's digits come and
-    go), that frame's opacity is used, snapped to 0 or the plateau.
+    Where a pixel's fit lies between 0 and the plateau and one frame's own opacity sits at one of
+    them (a running timestamp's digits come and go), that frame's opacity is used.
 
-    Only the region's bounding box is stored: weighted sums per pixel, and the first
-    ``keep_frames`` crops (to tell changing parts from static ones), so memory stays flat.
+    Only the region's bounding box is stored (weighted sums per pixel), so memory stays flat.
 
     Args:
         region: (H, W) bool, where the overlay is (the un-blending stays inside it).
@@ -313,7 +311,7 @@ class Unblender:
             frame is too faint to recover); un-blending fades out over the 0.1 below it.
         noise: the frames' noise (grey levels, quantisation and compression), amplified by
             ``1 / (1 - a)``.
-        keep_frames: crops kept for the changing-overlay test.
+        fit_frames: frames after which the fit is refitted only every few frames.
     """
 
     def __init__(
@@ -322,7 +320,7 @@ class Unblender:
         *,
         max_opacity: float = 0.9,
         noise: float = 1.0,
-        keep_frames: int = 24,
+        fit_frames: int = 24,
     ) -> None:
         ys, xs = np.nonzero(region)
         if ys.size == 0:
@@ -332,12 +330,11 @@ class Unblender:
         self.region = region[y0:y1, x0:x1]
         self.max_opacity = max_opacity
         self.noise = noise
-        self.keep_frames = keep_frames
+        self.fit_frames = fit_frames
         shape = (y1 - y0, x1 - x0, 3)
         self.n = 0
         self._w = np.zeros(shape[:2], np.float64)
         self._sums = {k: np.zeros(shape, np.float64) for k in ("i", "f", "ii", "if", "ff")}
-        self._kept: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]] = []
         self._fit: _BlendFit | None = None
 
     def _crop(self, img: NDArray[T]) -> NDArray[T]:
@@ -356,10 +353,7 @@ class Unblender:
             confidence: (H, W) how much the engine vouches for each filled pixel (1 = copied
                 from footage, 0 = invented; :class:`lama_video.qc.QcInfo`); None = all 1.
         """
-        ic, fc = self._crop(rgb), self._crop(filled)
-        if len(self._kept) < self.keep_frames:
-            self._kept.append((ic.copy(), fc.copy()))
-        i, f = ic.astype(np.float64), fc.astype(np.float64)
+        i, f = self._crop(rgb).astype(np.float64), self._crop(filled).astype(np.float64)
         if confidence is None:
             c = np.ones(i.shape[:2])
         else:
@@ -374,7 +368,7 @@ class Unblender:
         self._w += c
         self.n += 1
         # Refitted while the fit is young, then every few frames (the sums change slowly).
-        if self.n <= self.keep_frames or self.n % _REFIT_EVERY == 0:
+        if self.n <= self.fit_frames or self.n % _REFIT_EVERY == 0:
             self._fit = None
 
     def fit(self) -> _BlendFit:
@@ -384,7 +378,6 @@ class Unblender:
                 self._sums,
                 np.maximum(self._w, 1e-6),
                 self.region,
-                self._kept,
                 self.noise,
                 self.max_opacity,
             )
@@ -408,13 +401,10 @@ class Unblender:
         f = self._crop(filled).astype(np.float64)
         a, w = fit.a.astype(np.float64), fit.weight.astype(np.float64)
         own = _frame_opacity(i, f, fit.colour)
-        d = np.sqrt(((fit.colour.astype(np.float64) - f) ** 2).sum(-1))
-        # How far this frame's own opacity may stray from the fit by the fill's errors alone.
-        spread = np.maximum(1.0 - a, 0.05) * fit.fill_sd / np.maximum(d, 1e-6)
-        tol = np.clip(3.0 * spread, _CHANGE_TOL, _CHANGE_TOL_MAX)
-        strays = ~np.isnan(own) & (np.abs(np.nan_to_num(own) - a) > tol)
         # A pixel fitted between 0 and the plateau whose frame sits at one of them: the overlay
-        # covers it in some frames only (digits that change), whatever the fill's error.
+        # covers it in some frames only (digits that change). Elsewhere the fit is kept even
+        # when this frame's own opacity disagrees: that happens where the fill is wrong (an
+        # object passing under the overlay that no other frame shows), where the fit is right.
         plateau = fit.plateau
         mid = (a > 0.15 * plateau) & (a < 0.85 * plateau)
         ownv = np.nan_to_num(own, nan=-1.0)
@@ -422,7 +412,7 @@ class Unblender:
             np.abs(ownv - plateau) < 0.15 * plateau
         )
         far = ~np.isnan(own) & (np.abs(ownv - a) > _CHANGE_TOL)
-        off = strays | (far & mid & extreme)
+        off = far & mid & extreme
         if off.any():
             snapped = np.where(
                 own < _CHANGE_TOL,
@@ -451,8 +441,6 @@ class _BlendFit:
     colour: NDArray[np.float32]  # (3,) the overlay's RGB
     plateau: float  # the overlay's opacity inside (0 when none was found)
     weight: NDArray[np.float32]  # (h, w) weight of the recovered frame against the fill
-    changing: NDArray[np.bool_]  # (h, w) pixels where the overlay itself changes over time
-    fill_sd: NDArray[np.float32]  # (h, w) the fill's expected error (RGB norm, levels)
 
 
 def _frame_opacity(
@@ -500,7 +488,6 @@ def _fit_blend(
     s: dict[str, NDArray[np.float64]],
     n: NDArray[np.float64],
     region: NDArray[np.bool_],
-    kept: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]],
     noise: float,
     max_opacity: float,
 ) -> _BlendFit:
@@ -556,33 +543,9 @@ def _fit_blend(
     weight = var_fill / (var_fill + var_rec)
     weight *= np.clip((max_opacity - a) / 0.1, 0.0, 1.0)
     weight *= region
-    changing = _changing(a, colour, plateau, kept) & region
     return _BlendFit(
         a=a.astype(np.float32),
         colour=colour.astype(np.float32),
         plateau=plateau,
         weight=weight.astype(np.float32),
-        changing=changing,
-        fill_sd=np.sqrt(3 * np.maximum(var_fill, 0.0)).astype(np.float32),
     )
-
-
-def _changing(
-    a: NDArray[np.float64],
-    colour: NDArray[np.float64],
-    plateau: float,
-    kept: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]],
-) -> NDArray[np.bool_]:
-    """Pixels whose own opacity is near 0 in some frames and near the plateau in others, and
-    fitted in between: an overlay that changes (a running timestamp), not a static one."""
-    if plateau <= 0 or not kept:
-        return np.zeros(a.shape, bool)
-    below = np.zeros(a.shape)
-    above = np.zeros(a.shape)
-    for i, f in kept:
-        own = _frame_opacity(i.astype(np.float64), f.astype(np.float64), colour.astype(np.float32))
-        below += own < 0.3 * plateau
-        above += own > 0.7 * plateau
-    share = 0.1 * len(kept)
-    mid = (a > 0.15 * plateau) & (a < 0.85 * plateau)
-    return (below >= share) & (above >= share) & mid

@@ -631,7 +631,7 @@ def remove_object(
                     masks_mod.dilate(region, cfg.masks.dilate_px),
                     max_opacity=cfg.overlay.max_unblend_opacity,
                     noise=cfg.overlay.noise_levels,
-                    keep_frames=cfg.overlay.fit_frames,
+                    fit_frames=cfg.overlay.fit_frames,
                 )
                 peek = getattr(engine, "peek_qc", None)
                 results = _unblended(results, unblender, cfg.overlay.fit_frames, peek)
