@@ -302,3 +302,26 @@ def test_batch_job_accepts_overlay(burnt_clip, tmp_path) -> None:
     jobs = read_job_file(jobs_file, tmp_path / "out", config=RunConfig())
     assert [j.overlay for j in jobs] == ["auto", root / "logo.png"]
     assert all(j.mask is None and j.keyframes is None for j in jobs)
+
+
+def test_batch_runs_an_overlay_job(burnt_clip, tmp_path) -> None:
+    """A job file's ``overlay: PATH`` job runs end to end and un-blends like ``remove``."""
+    from lama_video.batching import batch
+    from lama_video.config import RunConfig
+
+    root, hole, truth = burnt_clip
+    jobs_file = tmp_path / "jobs.yaml"
+    jobs_file.write_text(
+        f"jobs:\n  - input: {root / 'frames'}\n    overlay: {root / 'logo.png'}\n"
+        "    output: clean\n"
+    )
+    cfg = RunConfig().replace({"masks": {"dilate_px": 0}, "inpaint": {"engine": "telea"}})
+    rep = batch(jobs_file, tmp_path / "out", config=cfg)
+    assert rep.ok, rep.table()
+    got = _read_frames(tmp_path / "out" / "clean")
+    assert len(got) == 30
+    burnt = _read_frames(root / "frames")
+    assert _hole_psnr(got, truth, hole) > _hole_psnr(burnt, truth, hole) + 3
+    # A second run skips the finished job (the overlay is part of its fingerprint).
+    rep = batch(jobs_file, tmp_path / "out", config=cfg)
+    assert rep.count("skipped") == 1

@@ -32,9 +32,12 @@ file says ``allow_outputs_outside_outdir: true`` at its top)::
         keyframes: {0: raw/c_k0.png, 90: raw/c_k90.png}
         config: slow.yaml        # this job's own preset ...
         options: {temporal: {window_frames: 90}}  # ... and overrides
+      - input: raw/d.mp4
+        overlay: auto            # a static logo/watermark: found (auto) or a mask image;
+                                 # alone, or beside mask/box/keyframes
 
 A CSV file has a header row with the columns ``input`` (required), ``mask``, ``box``,
-``keyframes`` (``0:k0.png;90:k90.png``), ``output``, ``config`` and ``options``
+``keyframes`` (``0:k0.png;90:k90.png``), ``overlay``, ``output``, ``config`` and ``options``
 (``encode.crf=20;inpaint.engine=telea``). Settings: the batch's config (defaults < ``--config`` <
 flags) < the file's ``config`` < the file's ``options`` < the job's ``config`` < the job's
 ``options``.
