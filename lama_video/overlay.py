@@ -81,6 +81,7 @@ _DAMP_OPAQUE = 0.25  # a side this still next to a changing one: an opaque overl
 _DAMP_MAX = 0.85  # a damped side (semi-transparent overlay) ...
 _SIDE_CORR = 0.6  # ... that follows its neighbour in time
 _MIN_OPACITY = 0.15  # an overlay damps the scene's change inside it by at least this share
+_HOLE_DAMP = 0.85  # an enclosed hole changing less than this share of the outside is inside
 _MIN_AREA = 0.002  # smallest overlay, as a share of the frame
 _ISOTROPY = 0.12  # smallest λmin/λmax of an overlay's edge structure tensor (not one straight edge)
 
@@ -239,41 +240,41 @@ def _regions(
         isotropy = (1 - r) / (1 + r)
         if isotropy < _ISOTROPY:
             continue
-        # Fill enclosed holes whose content changes less than the ring around the overlay
-        # (the overlay's inside: constant if opaque, damped by (1 - a) if not).
-        filled = _fill_inside(comp, change[y : y + bh, x : x + bw])
-        ring = cv2.dilate(comp.astype(np.uint8), kernel) > 0
-        ring &= ~comp
-        outside = float(np.median(change[y : y + bh, x : x + bw][ring])) if ring.any() else 0.0
-        inside = float(np.median(change[y : y + bh, x : x + bw][filled]))
-        op = float(np.clip(1 - inside / max(outside, 1e-3), 0, 1))
+        # The scene's change just around the component, against its own change: an overlay
+        # damps it (to nothing if opaque, by (1 - a) if not).
+        m = close
+        y0, y1, x0, x1 = max(y - m, 0), min(y + bh + m, h), max(x - m, 0), min(x + bw + m, w)
+        big = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        big[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw] = comp
+        ring = (cv2.dilate(big, kernel) > 0) & (big == 0)
+        around = change[y0:y1, x0:x1][ring]
+        enclosed = _enclosed(big.astype(bool))
+        ring &= ~enclosed  # the outside proper, not the inside of a ring or a letter
+        outside = float(np.median(change[y0:y1, x0:x1][ring])) if ring.any() else 0.0
+        if around.size == 0 or outside <= 0:
+            continue
+        crop = change[y : y + bh, x : x + bw]
+        inside = float(np.median(crop[comp]))
+        op = float(np.clip(1 - inside / outside, 0, 1))
         if op < _MIN_OPACITY:  # the scene changes as much inside as around it: no overlay
             continue
-        mask[y : y + bh, x : x + bw] |= filled
-        opacity[y : y + bh, x : x + bw][filled] = np.clip(
-            1 - change[y : y + bh, x : x + bw][filled] / max(outside, 1e-3), 0, 1
+        # Enclosed holes belong to the overlay when they are damped too (a solid logo's inside),
+        # not when the scene shows through (the middle of a ring, the inside of an O).
+        filled = comp | (
+            enclosed[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw] & (crop < _HOLE_DAMP * outside)
         )
+        mask[y : y + bh, x : x + bw] |= filled
+        opacity[y : y + bh, x : x + bw][filled] = np.clip(1 - crop[filled] / outside, 0, 1)
         regions.append(OverlayRegion(x, y, bw, bh, int(filled.sum()), op))
     regions.sort(key=lambda r: -r.pixels)
     return Detection(mask, opacity, tuple(regions), n)
 
 
-def _fill_inside(comp: NDArray[np.bool_], change: NDArray[np.float32]) -> NDArray[np.bool_]:
-    """``comp`` plus its enclosed holes whose temporal change is below the component's rim."""
-    padded = np.pad(comp.astype(np.uint8), 1)
-    holes = padded.copy()
-    cv2.floodFill(holes, None, (0, 0), 1)
-    enclosed = (holes == 0)[1:-1, 1:-1]
-    if not enclosed.any():
-        return comp
-    count, labels = cv2.connectedComponents(enclosed.astype(np.uint8), connectivity=4)
-    out = comp.copy()
-    rim = float(np.median(change[comp])) if comp.any() else 0.0
-    for i in range(1, count):
-        hole = labels == i
-        if float(np.median(change[hole])) <= rim * 1.25:
-            out |= hole
-    return out
+def _enclosed(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Pixels outside ``mask`` that ``mask`` encloses (not reachable from the border)."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    cv2.floodFill(padded, None, (0, 0), 1)
+    return (padded == 0)[1:-1, 1:-1]
 
 
 # Un-blending (see Unblender; measured with bench/overlays.py).
