@@ -413,7 +413,13 @@ class Unblender:
             np.abs(ownv - plateau) < 0.15 * plateau
         )
         far = ~np.isnan(own) & (np.abs(ownv - a) > _CHANGE_TOL)
-        off = far & mid & extreme
+        # ... and a pixel fitted (nearly) clear that this frame covers at the plateau: a digit
+        # shown in a few frames only.
+        # Only for an opaque overlay: there the frame at the plateau is the overlay's own colour
+        # exactly, which a bright object passing under a semi-transparent one may also give.
+        opaque = plateau >= self.max_opacity
+        covered = opaque & (a <= 0.15 * plateau) & (np.abs(ownv - plateau) < 0.15 * plateau)
+        off = far & ((mid & extreme) | covered)
         if off.any():
             snapped = np.where(
                 own < _CHANGE_TOL,
@@ -425,6 +431,11 @@ class Unblender:
             # it is high.
             own_w = np.clip((self.max_opacity - snapped) / 0.1, 0.0, 1.0)
             w = np.where(off, own_w, w)
+        if opaque:
+            # An opaque overlay leaves nothing of the scene at its plateau; a pixel fitted in
+            # between is its anti-aliased rim, or a part that changes (digits): un-blend it in
+            # this frame only if the frame agrees with the fit, else keep the fill.
+            w = np.where(mid & ~off & far, 0.0, w)
         b = np.maximum(1.0 - a, 0.05)[..., None]
         j = (i - a[..., None] * fit.colour) / b
         # A background outside the range of pixel values is no background: the model does not
