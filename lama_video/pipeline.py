@@ -324,6 +324,11 @@ def overlay_region(
                 100 * r.opacity,
             )
         return found.mask
+    if not Path(overlay).exists():
+        raise MaskError(
+            f"--overlay {str(overlay)!r} does not exist; expected one mask image of the static "
+            "overlay (white where it is), or auto to find it"
+        )
     track = masks_mod.load_masks(
         Path(overlay), width=width, height=height, n_frames=None, cfg=cfg.masks
     )

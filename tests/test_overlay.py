@@ -241,6 +241,18 @@ def test_remove_overlay_auto_on_a_clean_clip_fails_cleanly(tmp_path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+def test_remove_overlay_names_a_missing_mask(burnt_clip, tmp_path) -> None:
+    root, _, _ = burnt_clip
+    out = tmp_path / "o"
+    res = runner.invoke(
+        app,
+        ["remove", str(root / "frames"), "--overlay", str(tmp_path / "nope.png"), "-o", str(out)],
+    )
+    assert res.exit_code == 1
+    assert "--overlay" in res.output and "does not exist" in res.output
+    assert not out.exists()
+
+
 def test_remove_overlay_rejects_a_mask_folder(burnt_clip, tmp_path) -> None:
     root, _, _ = burnt_clip
     res = runner.invoke(
