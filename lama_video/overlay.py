@@ -82,6 +82,7 @@ _DAMP_MAX = 0.85  # a damped side (semi-transparent overlay) ...
 _SIDE_CORR = 0.6  # ... that follows its neighbour in time
 _MIN_OPACITY = 0.15  # an overlay damps the scene's change inside it by at least this share
 _HOLE_DAMP = 0.85  # an enclosed hole changing less than this share of the outside is inside
+_RIM_ON_EDGES = 0.7  # share of a found region's rim that lies on persistent edges
 _MIN_AREA = 0.002  # smallest overlay, as a share of the frame
 _ISOTROPY = 0.12  # smallest λmin/λmax of an overlay's edge structure tensor (not one straight edge)
 
@@ -262,6 +263,17 @@ def _regions(
         filled = comp | (
             enclosed[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw] & (crop < _HOLE_DAMP * outside)
         )
+        # An overlay's outline is its own edges: most of the found region's rim lies on the
+        # persistent edges (a blob of still scene closed up from scattered edges does not).
+        rim = cv2.morphologyEx(
+            filled.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)
+        )
+        near_edge = cv2.dilate(
+            edge[y : y + bh, x : x + bw].astype(np.uint8), np.ones((3, 3), np.uint8)
+        )
+        on_edges = float(near_edge[rim > 0].mean()) if rim.any() else 0.0
+        if on_edges < _RIM_ON_EDGES:
+            continue
         mask[y : y + bh, x : x + bw] |= filled
         opacity[y : y + bh, x : x + bw][filled] = np.clip(1 - crop[filled] / outside, 0, 1)
         regions.append(OverlayRegion(x, y, bw, bh, int(filled.sum()), op))
