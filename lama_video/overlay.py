@@ -6,16 +6,15 @@ An overlay with opacity ``a(x)`` and colour ``W(x)``, the same in every frame, g
 
 so where ``a < 1`` the background ``J_t`` is recovered by inverting the blend, not invented.
 
-- :func:`detect_overlays` finds what stays put while the scene around it moves: edges present in
-  (nearly) every sampled frame, at the same place and orientation, in frames where the scene at
-  that place has moved. A static camera gives no such evidence, so nothing is found there.
-- :class:`Unblender` estimates the blend per pixel from the video itself. The temporal engine's
-  fill of the overlay region is an estimate ``F_t`` of ``J_t`` made from other frames; regressing
-  ``F_t`` on the observed ``I_t`` (``F = m I + q``, so ``a = 1 - 1/m``) is unbiased by the fill's
-  errors, because the regressor ``I_t`` is exact up to quantisation. The recovered
-  ``(I_t - q') m`` and the fill are then combined by their expected errors, so where the overlay is
-  nearly opaque (little of ``J`` left in ``I``) or the fit is unsure, the fill wins and no seam
-  shows between the two.
+- :func:`detect_overlays` finds what stays put while the scene around it moves: edges whose
+  gradients add up over the sampled frames in which the scene at that place changed, where one
+  side of the edge is still (opaque) or follows the other, damped (semi-transparent). A still
+  camera over a still scene gives no such evidence, so nothing is found there.
+- :class:`Unblender` fits the blend from the video itself: the temporal engine's fill of the
+  overlay region, made from other frames, stands in for ``J_t``. Each frame is then recovered as
+  ``(I_t - a W) / (1 - a)`` and combined with the fill by their expected errors, so where the
+  overlay is nearly opaque (little of ``J`` left in ``I``) or the fit is unsure the fill wins, and
+  no seam shows between the two.
 
 This module is a leaf service: NumPy and OpenCV only, frames in, arrays out.
 """
@@ -294,7 +293,7 @@ _FIT_ROUNDS = 6  # alternations of per-pixel opacity and the overlay's colour
 _FLOOR_WEIGHT = 0.02  # weight in the fit of a fill pixel no frame vouched for (invented)
 _SNAP = 0.2  # opacities within this share of the overlay's plateau are the plateau
 _OPACITY_SD = 0.01  # the plateau's own uncertainty (biases of the fit), amplified like noise
-_CHANGE_TOL = 0.15
+_CHANGE_TOL = 0.15  # a frame's own opacity this far from the fit, near 0 or the plateau: changed
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 
