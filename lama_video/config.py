@@ -35,6 +35,9 @@ def _f(
     return field(default=default, metadata={"choices": choices, "min": lo, "max": hi})
 
 
+# Longest side of the frames the browser page shows (``lama-video ui --proxy-side``).
+UI_PROXY_MAX_SIDE_PX = 960
+
 # Closed sets of choices (the CLI lists and validates them from here).
 ENGINES = ("auto", "lama", "exemplar", "telea", "ns")
 PRECISIONS = ("fp32", "fp16", "bf16")

@@ -340,3 +340,19 @@ def test_bad_choices_are_usage_errors(tmp_path, flag, value):
     assert res.exit_code == 2, res.output
     assert value in res.output and "is not one of" in res.output
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_help_imports_no_media_or_array_library() -> None:
+    """``lama-video --help`` loads the CLI only: OpenCV, PyAV, NumPy and torch load when a
+    command runs (they were most of its start-up time)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lama_video.cli; "
+        "print(sorted(m for m in ('cv2', 'av', 'numpy', 'torch', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -14,9 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
-from numpy.typing import NDArray
 from tqdm import tqdm
 
 from lama_video.cli._app import app, run_command, state
@@ -28,7 +26,6 @@ from lama_video.cli.remove import (
     parse_keyframe,
 )
 from lama_video.fsutil import publish
-from lama_video.masks import keyframes_from_folder
 from lama_video.outputs import (
     check_output,
     mark_folder,
@@ -36,7 +33,10 @@ from lama_video.outputs import (
     remove_stale_partials,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # NumPy, OpenCV and PyAV load when a command runs, not for --help
+    import numpy as np
+    from numpy.typing import NDArray
+
     from lama_video.overlay import Detection
 
 #: Overlay colour of the holes in the preview (RGB) and its opacity inside the hole.
@@ -54,6 +54,8 @@ def overlay(rgb: NDArray[np.uint8], hole: NDArray[np.bool_]) -> NDArray[np.uint8
     Returns:
         (H, W, 3) uint8 RGB; pixels outside the hole and its 1 px outer outline are unchanged.
     """
+    import numpy as np
+
     from lama_video.masks import dilate
 
     out = rgb.copy()
@@ -163,6 +165,7 @@ def write_overlay_masks(
         What :func:`lama_video.pipeline.find_overlays` found, and the clip's frame count.
     """
     import cv2
+    import numpy as np
 
     from lama_video.pipeline import find_overlays
     from lama_video.propagate import write_mask_png
@@ -312,6 +315,8 @@ def mask(
             kf = dict(parse_keyframe(t) for t in keyframe_mask)
         else:
             assert mask_folder is not None
+            from lama_video.masks import keyframes_from_folder
+
             kf = keyframes_from_folder(mask_folder)
         count = write_masks(
             input, kf, output, preview=preview, config=config, dilate=dilate, overwrite=overwrite

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from tqdm import tqdm
@@ -11,7 +11,9 @@ from tqdm import tqdm
 from lama_video.cli._app import app, choice, choices_metavar, run_command, state
 from lama_video.config import AUDIO_MODES, ENGINES, PRECISIONS, RunConfig, load_config
 from lama_video.errors import MaskError
-from lama_video.masks import Box, keyframes_from_folder
+
+if TYPE_CHECKING:  # the masks module imports OpenCV and PyAV: not for --help
+    from lama_video.masks import Box
 
 _DEFAULTS = RunConfig()  # help texts quote the library's defaults, never restate them
 
@@ -271,6 +273,7 @@ def remove(
         )
 
     def job() -> None:
+        from lama_video.masks import Box, keyframes_from_folder
         from lama_video.pipeline import remove_object
 
         cfg = run_config(

@@ -10,7 +10,7 @@ import typer
 
 from lama_video.cli._app import app, run_command, state
 from lama_video.cli.remove import ConfigOpt, EngineOpt, TemporalOpt, build_config
-from lama_video.ui.session import PROXY_MAX_SIDE_PX
+from lama_video.config import UI_PROXY_MAX_SIDE_PX as PROXY_MAX_SIDE_PX
 
 
 @app.command()

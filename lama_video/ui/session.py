@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from lama_video.config import RunConfig
+from lama_video.config import UI_PROXY_MAX_SIDE_PX, RunConfig
 from lama_video.errors import EncodeError, LamaVideoError
 from lama_video.fsutil import current_umask, publish, write_atomic
 from lama_video.masks import frame_number, header_size, read_mask_image
@@ -56,7 +56,7 @@ from lama_video.video import count_frames, open_video
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 88
-PROXY_MAX_SIDE_PX = 960  # longest side of the frames shown in the page
+PROXY_MAX_SIDE_PX = UI_PROXY_MAX_SIDE_PX  # longest side of the frames shown in the page
 KEYFRAME_RGB = (255, 48, 96)  # overlay colour of painted masks on the page
 TRACK_RGB = (0, 200, 255)  # overlay colour of propagated masks
 OVERLAY_RGB = (255, 200, 0)  # colour of the static-overlay mask (logo, watermark) on the page
