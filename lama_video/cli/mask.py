@@ -80,6 +80,16 @@ def mask_names(reader: object) -> list[str]:
     return names if len(set(names)) == len(names) else []
 
 
+def _publish_folder(tmp: Path, output: Path, inputs: tuple[Path, ...], *, overwrite: bool) -> None:
+    """Mark ``tmp`` as this tool's and rename it to ``output``, replacing an earlier one."""
+    mark_folder(tmp)
+    # Checked again at the last moment: only an empty folder or one this tool wrote.
+    check_output(output, inputs=inputs, kind="folder", overwrite=overwrite)
+    if output.is_dir() and not output.is_symlink():
+        shutil.rmtree(output)
+    publish(tmp, output)
+
+
 def write_masks(
     input: Path,
     keyframes: dict[int, Path],
@@ -136,12 +146,7 @@ def write_masks(
             if writer is not None:
                 writer.close()
                 writer = None
-            mark_folder(tmp)
-            # Checked again at the last moment: only an empty folder or one this tool wrote.
-            check_output(output, inputs=inputs, kind="folder", overwrite=overwrite)
-            if output.is_dir() and not output.is_symlink():
-                shutil.rmtree(output)
-            publish(tmp, output)
+            _publish_folder(tmp, output, inputs, overwrite=overwrite)
         finally:
             if writer is not None:
                 writer.abort()
@@ -203,11 +208,7 @@ def write_overlay_masks(
                         bar.update(1)
                 writer.close()
                 writer = None
-        mark_folder(tmp)
-        check_output(output, inputs=(input,), kind="folder", overwrite=overwrite)
-        if output.is_dir() and not output.is_symlink():
-            shutil.rmtree(output)
-        publish(tmp, output)
+        _publish_folder(tmp, output, (input,), overwrite=overwrite)
     finally:
         if writer is not None:
             writer.abort()

@@ -54,7 +54,6 @@ _OWN_TAGS = frozenset(
     }
 )
 # Encoder options for codecs with a CRF/preset interface; other codecs get no options.
-# Encoder options for codecs with a CRF/preset interface; other codecs get no options.
 _RATE_OPTIONS: dict[str, tuple[str, ...]] = {
     "libx264": ("crf", "preset"),
     "libx264rgb": ("crf", "preset"),
