@@ -305,6 +305,7 @@ def overlay_region(
         MaskError: nothing found, or the path is not one mask image of the frame's size.
     """
     if str(overlay) == "auto":
+        log.info("looking for static overlays (one decoding pass)")
         found, n = find_overlays(input, cfg)
         if not found.found:
             raise MaskError(
