@@ -231,3 +231,95 @@ def test_paint_track_remove_save_in_the_browser(served) -> None:
     assert not errors, errors
     state = json.loads(json.dumps(session.state()))
     assert state["result"]["fresh"] and state["keyframes"] == [0]
+
+
+def test_detect_overlays_edit_and_remove_in_the_browser(tmp_path: Path) -> None:
+    """Detect overlays on a clip with a burnt-in logo: the found mask is drawn in yellow on the
+    frame, the "overlay" toggle edits it with the brush tools, and Remove works without any
+    painted keyframe."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install playwright (dev extra)")
+    sample = Path(__file__).resolve().parents[1] / "samples" / "clip.mp4"
+    with open_video(sample) as reader:
+        frames = [f.rgb for f in reader.frames()]
+    h, w = frames[0].shape[:2]  # 568x320: the page shows it at full size
+    s = 4  # a ring-and-bar logo drawn 4x larger, then shrunk: anti-aliased
+    big = np.zeros((h * s, w * s), np.uint8)
+    cx, cy, r = 0.78 * w * s, 0.2 * h * s, np.sqrt(0.05 * h * w) / 2 * s
+    cv2.circle(big, (int(cx), int(cy)), int(r * 0.85), 255, int(r * 0.25))
+    x0, x1, y0, y1 = int(cx - r * 0.13), int(cx + r * 0.13), int(cy - r * 0.9), int(cy + r * 0.9)
+    cv2.rectangle(big, (x0, y0), (x1, y1), 255, -1)
+    a = 0.6 * cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)[..., None] / 255.0
+    folder = tmp_path / "burnt"
+    folder.mkdir()
+    for k, f in enumerate(frames):
+        rgb = np.clip(np.rint(a * 255 + (1 - a) * f), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"{k:05d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    session = Session(folder, config=FAST, work_dir=tmp_path / "work")
+    session.start()
+    server = UiServer(session, 0)
+    server.start_in_thread()
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = _browser(pw)
+            try:
+                page = browser.new_page(viewport={"width": 1100, "height": 760})
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(server.url)
+                page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+                page.click("#btn-detect")
+                page.wait_for_function(
+                    "document.body.dataset.job === 'detect:done'", timeout=120_000
+                )
+                assert "found 1 overlay" in page.inner_text("#msg")
+                found = _grey(session.overlay_path) > 127
+                ys, xs = np.nonzero(found & (a[..., 0] > 0.5))
+                assert ys.size > 100
+                page.wait_for_function("window.lamaApp.overlayImg !== null")
+                page.wait_for_timeout(300)
+
+                def pixel(x: int, y: int) -> list[int]:
+                    return page.evaluate(
+                        f"Array.from(document.getElementById('view').getContext('2d')"
+                        f".getImageData({x}, {y}, 1, 1).data.slice(0, 3))"
+                    )
+
+                # The found mask is drawn in yellow over the (whitish) logo.
+                rr, gg, bb = pixel(int(xs[0]), int(ys[0]))
+                assert rr > bb + 40 and gg > bb + 20, (rr, gg, bb)
+                # Edit it: a box added with the overlay toggle on is saved into the overlay mask.
+                page.locator("#edit-overlay").check()
+                page.click("#tool-box")
+                view = page.locator("#view")
+                box = view.bounding_box()
+                assert box is not None
+
+                def to_client(x: float, y: float) -> tuple[float, float]:
+                    return box["x"] + x * box["width"] / w, box["y"] + y * box["height"] / h
+
+                rev = page.evaluate("window.lamaApp.rev")
+                page.mouse.move(*to_client(20, 250))
+                page.mouse.down()
+                page.mouse.move(*to_client(60, 290))
+                page.mouse.up()
+                page.wait_for_function(f"window.lamaApp.rev > {rev}", timeout=10_000)
+                edited = _grey(session.overlay_path) > 127
+                assert edited[255:285, 25:55].all()  # the new box
+                assert (edited & found).sum() == found.sum()  # the found logo is still there
+                assert session.keyframes() == []  # no keyframe was painted
+                page.locator("#edit-overlay").uncheck()
+                # Remove with the overlay mask alone.
+                page.click("#btn-remove")
+                page.wait_for_function(
+                    "document.body.dataset.job === 'remove:done'", timeout=300_000
+                )
+                page.wait_for_selector("#result-view:not([hidden])")
+                assert (session.work / "result" / "result.mp4").is_file()
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert not errors, errors
