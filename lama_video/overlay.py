@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lama_video.flow import to_gray
+from lama_video.qc import QcInfo
 
 T = TypeVar("T", bound=np.generic)
 
@@ -245,12 +246,11 @@ def _regions(
         y0, y1, x0, x1 = max(y - m, 0), min(y + bh + m, h), max(x - m, 0), min(x + bw + m, w)
         big = np.zeros((y1 - y0, x1 - x0), np.uint8)
         big[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw] = comp
-        ring = (cv2.dilate(big, kernel) > 0) & (big == 0)
-        around = change[y0:y1, x0:x1][ring]
         enclosed = _enclosed(big.astype(bool))
-        ring &= ~enclosed  # the outside proper, not the inside of a ring or a letter
+        # The outside proper, not the inside of a ring or a letter.
+        ring = (cv2.dilate(big, kernel) > 0) & (big == 0) & ~enclosed
         outside = float(np.median(change[y0:y1, x0:x1][ring])) if ring.any() else 0.0
-        if around.size == 0 or outside <= 0:
+        if outside <= 0:
             continue
         crop = change[y : y + bh, x : x + bw]
         inside = float(np.median(crop[comp]))
@@ -353,22 +353,21 @@ class Unblender:
         return img[y0:y1, x0:x1]
 
     def observe(
-        self,
-        rgb: NDArray[np.uint8],
-        filled: NDArray[np.uint8],
-        confidence: NDArray[np.float32] | None = None,
+        self, rgb: NDArray[np.uint8], filled: NDArray[np.uint8], qc: QcInfo | None = None
     ) -> None:
         """Add one frame (as decoded) and the engine's fill of it to the fit.
 
         Args:
-            confidence: (H, W) how much the engine vouches for each filled pixel (1 = copied
-                from footage, 0 = invented; :class:`lama_video.qc.QcInfo`); None = all 1.
+            qc: the engine's record of the frame's hole pixels: how much it vouches for each
+                (1 = copied from footage, 0 = invented); None = all 1.
         """
         i, f = self._crop(rgb).astype(np.float64), self._crop(filled).astype(np.float64)
-        if confidence is None:
-            c = np.ones(i.shape[:2])
-        else:
-            c = np.maximum(self._crop(confidence).astype(np.float64), _FLOOR_WEIGHT)
+        c = np.ones(i.shape[:2])
+        if qc is not None:
+            y0, y1, x0, x1 = self.box
+            inside = (qc.ys >= y0) & (qc.ys < y1) & (qc.xs >= x0) & (qc.xs < x1)
+            conf = np.maximum(qc.confidence[inside], _FLOOR_WEIGHT)
+            c[qc.ys[inside] - y0, qc.xs[inside] - x0] = conf
         c3 = c[..., None]
         s = self._sums
         s["i"] += c3 * i

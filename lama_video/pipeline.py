@@ -273,21 +273,32 @@ class HoleStream:
 
 
 def find_overlays(
-    input: str | os.PathLike[str], cfg: RunConfig | None = None
+    input: str | os.PathLike[str],
+    cfg: RunConfig | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[Detection, int | None]:
     """Look for static overlays in a video or frame folder (one decoding pass).
+
+    Args:
+        progress: called with 1 after each decoded frame.
 
     Returns:
         What :func:`lama_video.overlay.detect_overlays` found, and the clip's frame count.
     """
     cfg = cfg or RunConfig()
     in_path = Path(input)
+
+    def frames(reader: Any) -> Iterator[NDArray[np.uint8]]:
+        for frame in reader.frames():
+            yield frame.rgb
+            if progress:
+                progress(1)
+
     with open_video(in_path, decode=cfg.decode) as reader:
         info = reader.info
         n = info.n_frames if info.is_image_sequence else count_frames(in_path)
-        found = detect_overlays(
-            (f.rgb for f in reader.frames()), max_samples=cfg.overlay.detect_samples, n_frames=n
-        )
+        found = detect_overlays(frames(reader), max_samples=cfg.overlay.detect_samples, n_frames=n)
     return found, n
 
 
@@ -344,25 +355,19 @@ def overlay_region(
 def _unblended(
     results: Iterator[Result],
     unblender: Unblender,
-    fit_frames: int,
-    confidence: Callable[[int], QcInfo | None] | None = None,
+    qc_of: Callable[[int], QcInfo | None] | None = None,
 ) -> Iterator[Result]:
-    """Each result with the overlay un-blended; the first ``fit_frames`` wait for the fit.
+    """Each result with the overlay un-blended; the first ``unblender.fit_frames`` wait for the
+    fit.
 
-    ``confidence(frame index)`` says how much the engine vouches for each filled pixel (its QC
-    record), so invented pixels barely count in the fit.
+    ``qc_of(frame index)`` is the engine's QC record of the frame (how much it vouches for each
+    filled pixel), so invented pixels barely count in the fit.
     """
     waiting: list[Result] = []
     for frame, hole, filled in results:
-        conf = None
-        info = confidence(frame.index) if confidence is not None else None
-        if info is not None:
-            conf = np.zeros(hole.shape, np.float32)
-            conf[info.ys, info.xs] = info.confidence
-            conf[~hole] = 1.0
-        unblender.observe(frame.rgb, filled, conf)
+        unblender.observe(frame.rgb, filled, qc_of(frame.index) if qc_of is not None else None)
         waiting.append((frame, hole, filled))
-        if unblender.n < fit_frames:
+        if unblender.n < unblender.fit_frames:
             continue
         for f, h, fill in waiting:
             yield f, h, unblender.apply(f.rgb, fill)
@@ -640,7 +645,7 @@ def remove_object(
                     fit_frames=cfg.overlay.fit_frames,
                 )
                 peek = getattr(engine, "peek_qc", None)
-                results = _unblended(results, unblender, cfg.overlay.fit_frames, peek)
+                results = _unblended(results, unblender, peek)
             try:
                 for result in results:
                     encoder.put(result)

@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
+from overlay_helpers import SAMPLE as CLIP
+from overlay_helpers import (
+    burn,
+    read_frames,
+    ring,
+    sample_frames,
+    sample_logo,
+    write_frames,
+)
 from typer.testing import CliRunner
 
 from lama_video.cli import app
 from lama_video.overlay import Unblender, detect_overlays
-from lama_video.video import open_video
 
-ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT / "samples" / "clip.mp4"
 runner = CliRunner()
-
-
-def _ring(h: int, w: int, cx: float, cy: float, r: float) -> np.ndarray:
-    """Anti-aliased ring-and-bar logo coverage in [0, 1] (drawn 4x larger, then shrunk)."""
-    s = 4
-    big = np.zeros((h * s, w * s), np.uint8)
-    cv2.circle(big, (int(cx * s), int(cy * s)), int(r * 0.85 * s), 255, int(r * 0.25 * s))
-    x0, x1 = int((cx - r * 0.13) * s), int((cx + r * 0.13) * s)
-    cv2.rectangle(big, (x0, int((cy - r * 0.9) * s)), (x1, int((cy + r * 0.9) * s)), 255, -1)
-    return cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-
-
-def _burn(frames: list[np.ndarray], a: np.ndarray, colour: tuple[int, int, int]) -> list:
-    col = np.array(colour, np.float32)
-    return [
-        np.clip(np.rint(a[..., None] * col + (1 - a[..., None]) * f), 0, 255).astype(np.uint8)
-        for f in frames
-    ]
 
 
 @pytest.fixture(scope="module")
 def clip_frames() -> list[np.ndarray]:
     """The sample clip's frames (real handheld footage, 568x320)."""
-    with open_video(CLIP) as reader:
-        return [f.rgb for f in reader.frames()]
+    return sample_frames()
 
 
 # --- Un-blending -----------------------------------------------------------------------------
@@ -77,7 +62,7 @@ def test_unblend_recovers_a_known_blend_within_quantisation() -> None:
     h, w, n = 48, 64, 30
     truth = [np.rint(t).astype(np.uint8) for t in _moving_texture(n, h, w)]
     a = _blocks(h, w)
-    burnt = _burn(truth, a, (255, 240, 200))
+    burnt = burn(truth, a, (255, 240, 200))
     ub, outs = _unblend(burnt, truth, a > 0, max_opacity=0.9, noise=0.5)
     y0, _, x0, _ = ub.box
     for lo, hi, value in ((8, 30, 0.3), (30, 44, 0.55), (44, 52, 0.8)):
@@ -96,7 +81,7 @@ def test_unblend_beats_a_noisy_fill_and_keeps_it_where_opaque() -> None:
     h, w, n = 48, 64, 30
     truth = _moving_texture(n, h, w)
     a = _blocks(h, w)
-    burnt = _burn(truth, a, (255, 240, 200))
+    burnt = burn(truth, a, (255, 240, 200))
     rng = np.random.default_rng(1)
     # The fill: the truth with the errors a propagated fill has (noise, a bias per frame).
     fills = [
@@ -130,7 +115,7 @@ def test_unblend_without_change_keeps_the_fill() -> None:
     still = [np.full((h, w, 3), 90, np.uint8)] * 10
     a = np.zeros((h, w), np.float32)
     a[8:24, 8:24] = 0.5
-    burnt = _burn(still, a, (255, 255, 255))
+    burnt = burn(still, a, (255, 255, 255))
     fill = np.full((h, w, 3), 100, np.uint8)
     ub = Unblender(a > 0)
     for i in burnt:
@@ -148,8 +133,8 @@ def test_unblender_rejects_an_empty_region() -> None:
 
 def test_detects_a_logo_on_a_real_moving_clip(clip_frames) -> None:
     h, w = clip_frames[0].shape[:2]
-    shape = _ring(h, w, 0.78 * w, 0.2 * h, np.sqrt(0.05 * h * w) / 2)
-    burnt = _burn(clip_frames, 0.6 * shape, (255, 255, 255))
+    shape = sample_logo(h, w)
+    burnt = burn(clip_frames, 0.6 * shape, (255, 255, 255))
     found = detect_overlays(burnt, n_frames=len(burnt))
     pixels = shape >= 0.5
     assert len(found.regions) == 1
@@ -177,26 +162,14 @@ def test_detection_samples_at_most_max_samples(clip_frames) -> None:
 # --- Entry points ---------------------------------------------------------------------------
 
 
-def _write_frames(folder: Path, frames: list[np.ndarray]) -> None:
-    folder.mkdir()
-    for k, f in enumerate(frames):
-        cv2.imwrite(str(folder / f"{k:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-
-
-def _read_frames(folder: Path) -> list[np.ndarray]:
-    return [
-        cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(folder.glob("*.png"))
-    ]
-
-
 @pytest.fixture(scope="module")
 def burnt_clip(tmp_path_factory, clip_frames):
     """30 frames of the sample clip at half size with a 55 % logo; (folder, mask, truth, a)."""
     root = tmp_path_factory.mktemp("overlay")
     small = [cv2.resize(f, (284, 160), interpolation=cv2.INTER_AREA) for f in clip_frames[:30]]
     h, w = small[0].shape[:2]
-    a = 0.55 * _ring(h, w, 0.75 * w, 0.3 * h, 26)
-    _write_frames(root / "frames", _burn(small, a, (255, 255, 255)))
+    a = 0.55 * ring(h, w, 0.75 * w, 0.3 * h, 26)
+    write_frames(root / "frames", burn(small, a, (255, 255, 255)))
     region = cv2.dilate((a > 0.01).astype(np.uint8), np.ones((3, 3), np.uint8))
     cv2.imwrite(str(root / "logo.png"), region * 255)
     return root, region > 0, small
@@ -212,14 +185,14 @@ def _hole_psnr(out: list[np.ndarray], truth: list[np.ndarray], hole: np.ndarray)
 def test_remove_overlay_path_unblends(burnt_clip, tmp_path) -> None:
     """``--overlay MASK`` beats filling the same mask (``--mask MASK``), and keeps the rest."""
     root, hole, truth = burnt_clip
-    burnt = _read_frames(root / "frames")
+    burnt = read_frames(root / "frames")
     outs = {}
     for flag in ("--overlay", "--mask"):
         out = tmp_path / flag.strip("-")
         args = ["remove", str(root / "frames"), flag, str(root / "logo.png"), "-o", str(out)]
         res = runner.invoke(app, [*args, "--dilate", "0", "--engine", "telea"])
         assert res.exit_code == 0, res.output
-        outs[flag] = _read_frames(out)
+        outs[flag] = read_frames(out)
         assert len(outs[flag]) == 30
     unblended = _hole_psnr(outs["--overlay"], truth, hole)
     filled = _hole_psnr(outs["--mask"], truth, hole)
@@ -272,8 +245,8 @@ def test_remove_overlay_rejects_a_mask_folder(burnt_clip, tmp_path) -> None:
 
 def test_mask_detect_overlays_writes_mask_and_opacity(tmp_path, clip_frames) -> None:
     h, w = clip_frames[0].shape[:2]
-    shape = _ring(h, w, 0.78 * w, 0.2 * h, np.sqrt(0.05 * h * w) / 2)
-    _write_frames(tmp_path / "frames", _burn(clip_frames, 0.6 * shape, (255, 255, 255)))
+    shape = sample_logo(h, w)
+    write_frames(tmp_path / "frames", burn(clip_frames, 0.6 * shape, (255, 255, 255)))
     out = tmp_path / "found"
     res = runner.invoke(
         app, ["mask", str(tmp_path / "frames"), "--detect-overlays", "-o", str(out)]
@@ -330,9 +303,9 @@ def test_batch_runs_an_overlay_job(burnt_clip, tmp_path) -> None:
     cfg = RunConfig().replace({"masks": {"dilate_px": 0}, "inpaint": {"engine": "telea"}})
     rep = batch(jobs_file, tmp_path / "out", config=cfg)
     assert rep.ok, rep.table()
-    got = _read_frames(tmp_path / "out" / "clean")
+    got = read_frames(tmp_path / "out" / "clean")
     assert len(got) == 30
-    burnt = _read_frames(root / "frames")
+    burnt = read_frames(root / "frames")
     assert _hole_psnr(got, truth, hole) > _hole_psnr(burnt, truth, hole) + 3
     # A second run skips the finished job (the overlay is part of its fingerprint).
     rep = batch(jobs_file, tmp_path / "out", config=cfg)

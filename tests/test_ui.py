@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from overlay_helpers import burnt_sample
 from typer.testing import CliRunner
 
 from lama_video.cli import app
@@ -470,22 +471,8 @@ def test_ui_command_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 
 def _burnt_clip(folder: Path) -> Path:
     """The sample clip (real handheld footage) with a 60 % ring logo burnt in, as PNG frames."""
-    clip = Path(__file__).resolve().parents[1] / "samples" / "clip.mp4"
-    frames = first_frames(clip, 10_000)
-    h, w = frames[0].shape[:2]
-    s = 4  # drawn 4x larger, then shrunk: anti-aliased
-    big = np.zeros((h * s, w * s), np.uint8)
-    cx, cy, r = 0.78 * w * s, 0.2 * h * s, np.sqrt(0.05 * h * w) / 2 * s
-    cv2.circle(big, (int(cx), int(cy)), int(r * 0.85), 255, int(r * 0.25))
-    x0, x1, y0, y1 = int(cx - r * 0.13), int(cx + r * 0.13), int(cy - r * 0.9), int(cy + r * 0.9)
-    cv2.rectangle(big, (x0, y0), (x1, y1), 255, -1)
-    a = 0.6 * cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)[..., None] / 255.0
-    out = folder / "burnt"
-    out.mkdir()
-    for k, f in enumerate(frames):
-        rgb = np.clip(np.rint(a * 255 + (1 - a) * f), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(out / f"{k:05d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return out
+    burnt_sample(folder / "burnt")
+    return folder / "burnt"
 
 
 def test_detect_overlays_then_remove_with_the_overlay_alone(tmp_path: Path) -> None:

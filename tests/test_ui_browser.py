@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from overlay_helpers import burnt_sample
 
 from lama_video.config import RunConfig
 from lama_video.ui import Session, UiServer
@@ -70,6 +71,13 @@ def _grey(path: Path) -> np.ndarray:
     return img
 
 
+def _client(view, x: float, y: float, w: int, h: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Page coordinates of pixel (x, y) of a ``w`` x ``h`` canvas shown scaled in ``view``."""
+    box = view.bounding_box()
+    assert box is not None
+    return box["x"] + x * box["width"] / w, box["y"] + y * box["height"] / h
+
+
 def _shot(locator) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Element screenshot as (h, w, 3) RGB."""
     img = cv2.imdecode(np.frombuffer(locator.screenshot(), np.uint8), cv2.IMREAD_COLOR)
@@ -94,9 +102,7 @@ def test_paint_track_remove_save_in_the_browser(served) -> None:
             view = page.locator("#view")
 
             def to_client(x: float, y: float) -> tuple[float, float]:
-                box = view.bounding_box()
-                assert box is not None
-                return box["x"] + x * box["width"] / W, box["y"] + y * box["height"] / H
+                return _client(view, x, y, W, H)
 
             def drag(points: list[tuple[float, float]]) -> None:
                 page.mouse.move(*to_client(*points[0]))
@@ -241,22 +247,9 @@ def test_detect_overlays_edit_and_remove_in_the_browser(tmp_path: Path) -> None:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail("the playwright package is missing: pip install playwright (dev extra)")
-    sample = Path(__file__).resolve().parents[1] / "samples" / "clip.mp4"
-    with open_video(sample) as reader:
-        frames = [f.rgb for f in reader.frames()]
-    h, w = frames[0].shape[:2]  # 568x320: the page shows it at full size
-    s = 4  # a ring-and-bar logo drawn 4x larger, then shrunk: anti-aliased
-    big = np.zeros((h * s, w * s), np.uint8)
-    cx, cy, r = 0.78 * w * s, 0.2 * h * s, np.sqrt(0.05 * h * w) / 2 * s
-    cv2.circle(big, (int(cx), int(cy)), int(r * 0.85), 255, int(r * 0.25))
-    x0, x1, y0, y1 = int(cx - r * 0.13), int(cx + r * 0.13), int(cy - r * 0.9), int(cy + r * 0.9)
-    cv2.rectangle(big, (x0, y0), (x1, y1), 255, -1)
-    a = 0.6 * cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)[..., None] / 255.0
     folder = tmp_path / "burnt"
-    folder.mkdir()
-    for k, f in enumerate(frames):
-        rgb = np.clip(np.rint(a * 255 + (1 - a) * f), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(folder / f"{k:05d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    frames, opacity = burnt_sample(folder)
+    h, w = frames[0].shape[:2]  # 568x320: the page shows it at full size
     session = Session(folder, config=FAST, work_dir=tmp_path / "work")
     session.start()
     server = UiServer(session, 0)
@@ -276,7 +269,7 @@ def test_detect_overlays_edit_and_remove_in_the_browser(tmp_path: Path) -> None:
                 )
                 assert "found 1 overlay" in page.inner_text("#msg")
                 found = _grey(session.overlay_path) > 127
-                ys, xs = np.nonzero(found & (a[..., 0] > 0.5))
+                ys, xs = np.nonzero(found & (opacity > 0.5))
                 assert ys.size > 100
                 page.wait_for_function("window.lamaApp.overlayImg !== null")
                 page.wait_for_timeout(300)
@@ -294,16 +287,10 @@ def test_detect_overlays_edit_and_remove_in_the_browser(tmp_path: Path) -> None:
                 page.locator("#edit-overlay").check()
                 page.click("#tool-box")
                 view = page.locator("#view")
-                box = view.bounding_box()
-                assert box is not None
-
-                def to_client(x: float, y: float) -> tuple[float, float]:
-                    return box["x"] + x * box["width"] / w, box["y"] + y * box["height"] / h
-
                 rev = page.evaluate("window.lamaApp.rev")
-                page.mouse.move(*to_client(20, 250))
+                page.mouse.move(*_client(view, 20, 250, w, h))
                 page.mouse.down()
-                page.mouse.move(*to_client(60, 290))
+                page.mouse.move(*_client(view, 60, 290, w, h))
                 page.mouse.up()
                 page.wait_for_function(f"window.lamaApp.rev > {rev}", timeout=10_000)
                 edited = _grey(session.overlay_path) > 127

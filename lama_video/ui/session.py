@@ -37,7 +37,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -648,19 +648,10 @@ class Session:
         return self._start("detect", self._run_detect)
 
     def _run_detect(self) -> None:
-        from lama_video.overlay import detect_overlays
+        from lama_video.pipeline import find_overlays  # late import: OpenCV, PyAV
 
         self._phase("detect", self.n_frames, "looking for static overlays")
-
-        def frames() -> Iterator[NDArray[np.uint8]]:
-            with open_video(self.input, decode=self.config.decode) as reader:
-                for frame in reader.frames():
-                    yield frame.rgb
-                    self._tick()
-
-        found = detect_overlays(
-            frames(), max_samples=self.config.overlay.detect_samples, n_frames=self.n_frames
-        )
+        found, _ = find_overlays(self.input, self.config, progress=self._tick)
         if not found.found:
             raise HttpError(
                 404,
