@@ -300,7 +300,18 @@ def test_track_writes_one_mask_per_frame(removed) -> None:
     job = removed["track_job"]
     assert job.state == "done", job.message
     assert job.phase == "masks" and (job.done, job.total) == (N, N)
-    assert removed["track_info"]["track"] == {"available": True, "fresh": True}
+    track = removed["track_info"]["track"]
+    assert track["available"] and track["fresh"]
+    # The timeline's hints: the frames the tracker is least sure of, never a keyframe, least sure
+    # first, as the tracking job's message says.
+    meta = json.loads((session.work / "track" / "meta.json").read_text())
+    conf = meta["confidence"]
+    assert len(conf) == N and conf[0] == 1.0 and all(0 <= c <= 1 for c in conf)
+    assert track["suggested"] == meta["suggested"] and track["suggested"]
+    assert 0 not in track["suggested"]
+    first = track["suggested"][0]
+    assert conf[first] == min(conf[1:])
+    assert f"least sure at frame {first}" in job.message
     files = sorted((session.work / "track").glob("*.png"))
     assert [f.name for f in files] == [f"{i:06d}.png" for i in range(N)]
     painted = np.zeros((H, W), bool)

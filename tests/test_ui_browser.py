@@ -163,6 +163,14 @@ def test_paint_track_remove_save_in_the_browser(served) -> None:
             page.wait_for_function("document.body.dataset.job === 'track:done'", timeout=60_000)
             assert len(list((session.work / "track").glob("*.png"))) == N
             assert "up to date" in page.inner_text("#track-state")
+            # The frames the tracker is least sure of are marked on the timeline; a click on the
+            # first goes there.
+            meta = json.loads((session.work / "track" / "meta.json").read_text())
+            weak = page.locator("#marks b.weak")
+            assert weak.count() == len(meta["suggested"]) > 0
+            assert f"least sure at frame {meta['suggested'][0]}" in page.inner_text("#msg")
+            weak.first.click()
+            page.wait_for_function(f"window.lamaApp.cur === {meta['suggested'][0]}")
             page.locator("#scrub").fill("2")
             page.wait_for_function("window.lamaApp.cur === 2")
             page.wait_for_timeout(300)

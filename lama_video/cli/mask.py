@@ -90,6 +90,41 @@ def _publish_folder(tmp: Path, output: Path, inputs: tuple[Path, ...], *, overwr
     publish(tmp, output)
 
 
+@dataclasses.dataclass(frozen=True)
+class Tracked:
+    """What :func:`write_masks` wrote and how much the tracker vouches for each frame."""
+
+    count: int
+    keyframes: tuple[int, ...]
+    confidence: tuple[float, ...]
+    suggestions: tuple[int, ...]
+
+    def hint(self) -> str:
+        """One line for the user: where tracking is weakest and where to add a keyframe."""
+        if not self.suggestions:
+            return "every frame is a keyframe"
+        first = self.suggestions[0]
+        low = self.confidence[first]
+        more = ", ".join(str(t) for t in self.suggestions[1:])
+        return (
+            f"tracking is least sure at frame {first} (confidence {low:.2f}); "
+            f"add a keyframe near frame {first}" + (f" (then {more})" if more else "")
+        )
+
+    def report(self) -> dict[str, object]:
+        """The JSON of ``--report``."""
+        keys = set(self.keyframes)
+        return {
+            "frames": [
+                {"index": i, "keyframe": i in keys, "confidence": round(c, 4)}
+                for i, c in enumerate(self.confidence)
+            ],
+            "keyframes": list(self.keyframes),
+            "suggested_keyframes": list(self.suggestions),
+            "hint": self.hint(),
+        }
+
+
 def write_masks(
     input: Path,
     keyframes: dict[int, Path],
@@ -99,13 +134,27 @@ def write_masks(
     config: Path | None,
     dilate: int | None,
     overwrite: bool,
-) -> int:
-    """Propagate, dilate and write one PNG per frame into ``output`` (atomically); return the count.
+    report: Path | None = None,
+) -> Tracked:
+    """Propagate, dilate and write one PNG per frame into ``output`` (atomically).
+
+    With ``report``, also write the per-frame tracking confidence and the suggested keyframes
+    there as JSON.
 
     Raises:
         LamaVideoError: bad input or keyframes (MaskError), an existing output (EncodeError).
     """
-    from lama_video.propagate import holes, write_mask_png
+    import json
+
+    from lama_video.fsutil import write_atomic
+    from lama_video.masks import dilate as grow
+    from lama_video.propagate import (
+        check_keyframes,
+        load_keyframes,
+        propagate_masks,
+        suggest_keyframes,
+        write_mask_png,
+    )
     from lama_video.video import VideoWriter, count_frames, open_video
 
     cfg = build_config(config, masks={"dilate_px": dilate})
@@ -114,6 +163,14 @@ def write_masks(
     if preview is not None:
         check_output(
             preview, inputs=(*inputs, output), kind="file", overwrite=overwrite, what="preview"
+        )
+    if report is not None:
+        check_output(
+            report,
+            inputs=(*inputs, output, *((preview,) if preview else ())),
+            kind="file",
+            overwrite=overwrite,
+            what="report",
         )
     output.parent.mkdir(parents=True, exist_ok=True)
     with open_video(input, decode=cfg.decode) as reader:
@@ -128,14 +185,18 @@ def write_masks(
             with tqdm(
                 total=total, unit="frame", desc="mask", disable=state.quiet, dynamic_ncols=True
             ) as bar:
-                masks = holes(reader, keyframes, cfg, progress=bar.update, n_frames=n)
+                kf = check_keyframes(
+                    load_keyframes(keyframes, cfg), info.height, info.width, n_frames=n
+                )
+                tracked = propagate_masks(reader, kf, cfg, progress=bar.update)
                 if preview is not None:
                     encode = dataclasses.replace(cfg.encode, audio="none")
                     writer = VideoWriter(preview, info, encode=encode, overwrite=overwrite)
                 count = 0
                 frames = reader.frames() if writer is not None else None
                 names = mask_names(reader)
-                for hole in masks:
+                for mask in tracked:
+                    hole = grow(mask, cfg.masks.dilate_px)
                     name = names[count] if count < len(names) else f"{count:05d}.png"
                     write_mask_png(tmp / name, hole)
                     if writer is not None and frames is not None:
@@ -146,12 +207,21 @@ def write_masks(
             if writer is not None:
                 writer.close()
                 writer = None
+            result = Tracked(
+                count=count,
+                keyframes=tuple(kf),
+                confidence=tuple(tracked.confidence),
+                suggestions=tuple(suggest_keyframes(tracked.confidence, kf)),
+            )
+            if report is not None:
+                data = json.dumps({"input": str(input), **result.report()}, indent=1)
+                write_atomic(report, data.encode("utf-8"))
             _publish_folder(tmp, output, inputs, overwrite=overwrite)
         finally:
             if writer is not None:
                 writer.abort()
             shutil.rmtree(tmp, ignore_errors=True)
-    return count
+    return result
 
 
 def write_overlay_masks(
@@ -266,6 +336,15 @@ def mask(
             "(the mask, for remove --overlay) and opacity.png into the output folder.",
         ),
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a JSON report: per frame, how sure the tracking is, and the frames "
+            "where a new keyframe would help most.",
+            metavar="PATH",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     dilate: DilateOpt = None,
     overwrite: OverwriteOpt = False,
@@ -275,6 +354,10 @@ def mask(
         if keyframe_mask or mask_folder is not None:
             raise typer.BadParameter(
                 "--detect-overlays finds the overlays itself; expected no --keyframe-mask/--mask"
+            )
+        if report is not None:
+            raise typer.BadParameter(
+                "--report describes tracking; expected no --report with --detect-overlays"
             )
 
         def detect_job() -> None:
@@ -319,11 +402,20 @@ def mask(
             from lama_video.masks import keyframes_from_folder
 
             kf = keyframes_from_folder(mask_folder)
-        count = write_masks(
-            input, kf, output, preview=preview, config=config, dilate=dilate, overwrite=overwrite
+        tracked = write_masks(
+            input,
+            kf,
+            output,
+            preview=preview,
+            config=config,
+            dilate=dilate,
+            overwrite=overwrite,
+            report=report,
         )
         if not state.quiet:
             extra = f" and preview {preview}" if preview is not None else ""
-            typer.echo(f"wrote {count} masks to {output}{extra}", err=True)
+            extra += f" and report {report}" if report is not None else ""
+            typer.echo(f"wrote {tracked.count} masks to {output}{extra}", err=True)
+            typer.echo(tracked.hint(), err=True)
 
     run_command(job)

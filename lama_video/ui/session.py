@@ -351,6 +351,8 @@ class Session:
                 "track": {
                     "available": track is not None,
                     "fresh": track is not None and track.get("digest") == self._kf_digest,
+                    # Frames where a new keyframe would help most, least sure first.
+                    "suggested": track.get("suggested", []) if track else [],
                 },
                 "result": {
                     "available": result is not None,
@@ -767,7 +769,7 @@ class Session:
                 self._job.done = min(self._job.done, self._job.total)
 
     def _run_track(self) -> None:
-        from lama_video.propagate import propagate_masks  # late import: flow
+        from lama_video.propagate import propagate_masks, suggest_keyframes  # late: flow
 
         new = Path(tempfile.mkdtemp(prefix=".track.new-", dir=self.work))
         (new / "keyframes").mkdir()
@@ -796,10 +798,21 @@ class Session:
                 (new / f"{i:06d}.png").write_bytes(_encode_png(mask.astype(np.uint8) * 255))
                 written += 1
                 self._tick()
-            (new / "meta.json").write_text(json.dumps({"digest": digest, "frames": written}))
+            suggested = suggest_keyframes(masks.confidence, kf)
+            meta = {
+                "digest": digest,
+                "frames": written,
+                "confidence": [round(c, 4) for c in masks.confidence],
+                "suggested": suggested,
+            }
+            (new / "meta.json").write_text(json.dumps(meta))
             with self._lock:
                 _replace_dir(new, self.work / "track")
                 self._job.message = f"tracked {len(kf)} keyframe(s) through {written} frames"
+                if suggested:
+                    self._job.message += (
+                        f"; least sure at frame {suggested[0]}: add a keyframe near it"
+                    )
         finally:
             shutil.rmtree(new, ignore_errors=True)
 

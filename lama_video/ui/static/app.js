@@ -412,6 +412,30 @@ async function goto(i) {
   for (let k = 1; k <= 3 && i + k < n; k++) getFrame(i + k);
 }
 
+// The timeline: keyframes, and the frames where tracking is least sure (a keyframe painted near
+// one of those helps most), each a click away.
+function drawMarks() {
+  const marks = $("marks");
+  marks.textContent = "";
+  const n = Math.max(1, app.info.n_frames - 1);
+  for (const k of app.keyframes) {
+    const t = document.createElement("i");
+    t.style.left = `${(100 * k) / n}%`;
+    marks.appendChild(t);
+  }
+  const track = app.info.track || {};
+  const weak = track.fresh ? track.suggested || [] : [];
+  weak.forEach((k, rank) => {
+    const t = document.createElement("b");
+    t.className = "weak";
+    t.dataset.frame = k;
+    t.style.left = `${(100 * k) / n}%`;
+    t.title = `tracking is ${rank ? "also unsure" : "least sure"} here (frame ${k}): paint a keyframe near it`;
+    t.onclick = () => goto(k);
+    marks.appendChild(t);
+  });
+}
+
 function setKeyframes(list) {
   const before = [...app.keyframes].join(",");
   app.keyframes = new Set(list);
@@ -431,14 +455,7 @@ function setKeyframes(list) {
     b.onclick = () => goto(k);
     box.appendChild(b);
   }
-  const marks = $("marks");
-  marks.textContent = "";
-  const n = Math.max(1, app.info.n_frames - 1);
-  for (const k of list) {
-    const t = document.createElement("i");
-    t.style.left = `${(100 * k) / n}%`;
-    marks.appendChild(t);
-  }
+  drawMarks();
   $("frame-no").textContent = `frame ${app.cur} / ${app.info.n_frames - 1}${app.keyframes.has(app.cur) ? " ★" : ""}`;
 }
 
@@ -538,6 +555,7 @@ async function refreshInfo() {
   $("view-result").disabled = !info.result.available;
   $("btn-save").disabled = !info.result.available;
   setKeyframes(info.keyframes);
+  drawMarks();
   if (info.overlay !== Boolean(app.overlayImg)) await loadOverlay();
   app.rev = info.rev;
 }
@@ -561,7 +579,7 @@ async function onJobFinished(job) {
     await goto(0);
     play();
     return;
-  } else say("tracking done: scrub through the clip and paint where the mask slipped", "ok");
+  } else say(`${job.message} (orange on the timeline); scrub through the clip and paint where the mask slipped`, "ok");
   draw();
 }
 
