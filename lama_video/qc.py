@@ -94,6 +94,8 @@ class QcReport:
     """Per-frame summary of a removal (``remove --report``), in frame order."""
 
     frames: list[dict[str, Any]] = field(default_factory=list)
+    #: With ``--keyframe-mask``: the tracking's per-frame confidence and suggested keyframes.
+    tracking: dict[str, Any] | None = None
 
     def add(self, index: int, time_s: float | None, info: QcInfo | None) -> None:
         """Record frame ``index`` (``info`` None: the frame had no hole)."""
@@ -130,6 +132,7 @@ class QcReport:
             },
             "frames": self.frames,
             "worth_a_look": self.worth_a_look(),
+            **({"tracking": self.tracking} if self.tracking is not None else {}),
         }
 
     def write(self, path: str | os.PathLike[str]) -> None:

@@ -359,12 +359,20 @@ def test_cli_remove_with_keyframes_shows_tracking_progress(tmp_path, clip):
             "telea",
             "-o",
             str(tmp_path / "out"),
+            "--report",
+            str(tmp_path / "report.json"),
         ],
     )
     assert res.exit_code == 0, res.output
     track = [line for line in res.output.replace("\r", "\n").splitlines() if "track:" in line]
     assert track and f"{2 * N - 1}/{2 * N - 1}" in track[-1], track[-3:]
     assert "remove:" in res.output
+    # The removal's report carries the tracking's confidence and its suggested keyframes.
+    tracking = json.loads((tmp_path / "report.json").read_text())["tracking"]
+    conf = tracking["confidence"]
+    assert len(conf) == N and conf[N - 1] == 1.0 and all(0 <= c <= 1 for c in conf)
+    first = tracking["suggested_keyframes"][0]
+    assert first != N - 1 and conf[first] == min(conf[: N - 1])
 
 
 def test_cli_masks_are_named_like_the_input_frames(tmp_path, clip):
