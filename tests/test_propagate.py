@@ -448,7 +448,8 @@ def test_confidence_is_one_on_keyframes_and_falls_when_the_track_fails():
     gone = frames.copy()
     bg = _texture(H, W + 2 * N, 6, seed=1, tint=(0.6, 0.9, 0.7))  # _clip's background alone
     for t in range(5, N):
-        gone[t] = bg[:, N - PAN[0] * t - N : N - PAN[0] * t - N + W]
+        x = -PAN[0] * t
+        gone[t] = bg[:, x : x + W]
     lost = propagate_masks(gone, {0: truth[0]}, RunConfig())
     assert max(lost.confidence[6:]) < min(good.confidence) - 0.2, (lost.confidence, good.confidence)
     assert suggest_keyframes(lost.confidence, [0])[0] >= 5
