@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lama_video.errors import ConfigError
 
 
@@ -342,6 +340,8 @@ def load_config(
                 f"config file {str(p)!r} is not UTF-8 text (byte {err.start}); expected a YAML "
                 "file: save it as UTF-8"
             ) from err
+        import yaml  # late: only a YAML file needs it (``--help`` does not)
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
@@ -357,4 +357,6 @@ def load_config(
 
 def dump_default_yaml() -> str:
     """The defaults as YAML (used to check ``configs/default.yaml``)."""
+    import yaml
+
     return yaml.safe_dump(RunConfig().to_dict(), sort_keys=False)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm import tqdm
 
 from lama_video.cli._app import app, run_command, state
 from lama_video.cli.remove import (
@@ -129,6 +128,8 @@ def batch(
     """
 
     def job() -> None:
+        from tqdm import tqdm
+
         from lama_video.batching import BatchInterrupted, BatchReport, Job, JobResult
         from lama_video.batching import batch as run_batch
 

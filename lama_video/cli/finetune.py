@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from tqdm import tqdm
 
 from lama_video.cli._app import app, choice, choices_metavar, run_command, state
 from lama_video.train.config import (
@@ -221,6 +220,8 @@ def finetune(
     cfg = FinetuneConfig(**{k: v for k, v in given.items() if v is not None and k in names})
     if hrf_weight is not None:
         cfg = replace(cfg, losses=replace(LossWeights(), hrf_perceptual=hrf_weight))
+
+    from tqdm import tqdm
 
     stop_requested = False
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm import tqdm
 
 from lama_video.cli._app import app, run_command, state
 from lama_video.cli.remove import (
@@ -70,6 +69,8 @@ def image(
         raise typer.BadParameter("a single image needs --mask MASK", param_hint="--mask")
 
     def job() -> None:
+        from tqdm import tqdm
+
         from lama_video.engines import make_image_engine
         from lama_video.modes.image import find_pairs, run_folder, run_image
 

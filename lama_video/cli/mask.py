@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from tqdm import tqdm
 
 from lama_video.cli._app import app, run_command, state
 from lama_video.cli.remove import (
@@ -146,6 +145,8 @@ def write_masks(
     """
     import json
 
+    from tqdm import tqdm
+
     from lama_video.fsutil import write_atomic
     from lama_video.masks import dilate as grow
     from lama_video.propagate import (
@@ -241,6 +242,7 @@ def write_overlay_masks(
     """
     import cv2
     import numpy as np
+    from tqdm import tqdm
 
     from lama_video.pipeline import find_overlays
     from lama_video.propagate import write_mask_png

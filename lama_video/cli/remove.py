@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from tqdm import tqdm
 
 from lama_video.cli._app import app, choice, choices_metavar, run_command, state
 from lama_video.config import AUDIO_MODES, ENGINES, PRECISIONS, RunConfig, load_config
@@ -273,6 +272,8 @@ def remove(
         )
 
     def job() -> None:
+        from tqdm import tqdm
+
         from lama_video.masks import Box, keyframes_from_folder
         from lama_video.pipeline import remove_object
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from tqdm import tqdm
 
 from lama_video.cli._app import app, run_command, state
 from lama_video.errors import WeightsError
@@ -45,6 +44,8 @@ def download(
     """Download released weights into the cache and verify their checksum."""
 
     def job() -> None:
+        from tqdm import tqdm
+
         from lama_video.model.download import download_weights
 
         bar: list[tqdm] = []
