@@ -22,9 +22,8 @@ One tracking step (frame ``a`` -> neighbour ``b``), at the reduced working size 
    where something passes in front, so the object's own flow is taken from its interior only
    (eroded mask, forward-backward consistent pixels, of the object's colours): a similarity
    transform fitted with RANSAC (so a zooming or turning object is carried as such) plus the
-   interior's departure from it,
-   spread by normalised Gaussian averaging at a scale tied to the object's size. The mask and
-   the thin layer are splatted along that flow.
+   interior's departure from it, spread by normalised Gaussian averaging at a scale tied to the
+   object's size. The mask and the thin layer are splatted along that flow.
 4. *Colour re-anchoring.* GrabCut (on the box around the mask, at most 40k pixels) re-fits the
    outline to frame ``b``'s colours with colour models fixed beforehand: the object's from the
    keyframe's own pixels (as the user marked them), the background's from a broad ring around the
@@ -274,8 +273,8 @@ _GRABCUT_SEED = 0
 #: The colour re-fit may grow the mask by this share of the object's size per frame (or by
 #: ``refine_band_px``, whichever is more): a large or fast-growing object gains parts (a limb
 #: coming into view, a rider re-entering the frame) faster than a fixed band allows. 0.12 with
-#: the motion test on the growth; 0.06 before it: on the 13 shared clips (30 frames, one
-#: keyframe) breakdance's coverage went from 86% to 98%, the mean from 94.5% to 96.6%.
+#: the motion test on the growth (0.06 before it): breakdance's coverage from one keyframe over
+#: 30 frames went from 86% to 98%, motocross-jump's from 79% to 92-99%.
 _BAND_FRACTION = 0.12
 
 #: GrabCut's crop reaches this many bands beyond the mask, so its background model sees a broad
@@ -684,9 +683,9 @@ class MaskTracker:
         before = max(1, int(state.sum()))
         self._drift += _unreliable_share(state[fbox], ff[fbox], err[fbox])
         outside = ~_dilate(state[fbox], band)
+        near = prev[fbox]
         stray = moving_with_background(state[fbox], outside, ff[fbox], err[fbox])
         if stray.any():
-            near = prev[fbox]
             drop = np.zeros_like(state)
             drop[fbox][stray] = colour_share(self._obj_colours, near[outside], near[stray]) < 0.5
             if thin is not None:
@@ -696,7 +695,6 @@ class MaskTracker:
         # The object's motion is fitted on the mask's object-coloured pixels only: background
         # that the mask took in (seen through a wheel, caught beside it) moves with the camera
         # and, where it is most of the mask, would carry the mask off with the background.
-        near = prev[fbox]
         fit = np.zeros_like(state)
         inside = state[fbox]
         fit[fbox][inside] = colour_share(self._obj_colours, near[outside], near[inside]) > 0.5

@@ -214,10 +214,10 @@ def write_masks(
                 confidence=tuple(tracked.confidence),
                 suggestions=tuple(suggest_keyframes(tracked.confidence, kf)),
             )
-            if report is not None:
+            _publish_folder(tmp, output, inputs, overwrite=overwrite)
+            if report is not None:  # after the masks: a report never describes masks not there
                 data = json.dumps({"input": str(input), **result.report()}, indent=1)
                 write_atomic(report, data.encode("utf-8"))
-            _publish_folder(tmp, output, inputs, overwrite=overwrite)
         finally:
             if writer is not None:
                 writer.abort()

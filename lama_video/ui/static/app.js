@@ -431,6 +431,8 @@ function drawMarks() {
     t.dataset.frame = k;
     t.style.left = `${(100 * k) / n}%`;
     t.title = `tracking is ${rank ? "also unsure" : "least sure"} here (frame ${k}): paint a keyframe near it`;
+    t.setAttribute("role", "button");
+    t.setAttribute("aria-label", t.title);
     t.onclick = () => goto(k);
     marks.appendChild(t);
   });
