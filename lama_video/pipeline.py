@@ -593,17 +593,14 @@ def remove_object(
         if on_start:
             on_start(n_frames)
         if keyframe_masks:
-            from lama_video.propagate import propagate_masks, suggest_keyframes
+            from lama_video.propagate import propagate_masks, tracking_summary
 
             # Tracked here, in the calling thread, not lazily inside the decode thread: Ctrl-C
             # then stops it at once. The masks are kept bit-packed (a few KB per frame).
             log.info("tracking %d keyframe mask(s) through the clip", len(keyframes))
             tracked = propagate_masks(reader, keyframes, cfg, progress=track_progress)
             if qc_report is not None:
-                qc_report.tracking = {
-                    "confidence": [round(c, 4) for c in tracked.confidence],
-                    "suggested_keyframes": suggest_keyframes(tracked.confidence, keyframes),
-                }
+                qc_report.tracking = tracking_summary(tracked, keyframes)
             masks_iter = iter(tracked)
         if region is not None:
             masks_iter = _with_region(masks_iter, region, alone=mask is None and not keyframe_masks)

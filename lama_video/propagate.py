@@ -82,6 +82,7 @@ __all__ = [
     "propagate_keyframes",
     "propagate_masks",
     "suggest_keyframes",
+    "tracking_summary",
     "write_mask_png",
 ]
 
@@ -894,6 +895,15 @@ def suggest_keyframes(
     return out
 
 
+def tracking_summary(tracked: PackedMasks, keyframes: Iterable[int]) -> dict[str, list[Any]]:
+    """What the reports keep of a tracking run: ``confidence`` (per frame, 4 decimals) and
+    ``suggested_keyframes`` (:func:`suggest_keyframes`)."""
+    return {
+        "confidence": [round(c, 4) for c in tracked.confidence],
+        "suggested_keyframes": suggest_keyframes(tracked.confidence, keyframes),
+    }
+
+
 def load_keyframes(
     keyframes: Mapping[int, NDArray[Any] | str | os.PathLike[str]], cfg: RunConfig | None = None
 ) -> dict[int, NDArray[np.bool_]]:
@@ -974,12 +984,11 @@ def propagate_masks(
             tracker.reset(store.get(k_next), kf[k_next])
             for t in range(k_next - 1, k_prev, -1):
                 back = tracker.step(store.get(t))
-                result[t] = back if k_prev < 0 else combine(forward[t], back)
-                result.confidence[t] = (
-                    tracker.confidence
-                    if k_prev < 0
-                    else max(tracker.confidence, forward.confidence[t])
-                )
+                if k_prev < 0:  # before the first keyframe: the backward track alone
+                    result[t], result.confidence[t] = back, tracker.confidence
+                else:  # the union is as sure as the surer of its two tracks
+                    result[t] = combine(forward[t], back)
+                    result.confidence[t] = max(tracker.confidence, forward.confidence[t])
                 if progress is not None:
                     progress(1)
         for t in range(last + 1, n):
@@ -1004,12 +1013,14 @@ def propagate_keyframes(
     *,
     progress: Callable[[int], None] | None = None,
     n_frames: int | None = None,
+    on_tracked: Callable[[PackedMasks], None] | None = None,
 ) -> Iterator[NDArray[np.bool_]]:
     """One (H, W) bool mask per frame, in order: :func:`propagate_masks` as an iterator.
 
     The keyframe masks are read and checked (files, emptiness, size against ``source.info`` when
     it has one, indices against ``n_frames`` when given) before this returns; the tracking runs
-    at the first ``next()``.
+    at the first ``next()``, and ``on_tracked`` then gets the whole result (its per-frame
+    ``confidence`` included) before the first mask is yielded.
 
     Raises:
         MaskError: as :func:`propagate_masks`.
@@ -1019,7 +1030,10 @@ def propagate_keyframes(
     kf = check_keyframes(load_keyframes(keyframes, run_cfg), *_known_size(src), n_frames=n_frames)
 
     def masks() -> Iterator[NDArray[np.bool_]]:
-        yield from propagate_masks(src, kf, cfg, progress=progress)
+        tracked = propagate_masks(src, kf, cfg, progress=progress)
+        if on_tracked is not None:
+            on_tracked(tracked)
+        yield from tracked
 
     return masks()
 
@@ -1031,16 +1045,20 @@ def holes(
     *,
     progress: Callable[[int], None] | None = None,
     n_frames: int | None = None,
+    on_tracked: Callable[[PackedMasks], None] | None = None,
 ) -> Iterator[NDArray[np.bool_]]:
     """The holes ``remove`` fills for these keyframes: propagated masks + ``masks.dilate_px``.
 
     What ``lama-video mask`` writes; (H, W) bool per frame, True = hole. Keyframes are checked
-    before this returns (see :func:`propagate_keyframes`).
+    before this returns, and ``on_tracked`` gets the undilated tracking result (see
+    :func:`propagate_keyframes`).
     """
     from lama_video import masks as masks_mod
 
     run_cfg = cfg or RunConfig()
-    masks = propagate_keyframes(source, keyframes, run_cfg, progress=progress, n_frames=n_frames)
+    masks = propagate_keyframes(
+        source, keyframes, run_cfg, progress=progress, n_frames=n_frames, on_tracked=on_tracked
+    )
 
     def dilated() -> Iterator[NDArray[np.bool_]]:
         for mask in masks:

@@ -229,24 +229,17 @@ def _write_clip(
     return folder, mask
 
 
+def _track_cli(folder: Path, key: Path, out: Path, *extra: str, quiet: bool = False):  # type: ignore[no-untyped-def]
+    """``lama-video [-q] mask FOLDER --keyframe-mask 0:KEY -o OUT EXTRA...``, run in-process."""
+    args = ["mask", str(folder), "--keyframe-mask", f"0:{key}", "-o", str(out), *extra]
+    return runner.invoke(app, ["-q", *args] if quiet else args)
+
+
 def test_cli_writes_one_png_per_frame_and_preview(tmp_path, clip):
     frames, truth = clip
     folder, key = _write_clip(tmp_path, frames, truth)
     out, preview = tmp_path / "masks", tmp_path / "preview.mp4"
-    res = runner.invoke(
-        app,
-        [
-            "-q",
-            "mask",
-            str(folder),
-            "--keyframe-mask",
-            f"0:{key}",
-            "-o",
-            str(out),
-            "--preview",
-            str(preview),
-        ],
-    )
+    res = _track_cli(folder, key, out, "--preview", str(preview), quiet=True)
     assert res.exit_code == 0, res.output
     files = sorted(out.glob("*.png"))
     assert [p.name for p in files] == [f"{t:05d}.png" for t in range(N)]
@@ -459,19 +452,7 @@ def test_cli_report_and_hint(tmp_path, clip):
     frames, truth = clip
     folder, key = _write_clip(tmp_path, frames, truth)
     out, report = tmp_path / "masks", tmp_path / "track.json"
-    res = runner.invoke(
-        app,
-        [
-            "mask",
-            str(folder),
-            "--keyframe-mask",
-            f"0:{key}",
-            "-o",
-            str(out),
-            "--report",
-            str(report),
-        ],
-    )
+    res = _track_cli(folder, key, out, "--report", str(report))
     assert res.exit_code == 0, res.output
     data = json.loads(report.read_text())
     frames_info = data["frames"]

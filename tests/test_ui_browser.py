@@ -78,6 +78,15 @@ def _client(view, x: float, y: float, w: int, h: int) -> tuple[float, float]:  #
     return box["x"] + x * box["width"] / w, box["y"] + y * box["height"] / h
 
 
+def _open(browser, url: str, errors: list[str]):  # type: ignore[no-untyped-def]
+    """A new page on ``url``, once the app is ready; page errors are appended to ``errors``."""
+    page = browser.new_page(viewport={"width": 1100, "height": 760})
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+    return page
+
+
 def _shot(locator) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Element screenshot as (h, w, 3) RGB."""
     img = cv2.imdecode(np.frombuffer(locator.screenshot(), np.uint8), cv2.IMREAD_COLOR)
@@ -94,10 +103,7 @@ def test_paint_track_remove_save_in_the_browser(served) -> None:
     with sync_playwright() as pw:
         browser = _browser(pw)
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 760})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(server.url)
-            page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+            page = _open(browser, server.url, errors)
 
             view = page.locator("#view")
 
@@ -267,10 +273,7 @@ def test_detect_overlays_edit_and_remove_in_the_browser(tmp_path: Path) -> None:
         with sync_playwright() as pw:
             browser = _browser(pw)
             try:
-                page = browser.new_page(viewport={"width": 1100, "height": 760})
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(server.url)
-                page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+                page = _open(browser, server.url, errors)
                 page.click("#btn-detect")
                 page.wait_for_function(
                     "document.body.dataset.job === 'detect:done'", timeout=120_000

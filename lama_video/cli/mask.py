@@ -115,7 +115,7 @@ class Tracked:
         keys = set(self.keyframes)
         return {
             "frames": [
-                {"index": i, "keyframe": i in keys, "confidence": round(c, 4)}
+                {"index": i, "keyframe": i in keys, "confidence": c}
                 for i, c in enumerate(self.confidence)
             ],
             "keyframes": list(self.keyframes),
@@ -148,14 +148,7 @@ def write_masks(
     from tqdm import tqdm
 
     from lama_video.fsutil import write_atomic
-    from lama_video.masks import dilate as grow
-    from lama_video.propagate import (
-        check_keyframes,
-        load_keyframes,
-        propagate_masks,
-        suggest_keyframes,
-        write_mask_png,
-    )
+    from lama_video.propagate import PackedMasks, holes, tracking_summary, write_mask_png
     from lama_video.video import VideoWriter, count_frames, open_video
 
     cfg = build_config(config, masks={"dilate_px": dilate})
@@ -186,18 +179,22 @@ def write_masks(
             with tqdm(
                 total=total, unit="frame", desc="mask", disable=state.quiet, dynamic_ncols=True
             ) as bar:
-                kf = check_keyframes(
-                    load_keyframes(keyframes, cfg), info.height, info.width, n_frames=n
+                tracked: list[PackedMasks] = []
+                masks = holes(
+                    reader,
+                    keyframes,
+                    cfg,
+                    progress=bar.update,
+                    n_frames=n,
+                    on_tracked=tracked.append,
                 )
-                tracked = propagate_masks(reader, kf, cfg, progress=bar.update)
                 if preview is not None:
                     encode = dataclasses.replace(cfg.encode, audio="none")
                     writer = VideoWriter(preview, info, encode=encode, overwrite=overwrite)
                 count = 0
                 frames = reader.frames() if writer is not None else None
                 names = mask_names(reader)
-                for mask in tracked:
-                    hole = grow(mask, cfg.masks.dilate_px)
+                for hole in masks:
                     name = names[count] if count < len(names) else f"{count:05d}.png"
                     write_mask_png(tmp / name, hole)
                     if writer is not None and frames is not None:
@@ -208,11 +205,12 @@ def write_masks(
             if writer is not None:
                 writer.close()
                 writer = None
+            summary = tracking_summary(tracked[0], keyframes)
             result = Tracked(
                 count=count,
-                keyframes=tuple(kf),
-                confidence=tuple(tracked.confidence),
-                suggestions=tuple(suggest_keyframes(tracked.confidence, kf)),
+                keyframes=tuple(sorted(keyframes)),
+                confidence=tuple(summary["confidence"]),
+                suggestions=tuple(summary["suggested_keyframes"]),
             )
             _publish_folder(tmp, output, inputs, overwrite=overwrite)
             if report is not None:  # after the masks: a report never describes masks not there

@@ -769,7 +769,7 @@ class Session:
                 self._job.done = min(self._job.done, self._job.total)
 
     def _run_track(self) -> None:
-        from lama_video.propagate import propagate_masks, suggest_keyframes  # late: flow
+        from lama_video.propagate import propagate_masks, tracking_summary  # late: flow
 
         new = Path(tempfile.mkdtemp(prefix=".track.new-", dir=self.work))
         (new / "keyframes").mkdir()
@@ -798,11 +798,12 @@ class Session:
                 (new / f"{i:06d}.png").write_bytes(_encode_png(mask.astype(np.uint8) * 255))
                 written += 1
                 self._tick()
-            suggested = suggest_keyframes(masks.confidence, kf)
+            summary = tracking_summary(masks, kf)
+            suggested = summary["suggested_keyframes"]
             meta = {
                 "digest": digest,
                 "frames": written,
-                "confidence": [round(c, 4) for c in masks.confidence],
+                "confidence": summary["confidence"],
                 "suggested": suggested,
             }
             (new / "meta.json").write_text(json.dumps(meta))

@@ -441,6 +441,7 @@ function drawMarks() {
 function setKeyframes(list) {
   const before = [...app.keyframes].join(",");
   app.keyframes = new Set(list);
+  drawMarks(); // also when only the tracking's suggestions changed
   if (list.join(",") === before && $("keyframes").dataset.filled) return;
   $("keyframes").dataset.filled = "1";
   const box = $("keyframes");
@@ -457,7 +458,6 @@ function setKeyframes(list) {
     b.onclick = () => goto(k);
     box.appendChild(b);
   }
-  drawMarks();
   $("frame-no").textContent = `frame ${app.cur} / ${app.info.n_frames - 1}${app.keyframes.has(app.cur) ? " ★" : ""}`;
 }
 
@@ -557,7 +557,6 @@ async function refreshInfo() {
   $("view-result").disabled = !info.result.available;
   $("btn-save").disabled = !info.result.available;
   setKeyframes(info.keyframes);
-  drawMarks();
   if (info.overlay !== Boolean(app.overlayImg)) await loadOverlay();
   app.rev = info.rev;
 }
