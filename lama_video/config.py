@@ -116,6 +116,9 @@ class TemporalConfig:
     window_frames: int = _f(60, lo=2, hi=2000)
     # frames shared by consecutive windows, cross-faded
     overlap_frames: int = _f(10, lo=0, hi=1000)
+    # a window's frames hold at most this many MB of RGB: large frames get shorter windows (the
+    # overlap shrinks with them); 0 = window_frames at every size
+    window_max_mb: int = _f(128, lo=0)
     # OpenCV DIS preset
     flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))
     # flow (and all propagation geometry) at this longest side at most; colours stay full-size

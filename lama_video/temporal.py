@@ -42,6 +42,7 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -95,9 +96,110 @@ class _Pred:
     dist: NDArray[np.float32]  # (n,) frames to the source; inf = no source
 
 
+#: A canvas copies the hole's box grown by this: a bilinear kernel (2 px) that reaches past the
+#: copy's edge then touches no hole pixel, so such points may be read from the frame itself.
+_CANVAS_MARGIN_PX = 4
+
+
+class _Canvas:
+    """A frame being filled: the frame as decoded and a copy of the box around its hole.
+
+    Only hole pixels are ever written, so outside the box the filled frame is the frame itself.
+    Holding the box instead of a full copy keeps a window's memory at its input frames plus the
+    holes' boxes (a 60-frame window of 1080p frames held 373 MB of full copies, twice over while
+    smoothing). Every read gives exactly what the same read of the full filled frame gives.
+    """
+
+    __slots__ = ("crop", "frame", "x0", "x1", "y0", "y1")
+
+    def __init__(self, frame: NDArray[np.uint8], hole: NDArray[np.bool_] | None) -> None:
+        self.frame = frame
+        self.crop: NDArray[np.uint8] | None = None
+        self.y0 = self.y1 = self.x0 = self.x1 = 0
+        if hole is not None and hole.any():
+            self.y0, self.y1, self.x0, self.x1 = _bbox(hole, _CANVAS_MARGIN_PX)
+            self.crop = frame[self.y0 : self.y1, self.x0 : self.x1].copy()
+
+    def put(self, ys: NDArray[np.intp], xs: NDArray[np.intp], values: NDArray[np.uint8]) -> None:
+        """Write hole pixels (full-frame coordinates)."""
+        assert self.crop is not None
+        self.crop[ys - self.y0, xs - self.x0] = values
+
+    def get(self, ys: NDArray[np.intp], xs: NDArray[np.intp]) -> NDArray[np.uint8]:
+        """Read hole pixels (full-frame coordinates)."""
+        if self.crop is None:
+            return self.frame[ys, xs]
+        return self.crop[ys - self.y0, xs - self.x0]
+
+    def sample(self, xs: NDArray[np.float32], ys: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """:func:`lama_video.flow.sample_points` (bilinear) of the filled frame."""
+        out = fl.sample_points(self.frame, xs, ys)
+        if self.crop is None or xs.size == 0:
+            return out
+        # The points whose kernel lies in the copy, or leaves the image where the copy does.
+        h, w = self.frame.shape[:2]
+        inf = np.float32(np.inf)
+        near = (
+            (xs >= (self.x0 + 1 if self.x0 > 0 else -inf))
+            & (xs <= (self.x1 - 2 if self.x1 < w else inf))
+            & (ys >= (self.y0 + 1 if self.y0 > 0 else -inf))
+            & (ys <= (self.y1 - 2 if self.y1 < h else inf))
+        )
+        if near.any():
+            # Shifting by whole pixels keeps the sub-pixel offsets (and OpenCV's fixed-point
+            # weights) exactly; a kernel cut by the copy's edge is cut there by the image's edge.
+            out[near] = fl.sample_points(
+                self.crop, xs[near] - np.float32(self.x0), ys[near] - np.float32(self.y0)
+            )
+        return out
+
+    def window(self, y0: int, y1: int, x0: int, x1: int) -> NDArray[np.uint8]:
+        """A copy of the filled frame's ``[y0:y1, x0:x1]``."""
+        out = self.frame[y0:y1, x0:x1].copy()
+        if self.crop is not None:
+            iy0, iy1 = max(y0, self.y0), min(y1, self.y1)
+            ix0, ix1 = max(x0, self.x0), min(x1, self.x1)
+            if iy0 < iy1 and ix0 < ix1:
+                out[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = self.crop[
+                    iy0 - self.y0 : iy1 - self.y0, ix0 - self.x0 : ix1 - self.x0
+                ]
+        return out
+
+    def image(self) -> NDArray[np.uint8]:
+        """The filled frame: a new array, or the frame itself when it has no hole."""
+        if self.crop is None:
+            return self.frame
+        h, w = self.frame.shape[:2]
+        return self.window(0, h, 0, w)
+
+
 def effective_overlap(window: int, overlap: int) -> int:
     """Frames two consecutive windows share: ``overlap``, at most ``window - 1``."""
     return min(overlap, window - 1)
+
+
+#: The shortest window the byte budget (``window_max_mb``) may leave.
+_MIN_WINDOW = 4
+
+
+def window_for(cfg: TemporalConfig, height: int, width: int) -> tuple[int, int]:
+    """``(window, overlap)`` in frames for frames of ``height`` x ``width``.
+
+    ``window_frames``, cut so that the window's RGB frames take at most ``window_max_mb`` (but
+    not below ``_MIN_WINDOW`` frames); the overlap is cut in the same proportion (at least one
+    frame if there is one). Everything the engine holds per frame grows with the frame (the
+    hole masks, the holes' pixel lists and propagated colours, the canvases), so this bounds its
+    memory at any frame size: 1080p frames get 21-frame windows by default, 480p ones 60.
+    """
+    window = cfg.window_frames
+    overlap = effective_overlap(window, cfg.overlap_frames)
+    if cfg.window_max_mb > 0:
+        fit = int(cfg.window_max_mb * 2**20 // max(1, height * width * 3))
+        cut = max(min(window, _MIN_WINDOW), min(window, fit))
+        if cut < window:
+            overlap = min(cut - 1, max(1, round(overlap * cut / window))) if overlap else 0
+            window = cut
+    return window, overlap
 
 
 def plan_windows(n_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -168,11 +270,15 @@ class TemporalEngine:
             equals ``frame.rgb`` bit for bit outside ``hole`` (a frame with an empty hole gets its
             own ``frame.rgb`` array back).
         """
-        window = self.cfg.window_frames
-        overlap = effective_overlap(window, self.cfg.overlap_frames)
         source = iter(items)
+        try:
+            first = next(source)
+        except StopIteration:
+            return
+        window, overlap = window_for(self.cfg, *first[1].shape)
+        source = itertools.chain([first], source)
         buf: list[Item] = []
-        carry: list[NDArray[np.uint8]] = []  # previous window's results for buf's first frames
+        carry: list[_Canvas] = []  # previous window's results for buf's first frames
         start = 0  # stream position of buf[0]
         cache_f: dict[int, _FrameData] = {}
         cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
@@ -204,12 +310,12 @@ class TemporalEngine:
             n_carry = len(carry)
             for j in range(n_out):
                 frame, hole = buf[j]
-                out = results[j]
+                out = results[j].image()  # a new array where there is a hole
                 if j < n_carry and hole.any():
                     a = (j + 1) / (n_carry + 1)  # this window's weight ramps up over the overlap
-                    mix = (1.0 - a) * carry[j][hole].astype(np.float32) + a * out[hole]
-                    out = out.copy()
-                    out[hole] = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
+                    hy, hx = np.nonzero(hole)
+                    mix = (1.0 - a) * carry[j].get(hy, hx).astype(np.float32) + a * out[hy, hx]
+                    out[hy, hx] = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
                 yield frame, hole, out
                 if progress is not None:
                     progress(1)
@@ -227,14 +333,14 @@ class TemporalEngine:
         start: int,
         cache_f: dict[int, _FrameData],
         cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]],
-    ) -> list[NDArray[np.uint8]]:
-        """Fill every frame of a window; returns (H, W, 3) uint8 per frame."""
+    ) -> list[_Canvas]:
+        """Fill every frame of a window; returns its filled frames."""
         n = len(buf)
         frames = [f.rgb for f, _ in buf]
         holes = [h for _, h in buf]
         has = [bool(h.any()) for h in holes]
         if not any(has):
-            return frames
+            return [_Canvas(f, None) for f in frames]
         cfg = self.cfg
         full_h, full_w = holes[0].shape
         s = fl.working_scale(full_h, full_w, cfg.flow_max_side_px)
@@ -266,18 +372,16 @@ class TemporalEngine:
                 ry, rx = np.nonzero(fl.dilate(crop, _SEAM_RING_PX) & ~crop)
                 pix[t] = (np.concatenate([hy, ry]) + y0, np.concatenate([hx, rx]) + x0, hy.size)
 
-        pred_past = self._propagate(+1, frames, holes, data, pix, fwd, bwd, geo, thr)
-        pred_future = self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr)
-
-        filled: list[NDArray[np.uint8]] = list(frames)
+        pred_past = dict(self._propagate(+1, frames, holes, data, pix, fwd, bwd, geo, thr))
+        filled = [_Canvas(frames[t], holes[t] if has[t] else None) for t in range(n)]
         missing: list[NDArray[np.bool_] | None] = [None] * n
-        for t in range(n):
-            if not has[t]:
-                continue
+        # The pass from the future runs backwards; each frame is finished as soon as it has both
+        # directions, so the window holds one direction's colours, not two.
+        for t, pred_future in self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr):
             pix_t = pix[t]
             assert pix_t is not None  # set above for every frame with a hole
             ys, xs, nh = pix_t
-            col, ok = _blend(pred_past[t], pred_future[t])
+            col, ok = _blend(pred_past.pop(t), pred_future)
             self._emit_stage("propagated", buf[t][0].index, frames[t], ys, xs, nh, col, ok)
             mismatch = _ring_mismatch(frames[t], ys, xs, nh, col, ok)
             col = _seam_correct(frames[t], ys, xs, nh, col, ok)
@@ -296,22 +400,20 @@ class TemporalEngine:
                     conf[good_t] = 1.0
                 self._qc[buf[t][0].index] = QcInfo(ys=ys[:nh], xs=xs[:nh], confidence=conf)
             missing[t] = ~ok[:nh]
-            out = frames[t].copy()
             good = ok[:nh]
-            out[ys[:nh][good], xs[:nh][good]] = _to_u8(col[:nh][good])
-            filled[t] = out
+            filled[t].put(ys[:nh][good], xs[:nh][good], _to_u8(col[:nh][good]))
 
         self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
         if self.stage_hook is not None:
             for t in range(n):
                 if has[t]:
-                    self.stage_hook("hallucinated", buf[t][0].index, filled[t], holes[t])
+                    self.stage_hook("hallucinated", buf[t][0].index, filled[t].image(), holes[t])
         if cfg.smoothing_strength > 0 and cfg.smoothing_radius > 0:
-            filled = self._smooth(filled, holes, pix, fwd, bwd, geo, thr)
+            self._smooth(filled, pix, fwd, bwd, geo, thr)
         if self.stage_hook is not None:
             for t in range(n):
                 if has[t]:
-                    self.stage_hook("smoothed", buf[t][0].index, filled[t], holes[t])
+                    self.stage_hook("smoothed", buf[t][0].index, filled[t].image(), holes[t])
         return filled
 
     def _emit_stage(
@@ -417,8 +519,10 @@ class TemporalEngine:
         bwd: list[NDArray[np.float32] | None],
         geo: _Geometry,
         thr: float,
-    ) -> list[_Pred | None]:
+    ) -> Iterator[tuple[int, _Pred]]:
         """One recurrent pass; ``direction`` +1 takes sources from the past, -1 from the future.
+
+        Yields ``(t, colours)`` for every frame with a hole, in the pass's order.
 
         A frame's address map covers the bounding box of its chained region (plus a margin; cells
         outside are visible and address themselves): (bh, bw, 5) float32 holding the source frame
@@ -429,7 +533,6 @@ class TemporalEngine:
         w, h = geo.w, geo.h
         max_dist = self.cfg.max_propagation_frames
         order = range(n) if direction > 0 else range(n - 1, -1, -1)
-        preds: list[_Pred | None] = [None] * n
         prev: _Map | None = None  # None: the previous frame is all visible
         regions = [None if d is None else d.region for d in data]
         for t in order:
@@ -486,8 +589,7 @@ class TemporalEngine:
                     sel, fx, fy = sel[~touch], fx[~touch], fy[~touch]
                 color[sel] = fl.sample_points(frames[j], fx, fy, cubic=True).astype(np.float32)
                 dist[sel] = a[sel, 3] + a[sel, 4] / max(thr, 1e-3)
-            preds[t] = _Pred(color=color, dist=dist)
-        return preds
+            yield t, _Pred(color=color, dist=dist)
 
     # ------------------------------------------------------------------ hallucination
 
@@ -497,7 +599,7 @@ class TemporalEngine:
         frames: list[NDArray[np.uint8]],
         holes: list[NDArray[np.bool_]],
         pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
-        filled: list[NDArray[np.uint8]],
+        filled: list[_Canvas],
         missing: list[NDArray[np.bool_] | None],
         fwd: list[NDArray[np.float32] | None],
         bwd: list[NDArray[np.float32] | None],
@@ -521,9 +623,10 @@ class TemporalEngine:
                 ys, xs, nh = pix[k]  # type: ignore[misc]
                 sel = missing[k]
                 masks[i, ys[:nh][sel], xs[:nh][sel]] = True
-            out = self.image_engine.inpaint(np.stack([filled[k] for k in batch]), masks)
+            out = self.image_engine.inpaint(np.stack([filled[k].image() for k in batch]), masks)
             for i, k in enumerate(batch):
-                filled[k] = np.where(masks[i][..., None], out[i], filled[k])
+                my, mx = np.nonzero(masks[i])
+                filled[k].put(my, mx, out[i][my, mx])
                 missing[k] = np.zeros_like(missing[k])
         # 2. Other frames pull the keyframe fill along the completed flow from both sides.
         rest: list[int] = []
@@ -543,12 +646,10 @@ class TemporalEngine:
                 cx, cy, ok = _track(px, py, t, k, fwd, bwd, _TRACK_SLACK * thr, geo)
                 fx, fy = geo.to_full(cx[ok], cy[ok])
                 wgt = 1.0 / abs(k - t)
-                acc[ok] += wgt * fl.sample_points(filled[k], fx, fy).astype(np.float32)
+                acc[ok] += wgt * filled[k].sample(fx, fy).astype(np.float32)
                 wsum[ok] += wgt
             got = wsum > 0
-            out = filled[t].copy()
-            out[ys[idx[got]], xs[idx[got]]] = _to_u8(acc[got] / wsum[got, None])
-            filled[t] = out
+            filled[t].put(ys[idx[got]], xs[idx[got]], _to_u8(acc[got] / wsum[got, None]))
             left = np.zeros_like(missing[t])
             left[idx[~got]] = True
             missing[t] = left
@@ -571,40 +672,41 @@ class TemporalEngine:
             for i, (t, (y, x)) in enumerate(zip(rest, boxes, strict=True)):
                 y0 = int(np.clip((int(y.min()) + int(y.max()) + 1 - ch) // 2, 0, geo.full_h - ch))
                 x0 = int(np.clip((int(x.min()) + int(x.max()) + 1 - cw) // 2, 0, geo.full_w - cw))
-                crops[i] = filled[t][y0 : y0 + ch, x0 : x0 + cw]
+                crops[i] = filled[t].window(y0, y0 + ch, x0, x0 + cw)
                 masks[i, y - y0, x - x0] = True
                 origins.append((y0, x0, y, x))
             out = self.image_engine.inpaint(crops, masks)
             for i, t in enumerate(rest):
                 y0, x0, y, x = origins[i]
-                res = filled[t].copy()
-                res[y, x] = out[i, y - y0, x - x0]
-                filled[t] = res
+                filled[t].put(y, x, out[i, y - y0, x - x0])
 
     # ------------------------------------------------------------------ smoothing
 
     def _smooth(
         self,
-        filled: list[NDArray[np.uint8]],
-        holes: list[NDArray[np.bool_]],
+        filled: list[_Canvas],
         pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
         fwd: list[NDArray[np.float32] | None],
         bwd: list[NDArray[np.float32] | None],
         geo: _Geometry,
         thr: float,
-    ) -> list[NDArray[np.uint8]]:
-        """Blend each hole with its flow-aligned neighbours (weights from flow consistency)."""
+    ) -> None:
+        """Blend each hole with its flow-aligned neighbours (weights from flow consistency).
+
+        Every frame is smoothed from its neighbours' fills before smoothing; the results are
+        written into ``filled`` once all are computed.
+        """
         n = len(filled)
         radius = self.cfg.smoothing_radius
         strength = self.cfg.smoothing_strength
-        out_list = list(filled)
+        results: list[tuple[int, NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]] = []
         for t in range(n):
             pix_t = pix[t]
             if pix_t is None:
                 continue
             ys, xs, nh = pix_t
             ys, xs = ys[:nh], xs[:nh]
-            own = filled[t][ys, xs].astype(np.float32)
+            own = filled[t].get(ys, xs).astype(np.float32)
             acc = own.copy()
             wsum = np.ones(nh, np.float32)
             px, py = geo.to_small(xs.astype(np.float32), ys.astype(np.float32))
@@ -625,16 +727,15 @@ class TemporalEngine:
                     if not alive.any():
                         break
                     fx, fy = geo.to_full(cx, cy)
-                    col = fl.sample_points(filled[b], fx, fy).astype(np.float32)
+                    col = filled[b].sample(fx, fy).astype(np.float32)
                     wgt = alive * np.exp(-((err / max(_SMOOTH_SLACK * thr, 1e-3)) ** 2)) / step
                     acc += wgt[:, None] * col
                     wsum += wgt
             mean = acc / wsum[:, None]
             res = own + strength * (mean - own)
-            out = filled[t].copy()
-            out[ys, xs] = _to_u8(res)
-            out_list[t] = out
-        return out_list
+            results.append((t, ys, xs, _to_u8(res)))
+        for t, ys, xs, values in results:
+            filled[t].put(ys, xs, values)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -849,9 +950,8 @@ class _Cells:
         return cast(NDArray[np.float32], fl.sample_points(grid, mx, my))
 
 
-def _blend(a: _Pred | None, b: _Pred | None) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+def _blend(a: _Pred, b: _Pred) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """Mix the two directions' predictions; nearer (and more consistent) sources weigh more."""
-    assert a is not None and b is not None
     wa = np.where(np.isfinite(a.dist), 1.0 / np.maximum(a.dist, 1.0) ** 2, 0.0).astype(np.float32)
     wb = np.where(np.isfinite(b.dist), 1.0 / np.maximum(b.dist, 1.0) ** 2, 0.0).astype(np.float32)
     tot = wa + wb

@@ -35,7 +35,7 @@ from lama_video.engines.classical import ClassicalEngine
 from lama_video.errors import ConfigError
 from lama_video.masks import Box
 from lama_video.pipeline import remove_object
-from lama_video.temporal import plan_windows
+from lama_video.temporal import plan_windows, window_for
 from lama_video.video import list_image_files, open_video, read_image
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
@@ -463,19 +463,26 @@ def test_plan_parts_alignment():
     ]
 
 
-def test_split_and_join_equals_one_process_exactly(tmp_path):
-    """What each Ray task and the driver do, run here one after the other, out of order."""
+@pytest.mark.parametrize("budget_mb", [None, 1], ids=["window as set", "window cut by bytes"])
+def test_split_and_join_equals_one_process_exactly(tmp_path, budget_mb):
+    """What each Ray task and the driver do, run here one after the other, out of order.
+
+    With ``window_max_mb: 1`` the 320x240 clip's windows are cut from 12 frames to 4: the parts
+    must be planned on the windows the engine really uses.
+    """
     masks = moving_masks(tmp_path / "m")
     src = MEDIA / "aac.mp4"
-    single = remove_object(
-        src, masks, tmp_path / "single", config=TEMPORAL, image_engine=telea(TEMPORAL)
-    )
-    job = Job(name="split", input=src, output=tmp_path / "split", mask=masks, config=TEMPORAL)
+    cfg = TEMPORAL
+    if budget_mb is not None:
+        cfg = TEMPORAL.replace({"temporal": {"window_max_mb": budget_mb}})
+        assert window_for(cfg.temporal, 240, 320) == (4, 1)
+    single = remove_object(src, masks, tmp_path / "single", config=cfg, image_engine=telea(cfg))
+    job = Job(name="split", input=src, output=tmp_path / "split", mask=masks, config=cfg)
     parts = split_job(job, 16)
-    assert parts is not None and len(parts) == 3
+    assert parts is not None and len(parts) == (3 if budget_mb is None else 4)
     joiner = Joiner(job, parts, tmp_path / "scratch")
     results = [run_part(job, p, tmp_path / "scratch", telea) for p in parts]
-    assert [joiner.add(r) for r in reversed(results)] == [False, False, True]
+    assert [joiner.add(r) for r in reversed(results)] == [False] * (len(parts) - 1) + [True]
     assert joiner.frames == single.frames == 45
     assert not (tmp_path / "scratch").exists()
     a, b = list_image_files(tmp_path / "single"), list_image_files(tmp_path / "split")

@@ -309,3 +309,81 @@ def test_mismatching_propagation_yields_to_the_smooth_fill():
     d_wrong = np.abs(wrong[:nh] - smooth).mean()
     assert np.abs(out[:nh] - smooth).mean() < 0.4 * d_wrong
     assert np.array_equal(out[nh:], wrong[nh:])  # the ring itself is never touched
+
+
+# ---------------------------------------------------------------- the window's canvases
+
+
+@pytest.mark.parametrize(
+    "box",
+    [(20, 40, 30, 70), (0, 12, 0, 9), (50, 64, 80, 96), (0, 64, 40, 44)],
+    ids=["inside", "top-left corner", "bottom-right corner", "full height"],
+)
+def test_canvas_reads_equal_those_of_the_full_filled_frame(box):
+    from lama_video import flow as fl
+    from lama_video.temporal import _Canvas
+
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    before = frame.copy()
+    hole = np.zeros((64, 96), bool)
+    y0, y1, x0, x1 = box
+    hole[y0:y1, x0:x1] = True
+    canvas = _Canvas(frame, hole)
+    ys, xs = np.nonzero(hole)
+    values = rng.integers(0, 256, (ys.size, 3), dtype=np.uint8)
+    canvas.put(ys, xs, values)
+    full = frame.copy()
+    full[ys, xs] = values
+    # Points everywhere, outside the image too, many of them a fraction of a pixel from the hole.
+    px = rng.uniform(-3, 99, 20000).astype(np.float32)
+    py = rng.uniform(-3, 67, 20000).astype(np.float32)
+    np.testing.assert_array_equal(canvas.sample(px, py), fl.sample_points(full, px, py))
+    np.testing.assert_array_equal(canvas.get(ys, xs), values)
+    np.testing.assert_array_equal(canvas.image(), full)
+    np.testing.assert_array_equal(canvas.window(5, 60, 2, 90), full[5:60, 2:90])
+    np.testing.assert_array_equal(frame, before)  # the decoded frame itself is never written
+
+
+def test_canvas_without_hole_is_the_frame_itself():
+    from lama_video.temporal import _Canvas
+
+    frame = np.zeros((8, 8, 3), np.uint8)
+    assert _Canvas(frame, np.zeros((8, 8), bool)).image() is frame
+
+
+def test_window_is_cut_by_the_byte_budget():
+    from lama_video.temporal import window_for
+
+    cfg = TemporalConfig()  # 60 frames, overlap 10, 128 MB
+    assert window_for(cfg, 480, 854) == (60, 10)  # 1.2 MB frames: the budget does not bite
+    assert window_for(cfg, 1080, 1920) == (21, 4)  # 6.2 MB frames: 21 of them fit
+    assert window_for(cfg, 3000, 4000) == (4, 1)  # never below 4 frames
+    assert window_for(TemporalConfig(window_max_mb=0), 3000, 4000) == (60, 10)
+    assert window_for(TemporalConfig(overlap_frames=0), 1080, 1920) == (21, 0)
+
+
+def test_engine_holds_the_cut_window_only():
+    """At most ``window + overlap`` items are pulled ahead of what was yielded (96x160 frames)."""
+    from lama_video.temporal import window_for
+
+    cfg = _cfg(window_frames=20, overlap_frames=6, window_max_mb=1)
+    window, overlap = window_for(cfg, 96, 160)
+    assert (window, overlap) == (20, 6)  # 46 KB frames: 1 MB holds all 20
+    cfg = _cfg(window_frames=40, overlap_frames=12, window_max_mb=1)
+    window, overlap = window_for(cfg, 96, 160)
+    assert (window, overlap) == (22, 7)
+    _, items = _panning_scene(n=50)
+    pulled = yielded = peak = 0
+
+    def source() -> Iterator:
+        nonlocal pulled, peak
+        for it in items:
+            pulled += 1
+            peak = max(peak, pulled - yielded)
+            yield it
+
+    for _ in TemporalEngine(TeleaStandIn(), cfg).process(source()):
+        yielded += 1
+    assert yielded == 50
+    assert window < peak <= window + overlap + 1

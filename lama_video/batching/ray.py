@@ -31,6 +31,7 @@ and drops the frames before the range, as before (the frames are the same either
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -50,7 +51,7 @@ from lama_video.batching.jobs import EngineFactory, Job, JobResult, result_ids
 from lama_video.batching.worker import job_engine, remove_partials, run_job
 from lama_video.config import TemporalConfig
 from lama_video.errors import ConfigError, LamaVideoError, VideoOpenError
-from lama_video.temporal import effective_overlap, plan_windows
+from lama_video.temporal import effective_overlap, plan_windows, window_for
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +355,9 @@ def split_job(job: Job, split_frames: int) -> list[Part] | None:
     if n is None or n <= split_frames:
         return None
     t = cfg.temporal
+    if t.enabled:  # the windows the engine will use for frames of this size
+        window, overlap = window_for(t, info.height, info.width)
+        t = dataclasses.replace(t, window_frames=window, overlap_frames=overlap)
     if t.enabled and 2 * min(t.overlap_frames, t.window_frames - 1) > t.window_frames:
         log.info("%s: not split (temporal.overlap_frames > window_frames / 2)", job.name)
         return None
