@@ -254,3 +254,58 @@ def test_keyframe_tracking_runs_in_the_calling_thread_and_stops_on_ctrl_c(tmp_pa
         )
     assert len(seen) == 5  # stopped at once
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key.png"]
+
+
+# ---------------------------------------------------------------- memory of the stream
+
+
+def test_hole_stream_keeps_the_undilated_masks_packed_and_gives_them_back_exactly():
+    from fractions import Fraction
+
+    from lama_video.pipeline import HoleStream
+    from lama_video.video import Frame
+
+    rng = np.random.default_rng(3)
+    masks = [rng.random((37, 53)) > 0.7 for _ in range(4)]  # odd sizes: the bits do not align
+    frames = [Frame(i, i, Fraction(1, 25), np.zeros((37, 53, 3), np.uint8)) for i in range(4)]
+    stream = HoleStream(frames, iter(masks), dilate_px=2)
+    holes = [hole for _, hole in stream]
+    for i in (2, 0, 3, 1):
+        core = stream.pop_core(i)
+        assert core.dtype == bool
+        np.testing.assert_array_equal(core, masks[i])
+        np.testing.assert_array_equal(holes[i], dilate(masks[i], 2))
+    with pytest.raises(KeyError):
+        stream.pop_core(0)
+
+
+def test_queues_hold_fewer_large_frames():
+    from lama_video.pipeline import _queue_depth
+
+    assert _queue_depth(8, 4 * 854 * 480) == 8  # 480p: the usual depth
+    assert _queue_depth(8, 7 * 1920 * 1080) == 3  # 1080p frame, fill and hole: 14.5 MB each
+    assert _queue_depth(8, 7 * 4000 * 3000) == 2  # never fewer than two
+
+
+def test_heap_tuning_is_left_to_the_user_when_they_set_it(monkeypatch):
+    import ctypes
+
+    from lama_video import pipeline
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, *args):
+            calls.append(args)
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: FakeLibc())
+    monkeypatch.setattr(pipeline, "_heap_tuned", False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    pipeline._tune_heap()
+    assert calls == []
+    monkeypatch.setattr(pipeline, "_heap_tuned", False)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    pipeline._tune_heap()
+    pipeline._tune_heap()  # once per process
+    assert calls == [(-3, 1 << 20)]  # M_MMAP_THRESHOLD: arrays of 1 MB and more get mappings
