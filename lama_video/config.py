@@ -38,7 +38,7 @@ UI_PROXY_MAX_SIDE_PX = 960
 
 # Closed sets of choices (the CLI lists and validates them from here).
 ENGINES = ("auto", "lama", "exemplar", "telea", "ns")
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 AUDIO_MODES = ("copy", "aac", "none")
 
 
@@ -92,8 +92,8 @@ class InpaintConfig:
     trust_checkpoint: bool = _f(False)
     # auto|cpu|cuda|cuda:N|mps
     device: str = _f("auto")
-    # FFTs always run in fp32
-    precision: str = _f("fp32", choices=PRECISIONS)
+    # auto = bf16 on GPUs and CPUs with native bf16, else fp32; FFTs always run in fp32
+    precision: str = _f("auto", choices=PRECISIONS)
     # crops per forward pass (halved on CUDA out-of-memory)
     batch_size: int = _f(8, lo=1, hi=1024)
     # frames whose longest side exceeds this are cropped around holes

@@ -14,3 +14,10 @@ def _fail_on_error_logs(caplog: pytest.LogCaptureFixture):
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
     if errors:
         pytest.fail(f"test logged at ERROR: {errors[0].getMessage()}")
+
+
+@pytest.fixture(autouse=True)
+def _fp32_lama_on_every_cpu(monkeypatch: pytest.MonkeyPatch):
+    """``precision: auto`` stays fp32 on CPU, even one with native bf16: the CPU tests compare
+    with fp32 references (the auto choice itself is tested with the override set both ways)."""
+    monkeypatch.setenv("LAMA_VIDEO_CPU_BF16", "0")

@@ -308,7 +308,7 @@ def test_help_lists_choices_and_library_defaults():
 
     res = runner.invoke(app, ["remove", "--help"], terminal_width=200)
     assert "--engine [auto|lama|exemplar|telea|ns]" in res.output
-    assert "--precision [fp32|fp16|bf16]" in res.output
+    assert "--precision [auto|fp32|fp16|bf16]" in res.output
     assert "--keyframe-mask FRAME:PATH" in res.output and "--box X,Y,W,H" in res.output
     defaults = RunConfig()
     assert f"default {defaults.masks.dilate_px};" in res.output

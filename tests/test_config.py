@@ -44,7 +44,7 @@ def test_unknown_key_suggests_closest(tmp_path):
 @pytest.mark.parametrize(
     "overrides, pattern",
     [
-        ({"inpaint": {"precision": "fp8"}}, "expected one of fp32, fp16, bf16"),
+        ({"inpaint": {"precision": "fp8"}}, "expected one of auto, fp32, fp16, bf16"),
         ({"masks": {"dilate_px": -1}}, r"expected a value in \[0, 256\]"),
         ({"encode": {"crf": "high"}}, "expected a value of type int"),
         ({"inpaint": {"device": "gpu"}}, "expected auto, cpu, cuda, cuda:N or mps"),

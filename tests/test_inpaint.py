@@ -400,3 +400,26 @@ def test_make_image_engine_classical(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "exemplar engine" in notices[0].getMessage()
     with pytest.raises(WeightsError, match=r"lama-video weights download.*--model PATH"):
         make_image_engine(InpaintConfig(engine="lama", model=missing))
+
+
+@pytest.mark.parametrize(("native", "expected"), [("0", "fp32"), ("1", "bf16")])
+def test_auto_precision_on_cpu_is_bf16_only_with_native_bf16(monkeypatch, native, expected):
+    from lama_video.engines.lama import auto_precision
+
+    monkeypatch.setenv("LAMA_VIDEO_CPU_BF16", native)
+    assert auto_precision(torch.device("cpu")) == expected
+    assert Inpainter(tiny_generator(5), device="cpu").precision == expected  # the default
+    blended = SimpleNamespace(module=tiny_generator(5), kind="torchscript_blended")
+    assert Inpainter(blended, device="cpu").precision == "fp32"  # traced exports: fp32 only
+
+
+def test_cpu_bf16_probe_without_override_matches_the_cpu_flags(monkeypatch):
+    from lama_video.engines import lama
+
+    monkeypatch.delenv("LAMA_VIDEO_CPU_BF16")
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next(ln for ln in fh if ln.startswith("flags")).split()
+    except (OSError, StopIteration):
+        pytest.skip("no /proc/cpuinfo flags to compare with")
+    assert lama._cpu_has_native_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
