@@ -12,11 +12,15 @@ The engines alone (frames and holes already in memory) and the one-off start-up 
 image engine: imports) are printed first; the timed removals run after that start-up.
 
 Memory (``--memory``): the clip and its mask video are looped to 200 and 2,000 frames; each removal
-runs in a child process that reports its own peak RSS (``ru_maxrss``).
+runs in a child process that reports its own peak RSS (``ru_maxrss``), beside a plain re-encode of
+the 200-frame clip in a child process of its own.
+
+``--size 1920x1080`` first scales the clip and its mask video to that size (bicubic; the mask
+nearest-neighbour), so the same measurements run on large frames.
 
 Usage:
-    python bench/speed.py [--video V.mp4 --mask M.mp4] [--memory] [--long N] [--config C.yaml]
-        [--also PRESET.yaml ...]
+    python bench/speed.py [--video V.mp4 --mask M.mp4] [--size WxH] [--memory] [--long N]
+        [--config C.yaml] [--also PRESET.yaml ...]
 
 Data: ``../shared/data/videos`` relative to the repository root.
 """
@@ -65,6 +69,22 @@ def reencode(src: Path, dst: Path, cfg: RunConfig, n_frames: int | None = None) 
     return n_frames
 
 
+def scaled(src: Path, dst: Path, size: tuple[int, int], *, nearest: bool) -> Path:
+    """``src`` scaled to ``size`` (W, H), encoded like a source clip (libx264 CRF 18, no audio)."""
+    import cv2
+
+    cfg = RunConfig()
+    enc = dataclasses.replace(cfg.encode, audio="none", crf=18)
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_CUBIC
+    with open_video(src) as reader:
+        info = dataclasses.replace(reader.info, width=size[0], height=size[1], rotation=0)
+        with VideoWriter(dst, info, encode=enc, overwrite=True) as w:
+            for f in reader.frames():
+                rgb = cv2.resize(f.rgb, size, interpolation=interp)
+                w.write(dataclasses.replace(f, rgb=rgb))
+    return dst
+
+
 def engine_alone(video: Path, mask: Path, cfg: RunConfig) -> None:
     """Frames/s of the temporal and per-frame engines alone on frames and holes held in memory."""
     from lama_video import masks as masks_mod
@@ -102,17 +122,43 @@ def timed_remove(video: Path, mask: Path, out: Path, cfg: RunConfig) -> tuple[in
     return res.frames, time.perf_counter() - t0, res.engine
 
 
-def child_rss(video: Path, mask: Path, out: Path) -> dict[str, float]:
-    """Run one default removal in a fresh process; its peak RSS in MB and its frame count."""
+def child_rss(
+    video: Path, mask: Path | None, out: Path, config: Path | None = None
+) -> dict[str, float]:
+    """Run one removal (``mask`` None: a plain re-encode) in a fresh process.
+
+    Returns its peak RSS in MB, its frame count and its seconds. The peak is the child's own
+    (``VmHWM`` on Linux): Linux carries ``ru_maxrss`` over ``exec``, so a child started by a
+    large parent would report the parent's peak.
+    """
     code = (
-        "import json, resource, sys\n"
-        "from lama_video.pipeline import remove_object\n"
-        "r = remove_object(sys.argv[1], mask=sys.argv[2], output=sys.argv[3], overwrite=True)\n"
-        "print(json.dumps({'frames': r.frames, 'seconds': r.seconds,\n"
-        "  'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "import json, resource, sys, time\n"
+        "from pathlib import Path\n"
+        "from lama_video.config import RunConfig, load_config\n"
+        "cfg = load_config(sys.argv[4]) if sys.argv[4] else RunConfig()\n"
+        "if sys.argv[2]:\n"
+        "    from lama_video.pipeline import remove_object\n"
+        "    r = remove_object(sys.argv[1], mask=sys.argv[2], output=sys.argv[3],\n"
+        "                      config=cfg, overwrite=True)\n"
+        "    n, sec = r.frames, r.seconds\n"
+        "else:\n"
+        "    sys.path.insert(0, sys.argv[5])\n"
+        "    from speed import reencode\n"
+        "    t0 = time.perf_counter()\n"
+        "    n = reencode(Path(sys.argv[1]), Path(sys.argv[3]), cfg)\n"
+        "    sec = time.perf_counter() - t0\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "try:\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            peak = int(line.split()[1]) / 1024\n"
+        "except OSError:\n"
+        "    pass\n"
+        "print(json.dumps({'frames': n, 'seconds': sec, 'rss_mb': peak}))\n"
     )
+    argv = [str(video), str(mask or ""), str(out), str(config or ""), str(Path(__file__).parent)]
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(video), str(mask), str(out)],
+        [sys.executable, "-c", code, *argv],
         capture_output=True,
         text=True,
         check=True,
@@ -124,6 +170,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     ap.add_argument("--mask", type=Path, default=DEFAULT_MASK)
+    ap.add_argument("--size", default=None, help="scale the clip to WxH first (e.g. 1920x1080)")
     ap.add_argument("--memory", action="store_true", help="also measure peak RSS vs clip length")
     ap.add_argument("--long", type=int, default=2000, help="frames of the long clip (--memory)")
     ap.add_argument("--skip-speed", action="store_true")
@@ -141,6 +188,12 @@ def main() -> None:
     cfg = load_config(args.config) if args.config else RunConfig()
     with tempfile.TemporaryDirectory(prefix="lv-speed-") as tmp:
         work = Path(tmp)
+        if args.size:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+            assert len(size) == 2, "--size WxH"
+            args.video = scaled(args.video, work / "video.mp4", size, nearest=False)  # type: ignore[arg-type]
+            args.mask = scaled(args.mask, work / "mask.mp4", size, nearest=True)  # type: ignore[arg-type]
+            print(f"clip and mask scaled to {size[0]}x{size[1]}", flush=True)
         if not args.skip_speed:
             # One-off start-up (imports, e.g. torch to look for the LaMa weights), paid once per
             # process: measured here so that the timed runs below compare steady throughput.
@@ -172,9 +225,16 @@ def main() -> None:
                 clip, mask = work / f"clip{n_frames}.mp4", work / f"mask{n_frames}.mp4"
                 reencode(args.video, clip, cfg, n_frames)
                 reencode(args.mask, mask, cfg, n_frames)
-                r = child_rss(clip, mask, work / f"out{n_frames}.mp4")
+                if n_frames == 200:
+                    r = child_rss(clip, None, work / "plain200.mp4", args.config)
+                    print(
+                        f"peak RSS   200 frames, decode + re-encode: {r['rss_mb']:7.1f} MB  "
+                        f"({r['frames'] / r['seconds']:.1f} frames/s)",
+                        flush=True,
+                    )
+                r = child_rss(clip, mask, work / f"out{n_frames}.mp4", args.config)
                 print(
-                    f"peak RSS {n_frames:5d} frames: {r['rss_mb']:7.1f} MB  "
+                    f"peak RSS {n_frames:5d} frames, remove: {r['rss_mb']:7.1f} MB  "
                     f"({r['frames'] / r['seconds']:.1f} frames/s)",
                     flush=True,
                 )
