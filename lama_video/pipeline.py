@@ -45,15 +45,18 @@ Result = tuple[Frame, NDArray[np.bool_], NDArray[np.uint8]]
 T = TypeVar("T")
 
 # Items decoded ahead of the engine, and frames queued for the encoder: at most this many, and at
-# most _QUEUE_BYTES of frames in each queue (a 1080p item for the encoder, frame, fill and hole, is
-# 14.5 MB), but never fewer than 2.
+# most this many bytes of frames in the queue (a 1080p item for the encoder, frame, fill and hole,
+# is 14.5 MB), but never fewer than 2. The engine hands over a window's frames at once; the deeper
+# the encoder's queue, the sooner it starts the next window while they are encoded (854x480:
+# 7.2 -> 7.5 frames/s with 128 MB instead of 8 items; 1080p: 1.86 -> 2.01 frames/s, +16 MB).
 _PREFETCH_DEPTH = 8
-_ENCODE_DEPTH = 8
-_QUEUE_BYTES = 48 << 20
+_PREFETCH_BYTES = 48 << 20
+_ENCODE_DEPTH = 64
+_ENCODE_BYTES = 128 << 20
 
 
-def _queue_depth(most: int, item_bytes: int) -> int:
-    return max(2, min(most, _QUEUE_BYTES // max(1, item_bytes)))
+def _queue_depth(most: int, budget: int, item_bytes: int) -> int:
+    return max(2, min(most, budget // max(1, item_bytes)))
 
 
 _POLL_S = 0.1
@@ -684,10 +687,10 @@ def remove_object(
                     engine.pop_qc(frame.index)  # read by the overlay's fit; not kept
 
             pixels = info.width * info.height
-            decoded = _Prefetch(
-                iter(stream), _queue_depth(_PREFETCH_DEPTH, 4 * pixels), "lama-video-decode"
-            )
-            encoder = _EncodeThread(finish_frame, _queue_depth(_ENCODE_DEPTH, 7 * pixels))
+            depth = _queue_depth(_PREFETCH_DEPTH, _PREFETCH_BYTES, 4 * pixels)
+            decoded = _Prefetch(iter(stream), depth, "lama-video-decode")
+            depth = _queue_depth(_ENCODE_DEPTH, _ENCODE_BYTES, 7 * pixels)
+            encoder = _EncodeThread(finish_frame, depth)
             results = engine.process(decoded)
             if region is not None:
                 unblender = Unblender(

@@ -280,11 +280,23 @@ def test_hole_stream_keeps_the_undilated_masks_packed_and_gives_them_back_exactl
 
 
 def test_queues_hold_fewer_large_frames():
-    from lama_video.pipeline import _queue_depth
+    from lama_video.pipeline import (
+        _ENCODE_BYTES,
+        _ENCODE_DEPTH,
+        _PREFETCH_BYTES,
+        _PREFETCH_DEPTH,
+        _queue_depth,
+    )
 
-    assert _queue_depth(8, 4 * 854 * 480) == 8  # 480p: the usual depth
-    assert _queue_depth(8, 7 * 1920 * 1080) == 3  # 1080p frame, fill and hole: 14.5 MB each
-    assert _queue_depth(8, 7 * 4000 * 3000) == 2  # never fewer than two
+    def prefetch(w: int, h: int) -> int:
+        return _queue_depth(_PREFETCH_DEPTH, _PREFETCH_BYTES, 4 * w * h)
+
+    def encode(w: int, h: int) -> int:
+        return _queue_depth(_ENCODE_DEPTH, _ENCODE_BYTES, 7 * w * h)
+
+    assert (prefetch(854, 480), encode(854, 480)) == (8, 46)  # 480p: most of a window queued
+    assert (prefetch(1920, 1080), encode(1920, 1080)) == (6, 9)  # 8.3 and 14.5 MB items
+    assert (prefetch(4000, 3000), encode(4000, 3000)) == (2, 2)  # never fewer than two
 
 
 def test_heap_tuning_is_left_to_the_user_when_they_set_it(monkeypatch):
