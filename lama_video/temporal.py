@@ -37,7 +37,9 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    times ``consistency_px``: completed flows disagree wherever the hole moves)
    (``smoothing_strength``).
 7. **Windows.** Results of overlapping windows are cross-faded linearly over the overlap, so nothing
-   pops at window borders. At most ``window_frames + 1`` input frames are held at any time.
+   pops at window borders. At most ``window_frames + 1`` input frames are held at any time;
+   for large frames fewer (:func:`window_for`: ``window_max_mb`` bounds a window's frames), and
+   each filled frame is held as a copy of the box around its hole (:class:`_Canvas`).
 """
 
 from __future__ import annotations
