@@ -348,7 +348,10 @@ def test_ctrl_c_in_worker_pool_leaves_no_partial_output(tmp_path):
 
 
 def test_ctrl_c_exits_130_and_a_rerun_continues(tmp_path):
-    src = _recordings(tmp_path / "src", ["a", "b", "c"], clip="aac.mp4")
+    # Six jobs: the interrupt goes out when the first is done, and a loaded machine can be slow
+    # to send it (with three, the other two once finished first under a parallel benchmark).
+    names = ["a", "b", "c", "d", "e", "f"]
+    src = _recordings(tmp_path / "src", names, clip="aac.mp4")
     out = tmp_path / "out"
     cmd = [
         sys.executable,
@@ -390,7 +393,7 @@ def test_ctrl_c_exits_130_and_a_rerun_continues(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted:" in err and "rerun the same command" in err
     assert "Traceback" not in err
-    assert 1 <= len(done) < 3
+    assert 1 <= len(done) < len(names)
     assert not _partials(out)
 
     # The rerun (here through the API with the same settings) does only the rest.
@@ -399,7 +402,7 @@ def test_ctrl_c_exits_130_and_a_rerun_continues(tmp_path):
     final = json.loads(manifest.read_text())["jobs"]
     for name, entry in done.items():
         assert final[name]["finished"] == entry["finished"]
-    assert all(e["status"] == "done" for e in final.values()) and len(final) == 3
+    assert all(e["status"] == "done" for e in final.values()) and len(final) == len(names)
 
 
 def test_ray_missing_says_how_to_install(tmp_path, monkeypatch):
