@@ -87,7 +87,7 @@ def _tune_heap() -> None:
 
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
         return
     m_mmap_threshold = -3  # <malloc.h>
     mallopt(m_mmap_threshold, _MMAP_THRESHOLD)

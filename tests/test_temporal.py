@@ -231,12 +231,9 @@ def test_window_joins_do_not_pop():
     assert np.mean(diffs) < 1.5 and max(diffs) < 5.0, diffs
 
 
-def test_memory_is_bounded_by_the_window():
-    window, overlap = 6, 2
-    _, items = _panning_scene(n=25)
-    pulled = 0
-    yielded = 0
-    peak = 0
+def _held_ahead(eng: TemporalEngine, items: list) -> tuple[int, int]:
+    """Run ``eng`` on ``items``: (frames yielded, most items pulled ahead of what was yielded)."""
+    pulled = yielded = peak = 0
 
     def source() -> Iterator:
         nonlocal pulled, peak
@@ -245,9 +242,16 @@ def test_memory_is_bounded_by_the_window():
             peak = max(peak, pulled - yielded)
             yield it
 
-    eng = TemporalEngine(TeleaStandIn(), _cfg(window_frames=window, overlap_frames=overlap))
     for _ in eng.process(source()):
         yielded += 1
+    return yielded, peak
+
+
+def test_memory_is_bounded_by_the_window():
+    window, overlap = 6, 2
+    _, items = _panning_scene(n=25)
+    eng = TemporalEngine(TeleaStandIn(), _cfg(window_frames=window, overlap_frames=overlap))
+    yielded, peak = _held_ahead(eng, items)
     assert yielded == 25
     assert peak <= window + overlap
 
@@ -374,16 +378,6 @@ def test_engine_holds_the_cut_window_only():
     window, overlap = window_for(cfg, 96, 160)
     assert (window, overlap) == (22, 7)
     _, items = _panning_scene(n=50)
-    pulled = yielded = peak = 0
-
-    def source() -> Iterator:
-        nonlocal pulled, peak
-        for it in items:
-            pulled += 1
-            peak = max(peak, pulled - yielded)
-            yield it
-
-    for _ in TemporalEngine(TeleaStandIn(), cfg).process(source()):
-        yielded += 1
+    yielded, peak = _held_ahead(TemporalEngine(TeleaStandIn(), cfg), items)
     assert yielded == 50
     assert window < peak <= window + overlap + 1
