@@ -374,6 +374,9 @@ def test_ctrl_c_exits_130_and_a_rerun_continues(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        # As from a terminal: a test run started in the background (`cmd &`) ignores SIGINT, and
+        # its children would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     manifest = out / MANIFEST_NAME
