@@ -189,11 +189,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lv-speed-") as tmp:
         work = Path(tmp)
         if args.size:
-            size = tuple(int(v) for v in args.size.lower().split("x"))
-            assert len(size) == 2, "--size WxH"
-            args.video = scaled(args.video, work / "video.mp4", size, nearest=False)  # type: ignore[arg-type]
-            args.mask = scaled(args.mask, work / "mask.mp4", size, nearest=True)  # type: ignore[arg-type]
-            print(f"clip and mask scaled to {size[0]}x{size[1]}", flush=True)
+            w, h = (int(v) for v in args.size.lower().split("x"))
+            args.video = scaled(args.video, work / "video.mp4", (w, h), nearest=False)
+            args.mask = scaled(args.mask, work / "mask.mp4", (w, h), nearest=True)
+            print(f"clip and mask scaled to {w}x{h}", flush=True)
         if not args.skip_speed:
             # One-off start-up (imports, e.g. torch to look for the LaMa weights), paid once per
             # process: measured here so that the timed runs below compare steady throughput.

@@ -685,10 +685,15 @@ class MaskTracker:
         self._drift += _unreliable_share(state[fbox], ff[fbox], err[fbox])
         outside = ~_dilate(state[fbox], band)
         near = prev[fbox]
+        # How object-like each mask pixel's colour is against the surroundings (0.5 elsewhere),
+        # for both tests below.
+        share = np.full(state[fbox].shape, 0.5, np.float32)
+        inside = state[fbox]
+        share[inside] = colour_share(self._obj_colours, near[outside], near[inside])
         stray = moving_with_background(state[fbox], outside, ff[fbox], err[fbox])
         if stray.any():
             drop = np.zeros_like(state)
-            drop[fbox][stray] = colour_share(self._obj_colours, near[outside], near[stray]) < 0.5
+            drop[fbox] = stray & (share < 0.5)
             if thin is not None:
                 drop &= ~thin
             state = state & ~drop
@@ -697,8 +702,7 @@ class MaskTracker:
         # that the mask took in (seen through a wheel, caught beside it) moves with the camera
         # and, where it is most of the mask, would carry the mask off with the background.
         fit = np.zeros_like(state)
-        inside = state[fbox]
-        fit[fbox][inside] = colour_share(self._obj_colours, near[outside], near[inside]) > 0.5
+        fit[fbox] = state[fbox] & (share > 0.5)
         if fit.sum() < _MIN_FIT_SHARE * state.sum():
             fit = state
         motion = object_flow(fit, ff, err, carry=state if thin is None else state | thin)

@@ -135,10 +135,10 @@ class _Canvas:
 
     def sample(self, xs: NDArray[np.float32], ys: NDArray[np.float32]) -> NDArray[np.uint8]:
         """:func:`lama_video.flow.sample_points` (bilinear) of the filled frame."""
-        out = fl.sample_points(self.frame, xs, ys)
         if self.crop is None or xs.size == 0:
-            return out
-        # The points whose kernel lies in the copy, or leaves the image where the copy does.
+            return fl.sample_points(self.frame, xs, ys)
+        # The points whose kernel lies in the copy, or leaves the image where the copy does, are
+        # read from the copy; the others (their kernel touches no hole pixel) from the frame.
         h, w = self.frame.shape[:2]
         inf = np.float32(np.inf)
         near = (
@@ -147,12 +147,14 @@ class _Canvas:
             & (ys >= (self.y0 + 1 if self.y0 > 0 else -inf))
             & (ys <= (self.y1 - 2 if self.y1 < h else inf))
         )
-        if near.any():
-            # Shifting by whole pixels keeps the sub-pixel offsets (and OpenCV's fixed-point
-            # weights) exactly; a kernel cut by the copy's edge is cut there by the image's edge.
-            out[near] = fl.sample_points(
-                self.crop, xs[near] - np.float32(self.x0), ys[near] - np.float32(self.y0)
-            )
+        out = np.empty((xs.size, *self.frame.shape[2:]), self.frame.dtype)
+        # Shifting by whole pixels keeps the sub-pixel offsets (and OpenCV's fixed-point weights)
+        # exactly; a kernel cut by the copy's edge is cut there by the image's edge.
+        out[near] = fl.sample_points(
+            self.crop, xs[near] - np.float32(self.x0), ys[near] - np.float32(self.y0)
+        )
+        far = ~near
+        out[far] = fl.sample_points(self.frame, xs[far], ys[far])
         return out
 
     def window(self, y0: int, y1: int, x0: int, x1: int) -> NDArray[np.uint8]:

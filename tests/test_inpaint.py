@@ -413,13 +413,40 @@ def test_auto_precision_on_cpu_is_bf16_only_with_native_bf16(monkeypatch, native
     assert Inpainter(blended, device="cpu").precision == "fp32"  # traced exports: fp32 only
 
 
-def test_cpu_bf16_probe_without_override_matches_the_cpu_flags(monkeypatch):
+@pytest.mark.parametrize(
+    ("cpuinfo", "expected"),
+    [
+        ("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n", True),
+        ("processor\t: 0\nflags\t\t: fpu sse2 avx2 amx_tile amx_bf16\n", True),
+        ("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n", False),  # AVX-512 alone: emulated
+        (None, False),  # no /proc/cpuinfo (not Linux)
+    ],
+)
+def test_cpu_bf16_probe_reads_the_cpu_flags_without_torch_probes(
+    monkeypatch, tmp_path, cpuinfo, expected
+):
     from lama_video.engines import lama
 
     monkeypatch.delenv("LAMA_VIDEO_CPU_BF16")
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next(ln for ln in fh if ln.startswith("flags")).split()
-    except (OSError, StopIteration):
-        pytest.skip("no /proc/cpuinfo flags to compare with")
-    assert lama._cpu_has_native_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    path = tmp_path / "cpuinfo"
+    if cpuinfo is not None:
+        path.write_text(cpuinfo)
+    monkeypatch.setattr(lama, "_CPUINFO", str(path))
+    assert lama._cpu_has_native_bf16() is expected
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"), [(0, 0, False), (1, 0, True), (0, 1, True)]
+)
+def test_cpu_bf16_probe_asks_torch_first(monkeypatch, tmp_path, avx512_bf16, amx, expected):
+    from lama_video.engines import lama
+
+    monkeypatch.delenv("LAMA_VIDEO_CPU_BF16")
+    monkeypatch.setattr(
+        torch.cpu, "_is_avx512_bf16_supported", lambda: bool(avx512_bf16), raising=False
+    )
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: bool(amx), raising=False)
+    (tmp_path / "cpuinfo").write_text("flags\t\t: avx512_bf16 amx_bf16\n")  # not read
+    monkeypatch.setattr(lama, "_CPUINFO", str(tmp_path / "cpuinfo"))
+    assert lama._cpu_has_native_bf16() is expected

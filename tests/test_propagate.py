@@ -314,6 +314,20 @@ def test_cli_errors_exit_1(tmp_path, clip, make, message):
     assert not out.exists()  # nothing half-written
 
 
+def _sample_toy(n: int) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """The first ``n`` frames of samples/clip.mp4, its reference masks (the toy grown by 7 px)
+    and the toy itself (the references eroded by 7 px)."""
+    import itertools
+
+    root = Path(__file__).resolve().parents[1] / "samples"
+    with open_video(root / "clip.mp4") as video:
+        frames = [f.rgb for f in itertools.islice(video.frames(), n)]
+    ref = [read_mask_image(root / "clip_masks" / f"{i:05d}.png") > 127 for i in range(n)]
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))
+    toy = [cv2.erode(r.astype(np.uint8), disk).astype(bool) for r in ref]
+    return frames, ref, toy
+
+
 def test_tracks_the_toy_in_the_sample_clip():
     """Real footage: the pom-pom toy of samples/clip.mp4, tracked from frame 0's mask.
 
@@ -321,15 +335,9 @@ def test_tracks_the_toy_in_the_sample_clip():
     by 7 px again gives the toy itself, which every tracked mask must cover, without taking in
     much more than the grown reference.
     """
-    import itertools
-
-    root = Path(__file__).resolve().parents[1] / "samples"
     n = 60
-    with open_video(root / "clip.mp4") as video:
-        frames = [f.rgb for f in itertools.islice(video.frames(), n)]
-    ref = [read_mask_image(root / "clip_masks" / f"{i:05d}.png") > 127 for i in range(n)]
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))
-    toy = [cv2.erode(r.astype(np.uint8), disk).astype(bool) for r in ref]
+    frames, ref, toy = _sample_toy(n)
+    root = Path(__file__).resolve().parents[1] / "samples"
     tracked = propagate_masks(frames, {0: read_mask_image(root / "clip_mask.png") > 127})
     for t in range(1, n):
         assert _coverage(tracked[t], toy[t]) > 0.99, f"frame {t}"
@@ -483,15 +491,8 @@ def test_cli_report_and_hint(tmp_path, clip):
 def test_more_keyframes_never_hurt_on_real_footage():
     """The toy of samples/clip.mp4 over 60 frames: with keyframes at 0, 20 and 40 every frame is
     covered at least as well as from frame 0's keyframe alone (to within 1 %)."""
-    import itertools
-
-    root = Path(__file__).resolve().parents[1] / "samples"
     n = 60
-    with open_video(root / "clip.mp4") as video:
-        frames = [f.rgb for f in itertools.islice(video.frames(), n)]
-    ref = [read_mask_image(root / "clip_masks" / f"{i:05d}.png") > 127 for i in range(n)]
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))
-    toy = [cv2.erode(r.astype(np.uint8), disk).astype(bool) for r in ref]
+    frames, ref, toy = _sample_toy(n)
     one = propagate_masks(frames, {0: ref[0]})
     many = propagate_masks(frames, {k: ref[k] for k in (0, 20, 40)})
     for t in range(n):

@@ -66,6 +66,9 @@ def auto_precision(device: torch.device) -> str:
     return "fp32"
 
 
+_CPUINFO = "/proc/cpuinfo"  # read when torch has no CPU probes (Linux only; elsewhere: no bf16)
+
+
 def _cpu_has_native_bf16() -> bool:
     """AVX512-BF16 or AMX (torch's own probes, else the kernel's CPU flags).
 
@@ -81,7 +84,7 @@ def _cpu_has_native_bf16() -> bool:
     if all(callable(p) for p in probes):
         return any(bool(p()) for p in probes)  # type: ignore[misc]
     try:
-        with open("/proc/cpuinfo") as fh:
+        with open(_CPUINFO) as fh:
             flags = next((ln for ln in fh if ln.startswith("flags")), "").split()
     except OSError:
         return False
