@@ -125,6 +125,9 @@ class TemporalConfig:
     flow_max_side_px: int = _f(480, lo=32)
     # holes grown by this (px) before flow completion, so the object's motion does not leak in
     flow_grow_px: int = _f(24, lo=0, hi=128)
+    # how the flow inside the grown holes is filled: the camera motion (homography) fitted around
+    # each hole, falling back to harmonic where no single motion fits; or always harmonic
+    flow_fill: str = _f("homography", choices=("homography", "harmonic"))
     # farthest neighbour a hole pixel may copy from
     max_propagation_frames: int = _f(30, lo=0)
     # forward-backward flow error above which a source is unreliable

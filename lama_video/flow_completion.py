@@ -9,6 +9,14 @@ Large holes are solved coarse-to-fine (a cascadic multigrid): the hole is shrunk
 average of the known pixels until it has few unknowns, solved exactly there with a sparse LU
 factorisation, and each finer level starts from the upsampled coarse solution and is relaxed with a
 few Jacobi sweeps. That keeps the cost linear in the hole size.
+
+:func:`homography_fill` is the default for flow fields: where the flow in a ring around the hole
+is one camera motion (a homography explains most of it), the hole gets that motion, not the
+harmonic interpolation of the values next to it. Those values are the least reliable of all:
+DIS's patches and pyramid carry the object's motion (and the smooth patch the object was replaced
+by) well beyond the hole, and a harmonic fill spreads that error over the whole hole. Where no
+single homography explains the ring (strong parallax, several motions), it falls back to the
+harmonic fill.
 """
 
 from __future__ import annotations
@@ -21,10 +29,15 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from numpy.typing import NDArray
 
-from lama_video.flow import neighbour_mean
+from lama_video.flow import dilate, neighbour_mean
 
 _MAX_DIRECT_UNKNOWNS = 400  # exact sparse solve below this many hole pixels (a few ms)
 _SWEEPS_PER_LEVEL = 6  # Jacobi sweeps after upsampling a coarse solution
+_RING_PX = 16  # the camera motion is fitted on this wide a ring around the hole
+_RING_MAX_POINTS = 4000  # at most this many ring pixels (evenly spaced) enter the fit
+_RANSAC_PX = 1.0  # a ring pixel agrees with the fitted motion within this (flow pixels)
+_MIN_INLIER_SHARE = 0.3  # fewer agreeing ring pixels than this: no single camera motion
+_MIN_RING_POINTS = 32
 
 
 def harmonic_fill(
@@ -66,6 +79,82 @@ def harmonic_fill(
             sub = _solve(out[y0:y1, x0:x1], sub_hole, max_direct_unknowns, sweeps, coarse_levels)
             np.copyto(out[y0:y1, x0:x1], sub, where=sub_hole[..., None])
     return out[..., 0] if squeeze else out
+
+
+def homography_fill(
+    flow: NDArray[np.float32],
+    hole: NDArray[np.bool_],
+    *,
+    ring_px: int = _RING_PX,
+    ransac_px: float = _RANSAC_PX,
+    min_inlier_share: float = _MIN_INLIER_SHARE,
+) -> NDArray[np.float32]:
+    """Fill ``hole`` in flow fields with the camera motion fitted on a ring around it.
+
+    Each field (channels ``2k, 2k+1`` = x, y displacement in pixels) gets its own homography,
+    fitted with RANSAC (OpenCV's, deterministically seeded) on the ring of ``ring_px`` pixels
+    around the hole. A field whose ring is not explained by one homography (fewer than
+    ``min_inlier_share`` of its pixels within ``ransac_px``, too few ring pixels, or a degenerate
+    fit) is filled by :func:`harmonic_fill` instead.
+
+    Args:
+        flow: (H, W, 2k) float32 flow fields; whatever lies inside ``hole`` is ignored.
+        hole: (H, W) bool, True = unknown.
+
+    Returns:
+        Same shape as ``flow``; equal to it outside ``hole``.
+    """
+    if flow.ndim != 3 or flow.shape[2] % 2:
+        raise ValueError(f"flow must be (H, W, 2k), got shape {flow.shape}")
+    out = np.array(flow, dtype=np.float32, copy=True)
+    if not hole.any():
+        return out
+    ring = dilate(hole, ring_px) & ~hole
+    ry, rx = np.nonzero(ring)
+    if ry.size > _RING_MAX_POINTS:
+        keep = np.linspace(0, ry.size - 1, _RING_MAX_POINTS).astype(np.intp)
+        ry, rx = ry[keep], rx[keep]
+    rows = np.flatnonzero(hole.any(axis=1))
+    cols = np.flatnonzero(hole.any(axis=0))
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    hy, hx = np.nonzero(hole[y0:y1, x0:x1])
+    hy, hx = hy + y0, hx + x0
+    src = np.stack([rx, ry], axis=1).astype(np.float32)
+    for c in range(0, flow.shape[2], 2):
+        field = flow[..., c : c + 2]
+        motion = None
+        if ry.size >= _MIN_RING_POINTS:
+            motion = _camera_motion(src, field[ry, rx], hx, hy, ransac_px, min_inlier_share)
+        if motion is None:
+            out[..., c : c + 2] = harmonic_fill(field, hole)
+        else:
+            out[hy, hx, c : c + 2] = motion
+    return out
+
+
+def _camera_motion(
+    src: NDArray[np.float32],
+    disp: NDArray[np.float32],
+    hx: NDArray[np.intp],
+    hy: NDArray[np.intp],
+    ransac_px: float,
+    min_inlier_share: float,
+) -> NDArray[np.float32] | None:
+    """The homography fitted on ``src -> src + disp``, as a displacement at ``(hx, hy)``."""
+    hom, inliers = cv2.findHomography(src, src + disp, cv2.RANSAC, ransac_px)
+    if hom is None or inliers is None or float(inliers.mean()) < min_inlier_share:
+        return None
+    x, y = hx.astype(np.float64), hy.astype(np.float64)
+    den = hom[2, 0] * x + hom[2, 1] * y + hom[2, 2]
+    if float(np.abs(den).min()) < 1e-3:  # the hole reaches the plane's horizon: degenerate
+        return None
+    mx = (hom[0, 0] * x + hom[0, 1] * y + hom[0, 2]) / den - x
+    my = (hom[1, 0] * x + hom[1, 1] * y + hom[1, 2]) / den - y
+    motion = np.stack([mx, my], axis=1)
+    reach = float(np.abs(disp).max()) * 4.0 + 8.0
+    if not np.isfinite(motion).all() or float(np.abs(motion).max()) > reach:
+        return None  # an extrapolation far beyond any motion measured on the ring
+    return motion.astype(np.float32)
 
 
 def _solve(

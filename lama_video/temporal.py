@@ -56,7 +56,7 @@ from numpy.typing import NDArray
 from lama_video import flow as fl
 from lama_video.config import TemporalConfig
 from lama_video.engines import ImageEngine
-from lama_video.flow_completion import harmonic_fill
+from lama_video.flow_completion import harmonic_fill, homography_fill
 from lama_video.qc import QcInfo
 from lama_video.video import Frame
 
@@ -497,7 +497,8 @@ class TemporalEngine:
             d = data[t]
             assert d is not None
             if d.grown.any():
-                stacked = harmonic_fill(np.concatenate([f for _, _, f in fields], axis=2), d.grown)
+                fill = homography_fill if self.cfg.flow_fill == "homography" else harmonic_fill
+                stacked = fill(np.concatenate([f for _, _, f in fields], axis=2), d.grown)
             else:
                 stacked = np.concatenate([f for _, _, f in fields], axis=2)
             for k, (kind, i, _) in enumerate(fields):

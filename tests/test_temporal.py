@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lama_video.config import TemporalConfig
-from lama_video.flow_completion import harmonic_fill
+from lama_video.flow_completion import harmonic_fill, homography_fill
 from lama_video.temporal import TemporalEngine
 from lama_video.video import Frame
 
@@ -102,6 +102,80 @@ def test_harmonic_fill_coarse_levels_approximates_the_full_solve():
         err = np.abs(out - exact)[hole]
         # a few grey levels at most, well under one on average (the field spans ~10 levels)
         assert err.max() < 2.0 and err.mean() < 0.5, (levels, err.max(), err.mean())
+
+
+def _homography_flow(hom: np.ndarray, h: int, w: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    den = hom[2, 0] * xs + hom[2, 1] * ys + hom[2, 2]
+    mx = (hom[0, 0] * xs + hom[0, 1] * ys + hom[0, 2]) / den - xs
+    my = (hom[1, 0] * xs + hom[1, 1] * ys + hom[1, 2]) / den - ys
+    return np.stack([mx, my], axis=-1).astype(np.float32)
+
+
+def test_homography_fill_carries_the_camera_motion_past_a_contaminated_border():
+    # Two fields (forward and backward) of a zooming, panning, keystoned camera; next to the hole
+    # the flow carries the object's motion (as DIS's patches smear it), and a tenth of the ring is
+    # noise. The camera motion is recovered inside; a harmonic fill spreads the smear instead.
+    h, w = 120, 200
+    ys, xs = np.mgrid[0:h, 0:w]
+    fwd_h = np.array([[1.02, 0.01, 2.5], [-0.01, 1.02, -1.0], [4e-5, 2e-5, 1.0]])
+    fields = np.concatenate(
+        [_homography_flow(fwd_h, h, w), _homography_flow(np.linalg.inv(fwd_h), h, w)], axis=2
+    )
+    hole = ((xs - 90) / 35.0) ** 2 + ((ys - 60) / 28.0) ** 2 < 1
+    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
+    seen = fields.copy()
+    seen[(dist > 0) & (dist < 5)] += (6.0, -3.0, -6.0, 3.0)  # the object's motion, smeared
+    rng = np.random.default_rng(3)
+    noisy = (dist > 0) & (dist < 16) & (rng.random((h, w)) < 0.1)
+    seen[noisy] += rng.normal(0, 4, (int(noisy.sum()), 4)).astype(np.float32)
+    seen[hole] = 1e3  # whatever the hole holds is ignored
+    out = homography_fill(seen, hole)
+    np.testing.assert_array_equal(out[~hole], seen[~hole])
+    err = np.abs(out - fields)[hole]
+    assert err.max() < 0.05, err.max()
+    harmonic = np.abs(harmonic_fill(seen, hole) - fields)[hole]
+    assert harmonic.mean() > 2.0, harmonic.mean()
+
+
+def test_homography_fill_falls_back_to_harmonic_without_one_camera_motion():
+    h, w = 80, 120
+    # No single motion explains the ring: any homography has about 2 % of it within 1 px.
+    field = np.random.default_rng(4).uniform(-8, 8, (h, w, 2)).astype(np.float32)
+    hole = np.zeros((h, w), bool)
+    hole[25:55, 40:80] = True
+    np.testing.assert_array_equal(homography_fill(field, hole), harmonic_fill(field, hole))
+    with pytest.raises(ValueError, match="2k"):
+        homography_fill(field[..., :1], hole)
+
+
+def test_camera_motion_fill_recovers_perspective_background_better_than_harmonic():
+    # A textured plane seen by a zooming, panning camera with a keystone, under a wide occluder
+    # moving 6 px a frame: propagation reads the right pixels only if the hole's flow is the
+    # camera's. Measured: mean error 1.9 (harmonic 5.1), worst frame 4.1 (harmonic 10.3).
+    n, h, w = 16, 120, 200
+    big = _texture(2 * h, 2 * w, blur=1.5)
+    gts, items = [], []
+    for t in range(n):
+        s = 1 + 0.01 * t
+        hom = np.array([[s, 0.0, 1.5 * t + w / 2], [0, s, h / 2], [0, 2e-4 * t, 1]])
+        gt = cv2.warpPerspective(big, hom, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        hole = np.zeros((h, w), bool)
+        hole[30:90, 20 + 6 * t : 60 + 6 * t] = True
+        rgb = gt.copy()
+        rgb[hole] = (255, 0, 0)
+        gts.append(gt)
+        items.append((Frame(t, None, Fraction(1, 25), rgb), hole))
+    errs = {}
+    for fill in ("homography", "harmonic"):
+        eng = TemporalEngine(TeleaStandIn(), _cfg(smoothing_strength=0.0, flow_fill=fill))
+        res = list(eng.process(iter(items)))
+        errs[fill] = [
+            float(np.abs(out[hole].astype(np.float32) - gt[hole]).mean())
+            for (_frame, hole, out), gt in zip(res, gts, strict=True)
+        ]
+    assert np.mean(errs["homography"]) < 2.5 and max(errs["homography"]) < 5.0, errs
+    assert np.mean(errs["homography"]) < 0.5 * np.mean(errs["harmonic"]), errs
 
 
 # ---------------------------------------------------------------- propagation
