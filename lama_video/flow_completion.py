@@ -114,21 +114,20 @@ def homography_fill(
     if ry.size > _RING_MAX_POINTS:
         keep = np.linspace(0, ry.size - 1, _RING_MAX_POINTS).astype(np.intp)
         ry, rx = ry[keep], rx[keep]
-    rows = np.flatnonzero(hole.any(axis=1))
-    cols = np.flatnonzero(hole.any(axis=0))
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    hy, hx = np.nonzero(hole[y0:y1, x0:x1])
-    hy, hx = hy + y0, hx + x0
+    hy, hx = np.nonzero(hole)
     src = np.stack([rx, ry], axis=1).astype(np.float32)
+    fallback: list[int] = []  # first channels of the fields no single motion explains
     for c in range(0, flow.shape[2], 2):
-        field = flow[..., c : c + 2]
         motion = None
         if ry.size >= _MIN_RING_POINTS:
-            motion = _camera_motion(src, field[ry, rx], hx, hy, ransac_px, min_inlier_share)
+            disp = flow[ry, rx, c : c + 2]
+            motion = _camera_motion(src, disp, hx, hy, ransac_px, min_inlier_share)
         if motion is None:
-            out[..., c : c + 2] = harmonic_fill(field, hole)
+            fallback += [c, c + 1]
         else:
             out[hy, hx, c : c + 2] = motion
+    if fallback:  # one harmonic solve for all of them
+        out[..., fallback] = harmonic_fill(np.ascontiguousarray(flow[..., fallback]), hole)
     return out
 
 
