@@ -170,6 +170,9 @@ class EncodeConfig:
     pix_fmt: str = _f("yuv420p", choices=PIX_FMTS)
     # copy = packet-for-packet stream copy
     audio: str = _f("copy", choices=AUDIO_MODES)
+    # x264: the same input and settings give the same bytes on every run (frame threads, no
+    # macroblock-tree rate control); False = x264's macroblock tree (~0.3 dB better, not repeatable)
+    reproducible: bool = _f(True)
 
 
 @dataclass(frozen=True)

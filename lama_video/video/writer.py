@@ -61,6 +61,7 @@ _RATE_OPTIONS: dict[str, tuple[str, ...]] = {
     "libvpx-vp9": ("crf",),
     "libsvtav1": ("crf",),
 }
+_X264 = ("libx264", "libx264rgb")
 _SUBSAMPLED_TO_444 = {
     "yuv420p": "yuv444p",
     "yuv422p": "yuv444p",
@@ -263,6 +264,17 @@ class VideoWriter:
                 options["b"] = "0"  # constant quality mode of libvpx needs a zero bitrate target
         if "preset" in wanted:
             options["preset"] = cfg.preset
+        if cfg.codec in _X264:
+            # Frame threads (x264's own default; PyAV opens encoders with slice threads). Its
+            # macroblock-tree rate control does not give the same bytes twice when its threads
+            # are scheduled differently (6 runs of a 854x480 clip on a busy machine: 6 different
+            # files with slice or frame threads, one without it), so it is off unless
+            # ``reproducible`` is False. Measured on that clip at CRF 18: 1 % smaller and
+            # 0.02 dB better than PyAV's defaults, encoding 25 % faster; with the macroblock
+            # tree, 0.3 dB better still.
+            cc.thread_type = "FRAME"
+            if cfg.reproducible:
+                options["x264-params"] = "mbtree=0"
         stream.options = options
         self._stream = stream
         self._pix_fmt = pix_fmt
