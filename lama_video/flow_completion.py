@@ -25,8 +25,6 @@ from typing import cast
 
 import cv2
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as sla
 from numpy.typing import NDArray
 
 from lama_video.flow import dilate, neighbour_mean
@@ -214,6 +212,11 @@ def _jacobi(x: NDArray[np.float32], hole: NDArray[np.bool_], sweeps: int) -> NDA
 
 def _direct(vals: NDArray[np.float32], hole: NDArray[np.bool_]) -> NDArray[np.float32]:
     """Exact solve of the 5-point Laplace system on the hole pixels (sparse LU)."""
+    # Late: SciPy's sparse package takes 0.2-0.3 s to import, and a run that never needs a direct
+    # solve (or needs it only once its first frames are decoded) should not wait for it at start.
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as sla
+
     h, w = hole.shape
     idx = -np.ones((h, w), np.int64)
     ys, xs = np.nonzero(hole)

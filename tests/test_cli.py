@@ -355,3 +355,19 @@ def test_help_imports_no_media_or_array_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_remove_start_does_not_import_scipy() -> None:
+    """``remove`` reaches its first frame without SciPy (0.2-0.3 s of imports): the sparse solver
+    loads when a hole first needs it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lama_video.pipeline, lama_video.temporal, lama_video.engines.exemplar, "
+        "lama_video.flow_completion; print('scipy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
