@@ -44,3 +44,27 @@ def test_alpha_ramps_towards_outer_edge():
     row = a[15, :10]  # walking from outside towards the core along a row
     assert np.all(np.diff(row) >= 0)
     assert 0 < a[15, 6] < 1  # outermost hole pixel is partially blended
+
+
+def _whole_frame_composite(orig, fill, hole, core, feather_px):
+    """The definition, on the whole frame: what the box-limited composite must equal."""
+    alpha = seam_alpha(hole, core & hole, feather_px)[..., None]
+    blend = alpha * fill.astype(np.float32) + (1.0 - alpha) * orig.astype(np.float32)
+    return np.where(hole[..., None], np.clip(np.rint(blend), 0, 255).astype(np.uint8), orig)
+
+
+def test_box_limited_composite_equals_the_whole_frame_blend():
+    # Holes of every kind: several blobs, touching each image edge and corner, a single pixel.
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        h, w = rng.integers(8, 60, 2)
+        orig = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        fill = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        core = np.zeros((h, w), bool)
+        for _ in range(rng.integers(1, 4)):
+            y, x = rng.integers(0, h), rng.integers(0, w)
+            core[max(0, y - rng.integers(0, 8)) : y + 1, max(0, x - rng.integers(0, 8)) : x + 1] = 1
+        hole = dilate(core, int(rng.integers(0, 6)))
+        feather = int(rng.integers(0, 4))
+        out = composite(orig, fill, hole, core, feather_px=feather)
+        assert np.array_equal(out, _whole_frame_composite(orig, fill, hole, core, feather)), trial
