@@ -15,12 +15,15 @@ Memory (``--memory``): the clip and its mask video are looped to 200 and 2,000 f
 runs in a child process that reports its own peak RSS (``ru_maxrss``), beside a plain re-encode of
 the 200-frame clip in a child process of its own.
 
+``--startup`` only times the start: ``lama-video --help`` and ``lama-video remove`` up to its first
+frame entering the engine (each in fresh processes, beside ``python -c pass``).
+
 ``--size 1920x1080`` first scales the clip and its mask video to that size (bicubic; the mask
 nearest-neighbour), so the same measurements run on large frames.
 
 Usage:
     python bench/speed.py [--video V.mp4 --mask M.mp4] [--size WxH] [--memory] [--long N]
-        [--config C.yaml] [--also PRESET.yaml ...]
+        [--config C.yaml] [--also PRESET.yaml ...] [--startup]
 
 Data: ``../shared/data/videos`` relative to the repository root.
 """
@@ -166,6 +169,52 @@ def child_rss(
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+_FIRST_FRAME = """
+import json, os, sys, time
+import lama_video.pipeline as P
+iterate = P.HoleStream.__iter__
+def first(self):
+    for item in iterate(self):
+        print(json.dumps({"first": time.time()}), flush=True)
+        os._exit(0)  # measured: stop here (the temporary output is the benchmark's to clean)
+        yield item
+P.HoleStream.__iter__ = first
+from lama_video.cli import main
+sys.argv = ["lama-video", *sys.argv[1:]]
+main()
+"""
+
+
+def start_up(video: Path, mask: Path, out: Path, runs: int = 5) -> None:
+    """Seconds from launching ``lama-video remove`` to its first frame entering the engine, and
+    from launching ``lama-video --help`` to its exit, beside ``python -c pass`` (the interpreter's
+    own start), each a median over ``runs`` interleaved runs in fresh processes."""
+    import statistics
+
+    cmds = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "lama-video --help": [sys.executable, "-m", "lama_video", "--help"],
+    }
+    remove = [sys.executable, "-c", _FIRST_FRAME, "remove", str(video), "--mask", str(mask)]
+    remove += ["-o", str(out), "--overwrite"]
+    times: dict[str, list[float]] = {k: [] for k in [*cmds, "remove: first frame"]}
+    for _ in range(runs):
+        for label, cmd in cmds.items():
+            t0 = time.time()
+            subprocess.run(cmd, capture_output=True, check=True)
+            times[label].append(time.time() - t0)
+        t0 = time.time()
+        proc = subprocess.run(remove, capture_output=True, text=True, check=True)
+        first = json.loads(proc.stdout.strip().splitlines()[-1])["first"]
+        times["remove: first frame"].append(first - t0)
+    for label, vals in times.items():
+        print(
+            f"start-up {label:22s} median {statistics.median(vals):5.2f} s "
+            f"(min {min(vals):.2f}, max {max(vals):.2f}, {runs} runs)",
+            flush=True,
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
@@ -174,6 +223,9 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true", help="also measure peak RSS vs clip length")
     ap.add_argument("--long", type=int, default=2000, help="frames of the long clip (--memory)")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument(
+        "--startup", action="store_true", help="only time start-up: --help and the first frame"
+    )
     ap.add_argument("--config", type=Path, default=None, help="YAML preset (default: defaults)")
     ap.add_argument(
         "--also",
@@ -193,6 +245,9 @@ def main() -> None:
             args.video = scaled(args.video, work / "video.mp4", (w, h), nearest=False)
             args.mask = scaled(args.mask, work / "mask.mp4", (w, h), nearest=True)
             print(f"clip and mask scaled to {w}x{h}", flush=True)
+        if args.startup:
+            start_up(args.video, args.mask, work / "startup.mp4")
+            return
         if not args.skip_speed:
             # One-off start-up (imports, e.g. torch to look for the LaMa weights), paid once per
             # process: measured here so that the timed runs below compare steady throughput.
