@@ -784,3 +784,20 @@ def test_mp4_is_byte_identical_across_runs_under_load(tmp_path: Path, busy_cpus:
                 writer.write(frame)
         digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("reproducible", [True, False])
+def test_x264_settings_follow_encode_reproducible(tmp_path: Path, reproducible: bool) -> None:
+    # x264 writes the settings it ran with into the stream (an SEI text): frame threads always,
+    # the macroblock tree only when reproducibility is not asked for.
+    with open_video(SAMPLE) as reader:
+        info, frames = reader.info, list(itertools.islice(reader.frames(), 4))
+    out = tmp_path / "o.mp4"
+    with VideoWriter(out, info, encode=EncodeConfig(reproducible=reproducible)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    data = out.read_bytes()
+    start = data.index(b"options: ")
+    options = data[start : data.index(b"\x00", start)].decode().split()
+    assert "sliced_threads=0" in options
+    assert ("mbtree=0" if reproducible else "mbtree=1") in options
