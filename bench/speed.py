@@ -191,9 +191,11 @@ def start_up(video: Path, mask: Path, out: Path, runs: int = 5) -> None:
     own start), each a median over ``runs`` interleaved runs in fresh processes."""
     import statistics
 
+    script = Path(sys.executable).with_name("lama-video")  # the installed command, as users run it
+    help_cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "lama_video"]
     cmds = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "lama-video --help": [sys.executable, "-m", "lama_video", "--help"],
+        "lama-video --help": [*help_cmd, "--help"],
     }
     remove = [sys.executable, "-c", _FIRST_FRAME, "remove", str(video), "--mask", str(mask)]
     remove += ["-o", str(out), "--overwrite"]

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from lama_video.flow import bbox
+
 
 def seam_alpha(
     hole: NDArray[np.bool_], core: NDArray[np.bool_], feather_px: int
@@ -56,15 +58,11 @@ def composite(
     # All the work happens on the hole's box grown by one pixel: the ring of kept pixels around
     # the hole inside the box gives every hole pixel the same distance to the nearest kept pixel
     # as the whole frame would (a 1080p frame with a 300x200 hole: 54 -> 12 ms).
-    rows = np.flatnonzero(hole.any(axis=1))
-    if rows.size == 0:
+    bounds = bbox(hole, 1)
+    if bounds is None:
         return out
-    cols = np.flatnonzero(hole.any(axis=0))
-    h, w = hole.shape
-    box = np.s_[
-        max(0, int(rows[0]) - 1) : min(h, int(rows[-1]) + 2),
-        max(0, int(cols[0]) - 1) : min(w, int(cols[-1]) + 2),
-    ]
+    y0, y1, x0, x1 = bounds
+    box = np.s_[y0:y1, x0:x1]
     hole_b, fill_b, out_b = hole[box], filled[box], out[box]
     if core is None or feather_px <= 0:
         out_b[hole_b] = fill_b[hole_b]

@@ -213,6 +213,22 @@ def sample_points(
     return out.reshape(rows * _REMAP_COLS, *extra)[:n]
 
 
+def bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int] | None:
+    """``(y0, y1, x0, x1)`` of an (H, W) mask's True pixels grown by ``margin`` and clipped to the
+    frame; None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (
+        max(0, int(rows[0]) - margin),
+        min(h, int(rows[-1]) + margin + 1),
+        max(0, int(cols[0]) - margin),
+        min(w, int(cols[-1]) + margin + 1),
+    )
+
+
 def dilate(mask: NDArray[np.bool_], radius_px: int) -> NDArray[np.bool_]:
     """Grow a (H, W) bool mask by ``radius_px`` with a disc-shaped structuring element."""
     if radius_px <= 0 or not mask.any():

@@ -67,7 +67,15 @@ from numpy.typing import NDArray
 
 from lama_video.config import PropagationConfig, RunConfig
 from lama_video.errors import MaskError
-from lama_video.flow import FlowEstimator, estimate_gray, fb_error, resize, to_gray, working_scale
+from lama_video.flow import (
+    FlowEstimator,
+    bbox,
+    estimate_gray,
+    fb_error,
+    resize,
+    to_gray,
+    working_scale,
+)
 
 log = logging.getLogger(__name__)
 
@@ -249,21 +257,6 @@ def _erode(mask: NDArray[np.bool_], radius: int) -> NDArray[np.bool_]:
     return cv2.erode(mask.view(np.uint8), _disk(radius)).view(bool)
 
 
-def _bbox(mask: NDArray[np.bool_], pad: int) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1) of the True pixels grown by ``pad``, clipped; None for an empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    h, w = mask.shape
-    return (
-        max(0, rows[0] - pad),
-        min(h, rows[-1] + pad + 1),
-        max(0, cols[0] - pad),
-        min(w, cols[-1] + pad + 1),
-    )
-
-
 # --------------------------------------------------------------------------------------------------
 # One tracking step
 
@@ -319,7 +312,7 @@ def object_flow(
         it).
     """
     out = np.zeros_like(flow)
-    box = _bbox(mask if carry is None else mask | carry, 0)
+    box = bbox(mask if carry is None else mask | carry, 0)
     if box is None or not mask.any():
         return out
     y0, y1, x0, x1 = box
@@ -511,7 +504,7 @@ def colour_refine(
     Returns:
         (H, W) bool refined mask (the prediction itself where GrabCut cannot run).
     """
-    box = _bbox(mask, round(_CROP_BANDS * band_px) + 8)
+    box = bbox(mask, round(_CROP_BANDS * band_px) + 8)
     if box is None:
         return mask
     y0, y1, x0, x1 = box
@@ -669,7 +662,7 @@ class MaskTracker:
         if not state.any():
             self.confidence = 0.0
             return np.zeros((self.height, self.width), bool)
-        box = _bbox(state, 0)
+        box = bbox(state, 0)
         assert box is not None
         size = max(box[1] - box[0], box[3] - box[2])
         ff, fb, (y0, y1, x0, x1) = self._flows(prev, small_rgb, state, size)
@@ -721,7 +714,7 @@ class MaskTracker:
             # Growth is kept only where the colour is more the object's than the background's, by
             # histograms of the object's core and of the ring around it (computed on the box
             # that holds the ring: GrabCut's growth stays within the band).
-            ring_box = _bbox(moved | refined, 2 * band + 3)
+            ring_box = bbox(moved | refined, 2 * band + 3)
             assert ring_box is not None
             cy0, cy1, cx0, cx1 = ring_box
             cbox = np.s_[cy0:cy1, cx0:cx1]
@@ -748,7 +741,7 @@ class MaskTracker:
         assert self._obj_colours is not None
         self._state = mask
         self._drift += abs(float(np.log(max(1, int(mask.sum())) / before)))
-        box = _bbox(mask, 2 * band + 3)
+        box = bbox(mask, 2 * band + 3)
         mismatch = 1.0
         if box is not None:
             y0, y1, x0, x1 = box
@@ -774,7 +767,7 @@ class MaskTracker:
         Returns the flows and that box (y0, y1, x0, x1).
         """
         h, w = state.shape
-        y0, y1, x0, x1 = _bbox(state, max(48, size // 2)) or (0, h, 0, w)
+        y0, y1, x0, x1 = bbox(state, max(48, size // 2)) or (0, h, 0, w)
         ff = np.zeros((h, w, 2), np.float32)
         fb = np.zeros((h, w, 2), np.float32)
         # estimate_gray: a fresh DIS instance per call, so the result does not depend on the

@@ -1060,16 +1060,10 @@ def _propagated_weight(mismatch: NDArray[np.float32], scale: float) -> NDArray[n
 
 
 def _bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int]:
-    """``(y0, y1, x0, x1)`` of a non-empty (H, W) mask's bounding box grown by ``margin``."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    h, w = mask.shape
-    return (
-        max(0, int(rows[0]) - margin),
-        min(h, int(rows[-1]) + margin + 1),
-        max(0, int(cols[0]) - margin),
-        min(w, int(cols[-1]) + margin + 1),
-    )
+    """:func:`lama_video.flow.bbox` of a mask known to be non-empty."""
+    box = fl.bbox(mask, margin)
+    assert box is not None
+    return box
 
 
 def _any_set(mask: NDArray[np.bool_] | None) -> bool:
