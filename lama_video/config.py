@@ -123,8 +123,9 @@ class TemporalConfig:
     flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))
     # flow (and all propagation geometry) at this longest side at most; colours stay full-size
     flow_max_side_px: int = _f(480, lo=32)
-    # holes grown by this (px) before flow completion, so the object's motion does not leak in
-    flow_grow_px: int = _f(24, lo=0, hi=128)
+    # the union of two frames' holes is grown by this (px of the flow grid, see flow_max_side_px)
+    # before flow completion, so the object's motion does not leak in
+    flow_grow_px: int = _f(8, lo=0, hi=128)
     # how the flow inside the grown holes is filled: the camera motion (homography) fitted around
     # each hole, falling back to harmonic where no single motion fits; or always harmonic
     flow_fill: str = _f("homography", choices=("homography", "harmonic"))

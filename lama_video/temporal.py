@@ -4,12 +4,15 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
 
 1. **Flow.** DIS forward and backward flow between neighbouring frames, at a working size whose
    longest side is at most ``flow_max_side_px`` (all geometry below happens at that size; colours
-   are always sampled from the full-resolution frames). Flow is only read near the holes, so DIS
-   runs on the box around both frames' grown holes plus a margin (``_FLOW_MARGIN_PX``) and the
-   field is extended beyond it by replicating its edges.
-2. **Flow completion.** Inside each hole, grown by ``flow_grow_px`` so that the object's motion at
-   its edge does not leak in, the flow is replaced by the harmonic interpolation of the flow around
-   it (:mod:`lama_video.flow_completion`).
+   are always sampled from the full-resolution frames). In both frames of a pair the union of
+   their holes is filled smoothly from its border, so DIS sees the same textureless patch at the
+   same place in both and nothing there moves with the object. Flow is only read near the holes,
+   so DIS runs on the box around the grown union plus a margin (``_FLOW_MARGIN_PX``) and the field
+   is extended beyond it by replicating its edges.
+2. **Flow completion.** Inside the union, grown by ``flow_grow_px`` so that the object's motion at
+   its edge does not leak in, the flow is replaced by the camera motion fitted on a ring around it
+   (or the harmonic interpolation of the flow around it where no single motion fits;
+   :mod:`lama_video.flow_completion`). A pair's two fields depend on that pair alone.
 3. **Propagation.** Two recurrent passes (past -> future, future -> past) carry, for every hole
    pixel, a *source address*: the nearest frame in that direction where the point is outside every
    hole and its position there. A pass only chains addresses (bilinear, nearest at seams between
@@ -78,7 +81,7 @@ _CONF_CELL_PX = 8  # ring mismatch (propagation confidence) is averaged on cells
 # is large wherever the hole moves and a tight gate would leave those pixels unsmoothed (7 DAVIS
 # pairs, in-process: 1.0 -> 12 gives hole PSNR 19.55 -> 19.67, flicker 1.37 -> 1.28).
 _SMOOTH_SLACK = 12.0
-_FLOW_MARGIN_PX = 32  # flow is estimated on the holes' box grown by this (working-size px)
+_FLOW_MARGIN_PX = 48  # flow is estimated on the holes' box grown by this (working-size px)
 
 
 @dataclass
@@ -87,7 +90,6 @@ class _FrameData:
 
     gray: NDArray[np.uint8]  # (h, w) luma at working size
     region: NDArray[np.bool_]  # (h, w) cells whose source address is chained (hole grown 1 cell)
-    grown: NDArray[np.bool_]  # (h, w) cells whose flow is replaced by the completion
 
 
 @dataclass
@@ -359,7 +361,7 @@ class TemporalEngine:
                 continue
             d = cache_f.get(start + t)
             if d is None:
-                d = self._frame_data(frames[t], holes[t], size, geo)
+                d = self._frame_data(frames[t], holes[t], size)
                 cache_f[start + t] = d
             data[t] = d
 
@@ -442,19 +444,10 @@ class TemporalEngine:
         self.stage_hook(stage, index, img, valid)
 
     def _frame_data(
-        self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], size: tuple[int, int], geo: _Geometry
+        self, rgb: NDArray[np.uint8], hole: NDArray[np.bool_], size: tuple[int, int]
     ) -> _FrameData:
         gray = fl.resize(fl.to_gray(rgb), size)
-        small = fl.shrink_mask(hole, size)
-        grow = max(1, round(self.cfg.flow_grow_px * geo.sx))
-        region = fl.dilate(small, 1)
-        if small.any():
-            # The object must not steer the flow of the background around it: DIS sees the hole
-            # filled smoothly from its border (its coarse pyramid levels would smear the object's
-            # motion far beyond the hole otherwise).
-            smooth = harmonic_fill(gray.astype(np.float32), region)
-            gray = np.clip(smooth + 0.5, 0, 255).astype(np.uint8)
-        return _FrameData(gray=gray, region=region, grown=fl.dilate(small, grow))
+        return _FrameData(gray=gray, region=fl.dilate(fl.shrink_mask(hole, size), 1))
 
     def _flows(
         self,
@@ -467,8 +460,8 @@ class TemporalEngine:
         n = len(data)
         fwd: list[NDArray[np.float32] | None] = [None] * (n - 1)
         bwd: list[NDArray[np.float32] | None] = [None] * (n - 1)
-        raw_f: dict[int, NDArray[np.float32]] = {}
-        raw_b: dict[int, NDArray[np.float32]] = {}
+        grow = self.cfg.flow_grow_px
+        fill = homography_fill if self.cfg.flow_fill == "homography" else harmonic_fill
         for t in range(n - 1):
             if not need[t]:
                 continue
@@ -478,36 +471,31 @@ class TemporalEngine:
                 continue
             a, b = data[t], data[t + 1]
             assert a is not None and b is not None
-            # Flow is only ever read near the holes: DIS runs on the box around both frames'
-            # grown holes plus a margin, and the field is extended beyond it by edge replication.
+            both = a.region | b.region  # not empty: the pair's flow is needed
             h, w = a.gray.shape
-            y0, y1, x0, x1 = _bbox(a.grown | b.grown, _FLOW_MARGIN_PX)
-            ga, gb = a.gray[y0:y1, x0:x1], b.gray[y0:y1, x0:x1]
-            raw_f[t] = fl.extend_crop(fl.estimate_gray(self._flow, ga, gb), y0, x0, h, w)
-            raw_b[t] = fl.extend_crop(fl.estimate_gray(self._flow, gb, ga), y0, x0, h, w)
-        # Complete the fields that live in frame t's grid (fwd[t] and bwd[t-1]) in one solve.
-        for t in range(n):
-            fields = []
-            if t in raw_f:
-                fields.append(("f", t, raw_f[t]))
-            if t - 1 in raw_b:
-                fields.append(("b", t - 1, raw_b[t - 1]))
-            if not fields:
-                continue
-            d = data[t]
-            assert d is not None
-            if d.grown.any():
-                fill = homography_fill if self.cfg.flow_fill == "homography" else harmonic_fill
-                stacked = fill(np.concatenate([f for _, _, f in fields], axis=2), d.grown)
-            else:
-                stacked = np.concatenate([f for _, _, f in fields], axis=2)
-            for k, (kind, i, _) in enumerate(fields):
-                part = np.ascontiguousarray(stacked[..., 2 * k : 2 * k + 2])
-                if kind == "f":
-                    fwd[i] = part
-                else:
-                    bwd[i] = part
-        for t in raw_f:
+            grown = fl.dilate(both, grow)
+            # DIS runs on the box around the grown holes plus a margin, and the field is extended
+            # beyond it by edge replication (flow is only read near the holes). Both frames get
+            # the union of their holes filled smoothly from its border, so DIS sees the same
+            # textureless patch at the same place in both: nothing there moves with the object
+            # (one frame's hole alone in each frame would move with it, and its coarse pyramid
+            # levels and patches would carry that motion well beyond the hole).
+            y0, y1, x0, x1 = _bbox(grown, _FLOW_MARGIN_PX)
+            u = both[y0:y1, x0:x1]
+            ga = _smooth_fill(a.gray[y0:y1, x0:x1], u)
+            gb = _smooth_fill(b.gray[y0:y1, x0:x1], u)
+            raw = np.concatenate(
+                [
+                    fl.extend_crop(fl.estimate_gray(self._flow, ga, gb), y0, x0, h, w),
+                    fl.extend_crop(fl.estimate_gray(self._flow, gb, ga), y0, x0, h, w),
+                ],
+                axis=2,
+            )
+            # Both fields are completed over the same grown union (one solve; each field gets
+            # its own camera motion), so a pair's flows depend on that pair alone.
+            done = fill(raw, grown)
+            fwd[t] = np.ascontiguousarray(done[..., :2])
+            bwd[t] = np.ascontiguousarray(done[..., 2:])
             cache_p[start + t] = (fwd[t], bwd[t])  # type: ignore[assignment]
         return fwd, bwd
 
@@ -1064,6 +1052,11 @@ def _bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int]:
     box = fl.bbox(mask, margin)
     assert box is not None
     return box
+
+
+def _smooth_fill(gray: NDArray[np.uint8], hole: NDArray[np.bool_]) -> NDArray[np.uint8]:
+    """``gray`` with ``hole`` replaced by the harmonic interpolation of its border."""
+    return np.clip(harmonic_fill(gray.astype(np.float32), hole) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _any_set(mask: NDArray[np.bool_] | None) -> bool:

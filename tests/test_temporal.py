@@ -152,7 +152,9 @@ def test_homography_fill_falls_back_to_harmonic_without_one_camera_motion():
 def test_camera_motion_fill_recovers_perspective_background_better_than_harmonic():
     # A textured plane seen by a zooming, panning camera with a keystone, under a wide occluder
     # moving 6 px a frame: propagation reads the right pixels only if the hole's flow is the
-    # camera's. Measured: mean error 1.9 (harmonic 5.1), worst frame 4.1 (harmonic 10.3).
+    # camera's. Measured: mean error 1.59 (harmonic 2.90), worst frame 3.28 (harmonic 5.57).
+    # Before DIS saw the two frames' union hole filled alike (each frame's own hole filled, so the
+    # smooth patch moved with the occluder): 1.9 (harmonic 5.1), worst 4.1 (harmonic 10.3).
     n, h, w = 16, 120, 200
     big = _texture(2 * h, 2 * w, blur=1.5)
     gts, items = [], []
@@ -174,8 +176,11 @@ def test_camera_motion_fill_recovers_perspective_background_better_than_harmonic
             float(np.abs(out[hole].astype(np.float32) - gt[hole]).mean())
             for (_frame, hole, out), gt in zip(res, gts, strict=True)
         ]
-    assert np.mean(errs["homography"]) < 2.5 and max(errs["homography"]) < 5.0, errs
-    assert np.mean(errs["homography"]) < 0.5 * np.mean(errs["harmonic"]), errs
+    assert np.mean(errs["homography"]) < 2.0 and max(errs["homography"]) < 4.0, errs
+    assert np.mean(errs["homography"]) < 0.65 * np.mean(errs["harmonic"]), errs
+    # The flow next to the hole no longer carries the occluder's motion, so even a harmonic
+    # completion of it stays close to the camera's.
+    assert np.mean(errs["harmonic"]) < 4.0 and max(errs["harmonic"]) < 8.0, errs
 
 
 # ---------------------------------------------------------------- propagation
