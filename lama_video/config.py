@@ -140,7 +140,7 @@ class TemporalConfig:
     # neighbours on each side used by smoothing
     smoothing_radius: int = _f(2, lo=0, hi=10)
     # ring mismatch (grey levels) where propagated colours weigh half vs a smooth fill; 0 = off
-    mismatch_scale: float = _f(12.0, lo=0.0)
+    mismatch_scale: float = _f(16.0, lo=0.0)
 
 
 # Output pixel formats the writer supports (8- and 10-bit YUV, planar RGB for lossless work).
