@@ -82,6 +82,9 @@ _DAMP_MAX = 0.85  # a damped side (semi-transparent overlay) ...
 _SIDE_CORR = 0.6  # ... that follows its neighbour in time
 _MIN_OPACITY = 0.15  # an overlay damps the scene's change inside it by at least this share
 _HOLE_DAMP = 0.85  # an enclosed hole changing less than this share of the outside is inside
+_BAND_DAMP = 0.25  # a thick stroke's band between its rims changes less than this share ...
+_BODY_REACH = 3  # ... and lies within this many closing widths of its rims' box ...
+_BOUNDED_SHARE = 0.25  # ... with at least this share of its outline next to the rims
 _RIM_ON_EDGES = 0.7  # share of a found region's rim that lies on persistent edges
 _MIN_AREA = 0.002  # smallest overlay, as a share of the frame
 _ISOTROPY = 0.12  # smallest λmin/λmax of an overlay's edge structure tensor (not one straight edge)
@@ -253,31 +256,82 @@ def _regions(
         if outside <= 0:
             continue
         crop = change[y : y + bh, x : x + bw]
-        inside = float(np.median(crop[comp]))
+        # The overlay's body: its edges plus the still places they bound. A thick stroke (a
+        # ring's band) has an edge on each side that the closing does not join; its body is the
+        # band between them, whose own change (not the edge pixels', which straddle the scene)
+        # says how much the overlay damps the scene.
+        by0, by1 = max(y - _BODY_REACH * m, 0), min(y + bh + _BODY_REACH * m, h)
+        bx0, bx1 = max(x - _BODY_REACH * m, 0), min(x + bw + _BODY_REACH * m, w)
+        edges_b = np.zeros((by1 - by0, bx1 - bx0), bool)
+        edges_b[y - by0 : y - by0 + bh, x - bx0 : x - bx0 + bw] = comp
+        damped = (change[by0:by1, bx0:bx1] < _BAND_DAMP * outside) & ~edges_b
+        band = _bounded_by(damped, edges_b)
+        # Grown by a pixel: a stroke's anti-aliased outline (half overlay, half scene) changes too
+        # much to count as damped, and the rims' edge pixels miss it where a rim went undetected.
+        body_b = edges_b | (cv2.dilate(band.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+        # Enclosed holes belong to the overlay when they are damped too (a solid logo's inside),
+        # not when the scene shows through (the middle of a ring, the inside of an O).
+        body_b |= _enclosed(edges_b) & (change[by0:by1, bx0:bx1] < _HOLE_DAMP * outside)
+        # Measured on the damped places when they are as many as the edge pixels (a thin stroke
+        # closed up by the closing has none: its edges are its body).
+        inner = body_b & ~edges_b
+        if inner.sum() >= comp.sum():
+            inside = float(np.median(change[by0:by1, bx0:bx1][inner]))
+        else:
+            inside = float(np.median(crop[comp]))
         op = float(np.clip(1 - inside / outside, 0, 1))
         if op < _MIN_OPACITY:  # the scene changes as much inside as around it: no overlay
             continue
-        # Enclosed holes belong to the overlay when they are damped too (a solid logo's inside),
-        # not when the scene shows through (the middle of a ring, the inside of an O).
-        filled = comp | (
-            enclosed[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw] & (crop < _HOLE_DAMP * outside)
-        )
         # An overlay's outline is its own edges: most of the found region's rim lies on the
         # persistent edges (a blob of still scene closed up from scattered edges does not).
         rim = cv2.morphologyEx(
-            filled.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)
+            body_b.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)
         )
-        near_edge = cv2.dilate(
-            edge[y : y + bh, x : x + bw].astype(np.uint8), np.ones((3, 3), np.uint8)
-        )
+        near_edge = cv2.dilate(edge[by0:by1, bx0:bx1].astype(np.uint8), np.ones((3, 3), np.uint8))
         on_edges = float(near_edge[rim > 0].mean()) if rim.any() else 0.0
         if on_edges < _RIM_ON_EDGES:
             continue
-        mask[y : y + bh, x : x + bw] |= filled
-        opacity[y : y + bh, x : x + bw][filled] = np.clip(1 - crop[filled] / outside, 0, 1)
-        regions.append(OverlayRegion(x, y, bw, bh, int(filled.sum()), op))
+        mask[by0:by1, bx0:bx1] |= body_b
+        opacity[by0:by1, bx0:bx1][body_b] = np.clip(
+            1 - change[by0:by1, bx0:bx1][body_b] / outside, 0, 1
+        )
+        fy, fx = np.nonzero(body_b)
+        regions.append(
+            OverlayRegion(
+                bx0 + int(fx.min()),
+                by0 + int(fy.min()),
+                int(fx.max() - fx.min()) + 1,
+                int(fy.max() - fy.min()) + 1,
+                int(body_b.sum()),
+                op,
+            )
+        )
     regions.sort(key=lambda r: -r.pixels)
     return Detection(mask, opacity, tuple(regions), n)
+
+
+def _bounded_by(candidates: NDArray[np.bool_], edges: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The connected parts of ``candidates`` that ``edges`` bound.
+
+    A part qualifies when it does not reach the crop's border and at least ``_BOUNDED_SHARE`` of
+    the pixels just outside it lie next to ``edges`` (a band between two rims; not a patch of
+    still scene that merely touches the overlay).
+    """
+    count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=4)
+    if count <= 1:
+        return np.zeros_like(candidates)
+    near = cv2.dilate(edges.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    # Per part: the pixels next to it outside every part (one between two parts counts for the
+    # higher label), and how many of them are near the edges.
+    grown = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+    outer = (labels == 0) & (grown > 0)
+    total = np.bincount(grown[outer], minlength=count)
+    on = np.bincount(grown[outer & near], minlength=count)
+    keep = on >= _BOUNDED_SHARE * np.maximum(total, 1)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    keep[border] = False
+    keep[0] = False
+    return keep[labels]
 
 
 def _enclosed(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:

@@ -146,6 +146,25 @@ def test_detects_a_logo_on_a_real_moving_clip(clip_frames) -> None:
     assert 0 < found.opacity[found.mask].mean() <= 1
 
 
+def test_detects_a_thick_opaque_ring_by_its_still_band(clip_frames) -> None:
+    # The band (about 19 px) is wider than the closing that joins edges, so its two rims are
+    # separate edge chains and the band between them is what stays still. Measured: coverage
+    # 1.00 at 1.12x the area. Before the band was measured (the rims' own pixels straddle the
+    # scene, so the ring seemed to damp it by 11 %), this ring was rejected outright.
+    h, w = clip_frames[0].shape[:2]
+    shape = ring(h, w, 0.25 * w, 0.7 * h, np.sqrt(0.12 * h * w) / 2)
+    burnt = burn(clip_frames, shape, (250, 210, 40))
+    found = detect_overlays(burnt, n_frames=len(burnt))
+    pixels = shape >= 0.5
+    assert (found.mask & pixels).sum() >= 0.99 * pixels.sum()
+    assert found.mask.sum() <= 1.4 * pixels.sum()
+    assert found.regions[0].opacity > 0.9
+    middle = np.zeros((h, w), bool)  # the scene seen through the ring stays out of the mask
+    cv2.circle(middle.view(np.uint8), (int(0.25 * w), int(0.7 * h)), 10, 1, -1)
+    middle &= shape == 0
+    assert not (found.mask & middle).any()
+
+
 def test_finds_nothing_on_the_clean_clip(clip_frames) -> None:
     found = detect_overlays(clip_frames, n_frames=len(clip_frames))
     assert not found.found
