@@ -255,30 +255,12 @@ def _regions(
         outside = float(np.median(change[y0:y1, x0:x1][ring])) if ring.any() else 0.0
         if outside <= 0:
             continue
-        crop = change[y : y + bh, x : x + bw]
-        # The overlay's body: its edges plus the still places they bound. A thick stroke (a
-        # ring's band) has an edge on each side that the closing does not join; its body is the
-        # band between them, whose own change (not the edge pixels', which straddle the scene)
-        # says how much the overlay damps the scene.
         by0, by1 = max(y - _BODY_REACH * m, 0), min(y + bh + _BODY_REACH * m, h)
         bx0, bx1 = max(x - _BODY_REACH * m, 0), min(x + bw + _BODY_REACH * m, w)
         edges_b = np.zeros((by1 - by0, bx1 - bx0), bool)
         edges_b[y - by0 : y - by0 + bh, x - bx0 : x - bx0 + bw] = comp
-        damped = (change[by0:by1, bx0:bx1] < _BAND_DAMP * outside) & ~edges_b
-        band = _bounded_by(damped, edges_b)
-        # Grown by a pixel: a stroke's anti-aliased outline (half overlay, half scene) changes too
-        # much to count as damped, and the rims' edge pixels miss it where a rim went undetected.
-        body_b = edges_b | (cv2.dilate(band.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
-        # Enclosed holes belong to the overlay when they are damped too (a solid logo's inside),
-        # not when the scene shows through (the middle of a ring, the inside of an O).
-        body_b |= _enclosed(edges_b) & (change[by0:by1, bx0:bx1] < _HOLE_DAMP * outside)
-        # Measured on the damped places when they are as many as the edge pixels (a thin stroke
-        # closed up by the closing has none: its edges are its body).
-        inner = body_b & ~edges_b
-        if inner.sum() >= comp.sum():
-            inside = float(np.median(change[by0:by1, bx0:bx1][inner]))
-        else:
-            inside = float(np.median(crop[comp]))
+        change_b = change[by0:by1, bx0:bx1]
+        body_b, inside = _body(edges_b, change_b, outside)
         op = float(np.clip(1 - inside / outside, 0, 1))
         if op < _MIN_OPACITY:  # the scene changes as much inside as around it: no overlay
             continue
@@ -292,9 +274,7 @@ def _regions(
         if on_edges < _RIM_ON_EDGES:
             continue
         mask[by0:by1, bx0:bx1] |= body_b
-        opacity[by0:by1, bx0:bx1][body_b] = np.clip(
-            1 - change[by0:by1, bx0:bx1][body_b] / outside, 0, 1
-        )
+        opacity[by0:by1, bx0:bx1][body_b] = np.clip(1 - change_b[body_b] / outside, 0, 1)
         fy, fx = np.nonzero(body_b)
         regions.append(
             OverlayRegion(
@@ -308,6 +288,39 @@ def _regions(
         )
     regions.sort(key=lambda r: -r.pixels)
     return Detection(mask, opacity, tuple(regions), n)
+
+
+def _body(
+    edges: NDArray[np.bool_], change: NDArray[np.float32], outside: float
+) -> tuple[NDArray[np.bool_], float]:
+    """An overlay's body around one component of persistent edges, and the scene's change in it.
+
+    The body is the edges plus the still places they bound. A thick stroke (a ring's band) has an
+    edge on each side that the closing does not join; its body is the band between them, whose
+    own change (not the edge pixels', which straddle overlay and scene) says how much the overlay
+    damps the scene.
+
+    Args:
+        edges: (h, w) bool, the component in a crop around it (``_BODY_REACH`` closing widths).
+        change: (h, w) mean change of the scene over the samples, same crop.
+        outside: the scene's change just around the component.
+
+    Returns:
+        The body (same crop) and the median change inside it.
+    """
+    band = _bounded_by((change < _BAND_DAMP * outside) & ~edges, edges)
+    # Grown by a pixel: a stroke's anti-aliased outline (half overlay, half scene) changes too
+    # much to count as damped, and the edge pixels miss it where a rim went undetected.
+    body = edges | (cv2.dilate(band.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    # Enclosed holes belong to the overlay when they are damped too (a solid logo's inside), not
+    # when the scene shows through (the middle of a ring, the inside of an O).
+    body |= _enclosed(edges) & (change < _HOLE_DAMP * outside)
+    # Measured on the damped places when they are as many as the edge pixels (a thin stroke
+    # closed up by the closing has none: its edges are its body).
+    inner = body & ~edges
+    if inner.sum() >= edges.sum():
+        return body, float(np.median(change[inner]))
+    return body, float(np.median(change[edges]))
 
 
 def _bounded_by(candidates: NDArray[np.bool_], edges: NDArray[np.bool_]) -> NDArray[np.bool_]:
