@@ -13,8 +13,9 @@ few Jacobi sweeps. That keeps the cost linear in the hole size.
 :func:`homography_fill` is the default for flow fields: where the flow in a ring around the hole
 is one camera motion (a homography explains most of it), the hole gets that motion, not the
 harmonic interpolation of the values next to it. Those values are the least reliable of all:
-DIS's patches and pyramid carry the object's motion (and the smooth patch the object was replaced
-by) well beyond the hole, and a harmonic fill spreads that error over the whole hole. Where no
+DIS's patches and pyramid smear motion across the hole's edge (the temporal engine shows DIS the
+same smooth patch at the same place in both frames of a pair, which removes the object's motion
+from it, but not the smear), and a harmonic fill spreads that error over the whole hole. Where no
 single homography explains the ring (strong parallax, several motions), it falls back to the
 harmonic fill.
 """

@@ -8,8 +8,10 @@ so where ``a < 1`` the background ``J_t`` is recovered by inverting the blend, n
 
 - :func:`detect_overlays` finds what stays put while the scene around it moves: edges whose
   gradients add up over the sampled frames in which the scene at that place changed, where one
-  side of the edge is still (opaque) or follows the other, damped (semi-transparent). A still
-  camera over a still scene gives no such evidence, so nothing is found there.
+  side of the edge is still (opaque) or follows the other, damped (semi-transparent). A found
+  overlay is those edges plus the still places they bound (a thick stroke's band between its two
+  rims, a solid logo's inside). A still camera over a still scene gives no such evidence, so
+  nothing is found there.
 - :class:`Unblender` fits the blend from the video itself: the temporal engine's fill of the
   overlay region, made from other frames, stands in for ``J_t``. Each frame is then recovered as
   ``(I_t - a W) / (1 - a)`` and combined with the fill by their expected errors, so where the
@@ -243,24 +245,22 @@ def _regions(
         isotropy = (1 - r) / (1 + r)
         if isotropy < _ISOTROPY:
             continue
-        # The scene's change just around the component, against its own change: an overlay
-        # damps it (to nothing if opaque, by (1 - a) if not).
-        m = close
-        y0, y1, x0, x1 = max(y - m, 0), min(y + bh + m, h), max(x - m, 0), min(x + bw + m, w)
-        big = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        big[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw] = comp
-        enclosed = _enclosed(big.astype(bool))
-        # The outside proper, not the inside of a ring or a letter.
-        ring = (cv2.dilate(big, kernel) > 0) & (big == 0) & ~enclosed
-        outside = float(np.median(change[y0:y1, x0:x1][ring])) if ring.any() else 0.0
-        if outside <= 0:
-            continue
-        by0, by1 = max(y - _BODY_REACH * m, 0), min(y + bh + _BODY_REACH * m, h)
-        bx0, bx1 = max(x - _BODY_REACH * m, 0), min(x + bw + _BODY_REACH * m, w)
+        # One crop around the component, wide enough for its body (``_BODY_REACH`` closings).
+        reach = _BODY_REACH * close
+        by0, by1 = max(y - reach, 0), min(y + bh + reach, h)
+        bx0, bx1 = max(x - reach, 0), min(x + bw + reach, w)
         edges_b = np.zeros((by1 - by0, bx1 - bx0), bool)
         edges_b[y - by0 : y - by0 + bh, x - bx0 : x - bx0 + bw] = comp
         change_b = change[by0:by1, bx0:bx1]
-        body_b, inside = _body(edges_b, change_b, outside)
+        enclosed = _enclosed(edges_b)
+        # The scene's change just around the component, against its own change: an overlay
+        # damps it (to nothing if opaque, by (1 - a) if not). The outside proper, not the inside
+        # of a ring or a letter.
+        ring = (cv2.dilate(edges_b.view(np.uint8), kernel) > 0) & ~edges_b & ~enclosed
+        outside = float(np.median(change_b[ring])) if ring.any() else 0.0
+        if outside <= 0:
+            continue
+        body_b, inside = _body(edges_b, enclosed, change_b, outside)
         op = float(np.clip(1 - inside / outside, 0, 1))
         if op < _MIN_OPACITY:  # the scene changes as much inside as around it: no overlay
             continue
@@ -291,7 +291,10 @@ def _regions(
 
 
 def _body(
-    edges: NDArray[np.bool_], change: NDArray[np.float32], outside: float
+    edges: NDArray[np.bool_],
+    enclosed: NDArray[np.bool_],
+    change: NDArray[np.float32],
+    outside: float,
 ) -> tuple[NDArray[np.bool_], float]:
     """An overlay's body around one component of persistent edges, and the scene's change in it.
 
@@ -302,6 +305,7 @@ def _body(
 
     Args:
         edges: (h, w) bool, the component in a crop around it (``_BODY_REACH`` closing widths).
+        enclosed: (h, w) bool, what ``edges`` enclose (:func:`_enclosed`).
         change: (h, w) mean change of the scene over the samples, same crop.
         outside: the scene's change just around the component.
 
@@ -314,7 +318,7 @@ def _body(
     body = edges | (cv2.dilate(band.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
     # Enclosed holes belong to the overlay when they are damped too (a solid logo's inside), not
     # when the scene shows through (the middle of a ring, the inside of an O).
-    body |= _enclosed(edges) & (change < _HOLE_DAMP * outside)
+    body |= enclosed & (change < _HOLE_DAMP * outside)
     # Measured on the damped places when they are as many as the edge pixels (a thin stroke
     # closed up by the closing has none: its edges are its body).
     inner = body & ~edges
