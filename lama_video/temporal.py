@@ -11,8 +11,10 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    is extended beyond it by replicating its edges.
 2. **Flow completion.** Inside the union, grown by ``flow_grow_px`` so that the object's motion at
    its edge does not leak in, the flow is replaced by the camera motion fitted on a ring around it
-   (or the harmonic interpolation of the flow around it where no single motion fits;
-   :mod:`lama_video.flow_completion`). A pair's two fields depend on that pair alone.
+   (in fast motion, where neither field alone is one motion, one motion fitted on the ring pixels
+   where the two fields agree, forward and inverted; the harmonic interpolation of the flow around
+   it where no single motion fits; :mod:`lama_video.flow_completion`). A pair's two fields depend
+   on that pair alone.
 3. **Propagation.** Two recurrent passes (past -> future, future -> past) carry, for every hole
    pixel, a *source address*: the nearest frame in that direction where the point is outside every
    hole and its position there. A pass only chains addresses (bilinear, nearest at seams between
@@ -51,6 +53,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 
 import numpy as np
@@ -461,7 +464,11 @@ class TemporalEngine:
         fwd: list[NDArray[np.float32] | None] = [None] * (n - 1)
         bwd: list[NDArray[np.float32] | None] = [None] * (n - 1)
         grow = self.cfg.flow_grow_px
-        fill = homography_fill if self.cfg.flow_fill == "homography" else harmonic_fill
+        fill: Callable[[NDArray[np.float32], NDArray[np.bool_]], NDArray[np.float32]] = (
+            partial(homography_fill, paired=True)
+            if self.cfg.flow_fill == "homography"
+            else harmonic_fill
+        )
         for t in range(n - 1):
             if not need[t]:
                 continue
