@@ -8,7 +8,9 @@ Where two keyframes bracket a frame, both directions are combined (their union: 
 At a keyframe, the mask is split: parts thinner than 5 working pixels (lines, cables, far limbs:
 a morphological opening removes them) form a *thin layer* that is carried by the object's motion
 alone, since to flow and to GrabCut they look like background; the rest is the *body*. The
-object's colour model is learnt from the body's interior.
+object's colour model is learnt from the body's interior on the keyframes: the forward pass pools
+those it has passed, the backward pass all of them (a later keyframe adds a look of the object,
+it does not replace the earlier ones).
 
 One tracking step (frame ``a`` -> neighbour ``b``), at the reduced working size of the flow:
 
@@ -637,21 +639,40 @@ class MaskTracker:
         """Full-size (H, W, 3) uint8 frame -> working size."""
         return resize(rgb, self.work_size)
 
-    def reset(self, small_rgb: NDArray[np.uint8], mask: NDArray[np.bool_]) -> None:
-        """Start from a keyframe: its working-size frame and its full-size (H, W) bool mask."""
-        soft = resize(mask.astype(np.float32), self.work_size)
-        marked = soft > 0.25
+    def _marked(self, mask: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """A full-size keyframe mask at working size, and its thin layer."""
+        marked = resize(mask.astype(np.float32), self.work_size) > 0.25
         # Parts thinner than GrabCut's sure core (lines, cables, far limbs) are carried as their
         # own layer, by the object's motion alone: to flow and colour they look like background.
-        self._thin = thin_parts(marked, _CORE_PX)
-        self._state = marked
+        return marked, thin_parts(marked, _CORE_PX)
+
+    def object_colours(
+        self, small_rgb: NDArray[np.uint8], mask: NDArray[np.bool_]
+    ) -> NDArray[np.uint8]:
+        """(N, 3) colours of the object as a keyframe marks it (working-size frame, full mask).
+
+        Taken 1 px in from the outline, where colours mix with the background's.
+        """
+        marked, thin = self._marked(mask)
+        inner = _erode(marked & ~thin, 1)
+        return small_rgb[inner if inner.any() else marked]
+
+    def reset(
+        self,
+        small_rgb: NDArray[np.uint8],
+        mask: NDArray[np.bool_],
+        colours: NDArray[np.uint8] | None = None,
+    ) -> None:
+        """Start from a keyframe: its working-size frame and its full-size (H, W) bool mask.
+
+        ``colours``: the object's colours for the colour models of every tracked frame (e.g.
+        pooled from several keyframes); by default this keyframe's (:meth:`object_colours`).
+        """
+        self._state, self._thin = self._marked(mask)
         self._drift = 0.0
         self.confidence = 1.0
         self._prev_rgb = small_rgb
-        # The object's colours as the user marked them (1 px in from the outline, where colours
-        # mix with the background's), for the colour models of every tracked frame.
-        inner = _erode(self._state & ~self._thin, 1)
-        self._obj_colours = small_rgb[inner if inner.any() else self._state]
+        self._obj_colours = self.object_colours(small_rgb, mask) if colours is None else colours
 
     def step(self, small_rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
         """Track into the next frame (working size (h, w, 3) uint8); return its full-size mask."""
@@ -790,6 +811,26 @@ class MaskTracker:
 
 # --------------------------------------------------------------------------------------------------
 # Whole-clip propagation
+
+
+#: Colours pooled from several keyframes are thinned evenly to at most this many (the colour
+#: histograms and models need a few thousand; the tracker's steps scan all of them).
+_MAX_POOLED_COLOURS = 60_000
+
+
+def _pooled(colours: list[NDArray[np.uint8]]) -> NDArray[np.uint8]:
+    """The object's colours on several keyframes as one model's samples.
+
+    More keyframes never take colours away: each tracked frame is judged against every look of
+    the object the user marked so far, not just the last one (breakdance, a keyframe every 10
+    frames: the frames after the last keyframe fell below the one-keyframe run's coverage when
+    only that keyframe's colours were kept).
+    """
+    if len(colours) == 1:
+        return colours[0]
+    pooled = np.concatenate(colours)
+    step = -(-len(pooled) // _MAX_POOLED_COLOURS)
+    return pooled[::step]
 
 
 def check_keyframes(
@@ -973,12 +1014,14 @@ def propagate_masks(
         result.resize(n)
         for i in indices:
             result[i] = kf[i]
-        # Backward pass: from each keyframe back to the previous one (or the clip's start).
+        # Backward pass: from each keyframe back to the previous one (or the clip's start), with
+        # the colours of every keyframe.
+        colours = _pooled([tracker.object_colours(store.get(i), kf[i]) for i in indices])
         bounds = [-1, *indices]
         for k_prev, k_next in itertools.pairwise(bounds):
             if k_next - k_prev <= 1:
                 continue
-            tracker.reset(store.get(k_next), kf[k_next])
+            tracker.reset(store.get(k_next), kf[k_next], colours)
             for t in range(k_next - 1, k_prev, -1):
                 back = tracker.step(store.get(t))
                 if k_prev < 0:  # before the first keyframe: the backward track alone
@@ -1089,6 +1132,7 @@ def _forward_pass(
     first, last = min(kf), max(kf)
     tracker: MaskTracker | None = None
     forward: PackedMasks | None = None
+    seen: list[NDArray[np.uint8]] = []  # the object's colours on each keyframe so far
     n = 0
     for t, item in enumerate(src.frames()):
         rgb = _rgb(item)
@@ -1105,7 +1149,8 @@ def _forward_pass(
             store.put(t, small)
         forward.resize(t + 1)
         if t in kf:
-            tracker.reset(small, kf[t])
+            seen.append(tracker.object_colours(small, kf[t]))
+            tracker.reset(small, kf[t], _pooled(seen))
         elif t > first:
             forward[t] = tracker.step(small)
             forward.confidence[t] = tracker.confidence

@@ -16,7 +16,9 @@ from lama_video.errors import MaskError
 from lama_video.masks import dilate, read_mask_image
 from lama_video.outputs import MARKER
 from lama_video.propagate import (
+    MaskTracker,
     PackedMasks,
+    _pooled,
     check_keyframes,
     colour_models,
     combine,
@@ -500,3 +502,34 @@ def test_more_keyframes_never_hurt_on_real_footage():
     assert np.mean([many[t].sum() for t in range(n)]) <= 1.2 * np.mean(
         [one[t].sum() for t in range(n)]
     )
+
+
+def test_later_keyframes_add_to_the_colour_model_instead_of_replacing_it(clip, monkeypatch):
+    # The object looks different on the second keyframe (blue instead of red): every track
+    # started there, forward and backward, judges colours against both looks.
+    frames, truth = clip
+    frames = frames.copy()
+    frames[5][truth[5]] = (20, 20, 230)
+    models = []
+    reset = MaskTracker.reset
+
+    def spy(self, small, mask, colours=None):  # type: ignore[no-untyped-def]
+        reset(self, small, mask, colours)
+        models.append(self._obj_colours.copy())
+
+    monkeypatch.setattr(MaskTracker, "reset", spy)
+    propagate_masks(frames, {0: truth[0], 5: truth[5]}, TIGHT)
+    blue = [float((m[:, 2] > 200).mean()) for m in models]
+    assert len(blue) == 3  # forward from 0, forward from 5, backward from 5 to 0
+    assert blue[0] == 0.0  # the first keyframe alone
+    assert all(0.3 < b < 0.7 for b in blue[1:]), blue  # both keyframes' colours
+
+
+def test_pooled_colours_are_thinned_evenly_and_one_keyframe_is_kept_as_is():
+    rng = np.random.default_rng(0)
+    one = rng.integers(0, 256, (70_000, 3), dtype=np.uint8)
+    assert _pooled([one]) is one
+    both = _pooled([one, np.zeros((50_000, 3), np.uint8)])
+    assert 55_000 <= len(both) <= 60_000
+    # Evenly: each keyframe keeps its share (70 : 50).
+    assert abs(float((both == 0).all(axis=1).mean()) - 50 / 120) < 0.01
