@@ -138,7 +138,10 @@ class TemporalConfig:
     # 0 = off, 1 = full blend with aligned neighbours
     smoothing_strength: float = _f(1.0, lo=0.0, hi=1.0)
     # neighbours on each side used by smoothing
-    smoothing_radius: int = _f(2, lo=0, hi=10)
+    smoothing_radius: int = _f(4, lo=0, hi=10)
+    # share of the fine detail (finer than ~2 px) that smoothing averages too; the coarser part
+    # is always averaged. 1 = all of it (a blur where neighbours are not aligned to the pixel)
+    smoothing_detail: float = _f(0.15, lo=0.0, hi=1.0)
     # ring mismatch (grey levels) where propagated colours weigh half vs a smooth fill; 0 = off
     mismatch_scale: float = _f(16.0, lo=0.0)
 
