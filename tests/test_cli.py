@@ -350,11 +350,43 @@ def test_help_imports_no_media_or_array_library() -> None:
     import sys
 
     heavy = ("cv2", "av", "numpy", "torch", "scipy", "tqdm", "yaml")
-    code = f"import sys, lama_video.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    code = (
+        "import sys, lama_video.cli._app as a; a.load_commands(); "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_help_lists_the_commands_without_importing_them() -> None:
+    """``lama-video --help`` lists the commands from a table (0.15 s -> 0.09 s here); the table
+    says what the commands' own help says, in their order."""
+    import subprocess
+    import sys
+
+    import typer.main
+
+    from lama_video.cli._app import COMMANDS, load_commands
+
+    code = (
+        "import sys; sys.argv = ['lama-video', '--help']\n"
+        "from lama_video.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('lama_video.cli.')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip().splitlines()[-1] == "['lama_video.cli._app']", run.stdout
+    for name in COMMANDS:
+        assert f"\n  {name} " in run.stdout, run.stdout
+    typo = runner.invoke(app, ["remov"])
+    assert typo.exit_code == 2 and "Did you mean 'remove'?" in typo.output, typo.output
+    load_commands()
+    real = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert list(real) == list(COMMANDS)
+    for name, (_module, text) in COMMANDS.items():
+        assert (real[name].help or "").split("\n\n")[0] == text, name
 
 
 def test_remove_start_does_not_import_scipy() -> None:

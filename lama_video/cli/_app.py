@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 import typer.core
+import typer.main
 
 from lama_video._version import __version__
 from lama_video.errors import LamaVideoError
@@ -43,11 +45,74 @@ def hoist_global_flags(args: list[str]) -> list[str]:
     return head + rest
 
 
+#: The sub-commands in the order ``--help`` lists them: name -> (the module that registers it, the
+#: first paragraph of its help). ``lama-video --help`` lists them from here without importing
+#: any command module (they import the pipeline's configuration, typer's parameter machinery for
+#: each option, ...: 40 ms of a 150 ms help); the first command looked up imports them all. A
+#: test keeps these texts equal to the commands' own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "remove": (
+        "lama_video.cli.remove",
+        "Remove the masked object from INPUT and write OUTPUT with the original timing and audio.",
+    ),
+    "image": (
+        "lama_video.cli.image",
+        "Remove the masked regions of still images (--dilate 0 reproduces LaMa's own output).",
+    ),
+    "finetune": (
+        "lama_video.cli.finetune",
+        "Fine-tune the inpainting generator with LaMa's recipe; the result loads with --model "
+        "OUTPUT.",
+    ),
+    "ui": (
+        "lama_video.cli.ui",
+        "Open a local page to mark the object on keyframes, track it, remove it and save.",
+    ),
+    "mask": (
+        "lama_video.cli.mask",
+        "Track keyframe masks through INPUT and write every frame's hole as a PNG (0/255).",
+    ),
+    "batch": (
+        "lama_video.cli.batch",
+        "Clean every recording of SOURCE into OUTPUT; a rerun skips finished jobs.",
+    ),
+    "weights": (
+        "lama_video.cli.weights",
+        "Download, list and verify LaMa weights (cache: $LAMA_VIDEO_HOME or the user cache).",
+    ),
+}
+
+
+def load_commands() -> None:
+    """Import every command module (each registers its command on :data:`app`)."""
+    for module, _help in COMMANDS.values():
+        importlib.import_module(module)
+
+
 class _Group(typer.core.TyperGroup):
-    """The root group: global flags are accepted before or after the sub-command."""
+    """The root group: global flags are accepted before or after the sub-command, and the
+    command modules are imported only when a command is looked up (:data:`COMMANDS`)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer vendors click
         return super().parse_args(ctx, hoist_global_flags(list(args)))
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:  # unknown names too: typer suggests from the loaded
+            load_commands()
+            self.commands.update(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [
+            (name, typer.core.TyperCommand(name, help=text).get_short_help_str(limit))
+            for name, (_module, text) in COMMANDS.items()
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 # Plain (click-style) help: metavars like PATH and [auto|lama], no type annotations in angle
