@@ -48,8 +48,9 @@ def hoist_global_flags(args: list[str]) -> list[str]:
 #: The sub-commands in the order ``--help`` lists them: name -> (the module that registers it, the
 #: first paragraph of its help). ``lama-video --help`` lists them from here without importing
 #: any command module (they import the pipeline's configuration, typer's parameter machinery for
-#: each option, ...: 40 ms of a 150 ms help); the first command looked up imports them all. A
-#: test keeps these texts equal to the commands' own.
+#: each option, ...: 40 ms of a 150 ms help); a command imports its own module when it is looked
+#: up (an unknown name imports them all, for typer's "did you mean"). A test keeps these texts
+#: equal to the commands' own.
 COMMANDS: dict[str, tuple[str, str]] = {
     "remove": (
         "lama_video.cli.remove",
@@ -100,8 +101,11 @@ class _Group(typer.core.TyperGroup):
         return list(COMMANDS)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in self.commands:  # unknown names too: typer suggests from the loaded
-            load_commands()
+        if cmd_name not in self.commands:
+            if cmd_name in COMMANDS:
+                importlib.import_module(COMMANDS[cmd_name][0])
+            else:  # a typo: typer suggests from the commands it has
+                load_commands()
             self.commands.update(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
         return super().get_command(ctx, cmd_name)
 
