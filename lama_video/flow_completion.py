@@ -182,8 +182,12 @@ def _paired_motion(
     if hom is None:
         return None
     reach = float(np.abs(t - s).max()) * 4.0 + 8.0
+    try:
+        inverse = np.linalg.inv(hom).astype(np.float64)
+    except np.linalg.LinAlgError:  # a degenerate fit
+        return None
     fwd = _displacement(hom, hx, hy, reach)
-    bwd = _displacement(np.linalg.inv(hom).astype(np.float64), hx, hy, reach)
+    bwd = _displacement(inverse, hx, hy, reach)
     if fwd is None or bwd is None:
         return None
     return fwd, bwd
