@@ -828,7 +828,8 @@ def _pooled(colours: list[NDArray[np.uint8]]) -> NDArray[np.uint8]:
     """
     if len(colours) == 1:
         return colours[0]
-    # Thinned before joining, so a clip with a keyframe on every frame costs no more per call.
+    # Thinned before joining: a call copies about the cap, not every keyframe's colours (a clip
+    # with a keyframe on every frame pools at each one).
     step = -(-sum(len(c) for c in colours) // _MAX_POOLED_COLOURS)
     return np.concatenate([c[::step] for c in colours])
 
