@@ -595,6 +595,14 @@ _MIN_FIT_SHARE = 0.2
 _DRIFT_WEIGHT = 0.02
 
 
+def _inner_colours(
+    small_rgb: NDArray[np.uint8], marked: NDArray[np.bool_], thin: NDArray[np.bool_]
+) -> NDArray[np.uint8]:
+    """The colours of a marked body 1 px in from its outline (all of it if nothing is left)."""
+    inner = _erode(marked & ~thin, 1)
+    return small_rgb[inner if inner.any() else marked]
+
+
 def _unreliable_share(
     mask: NDArray[np.bool_], flow: NDArray[np.float32], fb_err: NDArray[np.float32]
 ) -> float:
@@ -653,9 +661,7 @@ class MaskTracker:
 
         Taken 1 px in from the outline, where colours mix with the background's.
         """
-        marked, thin = self._marked(mask)
-        inner = _erode(marked & ~thin, 1)
-        return small_rgb[inner if inner.any() else marked]
+        return _inner_colours(small_rgb, *self._marked(mask))
 
     def reset(
         self,
@@ -672,7 +678,9 @@ class MaskTracker:
         self._drift = 0.0
         self.confidence = 1.0
         self._prev_rgb = small_rgb
-        self._obj_colours = self.object_colours(small_rgb, mask) if colours is None else colours
+        if colours is None:
+            colours = _inner_colours(small_rgb, self._state, self._thin)
+        self._obj_colours = colours
 
     def step(self, small_rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
         """Track into the next frame (working size (h, w, 3) uint8); return its full-size mask."""
@@ -1009,15 +1017,14 @@ def propagate_masks(
 
     store = _FrameStore()
     try:
-        forward, n, height, width, tracker = _forward_pass(src, kf, pcfg, store, progress)
+        forward, n, height, width, tracker, colours = _forward_pass(src, kf, pcfg, store, progress)
         check_keyframes(kf, height, width, n)
         result = PackedMasks(height, width)
         result.resize(n)
         for i in indices:
             result[i] = kf[i]
         # Backward pass: from each keyframe back to the previous one (or the clip's start), with
-        # the colours of every keyframe.
-        colours = _pooled([tracker.object_colours(store.get(i), kf[i]) for i in indices])
+        # the colours of every keyframe (the forward pass took them).
         bounds = [-1, *indices]
         for k_prev, k_next in itertools.pairwise(bounds):
             if k_next - k_prev <= 1:
@@ -1129,7 +1136,9 @@ def _forward_pass(
     cfg: PropagationConfig,
     store: _FrameStore,
     progress: Callable[[int], None] | None,
-) -> tuple[PackedMasks, int, int, int, MaskTracker]:
+) -> tuple[PackedMasks, int, int, int, MaskTracker, NDArray[np.uint8]]:
+    """Track forward from the first keyframe. Also returns the object's colours on every
+    keyframe, pooled (:func:`_pooled`), for the backward pass."""
     first, last = min(kf), max(kf)
     tracker: MaskTracker | None = None
     forward: PackedMasks | None = None
@@ -1160,4 +1169,6 @@ def _forward_pass(
         n = t + 1
     if tracker is None or forward is None:
         raise MaskError("the video has no frames; nothing to propagate the keyframe masks over")
-    return forward, n, tracker.height, tracker.width, tracker
+    # No keyframe seen: one lies beyond the clip's end (the caller's check says so).
+    colours = _pooled(seen) if seen else np.zeros((0, 3), np.uint8)
+    return forward, n, tracker.height, tracker.width, tracker, colours
