@@ -16,6 +16,15 @@ Usage::
     python bench/model_bench.py --quick                 # short CPU run
     python bench/model_bench.py --device cuda           # fp32/bf16/fp16, batch 1..32
     python bench/model_bench.py --device cpu --threads 2 --sizes 256 --batch-sizes 1 4
+    python bench/model_bench.py --compare-official --threads 2   # the speed issue's 2x check
+
+``--compare-official`` times one 512x512 frame (a 256x256 hole) through ``Inpainter.inpaint``
+with ``precision: auto`` (what ``remove --engine lama`` runs: the generator's inference form,
+bf16 where the hardware has it) against the eager float32 generator, i.e. the official LaMa
+code's computation with the official pre/post-processing (the project's eager module ran at the
+official code's speed in the speed issue's measurement: 3.21-3.32 s against 3.40-3.60 s per
+frame), and against the eager module under bf16 autocast (the default on bf16 CPUs before the
+inference form), interleaved, ``--repeats`` rounds; it prints the medians and the ratios.
 """
 
 from __future__ import annotations
@@ -111,6 +120,56 @@ def measure(
     return Row(case, model_input, precision, batch, calls * batch, elapsed, peak)
 
 
+class _Eager(torch.nn.Module):
+    """The generator as given: a wrapper the ``Inpainter`` does not fold (the official path)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+def compare_official(model: torch.nn.Module, device: torch.device, repeats: int) -> None:
+    """Interleaved medians of the default path against the eager fp32 and bf16-autocast ones."""
+    from lama_video.engines.lama import auto_precision
+
+    frames, masks, _ = make_case("512x512", 1)
+    runs = {
+        "eager fp32 (the official computation)": Inpainter(
+            _Eager(model), device=device, precision="fp32"
+        ),
+        "eager, bf16 autocast (before)": Inpainter(_Eager(model), device=device, precision="bf16"),
+        f"default (auto = {auto_precision(device)}, inference form)": Inpainter(
+            model, device=device, precision="auto"
+        ),
+        "inference form, fp32 (CPUs without bf16)": Inpainter(
+            model, device=device, precision="fp32"
+        ),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for inp in runs.values():
+        inp.inpaint(frames, masks)  # warm-up
+    for _ in range(repeats):
+        for name, inp in runs.items():
+            sync(device)
+            start = time.perf_counter()
+            inp.inpaint(frames, masks)
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    base_name = next(iter(runs))
+    base = float(np.median(times[base_name]))
+    print(
+        f"512x512 frame, 256x256 hole, {device}, torch threads {torch.get_num_threads()}, "
+        f"{repeats} interleaved rounds (median s/frame; speed-up over the official computation; "
+        "closeness to it is a test: tests/test_inpaint.py, tests/model/test_inference.py)"
+    )
+    for name in runs:
+        med = float(np.median(times[name]))
+        print(f"  {name:<50} {med:7.3f} s  x{base / med:5.2f}")
+
+
 def print_table(rows: list[Row], header: str) -> None:
     print(header)
     cols = [
@@ -167,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="short run: 256x256 at batch 1/2 and the 1080p crop at batch 1, one call",
     )
+    ap.add_argument(
+        "--compare-official",
+        action="store_true",
+        help="512x512: the default path against the eager fp32 (official) and autocast ones",
+    )
+    ap.add_argument("--repeats", type=int, default=5, help="rounds of --compare-official")
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
@@ -196,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         f"device {device} ({dev_name}), torch {torch.__version__}, threads "
         f"{torch.get_num_threads()}, os.cpu_count {os.cpu_count()}"
     )
+    if args.compare_official:
+        print(header)
+        compare_official(model, device, args.repeats)
+        return 0
     rows: list[Row] = []
     for case in cases:
         for precision in precisions:

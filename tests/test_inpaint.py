@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from lama_helpers import BIG_TOL, assert_within, big_case, big_lama_random, hole_diff
 from torch import nn
 
 from lama_video.config import InpaintConfig
@@ -450,3 +452,31 @@ def test_cpu_bf16_probe_asks_torch_first(monkeypatch, tmp_path, avx512_bf16, amx
     (tmp_path / "cpuinfo").write_text("flags\t\t: avx512_bf16 amx_bf16\n")  # not read
     monkeypatch.setattr(lama, "_CPUINFO", str(tmp_path / "cpuinfo"))
     assert lama._cpu_has_native_bf16() is expected
+
+
+def test_big_lama_bf16_inference_form_is_within_the_stated_tolerance_of_eager_fp32() -> None:
+    # The default on CPUs with native bf16 (and on GPUs): the generator folded and run in bf16
+    # as a whole. Against the eager fp32 module (the official code's computation, run here through
+    # a wrapper the Inpainter does not fold) on a big-lama-sized generator whose activations
+    # behave like a trained one's, the fill stays within the tolerance stated for bf16 autocast.
+    model = big_lama_random(0)
+    frames, masks = big_case(1, 256)
+    ref = Inpainter(_Eager(copy.deepcopy(model)), device="cpu", precision="fp32")(frames, masks)
+    fp32 = Inpainter(model, device="cpu", precision="fp32")(frames, masks)
+    bf16 = Inpainter(model, device="cpu", precision="bf16")(frames, masks)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the caller's is intact
+    assert float(ref[masks].std()) > 20  # the fill has structure: a flat one proves nothing
+    assert_within(fp32, ref, masks, BIG_TOL["fp32"], "folded fp32 vs eager fp32")
+    assert_within(bf16, ref, masks, BIG_TOL["bf16"], "bf16 inference form vs eager fp32")
+    assert hole_diff(bf16, ref, masks)[0] > 0.2  # and it really ran in bf16
+
+
+class _Eager(nn.Module):
+    """A module the Inpainter runs as given (not an FFCResNetGenerator): the eager path."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)

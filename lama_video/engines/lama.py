@@ -297,7 +297,6 @@ class Inpainter:
             )
         self.device = resolve_device(device)
         self.kind = kind
-        self.module = module.to(self.device).eval()
         if precision == "auto":
             precision = "fp32" if kind == KIND_TORCHSCRIPT_BLENDED else auto_precision(self.device)
         self.precision = precision
@@ -319,6 +318,7 @@ class Inpainter:
             # Pre-Ampere GPUs: torch's autocast would silently disable itself; say so instead.
             log.warning("this GPU does not support bf16; running in fp32 (use fp16 instead)")
             self.precision = "fp32"
+        self.module, self._input_form = self._prepare(module)
         self.batch_size = int(batch_size)
         self.crop_trigger_px = int(crop_trigger_px)
         self.crop_margin_px = int(crop_margin_px)
@@ -368,8 +368,31 @@ class Inpainter:
 
     # ----------------------------------------------------------------------------------- tensors
 
+    def _prepare(self, module: nn.Module) -> tuple[nn.Module, tuple[torch.dtype, bool] | None]:
+        """The module to run, and the (dtype, channels-last) its input takes (``None``: the
+        module runs as given, under autocast for fp16/bf16).
+
+        Our own generator runs in its inference form (:mod:`lama_video.model.inference`: a copy
+        with the BatchNorms folded, in channels-last layout on CPU and CUDA, in bf16 as a whole
+        when bf16 is asked for): on an AMX CPU big-lama at 512x512 takes 0.27x the float32 eager
+        time that way, against 0.36x under autocast. fp16 keeps autocast (its range is too
+        narrow for a whole-fp16 residual stream). Other modules are moved and put in eval mode.
+        """
+        from lama_video.model.generator import FFCResNetGenerator
+
+        if self.kind != KIND_GENERATOR or not isinstance(module, FFCResNetGenerator):
+            return module.to(self.device).eval(), None
+        from lama_video.model.inference import inference_form
+
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+        channels_last = self.device.type in ("cpu", "cuda")
+        folded = inference_form(module, self.device, dtype, channels_last=channels_last)
+        return folded, (dtype, channels_last)
+
     def _autocast(self) -> AbstractContextManager[Any]:
-        if self.precision == "fp32":
+        if self.precision == "fp32" or (
+            self._input_form is not None and self._input_form[0] != torch.float32
+        ):
             return nullcontext()
         return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
 
@@ -378,7 +401,13 @@ class Inpainter:
         H, W multiples of the pad multiple -> (n, 3, H, W) float32."""
         with self._autocast():
             if self.kind == KIND_GENERATOR:
-                pred = self.module(torch.cat([images * (1 - holes), holes], dim=1))
+                x = torch.cat([images * (1 - holes), holes], dim=1)
+                if self._input_form is not None:
+                    dtype, channels_last = self._input_form
+                    x = x.to(dtype)
+                    if channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                pred = self.module(x)
             else:
                 # A traced big-lama.pt was traced with batch 1; feed it one item at a time.
                 pred = torch.cat(

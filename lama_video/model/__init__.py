@@ -16,6 +16,8 @@ _EXPORTS = {
     "FourierUnit": "ffc",
     "SpectralTransform": "ffc",
     "FFCResNetGenerator": "generator",
+    "fold_batchnorm": "inference",
+    "inference_form": "inference",
     "big_lama": "generator",
     "BIG_LAMA_ARCH": "registry",
     "GeneratorArch": "registry",
