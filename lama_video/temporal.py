@@ -53,10 +53,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import cast
+from typing import TypeVar, cast
 
 import cv2
 import numpy as np
@@ -87,6 +89,9 @@ _CONF_CELL_PX = 8  # ring mismatch (propagation confidence) is averaged on cells
 # is large wherever the hole moves and a tight gate would leave those pixels unsmoothed (7 DAVIS
 # pairs, in-process: 1.0 -> 12 gives hole PSNR 19.55 -> 19.67, flicker 1.37 -> 1.28).
 _SMOOTH_SLACK = 12.0
+#: Worker threads for the frame pairs' flows (pairs are independent; more than 4 gains little
+#: on a 60-frame window, and DIS has its own threads).
+_FLOW_THREADS = max(1, min(4, os.cpu_count() or 1))
 _FLOW_MARGIN_PX = 48  # flow is estimated on the holes' box grown by this (working-size px)
 
 
@@ -472,13 +477,17 @@ class TemporalEngine:
             if self.cfg.flow_fill == "homography"
             else harmonic_fill
         )
+        todo: list[int] = []
         for t in range(n - 1):
             if not need[t]:
                 continue
             hit = cache_p.get(start + t)
             if hit is not None:
                 fwd[t], bwd[t] = hit
-                continue
+            else:
+                todo.append(t)
+
+        def pair(t: int) -> NDArray[np.float32]:
             a, b = data[t], data[t + 1]
             assert a is not None and b is not None
             both = a.region | b.region  # not empty: the pair's flow is needed
@@ -503,7 +512,12 @@ class TemporalEngine:
             )
             # Both fields are completed over the same grown union (one solve; each field gets
             # its own camera motion), so a pair's flows depend on that pair alone.
-            done = fill(raw, grown)
+            return fill(raw, grown)
+
+        # Each pair's flows depend on that pair alone, and DIS, the remaps and the sparse solve
+        # release the GIL: the pairs run on the engine's worker threads (same results in any
+        # order; 854x480 clip on 2 cores: the engine alone 8-10 % faster, `remove` 6-7 %).
+        for t, done in zip(todo, _map_threads(pair, todo), strict=True):
             fwd[t] = np.ascontiguousarray(done[..., :2])
             bwd[t] = np.ascontiguousarray(done[..., 2:])
             cache_p[start + t] = (fwd[t], bwd[t])  # type: ignore[assignment]
@@ -766,6 +780,29 @@ class _Geometry:
 
     def inside_small(self, xs: NDArray, ys: NDArray) -> NDArray[np.bool_]:
         return (xs >= -0.5) & (xs <= self.w - 0.5) & (ys >= -0.5) & (ys <= self.h - 0.5)
+
+
+_POOL: ThreadPoolExecutor | None = None
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _map_threads(fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+    """``[fn(x) for x in items]`` on the engine's worker threads (created on first use, shared
+    by every engine of the process). An exception (Ctrl-C included) cancels what has not
+    started, so an interrupted run does not wait for the rest of the window's work."""
+    global _POOL
+    if len(items) < 2 or _FLOW_THREADS < 2:
+        return [fn(x) for x in items]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_FLOW_THREADS, thread_name_prefix="lama-video")
+    futures = [_POOL.submit(fn, x) for x in items]
+    try:
+        return [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
 
 
 def _step_flows(

@@ -223,6 +223,46 @@ def test_panning_background_is_recovered_under_moving_occluder():
     assert max(errs) < 4.0, errs
 
 
+def test_flows_on_worker_threads_give_the_serial_result(monkeypatch: pytest.MonkeyPatch):
+    # The frame pairs' flows run on worker threads; each pair depends on itself alone, so the
+    # output must be bit-identical to one thread's, whatever order the pairs finish in.
+    import lama_video.temporal as temporal
+
+    _, items = _panning_scene(n=12)
+    runs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(temporal, "_FLOW_THREADS", threads)
+        monkeypatch.setattr(temporal, "_POOL", None)
+        runs.append(list(TemporalEngine(TeleaStandIn(), _cfg()).process(iter(items))))
+    assert temporal._POOL is not None and temporal._POOL._max_workers == 3  # really threaded
+    for (_, _, serial), (_, _, threaded) in zip(*runs, strict=True):
+        assert np.array_equal(serial, threaded)
+
+
+def test_an_error_in_a_worker_cancels_the_queued_work(monkeypatch: pytest.MonkeyPatch):
+    import threading
+
+    import lama_video.temporal as temporal
+
+    monkeypatch.setattr(temporal, "_FLOW_THREADS", 2)
+    monkeypatch.setattr(temporal, "_POOL", None)
+    started: list[int] = []
+    gate = threading.Event()
+
+    def work(i: int) -> int:
+        started.append(i)
+        if i == 0:
+            raise KeyboardInterrupt  # what Ctrl-C raises
+        gate.wait(5)
+        return i
+
+    with pytest.raises(KeyboardInterrupt):
+        temporal._map_threads(work, list(range(50)))
+    gate.set()
+    temporal._POOL.shutdown(wait=True)
+    assert len(started) <= 3  # the first two and at most one more: the rest was cancelled
+
+
 def _laplacian_ratio(out: np.ndarray, gt: np.ndarray, sel: np.ndarray) -> float:
     """Mean |Laplacian| of ``out`` over ``sel`` over the same on ``gt`` (the texture ratio)."""
 
