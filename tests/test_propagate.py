@@ -533,3 +533,52 @@ def test_pooled_colours_are_thinned_evenly_and_one_keyframe_is_kept_as_is():
     assert 55_000 <= len(both) <= 60_000
     # Evenly: each keyframe keeps its share (70 : 50).
     assert abs(float((both == 0).all(axis=1).mean()) - 50 / 120) < 0.01
+
+
+def _tracker_on_still_frame(lost: bool) -> tuple[MaskTracker, np.ndarray, np.ndarray]:
+    """A tracker (no colour re-fit, no safety margin, working size = frame size) one step into a
+    still frame with a square mask, its state set as after steps that went well (``lost``
+    False) or as after the mask lost the object's colours with something moving with the
+    background in it (``lost`` True), the object's own shift having been 3 px to the right."""
+    frame = _texture(H, W, 6, seed=1, tint=(0.6, 0.9, 0.7))
+    mask = np.zeros((H, W), bool)
+    mask[30:60, 40:70] = True
+    cfg = PropagationConfig(safety_px=0, colour_refine=False, flow_max_side_px=max(H, W))
+    tracker = MaskTracker(cfg, H, W)
+    tracker.reset(frame, mask)
+    tracker._last_shift = np.array([3.0, 0.0], np.float32)
+    tracker._ref_share = 0.9
+    tracker._share = 0.3 if lost else 0.9
+    tracker._strays = [0.2 if lost else 0.0]
+    return tracker, frame, mask
+
+
+def test_a_lost_mask_coasts_on_the_objects_last_shift():
+    """When the mask has lost the object's colours just after something moving with the
+    background crossed it (a tree in front of a rider), it is carried by the object's last own
+    shift, not by the flow (which follows what passes in front); otherwise by the flow."""
+    tracker, frame, mask = _tracker_on_still_frame(lost=True)
+    coasted = tracker.step(frame)
+    assert tracker._coasting == 1
+    assert np.array_equal(coasted, np.roll(mask, 3, axis=1))
+    tracker, frame, mask = _tracker_on_still_frame(lost=False)
+    followed = tracker.step(frame)  # a still frame: the flow says the object did not move
+    assert tracker._coasting == 0
+    assert _iou(followed, mask) > 0.95
+    # The shift learnt from this step is the flow's (about zero), not the one set before it.
+    assert tracker._last_shift is not None and np.abs(tracker._last_shift).max() < 0.5
+
+
+def test_coasting_stops_after_its_limit_and_a_keyframe_clears_it():
+    import lama_video.propagate as propagate
+
+    tracker, frame, mask = _tracker_on_still_frame(lost=True)
+    for k in range(1, propagate._MAX_COAST + 2):
+        tracker._share = 0.3  # still lost
+        tracker.step(frame)
+        assert tracker._coasting == (k if k <= propagate._MAX_COAST else 0), k
+    tracker._share, tracker._strays = 0.3, [0.2]
+    tracker.step(frame)
+    assert tracker._coasting == 1
+    tracker.reset(frame, mask)
+    assert tracker._coasting == 0 and tracker._last_shift is None and tracker._strays == []
