@@ -54,6 +54,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -89,8 +90,8 @@ _CONF_CELL_PX = 8  # ring mismatch (propagation confidence) is averaged on cells
 # is large wherever the hole moves and a tight gate would leave those pixels unsmoothed (7 DAVIS
 # pairs, in-process: 1.0 -> 12 gives hole PSNR 19.55 -> 19.67, flicker 1.37 -> 1.28).
 _SMOOTH_SLACK = 12.0
-#: Worker threads for the frame pairs' flows (pairs are independent; more than 4 gains little
-#: on a 60-frame window, and DIS has its own threads).
+#: Worker threads for the frame pairs' flows (pairs are independent). Measured on 2 cores only;
+#: capped at 4 because DIS and OpenCV's remaps have threads of their own.
 _FLOW_THREADS = max(1, min(4, os.cpu_count() or 1))
 _FLOW_MARGIN_PX = 48  # flow is estimated on the holes' box grown by this (working-size px)
 
@@ -783,6 +784,7 @@ class _Geometry:
 
 
 _POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -794,9 +796,11 @@ def _map_threads(fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
     global _POOL
     if len(items) < 2 or _FLOW_THREADS < 2:
         return [fn(x) for x in items]
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_FLOW_THREADS, thread_name_prefix="lama-video")
-    futures = [_POOL.submit(fn, x) for x in items]
+    with _POOL_LOCK:  # engines may run on several threads (the UI's jobs)
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_FLOW_THREADS, thread_name_prefix="lama-video")
+        pool = _POOL
+    futures = [pool.submit(fn, x) for x in items]
     try:
         return [f.result() for f in futures]
     except BaseException:

@@ -374,9 +374,10 @@ class Inpainter:
 
         Our own generator runs in its inference form (:mod:`lama_video.model.inference`: a copy
         with the BatchNorms folded, in channels-last layout on CPU and CUDA, in bf16 as a whole
-        when bf16 is asked for): on an AMX CPU big-lama at 512x512 takes 0.27x the float32 eager
-        time that way, against 0.36x under autocast. fp16 keeps autocast (its range is too
-        narrow for a whole-fp16 residual stream). Other modules are moved and put in eval mode.
+        when bf16 is asked for): on an AMX CPU big-lama at 512x512 takes 0.26x the float32 eager
+        time that way, against 0.51x under autocast (``bench/model_bench.py
+        --compare-official``). fp16 keeps autocast over the folded fp32 copy (a whole-fp16 module,
+        with fp16's narrow range, is unmeasured). Other modules are moved and put in eval mode.
         """
         from lama_video.model.generator import FFCResNetGenerator
 

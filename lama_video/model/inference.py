@@ -12,8 +12,9 @@ What this buys is a module that can live in bfloat16 as a whole (weights and act
 its FFTs still in float32 (:class:`~lama_video.model.ffc.FourierUnit` casts around them): under
 ``torch.autocast`` instead, every convolution re-casts its weights and its float32 input on every
 call, and the activations bounce between float32 and bfloat16 around each BatchNorm and padding.
-On a CPU with AMX, big-lama at 512x512 (2 threads) takes 0.27x the time of the float32 eager
-module this way, against 0.36x under autocast (``bench/model_bench.py --compare-official``).
+On a CPU with AMX, big-lama at 512x512 (2 threads, through the ``Inpainter``) takes 0.26x the
+time of the float32 eager module this way, against 0.51x under autocast
+(``bench/model_bench.py --compare-official``).
 """
 
 from __future__ import annotations
