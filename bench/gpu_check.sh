@@ -10,6 +10,9 @@
 #   remove     one timed `remove --device cuda --engine lama` of samples/clip.mp4 with random
 #              big-lama weights (the CLI needs a weights file: a seeded random state_dict is
 #              saved to a temporary .pt); prints wall time and frames/s
+#   compare    python bench/model_bench.py --compare-official: the default path (the generator's
+#              inference form, bf16) against the eager fp32 generator (the official computation)
+#              and eager bf16 autocast at 512x512, interleaved medians
 #   bench      python bench/gpu_bench.py: the big-lama throughput table (256/512/1080p,
 #              fp32/fp16/bf16, batch 1-16, frames/s and peak memory); it runs last because it
 #              fits itself into the time left
@@ -319,6 +322,18 @@ torch.save(big_lama().state_dict(), sys.argv[1])
     return "$rc"
 }
 
+stage_compare() {
+    [[ -n $PY ]] || return 1
+    if [[ $DEVICE != cpu ]] && ((!CUDA_OK)); then
+        STAGE_NOTE="no CUDA"
+        return 1
+    fi
+    local repeats=20
+    [[ $DEVICE == cpu ]] && repeats=1
+    timeout "$(limit 60 100)" "$PY" bench/model_bench.py --compare-official --device "$DEVICE" \
+        --repeats "$repeats"
+}
+
 stage_bench() {
     [[ -n $PY ]] || return 1
     local device_args=(--device "$DEVICE")
@@ -346,6 +361,7 @@ main() {
     stage nvidia-smi stage_nvidia_smi
     stage pytest stage_pytest
     stage remove stage_remove
+    stage compare stage_compare
     stage bench stage_bench
     say ""
     say "================ summary (${SECONDS}s; log $LOG) ================"
