@@ -245,10 +245,13 @@ class Inpainter:
             ``.kind``), or a bare generator ``nn.Module`` (kind ``"generator"``: input
             ``(N, 4, H, W)`` = ``cat([image * (1 - mask), mask])``, output ``(N, 3, H, W)`` in
             [0, 1]).
-            The module is moved to ``device`` and put in eval mode.
+            An ``FFCResNetGenerator`` is run as a folded copy (its inference form: BatchNorms
+            folded, channels-last, bf16 as a whole for ``bf16``; the module given is not
+            touched); any other module is moved to ``device`` and put in eval mode.
         device: ``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        precision: ``auto`` (:func:`auto_precision`), ``fp32``, ``fp16`` or ``bf16`` (autocast;
-            the generator keeps its FFTs in fp32). fp16 on CPU and bf16 on a GPU without bf16
+        precision: ``auto`` (:func:`auto_precision`), ``fp32``, ``fp16`` or ``bf16`` (the
+            generator keeps its FFTs in fp32; fp16, and bf16 for other modules, run under
+            autocast). fp16 on CPU and bf16 on a GPU without bf16
             fall back to fp32 with a warning.
         batch_size: items (frames or crops) per forward pass; halved on CUDA out-of-memory.
         crop_trigger_px: frames whose longest side exceeds this are processed as crops around holes.
