@@ -235,6 +235,7 @@ def test_flows_on_worker_threads_give_the_serial_result(monkeypatch: pytest.Monk
         monkeypatch.setattr(temporal, "_POOL", None)
         runs.append(list(TemporalEngine(TeleaStandIn(), _cfg()).process(iter(items))))
     assert temporal._POOL is not None and temporal._POOL._max_workers == 3  # really threaded
+    temporal._POOL.shutdown()
     for (_, _, serial), (_, _, threaded) in zip(*runs, strict=True):
         assert np.array_equal(serial, threaded)
 
