@@ -609,6 +609,7 @@ _STRAY_STEPS = 3
 #: Frames the mask coasts at most (bmx-trees' tree hides the rider for about 6: at most 5 frames
 #: 96.5 %, 8 98.7 %, 12 97.5 %).
 _MAX_COAST = 8
+#: The object's last shift is the median of its motion over at most about this many pixels.
 _SHIFT_SAMPLES = 4000
 
 
@@ -742,10 +743,12 @@ class MaskTracker:
         share = np.full(state[fbox].shape, 0.5, np.float32)
         inside = state[fbox]
         share[inside] = colour_share(self._obj_colours, near[outside], near[inside])
-        stray = moving_with_background(state[fbox], outside, ff[fbox], err[fbox])
+        # Mask pixels moving with the background and of its colours (dropped; and the sign of
+        # something passing in front, see the coasting below).
+        stray = moving_with_background(state[fbox], outside, ff[fbox], err[fbox]) & (share < 0.5)
         if stray.any():
             drop = np.zeros_like(state)
-            drop[fbox] = stray & (share < 0.5)
+            drop[fbox] = stray
             if thin is not None:
                 drop &= ~thin
             state = state & ~drop
@@ -762,7 +765,7 @@ class MaskTracker:
         # along with it: there the mask's pixels move with the background and have its colours,
         # and soon the object's colours in the mask fall. Then the mask is carried by the
         # object's last own shift instead, for a few frames or until the object shows again.
-        stray_now = float((stray & (share < 0.5)).sum()) / before
+        stray_now = float(stray.sum()) / before
         self._strays = [*self._strays[1 - _STRAY_STEPS :], stray_now]
         lost = self._share < _LOST_SHARE * self._ref_share
         if self._coasting:

@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import cv2
 import numpy as np
@@ -226,6 +226,13 @@ def hole_boxes(mask: NDArray[np.bool_], margin_px: int) -> list[CropBox]:
     return [CropBox(*b) for b in sorted(boxes)]
 
 
+class _InputForm(NamedTuple):
+    """The dtype and memory layout the generator's inference form takes its input in."""
+
+    dtype: torch.dtype
+    memory_format: torch.memory_format
+
+
 @dataclass
 class _Item:
     """One model input: a (possibly resized) region of frame ``frame``."""
@@ -322,6 +329,13 @@ class Inpainter:
             log.warning("this GPU does not support bf16; running in fp32 (use fp16 instead)")
             self.precision = "fp32"
         self.module, self._input_form = self._prepare(module)
+        # Autocast only where the module does not already run in the precision asked for.
+        self._amp_dtype = (
+            _DTYPES[self.precision]
+            if self.precision != "fp32"
+            and (self._input_form is None or self._input_form.dtype == torch.float32)
+            else None
+        )
         self.batch_size = int(batch_size)
         self.crop_trigger_px = int(crop_trigger_px)
         self.crop_margin_px = int(crop_margin_px)
@@ -371,9 +385,9 @@ class Inpainter:
 
     # ----------------------------------------------------------------------------------- tensors
 
-    def _prepare(self, module: nn.Module) -> tuple[nn.Module, tuple[torch.dtype, bool] | None]:
-        """The module to run, and the (dtype, channels-last) its input takes (``None``: the
-        module runs as given, under autocast for fp16/bf16).
+    def _prepare(self, module: nn.Module) -> tuple[nn.Module, _InputForm | None]:
+        """The module to run, and the dtype and layout its input takes (``None``: the module
+        runs as given, under autocast for fp16/bf16).
 
         Our own generator runs in its inference form (:mod:`lama_video.model.inference`: a copy
         with the BatchNorms folded, in channels-last layout on CPU and CUDA, in bf16 as a whole
@@ -391,14 +405,13 @@ class Inpainter:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         channels_last = self.device.type in ("cpu", "cuda")
         folded = inference_form(module, self.device, dtype, channels_last=channels_last)
-        return folded, (dtype, channels_last)
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        return folded, _InputForm(dtype, layout)
 
     def _autocast(self) -> AbstractContextManager[Any]:
-        if self.precision == "fp32" or (
-            self._input_form is not None and self._input_form[0] != torch.float32
-        ):
+        if self._amp_dtype is None:
             return nullcontext()
-        return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
+        return torch.autocast(self.device.type, dtype=self._amp_dtype)
 
     def _forward(self, images: Tensor, holes: Tensor) -> Tensor:
         """Blended result of one batch: images (n, 3, H, W) in [0, 1], holes (n, 1, H, W) {0, 1},
@@ -406,11 +419,9 @@ class Inpainter:
         with self._autocast():
             if self.kind == KIND_GENERATOR:
                 x = torch.cat([images * (1 - holes), holes], dim=1)
-                if self._input_form is not None:
-                    dtype, channels_last = self._input_form
-                    x = x.to(dtype)
-                    if channels_last:
-                        x = x.contiguous(memory_format=torch.channels_last)
+                if self._input_form is not None:  # one copy into the module's dtype and layout
+                    form = self._input_form
+                    x = x.to(dtype=form.dtype, memory_format=form.memory_format)
                 pred = self.module(x)
             else:
                 # A traced big-lama.pt was traced with batch 1; feed it one item at a time.
