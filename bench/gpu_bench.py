@@ -5,8 +5,11 @@ the multiple of 8 that the generator's 3 stride-2 stages need, which 1920x1080 a
 8 x 135; ``HxW`` sizes such as 100x70 run as 104x72) x precision (fp32, fp16, bf16) x batch
 size (1, 2, 4, 8, 16). The model is ``big_lama()`` with random weights (the
 released architecture, 51 M parameters; speed does not depend on the weight values), in eval mode
-with ``requires_grad`` off, called under ``torch.inference_mode()`` the way the engine calls it:
-fp16/bf16 are ``torch.autocast`` with fp32 weights (the generator keeps its FFTs in fp32). Only
+with ``requires_grad`` off, called under ``torch.inference_mode()``, in two forms (``--forms``):
+``engine`` is what the ``Inpainter`` runs: the generator's inference form (BatchNorm folded,
+channels-last; bf16 as a whole for bf16, autocast over the fp32 form for fp16); ``eager`` is the
+generator as trained, with fp16/bf16 as ``torch.autocast`` over fp32 weights (the official
+computation, and the engine before the inference form). FFTs stay fp32 in both. Only
 the generator's forward pass is timed: no padding, blending or uint8 conversion (those are in
 ``bench/model_bench.py``, which runs the whole ``Inpainter``).
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import itertools
 import math
 import platform
 import shlex
@@ -42,11 +46,13 @@ from typing import Any
 
 import torch
 
+from lama_video import Inpainter
 from lama_video.model import big_lama
 
 PAD = 8  # the generator's input multiple (2 ** n_downsampling)
 SIZES = {"256": (256, 256), "512": (512, 512), "1080p": (1080, 1920)}
 PRECISIONS = ("fp32", "fp16", "bf16")
+FORMS = ("engine", "eager")
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -68,6 +74,7 @@ class Cell:
     size: str
     shape: str  # model input H x W
     precision: str
+    form: str  # engine or eager
     batch: int
     status: str = "ok"  # ok, OOM, skip, n/a, error
     fps: float = math.nan
@@ -80,12 +87,6 @@ class Cell:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def autocast(device: torch.device, precision: str) -> AbstractContextManager[Any]:
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=DTYPES[precision])
 
 
 def make_input(batch: int, h: int, w: int, device: torch.device) -> torch.Tensor:
@@ -114,8 +115,32 @@ def free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+@dataclass
+class Runner:
+    """A module, the dtype and layout its input takes, and the autocast it runs under."""
+
+    module: torch.nn.Module
+    dtype: torch.dtype
+    memory_format: torch.memory_format
+    amp: torch.dtype | None
+
+    def autocast(self, device: torch.device) -> AbstractContextManager[Any]:
+        return nullcontext() if self.amp is None else torch.autocast(device.type, dtype=self.amp)
+
+
+def make_runner(model: torch.nn.Module, form: str, precision: str, device: torch.device) -> Runner:
+    if form == "eager":
+        return Runner(model, torch.float32, torch.contiguous_format, DTYPES.get(precision))
+    # What the engine runs, taken from the Inpainter itself so the bench cannot drift from it.
+    inp = Inpainter(model, device=device, precision=precision)
+    in_form = inp._input_form  # private on purpose: the bench measures the engine's own choice
+    if in_form is None:
+        return Runner(inp.module, torch.float32, torch.contiguous_format, inp._amp_dtype)
+    return Runner(inp.module, in_form.dtype, in_form.memory_format, inp._amp_dtype)
+
+
 def measure(
-    model: torch.nn.Module,
+    runner: Runner,
     device: torch.device,
     cell: Cell,
     h: int,
@@ -129,8 +154,11 @@ def measure(
         free(device)
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
-        x = make_input(cell.batch, h, w, device)
-        with torch.inference_mode(), autocast(device, cell.precision):
+        x = make_input(cell.batch, h, w, device).to(
+            dtype=runner.dtype, memory_format=runner.memory_format
+        )
+        model = runner.module
+        with torch.inference_mode(), runner.autocast(device):
             sync(device)
             t0 = time.perf_counter()
             y = model(x)
@@ -167,8 +195,8 @@ def measure(
 
 
 def fmt_table(cells: list[Cell], cuda: bool) -> str:
-    cols = ["size", "model input", "precision", "batch", "frames/s", "ms/call", "timed calls",
-            "peak alloc MiB", "note"]  # fmt: skip
+    cols = ["size", "model input", "precision", "form", "batch", "frames/s", "ms/call",
+            "timed calls", "peak alloc MiB", "note"]  # fmt: skip
     rows = [cols]
     for c in cells:
         if c.status == "ok":
@@ -176,11 +204,13 @@ def fmt_table(cells: list[Cell], cuda: bool) -> str:
         else:
             fps, ms, calls = c.status, "-", "-"
         peak = "n/a" if not cuda else ("-" if c.peak_mib is None else f"{c.peak_mib:.0f}")
-        rows.append([c.size, c.shape, c.precision, str(c.batch), fps, ms, calls, peak, c.note])
+        rows.append(
+            [c.size, c.shape, c.precision, c.form, str(c.batch), fps, ms, calls, peak, c.note]
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
     lines = []
     for j, r in enumerate(rows):
-        lines.append("  ".join(v.rjust(widths[i]) if 3 <= i <= 7 else v.ljust(widths[i])
+        lines.append("  ".join(v.rjust(widths[i]) if 4 <= i <= 8 else v.ljust(widths[i])
                                for i, v in enumerate(r)).rstrip())  # fmt: skip
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -188,13 +218,15 @@ def fmt_table(cells: list[Cell], cuda: bool) -> str:
 
 
 def fmt_summary(cells: list[Cell], batches: list[int]) -> str:
-    """frames/s as one line per size and precision, one column per batch size."""
-    keys = list(dict.fromkeys((c.size, c.precision) for c in cells))
-    head = ["size", "precision", *[f"b{b}" for b in batches]]
+    """frames/s as one line per size, precision and form, one column per batch size."""
+    keys = list(dict.fromkeys((c.size, c.precision, c.form) for c in cells))
+    head = ["size", "precision", "form", *[f"b{b}" for b in batches]]
     rows = [head]
-    for size, prec in keys:
-        by_batch = {c.batch: c for c in cells if (c.size, c.precision) == (size, prec)}
-        row = [size, prec]
+    for size, prec, form in keys:
+        by_batch = {
+            c.batch: c for c in cells if (c.size, c.precision, c.form) == (size, prec, form)
+        }
+        row = [size, prec, form]
         for b in batches:
             c = by_batch.get(b)
             row.append(
@@ -205,7 +237,7 @@ def fmt_summary(cells: list[Cell], batches: list[int]) -> str:
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join(
-        "  ".join(v.rjust(widths[i]) if i >= 2 else v.ljust(widths[i]) for i, v in enumerate(r))
+        "  ".join(v.rjust(widths[i]) if i >= 3 else v.ljust(widths[i]) for i, v in enumerate(r))
         for r in rows
     )
 
@@ -251,6 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         default=210.0,
         help="cells that would start later than this are skipped (default 210)",
     )
+    ap.add_argument(
+        "--forms",
+        nargs="+",
+        choices=FORMS,
+        default=list(FORMS),
+        help="engine (the Inpainter's inference form) and/or eager (autocast); default both",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument(
         "--quick", action="store_true", help="smoke run: 256x256 only, batch 1 and 2, 2 timed calls"
@@ -292,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.backends.cudnn.version() if cuda else '-'}), python {platform.python_version()}"
     )
     print(f"device:   {device} ({device_name(device)})")
-    print(f"model:    big_lama(), {n_params:,} parameters, fp32 weights; fp16/bf16 = autocast")
+    print(f"model:    big_lama(), {n_params:,} parameters; forms {args.forms} (engine = the "
+          "Inpainter's inference form, eager = fp32 weights, fp16/bf16 by autocast)")  # fmt: skip
     if cuda:
         print(f"flags:    cudnn.allow_tf32={torch.backends.cudnn.allow_tf32} (fp32 convolutions "
               f"{'use TF32' if torch.backends.cudnn.allow_tf32 else 'are IEEE fp32'}), "
@@ -307,22 +347,23 @@ def main(argv: list[str] | None = None) -> int:
     cells: list[Cell] = []
     for size in sizes:
         label, h, w = parse_size(size)
-        for precision in precisions:
+        for precision, form in itertools.product(precisions, args.forms):
+            runner = make_runner(model, form, precision, device)
             oom_at: int | None = None
             for batch in batches:
-                cell = Cell(label, f"{h}x{w}", precision, batch)
+                cell = Cell(label, f"{h}x{w}", precision, form, batch)
                 if oom_at is not None and batch > oom_at:
                     cell.status, cell.note = "OOM", f"not run: OOM at batch {oom_at}"
                 elif time.perf_counter() - start > args.budget_s:
                     cell.status, cell.note = "skip", "time budget spent"
                 else:
-                    measure(model, device, cell, h, w, repeats, args.cell_seconds)
+                    measure(runner, device, cell, h, w, repeats, args.cell_seconds)
                     if cell.status == "OOM":
                         oom_at = batch
                 cells.append(cell)
                 shown = f"{cell.fps:.2f} frames/s" if cell.status == "ok" else cell.status
                 peak = f", peak {cell.peak_mib:.0f} MiB" if cell.peak_mib is not None else ""
-                print(f"  {label} {precision} batch {batch}: {shown}{peak}"
+                print(f"  {label} {precision} {form} batch {batch}: {shown}{peak}"
                       f"{' (' + cell.note + ')' if cell.note else ''}",
                       file=sys.stderr, flush=True)  # fmt: skip
 
