@@ -18,6 +18,7 @@ _EXPORTS = {
     "FFCResNetGenerator": "generator",
     "fold_batchnorm": "inference",
     "inference_form": "inference",
+    "inference_layout": "inference",
     "big_lama": "generator",
     "BIG_LAMA_ARCH": "registry",
     "GeneratorArch": "registry",

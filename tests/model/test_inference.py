@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lama_video.model import FFCResNetGenerator
-from lama_video.model.inference import fold_batchnorm, inference_form
+from lama_video.model.inference import fold_batchnorm, inference_form, inference_layout
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,24 @@ def test_channels_last_fp32_form_matches_and_bf16_form_is_close(official) -> Non
     # (the path before the inference form) gives 2.7e-3 / 1.5e-2 on the same input.
     assert diff.mean() < 3.5e-3 and diff.max() < 2.5e-2, (diff.mean(), diff.max())
     assert diff.max() > 0  # it really ran in bf16
+
+
+def test_layout_is_channels_last_on_cpu_only() -> None:
+    # Measured on an H200: channels-last ran at 0.71-0.93x NCHW's speed in every batched case.
+    assert inference_layout(torch.device("cpu")) == torch.channels_last
+    assert inference_layout(torch.device("cuda", 0)) == torch.contiguous_format
+    assert inference_layout(torch.device("mps")) == torch.contiguous_format
+
+
+def test_nchw_form_matches_too(official) -> None:
+    # What CUDA runs (NCHW): the same function, in the layout the input comes in.
+    model, x, expected = official
+    nchw = inference_form(model, torch.device("cpu"), torch.float32, channels_last=False)
+    assert nchw.model[1].ffc.convl2l.weight.is_contiguous()
+    assert not nchw.model[1].ffc.convl2l.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        y = nchw(x)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=1e-5)
 
 
 def test_fold_rejects_what_it_does_not_know() -> None:
