@@ -475,22 +475,47 @@ def test_ring_mismatch_is_small_for_a_correct_prediction_and_ignores_a_uniform_s
 
 def test_mismatching_propagation_yields_to_the_smooth_fill():
     from lama_video.flow_completion import harmonic_fill
-    from lama_video.temporal import _ring_mismatch, _yield_to_smooth
+    from lama_video.temporal import _propagated_weight, _ring_mismatch, _yield_to_smooth
 
     frame, hole, ys, xs, nh = _ring_setup()
     smooth = harmonic_fill(frame.astype(np.float32), hole)[ys[:nh], xs[:nh]]
     ok = np.ones(ys.size, bool)
     good = frame[ys, xs].astype(np.float32)
     mm = _ring_mismatch(frame, ys, xs, nh, good, ok)
-    kept = _yield_to_smooth(frame, hole, ys, xs, nh, good, ok, mm, 12.0)
+    kept = _yield_to_smooth(frame, hole, ys, xs, nh, good, ok, _propagated_weight(mm, 12.0))
     np.testing.assert_allclose(kept[:nh], good[:nh], atol=1.0)  # trusted: unchanged
     wrong = np.roll(frame, 9, axis=1)[ys, xs].astype(np.float32)
     mm = _ring_mismatch(frame, ys, xs, nh, wrong, ok)
-    out = _yield_to_smooth(frame, hole, ys, xs, nh, wrong, ok, mm, 12.0)
+    out = _yield_to_smooth(frame, hole, ys, xs, nh, wrong, ok, _propagated_weight(mm, 12.0))
     # Distrusted: most of the way to the frame's own smooth fill.
     d_wrong = np.abs(wrong[:nh] - smooth).mean()
     assert np.abs(out[:nh] - smooth).mean() < 0.4 * d_wrong
     assert np.array_equal(out[nh:], wrong[nh:])  # the ring itself is never touched
+
+
+def test_edge_hold_holds_back_smoothing_of_distrusted_pixels_near_the_edge_only():
+    from lama_video.temporal import _EDGE_HOLD_PX, _edge_hold
+
+    _frame, hole, ys, xs, nh = _ring_setup()
+    hy, hx = ys[:nh], xs[:nh]
+    propagated = np.ones(nh, bool)
+    # Every propagated pixel trusted: no hold at all.
+    assert _edge_hold(hole, hy, hx, propagated, np.ones(nh, np.float32)) is None
+    weight = np.full(nh, 0.2, np.float32)
+    propagated[(hy == 20) & (hx > 40)] = False  # part of the top edge row was invented
+    hold = _edge_hold(hole, hy, hx, propagated, weight)
+    assert hold is not None and hold.shape == (nh,)
+    # Distance to the known pixels (the hole is the box [20, 40) x [25, 55)).
+    d = np.minimum.reduce([hy - 19, 40 - hy, hx - 24, 55 - hx])
+    edge = propagated & (d == 1)
+    np.testing.assert_allclose(hold[edge], 0.2, atol=1e-6)  # the doubtful edge keeps its own fill
+    assert np.all(hold[d >= _EDGE_HOLD_PX] == 1.0)  # deep inside: smoothed as before
+    assert np.all(hold[~propagated] == 1.0)  # invented pixels: smoothed as before
+    mid = propagated & (d == 3)
+    assert np.all((hold[mid] > 0.2) & (hold[mid] < 1.0))  # fading in between
+    # More trust, less hold.
+    hold2 = _edge_hold(hole, hy, hx, propagated, np.full(nh, 0.8, np.float32))
+    assert hold2 is not None and np.all(hold2[edge] > hold[edge])
 
 
 # ---------------------------------------------------------------- the window's canvases
