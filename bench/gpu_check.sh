@@ -13,6 +13,9 @@
 #   compare    python bench/model_bench.py --compare-official: the default path (the generator's
 #              inference form, bf16) against the eager fp32 generator (the official computation)
 #              and eager bf16 autocast at 512x512, interleaved medians
+#   forms      python bench/gpu_forms.py: the generator's forms (eager / folded, NCHW /
+#              channels-last, fp32 / autocast / whole bf16) at batches of 1-8 and 512x512 to 1080p,
+#              with cudnn.benchmark off (the engine's setting): the evidence for the CUDA defaults
 #   bench      python bench/gpu_bench.py: the big-lama throughput table (256/512/1080p,
 #              fp32/fp16/bf16, batch 1-16, frames/s and peak memory); it runs last because it
 #              fits itself into the time left
@@ -334,6 +337,17 @@ stage_compare() {
         --repeats "$repeats"
 }
 
+stage_forms() {
+    [[ -n $PY ]] || return 1
+    if [[ $DEVICE != cpu ]] && ((!CUDA_OK)); then
+        STAGE_NOTE="no CUDA"
+        return 1
+    fi
+    local args=(--device "$DEVICE" --no-benchmark-pass)
+    [[ $DEVICE == cpu ]] && args+=(--cases 1x64x64 --repeats 1)
+    timeout "$(limit 90 90)" "$PY" bench/gpu_forms.py "${args[@]}"
+}
+
 stage_bench() {
     [[ -n $PY ]] || return 1
     local device_args=(--device "$DEVICE")
@@ -362,6 +376,7 @@ main() {
     stage pytest stage_pytest
     stage remove stage_remove
     stage compare stage_compare
+    stage forms stage_forms
     stage bench stage_bench
     say ""
     say "================ summary (${SECONDS}s; log $LOG) ================"
