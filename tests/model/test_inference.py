@@ -92,3 +92,32 @@ def test_nchw_form_matches_too(official) -> None:
 def test_fold_rejects_what_it_does_not_know() -> None:
     with pytest.raises(TypeError, match="FFCResNetGenerator"):
         fold_batchnorm(nn.Conv2d(1, 1, 1))  # type: ignore[arg-type]
+
+
+def test_gpu_bench_times_the_form_the_engine_runs(official, monkeypatch) -> None:
+    # bench/gpu_bench.py takes the engine's form from the Inpainter itself; if the Inpainter's
+    # internals move, the bench must not silently time something else.
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "gpu_bench.py"
+    spec = importlib.util.spec_from_file_location("gpu_bench", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_bench", bench)  # its dataclasses look themselves up
+    spec.loader.exec_module(bench)
+    model, x, expected = official
+    cpu = torch.device("cpu")
+    engine = bench.make_runner(model, "engine", "bf16", cpu)
+    assert (engine.dtype, engine.memory_format, engine.amp) == (
+        torch.bfloat16,
+        torch.channels_last,
+        None,
+    )
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in engine.module.modules())
+    eager = bench.make_runner(model, "eager", "bf16", cpu)
+    assert eager.module is model and eager.amp == torch.bfloat16
+    fp32 = bench.make_runner(model, "engine", "fp32", cpu)
+    with torch.no_grad():
+        y = fp32.module(x.to(dtype=fp32.dtype, memory_format=fp32.memory_format))
+    np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=1e-5)
