@@ -315,13 +315,15 @@ def test_oom_backoff_under_a_real_memory_cap(big_model, caplog: pytest.LogCaptur
     frames, masks = big_case(8, 512, seed=3)
     model = copy.deepcopy(big_model)
     with tf32(False):
-        one = Inpainter(model, device=dev, precision="fp32", batch_size=1)
+        # One Inpainter for both runs: each holds its own copy of the weights on the device (its
+        # inference form), which ``base`` must include.
+        inp = Inpainter(model, device=dev, precision="fp32", batch_size=1)
         torch.cuda.synchronize(dev)
         gc.collect()
         torch.cuda.empty_cache()
         base = torch.cuda.memory_reserved(dev)  # weights, and whatever else this process holds
         torch.cuda.reset_peak_memory_stats(dev)
-        ref = one(frames, masks)
+        ref = inp(frames, masks)
         torch.cuda.synchronize(dev)
         peak1 = torch.cuda.max_memory_reserved(dev)
         per_item = peak1 - base
@@ -336,7 +338,7 @@ def test_oom_backoff_under_a_real_memory_cap(big_model, caplog: pytest.LogCaptur
         assert cap < total, numbers
         gc.collect()
         torch.cuda.empty_cache()
-        inp = Inpainter(model, device=dev, precision="fp32", batch_size=8)
+        inp.batch_size = 8
         torch.cuda.set_per_process_memory_fraction(cap / total, dev)
         try:
             with caplog.at_level(logging.WARNING, logger="lama_video"):
