@@ -393,8 +393,9 @@ class Inpainter:
         with the BatchNorms folded, in the layout :func:`inference_layout` picks for the device,
         in bf16 as a whole when bf16 is asked for): on an AMX CPU big-lama at 512x512 takes 0.26x
         the float32 eager time that way, against 0.51x under autocast (``bench/model_bench.py
-        --compare-official``); on an H200, 8 frames of 512x512 run at 185 frames/s against 159
-        under autocast. fp16 keeps autocast over the folded fp32 copy (a whole-fp16 module,
+        --compare-official``); on an H200, batches of 8 frames of 512x512 ran at least as fast
+        as under autocast (185 vs 159 frames/s in one lease, 143 vs 143 in another: README, GPU
+        section). fp16 keeps autocast over the folded fp32 copy (a whole-fp16 module,
         with fp16's narrow range, is unmeasured). Other modules are moved and put in eval mode.
         """
         from lama_video.model.generator import FFCResNetGenerator

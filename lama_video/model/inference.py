@@ -114,11 +114,12 @@ def inference_layout(device: torch.device) -> torch.memory_format:
     """The memory layout the inference form runs fastest in on ``device``'s type.
 
     Channels-last on CPUs (oneDNN's blocked kernels: 0.81-0.86x the time of NCHW for big-lama at
-    512x512); NCHW elsewhere. On CUDA, measured on an H200 (big-lama, cuDNN 9.19, 2026-12-04),
-    channels-last ran at 0.71-0.93x NCHW's frames/s in every batched case (batches of 4 and 8 at
-    512x512, 480x856 and 1080p, fp32 and bf16; 8x512x512 whole bf16: 146 vs 185 frames/s, 4x1080p:
-    17.1 vs 23.8); batch 1 is launch-bound and went either way. The FourierUnits' FFTs and
-    reshapes work on NCHW, so a channels-last tensor is converted back and forth."""
+    512x512); NCHW elsewhere. On CUDA, measured on H200s (big-lama, cuDNN 9.19, 2026-12-04, two
+    leases, ``bench/gpu_forms.py``): channels-last ran at 0.71-0.93x NCHW's frames/s in every
+    batched case of the first (batches of 4 and 8 at 512x512, 480x856 and 1080p, fp32 and bf16;
+    4x1080p whole bf16: 17.1 vs 23.8) and at 0.71-1.02x in the second (equal at 8x512x512 whole
+    bf16); batch 1 is launch-bound and went either way. The FourierUnits' FFTs and reshapes work
+    on NCHW, so a channels-last tensor is converted back and forth."""
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
