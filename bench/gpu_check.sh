@@ -16,9 +16,9 @@
 #   forms      python bench/gpu_forms.py: the generator's forms (eager / folded, NCHW /
 #              channels-last, fp32 / autocast / whole bf16) at batches of 1-8 and 512x512 to 1080p,
 #              with cudnn.benchmark off (the engine's setting): the evidence for the CUDA defaults
-#   bench      python bench/gpu_bench.py: the big-lama throughput table (256/512/1080p,
-#              fp32/fp16/bf16, batch 1-16, frames/s and peak memory); it runs last because it
-#              fits itself into the time left
+#   bench      python bench/gpu_bench.py: the big-lama throughput table (the engine's and the
+#              eager form, 256/512/1080p, fp32/fp16/bf16, batch 1-16, frames/s and peak memory);
+#              it runs last because it fits itself into the time left
 #
 # Output goes to the terminal and to ${OUT:-/tmp}/gpu_check.log; the removed clip is written to
 # ${OUT:-/tmp}/clip_gpu.mp4. Exit status 0 when every stage passed, else 1.
