@@ -6,8 +6,9 @@ the multiple of 8 that the generator's 3 stride-2 stages need, which 1920x1080 a
 size (1, 2, 4, 8, 16). The model is ``big_lama()`` with random weights (the
 released architecture, 51 M parameters; speed does not depend on the weight values), in eval mode
 with ``requires_grad`` off, called under ``torch.inference_mode()``, in two forms (``--forms``):
-``engine`` is what the ``Inpainter`` runs: the generator's inference form (BatchNorm folded,
-channels-last; bf16 as a whole for bf16, autocast over the fp32 form for fp16); ``eager`` is the
+``engine`` is what the ``Inpainter`` runs: the generator's inference form (BatchNorm folded; NCHW
+on CUDA, channels-last on the CPU; bf16 as a whole for bf16, autocast over the fp32 form for
+fp16); ``eager`` is the
 generator as trained, with fp16/bf16 as ``torch.autocast`` over fp32 weights (the official
 computation, and the engine before the inference form). FFTs stay fp32 in both. Only
 the generator's forward pass is timed: no padding, blending or uint8 conversion (those are in
