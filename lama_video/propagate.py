@@ -660,9 +660,12 @@ class MaskTracker:
         #: that shares colours with its surroundings scores low everywhere.
         self.confidence = 1.0
         self._obj_colours: NDArray[np.uint8] | None = None
-        # Coasting (see step): the object's last own shift (dx, dy), the share of the last
-        # mask's pixels that have the object's colours and the best such share since the
-        # keyframe, the frames coasted in a row, and the recent steps' stray shares.
+        self._clear_coasting()
+
+    def _clear_coasting(self) -> None:
+        """Forget the coasting state (see :meth:`step`): the object's last own shift (dx, dy),
+        the share of the last mask's pixels that have the object's colours and the best such
+        share since the keyframe, the frames coasted in a row, the recent steps' stray shares."""
         self._last_shift: NDArray[np.float32] | None = None
         self._share = 1.0
         self._ref_share = 0.0
@@ -707,11 +710,7 @@ class MaskTracker:
         if colours is None:
             colours = _inner_colours(small_rgb, self._state, self._thin)
         self._obj_colours = colours
-        self._last_shift = None
-        self._share = 1.0
-        self._ref_share = 0.0
-        self._coasting = 0
-        self._strays = []
+        self._clear_coasting()
 
     def step(self, small_rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
         """Track into the next frame (working size (h, w, 3) uint8); return its full-size mask."""

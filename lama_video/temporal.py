@@ -89,9 +89,10 @@ _SEAM_CELL_PX = 4  # the seam membrane is solved on a grid this many times coars
 _TRACK_SLACK = float("inf")
 _CROP_MARGIN_PX = 48  # context around leftover pixels given to the image engine
 _CONF_CELL_PX = 8  # ring mismatch (propagation confidence) is averaged on cells this large
-# Smoothing is held back by (1 - confidence) in full up to 1.5 px from the hole's edge, fading to
-# nothing at this distance (13 pairs at 432x240: hole PSNR +0.22 dB, every pair up; the worst
-# pair's flicker 2.30 -> 1.97; 6 px: +0.24 dB, flicker mean +0.01).
+# Smoothing is held back by (1 - confidence) in full up to ``_EDGE_FULL_PX`` from the hole's edge,
+# fading to nothing at ``_EDGE_HOLD_PX`` (13 pairs at 432x240: hole PSNR +0.22 dB, every pair up;
+# the worst pair's flicker 2.30 -> 1.97; 6 px: +0.24 dB, flicker mean +0.01).
+_EDGE_FULL_PX = 1.5
 _EDGE_HOLD_PX = 4.0
 # Smoothing tolerates this many times ``consistency_px`` of forward-backward error per step (and
 # weighs neighbours by it on that scale): inside holes both flows are completions, so their error
@@ -1137,7 +1138,7 @@ def _edge_hold(
         hole[y0:y1, x0:x1].astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
     )
     d = dist[ys[doubt] - y0, xs[doubt] - x0]
-    near = np.clip((_EDGE_HOLD_PX - d) / (_EDGE_HOLD_PX - 1.5), 0.0, 1.0)
+    near = np.clip((_EDGE_HOLD_PX - d) / (_EDGE_HOLD_PX - _EDGE_FULL_PX), 0.0, 1.0)
     out = np.ones(ys.size, np.float32)
     out[doubt] = 1.0 - (1.0 - weight[doubt]) * near
     return out

@@ -253,8 +253,9 @@ class Inpainter:
             ``(N, 4, H, W)`` = ``cat([image * (1 - mask), mask])``, output ``(N, 3, H, W)`` in
             [0, 1]).
             An ``FFCResNetGenerator`` is run as a folded copy (its inference form: BatchNorms
-            folded, channels-last, bf16 as a whole for ``bf16``; the module given is not
-            touched); any other module is moved to ``device`` and put in eval mode.
+            folded, channels-last on CPU and NCHW elsewhere, bf16 as a whole for ``bf16``; the
+            module given is not touched); any other module is moved to ``device`` and put in
+            eval mode.
         device: ``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         precision: ``auto`` (:func:`auto_precision`), ``fp32``, ``fp16`` or ``bf16`` (the
             generator keeps its FFTs in fp32; fp16, and bf16 for other modules, run under
@@ -405,11 +406,8 @@ class Inpainter:
         from lama_video.model.inference import inference_form, inference_layout
 
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
-        layout = inference_layout(self.device)
-        folded = inference_form(
-            module, self.device, dtype, channels_last=layout == torch.channels_last
-        )
-        return folded, _InputForm(dtype, layout)
+        folded = inference_form(module, self.device, dtype)  # in the device's layout
+        return folded, _InputForm(dtype, inference_layout(self.device))
 
     def _autocast(self) -> AbstractContextManager[Any]:
         if self._amp_dtype is None:

@@ -128,12 +128,14 @@ def inference_form(
     device: torch.device,
     dtype: torch.dtype = torch.float32,
     *,
-    channels_last: bool = True,
+    channels_last: bool | None = None,
 ) -> FFCResNetGenerator:
-    """``generator`` folded (:func:`fold_batchnorm`), on ``device``, in ``dtype``, optionally in
-    channels-last layout (what oneDNN on CPUs runs fastest; see :func:`inference_layout`). The FFTs
+    """``generator`` folded (:func:`fold_batchnorm`), on ``device``, in ``dtype``, in channels-last
+    layout or not (``None``: the layout :func:`inference_layout` picks for ``device``). The FFTs
     inside stay in float32 whatever ``dtype`` is. Feed it inputs of the same dtype and layout."""
     folded = fold_batchnorm(generator).to(device=device, dtype=dtype)
+    if channels_last is None:
+        channels_last = inference_layout(device) == torch.channels_last
     if channels_last:
         folded = folded.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return folded.requires_grad_(False)
