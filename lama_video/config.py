@@ -144,6 +144,9 @@ class TemporalConfig:
     smoothing_detail: float = _f(0.15, lo=0.0, hi=1.0)
     # ring mismatch (grey levels) where propagated colours weigh half vs a smooth fill; 0 = off
     mismatch_scale: float = _f(16.0, lo=0.0)
+    # share of a mismatching copy's fine detail kept on the smooth fill it yields to (its doubtful
+    # detail is then averaged over time in full); 0 = the smooth fill alone (a smear)
+    fallback_detail: float = _f(0.5, lo=0.0, hi=1.0)
 
 
 # Output pixel formats the writer supports (8- and 10-bit YUV, planar RGB for lossless work).

@@ -28,11 +28,11 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    **Confidence.** The ring is propagated like the hole, so where its prediction disagrees with
    the frame (beyond a uniform colour shift) the completed flow is wrong there (typically a hole
    over a moving object). That mismatch, spread over the hole, blends the propagated colours
-   towards the frame's own harmonic fill (weight ``1 / (1 + (mismatch / mismatch_scale)^2)``).
-   A textured fallback was measured and not kept: keeping half the propagated detail above the
-   smooth fill's low frequencies, or blending towards the invented (keyframe) fill, gave texture
-   ratio +0.11 / +0.03 but flicker ratio +0.12 / +0.05 and hole PSNR -0.12 / -0.21 dB (13 pairs):
-   the detail of a copy that mismatches its ring is wrong, and moves.
+   towards the frame's own harmonic fill (weight ``1 / (1 + (mismatch / mismatch_scale)^2)``),
+   which keeps ``fallback_detail`` of the copy's fine detail: a mismatching copy is mostly
+   misplaced by a few pixels, and a smooth fill alone is a smear. That detail moves where the
+   copy is wrong, so smoothing (step 6) averages it over time in full (blending towards the
+   invented (keyframe) fill instead: texture ratio +0.03, flicker ratio +0.05, -0.21 dB).
 5. **Hallucination.** Pixels that no frame shows are filled by the image engine on keyframes (frame
    index a multiple of ``keyframe_interval``), in one batched call, and every other frame pulls that
    fill along the flow from its nearest keyframes, so the invented content is the same over time.
@@ -42,7 +42,9 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    times ``consistency_px``: completed flows disagree wherever the hole moves)
    (``smoothing_strength``). The blend's coarse part is applied in full, its fine detail only by
    ``smoothing_detail``: averaging neighbours that are not aligned to the pixel keeps the flicker
-   down but blurs away the detail of every one of them. Near the hole's edge (within
+   down but blurs away the detail of every one of them. A propagated pixel that step 4 doubts
+   has its detail averaged in full (the share rises with the doubt): what stays is the detail
+   its neighbours agree on. Near the hole's edge (within
    ``_EDGE_HOLD_PX``), smoothing is held back by the confidence of step 4: a pixel whose flow
    failed to predict the ring has the frame's own fill there, which its real neighbours pin down
    (per-frame Telea beats propagation within 2 px of the edge on such pairs), and averaging it
@@ -402,7 +404,10 @@ class TemporalEngine:
         pred_past = dict(self._propagate(+1, frames, holes, data, pix, fwd, bwd, geo, thr))
         filled = [_Canvas(frames[t], holes[t] if has[t] else None) for t in range(n)]
         missing: list[NDArray[np.bool_] | None] = [None] * n
-        hold: list[NDArray[np.float32] | None] = [None] * n  # per hole pixel, for smoothing
+        # Per hole pixel, for smoothing: how much of its change it takes, and the share of the
+        # change's fine detail.
+        hold: list[NDArray[np.float32] | None] = [None] * n
+        detail: list[NDArray[np.float32] | None] = [None] * n
         # The pass from the future runs backwards; each frame is finished as soon as it has both
         # directions, so the window holds one direction's colours, not two.
         for t, pred_future in self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr):
@@ -419,8 +424,11 @@ class TemporalEngine:
             weight = None
             if mismatch is not None and cfg.mismatch_scale > 0:
                 weight = _propagated_weight(mismatch, cfg.mismatch_scale)
-                col = _yield_to_smooth(frames[t], holes[t], ys, xs, nh, col, ok, weight)
+                col = _yield_to_smooth(
+                    frames[t], holes[t], ys, xs, nh, col, ok, weight, cfg.fallback_detail
+                )
                 hold[t] = _edge_hold(holes[t], ys[:nh], xs[:nh], good, weight)
+                detail[t] = _detail_share(good, weight, cfg.smoothing_detail)
             self._emit_stage("confidence", buf[t][0].index, frames[t], ys, xs, nh, col, ok)
             if self.record_qc:
                 conf = np.zeros(nh, np.float32)  # invented pixels: no frame vouches for them
@@ -435,7 +443,7 @@ class TemporalEngine:
                 if has[t]:
                     self.stage_hook("hallucinated", buf[t][0].index, filled[t].image(), holes[t])
         if cfg.smoothing_strength > 0 and cfg.smoothing_radius > 0:
-            self._smooth(filled, pix, fwd, bwd, geo, thr, hold)
+            self._smooth(filled, pix, fwd, bwd, geo, thr, hold, detail)
         if self.stage_hook is not None:
             for t in range(n):
                 if has[t]:
@@ -717,19 +725,19 @@ class TemporalEngine:
         geo: _Geometry,
         thr: float,
         hold: list[NDArray[np.float32] | None],
+        detail: list[NDArray[np.float32] | None],
     ) -> None:
         """Blend each hole with its flow-aligned neighbours (weights from flow consistency).
 
         The coarse part of the change is applied in full, its fine detail only by
-        ``smoothing_detail`` (:func:`_split_detail`); the change is scaled per pixel by
-        ``hold[t]`` where given (:func:`_edge_hold`). Every frame is smoothed from its
-        neighbours' fills before smoothing; the results are written into ``filled`` once all
-        are computed.
+        ``smoothing_detail`` (:func:`_split_detail`), or per pixel by ``detail[t]`` where given
+        (:func:`_detail_share`); the change is scaled per pixel by ``hold[t]`` where given
+        (:func:`_edge_hold`). Every frame is smoothed from its neighbours' fills before
+        smoothing; the results are written into ``filled`` once all are computed.
         """
         n = len(filled)
         radius = self.cfg.smoothing_radius
         strength = self.cfg.smoothing_strength
-        detail = self.cfg.smoothing_detail
         results: list[tuple[int, NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]] = []
         for t in range(n):
             pix_t = pix[t]
@@ -762,7 +770,13 @@ class TemporalEngine:
                     wgt = alive * np.exp(-((err / max(_SMOOTH_SLACK * thr, 1e-3)) ** 2)) / step
                     acc += wgt[:, None] * col
                     wsum += wgt
-            change = _split_detail(acc / wsum[:, None] - own, ys, xs, detail)
+            share = detail[t]
+            change = _split_detail(
+                acc / wsum[:, None] - own,
+                ys,
+                xs,
+                self.cfg.smoothing_detail if share is None else share,
+            )
             hold_t = hold[t]
             if hold_t is not None:
                 change *= hold_t[:, None]
@@ -1082,12 +1096,18 @@ def _yield_to_smooth(
     col: NDArray[np.float32],
     ok: NDArray[np.bool_],
     weight: NDArray[np.float32],
+    detail: float = 0.0,
 ) -> NDArray[np.float32]:
     """Blend propagated hole colours towards the frame's own smooth fill where they mismatch.
 
     ``weight`` (nh,): the propagated colour's weight per hole pixel (:func:`_propagated_weight`
     of the ring mismatch); the smooth fill is the harmonic interpolation of the frame's colours
-    around the hole (a per-frame estimate that never misplaces texture).
+    around the hole (a per-frame estimate that never misplaces texture). The fill taken carries
+    ``detail`` times the propagated colours' fine detail (their difference from their own
+    ``_DETAIL_SIGMA_PX`` blur): a copy that mismatches its ring is misplaced by a few pixels,
+    more often than it is the wrong texture, and a smooth fill alone is a visible smear.
+    Smoothing then averages that doubtful detail over time in full (:func:`_detail_share`), so
+    what stays is the detail the neighbouring frames agree on.
     """
     sel = np.nonzero(ok[:nh])[0]
     wgt = weight[sel]
@@ -1102,6 +1122,8 @@ def _yield_to_smooth(
         frame[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1], coarse_levels=1
     )
     fill = smooth[ys[sel] - y0, xs[sel] - x0]
+    if detail > 0:
+        fill += np.float32(detail) * (col[sel] - _split_detail(col[sel], ys[sel], xs[sel], 0.0))
     out = col.copy()
     out[sel] = wgt[:, None] * col[sel] + (1.0 - wgt[:, None]) * fill
     return out
@@ -1144,6 +1166,27 @@ def _edge_hold(
     return out
 
 
+#: Doubt (1 - the propagated weight) at which a pixel's fine detail is averaged over time in full.
+_DOUBT_FULL = 0.25
+
+
+def _detail_share(
+    propagated: NDArray[np.bool_], weight: NDArray[np.float32], base: float
+) -> NDArray[np.float32]:
+    """Per hole pixel, the share of smoothing's fine detail it takes (:func:`_split_detail`).
+
+    ``base`` (``smoothing_detail``) for invented and trusted propagated pixels, rising linearly
+    with the doubt ``1 - weight`` of a propagated pixel to 1 at ``_DOUBT_FULL``: the detail a
+    mismatching copy keeps (:func:`_yield_to_smooth`) is only as good as the neighbouring frames'
+    agreement on it. Measured on 13 pairs at 432x240 (with ``fallback_detail`` 0.5): texture ratio
+    0.688 -> 0.721, flicker ratio 1.096 -> 1.093, hole PSNR 22.65 -> 22.64 dB; the doubt alone,
+    with no detail kept in the fallback: 0.643, 1.046, 22.72 dB.
+    """
+    doubt = np.where(propagated, 1.0 - weight, 0.0)
+    share = base + (1.0 - base) * np.clip(doubt / _DOUBT_FULL, 0.0, 1.0)
+    return share.astype(np.float32)
+
+
 #: Smoothing's change is split at this scale (Gaussian sigma, full-size px): coarser is averaged
 #: over time in full, finer by ``smoothing_detail``.
 _DETAIL_SIGMA_PX = 1.0
@@ -1153,9 +1196,11 @@ def _split_detail(
     change: NDArray[np.float32],
     ys: NDArray[np.intp],
     xs: NDArray[np.intp],
-    detail: float,
+    detail: float | NDArray[np.float32],
 ) -> NDArray[np.float32]:
     """The coarse part of a per-pixel ``change`` (n, 3) plus ``detail`` times its fine part.
+
+    ``detail``: one share for every pixel, or (n,) one per pixel.
 
     Averaging a fill with its flow-aligned neighbours removes flicker but, wherever they are
     not aligned to the pixel, also the fine detail of all of them. The coarse part (the change
@@ -1165,7 +1210,7 @@ def _split_detail(
     averaged): texture ratio 0.635 -> 0.715, flicker ratio 1.040 -> 1.093, hole PSNR 22.58 ->
     22.44 dB.
     """
-    if detail >= 1.0:
+    if np.all(np.asarray(detail) >= 1.0):
         return change
     y0, x0 = int(ys.min()), int(xs.min())
     shape = (int(ys.max()) - y0 + 1, int(xs.max()) - x0 + 1)
@@ -1176,7 +1221,8 @@ def _split_detail(
     num = cv2.GaussianBlur(img, (0, 0), _DETAIL_SIGMA_PX)
     den = cv2.GaussianBlur(weight, (0, 0), _DETAIL_SIGMA_PX)
     coarse = (num / np.maximum(den, 1e-6)[..., None])[ys - y0, xs - x0]
-    return (coarse + np.float32(detail) * (change - coarse)).astype(np.float32)
+    share = np.float32(detail) if np.ndim(detail) == 0 else np.asarray(detail)[:, None]
+    return (coarse + share * (change - coarse)).astype(np.float32)
 
 
 def _bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int]:

@@ -493,6 +493,79 @@ def test_mismatching_propagation_yields_to_the_smooth_fill():
     assert np.array_equal(out[nh:], wrong[nh:])  # the ring itself is never touched
 
 
+def test_mismatching_copy_keeps_its_share_of_fine_detail_on_the_smooth_fill():
+    from lama_video.flow_completion import harmonic_fill
+    from lama_video.temporal import _propagated_weight, _ring_mismatch, _yield_to_smooth
+
+    frame, hole, ys, xs, nh = _ring_setup()
+    frame = _texture(*hole.shape, seed=7, blur=0.7)  # fine texture (the ring setup's is smooth)
+    ok = np.ones(ys.size, bool)
+    wrong = np.roll(frame, 9, axis=1)[ys, xs].astype(np.float32)  # the texture, misplaced
+    weight = _propagated_weight(_ring_mismatch(frame, ys, xs, nh, wrong, ok), 12.0)
+    assert weight.max() < 0.2  # the fallback fires in full
+    smooth = harmonic_fill(frame.astype(np.float32), hole)
+
+    def fine_energy(values: np.ndarray) -> float:
+        img = smooth.copy()
+        img[ys[:nh], xs[:nh]] = values[:nh]
+        grey = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+        lap = np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F, ksize=3))
+        return float(lap[22:38, 27:53].mean())  # inside the hole, off its edge
+
+    copy = fine_energy(wrong)
+    scores = {}
+    for detail in (0.0, 0.5, 1.0):
+        out = _yield_to_smooth(frame, hole, ys, xs, nh, wrong, ok, weight, detail)
+        assert np.array_equal(out[nh:], wrong[nh:])  # the ring itself is never touched
+        scores[detail] = fine_energy(out) / copy
+        # The coarse content is the frame's own smooth fill whatever detail is kept.
+        coarse = cv2.GaussianBlur(out[:nh].reshape(20, 30, 3), (0, 0), 3.0)
+        ref = cv2.GaussianBlur(smooth[20:40, 25:55], (0, 0), 3.0)
+        assert np.abs(coarse - ref)[4:-4, 4:-4].mean() < 4.0
+    assert scores[0.0] < 0.2, scores  # a smear
+    assert 0.35 < scores[0.5] < 0.6 and scores[1.0] > 0.75, scores  # the detail, scaled
+
+
+def test_doubt_raises_the_share_of_detail_smoothing_averages():
+    from lama_video.temporal import _DOUBT_FULL, _detail_share
+
+    propagated = np.array([True, True, True, True, False])
+    weight = np.array([1.0, 1 - _DOUBT_FULL / 2, 1 - _DOUBT_FULL, 0.1, 0.1], np.float32)
+    share = _detail_share(propagated, weight, 0.15)
+    np.testing.assert_allclose(share, [0.15, 0.575, 1.0, 1.0, 0.15], atol=1e-6)
+
+
+def test_doubted_pixels_have_their_detail_smoothed_in_full(monkeypatch: pytest.MonkeyPatch):
+    # Every propagated pixel doubted by half: smoothing averages all of their detail, exactly as
+    # with ``smoothing_detail`` 1; trusted, the two settings differ.
+    import lama_video.temporal as tm
+
+    _, items = _panning_scene(n=10, pan=1.5, blur=0.8)
+
+    def run(detail: float) -> list[np.ndarray]:
+        eng = TemporalEngine(TeleaStandIn(), _cfg(smoothing_detail=detail, fallback_detail=0.0))
+        return [out for _f, _h, out in eng.process(items)]
+
+    trusted = run(0.15), run(1.0)
+    assert any(not np.array_equal(a, b) for a, b in zip(*trusted, strict=True))
+    monkeypatch.setattr(tm, "_propagated_weight", lambda m, s: np.full(m.shape, 0.5, np.float32))
+    doubted = run(0.15), run(1.0)
+    for a, b in zip(*doubted, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_split_detail_takes_one_share_per_pixel():
+    ys, xs = np.nonzero(np.ones((40, 60), bool))
+    checker = np.where((ys + xs) % 2 == 0, 8.0, -8.0).astype(np.float32)
+    change = np.repeat(checker[:, None], 3, axis=1)
+    share = np.where(xs < 30, 0.0, 1.0).astype(np.float32)
+    out = _split_detail(change, ys, xs, share)
+    inner = (ys > 5) & (ys < 34) & (((xs > 5) & (xs < 24)) | ((xs > 35) & (xs < 54)))
+    np.testing.assert_allclose(out[inner, 0], (share * checker)[inner], atol=1.5)
+    same = _split_detail(change, ys, xs, np.full(ys.size, 0.5, np.float32))
+    np.testing.assert_allclose(same, _split_detail(change, ys, xs, 0.5), atol=1e-5)
+
+
 def test_edge_hold_holds_back_smoothing_of_distrusted_pixels_near_the_edge_only():
     from lama_video.temporal import _EDGE_HOLD_PX, _edge_hold
 
