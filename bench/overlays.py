@@ -203,8 +203,8 @@ def row_line(row: dict) -> str:
             f"flk {o['unblend']['flicker']:.2f} | cost {s['unblend_cost']:.2f}"
         )
     line += (
-        f" | found {s['kind']} {s['opacity']:.2f}: {s['coverage']:.2f}/{s['area_ratio']:.1f}x, "
-        f"{o['kind']} 1.00: {o['coverage']:.2f}/{o['area_ratio']:.1f}x"
+        f" | found {s['kind']} {s['opacity']:.2f}: {s['coverage']:.3f}/{s['area_ratio']:.2f}x, "
+        f"{o['kind']} 1.00: {o['coverage']:.3f}/{o['area_ratio']:.2f}x"
     )
     return line
 
@@ -233,9 +233,13 @@ def summarise(rows: list[dict]) -> None:
         )
     cov = np.array([r[c]["coverage"] for r in rows for c in ("semi", "opaque")])
     area = np.array([r[c]["area_ratio"] for r in rows for c in ("semi", "opaque")])
+    hit = (cov >= 0.99) & (area <= 1.5)
+    found = area > 0
     print(
-        f"detection: coverage >= 0.99 on {int((cov >= 0.99).sum())} of {cov.size} overlays "
-        f"(mean {cov.mean():.2f}), area ratio median {np.median(area):.2f}; found on "
+        f"detection: coverage >= 0.99 at area <= 1.5x on {int(hit.sum())} of {cov.size} "
+        f"overlays (coverage >= 0.99 at any area: {int((cov >= 0.99).sum())}; mean coverage "
+        f"{cov.mean():.2f}; area ratio of those found, median "
+        f"{np.median(area[found]) if found.any() else 0:.2f}); found on "
         f"{sum(r['clean_found'] > 0 for r in rows)} of {len(rows)} clean clips; "
         f"{np.mean([r['detect_s_per_100'] for r in rows]):.2f} s per 100 frames"
     )

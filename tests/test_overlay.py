@@ -165,6 +165,27 @@ def test_detects_a_thick_opaque_ring_by_its_still_band(clip_frames) -> None:
     assert not (found.mask & middle).any()
 
 
+def test_found_text_is_its_letters_not_the_scene_between_them(clip_frames) -> None:
+    # The closing that joins the letters' edges into one region fills the scene between them;
+    # trimmed to what stays still, the mask is the letters and their anti-aliased rims.
+    # Measured: coverage 1.00 at 1.44x the letters' area, 5 % of the scene between and around
+    # them in the mask (untrimmed: 1.70x, 32 %).
+    h, w = clip_frames[0].shape[:2]
+    canvas = np.zeros((h, w), np.uint8)
+    cv2.putText(canvas, "SAMPLE", (20, 50), cv2.FONT_HERSHEY_DUPLEX, 1.6, 255, 3, cv2.LINE_AA)
+    shape = canvas.astype(np.float32) / 255
+    burnt = burn(clip_frames, shape, (250, 210, 40))
+    found = detect_overlays(burnt, n_frames=len(burnt))
+    pixels = shape >= 0.5
+    assert (found.mask & pixels).sum() >= 0.99 * pixels.sum()
+    assert found.mask.sum() <= 1.55 * pixels.sum()
+    ys, xs = np.nonzero(pixels)
+    box = np.zeros((h, w), bool)
+    box[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
+    scene = box & (cv2.dilate(pixels.view(np.uint8), np.ones((5, 5), np.uint8)) == 0)
+    assert (found.mask & scene).sum() <= 0.1 * scene.sum()
+
+
 def test_finds_nothing_on_the_clean_clip(clip_frames) -> None:
     found = detect_overlays(clip_frames, n_frames=len(clip_frames))
     assert not found.found
