@@ -92,6 +92,10 @@ _MIN_AREA = 0.002  # smallest overlay, as a share of the frame
 _ISOTROPY = 0.12  # smallest λmin/λmax of an overlay's edge structure tensor (not one straight edge)
 _TRIM_DAMP = 0.85  # a found region keeps the pixels changing less than this share of the scene ...
 _FRINGE_DAMP = 1.5  # ... grown by a pixel into those changing less than this (anti-aliased rims)
+_RECUR_SPREAD = 10.0  # an overlay whose still pixels keep its colour within this (levels, RGB) ...
+_RECUR_TOL = 8.0  # ... also takes the pixels near it that show that colour (within this, or 3x
+_RECUR_SAMPLES = 2  # the overlay's own spread) in at least this many samples (changing digits)
+_RECUR_REACH = 4  # ... within this many closing widths of the found region
 
 
 def detect_overlays(
@@ -162,7 +166,68 @@ def _detect(samples: list[NDArray[np.uint8]]) -> Detection:
     orient = _orientation(gsum)
     edge &= _blend_evidence(np.stack(greys), gsum, edge)
     mean_change = (change / (len(greys) - 1)).astype(np.float32)
-    return _regions(edge, mean_change, orient, h, w, len(samples))
+    found = _regions(edge, mean_change, orient, h, w, len(samples))
+    return _with_recurring(found, samples, mean_change) if found.found else found
+
+
+def _with_recurring(
+    found: Detection, samples: list[NDArray[np.uint8]], change: NDArray[np.float32]
+) -> Detection:
+    """Add to each found overlay the nearby pixels that show its colour in some samples.
+
+    A running timestamp's changing digits have no persistent edges: only the digits that stay
+    put are found. Where an overlay keeps one colour (its stillest pixels vary by at most
+    ``_RECUR_SPREAD`` over the samples: an opaque overlay, or a nearly opaque one), the pixels
+    within ``_RECUR_REACH`` closing widths of it that show that colour, within ``_RECUR_TOL``
+    (or three times that spread), in at least ``_RECUR_SAMPLES`` samples, and that join the
+    overlay across gaps narrower than a closing, are the changing parts; they are added, grown by
+    a pixel for their anti-aliased rims. Measured on ``bench/overlays.py`` (``--detect-only``):
+    the opaque timestamps' coverage 0.85-0.86 -> 1.00 at 432x240 (area 1.58-1.62x) and 0.84-0.89
+    -> 1.00 at 854x480, the 80 % one at 854x480 0.82 -> 1.00 (1.28x).
+    """
+    h, w = found.mask.shape
+    close = max(3, round(0.012 * max(h, w))) | 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
+    mask, opacity = found.mask.copy(), found.opacity.copy()
+    regions = []
+    for r in found.regions:
+        m = _RECUR_REACH * close
+        y0, y1 = max(0, r.y - m), min(h, r.y + r.height + m)
+        x0, x1 = max(0, r.x - m), min(w, r.x + r.width + m)
+        crop = np.stack([s[y0:y1, x0:x1] for s in samples]).astype(np.float32)  # (n, h', w', 3)
+        body = found.mask[y0:y1, x0:x1]
+        change_b = change[y0:y1, x0:x1]
+        still = body & (change_b <= np.median(change_b[body]))
+        colour = np.median(np.median(crop[:, still], axis=0), axis=0)
+        spread = float(np.median(np.linalg.norm(crop[:, still] - colour, axis=-1)))
+        added = np.zeros_like(body)
+        if spread <= _RECUR_SPREAD:
+            near = np.linalg.norm(crop - colour, axis=-1) < max(_RECUR_TOL, 3 * spread)
+            seen = (near.sum(axis=0) >= _RECUR_SAMPLES) & ~body
+            joined = cv2.morphologyEx((seen | body).view(np.uint8), cv2.MORPH_CLOSE, kernel)
+            _count, labels = cv2.connectedComponents(joined, connectivity=8)
+            touching = np.unique(labels[body & (labels > 0)])
+            added = np.isin(labels, touching) & seen
+            added = cv2.dilate(added.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool) & ~body
+            added &= ~mask[y0:y1, x0:x1]  # another overlay's pixels stay its own
+        if not added.any():
+            regions.append(r)
+            continue
+        mask[y0:y1, x0:x1] |= added
+        opacity[y0:y1, x0:x1][added] = r.opacity
+        ys, xs = np.nonzero(body | added)
+        regions.append(
+            OverlayRegion(
+                x0 + int(xs.min()),
+                y0 + int(ys.min()),
+                int(xs.max() - xs.min()) + 1,
+                int(ys.max() - ys.min()) + 1,
+                r.pixels + int(added.sum()),
+                r.opacity,
+            )
+        )
+    regions.sort(key=lambda r: -r.pixels)
+    return Detection(mask, opacity, tuple(regions), found.frames)
 
 
 def _blend_evidence(
