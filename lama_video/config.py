@@ -194,6 +194,8 @@ class OverlayConfig:
     fit_frames: int = _f(24, lo=2, hi=1000)
     # frames sampled (evenly over the clip) to find overlays with --overlay auto
     detect_samples: int = _f(48, lo=3, hi=1000)
+    # larger frames are searched for overlays at this longest side (bounds memory and time)
+    detect_max_side_px: int = _f(1280, lo=64)
 
 
 @dataclass(frozen=True)

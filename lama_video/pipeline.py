@@ -346,7 +346,12 @@ def find_overlays(
     with open_video(in_path, decode=cfg.decode) as reader:
         info = reader.info
         n = info.n_frames if info.is_image_sequence else count_frames(in_path)
-        found = detect_overlays(frames(reader), max_samples=cfg.overlay.detect_samples, n_frames=n)
+        found = detect_overlays(
+            frames(reader),
+            max_samples=cfg.overlay.detect_samples,
+            n_frames=n,
+            max_side_px=cfg.overlay.detect_max_side_px,
+        )
     return found, n
 
 

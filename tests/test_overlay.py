@@ -213,6 +213,43 @@ def test_a_running_timestamp_is_found_with_its_changing_digits(clip_frames) -> N
     assert r.pixels == int(found.mask.sum())
 
 
+def test_large_frames_are_searched_at_a_working_size(clip_frames, monkeypatch) -> None:
+    # Frames twice the clip's size are analysed at 568 px and what is found comes back at the
+    # frames' size (at 4000x3000 full-size analysis took 3.9 GB and found nothing).
+    import lama_video.overlay as ov
+
+    h, w = clip_frames[0].shape[:2]
+    big_logo = cv2.resize(sample_logo(h, w), (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
+    seen = []
+    real = ov._detect
+
+    def spy(samples):
+        seen.append(samples[0].shape)
+        return real(samples)
+
+    monkeypatch.setattr(ov, "_detect", spy)
+    frames = (cv2.resize(f, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR) for f in clip_frames)
+    burnt = (
+        np.clip(
+            0.6 * big_logo[..., None] * 255 + (1 - 0.6 * big_logo[..., None]) * f, 0, 255
+        ).astype(np.uint8)
+        for f in frames
+    )
+    found = detect_overlays(burnt, n_frames=len(clip_frames), max_side_px=w)
+    assert seen == [(h, w, 3)]
+    assert found.mask.shape == found.opacity.shape == (2 * h, 2 * w)
+    pixels = big_logo >= 0.5
+    assert len(found.regions) == 1
+    assert (found.mask & pixels).sum() >= 0.95 * pixels.sum()
+    assert found.mask.sum() <= 2.0 * pixels.sum()
+    r = found.regions[0]
+    ys, xs = np.nonzero(pixels)
+    assert r.x <= xs.min() and r.y <= ys.min()
+    assert r.x + r.width >= xs.max() and r.y + r.height >= ys.max()
+    assert r.x + r.width <= 2 * w and r.y + r.height <= 2 * h
+    assert 0 < found.opacity[found.mask].mean() <= 1 and not found.opacity[~found.mask].any()
+
+
 def test_finds_nothing_on_the_clean_clip(clip_frames) -> None:
     found = detect_overlays(clip_frames, n_frames=len(clip_frames))
     assert not found.found
