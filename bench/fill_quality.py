@@ -28,6 +28,11 @@ engine (propagated, seam, confidence, hallucinated, smoothed, and the output aft
 cross-fade), on the pixels propagation filled (the same pixels for every stage; eroded by 1 px so
 the unfilled neighbours do not count) and on the whole hole for the stages that fill all of it.
 
+``--classes`` also splits the flicker by what the temporal engine made each hole pixel from (its
+QC record, as ``remove --qc`` tints it): copied and trusted (confidence >= 0.9), copied and
+doubted (the confidence fallback fired), invented. Per class: its share of the pixels the flicker
+ratio is measured on, and its own ratio (output over ground truth, pooled over the clip).
+
 Usage:
     python bench/fill_quality.py [--size 432x240] [--frames 40] [--seq NAME ...] [--json OUT]
 
@@ -59,6 +64,8 @@ DATA = ROOT.parent / "shared" / "data" / "sequences"
 KEYS = ("hole_psnr", "ssim", "texture", "flicker")
 ENGINES = (("temporal", True), ("per-frame", False))
 STAGES = ("propagated", "seam", "confidence", "hallucinated", "smoothed", "output")
+CLASSES = ("trusted", "doubted", "invented")
+TRUSTED = 0.9  # QC confidence from which a copied pixel counts as trusted
 
 
 class StageTexture:
@@ -95,6 +102,48 @@ class StageTexture:
 
     def means(self) -> dict[tuple[str, str], float]:
         return {k: float(np.mean(v)) for k, v in self.ratios.items()}
+
+
+class FlickerClasses:
+    """Flicker split by the engine's record of each hole pixel (``TemporalEngine.pop_qc``)."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self.qc: dict[int, Any] = {}
+
+    def capture(self, index: int, info: Any) -> None:
+        if info is not None:
+            self.qc[index] = info
+
+    def _classes(self, index: int) -> np.ndarray:
+        """(H, W) int8: -1 outside the hole, else the index into ``CLASSES``."""
+        out = np.full(self.shape, -1, np.int8)
+        info = self.qc.get(index)
+        if info is not None:
+            c = info.confidence
+            out[info.ys, info.xs] = np.where(c <= 0, 2, np.where(c < TRUSTED, 1, 0))
+        return out
+
+    def measure(self, out: list[np.ndarray], gt: list[np.ndarray], ref: Reference) -> dict:
+        """Per class: (share of the measured pixels, flicker ratio), pooled over the clip."""
+        sums = np.zeros((len(CLASSES), 3))  # output's sum, truth's sum, pixel count
+        for t, (flow, keep) in enumerate(zip(ref.back, ref.keep, strict=True)):
+            if not keep.any():
+                continue
+            cls = self._classes(t + 1)
+            for slot, frames in ((0, out), (1, gt)):
+                warped = backward_warp(frames[t], flow).astype(np.float32)
+                d = np.abs(frames[t + 1].astype(np.float32) - warped).mean(axis=2)
+                for k in range(len(CLASSES)):
+                    sel = keep & (cls == k)
+                    sums[k, slot] += float(d[sel].sum())
+                    if slot == 0:
+                        sums[k, 2] += int(sel.sum())
+        total = max(float(sums[:, 2].sum()), 1.0)
+        return {
+            name: (sums[k, 2] / total, sums[k, 0] / max(sums[k, 1], 1e-9) if sums[k, 2] else 0.0)
+            for k, name in enumerate(CLASSES)
+        }
 
 
 def sequences(size: tuple[int, int], names: list[str] | None) -> list[str]:
@@ -191,6 +240,7 @@ def run_pair(
     cfg: RunConfig,
     work: Path,
     stages: list[dict[tuple[str, str], float]] | None = None,
+    classes: dict[str, dict] | None = None,
 ) -> dict[str, dict[str, float]]:
     gt, _ = load(a, size, n)
     obj, obj_masks = load(b, size, None)
@@ -200,11 +250,14 @@ def run_pair(
     res: dict[str, dict[str, float]] = {}
     for label, enabled in ENGINES:
         probe = StageTexture(gt, holes) if stages is not None and enabled else None
-        with _stage_hook(probe):
+        split = FlickerClasses(holes[0].shape) if classes is not None and enabled else None
+        with _stage_hook(probe, split):
             out, fps, _ = remove_pair(pair, cfg, label, enabled)  # per-frame = Telea
         if probe is not None and stages is not None:
             probe.add_output(out)
             stages.append(probe.means())
+        if split is not None and classes is not None:
+            classes[f"{a}:{b}"] = split.measure(out, gt, ref)
         m = evaluate(out, gt, holes, ref)
         m["fps"] = fps
         res[label] = m
@@ -212,16 +265,28 @@ def run_pair(
 
 
 @contextlib.contextmanager
-def _stage_hook(probe: StageTexture | None) -> Iterator[None]:
-    """Give the temporal engine that remove_object builds the stage hook ``probe``."""
-    if probe is None:
+def _stage_hook(probe: StageTexture | None, split: FlickerClasses | None = None) -> Iterator[None]:
+    """Give the temporal engine that remove_object builds the stage hook ``probe``, and have it
+    record where each hole pixel came from for ``split``."""
+    if probe is None and split is None:
         yield
         return
     real = pipeline.build_video_engine
 
     def build(*args: Any, **kwargs: Any) -> Any:
         engine = real(*args, **kwargs)
-        engine.stage_hook = probe
+        if probe is not None:
+            engine.stage_hook = probe
+        if split is not None:
+            engine.record_qc = True
+            pop = engine.pop_qc
+
+            def pop_and_keep(index: int) -> Any:
+                info = pop(index)
+                split.capture(index, info)
+                return info
+
+            engine.pop_qc = pop_and_keep
         return engine
 
     pipeline.build_video_engine = build  # type: ignore[assignment]
@@ -239,6 +304,7 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=None, help="YAML preset for both engines")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     ap.add_argument("--stages", action="store_true", help="texture ratio after each stage")
+    ap.add_argument("--classes", action="store_true", help="flicker by the pixels' origin")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"data folder {DATA} is missing; this benchmark needs ../shared/data/sequences")
@@ -251,9 +317,10 @@ def main() -> None:
     print(f"fill quality, {len(pairs)} pairs at {w}x{h}, {args.frames} frames, dilate 0")
     results: dict[str, dict[str, dict[str, float]]] = {}
     stages: list[dict[tuple[str, str], float]] | None = [] if args.stages else None
+    classes: dict[str, dict] | None = {} if args.classes else None
     with tempfile.TemporaryDirectory(prefix="lv-fill-") as tmp:
         for a, b in pairs:
-            r = run_pair(a, b, (w, h), args.frames, cfg, Path(tmp), stages)
+            r = run_pair(a, b, (w, h), args.frames, cfg, Path(tmp), stages, classes)
             results[f"{a}:{b}"] = r
             for label, _ in ENGINES:
                 m = r[label]
@@ -288,6 +355,18 @@ def main() -> None:
                 vals = [m[(stage, where)] for m in stages if (stage, where) in m]
                 cells.append(f"{where} {np.mean(vals):6.3f}" if vals else f"{where}    -  ")
             print(f"  {stage:12s} " + "  ".join(cells))
+    if classes:
+        print("flicker by the hole pixels' origin (share of the measured pixels, own ratio):")
+        for name, split in classes.items():
+            cells = [f"{c} {split[c][0]:.2f} x {split[c][1]:5.2f}" for c in CLASSES]
+            print(f"  {name:34s} " + "   ".join(cells))
+        for c in CLASSES:
+            shares = [split[c][0] for split in classes.values()]
+            ratios = [split[c][1] for split in classes.values() if split[c][0] > 0]
+            print(
+                f"  {c:9s} mean share {np.mean(shares):.2f}, ratio mean {np.mean(ratios):.2f}, "
+                f"worst {max(ratios):.2f}"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
