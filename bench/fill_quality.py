@@ -251,7 +251,7 @@ def run_pair(
     for label, enabled in ENGINES:
         probe = StageTexture(gt, holes) if stages is not None and enabled else None
         split = FlickerClasses(holes[0].shape) if classes is not None and enabled else None
-        with _stage_hook(probe, split):
+        with _engine_hooks(probe, split):
             out, fps, _ = remove_pair(pair, cfg, label, enabled)  # per-frame = Telea
         if probe is not None and stages is not None:
             probe.add_output(out)
@@ -265,7 +265,9 @@ def run_pair(
 
 
 @contextlib.contextmanager
-def _stage_hook(probe: StageTexture | None, split: FlickerClasses | None = None) -> Iterator[None]:
+def _engine_hooks(
+    probe: StageTexture | None, split: FlickerClasses | None = None
+) -> Iterator[None]:
     """Give the temporal engine that remove_object builds the stage hook ``probe``, and have it
     record where each hole pixel came from for ``split``."""
     if probe is None and split is None:

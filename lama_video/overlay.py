@@ -224,7 +224,7 @@ def _with_recurring(
     -> 1.00 at 854x480, the 80 % one at 854x480 0.82 -> 1.00 (1.28x).
     """
     h, w = found.mask.shape
-    close = max(3, round(0.012 * max(h, w))) | 1
+    close = _closing_px(h, w)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
     mask, opacity = found.mask.copy(), found.opacity.copy()
     regions = []
@@ -257,17 +257,7 @@ def _with_recurring(
             continue
         mask[y0:y1, x0:x1] |= added
         opacity[y0:y1, x0:x1][added] = r.opacity
-        ys, xs = np.nonzero(body | added)
-        regions.append(
-            OverlayRegion(
-                x0 + int(xs.min()),
-                y0 + int(ys.min()),
-                int(xs.max() - xs.min()) + 1,
-                int(ys.max() - ys.min()) + 1,
-                r.pixels + int(added.sum()),
-                r.opacity,
-            )
-        )
+        regions.append(_region(body | added, y0, x0, r.pixels + int(added.sum()), r.opacity))
     regions.sort(key=lambda r: -r.pixels)
     return Detection(mask, opacity, tuple(regions), found.frames)
 
@@ -331,7 +321,7 @@ def _regions(
     n: int,
 ) -> Detection:
     """Group persistent edges into overlays, fill their insides, drop what is not an overlay."""
-    close = max(3, round(0.012 * max(h, w))) | 1
+    close = _closing_px(h, w)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
     joined = cv2.morphologyEx(edge.astype(np.uint8), cv2.MORPH_CLOSE, kernel)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
@@ -385,19 +375,29 @@ def _regions(
         body_b = _trimmed(body_b, change_b, outside)
         mask[by0:by1, bx0:bx1] |= body_b
         opacity[by0:by1, bx0:bx1][body_b] = np.clip(1 - change_b[body_b] / outside, 0, 1)
-        fy, fx = np.nonzero(body_b)
-        regions.append(
-            OverlayRegion(
-                bx0 + int(fx.min()),
-                by0 + int(fy.min()),
-                int(fx.max() - fx.min()) + 1,
-                int(fy.max() - fy.min()) + 1,
-                int(body_b.sum()),
-                op,
-            )
-        )
+        regions.append(_region(body_b, by0, bx0, int(body_b.sum()), op))
     regions.sort(key=lambda r: -r.pixels)
     return Detection(mask, opacity, tuple(regions), n)
+
+
+def _closing_px(h: int, w: int) -> int:
+    """Width (odd px) of the closing that joins an overlay's edges into one region."""
+    return max(3, round(0.012 * max(h, w))) | 1
+
+
+def _region(
+    crop: NDArray[np.bool_], y0: int, x0: int, pixels: int, opacity: float
+) -> OverlayRegion:
+    """The :class:`OverlayRegion` of the True pixels of ``crop``, a crop at ``(y0, x0)``."""
+    ys, xs = np.nonzero(crop)
+    return OverlayRegion(
+        x0 + int(xs.min()),
+        y0 + int(ys.min()),
+        int(xs.max() - xs.min()) + 1,
+        int(ys.max() - ys.min()) + 1,
+        pixels,
+        opacity,
+    )
 
 
 def _body(
