@@ -61,8 +61,9 @@ import itertools
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar, cast
@@ -101,9 +102,12 @@ _EDGE_HOLD_PX = 4.0
 # is large wherever the hole moves and a tight gate would leave those pixels unsmoothed (7 DAVIS
 # pairs, in-process: 1.0 -> 12 gives hole PSNR 19.55 -> 19.67, flicker 1.37 -> 1.28).
 _SMOOTH_SLACK = 12.0
-#: Worker threads for the frame pairs' flows (pairs are independent). Measured on 2 cores only;
-#: capped at 4 because DIS and OpenCV's remaps have threads of their own.
+#: Worker threads for the frame pairs' flows, each frame's finishing and its smoothing (each
+#: item independent). Measured on 2 cores only; capped at 4 because DIS and OpenCV's remaps have
+#: threads of their own.
 _FLOW_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Frames finished on the worker threads may wait this many deep behind the propagation pass.
+_OVERLAP_AHEAD = 4
 _FLOW_MARGIN_PX = 48  # flow is estimated on the holes' box grown by this (working-size px)
 
 
@@ -409,8 +413,11 @@ class TemporalEngine:
         hold: list[NDArray[np.float32] | None] = [None] * n
         detail: list[NDArray[np.float32] | None] = [None] * n
         # The pass from the future runs backwards; each frame is finished as soon as it has both
-        # directions, so the window holds one direction's colours, not two.
-        for t, pred_future in self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr):
+        # directions, so the window holds one direction's colours, not two. Finishing a frame
+        # needs that frame alone, so it runs on the engine's worker threads while the pass goes
+        # on to the next one.
+
+        def finish(t: int, pred_future: _Pred) -> None:
             pix_t = pix[t]
             assert pix_t is not None  # set above for every frame with a hole
             ys, xs, nh = pix_t
@@ -437,6 +444,8 @@ class TemporalEngine:
             missing[t] = ~good
             filled[t].put(ys[:nh][good], xs[:nh][good], _to_u8(col[:nh][good]))
 
+        backward = self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr)
+        _overlap_threads(finish, backward)
         self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
         if self.stage_hook is not None:
             for t in range(n):
@@ -738,11 +747,10 @@ class TemporalEngine:
         n = len(filled)
         radius = self.cfg.smoothing_radius
         strength = self.cfg.smoothing_strength
-        results: list[tuple[int, NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]] = []
-        for t in range(n):
+
+        def one(t: int) -> tuple[int, NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]:
             pix_t = pix[t]
-            if pix_t is None:
-                continue
+            assert pix_t is not None
             ys, xs, nh = pix_t
             ys, xs = ys[:nh], xs[:nh]
             own = filled[t].get(ys, xs).astype(np.float32)
@@ -780,7 +788,11 @@ class TemporalEngine:
             hold_t = hold[t]
             if hold_t is not None:
                 change *= hold_t[:, None]
-            results.append((t, ys, xs, _to_u8(own + strength * change)))
+            return t, ys, xs, _to_u8(own + strength * change)
+
+        # Each frame reads its neighbours' fills and writes nothing until all are done, so the
+        # frames run on the engine's worker threads (same result in any order).
+        results = _map_threads(one, [t for t in range(n) if pix[t] is not None])
         for t, ys, xs, values in results:
             filled[t].put(ys, xs, values)
 
@@ -813,23 +825,54 @@ class _Geometry:
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 _T = TypeVar("_T")
+_P = TypeVar("_P")
 _R = TypeVar("_R")
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The engine's worker threads (created on first use, shared by every engine of the
+    process)."""
+    global _POOL
+    with _POOL_LOCK:  # engines may run on several threads (the UI's jobs)
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_FLOW_THREADS, thread_name_prefix="lama-video")
+        return _POOL
 
 
 def _map_threads(fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
     """``[fn(x) for x in items]`` on the engine's worker threads (created on first use, shared
     by every engine of the process). An exception (Ctrl-C included) cancels what has not
     started, so an interrupted run does not wait for the rest of the window's work."""
-    global _POOL
     if len(items) < 2 or _FLOW_THREADS < 2:
         return [fn(x) for x in items]
-    with _POOL_LOCK:  # engines may run on several threads (the UI's jobs)
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=_FLOW_THREADS, thread_name_prefix="lama-video")
-        pool = _POOL
+    pool = _pool()
     futures = [pool.submit(fn, x) for x in items]
     try:
         return [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+
+
+def _overlap_threads(fn: Callable[[int, _P], None], items: Iterator[tuple[int, _P]]) -> None:
+    """``fn(*item)`` for each item on the engine's worker threads while ``items`` (a generator
+    run on this thread) produces the next; returns once all are done. At most
+    ``_OVERLAP_AHEAD`` items wait for a thread, so what they hold stays bounded. An exception
+    (Ctrl-C included) cancels what has not started and is raised here."""
+    if _FLOW_THREADS < 2:
+        for item in items:
+            fn(*item)
+        return
+    pool = _pool()
+    futures: deque[Future[None]] = deque()
+    try:
+        for item in items:
+            futures.append(pool.submit(fn, *item))
+            while len(futures) > _OVERLAP_AHEAD:
+                futures.popleft().result()
+        while futures:
+            futures.popleft().result()
     except BaseException:
         for f in futures:
             f.cancel()

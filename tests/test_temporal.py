@@ -224,8 +224,9 @@ def test_panning_background_is_recovered_under_moving_occluder():
 
 
 def test_flows_on_worker_threads_give_the_serial_result(monkeypatch: pytest.MonkeyPatch):
-    # The frame pairs' flows run on worker threads; each pair depends on itself alone, so the
-    # output must be bit-identical to one thread's, whatever order the pairs finish in.
+    # The frame pairs' flows, each frame's finishing (seam, confidence) and its smoothing run on
+    # worker threads; each item depends on itself alone, so the output must be bit-identical to
+    # one thread's, whatever order they finish in.
     import lama_video.temporal as temporal
 
     _, items = _panning_scene(n=12)
@@ -238,6 +239,45 @@ def test_flows_on_worker_threads_give_the_serial_result(monkeypatch: pytest.Monk
     temporal._POOL.shutdown()
     for (_, _, serial), (_, _, threaded) in zip(*runs, strict=True):
         assert np.array_equal(serial, threaded)
+
+
+def test_finishing_beside_the_pass_stays_bounded_and_stops_on_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # Frames are finished on the worker threads while the propagation pass (a generator) goes
+    # on; it may run only a few frames ahead of them, and an error (Ctrl-C) in one stops it.
+    import time
+
+    import lama_video.temporal as temporal
+
+    monkeypatch.setattr(temporal, "_FLOW_THREADS", 2)
+    monkeypatch.setattr(temporal, "_POOL", None)
+    produced: list[int] = []
+    finished: list[int] = []
+
+    def items() -> Iterator[tuple[int, None]]:
+        for i in range(50):
+            produced.append(i)
+            yield i, None
+
+    def finish(i: int, _: None) -> None:
+        if i == 0:
+            time.sleep(0.3)  # the first frame is slow: the pass must wait for it, not run on
+            raise KeyboardInterrupt
+        finished.append(i)
+
+    with pytest.raises(KeyboardInterrupt):
+        temporal._overlap_threads(finish, items())
+    temporal._POOL.shutdown(wait=True)
+    assert len(produced) == temporal._OVERLAP_AHEAD + 1  # then it waited for frame 0
+    assert set(finished) <= set(range(1, temporal._OVERLAP_AHEAD + 1))
+
+    # And without an error every item is finished once.
+    monkeypatch.setattr(temporal, "_POOL", None)
+    done: list[int] = []
+    temporal._overlap_threads(lambda i, _: done.append(i), ((i, None) for i in range(20)))
+    temporal._POOL.shutdown(wait=True)
+    assert sorted(done) == list(range(20))
 
 
 def test_an_error_in_a_worker_cancels_the_queued_work(monkeypatch: pytest.MonkeyPatch):
