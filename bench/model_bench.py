@@ -120,17 +120,6 @@ def measure(
     return Row(case, model_input, precision, batch, calls * batch, elapsed, peak)
 
 
-class _Eager(torch.nn.Module):
-    """The generator as given: a wrapper the ``Inpainter`` does not fold (the official path)."""
-
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x)
-
-
 def compare_official(model: torch.nn.Module, device: torch.device, repeats: int) -> None:
     """Interleaved medians of the default path against the eager fp32 and bf16-autocast ones."""
     from lama_video.engines.lama import auto_precision
@@ -138,9 +127,11 @@ def compare_official(model: torch.nn.Module, device: torch.device, repeats: int)
     frames, masks, _ = make_case("512x512", 1)
     runs = {
         "eager fp32 (the official computation)": Inpainter(
-            _Eager(model), device=device, precision="fp32"
+            model, device=device, precision="fp32", eager=True
         ),
-        "eager, bf16 autocast (before)": Inpainter(_Eager(model), device=device, precision="bf16"),
+        "eager, bf16 autocast (before)": Inpainter(
+            model, device=device, precision="bf16", eager=True
+        ),
         f"default (auto = {auto_precision(device)}, inference form)": Inpainter(
             model, device=device, precision="auto"
         ),

@@ -456,12 +456,12 @@ def test_cpu_bf16_probe_asks_torch_first(monkeypatch, tmp_path, avx512_bf16, amx
 
 def test_big_lama_bf16_inference_form_is_within_the_stated_tolerance_of_eager_fp32() -> None:
     # The default on CPUs with native bf16 (and on GPUs): the generator folded and run in bf16
-    # as a whole. Against the eager fp32 module (the official code's computation, run here through
-    # a wrapper the Inpainter does not fold) on a big-lama-sized generator whose activations
+    # as a whole. Against the eager fp32 module (the official code's computation, which the
+    # Inpainter runs as given with eager=True) on a big-lama-sized generator whose activations
     # behave like a trained one's, the fill stays within the tolerance stated for bf16 autocast.
     model = big_lama_random(0)
     frames, masks = big_case(1, 256)
-    ref = Inpainter(_Eager(copy.deepcopy(model)), device="cpu", precision="fp32")(frames, masks)
+    ref = Inpainter(copy.deepcopy(model), device="cpu", precision="fp32", eager=True)(frames, masks)
     fp32 = Inpainter(model, device="cpu", precision="fp32")(frames, masks)
     bf16 = Inpainter(model, device="cpu", precision="bf16")(frames, masks)
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the caller's is intact
@@ -471,12 +471,17 @@ def test_big_lama_bf16_inference_form_is_within_the_stated_tolerance_of_eager_fp
     assert hole_diff(bf16, ref, masks)[0] > 0.2  # and it really ran in bf16
 
 
-class _Eager(nn.Module):
-    """A module the Inpainter runs as given (not an FFCResNetGenerator): the eager path."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x)
+def test_eager_runs_our_generator_as_given_and_the_default_a_folded_copy() -> None:
+    model = tiny_generator(1).train()
+    eager = Inpainter(model, device="cpu", precision="fp32", eager=True)
+    assert eager.module is model and not model.training  # as given, in eval mode
+    folded = Inpainter(model, device="cpu", precision="fp32")
+    assert folded.module is not model
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.module.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the caller's is intact
+    frames = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    masks = np.zeros((1, 64, 64), bool)
+    masks[0, 20:40, 16:48] = True
+    a, b = eager(frames, masks), folded(frames, masks)
+    assert np.array_equal(a[~masks], frames[~masks]) and np.array_equal(b[~masks], frames[~masks])
+    assert int(np.abs(a.astype(int) - b.astype(int)).max()) <= 1  # folding is exact but rounding

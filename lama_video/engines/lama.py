@@ -254,8 +254,8 @@ class Inpainter:
             [0, 1]).
             An ``FFCResNetGenerator`` is run as a folded copy (its inference form: BatchNorms
             folded, channels-last on CPU and NCHW elsewhere, bf16 as a whole for ``bf16``; the
-            module given is not touched); any other module is moved to ``device`` and put in
-            eval mode.
+            module given is not touched) unless ``eager``; any other module is moved to
+            ``device`` and put in eval mode.
         device: ``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         precision: ``auto`` (:func:`auto_precision`), ``fp32``, ``fp16`` or ``bf16`` (the
             generator keeps its FFTs in fp32; fp16, and bf16 for other modules, run under
@@ -265,6 +265,9 @@ class Inpainter:
         crop_trigger_px: frames whose longest side exceeds this are processed as crops around holes.
         crop_margin_px: context kept around each hole's bounding box in a crop.
         resize_limit_px: crops with a longer side are downscaled to this side for the model.
+        eager: run an ``FFCResNetGenerator`` as given too (moved to ``device``, eval mode, fp16
+            and bf16 under autocast): the official code's computation, for parity checks and
+            speed comparisons.
     """
 
     name = "lama"
@@ -279,6 +282,7 @@ class Inpainter:
         crop_trigger_px: int = _DEFAULTS.crop_trigger_px,
         crop_margin_px: int = _DEFAULTS.crop_margin_px,
         resize_limit_px: int = _DEFAULTS.resize_limit_px,
+        eager: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(
@@ -329,7 +333,7 @@ class Inpainter:
             # Pre-Ampere GPUs: torch's autocast would silently disable itself; say so instead.
             log.warning("this GPU does not support bf16; running in fp32 (use fp16 instead)")
             self.precision = "fp32"
-        self.module, self._input_form = self._prepare(module)
+        self.module, self._input_form = self._prepare(module, eager)
         # Autocast only where the module does not already run in the precision asked for.
         self._amp_dtype = (
             _DTYPES[self.precision]
@@ -386,7 +390,7 @@ class Inpainter:
 
     # ----------------------------------------------------------------------------------- tensors
 
-    def _prepare(self, module: nn.Module) -> tuple[nn.Module, _InputForm | None]:
+    def _prepare(self, module: nn.Module, eager: bool) -> tuple[nn.Module, _InputForm | None]:
         """The module to run, and the dtype and layout its input takes (``None``: the module
         runs as given, under autocast for fp16/bf16).
 
@@ -397,11 +401,12 @@ class Inpainter:
         --compare-official``); on an H200, batches of 8 frames of 512x512 ran at least as fast
         as under autocast (185 vs 159 frames/s in one lease, 143 vs 143 in another: README, GPU
         section). fp16 keeps autocast over the folded fp32 copy (a whole-fp16 module,
-        with fp16's narrow range, is unmeasured). Other modules are moved and put in eval mode.
+        with fp16's narrow range, is unmeasured). Other modules, and ours when ``eager``, are moved
+        and put in eval mode.
         """
         from lama_video.model.generator import FFCResNetGenerator
 
-        if self.kind != KIND_GENERATOR or not isinstance(module, FFCResNetGenerator):
+        if eager or self.kind != KIND_GENERATOR or not isinstance(module, FFCResNetGenerator):
             return module.to(self.device).eval(), None
         from lama_video.model.inference import inference_form, inference_layout
 
