@@ -29,8 +29,9 @@ cross-fade), on the pixels propagation filled (the same pixels for every stage; 
 the unfilled neighbours do not count) and on the whole hole for the stages that fill all of it.
 
 ``--classes`` also splits the flicker by what the temporal engine made each hole pixel from (its
-QC record, as ``remove --qc`` tints it): copied and trusted (confidence >= 0.9), copied and
-doubted (the confidence fallback fired), invented. Per class: its share of the pixels the flicker
+QC record, the one ``remove --qc`` tints, split its own way: the tint's low-confidence class
+starts at 0.5, this one at 0.9): copied and trusted (confidence >= 0.9), copied and doubted (the
+confidence fallback fired), invented. Per class: its share of the pixels the flicker
 ratio is measured on, and its own ratio (output over ground truth, pooled over the clip).
 
 Usage:

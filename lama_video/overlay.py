@@ -250,7 +250,7 @@ def _with_recurring(
             _count, labels = cv2.connectedComponents(joined, connectivity=8)
             touching = np.unique(labels[body & (labels > 0)])
             added = np.isin(labels, touching) & seen
-            added = cv2.dilate(added.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool) & ~body
+            added = _grown(added) & ~body
             added &= ~mask[y0:y1, x0:x1]  # another overlay's pixels stay its own
         if not added.any():
             regions.append(r)
@@ -380,6 +380,11 @@ def _regions(
     return Detection(mask, opacity, tuple(regions), n)
 
 
+def _grown(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``mask`` grown by one pixel (3x3 square)."""
+    return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+
+
 def _closing_px(h: int, w: int) -> int:
     """Width (odd px) of the closing that joins an overlay's edges into one region."""
     return max(3, round(0.012 * max(h, w))) | 1
@@ -425,7 +430,7 @@ def _body(
     band = _bounded_by((change < _BAND_DAMP * outside) & ~edges, edges)
     # Grown by a pixel: a stroke's anti-aliased outline (half overlay, half scene) changes too
     # much to count as damped, and the edge pixels miss it where a rim went undetected.
-    body = edges | (cv2.dilate(band.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    body = edges | _grown(band)
     # Enclosed holes belong to the overlay when they are damped too (a solid logo's inside), not
     # when the scene shows through (the middle of a ring, the inside of an O).
     body |= enclosed & (change < _HOLE_DAMP * outside)
@@ -457,8 +462,7 @@ def _trimmed(
     core = body & (change < _TRIM_DAMP * outside)
     if not core.any():
         return body
-    grown = cv2.dilate(core.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-    return body & (core | (grown & (change < _FRINGE_DAMP * outside)))
+    return body & (core | (_grown(core) & (change < _FRINGE_DAMP * outside)))
 
 
 def _bounded_by(candidates: NDArray[np.bool_], edges: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -471,7 +475,7 @@ def _bounded_by(candidates: NDArray[np.bool_], edges: NDArray[np.bool_]) -> NDAr
     count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=4)
     if count <= 1:
         return np.zeros_like(candidates)
-    near = cv2.dilate(edges.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    near = _grown(edges)
     # Per part: the pixels next to it outside every part (one between two parts counts for the
     # higher label), and how many of them are near the edges.
     grown = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)

@@ -840,9 +840,9 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _map_threads(fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
-    """``[fn(x) for x in items]`` on the engine's worker threads (created on first use, shared
-    by every engine of the process). An exception (Ctrl-C included) cancels what has not
-    started, so an interrupted run does not wait for the rest of the window's work."""
+    """``[fn(x) for x in items]`` on the engine's worker threads (:func:`_pool`). An exception
+    (Ctrl-C included) cancels what has not started, so an interrupted run does not wait for the
+    rest of the window's work."""
     if len(items) < 2 or _FLOW_THREADS < 2:
         return [fn(x) for x in items]
     pool = _pool()
