@@ -16,6 +16,7 @@ from overlay_helpers import (
 )
 from typer.testing import CliRunner
 
+import lama_video.overlay as overlay_mod
 from lama_video.cli import app
 from lama_video.overlay import Unblender, detect_overlays
 
@@ -121,6 +122,75 @@ def test_unblend_without_change_keeps_the_fill() -> None:
     for i in burnt:
         ub.observe(i, fill)
     assert np.array_equal(ub.apply(burnt[0], fill), fill)
+
+
+def _still_ring_case(n: int = 20):
+    """A 30 % ring over a still, varied scene, and a fill that gets that scene wrong (as an
+    invented fill does where no frame shows it)."""
+    h, w = 72, 96
+    rng = np.random.default_rng(3)
+    ramp = np.linspace(-70, 70, w, dtype=np.float32)[None, :, None] * np.float32([1, 0.6, -0.8])
+    scene = np.clip(_moving_texture(1, h, w, seed=5)[0] + ramp, 0, 255)
+    truth = [
+        np.clip(np.rint(scene + rng.normal(0, 1.0, scene.shape)), 0, 255).astype(np.uint8)
+        for _ in range(n)
+    ]
+    a = 0.3 * ring(h, w, 48, 36, 26)
+    burnt = burn(truth, a, (250, 210, 40))
+    # Wrong, and different in every frame (each keyframe's invention differs): the frames do
+    # not follow the fill's changes, which the per-pixel fit reads as an opaque overlay.
+    wrong = cv2.GaussianBlur(scene, (0, 0), 6)
+    fills = [
+        np.clip(np.rint(wrong + rng.normal(0, 10, scene.shape)), 0, 255).astype(np.uint8)
+        for _ in range(n)
+    ]
+    return truth, burnt, fills, a
+
+
+def test_unblend_over_a_still_scene_fits_one_opacity(monkeypatch) -> None:
+    """Nothing changes over time, so the per-pixel fit has nothing to go on; the scene varying
+    along the overlay gives one opacity and colour, and the background comes back."""
+    truth, burnt, fills, a = _still_ring_case()
+    region = cv2.dilate((a > 0.006).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    ub, outs = _unblend(burnt, fills, region, max_opacity=0.9, noise=1.0)
+    assert abs(ub.fit().plateau - 0.3) < 0.1, ub.fit().plateau
+    assert np.abs(ub.colour - np.array([250, 210, 40])).max() < 20, ub.colour
+    inside = a > 0.25
+
+    def err(frames: list[np.ndarray]) -> float:
+        later = truth[-len(frames) :]
+        diffs = [np.abs(f.astype(np.float32) - j) for f, j in zip(frames, later, strict=True)]
+        return float(np.mean([d[inside].mean() for d in diffs]))
+
+    assert err(outs[5:]) < err(fills[5:]) / 2, (err(outs[5:]), err(fills[5:]))
+    # Without it (the per-pixel fit alone) the overlay reads as opaque: the fill is kept.
+    monkeypatch.setattr(overlay_mod, "_SINGLE_STILL_STD", -1.0)
+    ub, alone = _unblend(burnt, fills, region, max_opacity=0.9, noise=1.0)
+    assert ub.fit().plateau >= 0.9
+    assert err(outs[5:]) < err(alone[5:]) / 1.5, (err(outs[5:]), err(alone[5:]))
+
+
+def test_one_opacity_is_not_fitted_to_a_running_timestamp() -> None:
+    """Digits that change every frame: the mean frame holds each at a share of the time, so the
+    overlay's pixels do not share one opacity and the single fit declines (the per-pixel fit and
+    each frame's own opacity handle them)."""
+    truth, _, fills, ring_a = _still_ring_case()
+    h, w = truth[0].shape[:2]
+    burnt, shapes = [], []
+    for t in range(len(truth)):
+        big = np.zeros((4 * h, 4 * w), np.uint8)
+        cv2.putText(big, f"12:{t:02d}", (20, 200), cv2.FONT_HERSHEY_SIMPLEX, 5.0, 255, 24)
+        shape = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        shapes.append(shape)
+        burnt += burn([truth[t]], 0.8 * shape, (250, 210, 40))
+    region = cv2.dilate((np.max(shapes, axis=0) > 0.02).astype(np.uint8), np.ones((3, 3))) > 0
+    ub, _ = _unblend(burnt, fills, region)
+    assert overlay_mod._single_opacity_fit(ub._sums, np.maximum(ub._w, 1e-6), ub.region) is None
+    # The static ring over the same scene and fill is fitted.
+    ring_region = cv2.dilate((ring_a > 0.006).astype(np.uint8), np.ones((3, 3))) > 0
+    ub, _ = _unblend(burn(truth, ring_a, (250, 210, 40)), fills, ring_region)
+    single = overlay_mod._single_opacity_fit(ub._sums, np.maximum(ub._w, 1e-6), ub.region)
+    assert single is not None and abs(single[2] - 0.3) < 0.1
 
 
 def test_unblender_rejects_an_empty_region() -> None:
