@@ -163,7 +163,7 @@ def test_unblend_over_a_still_scene_fits_one_opacity(monkeypatch) -> None:
         return float(np.mean([d[inside].mean() for d in diffs]))
 
     assert err(outs[5:]) < err(fills[5:]) / 2, (err(outs[5:]), err(fills[5:]))
-    # Without it (the per-pixel fit alone) the overlay reads as opaque: the fill is kept.
+    # Without it (the per-pixel fit alone) the overlay reads as opaque: its inside keeps the fill.
     monkeypatch.setattr(overlay_mod, "_SINGLE_STILL_STD", -1.0)
     ub, alone = _unblend(burnt, fills, region, max_opacity=0.9, noise=1.0)
     assert ub.fit().plateau >= 0.9
