@@ -765,8 +765,9 @@ def _single_opacity_fit(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float] | None:
     """One opacity ``a`` and one colour ``W`` for the overlay's inside, from its mean frame.
 
-    ``mean I = a W + (1 - a) mean F`` over the region's pixels: for each ``a`` on a grid the best
-    ``W`` is closed form and the squared residual is summed; the best ``a`` wins. The scene
+    ``mean I = a W + (1 - a) mean F`` over the region's pixels: for each ``a`` on a grid (0.01
+    apart) the best ``W`` is closed form and so is the summed squared residual; the best ``a``
+    wins. The scene
     varying along the overlay (under its different parts) is what separates ``a`` from ``W``,
     so this needs no change over time. The anti-aliased rim, whose opacity is lower, is dropped
     over a few rounds (pixels whose own opacity given ``W`` is not within half of ``a``), and
@@ -788,12 +789,18 @@ def _single_opacity_fit(
         if int(use.sum()) < 20:
             return None
         i, f = mi[use], mf[use]
-        best = np.inf
-        for a in grid:
-            w_a = np.clip((i - (1 - a) * f).mean(0) / a, 0.0, 255.0)
-            r = float(((i - a * w_a - (1 - a) * f) ** 2).sum())
-            if r < best:
-                best, best_a, colour = r, float(a), w_a
+        # The residual sum(|I - a W - (1 - a) F|^2) for every a at once: with I and F centred
+        # on their means m_i, m_f it is sum(|I' - (1 - a) F'|^2) + N |m_i - a W - (1 - a) m_f|^2
+        # (the cross terms sum to zero), W being the best colour for a, clipped to [0, 255].
+        m_i, m_f = i.mean(0), f.mean(0)
+        ic, fc = i - m_i, f - m_f
+        s_ii, s_if, s_ff = float((ic * ic).sum()), float((ic * fc).sum()), float((fc * fc).sum())
+        b = 1.0 - grid
+        w_all = np.clip((m_i[None] - b[:, None] * m_f[None]) / grid[:, None], 0.0, 255.0)
+        off = m_i[None] - grid[:, None] * w_all - b[:, None] * m_f[None]
+        r = s_ii - 2 * b * s_if + b * b * s_ff + len(i) * (off * off).sum(1)
+        k = int(np.argmin(r))
+        best_a, colour = float(grid[k]), w_all[k]
         # Each pixel's own opacity in the mean frame, given W.
         d = colour - mf
         own = np.clip(((mi - mf) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-9), 0.0, 1.0)
