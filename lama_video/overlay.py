@@ -767,11 +767,10 @@ def _single_opacity_fit(
 
     ``mean I = a W + (1 - a) mean F`` over the region's pixels: for each ``a`` on a grid (0.01
     apart) the best ``W`` is closed form and so is the summed squared residual; the best ``a``
-    wins. The scene
-    varying along the overlay (under its different parts) is what separates ``a`` from ``W``,
-    so this needs no change over time. The anti-aliased rim, whose opacity is lower, is dropped
-    over a few rounds (pixels whose own opacity given ``W`` is not within half of ``a``), and
-    gets its own opacity, given ``W``, at most ``a``.
+    wins. The scene varying along the overlay (under its different parts) is what separates
+    ``a`` from ``W``, so this needs no change over time. The anti-aliased rim, whose opacity is
+    lower, is dropped over a few rounds (pixels whose own opacity given ``W`` is not within half
+    of ``a``), and gets its own opacity, given ``W``, at most ``a``.
 
     Returns:
         The opacity per pixel (the inside at ``a``), ``W`` and ``a``; None for a region too small,
