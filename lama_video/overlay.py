@@ -569,6 +569,9 @@ class Unblender:
         self.n = 0
         self._w = np.zeros(shape[:2], np.float64)
         self._sums = {k: np.zeros(shape, np.float64) for k in ("i", "f", "ii", "if", "ff")}
+        # Unweighted sums, for the single-opacity fit's stillness test and weights (every frame
+        # counts the same: the frames' change, and the fill's error in every frame it stands in).
+        self._plain = {k: np.zeros(shape, np.float64) for k in ("i", "f", "ii", "if", "ff")}
         self._fit: _BlendFit | None = None
 
     def _crop(self, img: NDArray[T]) -> NDArray[T]:
@@ -599,6 +602,12 @@ class Unblender:
         s["if"] += c3 * i * f
         s["ff"] += c3 * f * f
         self._w += c
+        p = self._plain
+        p["i"] += i
+        p["f"] += f
+        p["ii"] += i * i
+        p["if"] += i * f
+        p["ff"] += f * f
         self.n += 1
         # Refitted while the fit is young, then every few frames (the sums change slowly).
         if self.n <= self.fit_frames or self.n % _REFIT_EVERY == 0:
@@ -613,6 +622,7 @@ class Unblender:
                 self.region,
                 self.noise,
                 self.max_opacity,
+                self._plain,
                 self.n,
             )
         return self._fit
@@ -735,6 +745,7 @@ def _fit_blend(
     region: NDArray[np.bool_],
     noise: float,
     max_opacity: float,
+    plain: dict[str, NDArray[np.float64]],
     frames: int,
 ) -> _BlendFit:
     """The blend's opacity per pixel and colour, with the weights of recovery against fill.
@@ -746,24 +757,31 @@ def _fit_blend(
     (:func:`_single_opacity_fit`), the latter is taken: over a still scene the frames say
     nothing per pixel, and the temporal fit reads the fill's errors as opacity (a 30 % ring over
     schoolgirls' still background: 0.98).
+
+    ``s`` and ``n``: the sums over the frames weighted by how much the engine vouches for each
+    fill pixel, and those weights' sums; ``plain`` the same sums unweighted, over ``frames``.
     """
     a, colour = _temporal_fit(s, n, region, noise)
     fit = _finish_fit(s, n, region, a, colour, noise, max_opacity)
     if fit.plateau >= max_opacity and frames >= _SINGLE_MIN_FRAMES:
         # The frames' own change under the overlay (RMS over the channels, median pixel).
-        mi = s["i"] / n[..., None]
-        std = np.sqrt(np.maximum(s["ii"] / n[..., None] - mi * mi, 0.0).mean(-1))
+        mi = plain["i"] / frames
+        std = np.sqrt(np.maximum(plain["ii"] / frames - mi * mi, 0.0).mean(-1))
         if float(np.median(std[region])) <= _SINGLE_STILL_STD:
-            single = _single_opacity_fit(s, n, region)
+            # The mean frames as the engine vouches for them (a fill it invented counts little);
+            # the fill's expected error then from every frame it will stand in for.
+            single = _single_opacity_fit(s["i"] / n[..., None], s["f"] / n[..., None], region)
             if single is not None and single[2] <= max_opacity - _SINGLE_MARGIN:
-                fit = _finish_fit(s, n, region, single[0], single[1], noise, max_opacity)
+                count = np.full(region.shape, float(frames))
+                fit = _finish_fit(plain, count, region, single[0], single[1], noise, max_opacity)
     return fit
 
 
 def _single_opacity_fit(
-    s: dict[str, NDArray[np.float64]], n: NDArray[np.float64], region: NDArray[np.bool_]
+    mi: NDArray[np.float64], mf: NDArray[np.float64], region: NDArray[np.bool_]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float] | None:
-    """One opacity ``a`` and one colour ``W`` for the overlay's inside, from its mean frame.
+    """One opacity ``a`` and one colour ``W`` for the overlay's inside, from its mean frame
+    ``mi`` and the fill's ``mf`` (both (h, w, 3)).
 
     ``mean I = a W + (1 - a) mean F`` over the region's pixels: for each ``a`` on a grid (0.01
     apart) the best ``W`` is closed form and so is the summed squared residual; the best ``a``
@@ -777,7 +795,6 @@ def _single_opacity_fit(
         a scene under it too uniform to tell ``a`` from ``W`` (``_SINGLE_MIN_SPREAD``), or pixels
         that do not share an opacity (``_SINGLE_AGREE``).
     """
-    mi, mf = s["i"] / n[..., None], s["f"] / n[..., None]
     # What separates a from W is the scene varying under the overlay: a uniform one fits any a.
     if float(np.sqrt(mf[region].var(axis=0).mean())) < _SINGLE_MIN_SPREAD:
         return None

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import lama_video.overlay as overlay_mod
 from lama_video.cli import app
 from lama_video.overlay import Unblender, detect_overlays
+from lama_video.qc import QcInfo
 
 runner = CliRunner()
 
@@ -170,6 +171,34 @@ def test_unblend_over_a_still_scene_fits_one_opacity(monkeypatch) -> None:
     assert err(outs[5:]) < err(alone[5:]) / 1.5, (err(outs[5:]), err(alone[5:]))
 
 
+def test_unblend_over_a_still_scene_weighs_the_fill_as_the_engine_vouches() -> None:
+    """Every other frame's fill is an invention 40 levels off (the engine says so: confidence 0):
+    the one opacity is fitted on the fills the engine vouches for, and the background comes back
+    in every frame."""
+    truth, burnt, fills, a = _still_ring_case()
+    region = cv2.dilate((a > 0.006).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    ys, xs = np.nonzero(region)
+    fills = [
+        f if t % 2 == 0 else np.clip(f.astype(int) + 40, 0, 255).astype(np.uint8)
+        for t, f in enumerate(fills)
+    ]
+    ub = Unblender(region, max_opacity=0.9, noise=1.0)
+    for t, (i, f) in enumerate(zip(burnt, fills, strict=True)):
+        ub.observe(i, f, QcInfo(ys, xs, np.full(ys.size, float(t % 2 == 0), np.float32)))
+    outs = [ub.apply(i, f) for i, f in zip(burnt, fills, strict=True)]
+    inside = a > 0.25
+
+    def err(frames: list[np.ndarray]) -> float:
+        diffs = [np.abs(o.astype(np.float32) - j) for o, j in zip(frames, truth, strict=True)]
+        return float(np.mean([d[inside].mean() for d in diffs]))
+
+    assert err(outs) < err(fills) / 2, (err(outs), err(fills))
+
+
+def _mean_frames(ub: Unblender) -> tuple[np.ndarray, np.ndarray]:
+    return ub._plain["i"] / ub.n, ub._plain["f"] / ub.n
+
+
 def test_one_opacity_is_not_fitted_to_a_running_timestamp() -> None:
     """Digits that change every frame: the mean frame holds each at a share of the time, so the
     overlay's pixels do not share one opacity and the single fit declines (the per-pixel fit and
@@ -185,11 +214,11 @@ def test_one_opacity_is_not_fitted_to_a_running_timestamp() -> None:
         burnt += burn([truth[t]], 0.8 * shape, (250, 210, 40))
     region = cv2.dilate((np.max(shapes, axis=0) > 0.02).astype(np.uint8), np.ones((3, 3))) > 0
     ub, _ = _unblend(burnt, fills, region)
-    assert overlay_mod._single_opacity_fit(ub._sums, np.maximum(ub._w, 1e-6), ub.region) is None
+    assert overlay_mod._single_opacity_fit(*_mean_frames(ub), ub.region) is None
     # The static ring over the same scene and fill is fitted.
     ring_region = cv2.dilate((ring_a > 0.006).astype(np.uint8), np.ones((3, 3))) > 0
     ub, _ = _unblend(burn(truth, ring_a, (250, 210, 40)), fills, ring_region)
-    single = overlay_mod._single_opacity_fit(ub._sums, np.maximum(ub._w, 1e-6), ub.region)
+    single = overlay_mod._single_opacity_fit(*_mean_frames(ub), ub.region)
     assert single is not None and abs(single[2] - 0.3) < 0.1
 
 
