@@ -537,7 +537,8 @@ class Unblender:
     Where a pixel's fit lies between 0 and the plateau and one frame's own opacity sits at one of
     them (a running timestamp's digits come and go), that frame's opacity is used.
 
-    Only the region's bounding box is stored (weighted sums per pixel), so memory stays flat.
+    Only the region's bounding box is stored (sums per pixel, weighted and unweighted), so
+    memory stays flat.
 
     Args:
         region: (H, W) bool, where the overlay is (the un-blending stays inside it).
@@ -698,13 +699,21 @@ class _BlendFit:
     weight: NDArray[np.float32]  # (h, w) weight of the recovered frame against the fill
 
 
+def _own_opacity(
+    i: NDArray[np.float64], f: NDArray[np.float64], colour: NDArray[np.floating]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per pixel, the opacity that puts ``i`` on the line from ``f`` to ``colour`` (clipped to
+    [0, 1]), and ``|colour - f|^2`` (RGB)."""
+    d = colour.astype(np.float64) - f
+    dd = (d * d).sum(-1)
+    return np.clip(((i - f) * d).sum(-1) / np.maximum(dd, 1e-9), 0.0, 1.0), dd
+
+
 def _frame_opacity(
     i: NDArray[np.float64], f: NDArray[np.float64], colour: NDArray[np.float32]
 ) -> NDArray[np.float64]:
     """One frame's own opacity per pixel (NaN where overlay and fill are too alike to tell)."""
-    d = colour.astype(np.float64) - f
-    dd = (d * d).sum(-1)
-    own = np.clip(((i - f) * d).sum(-1) / np.maximum(dd, 1e-9), 0.0, 1.0)
+    own, dd = _own_opacity(i, f, colour)
     return np.where(dd > _MIN_CONTRAST**2, own, np.nan)
 
 
@@ -817,9 +826,7 @@ def _single_opacity_fit(
         r = s_ii - 2 * b * s_if + b * b * s_ff + len(i) * (off * off).sum(1)
         k = int(np.argmin(r))
         best_a, colour = float(grid[k]), w_all[k]
-        # Each pixel's own opacity in the mean frame, given W.
-        d = colour - mf
-        own = np.clip(((mi - mf) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-9), 0.0, 1.0)
+        own, _ = _own_opacity(mi, mf, colour)  # each pixel's, in the mean frame, given W
         use = region & (np.abs(own - best_a) < 0.5 * best_a)
     # A static overlay's inside agrees with its one opacity; a running timestamp's mean frame
     # holds every digit at a share of the time (2026-12-05, 432x240: 32-34 % of a 30 % ring's

@@ -196,7 +196,9 @@ def test_unblend_over_a_still_scene_weighs_the_fill_as_the_engine_vouches() -> N
 
 
 def _mean_frames(ub: Unblender) -> tuple[np.ndarray, np.ndarray]:
-    return ub._plain["i"] / ub.n, ub._plain["f"] / ub.n
+    """The mean frames the single fit reads (weighted as the engine vouches: all 1 here)."""
+    w = np.maximum(ub._w, 1e-6)[..., None]
+    return ub._sums["i"] / w, ub._sums["f"] / w
 
 
 def test_one_opacity_is_not_fitted_to_a_running_timestamp() -> None:
