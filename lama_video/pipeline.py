@@ -563,7 +563,9 @@ def remove_object(
         keyframe_masks: ``{frame index: mask image}`` tracked through the clip instead of ``mask``.
         overwrite: replace an existing output.
         image_engine: use this engine instead of building one from ``config.inpaint``.
-        progress: called with the number of frames just written.
+        progress: called with a number of frames as they are processed (the temporal engine
+            counts a window's frames while it works on them, see ``temporal._Progress``); it
+            sums to the frames written.
         on_start: called once with the frame count (None if unknown) before processing starts.
         track_progress: with ``keyframe_masks``, called with the number of frames the tracking
             just processed; the tracking runs before the first frame is removed and counts
@@ -696,7 +698,9 @@ def remove_object(
             decoded = _Prefetch(iter(stream), depth, "lama-video-decode")
             depth = _queue_depth(_ENCODE_DEPTH, _ENCODE_BYTES, 7 * pixels)
             encoder = _EncodeThread(finish_frame, depth)
-            results = engine.process(decoded)
+            # The engine counts the progress: the temporal engine as it works on a window, not
+            # only as frames come out of it (see temporal._Progress).
+            results = engine.process(decoded, progress)
             if region is not None:
                 unblender = Unblender(
                     masks_mod.dilate(region, cfg.masks.dilate_px),
@@ -710,8 +714,6 @@ def remove_object(
                 for result in results:
                     encoder.put(result)
                     written += 1
-                    if progress:
-                        progress(1)
                 encoder.finish()
             except BaseException:
                 encoder.cancel()  # before the writer aborts: no write may run concurrently

@@ -109,6 +109,10 @@ _FLOW_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Frames finished on the worker threads may wait this many deep behind the propagation pass.
 _OVERLAP_AHEAD = 4
 _FLOW_MARGIN_PX = 48  # flow is estimated on the holes' box grown by this (working-size px)
+#: A window's stages and the share of its frames' progress each reports as it runs (the rest,
+#: ``1 - sum``, as each frame is yielded). Roughly their shares of a window's time at 854x480
+#: with the exemplar engine (profiled), so a progress bar moves evenly while a window is worked on.
+_STAGE_SHARES = {"flows": 0.2, "forward": 0.15, "backward": 0.2, "invent": 0.15, "smooth": 0.1}
 
 
 @dataclass
@@ -296,7 +300,9 @@ class TemporalEngine:
         Args:
             items: ``(frame, hole)`` in frame order; ``hole`` is (H, W) bool, True = remove
                 (already dilated). All frames have the same size.
-            progress: called with the number of frames just finished.
+            progress: called with whole frames' worth of work done (see :class:`_Progress`): it
+            moves while a window is worked on, and by the time a window's last frame is yielded
+            it has counted every frame yielded so far (the total is the number of frames).
 
         Yields:
             ``(frame, hole, filled_rgb)`` in input order; ``filled_rgb`` is (H, W, 3) uint8 RGB and
@@ -317,6 +323,7 @@ class TemporalEngine:
         cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         pending: Item | None = None
         exhausted = False
+        meter = _Progress(progress)
         while True:
             if pending is not None:
                 buf.append(pending)
@@ -338,8 +345,9 @@ class TemporalEngine:
                 del cache_f[k]
             for k in [k for k in cache_p if k < start]:
                 del cache_p[k]
-            results = self._window(buf, start, cache_f, cache_p)
             n_out = len(buf) if final else len(buf) - overlap
+            results = self._window(buf, start, cache_f, cache_p, meter.window(n_out))
+            meter.stages_done()
             n_carry = len(carry)
             for j in range(n_out):
                 frame, hole = buf[j]
@@ -349,9 +357,8 @@ class TemporalEngine:
                     hy, hx = np.nonzero(hole)
                     mix = (1.0 - a) * carry[j].get(hy, hx).astype(np.float32) + a * out[hy, hx]
                     out[hy, hx] = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
+                meter.yielded()  # the frame is done: counted as it is handed out
                 yield frame, hole, out
-                if progress is not None:
-                    progress(1)
             if final:
                 return
             carry = results[n_out:]
@@ -366,8 +373,14 @@ class TemporalEngine:
         start: int,
         cache_f: dict[int, _FrameData],
         cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]],
+        stage: Callable[[str, float], None] | None = None,
     ) -> list[_Canvas]:
-        """Fill every frame of a window; returns its filled frames."""
+        """Fill every frame of a window; returns its filled frames.
+
+        ``stage(name, fraction)`` is told, on this thread, what share of each stage of
+        ``_STAGE_SHARES`` has just been done (for progress; it may raise to stop the work).
+        """
+        tick = stage if stage is not None else _no_stage
         n = len(buf)
         frames = [f.rgb for f, _ in buf]
         holes = [h for _, h in buf]
@@ -393,6 +406,7 @@ class TemporalEngine:
             data[t] = d
 
         fwd, bwd = self._flows(data, need, start, cache_p)
+        tick("flows", 1.0)
         thr = cfg.consistency_px * geo.sx  # in working-size pixels
 
         # Pixel lists: the hole, plus a thin ring around it for the seam correction.
@@ -405,7 +419,13 @@ class TemporalEngine:
                 ry, rx = np.nonzero(fl.dilate(crop, _SEAM_RING_PX) & ~crop)
                 pix[t] = (np.concatenate([hy, ry]) + y0, np.concatenate([hx, rx]) + x0, hy.size)
 
-        pred_past = dict(self._propagate(+1, frames, holes, data, pix, fwd, bwd, geo, thr))
+        n_holes = sum(has)
+        pred_past = dict(
+            _ticking(
+                self._propagate(+1, frames, holes, data, pix, fwd, bwd, geo, thr),
+                partial(tick, "forward", 1.0 / n_holes),
+            )
+        )
         filled = [_Canvas(frames[t], holes[t] if has[t] else None) for t in range(n)]
         missing: list[NDArray[np.bool_] | None] = [None] * n
         # Per hole pixel, for smoothing: how much of its change it takes, and the share of the
@@ -444,15 +464,20 @@ class TemporalEngine:
             missing[t] = ~good
             filled[t].put(ys[:nh][good], xs[:nh][good], _to_u8(col[:nh][good]))
 
-        backward = self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr)
+        backward = _ticking(
+            self._propagate(-1, frames, holes, data, pix, fwd, bwd, geo, thr),
+            partial(tick, "backward", 1.0 / n_holes),
+        )
         _overlap_threads(finish, backward)
         self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
+        tick("invent", 1.0)
         if self.stage_hook is not None:
             for t in range(n):
                 if has[t]:
                     self.stage_hook("hallucinated", buf[t][0].index, filled[t].image(), holes[t])
         if cfg.smoothing_strength > 0 and cfg.smoothing_radius > 0:
             self._smooth(filled, pix, fwd, bwd, geo, thr, hold, detail)
+        tick("smooth", 1.0)
         if self.stage_hook is not None:
             for t in range(n):
                 if has[t]:
@@ -853,6 +878,66 @@ def _map_threads(fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         for f in futures:
             f.cancel()
         raise
+
+
+class _Progress:
+    """Whole frames' worth of work done, for :meth:`TemporalEngine.process`'s ``progress``.
+
+    A window of 60 frames takes seconds before its first frame is out, and a bar that counts
+    yielded frames only sits still through it and then guesses minutes for a run of seconds. So
+    each stage of a window (``_STAGE_SHARES``) reports its share of the frames the window yields
+    as it runs, each yielded frame the rest; whole frames are passed on as the sum crosses them,
+    and by the end of each window's frames the count equals the frames yielded (never more).
+    """
+
+    def __init__(self, callback: Callable[[int], None] | None) -> None:
+        self._callback = callback
+        self._credit = 0.0  # frames' worth of work done (fractional)
+        self._told = 0  # whole frames passed to the callback
+        self._base = 0  # frames yielded before the current window
+        self._n_out = 0  # frames the current window yields
+        self._yielded = 0  # of those, yielded so far
+
+    def window(self, n_out: int) -> Callable[[str, float], None]:
+        """Start a window that will yield ``n_out`` frames; returns its stages' callback."""
+        self._base += self._yielded
+        self._credit = float(self._base)
+        self._n_out, self._yielded = n_out, 0
+        return self._stage
+
+    def _stage(self, name: str, fraction: float) -> None:
+        self._add(self._n_out * _STAGE_SHARES[name] * fraction)
+
+    def stages_done(self) -> None:
+        """The window's work is done (stages it skipped count as done)."""
+        self._credit = max(self._credit, self._base + self._n_out * sum(_STAGE_SHARES.values()))
+        self._add(0.0)
+
+    def yielded(self) -> None:
+        """One more of the window's frames is out."""
+        self._yielded += 1
+        if self._yielded == self._n_out:  # exact, whatever the rounding of the shares
+            self._credit = float(self._base + self._n_out)
+        self._add(1.0 - sum(_STAGE_SHARES.values()))
+
+    def _add(self, frames: float) -> None:
+        self._credit = min(self._credit + frames, float(self._base + self._n_out))
+        whole = int(self._credit + 1e-6) - self._told
+        if whole > 0:
+            self._told += whole
+            if self._callback is not None:
+                self._callback(whole)
+
+
+def _no_stage(name: str, fraction: float) -> None:
+    """A window's stage callback that does nothing."""
+
+
+def _ticking(items: Iterator[_T], tick: Callable[[], None]) -> Iterator[_T]:
+    """``items``, calling ``tick()`` after each one is taken."""
+    for item in items:
+        yield item
+        tick()
 
 
 def _overlap_threads(fn: Callable[[int, _P], None], items: Iterator[tuple[int, _P]]) -> None:

@@ -389,6 +389,49 @@ def test_empty_holes_pass_through_without_engine_calls():
     assert engine.calls == 0
 
 
+def test_progress_moves_while_a_window_is_worked_on_and_ends_at_the_frames_yielded():
+    # A bar that counts yielded frames only sits at 0 through the first window (seconds on real
+    # clips) and then guesses minutes: the stages report their share as they run.
+    _, items = _panning_scene(n=20)
+    log: list[tuple[int, int]] = []  # (frames reported, frames yielded when reported)
+    yielded = 0
+
+    def progress(n: int) -> None:
+        log.append((n, yielded))
+
+    eng = TemporalEngine(TeleaStandIn(), _cfg(window_frames=12, overlap_frames=4))
+    for _ in eng.process(iter(items), progress=progress):
+        yielded += 1
+        done = sum(n for n, _ in log)
+        assert done >= yielded, (done, yielded)  # never behind the frames out ...
+    assert sum(n for n, _ in log) == 20 and all(n > 0 for n, _ in log)
+    # ... and never ahead of the window being worked on: the first window yields 8 frames.
+    before_first = [n for n, y in log if y == 0]
+    assert len(before_first) >= 3, log  # several steps before any frame is out
+    assert 0.8 * 8 - 1 <= sum(before_first) <= 8, log
+    running = 0
+    for n, y in log:
+        running += n
+        assert running <= (8 if y < 8 else 20), log
+
+
+def test_progress_callback_can_stop_a_window_midway():
+    # The UI cancels a job by raising from its progress callback (and Ctrl-C lands anywhere):
+    # raised while the first window is worked on, it stops the engine before any frame is out.
+    _, items = _panning_scene(n=12)
+    calls: list[int] = []
+
+    def progress(n: int) -> None:
+        calls.append(n)
+        raise KeyboardInterrupt
+
+    out = []
+    with pytest.raises(KeyboardInterrupt):
+        for item in TemporalEngine(TeleaStandIn(), _cfg()).process(iter(items), progress=progress):
+            out.append(item)
+    assert out == [] and len(calls) == 1
+
+
 # ---------------------------------------------------------------- hallucination
 
 
