@@ -139,9 +139,12 @@ class TemporalConfig:
     smoothing_strength: float = _f(1.0, lo=0.0, hi=1.0)
     # neighbours on each side used by smoothing
     smoothing_radius: int = _f(4, lo=0, hi=10)
-    # share of the fine detail (finer than ~2 px) that smoothing averages too; the coarser part
-    # is always averaged. 1 = all of it (a blur where neighbours are not aligned to the pixel)
+    # share of the fine detail (finer than a 2-px Gaussian) that smoothing averages too; the coarser
+    # part is always averaged. 1 = all of it (a blur where neighbours are not aligned to the pixel)
     smoothing_detail: float = _f(0.15, lo=0.0, hi=1.0)
+    # the motion smoothing follows inside the holes: the filled frames' own flow (DIS on the
+    # window's fills), or the completed flow that propagation used
+    smoothing_flow: str = _f("filled", choices=("filled", "completed"))
     # ring mismatch (grey levels) where propagated colours weigh half vs a smooth fill; 0 = off
     mismatch_scale: float = _f(16.0, lo=0.0)
     # share of a mismatching copy's fine detail kept on the smooth fill it yields to (its doubtful

@@ -64,6 +64,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar, cast
@@ -476,7 +477,8 @@ class TemporalEngine:
                 if has[t]:
                     self.stage_hook("hallucinated", buf[t][0].index, filled[t].image(), holes[t])
         if cfg.smoothing_strength > 0 and cfg.smoothing_radius > 0:
-            self._smooth(filled, pix, fwd, bwd, geo, thr, hold, detail)
+            with self._filled_flows(filled, data, fwd, bwd, geo):
+                self._smooth(filled, pix, fwd, bwd, geo, thr, hold, detail)
         tick("smooth", 1.0)
         if self.stage_hook is not None:
             for t in range(n):
@@ -749,6 +751,75 @@ class TemporalEngine:
                 filled[t].put(y, x, out[i, y - y0, x - x0])
 
     # ------------------------------------------------------------------ smoothing
+
+    @contextmanager
+    def _filled_flows(
+        self,
+        filled: list[_Canvas],
+        data: list[_FrameData | None],
+        fwd: list[NDArray[np.float32] | None],
+        bwd: list[NDArray[np.float32] | None],
+        geo: _Geometry,
+    ) -> Iterator[None]:
+        """While smoothing runs, the flows inside the holes are the filled frames' own.
+
+        Inside a hole the completed flow is a guess (the camera motion fitted around it), off by
+        2.7-4.1 px at 854x480 on the worst pairs against DIS on the clean frames, and smoothing
+        along it averages misplaced content: a blur that does not stop the flicker. Once the
+        window is filled, the fills hold the scene's content (copied from the frames that saw it)
+        and DIS on two filled frames sees that content move. So for each frame pair, inside the
+        grown union of its holes (where the completion wrote), its two flows are replaced by DIS
+        on the filled frames (working size, the holes' box plus the usual margin) while smoothing
+        runs, and restored afterwards: the next window's propagation reads the overlap pairs'
+        completed flows from the cache. Off with ``smoothing_flow: completed``.
+        """
+        n = len(filled)
+        todo = [t for t in range(n - 1) if fwd[t] is not None and bwd[t] is not None]
+        if self.cfg.smoothing_flow != "filled" or not todo:
+            yield
+            return
+        size = (geo.w, geo.h)
+        grays: dict[int, NDArray[np.uint8]] = {}
+        for t in sorted({*todo, *(u + 1 for u in todo)}):
+            d = data[t]
+            assert d is not None  # set for every frame of a needed pair
+            # A frame without a hole is its own fill: the gray the flows were computed on.
+            grays[t] = (
+                d.gray if filled[t].crop is None else fl.resize(fl.to_gray(filled[t].image()), size)
+            )
+
+        def pair(
+            t: int,
+        ) -> tuple[
+            int,
+            tuple[int, int, int, int],
+            NDArray[np.bool_],
+            NDArray[np.float32],
+            NDArray[np.float32],
+        ]:
+            a, b = data[t], data[t + 1]
+            assert a is not None and b is not None
+            grown = fl.dilate(a.region | b.region, self.cfg.flow_grow_px)
+            y0, y1, x0, x1 = _bbox(grown, _FLOW_MARGIN_PX)
+            ga, gb = grays[t][y0:y1, x0:x1], grays[t + 1][y0:y1, x0:x1]
+            ab = fl.estimate_gray(self._flow, ga, gb)
+            ba = fl.estimate_gray(self._flow, gb, ga)
+            return t, (y0, y1, x0, x1), grown[y0:y1, x0:x1], ab, ba
+
+        saved = []
+        try:
+            for t, (y0, y1, x0, x1), inside, ab, ba in _map_threads(pair, todo):
+                f, b = fwd[t], bwd[t]
+                assert f is not None and b is not None
+                f_box, b_box = f[y0:y1, x0:x1], b[y0:y1, x0:x1]
+                saved.append((f_box, b_box, inside, f_box[inside], b_box[inside]))
+                f_box[inside] = ab[inside]
+                b_box[inside] = ba[inside]
+            yield
+        finally:
+            for f_box, b_box, inside, f_old, b_old in saved:
+                f_box[inside] = f_old
+                b_box[inside] = b_old
 
     def _smooth(
         self,
@@ -1316,8 +1387,12 @@ def _detail_share(
 
 
 #: Smoothing's change is split at this scale (Gaussian sigma, full-size px): coarser is averaged
-#: over time in full, finer by ``smoothing_detail``.
-_DETAIL_SIGMA_PX = 1.0
+#: over time in full, finer by ``smoothing_detail``; the same split is the fine detail a
+#: mismatching copy keeps on its smooth fill (:func:`_yield_to_smooth`). 2 px since smoothing
+#: follows the fills' own flow (``TemporalEngine._filled_flows``), whose better alignment lets
+#: more neighbours in: 13 pairs at 432x240, texture ratio 0.678 at 1 px, 0.706 at 1.5, 0.719 at 2
+#: (0.721 before, with the completed flow at 1 px), flicker ratio 1.012 / 1.042 / 1.066 (1.093).
+_DETAIL_SIGMA_PX = 2.0
 
 
 def _split_detail(

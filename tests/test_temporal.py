@@ -432,6 +432,42 @@ def test_progress_callback_can_stop_a_window_midway():
     assert out == [] and len(calls) == 1
 
 
+@pytest.mark.parametrize("mode", ["filled", "completed"])
+def test_smoothing_follows_the_fills_own_motion_inside_holes_then_restores_the_flows(mode: str):
+    # Inside a hole the completed flow is a guess; once the window is filled, smoothing follows
+    # DIS on the filled frames there (the fills hold the scene's content, so they show its
+    # motion), and the completed flows are put back for the next window's propagation.
+    import lama_video.temporal as temporal
+
+    gts, items = _panning_scene(n=4, pan=2.0)
+    h, w = gts[0].shape[:2]
+    eng = TemporalEngine(TeleaStandIn(), _cfg(smoothing_flow=mode))
+    geo = temporal._Geometry(w, h, w, h)
+    data: list = [eng._frame_data(f.rgb, hole, (w, h)) for f, hole in items]
+    filled = []
+    for (frame, hole), gt in zip(items, gts, strict=True):
+        canvas = temporal._Canvas(frame.rgb, hole)
+        ys, xs = np.nonzero(hole)
+        canvas.put(ys, xs, gt[ys, xs])  # a perfect fill
+        filled.append(canvas)
+    # A wrong completion (no motion) everywhere; the true motion is -2 px/frame in x.
+    fwd: list = [np.zeros((h, w, 2), np.float32) for _ in range(3)]
+    bwd: list = [np.zeros((h, w, 2), np.float32) for _ in range(3)]
+    with eng._filled_flows(filled, data, fwd, bwd, geo):
+        for t in range(3):
+            in_a, in_b = items[t][1], items[t + 1][1]
+            if mode == "completed":
+                assert not fwd[t].any() and not bwd[t].any()
+                continue
+            assert abs(np.median(fwd[t][in_a][:, 0]) + 2.0) < 0.3, np.median(fwd[t][in_a], 0)
+            assert abs(np.median(fwd[t][in_a][:, 1])) < 0.3
+            assert abs(np.median(bwd[t][in_b][:, 0]) - 2.0) < 0.3, np.median(bwd[t][in_b], 0)
+            # Only the grown union of the pair's holes changes (the far corner stays).
+            assert not fwd[t][:10, -10:].any() and not bwd[t][:10, -10:].any()
+    for t in range(3):  # restored exactly
+        assert not fwd[t].any() and not bwd[t].any()
+
+
 # ---------------------------------------------------------------- hallucination
 
 
