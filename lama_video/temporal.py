@@ -302,8 +302,9 @@ class TemporalEngine:
             items: ``(frame, hole)`` in frame order; ``hole`` is (H, W) bool, True = remove
                 (already dilated). All frames have the same size.
             progress: called with whole frames' worth of work done (see :class:`_Progress`): it
-            moves while a window is worked on, and by the time a window's last frame is yielded
-            it has counted every frame yielded so far (the total is the number of frames).
+                moves while a window is worked on, and by the time a window's last frame is
+                yielded it has counted every frame yielded so far (the total is the number of
+                frames).
 
         Yields:
             ``(frame, hole, filled_rgb)`` in input order; ``filled_rgb`` is (H, W, 3) uint8 RGB and
