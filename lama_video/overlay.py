@@ -595,20 +595,9 @@ class Unblender:
             inside = (qc.ys >= y0) & (qc.ys < y1) & (qc.xs >= x0) & (qc.xs < x1)
             conf = np.maximum(qc.confidence[inside], _FLOOR_WEIGHT)
             c[qc.ys[inside] - y0, qc.xs[inside] - x0] = conf
-        c3 = c[..., None]
-        s = self._sums
-        s["i"] += c3 * i
-        s["f"] += c3 * f
-        s["ii"] += c3 * i * i
-        s["if"] += c3 * i * f
-        s["ff"] += c3 * f * f
+        _accumulate(self._sums, i, f, c[..., None])
         self._w += c
-        p = self._plain
-        p["i"] += i
-        p["f"] += f
-        p["ii"] += i * i
-        p["if"] += i * f
-        p["ff"] += f * f
+        _accumulate(self._plain, i, f)
         self.n += 1
         # Refitted while the fit is young, then every few frames (the sums change slowly).
         if self.n <= self.fit_frames or self.n % _REFIT_EVERY == 0:
@@ -697,6 +686,22 @@ class _BlendFit:
     colour: NDArray[np.float32]  # (3,) the overlay's RGB
     plateau: float  # the overlay's opacity inside (0 when none was found)
     weight: NDArray[np.float32]  # (h, w) weight of the recovered frame against the fill
+
+
+def _accumulate(
+    sums: dict[str, NDArray[np.float64]],
+    i: NDArray[np.float64],
+    f: NDArray[np.float64],
+    weight: NDArray[np.float64] | None = None,
+) -> None:
+    """Add one frame ``i`` and its fill ``f`` to the per-pixel sums of i, f, i*i, i*f and f*f,
+    each term times ``weight`` ((h, w, 1)) when given."""
+    wi, wf = (i, f) if weight is None else (weight * i, weight * f)
+    sums["i"] += wi
+    sums["f"] += wf
+    sums["ii"] += wi * i
+    sums["if"] += wi * f
+    sums["ff"] += wf * f
 
 
 def _own_opacity(

@@ -114,6 +114,7 @@ _FLOW_MARGIN_PX = 48  # flow is estimated on the holes' box grown by this (worki
 #: ``1 - sum``, as each frame is yielded). Roughly their shares of a window's time at 854x480
 #: with the exemplar engine (profiled), so a progress bar moves evenly while a window is worked on.
 _STAGE_SHARES = {"flows": 0.2, "forward": 0.15, "backward": 0.2, "invent": 0.15, "smooth": 0.1}
+_WORK_SHARE = sum(_STAGE_SHARES.values())  # the rest of a frame's share: its yield
 
 
 @dataclass
@@ -982,7 +983,7 @@ class _Progress:
 
     def stages_done(self) -> None:
         """The window's work is done (stages it skipped count as done)."""
-        self._credit = max(self._credit, self._base + self._n_out * sum(_STAGE_SHARES.values()))
+        self._credit = max(self._credit, self._base + self._n_out * _WORK_SHARE)
         self._add(0.0)
 
     def yielded(self) -> None:
@@ -990,7 +991,7 @@ class _Progress:
         self._yielded += 1
         if self._yielded == self._n_out:  # exact, whatever the rounding of the shares
             self._credit = float(self._base + self._n_out)
-        self._add(1.0 - sum(_STAGE_SHARES.values()))
+        self._add(1.0 - _WORK_SHARE)
 
     def _add(self, frames: float) -> None:
         self._credit = min(self._credit + frames, float(self._base + self._n_out))
