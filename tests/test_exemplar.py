@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from lama_video.config import InpaintConfig
-from lama_video.engines import ImageEngine, exemplar, make_image_engine
+from lama_video.engines import ImageEngine, make_image_engine
 from lama_video.engines.classical import ClassicalEngine
 from lama_video.engines.exemplar import ExemplarEngine
-from lama_video.flow_completion import harmonic_fill
 from lama_video.video import VideoReader
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
@@ -218,72 +217,6 @@ def test_factory_gives_the_exemplar_engine(
     assert len(notices) == 1 and "exemplar engine (PatchMatch texture synthesis)" in notices[0]
     telea = make_image_engine(InpaintConfig(engine="telea"))
     assert isinstance(telea, ClassicalEngine) and telea.name == "telea"  # still available
-
-
-def _fence_over_earth(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """200x200: foliage, a slatted fence (period 20 px), a white wall, red earth below; a tall hole
-    over fence and wall that reaches 10 px into the earth (a person standing at a fence)."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((200, 200, 3), np.float32)
-    img[:40] = np.array([60, 110, 50]) + rng.normal(0, 18, (40, 200, 1)) * np.array([0.6, 1, 0.5])
-    img[40:100] = np.where((np.arange(200) % 20) < 14, 225.0, 90.0)[None, :, None]
-    img[100:140] = 215.0
-    img[140:] = np.array([150, 90, 70]) + rng.normal(0, 10, (60, 200, 1))
-    img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
-    hole = np.zeros((200, 200), bool)
-    hole[48:150, 78:124] = True
-    return img, hole
-
-
-def test_the_hole_is_started_from_its_edge_not_from_a_blend_of_its_border() -> None:
-    # The coarsest level used to start from the harmonic blend of the hole's border: white above,
-    # red earth below, so pink in between, which is closer to the earth than to the wall, and the
-    # synthesis copied earth up into the wall (real footage: a girl at a white fence became a
-    # patch of the dirt road). Peeling from the edge takes each side's own patches.
-    img, hole = _fence_over_earth()
-    finest = exemplar._Level(img.astype(np.float32), hole, 7, exemplar._valid_sources(hole, 7))
-    coarsest = exemplar._pyramid(finest)[-1]  # 1/8 of the size: the wall is rows 13-16
-    peeled = exemplar._peel(coarsest, np.random.default_rng(0))
-    blend = harmonic_fill(coarsest.img, coarsest.hole)
-    wall = coarsest.hole.copy()
-    wall[:13] = wall[17:] = False
-    assert wall.sum() >= 20
-    # The blend is earth-tinted over the wall (red minus blue about 20 levels on average, up to
-    # 36 next to the earth); the peel is the wall's white.
-    assert float((blend[wall][:, 0] - blend[wall][:, 2]).mean()) > 10
-    assert float(np.abs(peeled[wall] - 215.0).max()) < 10
-    # The fence rows alternate slat and gap as the fence does (the blend is a flat grey there).
-    fence = peeled[6:12][coarsest.hole[6:12]]
-    assert float(fence[:, 0].max() - fence[:, 0].min()) > 80
-    # The whole engine, patches alone (no structure split): the fence goes on with its period
-    # and the wall stays white (the harmonic start gave 15.8 dB here: no slats, earth-tinted).
-    out = ExemplarEngine(structure_sigma_px=0).inpaint(img[None], hole[None])[0]
-    err = out[hole].astype(np.float64) - img[hole]
-    assert 10 * np.log10(255.0**2 / float((err**2).mean())) > 25.0
-    profile = out[52:96, 82:120].astype(np.float32).mean(axis=(0, 2))
-    truth = img[52:96, 82:120].astype(np.float32).mean(axis=(0, 2))
-    assert np.corrcoef(profile, truth)[0, 1] > 0.95
-
-
-def test_dominant_offsets_are_the_period_of_a_regular_structure() -> None:
-    # He and Sun's statistics: a known patch's most similar other patch lies a period away, so
-    # the most frequent offsets of a wall of windows (13 px apart across, 11 down; noise on top)
-    # are steps of that lattice; offsets shorter than 1/15 of the level are not counted.
-    rng = np.random.default_rng(1)
-    yy, xx = np.mgrid[0:90, 0:120]
-    wall = np.where(((xx % 13) < 8) & ((yy % 11) < 6), 70.0, 210.0)
-    img = np.clip(wall[..., None] + rng.normal(0, 5, (90, 120, 3)), 0, 255).astype(np.float32)
-    hole = np.zeros((90, 120), bool)
-    hole[30:60, 40:80] = True
-    level = exemplar._Level(img, hole, 5, exemplar._valid_sources(hole, 5))
-    offsets = exemplar._dominant_offsets(level, np.random.default_rng(0))
-
-    def on_lattice(d: int, period: int) -> bool:
-        return min(abs(d) % period, period - abs(d) % period) <= 1
-
-    assert len(offsets) >= 3
-    assert all(on_lattice(dy, 11) and on_lattice(dx, 13) for dy, dx in offsets[:3]), offsets
-    assert np.abs(offsets).max(axis=1).min() >= 120 // 15  # no trivially short offset
 
 
 def test_copied_patches_take_their_brightness_from_the_structure_fill() -> None:

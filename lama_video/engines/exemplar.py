@@ -6,18 +6,13 @@ completion scheme of Wexler, Shechtman and Irani (2007, "Space-time completion o
 image, with the nearest-neighbour search of PatchMatch (Barnes et al. 2009):
 
 1. Work on the hole's bounding box grown by a context margin, so the cost follows the hole.
-2. Build an image pyramid until the hole is a few pixels across; fill it there from its edge
-   inwards ("onion peel"): each pixel next to the known part takes the centre of the known patch
-   most like its known neighbourhood. (A smooth blend of the border, the usual start, has a colour
-   of its own: white wall above and red earth below blend to pink, which matches neither and
-   draws earth patches into the wall.)
+2. Build an image pyramid until the hole is a few pixels across; fill it there with the smooth
+   harmonic interpolation of its border (:func:`~lama_video.flow_completion.harmonic_fill`).
 3. At each level, coarse to fine, alternate a few times: (a) PatchMatch: for every patch that
-   overlaps the hole, find a similar patch lying wholly in the known region (candidates: the
-   target moved by the picture's dominant patch offsets (He and Sun 2012), so a fence or a brick
-   wall continues with its period; propagation of good matches from neighbours; random search
-   with a shrinking radius); (b) voting: each hole pixel becomes the weighted mean of the colours
-   the overlapping patches' matches put there, better matches weighing more. The matches, doubled,
-   start the next finer level.
+   overlaps the hole, find a similar patch lying wholly in the known region (propagation of good
+   matches from neighbours, then random search with a shrinking radius); (b) voting: each hole
+   pixel becomes the weighted mean of the colours the overlapping patches' matches put there,
+   better matches weighing more. The matches, doubled, start the next finer level.
 4. Keep only the texture of the result: its frequencies above a gaussian (``structure_sigma_px``)
    go on top of the low frequencies of the hole's harmonic fill (the smooth membrane spanned by its
    border), so a copied patch never brings its own brightness (a bright patch in a shadow) while the
@@ -56,25 +51,6 @@ _PCA_SAMPLES = 1500  # known patches sampled to fit the PCA projection of a leve
 _PCA_ENERGY = 0.97  # keep the leading components that hold this share of the patch variance
 _PCA_MIN_DIMS, _PCA_MAX_DIMS = 4, 16
 _VOTE_QUANTILE = 0.25  # vote weights exp(-d / 2 sigma^2), sigma^2 = this quantile of the distances
-# The coarsest level is filled from its edge inwards by the known patches (masked distances to at
-# most this many of them, sampled), not by a harmonic blend of its border.
-_PEEL_SOURCES = 4000
-_PEEL_CHUNK = 1000  # edge pixels matched at once (bounds memory)
-# Offset statistics (He and Sun 2012, "Statistics of patch offsets for image completion"): the
-# offsets between a known patch and its most similar other known patch (measured on the finest
-# level at most _OFFSET_LEVEL_PX on its longer side, from _OFFSET_SAMPLES patches against at most
-# _OFFSET_DB others) peak at the period of any regular structure (a fence, brick, windows); the
-# _OFFSET_PEAKS most frequent, both ways and up to _OFFSET_MULTIPLES times, are candidate matches
-# for every target on the levels from _OFFSET_FINEST_LEVEL (0 = full size) down. Holes with fewer
-# than _OFFSET_MIN_LEVELS pyramid levels skip them (small holes fill well without, and the
-# statistics would cost more than the fill).
-_OFFSET_LEVEL_PX = 160
-_OFFSET_SAMPLES = 500
-_OFFSET_DB = 4000
-_OFFSET_PEAKS = 6
-_OFFSET_MULTIPLES = 3
-_OFFSET_MIN_LEVELS = 3
-_OFFSET_FINEST_LEVEL = 2  # the structure is chosen on the coarse levels; finer ones inherit it
 # Work caps, in patches overlapping the hole (targets) on one level: past the first, one pass and a
 # sparse first vote; past the second, no search (the coarse matches are carried up and voted).
 _BIG_TARGETS = 36_000
@@ -291,19 +267,17 @@ class ExemplarEngine:
             )
             return cast(NDArray[np.uint8], filled)
         levels = _pyramid(_Level(crop.astype(np.float32), hole.copy(), patch, valid))
-        offsets = _offsets_per_level(levels, rng)
         grid = _Grid(levels[-1])
-        est = _peel(grid.level, rng)
+        est = harmonic_fill(grid.level.img, grid.level.hole)
         nnf = _random_field(grid, rng)
-        passes = self._passes(grid, coarsest=True)
-        est, nnf = _synthesise(grid, est, nnf, passes, rng, offsets[-1])
-        for i in range(len(levels) - 2, -1, -1):
-            coarse, grid = grid, _Grid(levels[i])
+        est, nnf = _synthesise(grid, est, nnf, self._passes(grid, coarsest=True), rng)
+        for level in reversed(levels[:-1]):
+            coarse, grid = grid, _Grid(level)
             nnf = _upsample_field(coarse, nnf, grid, rng)
             est = _vote(grid, nnf, None, sparse=grid.n > _BIG_TARGETS)
             passes = self._passes(grid, coarsest=False)
             if passes:
-                est, nnf = _synthesise(grid, est, nnf, passes, rng, offsets[i])
+                est, nnf = _synthesise(grid, est, nnf, passes, rng)
         out = cast(NDArray[np.uint8], np.clip(np.rint(est), 0, 255).astype(np.uint8))
         if self.structure_sigma_px > 0:
             out = self._on_structure(crop, hole, out)
@@ -372,118 +346,6 @@ def _pyramid(finest: _Level) -> list[_Level]:
             break
         levels.append(_Level(img, hole, _COARSE_PATCH_PX, valid))
     return levels
-
-
-def _peel(level: _Level, rng: np.random.Generator) -> NDArray[np.float32]:
-    """``level``'s colours with its hole filled from the edge inwards ("onion peel").
-
-    Each round, every hole pixel next to a known (or already filled) pixel takes the centre colour
-    of the known patch whose pixels are closest to its patch's known pixels (mean squared
-    difference over those), compared with at most ``_PEEL_SOURCES`` known patches.
-    """
-    img = level.img.copy()
-    hole = level.hole.copy()
-    sy, sx = np.nonzero(level.valid)
-    if sy.size == 0:
-        return harmonic_fill(level.img, level.hole)
-    if sy.size > _PEEL_SOURCES:
-        keep = rng.choice(sy.size, _PEEL_SOURCES, replace=False)
-        sy, sx = sy[keep], sx[keep]
-    r = level.patch // 2
-    dy, dx = (a.ravel() for a in np.mgrid[-r : r + 1, -r : r + 1])
-    src = img[sy[:, None] + dy, sx[:, None] + dx].reshape(sy.size, -1)  # (n, P*P*3)
-    src_t, src2_t = np.ascontiguousarray(src.T), np.ascontiguousarray((src * src).T)
-    h, w = hole.shape
-    pad_img = np.zeros((h + 2 * r, w + 2 * r, 3), np.float32)
-    pad_known = np.zeros((h + 2 * r, w + 2 * r), np.float32)  # outside the level: unknown
-    ring = np.ones((3, 3), np.uint8)
-    while True:
-        front = hole & cv2.dilate((~hole).view(np.uint8), ring).view(np.bool_)
-        fy, fx = np.nonzero(front)
-        if fy.size == 0:
-            break
-        pad_img[r : r + h, r : r + w] = img
-        pad_known[r : r + h, r : r + w] = ~hole
-        for c0 in range(0, fy.size, _PEEL_CHUNK):
-            cy, cx = fy[c0 : c0 + _PEEL_CHUNK], fx[c0 : c0 + _PEEL_CHUNK]
-            ty, tx = cy[:, None] + r + dy, cx[:, None] + r + dx
-            patch = pad_img[ty, tx].reshape(ty.shape[0], -1)
-            known = np.repeat(pad_known[ty, tx], 3, axis=1)
-            # Sum over the known pixels of (patch - source)^2, for every source at once.
-            dist = (known * patch * patch).sum(axis=1)[:, None] - 2.0 * (known * patch) @ src_t
-            dist += known @ src2_t
-            best = np.argmin(dist / np.maximum(known.sum(axis=1), 1.0)[:, None], axis=1)
-            img[cy, cx] = img[sy[best], sx[best]]
-        hole[fy, fx] = False
-    return img
-
-
-def _dominant_offsets(level: _Level, rng: np.random.Generator) -> NDArray[np.intp]:
-    """(K, 2) ``(dy, dx)``: the most frequent offsets from a known patch of ``level`` to its most
-    similar other known patch, at least a patch radius away (He and Sun 2012); (0, 2) when the
-    level has too few known patches."""
-    sy, sx = np.nonzero(level.valid)
-    if sy.size < 4 * _OFFSET_PEAKS:
-        return np.zeros((0, 2), np.intp)
-    desc = _descriptors(level.img, _pca_kernels(level, rng))[sy, sx]
-    db = np.arange(sy.size)
-    if db.size > _OFFSET_DB:
-        db = rng.choice(sy.size, _OFFSET_DB, replace=False)
-    query = rng.choice(sy.size, min(_OFFSET_SAMPLES, sy.size), replace=False)
-    bd = desc[db]
-    bn = np.einsum("ij,ij->i", bd, bd)
-    by, bx = sy[db].astype(np.int32), sx[db].astype(np.int32)
-    # Offsets shorter than 1/15 of the level (He and Sun's threshold) are ignored: nearby patches
-    # are alike anywhere, and those peaks would crowd out the structure's period.
-    near_px = max(level.patch // 2 + 1, max(level.hole.shape) // 15)
-    found = []
-    for c0 in range(0, query.size, 250):
-        q = query[c0 : c0 + 250]
-        dist = bn[None, :] - 2.0 * (desc[q] @ bd.T)  # + |q|^2, the same along each row
-        qy, qx = sy[q].astype(np.int32)[:, None], sx[q].astype(np.int32)[:, None]
-        dist[(np.abs(by - qy) < near_px) & (np.abs(bx - qx) < near_px)] = np.inf
-        j = np.argmin(dist, axis=1)
-        found.append(np.stack([by[j] - qy[:, 0], bx[j] - qx[:, 0]], axis=1))
-    off = np.concatenate(found)
-    h, w = level.hole.shape
-    hist = np.zeros((2 * h + 1, 2 * w + 1), np.float32)
-    np.add.at(hist, (off[:, 0] + h, off[:, 1] + w), 1.0)
-    hist = cv2.GaussianBlur(hist, (0, 0), 2**0.5)
-    peaks = (hist == cv2.dilate(hist, np.ones((3, 3), np.uint8))) & (hist > 0)
-    py, px = np.nonzero(peaks)
-    order = np.argsort(-hist[py, px], kind="stable")[:_OFFSET_PEAKS]
-    return np.stack([py[order] - h, px[order] - w], axis=1).astype(np.intp)
-
-
-def _offsets_per_level(
-    levels: list[_Level], rng: np.random.Generator
-) -> list[NDArray[np.intp] | None]:
-    """For each level (finest first), the dominant offsets scaled to it, both ways and a few
-    multiples (a deep hole's targets reach known patches only a few periods away); None where
-    none apply (the levels finer than ``_OFFSET_FINEST_LEVEL`` inherit their matches)."""
-    none: list[NDArray[np.intp] | None] = [None] * len(levels)
-    if len(levels) < _OFFSET_MIN_LEVELS:
-        return none
-    at = next(
-        (i for i, lv in enumerate(levels) if max(lv.hole.shape) <= _OFFSET_LEVEL_PX),
-        len(levels) - 1,
-    )
-    base = _dominant_offsets(levels[at], rng)
-    if base.size == 0:
-        return none
-    out: list[NDArray[np.intp] | None] = [None] * len(levels)
-    for i in range(_OFFSET_FINEST_LEVEL, len(levels)):
-        lv = levels[i]
-        h, w = lv.hole.shape
-        scaled = [
-            np.rint(base * (2.0 ** (at - i) * m * sign)).astype(np.intp)
-            for m in range(1, _OFFSET_MULTIPLES + 1)
-            for sign in (1, -1)
-        ]
-        cand = np.unique(np.concatenate(scaled), axis=0)
-        keep = (np.abs(cand).max(axis=1) > 0) & (np.abs(cand[:, 0]) < h) & (np.abs(cand[:, 1]) < w)
-        out[i] = cand[keep] if keep.any() else None
-    return out
 
 
 # ------------------------------------------------------------------------------ the NNF search
@@ -585,7 +447,6 @@ def _search(
     desc: NDArray[np.float32],
     steps: tuple[int, ...],
     rng: np.random.Generator,
-    offsets: NDArray[np.intp] | None = None,
 ) -> None:
     """One PatchMatch pass over all targets at once, in place: propagation, then random search.
 
@@ -595,9 +456,6 @@ def _search(
         desc: (H*W, k) patch descriptors of the current estimate.
         steps: propagation jumps (px), longest first.
         rng: source of the random search offsets.
-        offsets: (K, 2) ``(dy, dx)``: also try each target's own position moved by these (the
-            picture's dominant offsets), then propagate once more so the matches they found
-            spread.
     """
     n, w = grid.n, grid.w
     target_desc = np.take(desc, grid.t_flat, axis=0)
@@ -617,19 +475,12 @@ def _search(
         mx[win] = cx[win]
         dist[win] = d[better]
 
-    def propagate() -> None:
-        # A neighbour's match, shifted by the same step, is a candidate. All targets move at once
-        # (not in scan order), so long jumps first carry good matches across the hole quickly.
-        for step in steps:
-            for sy, sx in ((0, step), (step, 0), (0, -step), (-step, 0)):
-                nb = np.take(grid.target_map, grid.t_pad - (sy * grid.wp + sx))
-                attempt(my[nb] + sy, mx[nb] + sx)
-
-    propagate()
-    if offsets is not None:
-        for oy, ox in offsets:
-            attempt(grid.ty + oy, grid.tx + ox)
-        propagate()
+    # Propagation: a neighbour's match, shifted by the same step, is a candidate. All targets move
+    # at once (not in scan order), so long jumps first carry good matches across the hole quickly.
+    for step in steps:
+        for sy, sx in ((0, step), (step, 0), (0, -step), (-step, 0)):
+            nb = np.take(grid.target_map, grid.t_pad - (sy * grid.wp + sx))
+            attempt(my[nb] + sy, mx[nb] + sx)
     # Random search around the current match, radius halving from the level's size down to 1.
     radius = max(grid.h, grid.w)
     while radius >= 1:
@@ -683,12 +534,7 @@ def _vote(
 
 
 def _synthesise(
-    grid: _Grid,
-    est: NDArray[np.float32],
-    nnf: _Field,
-    n_iter: int,
-    rng: np.random.Generator,
-    offsets: NDArray[np.intp] | None = None,
+    grid: _Grid, est: NDArray[np.float32], nnf: _Field, n_iter: int, rng: np.random.Generator
 ) -> tuple[NDArray[np.float32], _Field]:
     """``n_iter`` passes of PatchMatch search then voting on one level.
 
@@ -698,7 +544,6 @@ def _synthesise(
         nnf: the matches to start from.
         n_iter: passes.
         rng: source of the random search offsets.
-        offsets: the level's dominant offsets, tried on the first pass (see :func:`_search`).
 
     Returns:
         The new estimate and matches.
@@ -716,15 +561,7 @@ def _synthesise(
         if it > 0:
             _descriptors(est, kernels, desc, box)
         # Long jumps only on a level's first pass; later passes refine locally.
-        first = it == 0
-        _search(
-            grid,
-            nnf,
-            desc.reshape(grid.h * grid.w, -1),
-            jumps if first else (1,),
-            rng,
-            offsets if first else None,
-        )
+        _search(grid, nnf, desc.reshape(grid.h * grid.w, -1), jumps if it == 0 else (1,), rng)
         sigma2 = float(np.quantile(nnf.dist, _VOTE_QUANTILE)) + 1e-3
         weights = np.exp(-np.minimum(nnf.dist / (2.0 * sigma2), 50.0)).astype(np.float32)
 
