@@ -2,14 +2,16 @@
 
 The temporal engine copies what other frames show; what no frame shows is invented by the image
 engine (LaMa with weights, else the exemplar engine) on keyframes. This measures that invention
-alone, on real pictures:
+alone, on real pictures (the exemplar engine and Telea; LaMa needs weights this script does not
+load):
 
 - Pictures: the first frame of every shared DAVIS sequence at ``--size`` (432x240 by default,
   ``INTER_AREA``) and the shared still images (``../shared/data/images``, resized to the same
   longest side).
 - Holes: the object mask of another sequence's first frame (the next one in name order, as in
-  ``bench/fill_quality.py``; resized ``INTER_NEAREST``, ``> 127``, grown by ``--dilate`` px), so
-  every hole has an object's shape, size and place.
+  ``bench/fill_quality.py``, cyclically over all pictures; resized to the picture with
+  ``INTER_NEAREST``, ``> 127``, grown by ``--dilate`` px), so every hole has an object's shape,
+  size and place.
 - hole PSNR (over the hole's pixels, RGB, 8-bit), SSIM (``bench/quality.py``'s gaussian-window
   SSIM on the hole's bounding box grown by 8 px) and texture ratio (mean |Laplacian| of the grey
   image over the hole, output / truth: 1 = as detailed as the real picture, a blur goes to 0).
@@ -20,7 +22,7 @@ alone, on real pictures:
 Every picture is printed, then the mean and the worst picture of each figure.
 
 Usage:
-    python bench/image_fill.py [--size 432x240] [--also NAME=JSON ...]
+    python bench/image_fill.py [--size 432x240] [--dilate 2] [--also NAME=JSON ...] [--json OUT]
 
 Data: ``../shared/data`` relative to the repository root; the script says so and stops when it
 is not there.
