@@ -38,6 +38,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from fill_quality import laplacian_abs
 from quality import ssim
 
 from lama_video.engines.exemplar import ExemplarEngine
@@ -71,11 +72,6 @@ def hole_masks(shapes: list[tuple[int, int]], dilate: int) -> list[np.ndarray]:
             m = cv2.dilate(m.view(np.uint8), np.ones((2 * dilate + 1,) * 2, np.uint8)) > 0
         out.append(m)
     return out
-
-
-def laplacian_abs(rgb: np.ndarray) -> np.ndarray:
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=3))
 
 
 def measure(out: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:

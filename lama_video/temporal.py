@@ -115,6 +115,7 @@ _FLOW_MARGIN_PX = 48  # flow is estimated on the holes' box grown by this (worki
 #: with the exemplar engine (profiled), so a progress bar moves evenly while a window is worked on.
 _STAGE_SHARES = {"flows": 0.2, "forward": 0.15, "backward": 0.2, "invent": 0.15, "smooth": 0.1}
 _WORK_SHARE = sum(_STAGE_SHARES.values())  # the rest of a frame's share: its yield
+_FlowPair = tuple[NDArray[np.float32], NDArray[np.float32]]  # (t -> t+1, t+1 -> t)
 
 
 @dataclass
@@ -526,7 +527,6 @@ class TemporalEngine:
         n = len(data)
         fwd: list[NDArray[np.float32] | None] = [None] * (n - 1)
         bwd: list[NDArray[np.float32] | None] = [None] * (n - 1)
-        grow = self.cfg.flow_grow_px
         fill: Callable[[NDArray[np.float32], NDArray[np.bool_]], NDArray[np.float32]] = (
             partial(homography_fill, paired=True)
             if self.cfg.flow_fill == "homography"
@@ -547,23 +547,19 @@ class TemporalEngine:
             assert a is not None and b is not None
             both = a.region | b.region  # not empty: the pair's flow is needed
             h, w = a.gray.shape
-            grown = fl.dilate(both, grow)
+            grown, (y0, y1, x0, x1) = self._pair_box(a, b)
             # DIS runs on the box around the grown holes plus a margin, and the field is extended
             # beyond it by edge replication (flow is only read near the holes). Both frames get
             # the union of their holes filled smoothly from its border, so DIS sees the same
             # textureless patch at the same place in both: nothing there moves with the object
             # (one frame's hole alone in each frame would move with it, and its coarse pyramid
             # levels and patches would carry that motion well beyond the hole).
-            y0, y1, x0, x1 = _bbox(grown, _FLOW_MARGIN_PX)
             u = both[y0:y1, x0:x1]
-            ga = _smooth_fill(a.gray[y0:y1, x0:x1], u)
-            gb = _smooth_fill(b.gray[y0:y1, x0:x1], u)
+            ab, ba = self._dis_both(
+                _smooth_fill(a.gray[y0:y1, x0:x1], u), _smooth_fill(b.gray[y0:y1, x0:x1], u)
+            )
             raw = np.concatenate(
-                [
-                    fl.extend_crop(fl.estimate_gray(self._flow, ga, gb), y0, x0, h, w),
-                    fl.extend_crop(fl.estimate_gray(self._flow, gb, ga), y0, x0, h, w),
-                ],
-                axis=2,
+                [fl.extend_crop(ab, y0, x0, h, w), fl.extend_crop(ba, y0, x0, h, w)], axis=2
             )
             # Both fields are completed over the same grown union (one solve; each field gets
             # its own camera motion), so a pair's flows depend on that pair alone.
@@ -577,6 +573,20 @@ class TemporalEngine:
             bwd[t] = np.ascontiguousarray(done[..., 2:])
             cache_p[start + t] = (fwd[t], bwd[t])  # type: ignore[assignment]
         return fwd, bwd
+
+    def _pair_box(
+        self, a: _FrameData, b: _FrameData
+    ) -> tuple[NDArray[np.bool_], tuple[int, int, int, int]]:
+        """A frame pair's holes, united and grown by ``flow_grow_px`` (where the flow completion
+        writes), and the box DIS runs on: theirs plus ``_FLOW_MARGIN_PX``."""
+        grown = fl.dilate(a.region | b.region, self.cfg.flow_grow_px)
+        return grown, _bbox(grown, _FLOW_MARGIN_PX)
+
+    def _dis_both(
+        self, ga: NDArray[np.uint8], gb: NDArray[np.uint8]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """DIS flows ``ga -> gb`` and ``gb -> ga`` of two grey crops."""
+        return fl.estimate_gray(self._flow, ga, gb), fl.estimate_gray(self._flow, gb, ga)
 
     # ------------------------------------------------------------------ propagation
 
@@ -790,27 +800,18 @@ class TemporalEngine:
                 d.gray if filled[t].crop is None else fl.resize(fl.to_gray(filled[t].image()), size)
             )
 
-        def pair(
-            t: int,
-        ) -> tuple[
-            int,
-            tuple[int, int, int, int],
-            NDArray[np.bool_],
-            NDArray[np.float32],
-            NDArray[np.float32],
-        ]:
+        def pair(t: int) -> tuple[NDArray[np.bool_], tuple[int, int, int, int], _FlowPair]:
             a, b = data[t], data[t + 1]
             assert a is not None and b is not None
-            grown = fl.dilate(a.region | b.region, self.cfg.flow_grow_px)
-            y0, y1, x0, x1 = _bbox(grown, _FLOW_MARGIN_PX)
-            ga, gb = grays[t][y0:y1, x0:x1], grays[t + 1][y0:y1, x0:x1]
-            ab = fl.estimate_gray(self._flow, ga, gb)
-            ba = fl.estimate_gray(self._flow, gb, ga)
-            return t, (y0, y1, x0, x1), grown[y0:y1, x0:x1], ab, ba
+            grown, (y0, y1, x0, x1) = self._pair_box(a, b)
+            flows = self._dis_both(grays[t][y0:y1, x0:x1], grays[t + 1][y0:y1, x0:x1])
+            return grown[y0:y1, x0:x1], (y0, y1, x0, x1), flows
 
         saved = []
         try:
-            for t, (y0, y1, x0, x1), inside, ab, ba in _map_threads(pair, todo):
+            for t, (inside, (y0, y1, x0, x1), (ab, ba)) in zip(
+                todo, _map_threads(pair, todo), strict=True
+            ):
                 f, b = fwd[t], bwd[t]
                 assert f is not None and b is not None
                 f_box, b_box = f[y0:y1, x0:x1], b[y0:y1, x0:x1]
