@@ -307,8 +307,9 @@ def test_detects_a_thick_opaque_ring_by_its_still_band(clip_frames) -> None:
 def test_found_text_is_its_letters_not_the_scene_between_them(clip_frames) -> None:
     # The closing that joins the letters' edges into one region fills the scene between them;
     # trimmed to what stays still, the mask is the letters and their anti-aliased rims.
-    # Measured: coverage 1.00 at 1.44x the letters' area, 5 % of the scene between and around
-    # them in the mask (untrimmed: 1.70x, 32 %).
+    # Measured: coverage 1.00 at 1.33x the letters' area, the pixels at least a tenth covered at
+    # 0.99, 3 % of the scene between and around them in the mask (untrimmed: 1.70x, 32 %; with
+    # the rim grown into every place changing less than 1.5x the median around: 1.44x, 5 %).
     h, w = clip_frames[0].shape[:2]
     canvas = np.zeros((h, w), np.uint8)
     cv2.putText(canvas, "SAMPLE", (20, 50), cv2.FONT_HERSHEY_DUPLEX, 1.6, 255, 3, cv2.LINE_AA)
@@ -317,12 +318,14 @@ def test_found_text_is_its_letters_not_the_scene_between_them(clip_frames) -> No
     found = detect_overlays(burnt, n_frames=len(burnt))
     pixels = shape >= 0.5
     assert (found.mask & pixels).sum() >= 0.99 * pixels.sum()
-    assert found.mask.sum() <= 1.55 * pixels.sum()
+    rim = shape >= 0.1
+    assert (found.mask & rim).sum() >= 0.98 * rim.sum()
+    assert found.mask.sum() <= 1.4 * pixels.sum()
     ys, xs = np.nonzero(pixels)
     box = np.zeros((h, w), bool)
     box[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
     scene = box & (cv2.dilate(pixels.view(np.uint8), np.ones((5, 5), np.uint8)) == 0)
-    assert (found.mask & scene).sum() <= 0.1 * scene.sum()
+    assert (found.mask & scene).sum() <= 0.045 * scene.sum()
 
 
 def test_a_running_timestamp_is_found_with_its_changing_digits(clip_frames) -> None:
