@@ -355,6 +355,37 @@ def test_a_running_timestamp_is_found_with_its_changing_digits(clip_frames) -> N
     assert r.pixels == int(found.mask.sum())
 
 
+def test_a_line_found_in_part_is_completed_along_its_line_only() -> None:
+    # A line of text whose left half went unfound (its scene was still there) is completed by
+    # its colour along the line, beyond the few closings' reach around the found part; a patch
+    # of the same colour above the line, in some frames, is not taken.
+    rng = np.random.default_rng(1)
+    h, w = 120, 240
+    line = np.zeros((h, w), bool)
+    for x0 in range(20, 216, 14):
+        line[60:72, x0 : x0 + 12] = True  # fourteen "characters" of 12x12 px, 2 px apart
+    colour = np.array([250, 250, 250], np.uint8)
+    samples = []
+    for k in range(20):
+        f = rng.integers(0, 200, (h, w, 3), dtype=np.uint8)
+        f[line] = colour
+        if k % 5 == 0:
+            f[35:47, 100:112] = colour  # the scene shows the colour above the line now and then
+        samples.append(f)
+    found_part = np.zeros((h, w), bool)
+    found_part[60:72, 188:216] = line[60:72, 188:216]  # the two right-most characters
+    region = overlay_mod.OverlayRegion(188, 60, 26, 12, int(found_part.sum()), 1.0)
+    found = overlay_mod.Detection(
+        found_part, found_part.astype(np.float32), (region,), len(samples)
+    )
+    change = np.full((h, w), 30.0, np.float32)
+    change[line] = 0.0
+    out = overlay_mod._with_recurring(found, samples, change)
+    assert out.mask[line].all()  # every character, up to 168 px from the found part
+    assert not out.mask[35:47, 100:112].any()
+    assert len(out.regions) == 1 and out.regions[0].x <= 20
+
+
 def test_large_frames_are_searched_at_a_working_size(clip_frames, monkeypatch) -> None:
     # Frames twice the clip's size are analysed at 568 px and what is found comes back at the
     # frames' size (at 4000x3000 full-size analysis took 3.9 GB and found nothing).
