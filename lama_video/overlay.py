@@ -492,7 +492,8 @@ def _faint_body(
     # the scene beside the overlay lowers it, so a damped place is damped against its own
     # surroundings).
     scene = ~body
-    ref = _local_change(change, scene, float(close), float(np.median(change[scene])))
+    typical = float(np.median(change[scene])) if scene.any() else float(change.mean())
+    ref = _local_change(change, scene, float(close), typical)
     damped = change < (1 - opacity / 2) * ref
     core = body & damped
     # Damped places reached from the core in a few steps of a closing's width (a letter whose
@@ -634,9 +635,9 @@ def _trimmed(
     every place changing less than 1.5 times the median around the overlay took in a pixel of
     scene all round: text at 1.58-1.62x its area (432x240), 1.40-1.47x now, with the pixels at
     least a tenth covered still covered at 0.976-0.998 (0.974-1.000 before); rings 1.04-1.08x
-    -> 1.09-1.10x, their rims better covered (0.964 -> 0.998 on one).
-    Measured on the 26 overlays of ``bench/overlays.py`` (432x240): the opaque and 55 % text
-    found at 1.65-1.79x the overlay's area now at 1.47-1.61x, every overlay found before still
+    -> 1.09-1.10x, their rims better covered (0.964 -> 0.998 on one). The trim itself, when it
+    came (measured on the 26 overlays of ``bench/overlays.py``, 432x240): the opaque and 55 % text
+    found at 1.65-1.79x the overlay's area then at 1.47-1.61x, every overlay found before still
     covered at >= 0.998; at 854x480 the text 1.38-1.73x -> 1.26-1.54x, but one ring's coverage
     1.000 -> 0.993 and the timestamps' changing digits went too (0.969 -> 0.892: their recurring
     colour brings them back, :func:`_with_recurring`). A body with nothing that still is kept
