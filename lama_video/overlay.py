@@ -1001,7 +1001,9 @@ def _fit_blend(
         if outline is not None and outline[0] <= max_opacity - _OUTLINE_MARGIN:
             plateau, colour = outline
             a = _opacity_given_colour(s, n, colour) * region
-            fit = _finish_fit(s, n, region, a, colour, noise, max_opacity, plateau=plateau)
+            fit = _finish_fit(
+                s, n, region, a, colour, noise, max_opacity, plateau=plateau, smooth_inside=True
+            )
     if fit.plateau >= max_opacity and frames >= _SINGLE_MIN_FRAMES:
         # The frames' own change under the overlay (RMS over the channels, median pixel).
         mi = plain["i"] / frames
@@ -1230,11 +1232,14 @@ def _finish_fit(
     max_opacity: float,
     *,
     plateau: float | None = None,
+    smooth_inside: bool = False,
 ) -> _BlendFit:
     """The fit's plateau (its inside snapped to it) and the weight of recovery against fill.
 
     ``plateau``: the plateau when known otherwise (:func:`_outline_fit`); by default the most
-    common opacity of ``a``.
+    common opacity of ``a``. ``smooth_inside``: ``a`` is noisy from pixel to pixel (fitted
+    against an invented fill), so the inside is told by its 5x5 median, up to 0.2 above the
+    plateau.
     """
     # The overlay's plateau: the most common opacity; its inside (not the rim) snaps to it.
     vals = a[region & (a > 0.08)]
@@ -1246,7 +1251,9 @@ def _finish_fit(
             centre = (edges[k] + edges[k + 1]) / 2
             near = vals[np.abs(vals - centre) < 0.08]
             plateau = float(np.median(near)) if near.size else float(centre)
-        close = region & (a > plateau * (1 - _SNAP)) & (a < min(plateau + 0.1, 1.0))
+        told = cv2.medianBlur(a.astype(np.float32), 5).astype(np.float64) if smooth_inside else a
+        above = 0.2 if smooth_inside else 0.1
+        close = region & (told > plateau * (1 - _SNAP)) & (told < min(plateau + above, 1.0))
         inside = cv2.erode(close.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         a = np.where(inside, plateau, a)
     if plateau is None:

@@ -151,7 +151,7 @@ def test_the_outline_says_the_blend_without_a_fill(opacity, colour) -> None:
 def test_unblend_with_an_invented_fill_reads_the_outline() -> None:
     # The fit over time reads the invented fill's errors as opacity and calls the 40 % logo
     # opaque (0.97: the fill was kept, error 19 levels inside the ring); the outline gives 0.39
-    # and the background comes back from the frames. Measured: inside 5.9 levels, rim 12.8
+    # and the background comes back from the frames. Measured: inside 5.7 levels, rim 12.8
     # (13.5 before).
     truth, burnt, fills, shape, qc = _invented_fill_case(0.4, (255, 255, 255))
     region = cv2.dilate((shape > 0.02).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
