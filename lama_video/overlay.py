@@ -46,7 +46,8 @@ class OverlayRegion:
     width: int
     height: int
     pixels: int
-    opacity: float  # rough mean opacity (1 - temporal contrast inside / outside)
+    opacity: float  # rough mean opacity (1 - temporal contrast inside / outside, or the gain
+    # its edges agree on for a faint one; merged regions: their pixels' weighted mean)
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,12 @@ _MIN_BLEND_EDGES = 40  # edge pixels needed to say so
 _RIM_ON_EDGES_FAINT = 0.5  # the same for a faint overlay whose edges agree on one blend
 _FAINT_STEPS = 3  # closings' widths by which a faint overlay's body grows into damped places
 _TRIM_DAMP = 0.85  # a found region keeps the pixels changing less than this share of the scene ...
-_FRINGE_DAMP = 1.0  # ... grown by a pixel into those changing less than the scene next to them
-_FRINGE_SIGMA_PX = 4.0  # (Gaussian-weighted over this radius: an anti-aliased rim)
+_FRINGE_SIGMA_PX = 4.0  # ... grown by a pixel into those changing less than the scene within this
 _RECUR_SPREAD = 10.0  # an overlay whose still pixels keep its colour within this (levels, RGB) ...
 _RECUR_TOL = 8.0  # ... also takes the pixels near it that show that colour (within this, or 3x
 _RECUR_SAMPLES = 2  # the overlay's own spread) in at least this many samples (changing digits)
 _LINE_ASPECT = 2.0  # a found region this elongated is a line (of text)
-_RECUR_REACH = 4  # ... within this many closing widths of the found region
+_RECUR_REACH = 4  # ... within this many closing widths of the found region (a line: along it)
 
 
 def detect_overlays(
@@ -647,7 +647,7 @@ def _trimmed(
     if not core.any():
         return body
     around = _local_change(change, ~body, _FRINGE_SIGMA_PX, outside)
-    return body & (core | (_grown(core) & (change < _FRINGE_DAMP * around)))
+    return body & (core | (_grown(core) & (change < around)))
 
 
 def _local_change(
@@ -1006,8 +1006,7 @@ def _fit_blend(
             )
     if fit.plateau >= max_opacity and frames >= _SINGLE_MIN_FRAMES:
         # The frames' own change under the overlay (RMS over the channels, median pixel).
-        mi = plain["i"] / frames
-        std = np.sqrt(np.maximum(plain["ii"] / frames - mi * mi, 0.0).mean(-1))
+        std = np.sqrt(_frame_moments(plain, frames)[1].mean(-1))
         if float(np.median(std[region])) <= _SINGLE_STILL_STD:
             # The mean frames as the engine vouches for them (a fill it invented counts little);
             # the fill's expected error then from every frame it will stand in for.
@@ -1024,6 +1023,21 @@ _POOR_VOUCHED = 0.5  # a fill the engine vouches for less than this (median) is 
 _OUTLINE_MIN_STD = 10.0  # the scene around the overlay changes by more than this (RMS levels)
 _OUTLINE_MARGIN = 0.05  # the outline's plateau is taken up to this far below max_opacity
 _OPAQUE_STILL_SHARE = 0.25  # an overlay this much of which is still (< _STILL_STD) is opaque
+
+
+def _frame_moments(
+    plain: dict[str, NDArray[np.float64]], frames: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per pixel and channel, the frames' mean and variance over time, from the plain sums."""
+    mean = plain["i"] / frames
+    return mean, np.maximum(plain["ii"] / frames - mean * mean, 0.0)
+
+
+def _most_common(values: NDArray[np.floating], lo: float, hi: float, bins: int) -> float:
+    """The centre of the fullest of ``bins`` histogram bins of ``values`` over [lo, hi]."""
+    hist, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    k = int(hist.argmax())
+    return float(edges[k] + edges[k + 1]) / 2
 
 
 def _accumulate_pairs(pairs: NDArray[np.float64], i: NDArray[np.float64]) -> None:
@@ -1054,8 +1068,7 @@ def _fill_is_poor(
     """
     if float(np.median(vouched[region])) >= _POOR_VOUCHED or region.all():
         return False
-    mean = plain["i"] / frames
-    spread = np.sqrt(np.maximum(plain["ii"] / frames - mean * mean, 0.0)).mean(-1)
+    spread = np.sqrt(_frame_moments(plain, frames)[1]).mean(-1)
     inside = spread[region]
     return (
         float(np.median(spread[~region])) > _OUTLINE_MIN_STD
@@ -1083,8 +1096,8 @@ def _outline_fit(
     Returns ``(plateau, colour)``.
     """
     t = float(frames)
-    mean = plain["i"] / t  # (h, w, 3)
-    var = np.maximum(plain["ii"] / t - mean * mean, 0.0).sum(-1)  # RGB
+    mean, var_c = _frame_moments(plain, frames)  # (h, w, 3)
+    var = var_c.sum(-1)  # RGB
     spread = np.sqrt(var).astype(np.float32)
     gx = cv2.Sobel(spread, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(spread, cv2.CV_32F, 0, 1, ksize=3)
@@ -1119,10 +1132,7 @@ def _outline_fit(
     if ok.sum() < _MIN_BLEND_EDGES:
         return None
     g = gain[ok]
-    hist, edges = np.histogram(g, bins=36, range=(0.05, _DAMP_MAX))
-    b = int(hist.argmax())
-    centre = (edges[b] + edges[b + 1]) / 2
-    agree = np.abs(g - centre) < 0.1
+    agree = np.abs(g - _most_common(g, 0.05, _DAMP_MAX, 36)) < 0.1
     g25, g75 = np.percentile(g[agree], (25, 75))
     if agree.sum() < _MIN_BLEND_EDGES or g75 - g25 > _BLEND_GAIN_IQR:
         return None
@@ -1246,9 +1256,7 @@ def _finish_fit(
     inside = np.zeros_like(region)
     if vals.size > 20:
         if plateau is None:
-            hist, edges = np.histogram(vals, bins=40, range=(0.05, 1.0))
-            k = int(hist.argmax())
-            centre = (edges[k] + edges[k + 1]) / 2
+            centre = _most_common(vals, 0.05, 1.0, 40)
             near = vals[np.abs(vals - centre) < 0.08]
             plateau = float(np.median(near)) if near.size else float(centre)
         told = cv2.medianBlur(a.astype(np.float32), 5).astype(np.float64) if smooth_inside else a
