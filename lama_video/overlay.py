@@ -886,10 +886,88 @@ class Unblender:
         # A background outside the range of pixel values is no background: the model does not
         # hold at this pixel in this frame (a wrong opacity, amplified); keep the fill there.
         w = np.where(((j < -_SLACK) | (j > 255 + _SLACK)).any(-1), 0.0, w)
+        j, w = _local_recovery(i, j, w, a, off, fit, self.region, self.max_opacity)
         out = filled.copy()
         mix = w[..., None] * j + (1.0 - w[..., None]) * f
         out[y0:y1, x0:x1] = np.clip(np.rint(mix), 0, 255).astype(np.uint8)
         return out
+
+
+def _local_recovery(
+    i: NDArray[np.float64],
+    j: NDArray[np.float64],
+    w: NDArray[np.float64],
+    a: NDArray[np.float64],
+    off: NDArray[np.bool_],
+    fit: _BlendFit,
+    region: NDArray[np.bool_],
+    max_opacity: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A third estimate of the background where the per-pixel opacity is unsure: from the
+    frame's own recovered pixels around it.
+
+    Where the fill is poor, the opacity fitted per pixel against it is noisy on the overlay's
+    anti-aliased rim, and a running timestamp's digits come and go, so the fit's opacity there is
+    an average of 0 and the plateau. Each such pixel's background is also told by its neighbours
+    in this frame whose background is known (outside the region, the inside snapped to the
+    plateau, the pixels the overlay never covers): interpolated into the unsure pixels (Telea),
+    it gives the frame's own opacity there (the pixel on the line from that estimate to the
+    overlay's colour) and with it the background, whose detail across that line is the frame's.
+    The three estimates (the fit's recovery, this one, the fill) are combined by their expected
+    squared errors; this one's is the known pixels' gradient energy nearby times the squared
+    distance to them. It is used only where the fill is poor (its expected error above
+    ``_LOCAL_FILL_VAR``): with a good fill the fit's opacity is exact and so is its recovery.
+
+    Args:
+        i: (h, w, 3) the frame's box; j: the fit's recovery of it; w: its weight against the fill;
+        a: the opacity used; off: the pixels where this frame's own opacity replaced the fit's.
+
+    Returns:
+        The recovery and its weight against the fill, with the unsure pixels' replaced.
+    """
+    plateau = fit.plateau
+    if not 0.0 < plateau < max_opacity or fit.var_rec is None or fit.var_fill is None:
+        return j, w
+    var_fill = fit.var_fill.astype(np.float64)
+    trust_local = np.clip(var_fill / _LOCAL_FILL_VAR - 1.0, 0.0, 1.0)
+    snapped = (a == np.float32(plateau)) & ~off
+    clear = (a < _CLEAR_OPACITY) & ~off
+    unsure = region & ~snapped & ~clear & (trust_local > 0)
+    if not unsure.any():
+        return j, w
+    known = np.clip(np.rint(np.where(region[..., None], j, i)), 0, 255).astype(np.uint8)
+    hole = unsure.astype(np.uint8)
+    est = cv2.inpaint(known, hole, 2, cv2.INPAINT_TELEA).astype(np.float64)
+    colour = fit.colour.astype(np.float64)
+    own, dd = _own_opacity(i, est, colour)
+    own = np.minimum(own, plateau + 0.1)
+    local = (i - own[..., None] * colour) / np.maximum(1.0 - own, 0.05)[..., None]
+    local = np.where((dd > _MIN_CONTRAST**2)[..., None], local, est)
+    # The local estimate's expected error: the known scene's gradient energy (mean over a 9x9
+    # window of the known pixels a pixel away from any unsure one) times the squared distance.
+    sure = cv2.erode((1 - hole).astype(np.float32), np.ones((3, 3), np.uint8))
+    grey = known.astype(np.float32)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 8
+    energy = (gx * gx + gy * gy).mean(-1) * sure
+    num = cv2.boxFilter(energy, -1, (9, 9), normalize=False)
+    den = cv2.boxFilter(sure, -1, (9, 9), normalize=False)
+    fallback = float(energy.sum() / sure.sum()) if sure.any() else 100.0
+    near = np.where(den > 0, num / np.maximum(den, 1e-6), fallback)
+    dist = cv2.distanceTransform(hole, cv2.DIST_L2, 3)
+    var_local = near * np.maximum(dist, 1.0) ** 2 + 4.0
+    # Inverse-variance combination. The fit's recovery does not count where this frame's own
+    # opacity replaced it or it was rejected (out of range); the local one not where the frame
+    # is (nearly) opaque.
+    p_fit = np.where(off | (w <= 0), 0.0, 1.0 / np.maximum(fit.var_rec, 1e-6))
+    p_local = np.where(own > max_opacity, 0.0, trust_local / var_local)
+    total = p_fit + p_local
+    both = (p_fit[..., None] * j + p_local[..., None] * local) / np.maximum(total, 1e-12)[..., None]
+    var_both = 1.0 / np.maximum(total, 1e-12)
+    used = np.where(off, own, a)
+    fade = np.clip((max_opacity - used) / 0.1, 0.0, 1.0)
+    w_both = np.where(total > 0, var_fill / (var_fill + var_both), 0.0) * fade
+    return np.where(unsure[..., None], both, j), np.where(unsure, w_both, w)
 
 
 @dataclass(frozen=True)
@@ -898,6 +976,8 @@ class _BlendFit:
     colour: NDArray[np.float32]  # (3,) the overlay's RGB
     plateau: float  # the overlay's opacity inside (0 when none was found)
     weight: NDArray[np.float32]  # (h, w) weight of the recovered frame against the fill
+    var_rec: NDArray[np.float32] | None = None  # (h, w) expected squared error of the recovery
+    var_fill: NDArray[np.float32] | None = None  # (h, w) ... and of the fill
 
 
 def _accumulate(
@@ -989,7 +1069,8 @@ def _fit_blend(
     fill pixel, and those weights' sums; ``plain`` the same sums unweighted, over ``frames``.
     """
     a, colour = _temporal_fit(s, n, region, noise)
-    fit = _finish_fit(s, n, region, a, colour, noise, max_opacity)
+    every = (plain, np.full(region.shape, float(frames)))
+    fit = _finish_fit(s, n, region, a, colour, noise, max_opacity, every=every)
     if (
         pairs is not None
         and frames >= _SINGLE_MIN_FRAMES
@@ -1002,7 +1083,16 @@ def _fit_blend(
             plateau, colour = outline
             a = _opacity_given_colour(s, n, colour) * region
             fit = _finish_fit(
-                s, n, region, a, colour, noise, max_opacity, plateau=plateau, smooth_inside=True
+                s,
+                n,
+                region,
+                a,
+                colour,
+                noise,
+                max_opacity,
+                plateau=plateau,
+                smooth_inside=True,
+                every=every,
             )
     if fit.plateau >= max_opacity and frames >= _SINGLE_MIN_FRAMES:
         # The frames' own change under the overlay (RMS over the channels, median pixel).
@@ -1023,6 +1113,8 @@ _POOR_VOUCHED = 0.5  # a fill the engine vouches for less than this (median) is 
 _OUTLINE_MIN_STD = 10.0  # the scene around the overlay changes by more than this (RMS levels)
 _OUTLINE_MARGIN = 0.05  # the outline's plateau is taken up to this far below max_opacity
 _OPAQUE_STILL_SHARE = 0.25  # an overlay this much of which is still (< _STILL_STD) is opaque
+_LOCAL_FILL_VAR = 25.0  # a fill expected this far off (squared levels) or less is trusted ...
+_CLEAR_OPACITY = 0.03  # ... and a pixel fitted below this opacity is clear (_local_recovery)
 
 
 def _frame_moments(
@@ -1243,6 +1335,7 @@ def _finish_fit(
     *,
     plateau: float | None = None,
     smooth_inside: bool = False,
+    every: tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]] | None = None,
 ) -> _BlendFit:
     """The fit's plateau (its inside snapped to it) and the weight of recovery against fill.
 
@@ -1270,7 +1363,10 @@ def _finish_fit(
     # the recovery's, from noise amplified by 1 / (1 - a) and, on the rim, the per-pixel fit.
     b = np.maximum(1.0 - a, 0.05)
     resid = _residual(s, n, a, colour) / (3 * n)
-    var_fill = resid / (b * b) + 1.0
+    # The fill stands in for every frame, those it invented too: its expected error is the
+    # residual over all of them (``every``: the unweighted sums and counts) when given.
+    fill_resid = resid if every is None else _residual(*every, a, colour) / (3 * every[1])
+    var_fill = fill_resid / (b * b) + 1.0
     contrast = (
         n * float((colour * colour).sum()) - 2 * (colour * s["f"]).sum(-1) + s["ff"].sum(-1)
     ) / (3 * n)
@@ -1284,4 +1380,6 @@ def _finish_fit(
         colour=colour.astype(np.float32),
         plateau=plateau,
         weight=weight.astype(np.float32),
+        var_rec=var_rec.astype(np.float32),
+        var_fill=var_fill.astype(np.float32),
     )

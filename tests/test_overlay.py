@@ -324,6 +324,61 @@ def test_one_opacity_is_not_fitted_to_a_running_timestamp() -> None:
     assert single is not None and abs(single[2] - 0.3) < 0.1
 
 
+def test_a_running_timestamp_over_an_invented_fill_is_told_by_its_neighbours(
+    clip_frames, monkeypatch
+) -> None:
+    """An 80 % timestamp whose digits change every frame, over the real clip, with a fill the
+    engine invented: the per-pixel opacity is noisy on the thin strokes' anti-aliased rims and
+    an average of 0 and the plateau where digits come and go; each frame's own recovered pixels
+    around them tell the background there. Measured: mean error 10.7 levels over the pixels the
+    timestamp touches, 27.4 without the neighbours' estimate (the fit's recovery and the fill
+    only)."""
+    truth = [f.copy() for f in clip_frames[:30]]
+    h, w = truth[0].shape[:2]
+    shapes = []
+    for t in range(len(truth)):
+        big = np.zeros((4 * h, 4 * w), np.uint8)
+        cv2.putText(big, f"12:{t:02d}", (1200, 1200), cv2.FONT_HERSHEY_SIMPLEX, 5.0, 255, 16)
+        shapes.append(
+            cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        )
+    burnt = [burn([j], 0.8 * s, (250, 210, 40))[0] for j, s in zip(truth, shapes, strict=True)]
+    touched = np.max(shapes, axis=0) > 0.02
+    region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    rng = np.random.default_rng(2)
+    fills = []
+    for j in truth:
+        guess = cv2.GaussianBlur(rng.uniform(60, 200, (h, w, 3)).astype(np.float32), (0, 0), 8)
+        f = j.copy()
+        f[region] = np.rint(guess[region]).astype(np.uint8)
+        fills.append(f)
+    ys, xs = np.nonzero(region)
+    qc = QcInfo(ys, xs, np.zeros(ys.size, np.float32))
+
+    def error() -> float:
+        ub = Unblender(region, max_opacity=0.9, noise=1.0)
+        for i, f in zip(burnt, fills, strict=True):
+            ub.observe(i, f, qc)
+        assert abs(ub.fit().plateau - 0.8) < 0.02
+        outs = [ub.apply(i, f) for i, f in zip(burnt, fills, strict=True)]
+        for out, f in zip(outs, fills, strict=True):
+            assert np.array_equal(out[~region], f[~region])
+        return float(
+            np.mean(
+                [
+                    np.abs(o.astype(np.float32) - j)[touched].mean()
+                    for o, j in zip(outs, truth, strict=True)
+                ]
+            )
+        )
+
+    with_neighbours = error()
+    monkeypatch.setattr(overlay_mod, "_local_recovery", lambda i, j, w, *rest: (j, w))
+    without = error()
+    assert with_neighbours < 13.0, with_neighbours
+    assert with_neighbours < 0.6 * without, (with_neighbours, without)
+
+
 def test_unblender_rejects_an_empty_region() -> None:
     with pytest.raises(ValueError, match="empty"):
         Unblender(np.zeros((8, 8), bool))
