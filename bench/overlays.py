@@ -25,6 +25,7 @@ needed).
 Usage:
     python bench/overlays.py [--size 432x240] [--frames 40] [--seq NAME ...] [--json OUT]
     python bench/overlays.py --steady
+    python bench/overlays.py --figure docs/overlay_before_after.jpg   # the README's image
 
 Data: ``../shared/data/sequences``; the script says so and stops when it is not there.
 """
@@ -142,9 +143,17 @@ def main() -> None:
         "--detect-only", action="store_true", help="only the detection figures (no removal)"
     )
     ap.add_argument(
+        "--figure",
+        type=Path,
+        help="write the README's before/after image (the sample clip, --overlay auto) here",
+    )
+    ap.add_argument(
         "--steady", action="store_true", help="logos on the sample clip, a steady handheld shot"
     )
     args = ap.parse_args()
+    if args.figure:
+        figure(args.figure)
+        return
     if args.steady:
         steady()
         return
@@ -232,6 +241,28 @@ def steady() -> None:
             f"fill only {got['mask only']['hole_psnr']:.2f}, Telea {got['telea']['hole_psnr']:.2f}",
             flush=True,
         )
+
+
+def figure(path: Path, index: int = 100) -> None:
+    """The README's before/after image: a 60 % white ring logo burnt into the sample clip,
+    ``remove --overlay auto`` (nothing else given), frame ``index``'s top-right quarter: input,
+    result, original side by side."""
+    from lama_video.video import open_video
+
+    with open_video(SAMPLE) as reader:
+        gt = [f.rgb for f in reader.frames()]
+    h, w = gt[0].shape[:2]
+    burnt = burn(gt, [ring_logo(h, w, 0.05, (0.78, 0.2))] * len(gt), 0.6, (255, 255, 255))
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        write_pngs(t / "in", burnt, rgb=True)
+        remove_object(t / "in", output=t / "out", overlay="auto", overwrite=True)
+        out = cv2.imread(str(sorted((t / "out").glob("*.png"))[index]))
+    quarter = np.s_[: h // 2, w // 2 :]
+    bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in (burnt[index], gt[index])]
+    row = np.hstack([bgr[0][quarter], out[quarter], bgr[1][quarter]])
+    cv2.imwrite(str(path), row, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    print(f"wrote {path} (frame {index} of {SAMPLE.name}: input, --overlay auto, original)")
 
 
 def row_line(row: dict) -> str:
