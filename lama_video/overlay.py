@@ -705,13 +705,15 @@ _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says
 # least _SINGLE_MIN_FRAMES frames and the fill's mean frame varies along it by at least
 # _SINGLE_MIN_SPREAD; fitted in _SINGLE_ROUNDS rounds (each drops the rim it finds); kept when at
 # least _SINGLE_AGREE of the overlay's pixels have their own opacity within a quarter of the fit's
-# and it puts the overlay at least _SINGLE_MARGIN below max_opacity.
+# and it puts the overlay at least _SINGLE_MARGIN below max_opacity. Its body: the pixels 2 px or
+# more inside the region whose own opacity is at least _SINGLE_DEEP of the fit's.
 _SINGLE_STILL_STD = 5.0
 _SINGLE_MIN_FRAMES = 3
 _SINGLE_MIN_SPREAD = 10.0
 _SINGLE_ROUNDS = 4
 _SINGLE_AGREE = 0.25
 _SINGLE_MARGIN = 0.2
+_SINGLE_DEEP = 0.3
 
 
 class Unblender:
@@ -1100,7 +1102,9 @@ def _fit_blend(
         if float(np.median(std[region])) <= _SINGLE_STILL_STD:
             # The mean frames as the engine vouches for them (a fill it invented counts little);
             # the fill's expected error then from every frame it will stand in for.
-            single = _single_opacity_fit(s["i"] / n[..., None], s["f"] / n[..., None], region)
+            single = _single_opacity_fit(
+                s["i"] / n[..., None], s["f"] / n[..., None], region, std <= _SINGLE_STILL_STD
+            )
             if single is not None and single[2] <= max_opacity - _SINGLE_MARGIN:
                 count = np.full(region.shape, float(frames))
                 fit = _finish_fit(plain, count, region, single[0], single[1], noise, max_opacity)
@@ -1235,7 +1239,10 @@ def _outline_fit(
 
 
 def _single_opacity_fit(
-    mi: NDArray[np.float64], mf: NDArray[np.float64], region: NDArray[np.bool_]
+    mi: NDArray[np.float64],
+    mf: NDArray[np.float64],
+    region: NDArray[np.bool_],
+    still: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float] | None:
     """One opacity ``a`` and one colour ``W`` for the overlay's inside, from its mean frame
     ``mi`` and the fill's ``mf`` (both (h, w, 3)).
@@ -1245,7 +1252,9 @@ def _single_opacity_fit(
     wins. The scene varying along the overlay (under its different parts) is what separates
     ``a`` from ``W``, so this needs no change over time. The anti-aliased rim, whose opacity is
     lower, is dropped over a few rounds (pixels whose own opacity given ``W`` is not within half
-    of ``a``), and gets its own opacity, given ``W``, at most ``a``.
+    of ``a``), and gets its own opacity, given ``W``, at most ``a``; the body (2 px or more inside
+    the region, ``still`` when given, unless its own opacity is below ``_SINGLE_DEEP`` of ``a``)
+    gets ``a``.
 
     Returns:
         The opacity per pixel (the inside at ``a``), ``W`` and ``a``; None for a region too small,
@@ -1285,7 +1294,15 @@ def _single_opacity_fit(
         return None
     own = np.clip(own, 0.0, best_a) * region
     inside = cv2.erode((region & (own > 0.8 * best_a)).astype(np.uint8), np.ones((3, 3), np.uint8))
-    return np.where(inside.astype(bool), best_a, own), colour, best_a
+    # Each pixel's own opacity is read against the mean fill, which is invented here and off
+    # over whole patches; two pixels or more inside the region, the overlay's body (this fit is
+    # taken only for a region that hugs its overlay, see _SINGLE_AGREE) unless the pixel's own
+    # opacity says clearly otherwise.
+    deep = cv2.erode(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if still is not None:  # a pixel whose frames change is no still overlay's body (digits)
+        deep &= still
+    body = inside.astype(bool) | (deep & (own > _SINGLE_DEEP * best_a))
+    return np.where(body, best_a, own), colour, best_a
 
 
 def _temporal_fit(
