@@ -705,8 +705,8 @@ _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says
 # least _SINGLE_MIN_FRAMES frames and the fill's mean frame varies along it by at least
 # _SINGLE_MIN_SPREAD; fitted in _SINGLE_ROUNDS rounds (each drops the rim it finds); kept when at
 # least _SINGLE_AGREE of the overlay's pixels have their own opacity within a quarter of the fit's
-# and it puts the overlay at least _SINGLE_MARGIN below max_opacity. Its body: the pixels 2 px or
-# more inside the region whose own opacity is at least _SINGLE_DEEP of the fit's.
+# and it puts the overlay at least _SINGLE_MARGIN below max_opacity. Its body: the still pixels
+# 2 px or more inside the region whose own opacity is at least _SINGLE_DEEP of the fit's.
 _SINGLE_STILL_STD = 5.0
 _SINGLE_MIN_FRAMES = 3
 _SINGLE_MIN_SPREAD = 10.0
@@ -922,13 +922,14 @@ def _local_recovery(
 
     Args:
         i: (h, w, 3) the frame's box; j: the fit's recovery of it; w: its weight against the fill;
-        a: the opacity used; off: the pixels where this frame's own opacity replaced the fit's.
+        a: the opacity used; off: the pixels where this frame's own opacity replaced the fit's;
+        fit, region, max_opacity: the un-blender's.
 
     Returns:
         The recovery and its weight against the fill, with the unsure pixels' replaced.
     """
     plateau = fit.plateau
-    if not 0.0 < plateau < max_opacity or fit.var_rec is None or fit.var_fill is None:
+    if not 0.0 < plateau < max_opacity:
         return j, w
     var_fill = fit.var_fill.astype(np.float64)
     trust_local = np.clip(var_fill / _LOCAL_FILL_VAR - 1.0, 0.0, 1.0)
@@ -978,8 +979,8 @@ class _BlendFit:
     colour: NDArray[np.float32]  # (3,) the overlay's RGB
     plateau: float  # the overlay's opacity inside (0 when none was found)
     weight: NDArray[np.float32]  # (h, w) weight of the recovered frame against the fill
-    var_rec: NDArray[np.float32] | None = None  # (h, w) expected squared error of the recovery
-    var_fill: NDArray[np.float32] | None = None  # (h, w) ... and of the fill
+    var_rec: NDArray[np.float32]  # (h, w) expected squared error of the recovery (per channel)
+    var_fill: NDArray[np.float32]  # (h, w) ... and of the fill
 
 
 def _accumulate(
@@ -1295,9 +1296,9 @@ def _single_opacity_fit(
     own = np.clip(own, 0.0, best_a) * region
     inside = cv2.erode((region & (own > 0.8 * best_a)).astype(np.uint8), np.ones((3, 3), np.uint8))
     # Each pixel's own opacity is read against the mean fill, which is invented here and off
-    # over whole patches; two pixels or more inside the region, the overlay's body (this fit is
-    # taken only for a region that hugs its overlay, see _SINGLE_AGREE) unless the pixel's own
-    # opacity says clearly otherwise.
+    # over whole patches. Two pixels or more inside the region lies the overlay's body (this fit
+    # is taken only for a region that hugs its overlay, see _SINGLE_AGREE), unless the pixel's
+    # own opacity says clearly otherwise.
     deep = cv2.erode(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     if still is not None:  # a pixel whose frames change is no still overlay's body (digits)
         deep &= still
