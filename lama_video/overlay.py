@@ -912,9 +912,10 @@ def _local_recovery(
     anti-aliased rim, and a running timestamp's digits come and go, so the fit's opacity there is
     an average of 0 and the plateau. Each such pixel's background is also told by its neighbours
     in this frame whose background is known (outside the region, the inside snapped to the
-    plateau, the pixels the overlay never covers): interpolated into the unsure pixels (Telea),
-    it gives the frame's own opacity there (the pixel on the line from that estimate to the
-    overlay's colour) and with it the background, whose detail across that line is the frame's.
+    plateau, the pixels the overlay never covers): averaged into the unsure pixels
+    (:func:`_spread`), it gives the frame's own opacity there (the pixel on the line from that
+    estimate to the overlay's colour) and with it the background, whose detail across that line
+    is the frame's.
     The three estimates (the fit's recovery, this one, the fill) are combined by their expected
     squared errors; this one's is the known pixels' gradient energy nearby times the squared
     distance to them. It is used only where the fill is poor (its expected error above
@@ -931,46 +932,74 @@ def _local_recovery(
     plateau = fit.plateau
     if not 0.0 < plateau < max_opacity:
         return j, w
-    var_fill = fit.var_fill.astype(np.float64)
-    trust_local = np.clip(var_fill / _LOCAL_FILL_VAR - 1.0, 0.0, 1.0)
+    trust = np.clip(fit.var_fill / _LOCAL_FILL_VAR - 1.0, 0.0, 1.0)
     snapped = (a == np.float32(plateau)) & ~off
     clear = (a < _CLEAR_OPACITY) & ~off
-    unsure = region & ~snapped & ~clear & (trust_local > 0)
-    if not unsure.any():
+    unsure = region & ~snapped & ~clear & (trust > 0)
+    ys, xs = np.nonzero(unsure)
+    if ys.size == 0:
         return j, w
-    known = np.clip(np.rint(np.where(region[..., None], j, i)), 0, 255).astype(np.uint8)
+    known = i.astype(np.float32)
+    known[region] = np.clip(np.rint(j[region]), 0, 255)
     hole = unsure.astype(np.uint8)
-    est = cv2.inpaint(known, hole, 2, cv2.INPAINT_TELEA).astype(np.float64)
+    sure = (1 - hole).astype(np.float32)
+    est = _spread(known * sure[..., None], sure, ys, xs)
+    iu = i[ys, xs]
     colour = fit.colour.astype(np.float64)
-    own, dd = _own_opacity(i, est, colour)
+    own, dd = _own_opacity(iu, est, colour)
     own = np.minimum(own, plateau + 0.1)
-    local = (i - own[..., None] * colour) / np.maximum(1.0 - own, 0.05)[..., None]
-    local = np.where((dd > _MIN_CONTRAST**2)[..., None], local, est)
+    local = (iu - own[:, None] * colour) / np.maximum(1.0 - own, 0.05)[:, None]
+    local = np.where((dd > _MIN_CONTRAST**2)[:, None], local, est)
     # The local estimate's expected error: the known scene's gradient energy (mean over a 9x9
     # window of the known pixels a pixel away from any unsure one) times the squared distance.
-    sure = cv2.erode((1 - hole).astype(np.float32), np.ones((3, 3), np.uint8))
-    grey = known.astype(np.float32)
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 8
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 8
-    energy = (gx * gx + gy * gy).mean(-1) * sure
-    num = cv2.boxFilter(energy, -1, (9, 9), normalize=False)
-    den = cv2.boxFilter(sure, -1, (9, 9), normalize=False)
-    fallback = float(energy.sum() / sure.sum()) if sure.any() else 100.0
+    inner = cv2.erode(sure, np.ones((3, 3), np.uint8))
+    gx = cv2.Sobel(known, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(known, cv2.CV_32F, 0, 1, ksize=3) / 8
+    energy = (gx * gx + gy * gy).mean(-1) * inner
+    num = cv2.boxFilter(energy, -1, (9, 9), normalize=False)[ys, xs]
+    den = cv2.boxFilter(inner, -1, (9, 9), normalize=False)[ys, xs]
+    fallback = float(energy.sum() / inner.sum()) if inner.any() else 100.0
     near = np.where(den > 0, num / np.maximum(den, 1e-6), fallback)
-    dist = cv2.distanceTransform(hole, cv2.DIST_L2, 3)
+    dist = cv2.distanceTransform(hole, cv2.DIST_L2, 3)[ys, xs]
     var_local = near * np.maximum(dist, 1.0) ** 2 + 4.0
     # Inverse-variance combination. The fit's recovery does not count where this frame's own
     # opacity replaced it or it was rejected (out of range); the local one not where the frame
     # is (nearly) opaque.
-    p_fit = np.where(off | (w <= 0), 0.0, 1.0 / np.maximum(fit.var_rec, 1e-6))
-    p_local = np.where(own > max_opacity, 0.0, trust_local / var_local)
+    ou, wu, var_fill = off[ys, xs], w[ys, xs], fit.var_fill[ys, xs].astype(np.float64)
+    p_fit = np.where(ou | (wu <= 0), 0.0, 1.0 / np.maximum(fit.var_rec[ys, xs], 1e-6))
+    p_local = np.where(own > max_opacity, 0.0, trust[ys, xs] / var_local)
     total = p_fit + p_local
-    both = (p_fit[..., None] * j + p_local[..., None] * local) / np.maximum(total, 1e-12)[..., None]
+    both = (p_fit[:, None] * j[ys, xs] + p_local[:, None] * local) / np.maximum(total, 1e-12)[
+        :, None
+    ]
     var_both = 1.0 / np.maximum(total, 1e-12)
-    used = np.where(off, own, a)
-    fade = np.clip((max_opacity - used) / 0.1, 0.0, 1.0)
-    w_both = np.where(total > 0, var_fill / (var_fill + var_both), 0.0) * fade
-    return np.where(unsure[..., None], both, j), np.where(unsure, w_both, w)
+    fade = np.clip((max_opacity - np.where(ou, own, a[ys, xs])) / 0.1, 0.0, 1.0)
+    j, w = j.copy(), w.copy()
+    j[ys, xs] = both
+    w[ys, xs] = np.where(total > 0, var_fill / (var_fill + var_both), 0.0) * fade
+    return j, w
+
+
+def _spread(
+    values: NDArray[np.float32],
+    weight: NDArray[np.float32],
+    ys: NDArray[np.intp],
+    xs: NDArray[np.intp],
+) -> NDArray[np.float64]:
+    """Normalised Gaussian averaging of ``values`` (h, w, 3), weighted by ``weight`` (h, w; 0
+    where unknown), at the pixels ``ys, xs``: the known neighbours' mean within about 1.5 px,
+    wider (4.5, 13.5 px) where none is that near."""
+    out = np.zeros((ys.size, 3), np.float64)
+    todo = np.ones(ys.size, bool)
+    for sigma in _SPREAD_SIGMAS:
+        num = cv2.GaussianBlur(values, (0, 0), sigma)[ys, xs]
+        den = cv2.GaussianBlur(weight, (0, 0), sigma)[ys, xs]
+        ok = todo & (den > 1e-3)
+        out[ok] = num[ok] / den[ok, None]
+        todo &= ~ok
+        if not todo.any():
+            break
+    return out
 
 
 @dataclass(frozen=True)
@@ -1017,14 +1046,25 @@ def _frame_opacity(
     return np.where(dd > _MIN_CONTRAST**2, own, np.nan)
 
 
+def _channel_totals(s: dict[str, NDArray[np.float64]]) -> dict[str, NDArray[np.float64]]:
+    """The sums' products summed over the channels, per pixel (what the fits reuse for every
+    colour they try)."""
+    return {k: s[k].sum(-1) for k in ("ii", "if", "ff")}
+
+
 def _opacity_given_colour(
-    s: dict[str, NDArray[np.float64]], n: NDArray[np.float64], colour: NDArray[np.float64]
+    s: dict[str, NDArray[np.float64]],
+    n: NDArray[np.float64],
+    colour: NDArray[np.float64],
+    totals: dict[str, NDArray[np.float64]] | None = None,
 ) -> NDArray[np.float64]:
-    """Least-squares ``a`` per pixel of ``I - F = a (W - F)`` over the frames, for ``W``."""
+    """Least-squares ``a`` per pixel of ``I - F = a (W - F)`` over the frames, for ``W``
+    (``totals``: :func:`_channel_totals` of ``s``, when already at hand)."""
+    t = _channel_totals(s) if totals is None else totals
     ww = float((colour * colour).sum())
     wf = (colour * s["f"]).sum(-1)
-    num = (colour * s["i"]).sum(-1) - s["if"].sum(-1) - wf + s["ff"].sum(-1)
-    den = n * ww - 2 * wf + s["ff"].sum(-1)
+    num = (colour * s["i"]).sum(-1) - t["if"] - wf + t["ff"]
+    den = n * ww - 2 * wf + t["ff"]
     return np.clip(num / np.maximum(den, 1e-9), 0.0, 1.0)
 
 
@@ -1033,17 +1073,19 @@ def _residual(
     n: NDArray[np.float64],
     a: NDArray[np.float64],
     colour: NDArray[np.float64],
+    totals: dict[str, NDArray[np.float64]] | None = None,
 ) -> NDArray[np.float64]:
     """Per pixel, the weighted sum over frames of ``|I - a W - (1 - a) F|^2`` (RGB)."""
+    t = _channel_totals(s) if totals is None else totals
     b = 1.0 - a
     ww = float((colour * colour).sum())
     r = (
-        s["ii"].sum(-1)
+        t["ii"]
         - 2 * a * (colour * s["i"]).sum(-1)
-        - 2 * b * s["if"].sum(-1)
+        - 2 * b * t["if"]
         + n * a * a * ww
         + 2 * a * b * (colour * s["f"]).sum(-1)
-        + b * b * s["ff"].sum(-1)
+        + b * b * t["ff"]
     )
     return np.maximum(r, 0.0)
 
@@ -1120,6 +1162,7 @@ _OUTLINE_MARGIN = 0.05  # the outline's plateau is taken up to this far below ma
 _OPAQUE_STILL_SHARE = 0.25  # an overlay this much of which is still (< _STILL_STD) is opaque
 _LOCAL_FILL_VAR = 25.0  # a fill expected this far off (squared levels) or less is trusted ...
 _CLEAR_OPACITY = 0.03  # ... and a pixel fitted below this opacity is clear (_local_recovery)
+_SPREAD_SIGMAS = (1.5, 4.5, 13.5)  # px: the known neighbours averaged into an unsure pixel
 
 
 def _frame_moments(
@@ -1326,16 +1369,18 @@ def _temporal_fit(
         still = ratio <= np.quantile(ratio, 0.1)
         starts.append(mi[moving][still].mean(axis=0))
     best: tuple[float, NDArray[np.float64], NDArray[np.float64]] | None = None
+    totals = _channel_totals(s)
+    n_r, i_r, f_r = n[region], s["i"][region], s["f"][region]
     for colour in starts:
         a = np.zeros(region.shape)
         for _ in range(_FIT_ROUNDS):
-            a = _opacity_given_colour(s, n, colour) * region
+            a = _opacity_given_colour(s, n, colour, totals) * region
             wa = a[region]
-            if float((n[region] * wa * wa).sum()) < 1e-6:
+            if float((n_r * wa * wa).sum()) < 1e-6:
                 break
-            num = (wa[:, None] * (s["i"][region] - (1 - wa)[:, None] * s["f"][region])).sum(0)
-            colour = np.clip(num / float((n[region] * wa * wa).sum()), 0.0, 255.0)
-        err = float(_residual(s, n, a, colour)[region].sum())
+            num = (wa[:, None] * (i_r - (1 - wa)[:, None] * f_r)).sum(0)
+            colour = np.clip(num / float((n_r * wa * wa).sum()), 0.0, 255.0)
+        err = float(_residual(s, n, a, colour, totals)[region].sum())
         if best is None or err < best[0]:
             best = (err, a, colour)
     assert best is not None
