@@ -217,14 +217,21 @@ SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "clip.mp4"
 STEADY = ((0.3, (30, 30, 30)), (0.4, (255, 255, 255)), (0.6, (220, 40, 40)))
 
 
-def steady() -> None:
-    """Logos burnt into the sample clip (a steady handheld shot), mask given."""
+def sample_clip() -> tuple[list[np.ndarray], np.ndarray]:
+    """The sample clip's frames (RGB) and the ring logo burnt into them (its top right corner,
+    5 % of the frame), for ``--steady`` and ``--figure``."""
     from lama_video.video import open_video
 
     with open_video(SAMPLE) as reader:
         gt = [f.rgb for f in reader.frames()]
     h, w = gt[0].shape[:2]
-    shape = ring_logo(h, w, 0.05, (0.78, 0.2))
+    return gt, ring_logo(h, w, 0.05, (0.78, 0.2))
+
+
+def steady() -> None:
+    """Logos burnt into the sample clip (a steady handheld shot), mask given."""
+    gt, shape = sample_clip()
+    h, w = gt[0].shape[:2]
     touched = shape > 0.02
     region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     ref = Reference(gt, [touched] * len(gt))
@@ -247,12 +254,9 @@ def figure(path: Path, index: int = 100) -> None:
     """The README's before/after image: a 60 % white ring logo burnt into the sample clip,
     ``remove --overlay auto`` (nothing else given), frame ``index``'s top-right quarter: input,
     result, original side by side."""
-    from lama_video.video import open_video
-
-    with open_video(SAMPLE) as reader:
-        gt = [f.rgb for f in reader.frames()]
+    gt, shape = sample_clip()
     h, w = gt[0].shape[:2]
-    burnt = burn(gt, [ring_logo(h, w, 0.05, (0.78, 0.2))] * len(gt), 0.6, (255, 255, 255))
+    burnt = burn(gt, [shape] * len(gt), 0.6, (255, 255, 255))
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         write_pngs(t / "in", burnt, rgb=True)

@@ -732,10 +732,11 @@ class Unblender:
     middle) but the scene under and around it changes, the plateau and colour come from the
     two sides of the overlay's outline (:func:`_fit_blend`, :func:`_outline_fit`). Each frame
     is recovered as ``J = (I - a W) / (1 - a)`` and blended with the fill by their expected
-    errors: the fill's
-    from the fit's residual, the recovery's from the frame's noise amplified by ``1 / (1 - a)``.
-    Where a pixel's fit lies between 0 and the plateau and one frame's own opacity sits at one of
-    them (a running timestamp's digits come and go), that frame's opacity is used.
+    errors: the fill's from the fit's residual over every frame, the recovery's from the frame's
+    noise amplified by ``1 / (1 - a)``. Where a pixel's fit lies between 0 and the plateau and one
+    frame's own opacity sits at one of them (a running timestamp's digits come and go), that
+    frame's opacity is used. Where the fill is poor, a pixel whose opacity is unsure also gets
+    the background its neighbours in the same frame tell (:func:`_local_recovery`).
 
     Only the region's bounding box is stored (sums per pixel, weighted and unweighted), so
     memory stays flat.
@@ -1149,8 +1150,7 @@ def _fit_blend(
                 s["i"] / n[..., None], s["f"] / n[..., None], region, std <= _SINGLE_STILL_STD
             )
             if single is not None and single[2] <= max_opacity - _SINGLE_MARGIN:
-                count = np.full(region.shape, float(frames))
-                fit = _finish_fit(plain, count, region, single[0], single[1], noise, max_opacity)
+                fit = _finish_fit(*every, region, single[0], single[1], noise, max_opacity)
     return fit
 
 

@@ -124,6 +124,14 @@ def _invented_fill_case(
     shape = ring(h, w, 40, 32, 26)
     burnt = burn(truth, opacity * shape, colour)
     region = cv2.dilate((shape > 0.02).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    fills, qc = _invented_fills(truth, region)
+    return truth, burnt, fills, shape, qc
+
+
+def _invented_fills(truth: list, region: np.ndarray) -> tuple[list, QcInfo]:
+    """Each frame with its ``region`` filled by a new smooth guess unrelated to the scene, and
+    the engine's record owning up to it (confidence 0 on every region pixel)."""
+    h, w = region.shape
     rng = np.random.default_rng(2)
     fills = []
     for j in truth:
@@ -132,7 +140,7 @@ def _invented_fill_case(
         f[region] = np.rint(guess[region]).astype(np.uint8)
         fills.append(f)
     ys, xs = np.nonzero(region)
-    return truth, burnt, fills, shape, QcInfo(ys, xs, np.zeros(ys.size, np.float32))
+    return fills, QcInfo(ys, xs, np.zeros(ys.size, np.float32))
 
 
 @pytest.mark.parametrize(("opacity", "colour"), [(0.3, (30, 30, 30)), (0.6, (220, 40, 40))])
@@ -374,15 +382,7 @@ def test_a_running_timestamp_over_an_invented_fill_is_told_by_its_neighbours(
     burnt = [burn([j], 0.8 * s, (250, 210, 40))[0] for j, s in zip(truth, shapes, strict=True)]
     touched = np.max(shapes, axis=0) > 0.02
     region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    rng = np.random.default_rng(2)
-    fills = []
-    for j in truth:
-        guess = cv2.GaussianBlur(rng.uniform(60, 200, (h, w, 3)).astype(np.float32), (0, 0), 8)
-        f = j.copy()
-        f[region] = np.rint(guess[region]).astype(np.uint8)
-        fills.append(f)
-    ys, xs = np.nonzero(region)
-    qc = QcInfo(ys, xs, np.zeros(ys.size, np.float32))
+    fills, qc = _invented_fills(truth, region)
 
     def error() -> float:
         ub = Unblender(region, max_opacity=0.9, noise=1.0)
