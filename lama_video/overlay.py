@@ -101,6 +101,10 @@ _FRINGE_SIGMA_PX = 4.0  # ... grown by a pixel into those changing less than the
 _OPAQUE_BODY = 0.9  # a region found from the opaque edges alone damps the scene by this much
 _AGREE_OPACITY = 0.5  # a region whose edges agree on one blend this opaque (not a faint one) ...
 _AGREE_TOL = 0.15  # ... within this of its body's damping needs only _RIM_ON_EDGES_FAINT
+_STRONG_DAMP = 0.35  # an edge whose still side changes less than this share of the other's ...
+_STRONG_CORR = 0.3  # ... and follows it this much is strongly damped (an 80 % overlay's, mostly)
+_SEMI_GAIN = 0.1  # a found region whose edges' median gain is at least this is semi-transparent
+_REGROW_HOLD = 0.9  # a wider region replaces a found one when it holds this share of it
 _RECUR_SPREAD = 10.0  # an overlay whose still pixels keep its colour within this (levels, RGB) ...
 _RECUR_TOL = 8.0  # ... also takes the pixels near it that show that colour (within this, or 3x
 _RECUR_SAMPLES = 2  # the overlay's own spread) in at least this many samples (changing digits)
@@ -212,7 +216,8 @@ def _detect(samples: list[NDArray[np.uint8]]) -> Detection:
     edge = (ratio >= _COHERENCE) & (moved_n >= _MIN_MOVED * (len(greys) - 1))
     edge &= coherent.max(axis=-1) >= _EDGE_MIN * moved_n
     orient = _orientation(gsum)
-    kept, gain, grey, sides = _blend_evidence(np.stack(greys), gsum, edge)
+    kept, gain, grey, sides, strong = _blend_evidence(np.stack(greys), gsum, edge)
+    strong &= ~kept
     edge &= kept
     mean_change = (change / (len(greys) - 1)).astype(np.float32)
     blend = (gain, grey, sides)
@@ -220,7 +225,69 @@ def _detect(samples: list[NDArray[np.uint8]]) -> Detection:
         _regions(edge, mean_change, orient, h, w, len(samples), blend),
         _regions(edge & (gain < _DAMP_OPAQUE), mean_change, orient, h, w, len(samples), blend),
     )
-    return _with_recurring(found, samples, mean_change) if found.found else found
+    if not found.found:
+        return found
+    completed = _with_recurring(found, samples, mean_change)
+    wide = _regions(edge | strong, mean_change, orient, h, w, len(samples), blend)
+    regrown = _regrown(found, wide, np.where(edge, gain, np.nan))
+    if regrown is found:
+        return completed
+    return _united(completed, _with_recurring(regrown, samples, mean_change))
+
+
+def _regrown(found: Detection, wide: Detection, gain: NDArray[np.float32]) -> Detection:
+    """``found`` with each semi-transparent region found in part replaced by its wider self.
+
+    An 80 % overlay's edges whose still side changes by more than noise fail both blend tests
+    (:func:`_blend_evidence`), and a running timestamp found from its other edges is found in
+    part (soapbox's at 854x480: 0.449 of it). The strongly damped edges, grouped with the kept
+    ones (``wide``), find the rest; alone they found too much (an opaque text grew into the
+    water beside it, half-found timestamps on clips whose scene is still). So a region of
+    ``wide`` replaces one of ``found`` only when the found one is semi-transparent (its edges'
+    median ``gain`` at least ``_SEMI_GAIN``), it is the only one the wider region touches, and
+    the wider region holds ``_REGROW_HOLD`` of it. Returns ``found`` itself when nothing changed.
+    """
+    mask, opacity = found.mask.copy(), found.opacity.copy()
+    regions = list(found.regions)
+    _count, parts = cv2.connectedComponents(found.mask.view(np.uint8), connectivity=8)
+    changed = False
+    for wider in wide.regions:
+        ys, xs = slice(wider.y, wider.y + wider.height), slice(wider.x, wider.x + wider.width)
+        own = np.zeros_like(wide.mask)
+        own[ys, xs] = wide.mask[ys, xs]
+        # The found parts it touches, and the found regions those parts belong to.
+        old = np.isin(parts, np.unique(parts[own & found.mask])) & found.mask
+        touched = [r for r in regions if old[r.y : r.y + r.height, r.x : r.x + r.width].any()]
+        if len(touched) != 1:
+            continue
+        g = gain[old]
+        g = g[np.isfinite(g)]
+        if g.size < _MIN_BLEND_EDGES or float(np.median(g)) < _SEMI_GAIN:
+            continue
+        if own.sum() <= old.sum() or (own & old).sum() < _REGROW_HOLD * old.sum():
+            continue
+        mask = (mask & ~old) | own
+        opacity = np.where(own, wide.opacity, np.where(old, 0.0, opacity)).astype(np.float32)
+        regions = [q for q in regions if q is not touched[0]] + [wider]
+        changed = True
+    if not changed:
+        return found
+    regions.sort(key=lambda r: -r.pixels)
+    return Detection(mask, opacity, tuple(regions), found.frames)
+
+
+def _united(a: Detection, b: Detection) -> Detection:
+    """Both detections' overlays: the union of their masks, one region per connected part."""
+    mask = a.mask | b.mask
+    opacity = np.where(a.mask, a.opacity, b.opacity).astype(np.float32)
+    regions = [*a.regions, *b.regions]
+    seeds = []
+    for r, d in zip(regions, [a] * len(a.regions) + [b] * len(b.regions), strict=True):
+        crop = d.mask[r.y : r.y + r.height, r.x : r.x + r.width]
+        seeds.append(_first_pixel(crop, r.y, r.x))
+    merged = _merged(regions, seeds, mask)
+    merged.sort(key=lambda r: -r.pixels)
+    return Detection(mask, opacity, tuple(merged), a.frames)
 
 
 def _with_opaque(found: Detection, opaque: Detection) -> Detection:
@@ -322,7 +389,13 @@ def _with_recurring(
 
 def _blend_evidence(
     greys: NDArray[np.uint8], gsum: NDArray[np.float32], edge: NDArray[np.bool_]
-) -> tuple[NDArray[np.bool_], NDArray[np.float32], NDArray[np.float32], NDArray[np.int16]]:
+) -> tuple[
+    NDArray[np.bool_],
+    NDArray[np.float32],
+    NDArray[np.float32],
+    NDArray[np.int16],
+    NDArray[np.bool_],
+]:
     """Keep the edge pixels across which the two sides behave like an overlay over a scene.
 
     Two pixels ``_SIDE_PX`` either side of the edge (along its summed gradient) are compared over
@@ -334,16 +407,20 @@ def _blend_evidence(
     Returns:
         The kept edge pixels, and at each of them the blend the two sides imply (NaN elsewhere):
         the gain ``1 - a`` (the still side's spread over the other's) and the overlay's grey
-        level ``W`` (from ``mean_in = (1 - a) mean_out + a W``); and the offset ``8 dy + dx``
-        from each edge pixel to its still side (0 elsewhere).
+        level ``W`` (from ``mean_in = (1 - a) mean_out + a W``); the offset ``8 dy + dx``
+        from each edge pixel to its still side (0 elsewhere); and the edge pixels whose still
+        side is strongly damped (below ``_STRONG_DAMP`` of the other's change, correlated above
+        ``_STRONG_CORR``): an 80 % overlay's edges, which fail both tests when its still side
+        changes by more than noise, among others (:func:`_regrown`).
     """
     ys, xs = np.nonzero(edge)
     keep = np.zeros_like(edge)
+    strong = np.zeros_like(edge)
     gain_map = np.full(edge.shape, np.nan, np.float32)
     grey_map = np.full(edge.shape, np.nan, np.float32)
     sides = np.zeros(edge.shape, np.int16)
     if ys.size == 0:
-        return keep, gain_map, grey_map, sides
+        return keep, gain_map, grey_map, sides, strong
     _n, h, w = greys.shape
     mag = np.hypot(gsum[ys, xs, :, 0], gsum[ys, xs, :, 1])
     best = mag.argmax(axis=-1)
@@ -365,13 +442,14 @@ def _blend_evidence(
     opaque = (damp < _DAMP_OPAQUE) & (hi > _SIDE_STD) & (lo < _STILL_STD)
     blended = (corr > _SIDE_CORR) & (damp < _DAMP_MAX) & (hi > _SIDE_STD)
     keep[ys, xs] = opaque | blended
+    strong[ys, xs] = (damp < _STRONG_DAMP) & (hi > _SIDE_STD) & (corr > _STRONG_CORR)
     a_still = sa < sb
     m_in, m_out = np.where(a_still, mean_a, mean_b), np.where(a_still, mean_b, mean_a)
     gain_map[ys, xs] = damp
     grey_map[ys, xs] = (m_in - damp * m_out) / np.maximum(1 - damp, 1e-3)
     # The still side's offset (its opposite is the changing side's).
     sides[ys, xs] = np.where(a_still, ya - ys, yb - ys) * 8 + np.where(a_still, xa - xs, xb - xs)
-    return keep, gain_map, grey_map, sides
+    return keep, gain_map, grey_map, sides, strong
 
 
 def _orientation(
