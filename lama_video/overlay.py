@@ -277,17 +277,28 @@ def _regrown(found: Detection, wide: Detection, gain: NDArray[np.float32]) -> De
 
 
 def _united(a: Detection, b: Detection) -> Detection:
-    """Both detections' overlays: the union of their masks, one region per connected part."""
+    """Both detections' overlays: the union of their masks; a region of ``b`` that overlaps
+    regions of ``a`` is one overlay with them (its box the union of theirs)."""
     mask = a.mask | b.mask
     opacity = np.where(a.mask, a.opacity, b.opacity).astype(np.float32)
-    regions = [*a.regions, *b.regions]
-    seeds = []
-    for r, d in zip(regions, [a] * len(a.regions) + [b] * len(b.regions), strict=True):
-        crop = d.mask[r.y : r.y + r.height, r.x : r.x + r.width]
-        seeds.append(_first_pixel(crop, r.y, r.x))
-    merged = _merged(regions, seeds, mask)
-    merged.sort(key=lambda r: -r.pixels)
-    return Detection(mask, opacity, tuple(merged), a.frames)
+    regions = list(a.regions)
+    for r in b.regions:
+        own = np.zeros_like(b.mask)
+        own[r.y : r.y + r.height, r.x : r.x + r.width] = b.mask[
+            r.y : r.y + r.height, r.x : r.x + r.width
+        ]
+        same = [q for q in regions if own[q.y : q.y + q.height, q.x : q.x + q.width].any()]
+        y0 = min([r.y] + [q.y for q in same])
+        x0 = min([r.x] + [q.x for q in same])
+        y1 = max([r.y + r.height] + [q.y + q.height for q in same])
+        x1 = max([r.x + r.width] + [q.x + q.width for q in same])
+        part = mask[y0:y1, x0:x1]
+        members = [r, *same]
+        op = sum(q.opacity * q.pixels for q in members) / max(sum(q.pixels for q in members), 1)
+        regions = [q for q in regions if all(q is not m for m in same)]
+        regions.append(_region(part, y0, x0, int(part.sum()), float(op)))
+    regions.sort(key=lambda r: -r.pixels)
+    return Detection(mask, opacity, tuple(regions), a.frames)
 
 
 def _with_opaque(found: Detection, opaque: Detection) -> Detection:

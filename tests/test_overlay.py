@@ -587,6 +587,15 @@ def test_a_semi_transparent_timestamp_found_in_part_is_regrown(clip_frames, monk
     def coverage() -> tuple[float, float]:
         found = detect_overlays(burnt, n_frames=len(burnt))
         assert len(found.regions) == 1
+        r = found.regions[0]  # one overlay, its box and pixels those of the whole mask
+        assert r.pixels == int(found.mask.sum())
+        ys, xs = np.nonzero(found.mask)
+        assert (r.x, r.y, r.width, r.height) == (
+            xs.min(),
+            ys.min(),
+            xs.max() - xs.min() + 1,
+            ys.max() - ys.min() + 1,
+        )
         return (found.mask & pixels).sum() / pixels.sum(), found.mask.sum() / pixels.sum()
 
     regrown, area = coverage()
