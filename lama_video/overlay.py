@@ -217,7 +217,6 @@ def _detect(samples: list[NDArray[np.uint8]]) -> Detection:
     edge &= coherent.max(axis=-1) >= _EDGE_MIN * moved_n
     orient = _orientation(gsum)
     kept, gain, grey, sides, strong = _blend_evidence(np.stack(greys), gsum, edge)
-    strong &= ~kept
     edge &= kept
     mean_change = (change / (len(greys) - 1)).astype(np.float32)
     blend = (gain, grey, sides)
@@ -230,13 +229,13 @@ def _detect(samples: list[NDArray[np.uint8]]) -> Detection:
     completed = _with_recurring(found, samples, mean_change)
     wide = _regions(edge | strong, mean_change, orient, h, w, len(samples), blend)
     regrown = _regrown(found, wide, np.where(edge, gain, np.nan))
-    if regrown is found:
+    if regrown is None:
         return completed
     return _united(completed, _with_recurring(regrown, samples, mean_change))
 
 
-def _regrown(found: Detection, wide: Detection, gain: NDArray[np.float32]) -> Detection:
-    """``found`` with each semi-transparent region found in part replaced by its wider self.
+def _regrown(found: Detection, wide: Detection, gain: NDArray[np.float32]) -> Detection | None:
+    """The semi-transparent regions of ``found`` found in part, replaced by their wider selves.
 
     An 80 % overlay's edges whose still side changes by more than noise fail both blend tests
     (:func:`_blend_evidence`), and a running timestamp found from its other edges is found in
@@ -245,16 +244,18 @@ def _regrown(found: Detection, wide: Detection, gain: NDArray[np.float32]) -> De
     water beside it, half-found timestamps on clips whose scene is still). So a region of
     ``wide`` replaces one of ``found`` only when the found one is semi-transparent (its edges'
     median ``gain`` at least ``_SEMI_GAIN``), it is the only one the wider region touches, and
-    the wider region holds ``_REGROW_HOLD`` of it. Returns ``found`` itself when nothing changed.
+    the wider region holds ``_REGROW_HOLD`` of it.
+
+    Returns:
+        ``found``'s mask with those replacements and, as its regions, the wider regions that
+        replaced one; None when none did.
     """
     mask, opacity = found.mask.copy(), found.opacity.copy()
     regions = list(found.regions)
+    wider_ones = []
     _count, parts = cv2.connectedComponents(found.mask.view(np.uint8), connectivity=8)
-    changed = False
     for wider in wide.regions:
-        ys, xs = slice(wider.y, wider.y + wider.height), slice(wider.x, wider.x + wider.width)
-        own = np.zeros_like(wide.mask)
-        own[ys, xs] = wide.mask[ys, xs]
+        own = _in_box(wide.mask, wider)
         # The found parts it touches, and the found regions those parts belong to.
         old = np.isin(parts, np.unique(parts[own & found.mask])) & found.mask
         touched = [r for r in regions if old[r.y : r.y + r.height, r.x : r.x + r.width].any()]
@@ -268,12 +269,20 @@ def _regrown(found: Detection, wide: Detection, gain: NDArray[np.float32]) -> De
             continue
         mask = (mask & ~old) | own
         opacity = np.where(own, wide.opacity, np.where(old, 0.0, opacity)).astype(np.float32)
-        regions = [q for q in regions if q is not touched[0]] + [wider]
-        changed = True
-    if not changed:
-        return found
-    regions.sort(key=lambda r: -r.pixels)
-    return Detection(mask, opacity, tuple(regions), found.frames)
+        regions = [q for q in regions if q is not touched[0]]
+        wider_ones.append(wider)
+    if not wider_ones:
+        return None
+    wider_ones.sort(key=lambda r: -r.pixels)
+    return Detection(mask, opacity, tuple(wider_ones), found.frames)
+
+
+def _in_box(mask: NDArray[np.bool_], r: OverlayRegion) -> NDArray[np.bool_]:
+    """``mask`` within ``r``'s box, False elsewhere."""
+    out = np.zeros_like(mask)
+    box = np.s_[r.y : r.y + r.height, r.x : r.x + r.width]
+    out[box] = mask[box]
+    return out
 
 
 def _united(a: Detection, b: Detection) -> Detection:
@@ -283,10 +292,7 @@ def _united(a: Detection, b: Detection) -> Detection:
     opacity = np.where(a.mask, a.opacity, b.opacity).astype(np.float32)
     regions = list(a.regions)
     for r in b.regions:
-        own = np.zeros_like(b.mask)
-        own[r.y : r.y + r.height, r.x : r.x + r.width] = b.mask[
-            r.y : r.y + r.height, r.x : r.x + r.width
-        ]
+        own = _in_box(b.mask, r)
         same = [q for q in regions if own[q.y : q.y + q.height, q.x : q.x + q.width].any()]
         y0 = min([r.y] + [q.y for q in same])
         x0 = min([r.x] + [q.x for q in same])
@@ -322,10 +328,7 @@ def _with_opaque(found: Detection, opaque: Detection) -> Detection:
     ]
     if not new:
         return found
-    keep = np.zeros_like(opaque.mask)
-    for r in new:
-        keep[r.y : r.y + r.height, r.x : r.x + r.width] = True
-    keep &= opaque.mask
+    keep = np.logical_or.reduce([_in_box(opaque.mask, r) for r in new])
     mask = found.mask | keep
     opacity = np.where(keep, opaque.opacity, found.opacity).astype(np.float32)
     regions = sorted((*found.regions, *new), key=lambda r: -r.pixels)
@@ -419,10 +422,10 @@ def _blend_evidence(
         The kept edge pixels, and at each of them the blend the two sides imply (NaN elsewhere):
         the gain ``1 - a`` (the still side's spread over the other's) and the overlay's grey
         level ``W`` (from ``mean_in = (1 - a) mean_out + a W``); the offset ``8 dy + dx``
-        from each edge pixel to its still side (0 elsewhere); and the edge pixels whose still
-        side is strongly damped (below ``_STRONG_DAMP`` of the other's change, correlated above
-        ``_STRONG_CORR``): an 80 % overlay's edges, which fail both tests when its still side
-        changes by more than noise, among others (:func:`_regrown`).
+        from each edge pixel to its still side (0 elsewhere); and the edge pixels not kept whose
+        still side is strongly damped (below ``_STRONG_DAMP`` of the other's change, correlated
+        above ``_STRONG_CORR``): an 80 % overlay's edges, which fail both tests when its still
+        side changes by more than noise, among others (:func:`_regrown`).
     """
     ys, xs = np.nonzero(edge)
     keep = np.zeros_like(edge)
@@ -453,7 +456,9 @@ def _blend_evidence(
     opaque = (damp < _DAMP_OPAQUE) & (hi > _SIDE_STD) & (lo < _STILL_STD)
     blended = (corr > _SIDE_CORR) & (damp < _DAMP_MAX) & (hi > _SIDE_STD)
     keep[ys, xs] = opaque | blended
-    strong[ys, xs] = (damp < _STRONG_DAMP) & (hi > _SIDE_STD) & (corr > _STRONG_CORR)
+    strong[ys, xs] = (
+        (damp < _STRONG_DAMP) & (hi > _SIDE_STD) & (corr > _STRONG_CORR) & ~(opaque | blended)
+    )
     a_still = sa < sb
     m_in, m_out = np.where(a_still, mean_a, mean_b), np.where(a_still, mean_b, mean_a)
     gain_map[ys, xs] = damp

@@ -27,6 +27,15 @@ def sample_logo(h: int, w: int) -> np.ndarray:
     return ring(h, w, 0.78 * w, 0.2 * h, np.sqrt(0.05 * h * w) / 2)
 
 
+def running_timestamp(h: int, w: int, t: int, org: tuple[int, int]) -> np.ndarray:
+    """Coverage in [0, 1] of a running timestamp ``00:00:SS:FF`` at frame ``t`` (25 frames a
+    second), anti-aliased, its baseline starting at ``org`` (x, y)."""
+    canvas = np.zeros((h, w), np.uint8)
+    text = f"00:00:{t // 25:02d}:{t % 25:02d}"
+    cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_DUPLEX, 1.0, 255, 2, cv2.LINE_AA)
+    return canvas.astype(np.float32) / 255
+
+
 def burn(frames: list[np.ndarray], a: np.ndarray, colour: tuple[int, int, int]) -> list:
     """``a W + (1 - a) J`` for each frame ``J``, rounded to uint8."""
     col = np.array(colour, np.float32)

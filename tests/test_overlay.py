@@ -10,6 +10,7 @@ from overlay_helpers import (
     burn,
     read_frames,
     ring,
+    running_timestamp,
     sample_frames,
     sample_logo,
     write_frames,
@@ -518,13 +519,7 @@ def test_a_running_timestamp_is_found_with_its_changing_digits(clip_frames) -> N
     # 1.00 at 1.50x their area (0.785 without the recurring colour).
     h, w = clip_frames[0].shape[:2]
 
-    def stamp(t: int) -> np.ndarray:
-        canvas = np.zeros((h, w), np.uint8)
-        text = f"00:00:{t // 25:02d}:{t % 25:02d}"
-        cv2.putText(canvas, text, (20, 40), cv2.FONT_HERSHEY_DUPLEX, 1.0, 255, 2, cv2.LINE_AA)
-        return canvas.astype(np.float32)[..., None] / 255
-
-    shapes = [stamp(t) for t in range(len(clip_frames))]
+    shapes = [running_timestamp(h, w, t, (20, 40))[..., None] for t in range(len(clip_frames))]
     burnt = [
         np.clip(a * np.float32((30, 30, 30)) + (1 - a) * f, 0, 255).astype(np.uint8)
         for a, f in zip(shapes, clip_frames, strict=True)
@@ -547,13 +542,7 @@ def test_a_strongly_blended_running_timestamp_is_held_to_the_faint_rim_test(monk
     h, w = 480, 854
     frames = _moving_texture(40, h, w)
 
-    def stamp(t: int) -> np.ndarray:
-        canvas = np.zeros((h, w), np.uint8)
-        text = f"00:00:{t // 25:02d}:{t % 25:02d}"
-        cv2.putText(canvas, text, (20, 60), cv2.FONT_HERSHEY_DUPLEX, 1.0, 255, 2, cv2.LINE_AA)
-        return canvas.astype(np.float32) / 255
-
-    shapes = [stamp(t) for t in range(len(frames))]
+    shapes = [running_timestamp(h, w, t, (20, 60)) for t in range(len(frames))]
     burnt = [burn([f], 0.8 * a, (250, 250, 250))[0] for f, a in zip(frames, shapes, strict=True)]
     pixels = np.max(np.stack(shapes), axis=0) >= 0.5
     found = detect_overlays(burnt, n_frames=len(burnt))
@@ -572,13 +561,7 @@ def test_a_semi_transparent_timestamp_found_in_part_is_regrown(clip_frames, monk
     # covers (area 1.07 -> 1.17x).
     h, w = clip_frames[0].shape[:2]
 
-    def stamp(t: int) -> np.ndarray:
-        canvas = np.zeros((h, w), np.uint8)
-        text = f"00:00:{t // 25:02d}:{t % 25:02d}"
-        cv2.putText(canvas, text, (20, 40), cv2.FONT_HERSHEY_DUPLEX, 1.0, 255, 2, cv2.LINE_AA)
-        return canvas.astype(np.float32) / 255
-
-    shapes = [stamp(t) for t in range(len(clip_frames))]
+    shapes = [running_timestamp(h, w, t, (20, 40)) for t in range(len(clip_frames))]
     burnt = [
         burn([f], 0.8 * a, (250, 210, 40))[0] for f, a in zip(clip_frames, shapes, strict=True)
     ]
@@ -623,17 +606,18 @@ def test_only_a_semi_transparent_region_found_in_part_is_regrown() -> None:
     found = det(part, (10, 10, 40, 10))
     wide = det(whole, (10, 10, 80, 10))
     got = overlay_mod._regrown(found, wide, gain)
+    assert got is not None
     assert got.mask.sum() == whole.sum() and got.regions == wide.regions
     opaque_gain = np.where(np.isfinite(gain), 0.0, np.nan).astype(np.float32)
-    assert overlay_mod._regrown(found, wide, opaque_gain) is found  # an opaque one is not
+    assert overlay_mod._regrown(found, wide, opaque_gain) is None  # an opaque one is not
     half = np.zeros((h, w), bool)
     half[10:20, 30:90] = True  # holds only half of what was found
-    assert overlay_mod._regrown(found, det(half, (30, 10, 60, 10)), gain) is found
+    assert overlay_mod._regrown(found, det(half, (30, 10, 60, 10)), gain) is None
     two = part.copy()
     two[10:20, 60:70] = True  # the wider region would swallow two found regions
     found_two = det(two, (10, 10, 40, 10), (60, 10, 10, 10))
     gain[10, 60:70] = 0.2
-    assert overlay_mod._regrown(found_two, wide, gain) is found_two
+    assert overlay_mod._regrown(found_two, wide, gain) is None
 
 
 def test_opaque_edges_grouped_on_their_own_add_only_still_new_regions() -> None:
