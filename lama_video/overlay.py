@@ -74,6 +74,8 @@ class Detection:
 # Detection settings (measured on the shared clips; see bench/overlays.py).
 _EDGE_MIN = 12.0  # Sobel magnitude (levels) of an edge
 _CHANGED = 8  # grey levels (3x3 mean) by which a place must change between two samples
+_SLOW_GAP_FRAMES = 4  # a second look at opaque overlays compares samples this many frames apart
+_SLOW_PRESENT = 0.9  # ... and takes only edges that are there in this share of all samples
 _GROW = 0.012  # that change spread over this share of the frame side (an opaque overlay's rim)
 _COHERENCE = 0.6  # |sum of gradients| / sum of |gradients| over the changed samples
 _MIN_MOVED = 0.4  # share of sample pairs in which the place must have changed
@@ -156,7 +158,7 @@ def detect_overlays(
     if len(samples) < 3:
         h, w = full or (0, 0)
         return Detection(np.zeros((h, w), bool), np.zeros((h, w), np.float32), (), len(samples))
-    found = _detect(samples)
+    found = _detect(samples, step if n_frames else None)
     return found if work is None or full is None else _scaled(found, *full)
 
 
@@ -182,48 +184,22 @@ def _scaled(found: Detection, height: int, width: int) -> Detection:
     return Detection(mask, opacity, regions, found.frames)
 
 
-def _detect(samples: list[NDArray[np.uint8]]) -> Detection:
+def _detect(samples: list[NDArray[np.uint8]], step: int | None = None) -> Detection:
     h, w = samples[0].shape[:2]
     greys = [to_gray(s) for s in samples]
-    grow = max(3, round(_GROW * max(h, w))) | 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
-    # Per pixel, over the samples in which the scene at that place changed: the sum of the
-    # gradient vectors (per channel) and of their lengths. A scene edge that moves away leaves
-    # vectors that cancel; an overlay's edge adds up.
-    # One contiguous plane per channel and component, summed in place by OpenCV under the
-    # "changed" mask (4-D strided NumPy updates cost 5x more at 854x480).
-    gx_sum = [np.zeros((h, w), np.float32) for _ in range(3)]
-    gy_sum = [np.zeros((h, w), np.float32) for _ in range(3)]
-    m_sum = [np.zeros((h, w), np.float32) for _ in range(3)]
-    moved_n = np.zeros((h, w), np.float32)
-    change = np.zeros((h, w), np.float32)
-    for k in range(1, len(greys)):
-        diff = cv2.absdiff(greys[k], greys[k - 1])
-        cv2.accumulate(diff, change)
-        local = cv2.blur(diff, (3, 3))
-        moved = (cv2.dilate(local, kernel) > _CHANGED).astype(np.uint8)
-        cv2.accumulate(moved, moved_n)
-        for c, plane in enumerate(cv2.split(samples[k])):
-            gx = cv2.Sobel(plane, cv2.CV_32F, 1, 0, ksize=3)
-            gy = cv2.Sobel(plane, cv2.CV_32F, 0, 1, ksize=3)
-            cv2.accumulate(gx, gx_sum[c], mask=moved)
-            cv2.accumulate(gy, gy_sum[c], mask=moved)
-            cv2.accumulate(cv2.magnitude(gx, gy), m_sum[c], mask=moved)
-    gsum = np.stack([np.stack([gx_sum[c], gy_sum[c]], axis=-1) for c in range(3)], axis=2)
-    msum = np.stack(m_sum, axis=-1)
-    coherent = np.hypot(gsum[..., 0], gsum[..., 1])  # (H, W, 3)
-    ratio = (coherent / np.maximum(msum, 1e-3)).max(axis=-1)
-    edge = (ratio >= _COHERENCE) & (moved_n >= _MIN_MOVED * (len(greys) - 1))
-    edge &= coherent.max(axis=-1) >= _EDGE_MIN * moved_n
-    orient = _orientation(gsum)
-    kept, gain, grey, sides, strong = _blend_evidence(np.stack(greys), gsum, edge)
+    stack = np.stack(greys)
+    gap = _pair_gap(len(samples), step)
+    passes = _persistent_edges(samples, greys, (1, gap) if gap > 1 else (1,))
+    edge, gsum, mean_change, orient = passes[0]
+    kept, gain, grey, sides, strong = _blend_evidence(stack, gsum, edge)
     edge &= kept
-    mean_change = (change / (len(greys) - 1)).astype(np.float32)
     blend = (gain, grey, sides)
     found = _with_opaque(
         _regions(edge, mean_change, orient, h, w, len(samples), blend),
         _regions(edge & (gain < _DAMP_OPAQUE), mean_change, orient, h, w, len(samples), blend),
     )
+    if len(passes) > 1:
+        found = _with_opaque(found, _slow_opaque(stack, *passes[1]))
     if not found.found:
         return found
     completed = _with_recurring(found, samples, mean_change)
@@ -232,6 +208,119 @@ def _detect(samples: list[NDArray[np.uint8]]) -> Detection:
     if regrown is None:
         return completed
     return _united(completed, _with_recurring(regrown, samples, mean_change))
+
+
+#: Summed gradients per channel: the x components' planes and the y components'.
+_Gradients = tuple[list[NDArray[np.float32]], list[NDArray[np.float32]]]
+
+
+def _persistent_edges(
+    samples: list[NDArray[np.uint8]], greys: list[NDArray[np.uint8]], gaps: tuple[int, ...]
+) -> list[
+    tuple[
+        NDArray[np.bool_],
+        _Gradients,
+        NDArray[np.float32],
+        tuple[NDArray[np.float32], NDArray[np.float32]],
+    ]
+]:
+    """Edges that stay put while the scene around them changes, for samples ``gap`` apart.
+
+    Per pixel, over the sample pairs (each sample and the one ``gap`` before it) in which the
+    scene at that place changed: the sum of the gradient vectors (per channel) and of their
+    lengths. A scene edge that moves away leaves vectors that cancel; an overlay's edge adds up.
+    Each sample's gradients are computed once for all ``gaps``. For a gap above 1 an edge must
+    also be there in ``_SLOW_PRESENT`` of all samples, not only in those whose pair changed: a
+    scene edge that drifts slowly past a place changes it only while it is near, so counted
+    over those pairs alone it looks as steady as an overlay's (the edges of a uniform patch
+    in a slow pan, 0.3 px a frame, compared 4 frames apart, were found as an opaque overlay).
+
+    Returns:
+        Per gap: the persistent edges (before the blend test), the summed gradients,
+        the mean absolute grey change of a pair and the gradients' orientation
+        (:func:`_orientation`).
+    """
+    h, w = greys[0].shape
+    grow = max(3, round(_GROW * max(h, w))) | 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
+    # One contiguous plane per channel and component, summed in place by OpenCV under the
+    # "changed" mask (4-D strided NumPy updates cost 5x more at 854x480).
+    sums = [[[np.zeros((h, w), np.float32) for _ in range(3)] for _ in range(3)] for _ in gaps]
+    moved_n = [np.zeros((h, w), np.float32) for _ in gaps]
+    change = [np.zeros((h, w), np.float32) for _ in gaps]
+    present = np.zeros((h, w), np.float32)  # samples with an edge at the place
+    for k in range(min(gaps), len(greys)):
+        masks = []
+        for i, gap in enumerate(gaps):
+            if k < gap:
+                continue
+            diff = cv2.absdiff(greys[k], greys[k - gap])
+            cv2.accumulate(diff, change[i])
+            local = cv2.blur(diff, (3, 3))
+            moved = (cv2.dilate(local, kernel) > _CHANGED).astype(np.uint8)
+            cv2.accumulate(moved, moved_n[i])
+            masks.append((i, moved))
+        top = np.zeros((h, w), np.float32)  # the strongest channel's gradient length
+        for c, plane in enumerate(cv2.split(samples[k])):
+            gx = cv2.Sobel(plane, cv2.CV_32F, 1, 0, ksize=3)
+            gy = cv2.Sobel(plane, cv2.CV_32F, 0, 1, ksize=3)
+            mag = cv2.magnitude(gx, gy)
+            for i, moved in masks:
+                cv2.accumulate(gx, sums[i][0][c], mask=moved)
+                cv2.accumulate(gy, sums[i][1][c], mask=moved)
+                cv2.accumulate(mag, sums[i][2][c], mask=moved)
+            cv2.max(top, mag, dst=top)
+        if max(gaps) > 1:
+            cv2.accumulate((top >= _EDGE_MIN).view(np.uint8), present)
+    out = []
+    for i, gap in enumerate(gaps):
+        gx_sum, gy_sum, m_sum = sums[i]
+        pairs = len(greys) - gap
+        # Per channel on contiguous planes (reductions over a trailing axis of 3 cost 10x more).
+        coherent = [np.hypot(gx_sum[c], gy_sum[c]) for c in range(3)]
+        ratio = np.maximum.reduce([coherent[c] / np.maximum(m_sum[c], 1e-3) for c in range(3)])
+        edge = (ratio >= _COHERENCE) & (moved_n[i] >= _MIN_MOVED * pairs)
+        edge &= np.maximum.reduce(coherent) >= _EDGE_MIN * moved_n[i]
+        if gap > 1:
+            edge &= present >= _SLOW_PRESENT * (len(greys) - min(gaps))
+        orient = _orientation(gx_sum, gy_sum, coherent)
+        out.append((edge, (gx_sum, gy_sum), (change[i] / pairs).astype(np.float32), orient))
+    return out
+
+
+def _pair_gap(n: int, step: int | None) -> int:
+    """Samples between a pair compared for slow change: ``_SLOW_GAP_FRAMES`` frames at least.
+
+    ``step``: frames between consecutive samples (None: unknown, and 1 is used: no slow pass).
+    """
+    if step is None:
+        return 1
+    return max(1, min(-(-_SLOW_GAP_FRAMES // max(1, step)), (n - 1) // 2))
+
+
+def _slow_opaque(
+    stack: NDArray[np.uint8],
+    edge: NDArray[np.bool_],
+    gsum: _Gradients,
+    change: NDArray[np.float32],
+    orient: tuple[NDArray[np.float32], NDArray[np.float32]],
+) -> Detection:
+    """Opaque overlays over a scene that changes too slowly between consecutive samples.
+
+    When the samples are consecutive frames (a short clip), a slow pan or a gently swaying
+    field changes each place by less than ``_CHANGED`` from one to the next, so no edge around
+    an opaque overlay counts as persistent (dogs-jump's opaque timestamp over grass at 432x240:
+    14 % of its rim's pixels had a changing scene around them in 40 % of the pairs). Pairs
+    ``gap`` samples apart (``edge``, ``gsum``, ``change`` from :func:`_persistent_edges`) see
+    that change. Only the opaque edges are used, and only regions that damp the scene by
+    ``_OPAQUE_BODY`` (:func:`_with_opaque`): compared far apart, a pan along a banner's
+    horizontal stripes leaves them persistent and the band between them nearly still, a faint
+    region that the blend tests then take for an overlay.
+    """
+    n, h, w = stack.shape
+    kept, gain, grey, sides, _strong = _blend_evidence(stack, gsum, edge)
+    opaque = edge & kept & (gain < _DAMP_OPAQUE)
+    return _regions(opaque, change, orient, h, w, n, (gain, grey, sides))
 
 
 def _regrown(found: Detection, wide: Detection, gain: NDArray[np.float32]) -> Detection | None:
@@ -402,7 +491,7 @@ def _with_recurring(
 
 
 def _blend_evidence(
-    greys: NDArray[np.uint8], gsum: NDArray[np.float32], edge: NDArray[np.bool_]
+    greys: NDArray[np.uint8], gsum: _Gradients, edge: NDArray[np.bool_]
 ) -> tuple[
     NDArray[np.bool_],
     NDArray[np.float32],
@@ -436,9 +525,17 @@ def _blend_evidence(
     if ys.size == 0:
         return keep, gain_map, grey_map, sides, strong
     _n, h, w = greys.shape
-    mag = np.hypot(gsum[ys, xs, :, 0], gsum[ys, xs, :, 1])
+    gx_sum, gy_sum = gsum
+    at = np.stack(  # (P, channels, 2)
+        [
+            np.stack([gx[ys, xs], gy[ys, xs]], axis=-1)
+            for gx, gy in zip(gx_sum, gy_sum, strict=True)
+        ],
+        axis=1,
+    )
+    mag = np.hypot(at[:, :, 0], at[:, :, 1])
     best = mag.argmax(axis=-1)
-    g = gsum[ys, xs, best]
+    g = at[np.arange(ys.size), best]
     unit = g / np.maximum(np.hypot(g[:, 0], g[:, 1]), 1e-6)[:, None]
     xa = np.clip(np.rint(xs + _SIDE_PX * unit[:, 0]), 0, w - 1).astype(int)
     ya = np.clip(np.rint(ys + _SIDE_PX * unit[:, 1]), 0, h - 1).astype(int)
@@ -469,13 +566,22 @@ def _blend_evidence(
 
 
 def _orientation(
-    gsum: NDArray[np.float32],
+    gx_sum: list[NDArray[np.float32]],
+    gy_sum: list[NDArray[np.float32]],
+    mag: list[NDArray[np.float32]],
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Doubled-angle unit vectors of each pixel's summed gradient (strongest channel)."""
-    mag = np.hypot(gsum[..., 0], gsum[..., 1])
-    best = mag.argmax(axis=-1)[..., None, None]
-    g = np.take_along_axis(gsum, np.broadcast_to(best, (*gsum.shape[:2], 1, 2)), axis=2)[:, :, 0]
-    gx, gy = g[..., 0], g[..., 1]
+    """Doubled-angle unit vectors of each pixel's summed gradient (strongest channel).
+
+    Per channel: the summed gradient's components and its length.
+    """
+    gx, gy, top = gx_sum[0], gy_sum[0], mag[0]
+    for c in range(1, len(mag)):  # the first strongest channel, as argmax takes it
+        more = mag[c] > top
+        gx, gy, top = (
+            np.where(more, gx_sum[c], gx),
+            np.where(more, gy_sum[c], gy),
+            np.maximum(top, mag[c]),
+        )
     m2 = np.maximum(gx * gx + gy * gy, 1e-6)
     return ((gx * gx - gy * gy) / m2).astype(np.float32), (2 * gx * gy / m2).astype(np.float32)
 

@@ -646,6 +646,60 @@ def test_opaque_edges_grouped_on_their_own_add_only_still_new_regions() -> None:
     assert overlay_mod._with_opaque(before, opaque) is before
 
 
+def _slow_pan(frame: np.ndarray, n: int, speed: float) -> list[np.ndarray]:
+    """A 400x240 view panning over a real frame by ``speed`` px a frame (bilinear)."""
+    return [
+        cv2.warpAffine(
+            frame,
+            np.float32([[1, 0, -20 - speed * t], [0, 1, -20 - 0.3 * speed * t]]),
+            (400, 240),
+            flags=cv2.INTER_LINEAR,
+        )
+        for t in range(n)
+    ]
+
+
+def test_an_opaque_text_over_a_slow_pan_is_found_comparing_samples_apart(
+    clip_frames, monkeypatch
+) -> None:
+    # A real frame panned by half a pixel a frame, 40 frames, all of them sampled: consecutive
+    # samples differ by less than the change detection asks for, so no edge of the text counts
+    # as persistent; samples 4 frames apart do.
+    frames = _slow_pan(clip_frames[0], 40, 0.5)
+    canvas = np.zeros((240, 400), np.uint8)
+    cv2.putText(canvas, "SAMPLE", (40, 60), cv2.FONT_HERSHEY_DUPLEX, 1.4, 255, 4, cv2.LINE_AA)
+    a = canvas.astype(np.float32) / 255
+    burnt = burn(frames, a, (250, 210, 40))
+    text = a >= 0.5
+    found = detect_overlays(burnt, n_frames=len(burnt))
+    assert (found.mask & text).sum() >= 0.99 * text.sum()
+    assert found.mask.sum() <= 1.5 * text.sum()
+    assert all(r.opacity >= 0.9 for r in found.regions)
+    # Consecutive samples alone (or a clip of unknown length) find nothing.
+    assert not detect_overlays(burnt).found
+    monkeypatch.setattr(overlay_mod, "_SLOW_GAP_FRAMES", 1)
+    assert not detect_overlays(burnt, n_frames=len(burnt)).found
+
+
+def test_a_slow_pan_over_uniform_patches_is_not_an_opaque_overlay(clip_frames, monkeypatch) -> None:
+    # 0.3 px a frame over a frame with large uniform patches: compared 4 frames apart, the
+    # patches' slowly drifting edges look steady over the pairs in which they pass, and a patch
+    # looks still inside. Asking the edges to be there in 90 % of all samples tells them apart.
+    frames = _slow_pan(clip_frames[0], 40, 0.3)
+    assert not detect_overlays(frames, n_frames=len(frames)).found
+    monkeypatch.setattr(overlay_mod, "_SLOW_PRESENT", 0.0)
+    assert detect_overlays(frames, n_frames=len(frames)).found
+
+
+def test_pair_gap_spans_the_slow_gap_in_frames() -> None:
+    gap = overlay_mod._SLOW_GAP_FRAMES
+    assert overlay_mod._pair_gap(40, 1) == gap
+    assert overlay_mod._pair_gap(40, 2) == -(-gap // 2)
+    assert overlay_mod._pair_gap(48, gap) == 1  # samples already that far apart
+    assert overlay_mod._pair_gap(5, 1) == 2  # at most half the samples
+    assert overlay_mod._pair_gap(40, None) == 1  # unknown spacing: no second look
+
+
 def test_an_enclosed_hole_is_judged_as_a_whole_on_the_second_try() -> None:
     # A ring's outline encloses two halves of a nearly still scene (speckled with damped pixels)
     # and a bar bounded by other persistent edges, damped as a whole. Per pixel the speckles
@@ -712,9 +766,9 @@ def test_large_frames_are_searched_at_a_working_size(clip_frames, monkeypatch) -
     seen = []
     real = ov._detect
 
-    def spy(samples):
+    def spy(samples, step=None):
         seen.append(samples[0].shape)
-        return real(samples)
+        return real(samples, step)
 
     monkeypatch.setattr(ov, "_detect", spy)
     frames = (cv2.resize(f, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR) for f in clip_frames)
