@@ -59,3 +59,47 @@ def test_bad_arguments() -> None:
         ClassicalEngine().inpaint(frames.astype(np.float32), masks)
     with pytest.raises(ValueError, match=r"\(N, H, W\) bool"):
         ClassicalEngine().inpaint(frames, masks.astype(np.uint8))
+
+
+@pytest.mark.parametrize("method", ["telea", "ns"])
+@pytest.mark.parametrize("radius", [1, 5, 12])
+def test_filling_the_holes_box_on_threads_equals_opencv_on_the_whole_frame(
+    method: str, radius: int, monkeypatch
+) -> None:
+    # Real frames of the sample clip; holes inside, along an edge, across the frame, scattered.
+    import cv2
+    from overlay_helpers import sample_frames
+
+    import lama_video.engines.classical as classical
+
+    frames = np.stack(sample_frames()[:6])
+    n, h, w = frames.shape[:3]
+    masks = np.zeros((n, h, w), bool)
+    masks[0, 100:160, 200:260] = True
+    masks[1, :30, :45] = True  # the corner
+    masks[2, h - 4 :, 100:400] = True  # along the bottom edge
+    masks[3, 150:153, :] = True  # a line across the whole frame
+    masks[4] = np.random.default_rng(0).random((h, w)) > 0.997  # scattered pixels
+    masks[5, 10:12, 500:502] = True
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+    whole = frames.copy()
+    for i in range(n):
+        filled = cv2.inpaint(frames[i], masks[i].view(np.uint8) * np.uint8(255), radius, flag)
+        np.copyto(whole[i], filled, where=masks[i][..., None])
+    assert np.array_equal(ClassicalEngine(method, radius).inpaint(frames, masks), whole)
+    monkeypatch.setattr(classical, "_THREADS", 1)
+    assert np.array_equal(ClassicalEngine(method, radius).inpaint(frames, masks), whole)
+
+
+def test_an_error_in_one_frame_of_a_threaded_batch_is_raised() -> None:
+    from lama_video.engines.base import fill_each
+
+    frames, masks = _batch()
+
+    def fill(frame: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        if hole[0, 0]:
+            raise RuntimeError("frame with the corner hole")
+        return frame
+
+    with pytest.raises(RuntimeError, match="corner hole"):
+        fill_each(frames, masks, fill, threads=2)

@@ -10,6 +10,7 @@ Contract of :meth:`ImageEngine.inpaint`: frames: (N, H, W, 3) uint8 RGB. masks: 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -54,6 +55,7 @@ def fill_each(
     frames: NDArray[np.uint8],
     masks: NDArray[np.bool_],
     fill: Callable[[NDArray[np.uint8], NDArray[np.bool_]], NDArray[np.uint8]],
+    threads: int = 1,
 ) -> NDArray[np.uint8]:
     """Apply a one-frame fill to every frame of a batch that has a hole (the contract above).
 
@@ -62,15 +64,27 @@ def fill_each(
         masks: (N, H, W) bool, True = hole.
         fill: ``(frame, hole) -> filled`` on C-contiguous (H, W, 3) / (H, W) arrays; only its
             hole pixels are kept, so outside pixels stay the input's bit for bit.
+        threads: frames filled at once (for a ``fill`` that releases the GIL, as OpenCV's
+            calls do); each frame's result is the same either way.
 
     Raises:
         ValueError: ``frames``/``masks`` do not follow the contract.
     """
     check_batch(frames, masks)
     out = frames.copy()
-    for i in range(frames.shape[0]):
+    todo = [i for i in range(frames.shape[0]) if masks[i].any()]
+
+    def one(i: int) -> None:
         hole = np.ascontiguousarray(masks[i])
-        if hole.any():
-            filled = fill(np.ascontiguousarray(frames[i]), hole)
-            np.copyto(out[i], filled, where=hole[..., None])
+        filled = fill(np.ascontiguousarray(frames[i]), hole)
+        np.copyto(out[i], filled, where=hole[..., None])
+
+    if threads > 1 and len(todo) > 1:
+        n = min(threads, len(todo))
+        with ThreadPoolExecutor(n, thread_name_prefix="lama-video-fill") as pool:
+            for _ in pool.map(one, todo):  # re-raises the first error
+                pass
+    else:
+        for i in todo:
+            one(i)
     return out
