@@ -34,8 +34,12 @@ starts at 0.5, this one at 0.9): copied and trusted (confidence >= 0.9), copied 
 confidence fallback fired), invented. Per class: its share of the pixels the flicker
 ratio is measured on, and its own ratio (output over ground truth, pooled over the clip).
 
+``--per-frame exemplar`` runs the per-frame baseline with the exemplar engine instead of Telea
+(what ``--no-temporal`` runs by default without LaMa weights).
+
 Usage:
     python bench/fill_quality.py [--size 432x240] [--frames 40] [--seq NAME ...] [--json OUT]
+        [--stages] [--classes] [--per-frame telea|ns|exemplar]
 
 Data: ``../shared/data/sequences`` relative to the repository root; the script says so and stops
 when it is not there.
@@ -242,6 +246,7 @@ def run_pair(
     work: Path,
     stages: list[dict[tuple[str, str], float]] | None = None,
     classes: dict[str, dict] | None = None,
+    per_frame: str = "telea",
 ) -> dict[str, dict[str, float]]:
     gt, _ = load(a, size, n)
     obj, obj_masks = load(b, size, None)
@@ -253,7 +258,7 @@ def run_pair(
         probe = StageTexture(gt, holes) if stages is not None and enabled else None
         split = FlickerClasses(holes[0].shape) if classes is not None and enabled else None
         with _engine_hooks(probe, split):
-            out, fps, _ = remove_pair(pair, cfg, label, enabled)  # per-frame = Telea
+            out, fps, _ = remove_pair(pair, cfg, label, enabled, per_frame)
         if probe is not None and stages is not None:
             probe.add_output(out)
             stages.append(probe.means())
@@ -308,6 +313,12 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     ap.add_argument("--stages", action="store_true", help="texture ratio after each stage")
     ap.add_argument("--classes", action="store_true", help="flicker by the pixels' origin")
+    ap.add_argument(
+        "--per-frame",
+        default="telea",
+        choices=("telea", "ns", "exemplar"),
+        help="image engine of the per-frame baseline (default telea, the issues' baseline)",
+    )
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"data folder {DATA} is missing; this benchmark needs ../shared/data/sequences")
@@ -323,7 +334,7 @@ def main() -> None:
     classes: dict[str, dict] | None = {} if args.classes else None
     with tempfile.TemporaryDirectory(prefix="lv-fill-") as tmp:
         for a, b in pairs:
-            r = run_pair(a, b, (w, h), args.frames, cfg, Path(tmp), stages, classes)
+            r = run_pair(a, b, (w, h), args.frames, cfg, Path(tmp), stages, classes, args.per_frame)
             results[f"{a}:{b}"] = r
             for label, _ in ENGINES:
                 m = r[label]

@@ -171,18 +171,19 @@ def write_pasted_pair(
 
 
 def remove_pair(
-    pair_dir: Path, cfg: RunConfig, label: str, enabled: bool
+    pair_dir: Path, cfg: RunConfig, label: str, enabled: bool, per_frame: str = "telea"
 ) -> tuple[list, float, str]:
     """Remove the paste with (``enabled``) or without the temporal engine, ``dilate 0``.
 
-    Without it, this is the issues' baseline: per-frame OpenCV Telea, whatever ``cfg`` names.
+    Without it, this is the issues' baseline: per-frame OpenCV Telea, whatever ``cfg`` names
+    (``per_frame`` names another image engine for it).
 
     Returns:
         The output frames, frames per second and the engine's name.
     """
     run_cfg = cfg.replace({"masks": {"dilate_px": 0}, "temporal": {"enabled": enabled}})
     if not enabled:
-        run_cfg = run_cfg.replace({"inpaint": {"engine": "telea"}})
+        run_cfg = run_cfg.replace({"inpaint": {"engine": per_frame}})
     out_dir = pair_dir / f"out_{label}"
     t0 = time.perf_counter()
     result = remove_object(
