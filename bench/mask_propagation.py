@@ -142,6 +142,9 @@ def main() -> int:
     speed: dict[str, list[float]] = {}
     hint_better = hint_runs = 0
     below_one = []
+    below_same: list[str] = []
+    frames_lower = frames_common = 0
+    worst_lower: list[tuple[float, str, int, float, float]] = []
     for name in names:
         frames = list_image_files(DATA / name / "frames")[: args.frames]
         masks = list_image_files(DATA / name / "masks")[: args.frames]
@@ -157,6 +160,19 @@ def main() -> int:
         many_s = score(many, truth, keys)
         if many_s[0] < one_s[0]:
             below_one.append(name)
+        # The same comparison on the same frames (keyframes in neither run), and frame by frame.
+        cov_one, cov_many = coverage(one, truth), coverage(many, truth)
+        common = [t for t in range(n) if t not in keys and truth[t].any()]
+        same_one = float(np.mean([cov_one[t] for t in common]))
+        same_many = float(np.mean([cov_many[t] for t in common]))
+        if same_many < same_one:
+            below_same.append(f"{name} ({100 * same_many:.2f} < {100 * same_one:.2f})")
+        lower = [t for t in common if cov_many[t] < cov_one[t]]
+        frames_lower += len(lower)
+        frames_common += len(common)
+        if lower:
+            t = min(lower, key=lambda t: cov_many[t] - cov_one[t])
+            worst_lower.append((cov_many[t] - cov_one[t], name, t, cov_one[t], cov_many[t]))
         hint = "-"
         if not args.no_hint and suggested:
             k = suggested[0]
@@ -201,6 +217,14 @@ def main() -> int:
             f"{hint_runs} clips"
         )
     print(f"kf/{args.every} mean coverage below the 1-kf mean on: {', '.join(below_one) or 'none'}")
+    most = ", ".join(
+        f"{n} @{t} {100 * a:.1f} -> {100 * b:.1f}" for _, n, t, a, b in sorted(worst_lower)[:3]
+    )
+    print(
+        f"the same over the frames that are keyframes in neither run: "
+        f"{', '.join(below_same) or 'none'}; frame by frame, kf/{args.every} below 1 kf on "
+        f"{frames_lower} of {frames_common} frames" + (f", the most: {most}" if most else "")
+    )
     print(
         "targets: 1 kf >= 97% mean and >= 90% on every clip; kf/10 >= 99% mean and >= 1 kf on "
         "every clip; area ratio <= 2.0 (means); the hint lifts the worst frame on most clips"
