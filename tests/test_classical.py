@@ -103,3 +103,28 @@ def test_an_error_in_one_frame_of_a_threaded_batch_is_raised() -> None:
 
     with pytest.raises(RuntimeError, match="corner hole"):
         fill_each(frames, masks, fill, threads=2)
+
+
+def test_an_error_in_a_threaded_batch_drops_the_frames_not_started() -> None:
+    import threading
+    import time
+
+    from lama_video.engines.base import fill_each
+
+    frames = np.zeros((10, 8, 8, 3), np.uint8)
+    masks = np.ones((10, 8, 8), bool)
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def fill(frame: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        with lock:
+            started.append(len(started))
+            first = len(started) == 1
+        if first:
+            raise RuntimeError("the first frame fails")
+        time.sleep(0.05)
+        return frame
+
+    with pytest.raises(RuntimeError, match="first frame"):
+        fill_each(frames, masks, fill, threads=2)
+    assert len(started) < 10  # the rest were cancelled, not filled before the error came back

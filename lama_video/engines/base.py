@@ -82,7 +82,8 @@ def fill_each(
     if threads > 1 and len(todo) > 1:
         n = min(threads, len(todo))
         with ThreadPoolExecutor(n, thread_name_prefix="lama-video-fill") as pool:
-            for _ in pool.map(one, todo):  # re-raises the first error
+            # map re-raises the first error (or Ctrl-C) and cancels the frames not started yet.
+            for _ in pool.map(one, todo):
                 pass
     else:
         for i in todo:
