@@ -23,6 +23,7 @@ This module is a leaf service: NumPy and OpenCV only, frames in, arrays out.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -608,7 +609,7 @@ def _regions(
     mask = np.zeros((h, w), bool)
     opacity = np.zeros((h, w), np.float32)
     regions: list[OverlayRegion] = []
-    seeds: list[tuple[int, int]] = []  # a pixel of each region's body
+    bodies: list[tuple[int, int, NDArray[np.bool_]]] = []  # each region's body: (y0, x0, crop)
     c2, s2 = orient
     for i in range(1, count):
         x, y, bw, bh, area = (int(v) for v in stats[i])
@@ -687,8 +688,8 @@ def _regions(
             np.clip(1 - change_b[body_b] / outside, 0, 1) if faint is None else op
         )
         regions.append(_region(body_b, by0, bx0, int(body_b.sum()), op))
-        seeds.append(_first_pixel(body_b, by0, bx0))
-    regions = _merged(regions, seeds, mask)
+        bodies.append((by0, bx0, body_b))
+    regions = _merged(regions, bodies, h, w)
     regions.sort(key=lambda r: -r.pixels)
     return Detection(mask, opacity, tuple(regions), n)
 
@@ -700,37 +701,57 @@ def _rim_on_edges(body: NDArray[np.bool_], edges: NDArray[np.bool_]) -> float:
     return float(near[rim > 0].mean()) if rim.any() else 0.0
 
 
-def _first_pixel(crop: NDArray[np.bool_], y0: int, x0: int) -> tuple[int, int]:
-    """(y, x) of the first True pixel of ``crop``, a crop at ``(y0, x0)``."""
-    k = int(np.flatnonzero(crop)[0])
-    return y0 + k // crop.shape[1], x0 + k % crop.shape[1]
-
-
 def _merged(
-    regions: list[OverlayRegion], seeds: list[tuple[int, int]], mask: NDArray[np.bool_]
+    regions: list[OverlayRegion], bodies: list[tuple[int, int, NDArray[np.bool_]]], h: int, w: int
 ) -> list[OverlayRegion]:
-    """One region per connected part of ``mask``: regions whose bodies touch are one overlay
-    (a faint logo's bar found on its own beside its ring); the opacity is their pixels'
-    weighted mean."""
+    """Regions whose bodies overlap or touch are one overlay (a faint logo's bar found on its own
+    beside its ring; a word's letters grouped twice from edges closed up in two ways): one
+    region boxing their bodies' union, its opacity their pixels' weighted mean.
+
+    ``bodies``: each region's body, a crop at ``(y0, x0)`` of an ``h`` x ``w`` frame.
+    """
     if len(regions) < 2:
         return regions
-    _count, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
-    groups: dict[int, list[OverlayRegion]] = {}
-    for r, (sy, sx) in zip(regions, seeds, strict=True):
-        groups.setdefault(int(labels[sy, sx]), []).append(r)
+    parent = list(range(len(regions)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    grown = [
+        (max(0, y0 - 1), max(0, x0 - 1), cv2.dilate(np.pad(b, 1).view(np.uint8), np.ones((3, 3))))
+        for y0, x0, b in bodies
+    ]
+    for i, j in itertools.combinations(range(len(regions)), 2):
+        (yi, xi, bi), (yj, xj, bj) = grown[i], bodies[j]
+        y0, y1 = max(yi, yj), min(yi + bi.shape[0], yj + bj.shape[0])
+        x0, x1 = max(xi, xj), min(xi + bi.shape[1], xj + bj.shape[1])
+        if (
+            y0 < y1
+            and x0 < x1
+            and (
+                bi[y0 - yi : y1 - yi, x0 - xi : x1 - xi].astype(bool)
+                & bj[y0 - yj : y1 - yj, x0 - xj : x1 - xj]
+            ).any()
+        ):
+            parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(regions)):
+        groups.setdefault(root(i), []).append(i)
     out = []
-    for label, members in groups.items():
+    for members in groups.values():
         if len(members) == 1:
-            out.append(members[0])
+            out.append(regions[members[0]])
             continue
-        y0 = min(r.y for r in members)
-        x0 = min(r.x for r in members)
-        y1 = max(r.y + r.height for r in members)
-        x1 = max(r.x + r.width for r in members)
-        part = labels[y0:y1, x0:x1] == label
-        weight = sum(r.pixels for r in members)
-        op = sum(r.opacity * r.pixels for r in members) / max(weight, 1)
-        out.append(_region(part, y0, x0, int(part.sum()), float(op)))
+        union = np.zeros((h, w), bool)
+        for k in members:
+            y0, x0, b = bodies[k]
+            union[y0 : y0 + b.shape[0], x0 : x0 + b.shape[1]] |= b
+        weight = sum(regions[k].pixels for k in members)
+        op = sum(regions[k].opacity * regions[k].pixels for k in members) / max(weight, 1)
+        out.append(_region(union, 0, 0, int(union.sum()), float(op)))
     return out
 
 

@@ -691,6 +691,39 @@ def test_a_slow_pan_over_uniform_patches_is_not_an_opaque_overlay(clip_frames, m
     assert detect_overlays(frames, n_frames=len(frames)).found
 
 
+def test_regions_whose_bodies_overlap_or_touch_are_one_overlay() -> None:
+    # A word's letters are separate parts of the mask; one grouping took S and A, another the
+    # whole word (its body holds S and A again): one overlay, boxed around all of it, each
+    # pixel counted once. A part that only touches another joins it; a distant one stays apart.
+    h, w = 40, 120
+    letters = [(5, 10), (15, 20), (25, 30), (35, 40)]  # x ranges of four "letters", rows 5-15
+
+    def body(parts: list[tuple[int, int]], y0: int, x0: int, hh: int, ww: int) -> np.ndarray:
+        b = np.zeros((hh, ww), bool)
+        for a, c in parts:
+            b[5 - y0 : 15 - y0, a - x0 : c - x0] = True
+        return b
+
+    word = (0, 0, body(letters, 0, 0, 20, 50))
+    first_two = (2, 3, body(letters[:2], 2, 3, 16, 20))
+    touching = np.zeros((6, 8), bool)
+    touching[:, :] = True  # rows 15-20, x 40-47: touches the last letter's corner (row 14, x 39)
+    far = np.zeros((5, 5), bool)
+    far[:] = True
+    bodies = [word, first_two, (15, 40, touching), (30, 100, far)]
+    regions = [
+        overlay_mod._region(b, y0, x0, int(b.sum()), op)
+        for (y0, x0, b), op in zip(bodies, (1.0, 1.0, 0.5, 1.0), strict=True)
+    ]
+    got = overlay_mod._merged(regions, bodies, h, w)
+    assert len(got) == 2
+    merged, alone = sorted(got, key=lambda r: r.x)
+    assert (merged.x, merged.y, merged.width, merged.height) == (5, 5, 43, 16)
+    assert merged.pixels == 4 * 50 + 48  # the letters once, and the touching part
+    assert merged.opacity == pytest.approx((200 * 1.0 + 100 * 1.0 + 48 * 0.5) / 348)
+    assert alone == regions[3]
+
+
 def test_pair_gap_spans_the_slow_gap_in_frames() -> None:
     gap = overlay_mod._SLOW_GAP_FRAMES
     assert overlay_mod._pair_gap(40, 1) == gap
