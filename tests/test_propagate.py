@@ -346,6 +346,45 @@ def test_tracks_the_toy_in_the_sample_clip():
         assert tracked[t].sum() < 1.5 * ref[t].sum(), f"frame {t}"
 
 
+def test_the_command_mask_suggests_removes_the_same_holes_as_the_keyframes(tmp_path, clip):
+    # `mask` writes holes grown already; the command it prints (`--dilate 0`) makes `remove`
+    # change the same pixels as `remove --keyframe-mask`: outside the written holes nothing,
+    # inside them the same fill but for the growth ring, which the keyframe run feathers into
+    # the frame (it knows the object's own outline, a mask folder does not).
+    frames, truth = clip
+    folder, key = _write_clip(tmp_path, frames, truth)
+    masks = tmp_path / "masks"
+    res = _track_cli(folder, key, masks)
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("remove with them:"))
+    assert f"--mask {masks} --dilate 0" in line
+    holes_written = [read_mask_image(f) > 0 for f in sorted(masks.glob("*.png"))]
+    grow = RunConfig().masks.dilate_px
+
+    def run(name: str, *given: str) -> list[np.ndarray]:
+        out = tmp_path / name
+        args = ["-q", "remove", str(folder), *given, "--engine", "telea", "-o", str(out)]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+        return [cv2.imread(str(f)) for f in sorted(out.glob("*.png"))]
+
+    from_masks = run("from_masks", "--mask", str(masks), "--dilate", "0")
+    from_key = run("from_keyframe", "--keyframe-mask", f"0:{key}")
+    twice = run("twice", "--mask", str(masks))  # remove's default growth on top
+    assert len(from_masks) == len(from_key) == N
+    for t in range(N):
+        hole = holes_written[t]
+        inner = ~dilate(~hole, grow)  # the hole less its growth ring
+        differ = (from_masks[t] != from_key[t]).any(axis=2)
+        assert not (differ & ~hole).any() and not (differ & inner).any(), t
+        original = frames[t][..., ::-1]  # BGR, as cv2 reads the outputs
+        assert np.array_equal(from_masks[t][~hole], original[~hole])
+    # Grown a second time, pixels outside the written holes change.
+    assert any(
+        (twice[t] != frames[t][..., ::-1]).any(axis=2)[~holes_written[t]].any() for t in range(N)
+    )
+
+
 def test_cli_remove_with_keyframes_shows_tracking_progress(tmp_path, clip):
     """`remove --keyframe-mask` tracks the whole clip before removing the first frame: a `track`
     bar shows that work instead of a `remove` bar standing still at 0."""

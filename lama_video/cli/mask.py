@@ -3,7 +3,8 @@
 The PNGs it writes (``00000.png`` ...: 8-bit grey, 0 or 255) are exactly the holes of ``remove``
 with the same keyframes and settings (propagation, then ``--dilate``), so a user can check the
 tracking (``--preview`` overlays them on the video) before spending time on removal, add a keyframe
-where it slipped, or pass the folder to ``remove --mask``.
+where it slipped, or pass the folder to ``remove --mask`` with ``--dilate 0`` (they are grown
+already; the command says so when it is done).
 """
 
 from __future__ import annotations
@@ -417,5 +418,10 @@ def mask(
             extra += f" and report {report}" if report is not None else ""
             typer.echo(f"wrote {tracked.count} masks to {output}{extra}", err=True)
             typer.echo(tracked.hint(), err=True)
+            # The PNGs are the holes themselves, grown already: remove must not grow them again.
+            typer.echo(
+                f"remove with them: lama-video remove {input} --mask {output} --dilate 0 -o OUT",
+                err=True,
+            )
 
     run_command(job)
