@@ -350,7 +350,11 @@ def mask(
     dilate: DilateOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Track keyframe masks through INPUT and write every frame's hole as a PNG (0/255)."""
+    """Track keyframe masks through INPUT and write every frame's hole as a PNG (0/255).
+
+    The holes are grown already (by --dilate): remove with them as `lama-video remove INPUT
+    --mask OUTPUT --dilate 0 -o OUT`, which the command prints when it is done.
+    """
     if detect_overlays:
         if keyframe_mask or mask_folder is not None:
             raise typer.BadParameter(
