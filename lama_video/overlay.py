@@ -249,7 +249,8 @@ def _persistent_edges(
     sums = [[[np.zeros((h, w), np.float32) for _ in range(3)] for _ in range(3)] for _ in gaps]
     moved_n = [np.zeros((h, w), np.float32) for _ in gaps]
     change = [np.zeros((h, w), np.float32) for _ in gaps]
-    present = np.zeros((h, w), np.float32)  # samples with an edge at the place
+    slow = max(gaps) > 1
+    present = np.zeros((h, w), np.float32)  # samples with an edge at the place (slow look only)
     for k in range(min(gaps), len(greys)):
         masks = []
         for i, gap in enumerate(gaps):
@@ -261,7 +262,7 @@ def _persistent_edges(
             moved = (cv2.dilate(local, kernel) > _CHANGED).astype(np.uint8)
             cv2.accumulate(moved, moved_n[i])
             masks.append((i, moved))
-        top = np.zeros((h, w), np.float32)  # the strongest channel's gradient length
+        top = np.zeros((h, w), np.float32) if slow else None  # the strongest channel's length
         for c, plane in enumerate(cv2.split(samples[k])):
             gx = cv2.Sobel(plane, cv2.CV_32F, 1, 0, ksize=3)
             gy = cv2.Sobel(plane, cv2.CV_32F, 0, 1, ksize=3)
@@ -270,8 +271,9 @@ def _persistent_edges(
                 cv2.accumulate(gx, sums[i][0][c], mask=moved)
                 cv2.accumulate(gy, sums[i][1][c], mask=moved)
                 cv2.accumulate(mag, sums[i][2][c], mask=moved)
-            cv2.max(top, mag, dst=top)
-        if max(gaps) > 1:
+            if top is not None:
+                cv2.max(top, mag, dst=top)
+        if top is not None:
             cv2.accumulate((top >= _EDGE_MIN).view(np.uint8), present)
     out = []
     for i, gap in enumerate(gaps):
@@ -689,7 +691,7 @@ def _regions(
         )
         regions.append(_region(body_b, by0, bx0, int(body_b.sum()), op))
         bodies.append((by0, bx0, body_b))
-    regions = _merged(regions, bodies, h, w)
+    regions = _merged(regions, bodies)
     regions.sort(key=lambda r: -r.pixels)
     return Detection(mask, opacity, tuple(regions), n)
 
@@ -702,13 +704,13 @@ def _rim_on_edges(body: NDArray[np.bool_], edges: NDArray[np.bool_]) -> float:
 
 
 def _merged(
-    regions: list[OverlayRegion], bodies: list[tuple[int, int, NDArray[np.bool_]]], h: int, w: int
+    regions: list[OverlayRegion], bodies: list[tuple[int, int, NDArray[np.bool_]]]
 ) -> list[OverlayRegion]:
     """Regions whose bodies overlap or touch are one overlay (a faint logo's bar found on its own
     beside its ring; a word's letters grouped twice from edges closed up in two ways): one
     region boxing their bodies' union, its opacity their pixels' weighted mean.
 
-    ``bodies``: each region's body, a crop at ``(y0, x0)`` of an ``h`` x ``w`` frame.
+    ``bodies``: each region's body, a crop at ``(y0, x0)`` of the frame.
     """
     if len(regions) < 2:
         return regions
@@ -720,8 +722,10 @@ def _merged(
             i = parent[i]
         return i
 
+    # Each body grown by a pixel (its crop padded by one, so its origin moves up and left by
+    # one): a pair touches when one's grown body meets the other's body.
     grown = [
-        (max(0, y0 - 1), max(0, x0 - 1), cv2.dilate(np.pad(b, 1).view(np.uint8), np.ones((3, 3))))
+        (y0 - 1, x0 - 1, cv2.dilate(np.pad(b, 1).view(np.uint8), np.ones((3, 3))).view(bool))
         for y0, x0, b in bodies
     ]
     for i, j in itertools.combinations(range(len(regions)), 2):
@@ -732,8 +736,7 @@ def _merged(
             y0 < y1
             and x0 < x1
             and (
-                bi[y0 - yi : y1 - yi, x0 - xi : x1 - xi].astype(bool)
-                & bj[y0 - yj : y1 - yj, x0 - xj : x1 - xj]
+                bi[y0 - yi : y1 - yi, x0 - xi : x1 - xi] & bj[y0 - yj : y1 - yj, x0 - xj : x1 - xj]
             ).any()
         ):
             parent[root(i)] = root(j)
@@ -745,13 +748,22 @@ def _merged(
         if len(members) == 1:
             out.append(regions[members[0]])
             continue
-        union = np.zeros((h, w), bool)
+        # The union on the members' common box (their bodies lie within their boxes).
+        uy0 = min(regions[k].y for k in members)
+        ux0 = min(regions[k].x for k in members)
+        uy1 = max(regions[k].y + regions[k].height for k in members)
+        ux1 = max(regions[k].x + regions[k].width for k in members)
+        union = np.zeros((uy1 - uy0, ux1 - ux0), bool)
         for k in members:
             y0, x0, b = bodies[k]
-            union[y0 : y0 + b.shape[0], x0 : x0 + b.shape[1]] |= b
+            cy0, cx0 = max(y0, uy0), max(x0, ux0)
+            cy1, cx1 = min(y0 + b.shape[0], uy1), min(x0 + b.shape[1], ux1)
+            union[cy0 - uy0 : cy1 - uy0, cx0 - ux0 : cx1 - ux0] |= b[
+                cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0
+            ]
         weight = sum(regions[k].pixels for k in members)
         op = sum(regions[k].opacity * regions[k].pixels for k in members) / max(weight, 1)
-        out.append(_region(union, 0, 0, int(union.sum()), float(op)))
+        out.append(_region(union, uy0, ux0, int(union.sum()), float(op)))
     return out
 
 

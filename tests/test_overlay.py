@@ -695,7 +695,6 @@ def test_regions_whose_bodies_overlap_or_touch_are_one_overlay() -> None:
     # A word's letters are separate parts of the mask; one grouping took S and A, another the
     # whole word (its body holds S and A again): one overlay, boxed around all of it, each
     # pixel counted once. A part that only touches another joins it; a distant one stays apart.
-    h, w = 40, 120
     letters = [(5, 10), (15, 20), (25, 30), (35, 40)]  # x ranges of four "letters", rows 5-15
 
     def body(parts: list[tuple[int, int]], y0: int, x0: int, hh: int, ww: int) -> np.ndarray:
@@ -715,13 +714,20 @@ def test_regions_whose_bodies_overlap_or_touch_are_one_overlay() -> None:
         overlay_mod._region(b, y0, x0, int(b.sum()), op)
         for (y0, x0, b), op in zip(bodies, (1.0, 1.0, 0.5, 1.0), strict=True)
     ]
-    got = overlay_mod._merged(regions, bodies, h, w)
+    got = overlay_mod._merged(regions, bodies)
     assert len(got) == 2
     merged, alone = sorted(got, key=lambda r: r.x)
     assert (merged.x, merged.y, merged.width, merged.height) == (5, 5, 43, 16)
     assert merged.pixels == 4 * 50 + 48  # the letters once, and the touching part
     assert merged.opacity == pytest.approx((200 * 1.0 + 100 * 1.0 + 48 * 0.5) / 348)
     assert alone == regions[3]
+    # At the frame's corner: one column apart is apart (not touching), adjacent is one overlay.
+    corner = [(0, 0, np.ones((3, 4), bool)), (0, 5, np.ones((3, 4), bool))]
+    pair = [overlay_mod._region(b, y0, x0, 12, 1.0) for y0, x0, b in corner]
+    assert overlay_mod._merged(pair, corner) == pair
+    corner[1] = (0, 4, np.ones((3, 4), bool))
+    pair[1] = overlay_mod._region(corner[1][2], 0, 4, 12, 1.0)
+    assert len(overlay_mod._merged(pair, corner)) == 1
 
 
 def test_pair_gap_spans_the_slow_gap_in_frames() -> None:

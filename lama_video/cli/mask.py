@@ -10,6 +10,7 @@ already; the command says so when it is done).
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -423,8 +424,9 @@ def mask(
             typer.echo(f"wrote {tracked.count} masks to {output}{extra}", err=True)
             typer.echo(tracked.hint(), err=True)
             # The PNGs are the holes themselves, grown already: remove must not grow them again.
+            src, dst = shlex.quote(str(input)), shlex.quote(str(output))
             typer.echo(
-                f"remove with them: lama-video remove {input} --mask {output} --dilate 0 -o OUT",
+                f"remove with them: lama-video remove {src} --mask {dst} --dilate 0 -o OUT",
                 err=True,
             )
 
