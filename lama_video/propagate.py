@@ -3,7 +3,10 @@
 A user marks the object on a few keyframes; this module carries each keyframe mask forward (to
 the next keyframe or the end of the clip) and backward (to the previous keyframe or the start).
 Where two keyframes bracket a frame, both directions are combined (their union: see
-:func:`combine`).
+:func:`combine`). A forward track that reaches a keyframe from the keyframe before it does not
+stop there: it goes on to the next keyframe (or the clip's end) beside the track that the
+keyframe restarts, kept within ``_CARRY_BAND_PX`` of it (:func:`carry_on`); so does the backward
+track that reaches the first keyframe, over the frames before it.
 
 At a keyframe, the mask is split: parts thinner than 5 working pixels (lines, cables, far limbs:
 a morphological opening removes them) form a *thin layer* that is carried by the object's motion
@@ -54,6 +57,7 @@ pass.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import os
@@ -712,6 +716,11 @@ class MaskTracker:
         self._obj_colours = colours
         self._clear_coasting()
 
+    def fork(self) -> MaskTracker:
+        """A tracker that goes on from this one's state independently of it (its arrays are
+        replaced by each step, never changed in place, so a shallow copy is one)."""
+        return copy.copy(self)
+
     def step(self, small_rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
         """Track into the next frame (working size (h, w, 3) uint8); return its full-size mask."""
         if self._state is None or self._prev_rgb is None or self._obj_colours is None:
@@ -968,6 +977,31 @@ def combine(forward: NDArray[np.bool_], backward: NDArray[np.bool_]) -> NDArray[
     return forward | backward
 
 
+#: How far (full-size px) the track arriving at a keyframe may reach beyond the track that the
+#: keyframe restarts (:func:`carry_on`).
+_CARRY_BAND_PX = 8
+
+
+def carry_on(own: NDArray[np.bool_], arriving: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """A frame's mask from the track its nearest keyframe restarted (``own``) and the track that
+    reached that keyframe from the keyframe before it and went on (``arriving``).
+
+    A restarted track is as tight as the keyframe's mask, and where the object moves fast it can
+    leave out a leading limb in the next frames that the older, looser track held: adding a
+    keyframe then lowered those frames' coverage (bmx-trees' rider's head after a keyframe at 20,
+    99.8 -> 95.2 %; 32 of 342 frames of the 13 shared clips below their one-keyframe run with a
+    keyframe every 10 frames). The arriving track is kept only within ``_CARRY_BAND_PX`` of the
+    restarted one: whatever it carried away from the object (corrected by the keyframe) stays out.
+
+    Args:
+        own, arriving: (H, W) bool full-size masks.
+
+    Returns:
+        (H, W) bool: ``own`` plus the part of ``arriving`` within the band around it.
+    """
+    return own | (arriving & _dilate(own, _CARRY_BAND_PX))
+
+
 def suggest_keyframes(
     confidence: Sequence[float], keyframes: Iterable[int], count: int = 3
 ) -> list[int]:
@@ -1080,14 +1114,25 @@ def propagate_masks(
         for i in indices:
             result[i] = kf[i]
         # Backward pass: from each keyframe back to the previous one (or the clip's start), with
-        # the colours of every keyframe (the forward pass took them).
+        # the colours of every keyframe (the forward pass took them). From the last stretch to
+        # the first: before the first keyframe, where no forward track is, the backward track
+        # that reached it from the second goes on beside the one it restarts (carry_on), as the
+        # forward tracks do past every keyframe. Between two keyframes the backward tracks are
+        # not carried on: the forward ones are there too (a keyframe every 10 frames on the 13
+        # shared clips, 30 / 60 frames: area 2.72 -> 2.78 / 2.95 -> 3.04, coverage unchanged).
         bounds = [-1, *indices]
-        for k_prev, k_next in itertools.pairwise(bounds):
-            if k_next - k_prev <= 1:
-                continue
+        arriving: MaskTracker | None = None
+        for k_prev, k_next in reversed(list(itertools.pairwise(bounds))):
+            if k_next == 0:  # a keyframe on the first frame: nothing before it
+                break
+            carried = arriving if k_prev < 0 else None
+            if carried is not None:
+                carried.step(store.get(k_next))  # into the keyframe it reached
             tracker.reset(store.get(k_next), kf[k_next], colours)
             for t in range(k_next - 1, k_prev, -1):
                 back = tracker.step(store.get(t))
+                if carried is not None:
+                    back = carry_on(back, carried.step(store.get(t)))
                 if k_prev < 0:  # before the first keyframe: the backward track alone
                     result[t], result.confidence[t] = back, tracker.confidence
                 else:  # the union is as sure as the surer of its two tracks
@@ -1095,6 +1140,7 @@ def propagate_masks(
                     result.confidence[t] = max(tracker.confidence, forward.confidence[t])
                 if progress is not None:
                     progress(1)
+            arriving = tracker.fork()
         for t in range(last + 1, n):
             result[t] = forward[t]
             result.confidence[t] = forward.confidence[t]
@@ -1199,6 +1245,7 @@ def _forward_pass(
     tracker: MaskTracker | None = None
     forward: PackedMasks | None = None
     seen: list[NDArray[np.uint8]] = []  # the object's colours on each keyframe so far
+    arriving: MaskTracker | None = None  # the track that reached the last keyframe passed
     n = 0
     for t, item in enumerate(src.frames()):
         rgb = _rgb(item)
@@ -1215,11 +1262,18 @@ def _forward_pass(
             store.put(t, small)
         forward.resize(t + 1)
         if t in kf:
+            # The track arriving here goes on beside the restarted one (carry_on).
+            arriving = None
+            if t > first:
+                arriving = tracker.fork()
+                arriving.step(small)
             seen.append(tracker.object_colours(small, kf[t]))
             tracker.reset(small, kf[t], _pooled(seen))
         elif t > first:
             forward[t] = tracker.step(small)
             forward.confidence[t] = tracker.confidence
+            if arriving is not None:
+                forward[t] = carry_on(forward[t], arriving.step(small))
         if progress is not None:
             progress(1)
         n = t + 1

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from lama_video import propagate as propagate_module
 from lama_video.cli import app
 from lama_video.config import PropagationConfig, RunConfig
 from lama_video.errors import MaskError
@@ -19,6 +20,7 @@ from lama_video.propagate import (
     MaskTracker,
     PackedMasks,
     _pooled,
+    carry_on,
     check_keyframes,
     colour_models,
     combine,
@@ -541,6 +543,45 @@ def test_more_keyframes_never_hurt_on_real_footage():
     assert np.mean([many[t].sum() for t in range(n)]) <= 1.2 * np.mean(
         [one[t].sum() for t in range(n)]
     )
+
+
+def test_carry_on_keeps_the_arriving_track_only_near_the_restarted_one():
+    own = np.zeros((60, 80), bool)
+    own[20:40, 20:40] = True
+    arriving = own.copy()
+    arriving[20:40, 40:46] = True  # a leading strip the restarted track left out: 6 px
+    arriving[5:10, 70:78] = True  # something the old track carried off: 30 px away
+    out = carry_on(own, arriving)
+    assert out[own].all() and out[20:40, 40:46].all()
+    assert not out[5:10, 70:78].any()
+    assert out.sum() == own.sum() + 20 * 6
+    assert np.array_equal(carry_on(own, np.zeros_like(own)), own)
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_a_track_arriving_at_a_keyframe_goes_on_past_it(clip, monkeypatch, direction):
+    """A keyframe painted short (the moving square's leading 6 px left out): the track that
+    reached it from the other keyframe goes on past it and holds the part, where the track the
+    short keyframe restarts alone loses it (forward: the frames after it; backward: before)."""
+    frames, truth = clip
+    if direction == "forward":
+        k, other, after = 5, 0, range(6, N)
+        short = truth[k].copy()
+        short[:, np.nonzero(short.any(axis=0))[0].max() - 5 :] = False
+    else:
+        k, other, after = 4, N - 1, range(3, -1, -1)
+        short = truth[k].copy()
+        short[:, : np.nonzero(short.any(axis=0))[0].min() + 6] = False
+    keys = {other: truth[other], k: short}
+    carried = propagate_masks(frames, keys, TIGHT)
+    monkeypatch.setattr(propagate_module, "carry_on", lambda own, arriving: own)
+    alone = propagate_masks(frames, keys, TIGHT)
+    first = next(iter(after))
+    assert _coverage(carried[first], truth[first]) >= _coverage(alone[first], truth[first]) + 0.03
+    for t in after:
+        assert _coverage(carried[t], truth[t]) >= 0.96, f"frame {t}"
+        assert alone[t][~carried[t]].sum() == 0  # it only adds
+        assert carried[t].sum() <= 1.05 * truth[t].sum()  # and only near the object
 
 
 def test_later_keyframes_add_to_the_colour_model_instead_of_replacing_it(clip, monkeypatch):
