@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from lama_video.flow import dilate, neighbour_mean, sample_points
+from lama_video.flow import dilate, neighbour_mean, sample_points, vector_length
 
 _MAX_DIRECT_UNKNOWNS = 400  # exact sparse solve below this many hole pixels (a few ms)
 _SWEEPS_PER_LEVEL = 6  # Jacobi sweeps after upsampling a coarse solution
@@ -172,7 +172,7 @@ def _paired_motion(
         d = there[ry, rx]
         q = p + d
         ret = sample_points(back, q[:, 0].copy(), q[:, 1].copy(), border_value=1e4)
-        ok = np.linalg.norm(d + ret, axis=1) < 1.0 + 0.05 * np.linalg.norm(d, axis=1)
+        ok = vector_length(d + ret) < 1.0 + 0.05 * vector_length(d)
         src.append(p[ok] if forward else q[ok])
         dst.append(q[ok] if forward else p[ok])
     s, t = np.concatenate(src), np.concatenate(dst)

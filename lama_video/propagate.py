@@ -80,6 +80,7 @@ from lama_video.flow import (
     fb_error,
     resize,
     to_gray,
+    vector_length,
     working_scale,
 )
 
@@ -324,7 +325,7 @@ def object_flow(
     y0, y1, x0, x1 = box
     m = mask[y0:y1, x0:x1]
     f = flow[y0:y1, x0:x1]
-    speed = np.linalg.norm(f, axis=-1)
+    speed = vector_length(f)
     reliable = _erode(m, 2) & (fb_err[y0:y1, x0:x1] < 1.0 + 0.1 * speed)
     if reliable.sum() < 10:
         reliable = m
@@ -380,7 +381,7 @@ def moving_with_background(
         (H, W) bool, True on the mask's background-moving pixels.
     """
     out = np.zeros_like(mask)
-    speed = np.linalg.norm(flow, axis=-1)
+    speed = vector_length(flow)
     reliable = fb_err < 1.0 + 0.1 * speed
     sel_bg = outside & reliable
     sel_obj = _erode(mask, 2) & reliable
@@ -399,8 +400,8 @@ def moving_with_background(
     pts = np.stack([mx, my], axis=1).astype(np.float32).reshape(-1, 1, 2)
     bg_motion = cv2.perspectiveTransform(pts, hom).reshape(-1, 2) - pts.reshape(-1, 2)
     f = flow[my, mx]
-    near_bg = np.linalg.norm(f - bg_motion, axis=1) < _BG_TOL
-    far_obj = np.linalg.norm(f - obj_motion, axis=1) > _OBJ_SEP
+    near_bg = vector_length(f - bg_motion) < _BG_TOL
+    far_obj = vector_length(f - obj_motion) > _OBJ_SEP
     flag = near_bg & far_obj & reliable[my, mx]
     out[my[flag], mx[flag]] = True
     return out
@@ -632,7 +633,7 @@ def _unreliable_share(
     interior = _erode(mask, 2)
     if not interior.any():
         return 0.0
-    speed = np.linalg.norm(flow[interior], axis=-1)
+    speed = vector_length(flow[interior])
     return float((fb_err[interior] > 1.0 + 0.1 * speed).mean())
 
 
@@ -734,7 +735,7 @@ class MaskTracker:
         assert box is not None
         size = max(box[1] - box[0], box[3] - box[2])
         ff, fb, (y0, y1, x0, x1) = self._flows(prev, small_rgb, state, size)
-        err = fb_error(ff, fb)
+        err = fb_error(ff, fb, (y0, y1, x0, x1))
         band = max(2, round(self.config.refine_band_px * self._px), round(_BAND_FRACTION * size))
 
         # Background caught in the mask (a strip of ground next to a wheel) moves with the

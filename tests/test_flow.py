@@ -105,3 +105,38 @@ def test_sample_points_cubic_keeps_detail_at_half_pixel_offsets():
     ref = detail(img[8:56, 8:56])
     assert detail(cub) > 0.8 * ref  # 0.88
     assert detail(lin) < 0.7 * ref  # 0.61
+
+
+def test_vector_length_is_numpys_norm_bit_for_bit():
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        v = (rng.standard_normal((37, 53, 2)) * 20).astype(dtype)
+        v[0, 0, 0], v[1, 1, 1] = np.nan, np.inf
+        got = fl.vector_length(v)
+        assert got.dtype == dtype
+        assert np.array_equal(got, np.linalg.norm(v, axis=-1), equal_nan=True)
+        flat = v.reshape(-1, 2)
+        assert np.array_equal(fl.vector_length(flat), np.linalg.norm(flat, axis=1), equal_nan=True)
+
+
+def test_fb_error_on_a_box_equals_the_whole_frames():
+    """Flows that are zero outside a box (computed on that crop): the error worked out inside
+    the box alone is the whole frame's there, also where a point is carried out of the box (it
+    reads the zero flow there) or out of the frame (inf); outside the box it is 0."""
+    rng = np.random.default_rng(2)
+    h, w, box = 60, 90, (10, 45, 20, 70)
+    y0, y1, x0, x1 = box
+    ab, ba = np.zeros((h, w, 2), np.float32), np.zeros((h, w, 2), np.float32)
+    ab[y0:y1, x0:x1] = rng.normal(0, 6, (y1 - y0, x1 - x0, 2))
+    ba[y0:y1, x0:x1] = -ab[y0:y1, x0:x1] + rng.normal(0, 0.5, (y1 - y0, x1 - x0, 2))
+    ab[y0, x0] = (-40.0, -30.0)  # carried out of the frame
+    full = fl.fb_error(ab, ba)
+    assert np.isinf(full[y0, x0]) and (full[y0:y1, x0:x1] > 3).any()  # some leave the box
+    boxed = fl.fb_error(ab, ba, box)
+    assert np.array_equal(boxed[y0:y1, x0:x1], full[y0:y1, x0:x1])
+    outside = np.ones((h, w), bool)
+    outside[y0:y1, x0:x1] = False
+    assert not boxed[outside].any()
+    # (The whole frame's error is inf on its last row and column, whose bilinear reads pass
+    # the edge; 0 elsewhere outside the box.)
+    assert not full[:-1, :-1][outside[:-1, :-1]].any()
