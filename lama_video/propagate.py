@@ -1134,7 +1134,7 @@ def propagate_masks(
                 back = tracker.step(store.get(t))
                 if carried is not None:
                     back = carry_on(back, carried.step(store.get(t)))
-                if k_prev < 0:  # before the first keyframe: the backward track alone
+                if k_prev < 0:  # before the first keyframe: no forward track
                     result[t], result.confidence[t] = back, tracker.confidence
                 else:  # the union is as sure as the surer of its two tracks
                     result[t] = combine(forward[t], back)
