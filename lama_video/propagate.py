@@ -97,6 +97,7 @@ __all__ = [
     "propagate_keyframes",
     "propagate_masks",
     "suggest_keyframes",
+    "tracking_steps",
     "tracking_summary",
     "write_mask_png",
 ]
@@ -1001,6 +1002,14 @@ def carry_on(own: NDArray[np.bool_], arriving: NDArray[np.bool_]) -> NDArray[np.
         (H, W) bool: ``own`` plus the part of ``arriving`` within the band around it.
     """
     return own | (arriving & _dilate(own, _CARRY_BAND_PX))
+
+
+def tracking_steps(n_frames: int, keyframes: Iterable[int]) -> int:
+    """How many frames :func:`propagate_masks` reports to ``progress`` on a clip of
+    ``n_frames``: every frame in the forward pass, then the frames before the last keyframe that
+    are not keyframes in the backward pass (for a progress bar's total)."""
+    keys = set(keyframes)
+    return n_frames + max(keys) + 1 - len(keys)
 
 
 def suggest_keyframes(

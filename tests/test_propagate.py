@@ -30,6 +30,7 @@ from lama_video.propagate import (
     propagate_keyframes,
     propagate_masks,
     suggest_keyframes,
+    tracking_steps,
 )
 from lama_video.video import open_video, write_png
 
@@ -112,6 +113,11 @@ def test_reader_like_source_and_progress(clip):
     out = list(propagate_keyframes(Reader(), {4: truth[4]}, TIGHT, progress=ticks.append))
     assert len(out) == N and Reader.passes == 1
     assert sum(ticks) == N + 4  # forward pass over all frames, backward over frames 3..0
+    # Several keyframes: the backward pass skips them (what the progress bars' totals count).
+    for keys in ((4,), (0, 5), (2, 3, 9), (1, 4, 6)):
+        ticks = []
+        propagate_masks(frames, {k: truth[k] for k in keys}, TIGHT, progress=ticks.append)
+        assert sum(ticks) == tracking_steps(N, keys) == N + max(keys) + 1 - len(keys), keys
 
 
 def test_holes_are_propagation_plus_dilation(clip):
@@ -417,6 +423,24 @@ def test_cli_remove_with_keyframes_shows_tracking_progress(tmp_path, clip):
     assert len(conf) == N and conf[N - 1] == 1.0 and all(0 <= c <= 1 for c in conf)
     first = tracking["suggested_keyframes"][0]
     assert first != N - 1 and conf[first] == min(conf[: N - 1])
+
+
+def test_cli_progress_bars_end_full_with_several_keyframes(tmp_path, clip):
+    """`mask` and `remove` with three keyframes: the tracking bar's total is the work done (the
+    backward pass does not track the keyframes), so each bar ends at its total."""
+    frames, truth = clip
+    folder, _ = _write_clip(tmp_path, frames, truth)
+    keys = []
+    for k in (2, 5, 8):
+        cv2.imwrite(str(tmp_path / f"k{k}.png"), truth[k].astype(np.uint8) * 255)
+        keys += ["--keyframe-mask", f"{k}:{tmp_path / f'k{k}.png'}"]
+    steps = tracking_steps(N, (2, 5, 8))
+    for cmd, desc, total in (("mask", "mask:", steps + N), ("remove", "track:", steps)):
+        extra = ["--engine", "telea"] if cmd == "remove" else []
+        res = runner.invoke(app, [cmd, str(folder), *keys, *extra, "-o", str(tmp_path / cmd)])
+        assert res.exit_code == 0, res.output
+        bar = [x for x in res.output.replace("\r", "\n").splitlines() if desc in x]
+        assert bar and f"{total}/{total}" in bar[-1], bar[-2:]
 
 
 def test_cli_masks_are_named_like_the_input_frames(tmp_path, clip):

@@ -150,7 +150,13 @@ def write_masks(
     from tqdm import tqdm
 
     from lama_video.fsutil import write_atomic
-    from lama_video.propagate import PackedMasks, holes, tracking_summary, write_mask_png
+    from lama_video.propagate import (
+        PackedMasks,
+        holes,
+        tracking_steps,
+        tracking_summary,
+        write_mask_png,
+    )
     from lama_video.video import VideoWriter, count_frames, open_video
 
     cfg = build_config(config, masks={"dilate_px": dilate})
@@ -173,7 +179,7 @@ def write_masks(
         info = reader.info
         n = info.n_frames if info.is_image_sequence else count_frames(input)
         # Forward pass over every frame, backward pass up to the last keyframe, then writing.
-        total = (2 * n + max(keyframes)) if n else None
+        total = (tracking_steps(n, keyframes) + n) if n else None
         remove_stale_partials(output)
         tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(output), dir=output.parent))
         writer = None

@@ -306,9 +306,11 @@ def remove(
         def on_start(total: int | None) -> None:
             if kf:
                 # Tracking runs first (forward over the clip, back from the last keyframe).
+                from lama_video.propagate import tracking_steps
+
                 bars.append(
                     tqdm(
-                        total=total + max(kf) if total else None,
+                        total=tracking_steps(total, kf) if total else None,
                         unit="frame",
                         disable=state.quiet,
                         dynamic_ncols=True,

@@ -769,7 +769,11 @@ class Session:
                 self._job.done = min(self._job.done, self._job.total)
 
     def _run_track(self) -> None:
-        from lama_video.propagate import propagate_masks, tracking_summary  # late: flow
+        from lama_video.propagate import (  # late: flow
+            propagate_masks,
+            tracking_steps,
+            tracking_summary,
+        )
 
         new = Path(tempfile.mkdtemp(prefix=".track.new-", dir=self.work))
         (new / "keyframes").mkdir()
@@ -787,8 +791,7 @@ class Session:
             raise HttpError(400, "no mask painted yet; paint the object on a frame first")
         # The tracker reports each frame once per pass: forward over the clip, then backward from
         # each keyframe to the one before it (or the start).
-        last = max(kf)
-        self._phase("track", self.n_frames + last + 1 - len(kf), f"tracking {len(kf)} keyframe(s)")
+        self._phase("track", tracking_steps(self.n_frames, kf), f"tracking {len(kf)} keyframe(s)")
         written = 0
         try:
             with open_video(self.input, decode=self.config.decode) as reader:
