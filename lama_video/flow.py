@@ -145,7 +145,9 @@ def fb_error(
 
     ``box`` (y0, y1, x0, x1): both flows are zero outside it (computed on that crop only); the
     error is then worked out inside it alone, the same numbers there as over the whole frame (a
-    point carried out of the box reads the zero flow there, as it would), and 0 outside it.
+    point carried out of the box reads the zero flow there, as it would), and 0 outside it (as
+    over the whole frame, but for its last row and column, where bilinear reads pass the edge
+    and give inf).
     """
     if box is None:
         back = backward_warp(flow_ba, flow_ab, border_value=np.nan)

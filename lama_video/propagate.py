@@ -90,6 +90,7 @@ __all__ = [
     "FrameSource",
     "MaskTracker",
     "PackedMasks",
+    "carry_on",
     "check_keyframes",
     "combine",
     "holes",
