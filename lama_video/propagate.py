@@ -3,10 +3,10 @@
 A user marks the object on a few keyframes; this module carries each keyframe mask forward (to
 the next keyframe or the end of the clip) and backward (to the previous keyframe or the start).
 Where two keyframes bracket a frame, both directions are combined (their union: see
-:func:`combine`). A forward track that reaches a keyframe from the keyframe before it does not
-stop there: it goes on to the next keyframe (or the clip's end) beside the track that the
-keyframe restarts, kept within ``_CARRY_BAND_PX`` of it (:func:`carry_on`); so does the backward
-track that reaches the first keyframe, over the frames before it.
+:func:`combine`). The forward track from the first keyframe does not stop at the later ones: it
+goes on to the clip's end beside the tracks they restart, kept within ``_CARRY_BAND_PX`` of them
+(:func:`carry_on`), so a frame keeps what one keyframe alone would give it there; so does the
+backward track that reaches the first keyframe from the second, over the frames before it.
 
 At a keyframe, the mask is split: parts thinner than 5 working pixels (lines, cables, far limbs:
 a morphological opening removes them) form a *thin layer* that is carried by the object's motion
@@ -980,21 +980,22 @@ def combine(forward: NDArray[np.bool_], backward: NDArray[np.bool_]) -> NDArray[
     return forward | backward
 
 
-#: How far (full-size px) the track arriving at a keyframe may reach beyond the track that the
-#: keyframe restarts (:func:`carry_on`).
+#: How far (full-size px) a track that went on past a keyframe may reach beyond the track that
+#: the keyframe restarts (:func:`carry_on`).
 _CARRY_BAND_PX = 8
 
 
 def carry_on(own: NDArray[np.bool_], arriving: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """A frame's mask from the track its nearest keyframe restarted (``own``) and the track that
-    reached that keyframe from the keyframe before it and went on (``arriving``).
+    """A frame's mask from the track its nearest keyframe restarted (``own``) and a track that
+    went on past that keyframe (``arriving``: forward, the first keyframe's; backward, before the
+    first keyframe, the second's).
 
     A restarted track is as tight as the keyframe's mask, and where the object moves fast it can
-    leave out a leading limb in the next frames that the older, looser track held: adding a
-    keyframe then lowered those frames' coverage (bmx-trees' rider's head after a keyframe at 20,
-    99.8 -> 95.2 %; 32 of 342 frames of the 13 shared clips below their one-keyframe run with a
-    keyframe every 10 frames). The arriving track is kept only within ``_CARRY_BAND_PX`` of the
-    restarted one: whatever it carried away from the object (corrected by the keyframe) stays out.
+    leave out a leading limb in the next frames that the longer, looser track held: adding a
+    keyframe then lowered those frames' coverage (32 of 342 frames of the 13 shared clips below
+    their one-keyframe run with a keyframe every 10 frames; breakdance's frame 22 97.3 -> 91.9 %).
+    The arriving track is kept only within ``_CARRY_BAND_PX`` of the restarted one: whatever it
+    carried away from the object (which the keyframe corrects) stays out.
 
     Args:
         own, arriving: (H, W) bool full-size masks.
@@ -1128,9 +1129,10 @@ def propagate_masks(
         # the colours of every keyframe (the forward pass took them). From the last stretch to
         # the first: before the first keyframe, where no forward track is, the backward track
         # that reached it from the second goes on beside the one it restarts (carry_on), as the
-        # forward tracks do past every keyframe. Between two keyframes the backward tracks are
-        # not carried on: the forward ones are there too (a keyframe every 10 frames on the 13
-        # shared clips, 30 / 60 frames: area 2.72 -> 2.78 / 2.95 -> 3.04, coverage unchanged).
+        # first keyframe's track does forward. Between two keyframes the backward tracks are not
+        # carried on: the forward ones are there too (each backward track carried one stretch
+        # further, a keyframe every 10 frames on the 13 shared clips, 30 / 60 frames: area
+        # 2.72 -> 2.78 / 2.95 -> 3.04, coverage unchanged).
         bounds = [-1, *indices]
         arriving: MaskTracker | None = None
         for k_prev, k_next in reversed(list(itertools.pairwise(bounds))):
@@ -1256,7 +1258,7 @@ def _forward_pass(
     tracker: MaskTracker | None = None
     forward: PackedMasks | None = None
     seen: list[NDArray[np.uint8]] = []  # the object's colours on each keyframe so far
-    arriving: MaskTracker | None = None  # the track that reached the last keyframe passed
+    first_track: MaskTracker | None = None  # the first keyframe's, past the second keyframe
     n = 0
     for t, item in enumerate(src.frames()):
         rgb = _rgb(item)
@@ -1273,18 +1275,20 @@ def _forward_pass(
             store.put(t, small)
         forward.resize(t + 1)
         if t in kf:
-            # The track arriving here goes on beside the restarted one (carry_on).
-            arriving = None
-            if t > first:
-                arriving = tracker.fork()
-                arriving.step(small)
+            # From the second keyframe on, the first keyframe's track goes on beside the tracks
+            # the later keyframes restart (carry_on); until then it is the tracker itself.
+            if first_track is not None:
+                first_track.step(small)
+            elif t > first:
+                first_track = tracker.fork()
+                first_track.step(small)
             seen.append(tracker.object_colours(small, kf[t]))
             tracker.reset(small, kf[t], _pooled(seen))
         elif t > first:
             forward[t] = tracker.step(small)
             forward.confidence[t] = tracker.confidence
-            if arriving is not None:
-                forward[t] = carry_on(forward[t], arriving.step(small))
+            if first_track is not None:
+                forward[t] = carry_on(forward[t], first_track.step(small))
         if progress is not None:
             progress(1)
         n = t + 1

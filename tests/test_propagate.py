@@ -608,6 +608,41 @@ def test_a_track_arriving_at_a_keyframe_goes_on_past_it(clip, monkeypatch, direc
         assert carried[t].sum() <= 1.05 * truth[t].sum()  # and only near the object
 
 
+def test_later_keyframes_keep_what_the_first_keyframe_alone_gives(clip, monkeypatch):
+    """Two keyframes painted short after a good one (the moving square's leading 6 px left out
+    at 3 and 6): past each, every frame is covered as well as from the first keyframe alone,
+    since the first keyframe's track goes on past them (the restarted tracks alone lose the
+    part: frame 7 at 0.95)."""
+    frames, truth = clip
+
+    def short(k: int) -> np.ndarray:
+        m = truth[k].copy()
+        m[:, np.nonzero(m.any(axis=0))[0].max() - 5 :] = False
+        return m
+
+    keys = {0: truth[0], 3: short(3), 6: short(6)}
+    one = propagate_masks(frames, {0: truth[0]}, TIGHT)
+    carried: list[np.ndarray] = []
+
+    def spy(own: np.ndarray, arriving: np.ndarray) -> np.ndarray:
+        carried.append(arriving)
+        return carry_on(own, arriving)
+
+    monkeypatch.setattr(propagate_module, "carry_on", spy)
+    many = propagate_masks(frames, keys, TIGHT)
+    # The track carried past both keyframes is the first keyframe's, to the pixel: the same
+    # masks as from that keyframe alone (frames 4, 5, 7, 8, 9).
+    assert len(carried) == 5
+    for got, t in zip(carried, (4, 5, 7, 8, 9), strict=True):
+        assert np.array_equal(got, one[t]), f"frame {t}"
+    for t in (1, 2, 4, 5, 7, 8, 9):
+        assert _coverage(many[t], truth[t]) >= _coverage(one[t], truth[t]) - 0.005, f"frame {t}"
+        assert many[t].sum() <= 1.05 * truth[t].sum()
+    monkeypatch.setattr(propagate_module, "carry_on", lambda own, arriving: own)
+    alone = propagate_masks(frames, keys, TIGHT)
+    assert _coverage(alone[7], truth[7]) < _coverage(one[7], truth[7]) - 0.02
+
+
 def test_later_keyframes_add_to_the_colour_model_instead_of_replacing_it(clip, monkeypatch):
     # The object looks different on the second keyframe (blue instead of red): every track
     # started there, forward and backward, judges colours against both looks.
