@@ -4,9 +4,10 @@ A user marks the object on a few keyframes; this module carries each keyframe ma
 the next keyframe or the end of the clip) and backward (to the previous keyframe or the start).
 Where two keyframes bracket a frame, both directions are combined (their union: see
 :func:`combine`). The forward track from the first keyframe does not stop at the later ones: it
-goes on to the clip's end beside the tracks they restart, kept within ``_CARRY_BAND_PX`` of them
-(:func:`carry_on`), so a frame keeps what one keyframe alone would give it there; so does the
-backward track that reaches the first keyframe from the second, over the frames before it.
+goes on to the clip's end beside the tracks they restart, and a frame keeps what it covers within
+``_CARRY_BAND_PX`` of those (:func:`carry_on`), so what one keyframe alone would give it there;
+so does the backward track that reaches the first keyframe from the second, over the frames
+before it.
 
 At a keyframe, the mask is split: parts thinner than 5 working pixels (lines, cables, far limbs:
 a morphological opening removes them) form a *thin layer* that is carried by the object's motion
@@ -986,16 +987,17 @@ _CARRY_BAND_PX = 8
 
 
 def carry_on(own: NDArray[np.bool_], arriving: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """A frame's mask from the track its nearest keyframe restarted (``own``) and a track that
-    went on past that keyframe (``arriving``: forward, the first keyframe's; backward, before the
-    first keyframe, the second's).
+    """A frame's mask from the tracks its nearest keyframes restarted (``own``: between two
+    keyframes the union of both directions) and a track that went on past those keyframes
+    (``arriving``: forward, the first keyframe's; backward, before the first keyframe, the
+    second's).
 
     A restarted track is as tight as the keyframe's mask, and where the object moves fast it can
     leave out a leading limb in the next frames that the longer, looser track held: adding a
     keyframe then lowered those frames' coverage (32 of 342 frames of the 13 shared clips below
     their one-keyframe run with a keyframe every 10 frames; breakdance's frame 22 97.3 -> 91.9 %).
-    The arriving track is kept only within ``_CARRY_BAND_PX`` of the restarted one: whatever it
-    carried away from the object (which the keyframe corrects) stays out.
+    The arriving track is kept only within ``_CARRY_BAND_PX`` of the restarted ones: whatever it
+    carried away from the object (which the keyframes correct) stays out.
 
     Args:
         own, arriving: (H, W) bool full-size masks.
@@ -1119,7 +1121,9 @@ def propagate_masks(
 
     store = _FrameStore()
     try:
-        forward, n, height, width, tracker, colours = _forward_pass(src, kf, pcfg, store, progress)
+        forward, first_masks, n, height, width, tracker, colours = _forward_pass(
+            src, kf, pcfg, store, progress
+        )
         check_keyframes(kf, height, width, n)
         result = PackedMasks(height, width)
         result.resize(n)
@@ -1129,10 +1133,11 @@ def propagate_masks(
         # the colours of every keyframe (the forward pass took them). From the last stretch to
         # the first: before the first keyframe, where no forward track is, the backward track
         # that reached it from the second goes on beside the one it restarts (carry_on), as the
-        # first keyframe's track does forward. Between two keyframes the backward tracks are not
-        # carried on: the forward ones are there too (each backward track carried one stretch
-        # further, a keyframe every 10 frames on the 13 shared clips, 30 / 60 frames: area
-        # 2.72 -> 2.78 / 2.95 -> 3.04, coverage unchanged).
+        # first keyframe's track does forward (joined here, after the union of both directions).
+        # Between two keyframes the backward tracks are not carried on: the forward ones are
+        # there too (each backward track carried one stretch further, a keyframe every 10
+        # frames on the 13 shared clips, 30 / 60 frames: area 2.72 -> 2.78 / 2.95 -> 3.04,
+        # coverage unchanged).
         bounds = [-1, *indices]
         arriving: MaskTracker | None = None
         for k_prev, k_next in reversed(list(itertools.pairwise(bounds))):
@@ -1151,11 +1156,15 @@ def propagate_masks(
                 else:  # the union is as sure as the surer of its two tracks
                     result[t] = combine(forward[t], back)
                     result.confidence[t] = max(tracker.confidence, forward.confidence[t])
+                    if first_masks.is_set(t):
+                        result[t] = carry_on(result[t], first_masks[t])
                 if progress is not None:
                     progress(1)
             arriving = tracker.fork()
         for t in range(last + 1, n):
             result[t] = forward[t]
+            if first_masks.is_set(t):
+                result[t] = carry_on(result[t], first_masks[t])
             result.confidence[t] = forward.confidence[t]
         log.debug(
             "propagated %d keyframe mask(s) over %d frames (first %d, last %d)",
@@ -1251,14 +1260,18 @@ def _forward_pass(
     cfg: PropagationConfig,
     store: _FrameStore,
     progress: Callable[[int], None] | None,
-) -> tuple[PackedMasks, int, int, int, MaskTracker, NDArray[np.uint8]]:
-    """Track forward from the first keyframe. Also returns the object's colours on every
-    keyframe, pooled (:func:`_pooled`), for the backward pass."""
+) -> tuple[PackedMasks, PackedMasks, int, int, int, MaskTracker, NDArray[np.uint8]]:
+    """Track forward from the first keyframe. Returns the masks of the tracks restarted at each
+    keyframe, the first keyframe's track where it went on past later keyframes (set from the
+    frame after the second keyframe on; see :func:`carry_on`), the frame count and size, the
+    tracker and the object's colours on every keyframe, pooled (:func:`_pooled`), for the
+    backward pass."""
     first, last = min(kf), max(kf)
     tracker: MaskTracker | None = None
     forward: PackedMasks | None = None
     seen: list[NDArray[np.uint8]] = []  # the object's colours on each keyframe so far
     first_track: MaskTracker | None = None  # the first keyframe's, past the second keyframe
+    first_masks: PackedMasks | None = None  # its masks there
     n = 0
     for t, item in enumerate(src.frames()):
         rgb = _rgb(item)
@@ -1269,14 +1282,16 @@ def _forward_pass(
             check_keyframes(kf, height, width)
             tracker = MaskTracker(cfg, height, width)
             forward = PackedMasks(height, width)
-        assert forward is not None
+            first_masks = PackedMasks(height, width)
+        assert forward is not None and first_masks is not None
         small = tracker.shrink(rgb)
         if t <= last:
             store.put(t, small)
         forward.resize(t + 1)
+        first_masks.resize(t + 1)
         if t in kf:
             # From the second keyframe on, the first keyframe's track goes on beside the tracks
-            # the later keyframes restart (carry_on); until then it is the tracker itself.
+            # the later keyframes restart (first_masks, for carry_on); until then it is the tracker.
             if first_track is not None:
                 first_track.step(small)
             elif t > first:
@@ -1288,12 +1303,12 @@ def _forward_pass(
             forward[t] = tracker.step(small)
             forward.confidence[t] = tracker.confidence
             if first_track is not None:
-                forward[t] = carry_on(forward[t], first_track.step(small))
+                first_masks[t] = first_track.step(small)
         if progress is not None:
             progress(1)
         n = t + 1
-    if tracker is None or forward is None:
+    if tracker is None or forward is None or first_masks is None:
         raise MaskError("the video has no frames; nothing to propagate the keyframe masks over")
     # No keyframe seen: one lies beyond the clip's end (the caller's check says so).
     colours = _pooled(seen) if seen else np.zeros((0, 3), np.uint8)
-    return forward, n, tracker.height, tracker.width, tracker, colours
+    return forward, first_masks, n, tracker.height, tracker.width, tracker, colours

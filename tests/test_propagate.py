@@ -631,10 +631,10 @@ def test_later_keyframes_keep_what_the_first_keyframe_alone_gives(clip, monkeypa
     monkeypatch.setattr(propagate_module, "carry_on", spy)
     many = propagate_masks(frames, keys, TIGHT)
     # The track carried past both keyframes is the first keyframe's, to the pixel: the same
-    # masks as from that keyframe alone (frames 4, 5, 7, 8, 9).
+    # masks as from that keyframe alone (frames 4, 5, 7, 8, 9; in any order).
     assert len(carried) == 5
-    for got, t in zip(carried, (4, 5, 7, 8, 9), strict=True):
-        assert np.array_equal(got, one[t]), f"frame {t}"
+    for t in (4, 5, 7, 8, 9):
+        assert sum(np.array_equal(got, one[t]) for got in carried) == 1, f"frame {t}"
     for t in (1, 2, 4, 5, 7, 8, 9):
         assert _coverage(many[t], truth[t]) >= _coverage(one[t], truth[t]) - 0.005, f"frame {t}"
         assert many[t].sum() <= 1.05 * truth[t].sum()
