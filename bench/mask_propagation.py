@@ -99,14 +99,16 @@ def coverage(pred: list[np.ndarray], truth: list[np.ndarray]) -> list[float]:
 def score(
     pred: list[np.ndarray], truth: list[np.ndarray], keys: list[int]
 ) -> tuple[float, float, float]:
-    """(mean coverage, min coverage, mean area ratio) over the non-keyframes."""
-    cov, area = [], []
-    for t, (p, g) in enumerate(zip(pred, truth, strict=True)):
-        if t in keys or not g.any():
-            continue
-        cov.append((p & g).sum() / g.sum())
-        area.append(p.sum() / g.sum())
-    return float(np.mean(cov)), float(np.min(cov)), float(np.mean(area))
+    """(mean coverage, min coverage, mean area ratio) over the non-keyframes that show the
+    object."""
+    cov = coverage(pred, truth)
+    frames = [t for t, g in enumerate(truth) if t not in keys and g.any()]
+    area = [pred[t].sum() / truth[t].sum() for t in frames]
+    return (
+        float(np.mean([cov[t] for t in frames])),
+        float(np.min([cov[t] for t in frames])),
+        float(np.mean(area)),
+    )
 
 
 def worst_outside(cov: list[float], keys: set[int]) -> float:

@@ -1139,11 +1139,10 @@ def propagate_masks(
         # frames on the 13 shared clips, 30 / 60 frames: area 2.72 -> 2.78 / 2.95 -> 3.04,
         # coverage unchanged).
         bounds = [-1, *indices]
-        arriving: MaskTracker | None = None
+        carried: MaskTracker | None = None  # the second keyframe's, once it reaches the first
         for k_prev, k_next in reversed(list(itertools.pairwise(bounds))):
             if k_next == 0:  # a keyframe on the first frame: nothing before it
                 break
-            carried = arriving if k_prev < 0 else None
             if carried is not None:
                 carried.step(store.get(k_next))  # into the keyframe it reached
             tracker.reset(store.get(k_next), kf[k_next], colours)
@@ -1160,7 +1159,8 @@ def propagate_masks(
                         result[t] = carry_on(result[t], first_masks[t])
                 if progress is not None:
                     progress(1)
-            arriving = tracker.fork()
+            if k_prev == first:  # the stretch before the first keyframe comes next
+                carried = tracker.fork()
         for t in range(last + 1, n):
             result[t] = forward[t]
             if first_masks.is_set(t):

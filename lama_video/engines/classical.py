@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from lama_video.config import InpaintConfig
 from lama_video.engines.base import fill_each
+from lama_video.flow import bbox
 
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 _BOX_MARGIN_PX = 3  # the hole's box is grown by the radius and this
@@ -65,10 +66,9 @@ class ClassicalEngine:
             # pixels within the radius of it, so the result is the same as on the whole frame
             # (a test checks it bit for bit). cv2.inpaint is channel-order agnostic (each channel
             # is filled the same way), so RGB goes in and comes out without conversion.
-            ys, xs = np.nonzero(hole)
-            h, w = hole.shape
-            y0, y1 = max(0, int(ys.min()) - margin), min(h, int(ys.max()) + 1 + margin)
-            x0, x1 = max(0, int(xs.min()) - margin), min(w, int(xs.max()) + 1 + margin)
+            box = bbox(hole, margin)
+            assert box is not None  # fill_each calls it on frames with a hole only
+            y0, y1, x0, x1 = box
             out = frame.copy()
             out[y0:y1, x0:x1] = cv2.inpaint(
                 np.ascontiguousarray(frame[y0:y1, x0:x1]),
