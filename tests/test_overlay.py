@@ -414,6 +414,45 @@ def test_unblender_rejects_an_empty_region() -> None:
         Unblender(np.zeros((8, 8), bool))
 
 
+def test_the_fits_channel_sums_are_numpys_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    for shape in ((19, 23, 3), (41, 3)):
+        x = rng.standard_normal(shape) * 1e4
+        x.flat[:3] = (np.nan, np.inf, -0.5)
+        assert np.array_equal(overlay_mod._channel_sum(x), x.sum(-1), equal_nan=True)
+        for colour in (np.array([250.0, 3.5, 0.0]), np.array([12.25, 200.0, 255.0], np.float32)):
+            want = (colour * x).sum(-1)
+            assert np.array_equal(overlay_mod._dot_colour(colour, x), want, equal_nan=True)
+
+
+def test_the_temporal_fit_reads_the_regions_pixels_only() -> None:
+    # Sums of a 40 % blend over random scenes, with garbage outside the region: the fit must not
+    # see the garbage, and must find the blend.
+    rng = np.random.default_rng(4)
+    h, w, n = 12, 16, 30
+    region = np.zeros((h, w), bool)
+    region[3:9, 4:12] = True
+    colour = np.array([240.0, 30.0, 60.0])
+    scenes = rng.uniform(0, 255, (n, h, w, 3))
+    frames = 0.4 * colour + 0.6 * scenes
+    sums = {
+        "i": frames.sum(0),
+        "f": scenes.sum(0),
+        "ii": (frames * frames).sum(0),
+        "if": (frames * scenes).sum(0),
+        "ff": (scenes * scenes).sum(0),
+    }
+    counts = np.full((h, w), float(n))
+    a, got = overlay_mod._temporal_fit(sums, counts, region, 1.0)
+    dirty = {
+        k: np.where(region[..., None], v, rng.uniform(-1e6, 1e6, v.shape)) for k, v in sums.items()
+    }
+    a2, got2 = overlay_mod._temporal_fit(dirty, counts, region, 1.0)
+    assert np.array_equal(a, a2) and np.array_equal(got, got2)
+    assert np.allclose(a[region], 0.4, atol=0.005) and not a[~region].any()
+    assert np.allclose(got, colour, atol=2.0)
+
+
 # --- Detection ------------------------------------------------------------------------------
 
 
