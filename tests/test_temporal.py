@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+import lama_video.flow_completion as fc
 from lama_video.config import TemporalConfig
 from lama_video.flow_completion import harmonic_fill, homography_fill
 from lama_video.temporal import TemporalEngine, _split_detail
@@ -161,6 +162,58 @@ def test_paired_homography_fill_recovers_fast_motion_from_where_the_two_fields_a
     np.testing.assert_array_equal(out[~hole], seen[~hole])
     err = np.abs(out - fields)[hole]
     assert err.max() < 0.05, err.max()
+
+
+def test_paired_homography_fill_gives_each_side_of_a_hole_its_own_motion(monkeypatch):
+    # An object the camera follows (still, right of x = 100) with the scene racing past behind
+    # it (8 px a frame, left), the hole straddling both: each side of the hole gets its own
+    # motion, in both fields. One homography gives the whole hole one of them.
+    h, w = 120, 200
+    ys, xs = np.mgrid[0:h, 0:w]
+    fields = np.zeros((h, w, 4), np.float32)
+    fields[xs < 100, 0] = 8.0  # forward, in frame a
+    fields[xs < 108, 2] = -8.0  # backward, in frame b (the scene has moved on by 8 px)
+    hole = ((xs - 100) / 30.0) ** 2 + ((ys - 60) / 24.0) ** 2 < 1
+    seen = fields.copy()
+    seen[hole] = 1e3  # whatever the hole holds is ignored
+    out = homography_fill(seen, hole, paired=True)
+    np.testing.assert_array_equal(out[~hole], seen[~hole])
+    for c, edge in ((0, 100), (2, 108)):
+        away = hole & (np.abs(xs - edge) > 6)
+        err = np.abs(out[..., c : c + 2] - fields[..., c : c + 2])[away]
+        assert err.max() < 0.05, (c, err.max())
+    # The round trip through both completed fields comes back on either side.
+    fwd_x = out[..., 0]
+    for side in (hole & (xs < 90), hole & (xs > 110)):
+        y, x = np.nonzero(side)
+        back = out[y, np.clip(np.rint(x + fwd_x[y, x]).astype(int), 0, w - 1), 2]
+        assert np.abs(fwd_x[y, x] + back).max() < 0.05
+    # With the second motion switched off, one motion for the whole hole: one side is 8 px off.
+    monkeypatch.setattr(fc, "_SECOND_SHARE", 2.0)
+    one = homography_fill(seen, hole, paired=True)
+    worst = max(
+        np.abs(one[..., 0] - fields[..., 0])[hole & (xs < 90)].mean(),
+        np.abs(one[..., 0] - fields[..., 0])[hole & (xs > 110)].mean(),
+    )
+    assert worst > 7.0, worst
+
+
+def test_two_motions_are_not_fitted_to_one():
+    # One camera motion with noise on a tenth of the ring: no second motion is made up.
+    h, w = 120, 200
+    ys, xs = np.mgrid[0:h, 0:w]
+    fwd_h = np.array([[1.02, 0.01, 2.5], [-0.01, 1.02, -1.0], [4e-5, 2e-5, 1.0]])
+    flow = np.concatenate(
+        [_homography_flow(fwd_h, h, w), _homography_flow(np.linalg.inv(fwd_h), h, w)], axis=2
+    )
+    rng = np.random.default_rng(6)
+    noisy = rng.random((h, w)) < 0.1
+    flow[noisy] += rng.normal(0, 4, (int(noisy.sum()), 4)).astype(np.float32)
+    hole = ((xs - 90) / 35.0) ** 2 + ((ys - 60) / 28.0) ** 2 < 1
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((33, 33), np.uint8)).astype(bool) & ~hole
+    ry, rx = np.nonzero(ring)
+    hy, hx = np.nonzero(hole)
+    assert fc._paired_two_motions(flow, rx, ry, hx, hy, 1.0) is None
 
 
 def test_homography_fill_falls_back_to_harmonic_without_one_camera_motion():
