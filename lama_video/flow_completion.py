@@ -17,7 +17,8 @@ DIS's patches and pyramid smear motion across the hole's edge (the temporal engi
 same smooth patch at the same place in both frames of a pair, which removes the object's motion
 from it, but not the smear), and a harmonic fill spreads that error over the whole hole. Where no
 single homography explains the ring (strong parallax, several motions), it falls back to the
-harmonic fill.
+harmonic fill; a forward/backward pair whose ring clearly holds two motions (an object the camera
+follows, the scene racing past) gets both, each part of the hole the nearer one's.
 """
 
 from __future__ import annotations
@@ -137,8 +138,11 @@ def homography_fill(
     src = np.stack([rx, ry], axis=1).astype(np.float32)
     fallback: list[int] = []  # first channels of the fields no single motion explains
     motions: list[NDArray[np.float32] | None] = []
-    if paired and flow.shape[2] == 4 and ry.size >= _MIN_RING_POINTS:
-        two = _paired_two_motions(flow, rx, ry, hx, hy, ransac_px)
+    joint = paired and flow.shape[2] == 4 and ry.size >= _MIN_RING_POINTS
+    # The pair's consistent ring correspondences, for both joint fits below (computed once).
+    pairs = _ring_pairs(flow, rx, ry) if joint else None
+    if pairs is not None:
+        two = _paired_two_motions(*pairs, hx, hy, ransac_px)
         if two is not None:
             out[hy, hx, 0:2], out[hy, hx, 2:4] = two
             return out
@@ -149,10 +153,10 @@ def homography_fill(
             motion = _camera_motion(src, disp, hx, hy, ransac_px, min_inlier_share)
         motions.append(motion)
     failed = any(m is None for m in motions)
-    if paired and flow.shape[2] == 4 and failed and ry.size >= _MIN_RING_POINTS:
+    if pairs is not None and failed:
         # Fast motion: DIS's ring flow is largely wrong and neither field alone is one motion.
         # Where the two fields agree they are mostly right; one motion fitted there both ways.
-        both = _paired_motion(flow, rx, ry, hx, hy, ransac_px, min_inlier_share)
+        both = _paired_motion(*pairs, hx, hy, ransac_px, min_inlier_share)
         if both is not None:
             motions = list(both)
     for c, motion in zip(range(0, flow.shape[2], 2), motions, strict=True):
@@ -166,9 +170,8 @@ def homography_fill(
 
 
 def _paired_motion(
-    flow: NDArray[np.float32],
-    rx: NDArray[np.intp],
-    ry: NDArray[np.intp],
+    s: NDArray[np.float32],
+    t: NDArray[np.float32],
     hx: NDArray[np.intp],
     hy: NDArray[np.intp],
     ransac_px: float,
@@ -176,12 +179,11 @@ def _paired_motion(
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
     """One homography for a forward/backward pair of fields, fitted on their consistent ring.
 
-    Ring pixels whose two flows agree (the round trip returns within ``1 + 0.05 |flow|`` px)
-    give correspondences both ways (the backward ones inverted); one homography H is fitted to
-    all of them, and the hole gets H forward and H^-1 backward: the completed pair is consistent
-    by construction. None where too few ring pixels agree or no single motion explains them.
+    ``s -> t``: the correspondences of :func:`_ring_pairs` (the ring pixels whose two flows
+    agree, both ways); one homography H is fitted to all of them, and the hole gets H forward and
+    H^-1 backward: the completed pair is consistent by construction. None where too few ring
+    pixels agree or no single motion explains them.
     """
-    s, t = _ring_pairs(flow, rx, ry)
     if len(s) < _MIN_RING_POINTS:
         return None
     hom = _fit(s, t, ransac_px, min_inlier_share)
@@ -219,9 +221,8 @@ def _ring_pairs(
 
 
 def _paired_two_motions(
-    flow: NDArray[np.float32],
-    rx: NDArray[np.intp],
-    ry: NDArray[np.intp],
+    s: NDArray[np.float32],
+    t: NDArray[np.float32],
     hx: NDArray[np.intp],
     hy: NDArray[np.intp],
     ransac_px: float,
@@ -230,11 +231,11 @@ def _paired_two_motions(
 
     An object the camera follows with the scene racing past behind it (a jump filmed from the
     side), a hole over a car's edge with the road beyond: the ring holds two motions, and one
-    homography gives the whole hole one of them. Fitted on both fields' consistent ring pixels at
-    once (:func:`_ring_pairs`): the first homography by RANSAC, the second on the pixels it
-    leaves out. Both are used when those pixels are at least ``_SECOND_SHARE`` of the ring, the
-    second homography explains at least ``_SECOND_FIT`` of them, the two together at least
-    ``_BOTH_SHARE`` of the ring, and they differ by at least ``_MOTIONS_APART_PX`` on the
+    homography gives the whole hole one of them. Fitted on both fields' consistent ring pixels
+    at once (``s -> t``, :func:`_ring_pairs`): the first homography by RANSAC, the second on the
+    pixels it leaves out. Both are used when those pixels are at least ``_SECOND_SHARE`` of the
+    ring, the second homography explains at least ``_SECOND_FIT`` of them, the two together at
+    least ``_BOTH_SHARE`` of the ring, and they differ by at least ``_MOTIONS_APART_PX`` on the
     second's pixels. Each hole pixel then takes the motion of the nearer ring pixels (their
     positions in frame a for the forward field, in frame b for the backward one, so the two
     fields agree).
@@ -242,7 +243,6 @@ def _paired_two_motions(
     Returns:
         The forward and backward displacements at ``(hx, hy)``, or None (no clear second motion).
     """
-    s, t = _ring_pairs(flow, rx, ry)
     n = len(s)
     if n < 2 * _MIN_RING_POINTS:
         return None

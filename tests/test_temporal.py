@@ -113,6 +113,12 @@ def _homography_flow(hom: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.stack([mx, my], axis=-1).astype(np.float32)
 
 
+def _pair_flows(hom: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(h, w, 4): the flow of ``hom`` and of its inverse (a forward/backward pair)."""
+    inv = np.linalg.inv(hom)
+    return np.concatenate([_homography_flow(hom, h, w), _homography_flow(inv, h, w)], axis=2)
+
+
 def test_homography_fill_carries_the_camera_motion_past_a_contaminated_border():
     # Two fields (forward and backward) of a zooming, panning, keystoned camera; next to the hole
     # the flow carries the object's motion (as DIS's patches smear it), and a tenth of the ring is
@@ -120,9 +126,7 @@ def test_homography_fill_carries_the_camera_motion_past_a_contaminated_border():
     h, w = 120, 200
     ys, xs = np.mgrid[0:h, 0:w]
     fwd_h = np.array([[1.02, 0.01, 2.5], [-0.01, 1.02, -1.0], [4e-5, 2e-5, 1.0]])
-    fields = np.concatenate(
-        [_homography_flow(fwd_h, h, w), _homography_flow(np.linalg.inv(fwd_h), h, w)], axis=2
-    )
+    fields = _pair_flows(fwd_h, h, w)
     hole = ((xs - 90) / 35.0) ** 2 + ((ys - 60) / 28.0) ** 2 < 1
     dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
     seen = fields.copy()
@@ -147,9 +151,7 @@ def test_paired_homography_fill_recovers_fast_motion_from_where_the_two_fields_a
     h, w = 120, 200
     ys, xs = np.mgrid[0:h, 0:w]
     fwd_h = np.array([[1.03, 0.0, 12.0], [0.0, 1.03, -4.0], [0.0, 0.0, 1.0]])
-    fields = np.concatenate(
-        [_homography_flow(fwd_h, h, w), _homography_flow(np.linalg.inv(fwd_h), h, w)], axis=2
-    )
+    fields = _pair_flows(fwd_h, h, w)
     hole = ((xs - 100) / 30.0) ** 2 + ((ys - 60) / 24.0) ** 2 < 1
     rng = np.random.default_rng(5)
     seen = fields.copy()
@@ -203,9 +205,7 @@ def test_two_motions_are_not_fitted_to_one():
     h, w = 120, 200
     ys, xs = np.mgrid[0:h, 0:w]
     fwd_h = np.array([[1.02, 0.01, 2.5], [-0.01, 1.02, -1.0], [4e-5, 2e-5, 1.0]])
-    flow = np.concatenate(
-        [_homography_flow(fwd_h, h, w), _homography_flow(np.linalg.inv(fwd_h), h, w)], axis=2
-    )
+    flow = _pair_flows(fwd_h, h, w)
     rng = np.random.default_rng(6)
     noisy = rng.random((h, w)) < 0.1
     flow[noisy] += rng.normal(0, 4, (int(noisy.sum()), 4)).astype(np.float32)
@@ -213,7 +213,7 @@ def test_two_motions_are_not_fitted_to_one():
     ring = cv2.dilate(hole.astype(np.uint8), np.ones((33, 33), np.uint8)).astype(bool) & ~hole
     ry, rx = np.nonzero(ring)
     hy, hx = np.nonzero(hole)
-    assert fc._paired_two_motions(flow, rx, ry, hx, hy, 1.0) is None
+    assert fc._paired_two_motions(*fc._ring_pairs(flow, rx, ry), hx, hy, 1.0) is None
 
 
 def test_homography_fill_falls_back_to_harmonic_without_one_camera_motion():
