@@ -34,12 +34,16 @@ starts at 0.5, this one at 0.9): copied and trusted (confidence >= 0.9), copied 
 confidence fallback fired), invented. Per class: its share of the pixels the flicker
 ratio is measured on, and its own ratio (output over ground truth, pooled over the clip).
 
+``--shift K`` pairs sequence i with sequence i+K instead (K = 1 is the issue's protocol): 13 other
+(background, object) pairs, each sequence still once as background and once as object, for a
+check that a result is not these 13 pairs' alone (the issue measures ours on unseen clips too).
+
 ``--per-frame exemplar`` runs the per-frame baseline with the exemplar engine instead of Telea
 (what ``--no-temporal`` runs by default without LaMa weights).
 
 Usage:
     python bench/fill_quality.py [--size 432x240] [--frames 40] [--seq NAME ...] [--json OUT]
-        [--stages] [--classes] [--per-frame telea|ns|exemplar]
+        [--shift K] [--stages] [--classes] [--per-frame telea|ns|exemplar]
 
 Data: ``../shared/data/sequences`` relative to the repository root; the script says so and stops
 when it is not there.
@@ -311,6 +315,14 @@ def main() -> None:
     ap.add_argument("--seq", nargs="*", help="only these sequences (default: all shared ones)")
     ap.add_argument("--config", type=Path, default=None, help="YAML preset for both engines")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    ap.add_argument(
+        "--shift",
+        type=int,
+        default=1,
+        help="pair each sequence (background) with the one this many places after it (object);"
+        " 1 is the issue's protocol, another shift gives 13 other pairs (a check that a result"
+        " does not hold on these pairs only)",
+    )
     ap.add_argument("--stages", action="store_true", help="texture ratio after each stage")
     ap.add_argument("--classes", action="store_true", help="flicker by the pixels' origin")
     ap.add_argument(
@@ -326,9 +338,14 @@ def main() -> None:
     names = sequences((w, h), args.seq)
     if len(names) < 2:
         sys.exit(f"fewer than two sequences at {w}x{h}: {names}")
-    pairs = [(names[i], names[(i + 1) % len(names)]) for i in range(len(names))]
+    if args.shift % len(names) == 0:
+        sys.exit(f"--shift {args.shift} pairs every sequence with itself ({len(names)} sequences)")
+    pairs = [(names[i], names[(i + args.shift) % len(names)]) for i in range(len(names))]
     cfg = load_config(args.config)
-    print(f"fill quality, {len(pairs)} pairs at {w}x{h}, {args.frames} frames, dilate 0")
+    print(
+        f"fill quality, {len(pairs)} pairs at {w}x{h}, {args.frames} frames, dilate 0"
+        + (f", pairing shift {args.shift}" if args.shift != 1 else "")
+    )
     results: dict[str, dict[str, dict[str, float]]] = {}
     stages: list[dict[tuple[str, str], float]] | None = [] if args.stages else None
     classes: dict[str, dict] | None = {} if args.classes else None
