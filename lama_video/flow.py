@@ -1,4 +1,4 @@
-"""Optical flow and warping (OpenCV DIS by default): estimate, scale, warp. Nothing else.
+"""Optical flow and warping (OpenCV DIS; sparse Lucas-Kanade tracks): estimate, scale, warp.
 
 Conventions: a flow field is (H, W, 2) float32 in pixels, ``flow[y, x] = (dx, dy)``, mapping a
 pixel of the *source* frame to its position in the *target* frame:
@@ -166,7 +166,10 @@ def fb_error(
 
 
 def estimate_gray(
-    estimator: FlowEstimator, src: NDArray[np.uint8], dst: NDArray[np.uint8]
+    estimator: FlowEstimator,
+    src: NDArray[np.uint8],
+    dst: NDArray[np.uint8],
+    init: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """DIS flow between two gray images at *their* size (no rescaling).
 
@@ -176,6 +179,8 @@ def estimate_gray(
     Args:
         estimator: supplies the DIS preset.
         src, dst: (h, w) uint8 gray, same size.
+        init: (h, w, 2) float32 flow DIS starts from (refined from its coarsest scale), instead of
+            zero: a motion larger than DIS's pyramid reaches from zero, known from elsewhere.
 
     Returns:
         (h, w, 2) float32 flow in pixels of that size.
@@ -185,7 +190,90 @@ def estimate_gray(
     # engine's crops change size from pair to pair, and results must not depend on call order
     # (window and Ray-part joins are exact).
     dis = cv2.DISOpticalFlow.create(_DIS_PRESETS[estimator.preset])
-    return _dis_calc(dis, src, dst).astype(np.float32, copy=False)
+    return _dis_calc(dis, src, dst, init).astype(np.float32, copy=False)
+
+
+#: Sparse tracks for :func:`track_homography`: at most this many corners, ...
+_TRACK_CORNERS = 600
+#: ... tracked with pyramidal Lucas-Kanade (21x21 windows, 4 levels above the image: motions of a
+#: few tens of pixels), kept when the track back lands within this of its start (px).
+_TRACK_FB_PX = 1.0
+_TRACK_MIN = 20  # tracks needed for a fit
+
+
+def track_homography(
+    src: NDArray[np.uint8],
+    dst: NDArray[np.uint8],
+    where: NDArray[np.bool_],
+    *,
+    min_inlier_share: float = 0.5,
+) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.float32]] | None:
+    """The motion ``src -> dst`` of the corners in ``where``, as one homography.
+
+    Corners (Shi-Tomasi) are tracked with pyramidal Lucas-Kanade both ways; the tracks that
+    return within ``_TRACK_FB_PX`` are fitted with RANSAC (1 px). Unlike dense DIS started from
+    zero, the pyramid follows motions of a few tens of pixels (a whip pan).
+
+    Args:
+        src, dst: (h, w) uint8 gray, same size.
+        where: (h, w) bool, where corners may be taken (the scene, not the holes).
+        min_inlier_share: None unless this share of the consistent tracks fit the homography
+            (one motion, not several).
+
+    Returns:
+        (homography, points in ``src``, their positions in ``dst``) of the fit's inliers, or None.
+    """
+    corners = cv2.goodFeaturesToTrack(
+        src, _TRACK_CORNERS, 0.01, 4, mask=where.view(np.uint8) * np.uint8(255)
+    )
+    if corners is None or len(corners) < _TRACK_MIN:
+        return None
+    lk = {"winSize": (21, 21), "maxLevel": 4}
+    moved, ok_f, _ = cv2.calcOpticalFlowPyrLK(src, dst, corners, None, **lk)  # type: ignore[call-overload]
+    back, ok_b, _ = cv2.calcOpticalFlowPyrLK(dst, src, moved, None, **lk)  # type: ignore[call-overload]
+    p0, p1 = corners.reshape(-1, 2), moved.reshape(-1, 2)
+    ok = (ok_f.ravel() == 1) & (ok_b.ravel() == 1)
+    ok &= vector_length(back.reshape(-1, 2) - p0) < _TRACK_FB_PX
+    if int(ok.sum()) < _TRACK_MIN:
+        return None
+    hom, inliers = cv2.findHomography(p0[ok], p1[ok], cv2.RANSAC, 1.0)
+    if hom is None or inliers is None or float(inliers.mean()) < min_inlier_share:
+        return None
+    keep = inliers.ravel().astype(bool)
+    return (
+        cast(NDArray[np.float64], hom),
+        p0[ok][keep].astype(np.float32),
+        p1[ok][keep].astype(np.float32),
+    )
+
+
+def homography_field(
+    hom: NDArray[np.float64], box: tuple[int, int, int, int]
+) -> NDArray[np.float32]:
+    """``hom`` as a displacement field over ``box`` (y0, y1, x0, x1) of the frame it maps from."""
+    y0, y1, x0, x1 = box
+    pts = grid(y1 - y0, x1 - x0) + np.array([x0, y0], np.float32)
+    moved = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), hom).reshape(pts.shape)
+    return cast(NDArray[np.float32], (moved - pts).astype(np.float32))
+
+
+def photometric_error(
+    src: NDArray[np.uint8], dst: NDArray[np.uint8], flow: NDArray[np.float32], radius_px: int = 3
+) -> NDArray[np.float32]:
+    """Mean |src - dst pulled along flow| over a (2r+1)^2 box at each pixel, (h, w) float32."""
+    h, w = src.shape[:2]
+    at = grid(h, w) + flow
+    pulled = cv2.remap(
+        dst.astype(np.float32),
+        at[..., 0],
+        at[..., 1],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    diff = np.abs(src.astype(np.float32) - pulled)
+    x, y = at[..., 0], at[..., 1]
+    diff[(x < -0.5) | (x > w - 0.5) | (y < -0.5) | (y > h - 0.5)] = 255.0  # no support there
+    return box_blur(diff, radius_px)
 
 
 # OpenCV's DIS refuses images whose sides are both below 12 px (dis_flow.cpp: "either width or
@@ -194,14 +282,25 @@ _DIS_MIN_SIDE_PX = 12
 _DIS_PAD_TO_PX = 16
 
 
-def _dis_calc(dis: Any, src: NDArray[np.uint8], dst: NDArray[np.uint8]) -> NDArray[np.float32]:
+def _dis_calc(
+    dis: Any,
+    src: NDArray[np.uint8],
+    dst: NDArray[np.uint8],
+    init: NDArray[np.float32] | None = None,
+) -> NDArray[np.float32]:
+    """``dis.calc``, started from ``init`` when given (OpenCV 4 needs ``setUseInitialFlow``;
+    OpenCV 5 starts from any flow passed in)."""
     h, w = src.shape[:2]
+    start = None if init is None else np.array(init, np.float32, order="C", copy=True)
+    if hasattr(dis, "setUseInitialFlow"):
+        dis.setUseInitialFlow(start is not None)
     if max(h, w) >= _DIS_MIN_SIDE_PX:
-        return dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), None)
+        return dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), start)
     pad = (0, _DIS_PAD_TO_PX - h, 0, _DIS_PAD_TO_PX - w)
     a = cv2.copyMakeBorder(src, *pad, cv2.BORDER_REPLICATE)
     b = cv2.copyMakeBorder(dst, *pad, cv2.BORDER_REPLICATE)
-    return dis.calc(a, b, None)[:h, :w]
+    padded = None if start is None else cv2.copyMakeBorder(start, *pad, cv2.BORDER_REPLICATE)
+    return dis.calc(a, b, padded)[:h, :w]
 
 
 _REMAP_COLS = 4096  # cv2.remap needs every side below SHRT_MAX, so point lists are folded into rows

@@ -555,8 +555,11 @@ class TemporalEngine:
             # (one frame's hole alone in each frame would move with it, and its coarse pyramid
             # levels and patches would carry that motion well beyond the hole).
             u = both[y0:y1, x0:x1]
-            ab, ba = self._dis_both(
-                _smooth_fill(a.gray[y0:y1, x0:x1], u), _smooth_fill(b.gray[y0:y1, x0:x1], u)
+            ga, gb = _smooth_fill(a.gray[y0:y1, x0:x1], u), _smooth_fill(b.gray[y0:y1, x0:x1], u)
+            ab, ba = self._dis_both(ga, gb)
+            # That still patch can hold DIS back in a fast pan: tracked corners correct it.
+            ab, ba = _with_tracked_motion(
+                self._flow, (a.gray, b.gray), (ga, gb), (ab, ba), grown, (y0, y1, x0, x1)
             )
             raw = np.concatenate(
                 [fl.extend_crop(ab, y0, x0, h, w), fl.extend_crop(ba, y0, x0, h, w)], axis=2
@@ -1223,6 +1226,67 @@ class _Cells:
         my = np.clip((ys - self.y0 + 0.5) / c - 0.5, 0, self.gh - 1).astype(np.float32)
         mx = np.clip((xs - self.x0 + 0.5) / c - 0.5, 0, self.gw - 1).astype(np.float32)
         return cast(NDArray[np.float32], fl.sample_points(grid, mx, my))
+
+
+#: DIS on a pair's box is trusted as it is where it moves all but ``_TRACK_OFF_SHARE`` of the
+#: box's tracked corners within ``_TRACK_AGREE_PX`` (working px) of where Lucas-Kanade tracked them.
+_TRACK_AGREE_PX = 1.0
+_TRACK_OFF_SHARE = 0.1
+
+
+def _with_tracked_motion(
+    estimator: fl.FlowEstimator,
+    grays: tuple[NDArray[np.uint8], NDArray[np.uint8]],
+    crops: tuple[NDArray[np.uint8], NDArray[np.uint8]],
+    flows: tuple[NDArray[np.float32], NDArray[np.float32]],
+    grown: NDArray[np.bool_],
+    box: tuple[int, int, int, int],
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """A pair's box flows, corrected where DIS missed a large motion.
+
+    DIS starts from zero motion on a small box, and the union of the two frames' holes, filled
+    with the same smooth patch at the same place in both (see ``_flows``), is a large still
+    feature: in a fast pan (20-30 px a frame at 432x240) DIS around it can stop at a fraction of
+    the motion, and the camera motion fitted on that ring is wrong by as much (13 px on
+    motocross-jump's whip pan). Sparse corners of the box outside the holes, tracked with
+    pyramidal Lucas-Kanade, follow such motions; where they fit one homography and DIS disagrees
+    with them, DIS runs again from that homography, and each pixel keeps whichever of the two
+    flows matches the frames better there (photometric error over 7x7).
+
+    Args:
+        estimator: the DIS preset.
+        grays: the two frames' full working-size grays (corners are taken there, in the box).
+        crops: the two box crops DIS ran on (holes smooth-filled).
+        flows: DIS on them, a -> b and b -> a.
+        grown: the pair's grown union of holes (no corners there).
+        box: (y0, y1, x0, x1) of the crops.
+
+    Returns:
+        The two flows, corrected or as given.
+    """
+    ab, ba = flows
+    y0, y1, x0, x1 = box
+    where = np.zeros_like(grown)
+    where[y0:y1, x0:x1] = True
+    where &= ~grown
+    fit = fl.track_homography(grays[0], grays[1], where)
+    if fit is None:
+        return ab, ba
+    hom, p0, p1 = fit
+    dis_says = fl.sample_points(ab, p0[:, 0] - x0, p0[:, 1] - y0)
+    off = fl.vector_length(dis_says - (p1 - p0)) > _TRACK_AGREE_PX
+    if float(off.mean()) <= _TRACK_OFF_SHARE:
+        return ab, ba
+    ga, gb = crops
+    ab2 = fl.estimate_gray(estimator, ga, gb, fl.homography_field(hom, box))
+    inverse = np.linalg.inv(hom).astype(np.float64)
+    ba2 = fl.estimate_gray(estimator, gb, ga, fl.homography_field(inverse, box))
+    take_ab = fl.photometric_error(ga, gb, ab2) < fl.photometric_error(ga, gb, ab)
+    take_ba = fl.photometric_error(gb, ga, ba2) < fl.photometric_error(gb, ga, ba)
+    return (
+        np.where(take_ab[..., None], ab2, ab).astype(np.float32),
+        np.where(take_ba[..., None], ba2, ba).astype(np.float32),
+    )
 
 
 def _blend(a: _Pred, b: _Pred) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:

@@ -140,3 +140,66 @@ def test_fb_error_on_a_box_equals_the_whole_frames():
     # (The whole frame's error is inf on its last row and column, whose bilinear reads pass
     # the edge; 0 elsewhere outside the box.)
     assert not full[:-1, :-1][outside[:-1, :-1]].any()
+
+
+def test_estimate_gray_starts_from_an_initial_flow():
+    # A 25 px shift of a 120x160 crop: DIS from zero stops far short of it; started from a guess
+    # 3 px off it lands on it.
+    big = _noise(160, 240)
+    a, b = big[20:140, 40:200], big[20:140, 15:175]  # content moves 25 px right from a to b
+    est = fl.FlowEstimator(preset="medium")
+    inner = np.s_[20:-20, 40:-40]
+    plain = fl.estimate_gray(est, a, b)
+    assert abs(float(np.median(plain[inner][..., 0])) - 25.0) > 5.0
+    guess = np.zeros((*a.shape, 2), np.float32)
+    guess[..., 0] = 22.0
+    started = fl.estimate_gray(est, a, b, guess)
+    assert abs(float(np.median(started[inner][..., 0])) - 25.0) < 0.2
+    assert abs(float(np.median(started[inner][..., 1]))) < 0.2
+    assert guess[..., 0].min() == 22.0  # the guess is not written into
+
+
+def test_track_homography_follows_a_large_shift_and_declines_two_motions():
+    big = _noise(200, 260)
+    a, b = big[30:170, 30:230], big[8:148, 30:230]  # content moves 22 px down from a to b
+    where = np.ones(a.shape, bool)
+    where[50:90, 80:120] = False  # no corners in the "hole"
+    fit = fl.track_homography(a, b, where)
+    assert fit is not None
+    hom, p0, p1 = fit
+    moved = fl.homography_field(hom, (0, a.shape[0], 0, a.shape[1]))
+    # Within the fit's 1 px RANSAC tolerance everywhere, a tenth of it in the middle.
+    np.testing.assert_allclose(moved, np.broadcast_to([0, 22], moved.shape), atol=0.5)
+    np.testing.assert_allclose(moved[60:80, 90:110], 0 * moved[60:80, 90:110] + [0, 22], atol=0.1)
+    assert len(p0) >= 20
+    assert where[np.rint(p0[:, 1]).astype(int), np.rint(p0[:, 0]).astype(int)].all()
+    np.testing.assert_allclose(p1 - p0, np.broadcast_to([0, 22], p0.shape), atol=1.0)
+    # Three bands moving 6 px down, not at all and 6 px up: no motion holds half the tracks.
+    three = big[24:164, 30:230].copy()
+    three[:, 67:133] = big[30:170, 97:163]
+    three[:, 133:] = big[36:176, 163:230]
+    assert fl.track_homography(a, three, where) is None
+    one_of_three = fl.track_homography(a, three, where, min_inlier_share=0.2)
+    assert one_of_three is not None  # one band's motion, when a minority may do
+    dy = float(np.median(one_of_three[2][:, 1] - one_of_three[1][:, 1]))
+    assert min(abs(dy - m) for m in (6.0, 0.0, -6.0)) < 0.5
+    # Nothing to track.
+    flat = np.full_like(a, 128)
+    assert fl.track_homography(flat, flat, where) is None
+
+
+def test_homography_field_and_photometric_error():
+    hom = np.array([[1.0, 0, 3.5], [0, 1, -2.0], [0, 0, 1]])
+    field = fl.homography_field(hom, (10, 20, 30, 45))
+    assert field.shape == (10, 15, 2) and field.dtype == np.float32
+    np.testing.assert_allclose(field[..., 0], 3.5, atol=1e-5)
+    np.testing.assert_allclose(field[..., 1], -2.0, atol=1e-5)
+    big = _noise(80, 100)
+    a, b = big[10:70, 10:90], big[10:70, 14:94]  # content moves 4 px left from a to b
+    right = np.zeros((60, 80, 2), np.float32)
+    right[..., 0] = -4.0
+    err = fl.photometric_error(a, b, right)
+    assert err.shape == a.shape and float(err[:, 8:].max()) < 1e-3  # exact where b has it
+    assert float(err[:, 0].min()) > 50.0  # carried out of the image: no support
+    wrong = fl.photometric_error(a, b, np.zeros_like(right))
+    assert float(wrong[:, 8:].mean()) > 10.0

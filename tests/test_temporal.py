@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import lama_video.flow_completion as fc
+from lama_video import flow as fl
 from lama_video.config import TemporalConfig
 from lama_video.flow_completion import harmonic_fill, homography_fill
-from lama_video.temporal import TemporalEngine, _split_detail
+from lama_video.temporal import TemporalEngine, _smooth_fill, _split_detail, _with_tracked_motion
 from lama_video.video import Frame
 
 
@@ -259,6 +260,56 @@ def test_camera_motion_fill_recovers_perspective_background_better_than_harmonic
     # The flow next to the hole no longer carries the occluder's motion, so even a harmonic
     # completion of it stays close to the camera's.
     assert np.mean(errs["harmonic"]) < 4.0 and max(errs["harmonic"]) < 8.0, errs
+
+
+def _pan_pair(dy: int):
+    """Two working-size grays of a scene panning ``dy`` px down, a still hole in the middle,
+    their box crops with the hole filled smoothly (as the engine's pair flows see them), DIS
+    on those, the grown hole and the box."""
+    img = np.random.default_rng(0).integers(0, 256, (300, 432)).astype(np.float32)
+    img = cv2.normalize(cv2.GaussianBlur(img, (0, 0), 2.0), None, 0, 255, cv2.NORM_MINMAX)
+    big = img.astype(np.uint8)
+    a, b = big[30:270], big[30 - dy : 270 - dy]
+    hole = np.zeros(a.shape, bool)
+    cv2.circle(hole.view(np.uint8), (216, 120), 30, 1, -1)
+    grown = fl.dilate(hole, 8)
+    box = fl.bbox(grown, 48)
+    assert box is not None
+    y0, y1, x0, x1 = box
+    crops = (
+        _smooth_fill(a[y0:y1, x0:x1], hole[y0:y1, x0:x1]),
+        _smooth_fill(b[y0:y1, x0:x1], hole[y0:y1, x0:x1]),
+    )
+    est = fl.FlowEstimator(preset="medium")
+    flows = (fl.estimate_gray(est, *crops), fl.estimate_gray(est, crops[1], crops[0]))
+    ring = (fl.dilate(grown, 16) & ~grown)[y0:y1, x0:x1]
+    return est, (a, b), crops, flows, grown, box, ring
+
+
+def test_tracked_corners_correct_dis_that_stopped_short_of_a_fast_pan():
+    # A pan of 24 px a frame around a still, smoothly filled hole: DIS from zero stops near zero
+    # motion around it, and the camera motion fitted on that ring would be 24 px off. The
+    # corrected flows follow the pan on the ring, both ways.
+    est, grays, crops, flows, grown, box, ring = _pan_pair(24)
+    assert abs(float(np.median(flows[0][ring][:, 1])) - 24.0) > 10.0  # DIS alone is far off
+    ab, ba = _with_tracked_motion(est, grays, crops, flows, grown, box)
+    assert ab.dtype == np.float32 and ab.shape == flows[0].shape
+    assert abs(float(np.median(ab[ring][:, 1])) - 24.0) < 0.3
+    assert abs(float(np.median(ba[ring][:, 1])) + 24.0) < 0.3
+    assert float(np.mean(np.abs(ab[ring][:, 1] - 24.0) < 1.0)) > 0.8
+    done = homography_fill(
+        np.concatenate([fl.extend_crop(f, box[0], box[2], *grown.shape) for f in (ab, ba)], 2),
+        grown,
+        paired=True,
+    )
+    hole_motion = np.median(done[grown], axis=0)
+    np.testing.assert_allclose(hole_motion, [0, 24, 0, -24], atol=0.3)
+
+
+def test_tracked_corners_leave_dis_alone_where_it_follows_them():
+    est, grays, crops, flows, grown, box, _ = _pan_pair(6)
+    ab, ba = _with_tracked_motion(est, grays, crops, flows, grown, box)
+    assert ab is flows[0] and ba is flows[1]
 
 
 # ---------------------------------------------------------------- propagation
