@@ -266,9 +266,7 @@ def _pan_pair(dy: int):
     """Two working-size grays of a scene panning ``dy`` px down, a still hole in the middle,
     their box crops with the hole filled smoothly (as the engine's pair flows see them), DIS
     on those, the grown hole and the box."""
-    img = np.random.default_rng(0).integers(0, 256, (300, 432)).astype(np.float32)
-    img = cv2.normalize(cv2.GaussianBlur(img, (0, 0), 2.0), None, 0, 255, cv2.NORM_MINMAX)
-    big = img.astype(np.uint8)
+    big = np.ascontiguousarray(_texture(300, 432)[..., 0])
     a, b = big[30:270], big[30 - dy : 270 - dy]
     hole = np.zeros(a.shape, bool)
     cv2.circle(hole.view(np.uint8), (216, 120), 30, 1, -1)
