@@ -247,6 +247,77 @@ def track_homography(
     )
 
 
+#: :func:`align_homography`: ORB keypoints per image, and the matches its first fit needs.
+_ALIGN_FEATURES = 3000
+_ALIGN_MIN_MATCHES = 12
+
+
+def align_homography(
+    src: NDArray[np.uint8], dst: NDArray[np.uint8], where: NDArray[np.bool_]
+) -> NDArray[np.float64] | None:
+    """The homography taking ``src``'s scene to ``dst``'s, for frames any distance apart.
+
+    ORB keypoints of ``src`` (inside ``where``) and of ``dst`` are matched (cross-checked
+    Hamming) and fitted with RANSAC (3 px): that reaches motions of any size, to about a pixel
+    (where ORB finds too few keypoints, the tracks below start from rest). The fit is then
+    refined with sub-pixel tracks: Shi-Tomasi corners of ``src`` in ``where``, tracked into
+    ``dst`` by pyramidal Lucas-Kanade started where the first fit puts them (so only a residual
+    is tracked), kept when the track back returns within 1 px, and fitted again (RANSAC, 1 px).
+
+    Args:
+        src, dst: (h, w) uint8 gray; sizes may differ.
+        where: (h, w) bool over ``src``: where its scene may be used (not the object).
+
+    Returns:
+        (3, 3) float64 homography (``src`` pixel -> ``dst`` pixel), or None where either fit
+        finds too few consistent points (no shared scene, or several motions, none dominant).
+    """
+    rough = _matched_homography(src, dst, where)
+    corners = cv2.goodFeaturesToTrack(
+        src, _TRACK_CORNERS, 0.01, 4, mask=where.view(np.uint8) * np.uint8(255)
+    )
+    if corners is None or len(corners) < _TRACK_MIN:
+        return None
+    # From the matched fit, only a residual is left to track; without one (too few keypoints: a
+    # small or plain frame), the pyramid's 4 levels reach a few tens of pixels from rest.
+    guess = corners if rough is None else cv2.perspectiveTransform(corners, rough)
+    levels = 4 if rough is None else 2
+    lk = {"winSize": (21, 21), "maxLevel": levels, "flags": cv2.OPTFLOW_USE_INITIAL_FLOW}
+    moved, ok_f, _ = cv2.calcOpticalFlowPyrLK(src, dst, corners, guess.astype(np.float32), **lk)  # type: ignore[call-overload]
+    back, ok_b, _ = cv2.calcOpticalFlowPyrLK(dst, src, moved, corners.copy(), **lk)  # type: ignore[call-overload]
+    p0, p1 = corners.reshape(-1, 2), moved.reshape(-1, 2)
+    h, w = dst.shape[:2]
+    ok = (ok_f.ravel() == 1) & (ok_b.ravel() == 1)
+    ok &= vector_length(back.reshape(-1, 2) - p0) < _TRACK_FB_PX
+    ok &= (p1[:, 0] >= 0) & (p1[:, 0] <= w - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= h - 1)
+    if int(ok.sum()) < _TRACK_MIN:
+        return None
+    hom, inliers = cv2.findHomography(p0[ok], p1[ok], cv2.RANSAC, 1.0)
+    if hom is None or inliers is None or float(inliers.mean()) < 0.5:
+        return None
+    return cast(NDArray[np.float64], hom)
+
+
+def _matched_homography(
+    src: NDArray[np.uint8], dst: NDArray[np.uint8], where: NDArray[np.bool_]
+) -> NDArray[np.float64] | None:
+    """:func:`align_homography`'s first fit: ORB matches (cross-checked), RANSAC 3 px."""
+    orb = cv2.ORB_create(_ALIGN_FEATURES)  # type: ignore[attr-defined]
+    kp_a, des_a = orb.detectAndCompute(src, where.view(np.uint8) * np.uint8(255))
+    kp_b, des_b = orb.detectAndCompute(dst, None)
+    if des_a is None or des_b is None or len(kp_a) < _ALIGN_MIN_MATCHES:
+        return None
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(des_a, des_b)
+    if len(matches) < _ALIGN_MIN_MATCHES:
+        return None
+    pa = np.array([kp_a[m.queryIdx].pt for m in matches], np.float32)
+    pb = np.array([kp_b[m.trainIdx].pt for m in matches], np.float32)
+    hom, inliers = cv2.findHomography(pa, pb, cv2.RANSAC, 3.0)
+    if hom is None or inliers is None or int(inliers.sum()) < _ALIGN_MIN_MATCHES:
+        return None
+    return cast(NDArray[np.float64], hom)
+
+
 def homography_field(
     hom: NDArray[np.float64], box: tuple[int, int, int, int]
 ) -> NDArray[np.float32]:

@@ -24,7 +24,7 @@ from lama_video import masks as masks_mod
 from lama_video.composite import composite
 from lama_video.config import InpaintConfig, RunConfig
 from lama_video.engines import ImageEngine, make_image_engine
-from lama_video.errors import EncodeError, MaskError
+from lama_video.errors import ConfigError, EncodeError, MaskError
 from lama_video.masks import Box, MaskTrack
 from lama_video.outputs import OutputKind, check_output
 from lama_video.overlay import Detection, Unblender, detect_overlays
@@ -35,6 +35,7 @@ from lama_video.video import (
     count_frames,
     is_image_sequence_path,
     open_video,
+    read_image,
 )
 
 log = logging.getLogger(__name__)
@@ -537,6 +538,38 @@ def open_mask_track(
     return masks_mod.load_masks(src, width=width, height=height, n_frames=n_frames, cfg=cfg.masks)
 
 
+def load_references(
+    references: Mapping[int, str | os.PathLike[str]] | None,
+    width: int,
+    height: int,
+    n_frames: int | None,
+) -> dict[int, NDArray[np.uint8]]:
+    """Read and check clean plates: ``{frame index: image}`` -> ``{frame index: RGB}``.
+
+    Raises:
+        MaskError: an index outside the clip, or an image of another size than the video.
+        VideoOpenError: an image that is missing or unreadable.
+    """
+    plates: dict[int, NDArray[np.uint8]] = {}
+    for index, path in sorted((references or {}).items()):
+        if index < 0 or (n_frames is not None and index >= n_frames):
+            clip = f"0..{n_frames - 1}" if n_frames else "in the clip"
+            raise MaskError(
+                f"--reference {index}:{path}: frame {index} is not in the clip (frames {clip}); "
+                "expected FRAME:IMAGE with a 0-based frame number"
+            )
+        rgb = read_image(path)
+        if rgb.shape[:2] != (height, width):
+            raise MaskError(
+                f"--reference {index}:{path} is {rgb.shape[1]}x{rgb.shape[0]} but the video is "
+                f"{width}x{height}; expected the video's frame {index} at full size with the "
+                "object removed (export it from the frame, e.g. with `lama-video remove ... -o "
+                "frames/` and an image editor)"
+            )
+        plates[index] = rgb
+    return plates
+
+
 def remove_object(
     input: str | os.PathLike[str],
     mask: str | os.PathLike[str] | Box | None = None,
@@ -552,6 +585,7 @@ def remove_object(
     qc: str | os.PathLike[str] | None = None,
     report: str | os.PathLike[str] | None = None,
     overlay: str | os.PathLike[str] | None = None,
+    references: Mapping[int, str | os.PathLike[str]] | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video (or image sequence) and write the result.
 
@@ -580,6 +614,10 @@ def remove_object(
             finds it (:func:`find_overlays`), a path is one mask image of it. Where it is
             semi-transparent the background is un-blended (:class:`lama_video.overlay.Unblender`),
             where it is opaque it is filled; its region joins the holes of ``mask``, if any.
+        references: ``{frame index: image}``, clean plates: that frame with the object removed
+            by hand (After Effects' reference frames). What no frame of the clip shows is taken
+            from the nearest plate, aligned to each frame, instead of being invented (the
+            temporal engine only).
 
     Raises:
         LamaVideoError: bad input; nothing is written under ``output`` in that case.
@@ -593,7 +631,13 @@ def remove_object(
         None if isinstance(mask, Box) else mask,
         *(keyframe_masks or {}).values(),
         None if overlay is None or str(overlay) == "auto" else overlay,
+        *(references or {}).values(),
     )
+    if references and not cfg.temporal.enabled:
+        raise ConfigError(
+            "--reference needs the temporal engine (the clean plate is carried to the other "
+            "frames along their motion); drop --no-temporal / temporal.enabled: false"
+        )
     check_paths(in_path, out_path, overwrite=overwrite, sources=sources)
     qc_path = Path(qc) if qc is not None else None
     report_path = Path(report) if report is not None else None
@@ -640,8 +684,12 @@ def remove_object(
         region = None
         if overlay is not None:
             region = overlay_region(overlay, in_path, width=info.width, height=info.height, cfg=cfg)
+        plates = load_references(references, info.width, info.height, n_frames)
         engine = build_video_engine(cfg, image_engine)
         log.info("engine: %s", engine.name)
+        if plates:
+            engine.references = plates
+            log.info("clean plates on frame(s) %s", ", ".join(str(k) for k in sorted(plates)))
         reviewing = qc_path is not None or report_path is not None
         qc_report = QcReport() if report_path is not None else None
         if (reviewing or overlay is not None) and hasattr(engine, "record_qc"):

@@ -33,6 +33,10 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    misplaced by a few pixels, and a smooth fill alone is a smear. That detail moves where the
    copy is wrong, so smoothing (step 6) averages it over time in full (blending towards the
    invented (keyframe) fill instead: texture ratio +0.03, flicker ratio +0.05, -0.21 dB).
+   **Clean plates** (``references``, ``remove --reference``): a frame given with the object
+   painted out by hand has nothing to fill, so its pixels in the hole are propagated like any
+   footage. Pixels still missing in frames the propagation does not reach from it (other
+   windows) take the nearest plate aligned by one homography, where it fits around the hole.
 5. **Hallucination.** Pixels that no frame shows are filled by the image engine on keyframes (frame
    index a multiple of ``keyframe_interval``), in one batched call, and every other frame pulls that
    fill along the flow from its nearest keyframes, so the invented content is the same over time.
@@ -76,6 +80,7 @@ from numpy.typing import NDArray
 from lama_video import flow as fl
 from lama_video.config import TemporalConfig
 from lama_video.engines import ImageEngine
+from lama_video.errors import MaskError
 from lama_video.flow_completion import harmonic_fill, homography_fill
 from lama_video.qc import QcInfo
 from lama_video.video import Frame
@@ -92,6 +97,17 @@ _SEAM_CELL_PX = 4  # the seam membrane is solved on a grid this many times coars
 # invisible, a per-frame re-invention flickers. Only points that leave the frame are dropped.
 _TRACK_SLACK = float("inf")
 _CROP_MARGIN_PX = 48  # context around leftover pixels given to the image engine
+#: A clean plate is aligned to a frame on the scene beyond this far from the frame's hole (px),
+#: and its colours matched on a ring this wide around the hole.
+_PLATE_MARGIN_PX = 8
+#: ... and used only where, on that ring, the aligned plate (its light matched) is within this
+#: many grey levels of the frame (median over the ring): one homography explains a still camera,
+#: a pan or a flat scene; where parallax or the scene's own motion leave it wrong, a plate
+#: carried so is worse than the image engine's invention (bench/reference_plate.py).
+_PLATE_MISFIT = 3.0
+#: A plate is its frame with the object painted out: outside the hole the two differ by at most
+#: this (median grey levels; an export by another decoder or a light touch-up stays well under).
+_PLATE_SAME = 8.0
 _CONF_CELL_PX = 8  # ring mismatch (propagation confidence) is averaged on cells this large
 # Smoothing is held back by (1 - confidence) in full up to ``_EDGE_FULL_PX`` from the hole's edge,
 # fading to nothing at ``_EDGE_HOLD_PX`` (13 pairs at 432x240: hole PSNR +0.22 dB, every pair up;
@@ -278,6 +294,10 @@ class TemporalEngine:
         # consumer takes them with pop_qc (they are held only until then).
         self.record_qc = False
         self._qc: dict[int, QcInfo] = {}
+        # Clean plates (After Effects' "reference frames"): {stream position: (H, W, 3) uint8
+        # RGB of that frame with the object removed by hand}. What no frame shows comes from the
+        # nearest one, aligned to each frame, before the image engine invents anything.
+        self.references: dict[int, NDArray[np.uint8]] = {}
         # Diagnostics (bench/fill_quality.py --stages): called as (stage, frame index, (H, W, 3)
         # uint8 image, (H, W) bool pixels that stage has filled) after each stage of a window:
         # propagated, seam, confidence, hallucinated, smoothed. None = off (no cost).
@@ -388,6 +408,17 @@ class TemporalEngine:
         n = len(buf)
         frames = [f.rgb for f, _ in buf]
         holes = [h for _, h in buf]
+        for t in range(n):
+            # A clean plate is that frame with nothing to fill: its pixels in the hole are
+            # footage like any other frame's, and propagation carries them along the flow.
+            plate = self.references.get(start + t)
+            if plate is not None:
+                _check_plate(plate, frames[t], holes[t], start + t)
+                if self.record_qc and holes[t].any():
+                    ys, xs = np.nonzero(holes[t])
+                    conf = np.ones(ys.size, np.float32)  # the plate is footage, none invented
+                    self._qc[buf[t][0].index] = QcInfo(ys=ys, xs=xs, confidence=conf)
+                frames[t], holes[t] = plate, np.zeros_like(holes[t])
         has = [bool(h.any()) for h in holes]
         if not any(has):
             return [_Canvas(f, None) for f in frames]
@@ -473,6 +504,8 @@ class TemporalEngine:
             partial(tick, "backward", 1.0 / n_holes),
         )
         _overlap_threads(finish, backward)
+        if self.references:
+            self._from_references(start, buf, holes, pix, filled, missing)
         self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
         tick("invent", 1.0)
         if self.stage_hook is not None:
@@ -677,6 +710,82 @@ class TemporalEngine:
             yield t, _Pred(color=color, dist=dist)
 
     # ------------------------------------------------------------------ hallucination
+
+    def _from_references(
+        self,
+        start: int,
+        buf: list[Item],
+        holes: list[NDArray[np.bool_]],
+        pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None],
+        filled: list[_Canvas],
+        missing: list[NDArray[np.bool_] | None],
+    ) -> None:
+        """Fill the pixels no frame shows from the nearest clean plate (``references``).
+
+        The plate is aligned to each frame by one homography (:func:`lama_video.flow.
+        align_homography`: ORB matches refined by sub-pixel tracks, frames any distance apart),
+        fitted on the scene outside the frame's hole; on the plate's own frame it is the
+        identity. Each such pixel reads the plate where the homography takes it (bicubic),
+        shifted by the median colour difference between frame and plate on a ring around the
+        hole (the light may differ from the plate's frame). A frame the plate cannot be aligned
+        to, or whose ring the aligned plate does not match (``_PLATE_MISFIT``: parallax, a
+        moving scene), and pixels it maps outside the plate, are left to the image engine.
+        Each frame is aligned on its own, so the filled pixels depend on that frame and the
+        plate alone (exact across windows); on a still camera they are the plate's, unchanged,
+        in every frame.
+        """
+        keys = sorted(self.references)
+        grays: dict[int, NDArray[np.uint8]] = {}
+        for t, m in enumerate(missing):
+            if not _any_set(m):
+                continue
+            assert m is not None and pix[t] is not None
+            ys, xs, _ = pix[t]  # type: ignore[misc]
+            pos = start + t
+            r = min(keys, key=lambda k: (abs(k - pos), k))
+            plate = self.references[r]
+            frame = buf[t][0].rgb
+            if r == pos:
+                hom = np.eye(3)
+            else:
+                if r not in grays:
+                    grays[r] = fl.to_gray(plate)
+                where = ~fl.dilate(holes[t], _PLATE_MARGIN_PX)
+                found = fl.align_homography(fl.to_gray(frame), grays[r], where)
+                if found is None:
+                    log.debug("clean plate %d: no alignment to frame %d", r, pos)
+                    continue
+                hom = found
+            idx = np.flatnonzero(m)
+            at = _mapped(hom, xs[idx], ys[idx])
+            ph, pw = plate.shape[:2]
+            inside = (at[:, 0] >= 0) & (at[:, 0] <= pw - 1) & (at[:, 1] >= 0) & (at[:, 1] <= ph - 1)
+            if not inside.any():
+                continue
+            idx, at = idx[inside], at[inside]
+            values = fl.sample_points(plate, at[:, 0], at[:, 1], cubic=True).astype(np.float32)
+            # The light of this frame: the median difference frame - plate around the hole.
+            ring = fl.dilate(holes[t], _PLATE_MARGIN_PX) & ~fl.dilate(holes[t], 1)
+            ry, rx = np.nonzero(ring)
+            rat = _mapped(hom, rx, ry)
+            ok = (rat[:, 0] >= 0) & (rat[:, 0] <= pw - 1) & (rat[:, 1] >= 0) & (rat[:, 1] <= ph - 1)
+            if not ok.any():
+                continue
+            seen = fl.sample_points(plate, rat[ok, 0], rat[ok, 1]).astype(np.float32)
+            diff = frame[ry[ok], rx[ok]].astype(np.float32) - seen
+            shift = np.median(diff, axis=0)
+            misfit = float(np.median(np.abs(diff - shift).mean(axis=1)))
+            if misfit > _PLATE_MISFIT:
+                log.debug("clean plate %d: frame %d's ring off by %.1f levels", r, pos, misfit)
+                continue
+            values += shift
+            filled[t].put(ys[idx], xs[idx], _to_u8(values))
+            left = m.copy()
+            left[idx] = False
+            missing[t] = left
+            qc = self._qc.get(buf[t][0].index) if self.record_qc else None
+            if qc is not None:
+                qc.confidence[idx] = 1.0  # copied from footage (the plate), not invented
 
     def _hallucinate(
         self,
@@ -1287,6 +1396,32 @@ def _with_tracked_motion(
         np.where(take_ab[..., None], ab2, ab).astype(np.float32),
         np.where(take_ba[..., None], ba2, ba).astype(np.float32),
     )
+
+
+def _check_plate(
+    plate: NDArray[np.uint8], frame: NDArray[np.uint8], hole: NDArray[np.bool_], position: int
+) -> None:
+    """Refuse a clean plate that is not its frame with the object removed (``_PLATE_SAME``)."""
+    away = ~fl.dilate(hole, _PLATE_MARGIN_PX)
+    if not away.any():
+        return
+    diff = np.abs(plate[away].astype(np.int16) - frame[away].astype(np.int16)).mean(axis=1)
+    off = float(np.median(diff))
+    if off > _PLATE_SAME:
+        raise MaskError(
+            f"the clean plate for frame {position} differs from that frame outside the hole by "
+            f"{off:.0f} grey levels (median); expected frame {position} itself with only the "
+            "object painted out: check the frame number (0-based) and export the plate from "
+            "the same video"
+        )
+
+
+def _mapped(
+    hom: NDArray[np.float64], xs: NDArray[np.intp], ys: NDArray[np.intp]
+) -> NDArray[np.float32]:
+    """(N, 2) float32: where the homography takes the pixels ``(xs, ys)``."""
+    pts = np.stack([xs, ys], axis=1).astype(np.float32).reshape(-1, 1, 2)
+    return cast(NDArray[np.float32], cv2.perspectiveTransform(pts, hom).reshape(-1, 2))
 
 
 def _blend(a: _Pred, b: _Pred) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:

@@ -140,15 +140,34 @@ AudioOpt = Annotated[
 ]
 
 
-def parse_keyframe(text: str) -> tuple[int, Path]:
+def parse_keyframe(
+    text: str, flag: str = "--keyframe-mask", example: str = "0:mask.png"
+) -> tuple[int, Path]:
     """``"FRAME:PATH"`` -> (frame index, path)."""
     idx, sep, path = text.partition(":")
     if not sep or not idx.strip().isdigit() or not path:
         raise MaskError(
-            f"--keyframe-mask {text!r}: expected FRAME:PATH with a 0-based frame number, "
-            "e.g. --keyframe-mask 0:mask.png"
+            f"{flag} {text!r}: expected FRAME:PATH with a 0-based frame number, "
+            f"e.g. {flag} {example}"
         )
     return int(idx), Path(path)
+
+
+def parse_references(texts: list[str] | None) -> dict[int, Path] | None:
+    """``--reference FRAME:IMAGE`` values -> {frame index: image}; a frame given twice is an
+    error."""
+    if not texts:
+        return None
+    out: dict[int, Path] = {}
+    for text in texts:
+        idx, path = parse_keyframe(text, "--reference", "40:plate.png")
+        if idx in out:
+            raise MaskError(
+                f"--reference gives frame {idx} twice ({str(out[idx])!r} and {str(path)!r}); "
+                "expected one clean plate per frame"
+            )
+        out[idx] = path
+    return out
 
 
 def build_config(config: Path | None, **sections: dict[str, object]) -> RunConfig:
@@ -252,6 +271,15 @@ def remove(
             "invented / unsure, and the frames most worth a look.",
         ),
     ] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference",
+            metavar="FRAME:IMAGE",
+            help="FRAME:IMAGE, repeatable: a clean plate, that frame with the object removed by "
+            "hand. What no frame shows is taken from the nearest plate instead of invented.",
+        ),
+    ] = None,
     overlay: Annotated[
         str | None,
         typer.Option(
@@ -292,6 +320,7 @@ def remove(
             preset=preset,
             audio="none" if no_audio else audio,
         )
+        plates = parse_references(reference)
         kf: dict[int, Path] | None = None
         mask_src: Path | Box | None = mask
         if keyframe_mask:
@@ -341,6 +370,7 @@ def remove(
                 qc=qc,
                 report=report,
                 overlay=overlay,
+                references=plates,
             )
         finally:
             for bar in bars:
