@@ -3,6 +3,7 @@ processes, Ctrl-C, and the exactness of the window split that Ray uses (run here
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -28,6 +29,7 @@ from lama_video.batching import (
     load_jobs,
     read_job_file,
 )
+from lama_video.batching.manifest import fingerprint
 from lama_video.batching.ray import Joiner, plan_parts, run_part, split_job
 from lama_video.cli import app
 from lama_video.config import RunConfig, TemporalConfig
@@ -495,3 +497,29 @@ def test_split_and_join_equals_one_process_exactly(tmp_path, budget_mb):
     assert len(a) == len(b) == 45
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(read_image(x), read_image(y)), x.name
+
+
+def test_job_references_are_parsed_fingerprinted_and_never_split(tmp_path):
+    (tmp_path / "jobs.yaml").write_text(
+        "jobs:\n"
+        "  - {input: a.mp4, mask: m.png, references: {40: p40.png, 3: p3.png}}\n"
+        "  - {input: b.mp4, mask: m.png}\n"
+    )
+    (tmp_path / "jobs.csv").write_text("input,mask,references\nc.mp4,m.png,7:p7.png\n")
+    a, b = read_job_file(tmp_path / "jobs.yaml", tmp_path / "out")
+    (c,) = read_job_file(tmp_path / "jobs.csv", tmp_path / "out")
+    assert a.references == ((3, tmp_path / "p3.png"), (40, tmp_path / "p40.png"))
+    assert b.references is None and c.references == ((7, tmp_path / "p7.png"),)
+    (tmp_path / "bad.yaml").write_text("jobs:\n  - {input: a.mp4, mask: m.png, references: x}\n")
+    with pytest.raises(ConfigError, match="references: expected FRAME:PATH pairs"):
+        read_job_file(tmp_path / "bad.yaml", tmp_path / "out")
+    # A changed plate redoes the job, and so does dropping the plates.
+    for name in ("a.mp4", "m.png", "p3.png", "p40.png"):
+        (tmp_path / name).write_bytes(b"x")
+    first = fingerprint(a)["digest"]
+    (tmp_path / "p40.png").write_bytes(b"changed")
+    assert fingerprint(a)["digest"] != first
+    plain = dataclasses.replace(a, references=None)
+    assert fingerprint(plain)["digest"] != first
+    # Frame numbers are the clip's: a job with plates runs in one piece, never split for Ray.
+    assert split_job(a, split_frames=1) is None

@@ -35,9 +35,13 @@ file says ``allow_outputs_outside_outdir: true`` at its top)::
       - input: raw/d.mp4
         overlay: auto            # a static logo/watermark: found (auto) or a mask image;
                                  # alone, or beside mask/box/keyframes
+      - input: raw/e.mp4
+        mask: raw/e_masks/
+        references: {40: raw/e_plate40.png}   # clean plates, as remove --reference
 
 A CSV file has a header row with the columns ``input`` (required), ``mask``, ``box``,
-``keyframes`` (``0:k0.png;90:k90.png``), ``overlay``, ``output``, ``config`` and ``options``
+``keyframes`` (``0:k0.png;90:k90.png``), ``overlay``, ``references`` (``40:plate.png``),
+``output``, ``config`` and ``options``
 (``encode.crf=20;inpaint.engine=telea``). Settings: the batch's config (defaults < ``--config`` <
 flags) < the file's ``config`` < the file's ``options`` < the job's ``config`` < the job's
 ``options``.
@@ -248,6 +252,7 @@ def _output_problem(job: Job) -> str:
         None if isinstance(job.mask, Box) else job.mask,
         *(p for _, p in job.keyframes or ()),
         None if job.overlay in (None, "auto") else job.overlay,
+        *(p for _, p in job.references or ()),
     )
     try:
         check_paths(job.input, job.output, overwrite=True, sources=sources)

@@ -41,6 +41,7 @@ class Job:
         keyframes: ``((frame, mask image), ...)`` tracked through the clip instead of ``mask``.
         overlay: a static overlay to remove too (``"auto"`` or a mask image), as
             ``remove --overlay``; alone, or with a mask source.
+        references: ``((frame, clean plate image), ...)``, as ``remove --reference``.
         config: this job's settings.
         error: set when the job could not be described (e.g. no mask found); it then fails
             without running.
@@ -54,6 +55,7 @@ class Job:
     config: RunConfig = field(default_factory=RunConfig)
     error: str | None = None
     overlay: str | Path | None = None
+    references: tuple[tuple[int, Path], ...] | None = None
 
 
 class _ResultIds(TypedDict):
@@ -269,7 +271,10 @@ def _parse_options(text: str, where: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _parse_keyframes(value: Any, base_dir: Path, where: str) -> tuple[tuple[int, Path], ...]:
+def _parse_keyframes(
+    value: Any, base_dir: Path, where: str, key: str = "keyframes"
+) -> tuple[tuple[int, Path], ...]:
+    """``{frame: path}``, ``[FRAME:PATH, ...]`` or ``"FRAME:PATH;..."`` -> sorted pairs."""
     pairs: list[tuple[Any, Any]]
     if isinstance(value, dict):
         pairs = list(value.items())
@@ -280,12 +285,12 @@ def _parse_keyframes(value: Any, base_dir: Path, where: str) -> tuple[tuple[int,
     for frame, path in pairs:
         if not str(frame).strip().isdigit() or not str(path).strip():
             raise ConfigError(
-                f"{where}: keyframes: expected FRAME:PATH pairs with 0-based frame numbers, "
+                f"{where}: {key}: expected FRAME:PATH pairs with 0-based frame numbers, "
                 f"got {value!r}"
             )
         out[int(frame)] = base_dir / str(path).strip()
     if not out:
-        raise ConfigError(f"{where}: keyframes is empty; expected FRAME:PATH pairs")
+        raise ConfigError(f"{where}: {key} is empty; expected FRAME:PATH pairs")
     return tuple(sorted(out.items()))
 
 
@@ -300,7 +305,17 @@ def _job_from_entry(
     outside_ok: bool = False,
 ) -> Job:
     here = f"{where} job {index + 1}"
-    known = {"input", "mask", "box", "keyframes", "overlay", "output", "config", "options"}
+    known = {
+        "input",
+        "mask",
+        "box",
+        "keyframes",
+        "overlay",
+        "references",
+        "output",
+        "config",
+        "options",
+    }
     unknown = sorted(set(entry) - known)
     if unknown:
         raise ConfigError(
@@ -336,6 +351,9 @@ def _job_from_entry(
             raise ConfigError(f"{here}: {err}") from err
     else:
         keyframes = _parse_keyframes(entry["keyframes"], base_dir, here)
+    references = None
+    if entry.get("references"):
+        references = _parse_keyframes(entry["references"], base_dir, here, "references")
     out = Path(str(entry["output"])) if entry.get("output") else Path(inp.name)
     output = out if out.is_absolute() else out_dir / out
     if not outside_ok and not output.resolve().is_relative_to(out_dir.resolve()):
@@ -356,6 +374,7 @@ def _job_from_entry(
         keyframes=keyframes,
         config=cfg,
         overlay=overlay,
+        references=references,
     )
 
 

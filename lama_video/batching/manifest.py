@@ -69,6 +69,8 @@ def fingerprint(job: Job, *, content_hash: bool = False) -> dict[str, Any]:
     if job.overlay is not None:
         overlay = "auto" if job.overlay == "auto" else _file_sig(Path(job.overlay), content_hash)
     parts = [mask, keyframes, settings] + ([overlay] if overlay is not None else [])
+    if job.references:  # tagged, and only when given: the digests of other jobs stay as they were
+        parts.append(["references", [[k, _file_sig(p, content_hash)] for k, p in job.references]])
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return {"input": _tree_sig(job.input, content_hash), "digest": digest}
 

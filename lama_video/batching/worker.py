@@ -82,6 +82,7 @@ def run_job(job: Job, engine_factory: EngineFactory | None = None) -> JobResult:
             overwrite=True,
             image_engine=engine,
             overlay=job.overlay,
+            references=dict(job.references) if job.references else None,
         )
     except LamaVideoError as err:
         return JobResult(**base, status="failed", seconds=time.perf_counter() - t0, error=str(err))
