@@ -685,6 +685,19 @@ def remove_object(
         if overlay is not None:
             region = overlay_region(overlay, in_path, width=info.width, height=info.height, cfg=cfg)
         plates = load_references(references, info.width, info.height, n_frames)
+        if plates:
+            from lama_video.temporal import check_plate
+
+            # Each plate against its frame now, before any work (the engine checks it again
+            # away from the hole when it gets there).
+            for index, plate in plates.items():
+                decoded_from = reader.frames(index)
+                try:
+                    frame = next(decoded_from, None)
+                finally:
+                    getattr(decoded_from, "close", lambda: None)()  # ends the decode there
+                if frame is not None:
+                    check_plate(plate, frame.rgb, None, index)
         engine = build_video_engine(cfg, image_engine)
         log.info("engine: %s", engine.name)
         if plates:

@@ -413,7 +413,7 @@ class TemporalEngine:
             # footage like any other frame's, and propagation carries them along the flow.
             plate = self.references.get(start + t)
             if plate is not None:
-                _check_plate(plate, frames[t], holes[t], start + t)
+                check_plate(plate, frames[t], holes[t], start + t)
                 if self.record_qc and holes[t].any():
                     ys, xs = np.nonzero(holes[t])
                     conf = np.ones(ys.size, np.float32)  # the plate is footage, none invented
@@ -1398,11 +1398,21 @@ def _with_tracked_motion(
     )
 
 
-def _check_plate(
-    plate: NDArray[np.uint8], frame: NDArray[np.uint8], hole: NDArray[np.bool_], position: int
+def check_plate(
+    plate: NDArray[np.uint8],
+    frame: NDArray[np.uint8],
+    hole: NDArray[np.bool_] | None,
+    position: int,
 ) -> None:
-    """Refuse a clean plate that is not its frame with the object removed (``_PLATE_SAME``)."""
-    away = ~fl.dilate(hole, _PLATE_MARGIN_PX)
+    """Refuse a clean plate that is not its frame with the object removed (``_PLATE_SAME``).
+
+    Compared away from ``hole`` (grown by ``_PLATE_MARGIN_PX``), or over the whole frame when
+    the hole is not known yet (the median ignores a painted area under half the frame).
+
+    Raises:
+        MaskError: the plate differs from the frame by more than ``_PLATE_SAME`` levels there.
+    """
+    away = np.ones(frame.shape[:2], bool) if hole is None else ~fl.dilate(hole, _PLATE_MARGIN_PX)
     if not away.any():
         return
     diff = np.abs(plate[away].astype(np.int16) - frame[away].astype(np.int16)).mean(axis=1)

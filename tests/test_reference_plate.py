@@ -15,6 +15,8 @@ from lama_video.cli import app
 from lama_video.config import TemporalConfig
 from lama_video.engines.exemplar import ExemplarEngine
 from lama_video.errors import MaskError
+from lama_video.masks import Box
+from lama_video.pipeline import remove_object
 from lama_video.temporal import TemporalEngine
 from lama_video.video import Frame
 
@@ -226,3 +228,18 @@ def test_the_same_frame_twice_is_refused(tmp_path):
         ],
     )
     assert res.exit_code == 1 and "gives frame 3 twice" in res.output
+
+
+def test_a_wrong_plate_is_refused_before_any_frame_is_removed(tmp_path, monkeypatch):
+    truth = [_scene(t, 0) for t in range(N)]
+    frames = _frames_folder(tmp_path, truth)
+    wrong = tmp_path / "wrong.png"
+    cv2.imwrite(str(wrong), 255 - truth[11])
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the engine started before the plates were checked")
+
+    monkeypatch.setattr(TemporalEngine, "process", no_work)
+    with pytest.raises(MaskError, match="clean plate for frame 11 differs from that frame"):
+        remove_object(frames, Box(60, 40, 40, 40), tmp_path / "out.mp4", references={11: wrong})
+    assert not (tmp_path / "out.mp4").exists()
