@@ -321,3 +321,77 @@ def test_detect_overlays_edit_and_remove_in_the_browser(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert not errors, errors
+
+
+def test_clean_plate_download_upload_and_remove_in_the_browser(tmp_path: Path) -> None:
+    """Download a frame at full size, upload it painted clean as a clean plate (the page lists
+    it and can forget it), and Remove takes the hidden background from it."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install playwright (dev extra)")
+    rng = np.random.default_rng(4)
+    h, w, n = 120, 160, 8
+    scene = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3)).astype(np.uint8), (0, 0), 1.5)
+    bars = 60.0 * (np.sin(np.arange(w) / 3.0) > 0)
+    scene = np.clip(scene * 0.5 + bars[None, :, None], 0, 255).astype(np.uint8)
+    shown = scene.copy()
+    shown[40:80, 60:100] = (255, 0, 0)  # a still object: no frame shows the bars behind it
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t in range(n):
+        cv2.imwrite(str(frames / f"{t:05d}.png"), shown[..., ::-1])
+    cfg = RunConfig().replace({"inpaint": {"engine": "exemplar"}})
+    session = Session(frames, config=cfg, work_dir=tmp_path / "work")
+    session.start()
+    mask = np.zeros((h, w, 4), np.uint8)
+    mask[40:80, 60:100] = (96, 48, 255, 255)
+    assert session.save_keyframe(0, cv2.imencode(".png", mask)[1].tobytes())
+    server = UiServer(session, 0)
+    server.start_in_thread()
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = _browser(pw)
+            try:
+                page = _open(browser, server.url, errors)
+                page.locator("#scrub").fill("3")
+                page.locator("#scrub").dispatch_event("input")
+                page.wait_for_function("window.lamaApp.cur === 3")
+                with page.expect_download() as got:
+                    page.click("#btn-full")
+                frame3 = tmp_path / "frame3.png"
+                got.value.save_as(frame3)
+                assert got.value.suggested_filename == "frame00003.png"
+                assert np.array_equal(cv2.imread(str(frame3))[..., ::-1], shown)
+                # "Paint" it clean and upload it.
+                plate = tmp_path / "plate3.png"
+                cv2.imwrite(str(plate), scene[..., ::-1])
+                page.set_input_files("#plate-file", str(plate))
+                page.wait_for_selector("#plates button[data-frame='3']")
+                assert session.plates() == [3]
+                assert "clean plate stored for frame 3" in page.inner_text("#msg")
+                # A wrong one is refused with the reason.
+                wrong = tmp_path / "wrong.png"
+                cv2.imwrite(str(wrong), scene[:60, :80])
+                page.set_input_files("#plate-file", str(wrong))
+                page.wait_for_function(
+                    "document.getElementById('msg').textContent.includes('is 80x60')"
+                )
+                assert session.plates() == [3]
+                page.click("#btn-remove")
+                page.wait_for_function(
+                    "document.body.dataset.job === 'remove:done'", timeout=300_000
+                )
+                with open_video(session.work / "result" / session.result_name) as r:
+                    for f in r.frames():
+                        err = np.abs(f.rgb[40:80, 60:100].astype(int) - scene[40:80, 60:100])
+                        assert err.mean() < 3.0  # the bars, from the plate (encoder loss only)
+                page.click("#plates button.del-plate[data-frame='3']")
+                page.wait_for_selector("#plates em")
+                assert session.plates() == []
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert not errors, errors

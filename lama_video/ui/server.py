@@ -16,6 +16,9 @@ API (``i`` is a 0-based frame number)::
     GET    /api/result/i.jpg      frame i of the last removal (JPEG)
     GET    /api/review/i.jpg      the same, hole pixels tinted by where they came from (JPEG)
     GET    /api/result-mask/i.png the mask that removal used on frame i (proxy-size RGBA PNG)
+    GET    /api/full/i.png        frame i at full size (of the last removal, else the input), PNG
+    PUT    /api/plate/i           store a clean plate of frame i (full-size PNG/JPEG body)
+    DELETE /api/plate/i           delete it
     POST   /api/track             start tracking (409 while a job runs)
     POST   /api/remove            start a removal (409 while a job runs)
     POST   /api/job/cancel        stop the running job
@@ -46,7 +49,9 @@ _STATIC = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
-_FRAME = re.compile(r"^/api/(frame|result|review|result-mask|mask|track)/(\d+)(\.jpg|\.png)?$")
+_FRAME = re.compile(
+    r"^/api/(frame|result|review|result-mask|mask|track|full|plate)/(\d+)(\.jpg|\.png)?$"
+)
 
 
 def _static_bytes(name: str) -> bytes:
@@ -205,6 +210,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif method in ("PUT", "POST") and kind == "mask" and not ext:
             kept = s.save_keyframe(index, self._body())
             self._json({"frame": index, "kept": kept, "keyframes": s.keyframes(), **s.job_status()})
+        elif method == "GET" and kind == "full" and ext == ".png":
+            self._send(200, s.full_png(index), "image/png")
+        elif method in ("PUT", "POST") and kind == "plate" and not ext:
+            s.save_plate(index, self._body())
+            self._json({"frame": index, "plates": s.plates(), **s.job_status()})
+        elif method == "DELETE" and kind == "plate" and not ext:
+            s.delete_plate(index)
+            self._json({"frame": index, "plates": s.plates(), **s.job_status()})
         elif method == "DELETE" and kind == "mask" and not ext:
             s.delete_keyframe(index)
             kept = False

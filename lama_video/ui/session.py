@@ -212,9 +212,9 @@ class Session:
         try:
             self.work.mkdir(parents=True, exist_ok=True)
             self.work = self.work.resolve()
-            for sub in ("proxy", "keyframes"):
+            for sub in ("proxy", "keyframes", "plates"):
                 (self.work / sub).mkdir(exist_ok=True)
-            for sub in ("proxy", "keyframes", "track", "result"):
+            for sub in ("proxy", "keyframes", "plates", "track", "result"):
                 if (self.work / sub).is_symlink():
                     raise EncodeError(
                         f"the work folder's {sub}/ is a symlink; expected a plain folder: "
@@ -348,6 +348,7 @@ class Session:
                 "engine": self.config.inpaint.engine,
                 "keyframes": self.keyframes(),
                 "overlay": self.has_overlay(),
+                "plates": self.plates(),
                 "track": {
                     "available": track is not None,
                     "fresh": track is not None and track.get("digest") == self._kf_digest,
@@ -602,6 +603,94 @@ class Session:
                 self._keyframe_path(index).unlink()
             self._changed()
 
+    # ---------------------------------------------------------------------------- clean plates
+
+    def plates(self) -> list[int]:
+        """Frame numbers that have a clean plate (``remove --reference``), ascending."""
+        out = []
+        for p in (self.work / "plates").glob("*.png"):
+            n = frame_number(p)
+            if n is None or p.name.startswith(".") or p.is_symlink():
+                continue
+            if 0 <= n < self.n_frames:
+                out.append(n)
+        return sorted(out)
+
+    def _plate_path(self, index: int) -> Path:
+        return self.work / "plates" / f"{index:06d}.png"
+
+    def _full_frame(self, index: int) -> NDArray[np.uint8]:
+        """Frame ``index`` at full size: of the last removal when there is one, else the input."""
+        result = self.work / "result" / self.result_name
+        source = result if result.is_file() and not result.is_symlink() else self.input
+        with open_video(source, decode=self.config.decode) as reader:
+            decoded = reader.frames(index)
+            try:
+                frame = next(decoded, None)
+            finally:
+                getattr(decoded, "close", lambda: None)()
+        if frame is None:
+            raise HttpError(404, f"frame {index} could not be decoded from '{source.name}'")
+        return frame.rgb
+
+    def full_png(self, index: int) -> bytes:
+        """Frame ``index`` at full size as PNG, to paint a clean plate on: the last removal's
+        frame when there is one (only what looks wrong needs painting), else the input's."""
+        self._check_index(index)
+        bgr = cv2.cvtColor(self._full_frame(index), cv2.COLOR_RGB2BGR)
+        return _encode_png(cast(NDArray[np.uint8], bgr))
+
+    def save_plate(self, index: int, data: bytes) -> None:
+        """Store a clean plate for frame ``index``: that frame at full size with the object
+        painted out (PNG or JPEG).
+
+        Raises:
+            HttpError: 400 for an unreadable image, another size than the video's, or an image
+                that is not that frame outside what was painted.
+        """
+        from lama_video.temporal import check_plate  # late import: the engine's module
+
+        self._check_index(index)
+        W, H = self.info.width, self.info.height
+        size = header_size(data) if data else None
+        if size is not None and size != (W, H):
+            raise HttpError(
+                400,
+                f"the clean plate is {size[0]}x{size[1]} but the video is {W}x{H}; expected "
+                f"frame {index} at full size (Download frame gives it) with the object painted out",
+            )
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+        if img is None or img.shape[:2] != (H, W):
+            raise HttpError(
+                400,
+                f"the clean plate is not a readable {W}x{H} PNG or JPEG; expected frame {index} "
+                "at full size with the object painted out",
+            )
+        img = cast(NDArray[np.uint8], img)
+        plate = cast(NDArray[np.uint8], cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        with open_video(self.input, decode=self.config.decode) as reader:
+            decoded = reader.frames(index)
+            try:
+                frame = next(decoded, None)
+            finally:
+                getattr(decoded, "close", lambda: None)()
+        if frame is not None:
+            try:
+                check_plate(plate, frame.rgb, None, index)
+            except LamaVideoError as err:
+                raise HttpError(400, str(err)) from err
+        with self._lock:
+            write_atomic(self._plate_path(index), _encode_png(img), private=True)
+            self._rev += 1
+
+    def delete_plate(self, index: int) -> None:
+        """Forget the clean plate of frame ``index`` (no error if there is none)."""
+        self._check_index(index)
+        with self._lock:
+            with contextlib.suppress(FileNotFoundError):
+                self._plate_path(index).unlink()
+            self._rev += 1
+
     @property
     def overlay_path(self) -> Path:
         """The static overlay's mask (``Detect overlays`` or painted), used by every removal."""
@@ -825,17 +914,24 @@ class Session:
             painted = bool(self.keyframes())
             track = self._folder_meta(self.work / "track")
             fresh = track is not None and track.get("digest") == self._kf_digest
+            # Snapshots: editing may go on while removing.
+            snap = Path(tempfile.mkdtemp(prefix=".inputs-", dir=self.work))
             overlay = None
-            if self.has_overlay():  # a snapshot: editing may go on while removing
-                overlay = Path(tempfile.mkdtemp(prefix=".overlay-", dir=self.work)) / "o.png"
+            if self.has_overlay():
+                overlay = snap / "overlay.png"
                 overlay.write_bytes(_read_regular(self.overlay_path))
+            plates: dict[int, Path] = {}
+            for index in self.plates():
+                plates[index] = snap / f"plate{index:06d}.png"
+                plates[index].write_bytes(_read_regular(self._plate_path(index)))
         try:
-            self._remove(painted, fresh, overlay)
+            self._remove(painted, fresh, overlay, plates)
         finally:
-            if overlay is not None:
-                shutil.rmtree(overlay.parent, ignore_errors=True)
+            shutil.rmtree(snap, ignore_errors=True)
 
-    def _remove(self, painted: bool, fresh: bool, overlay: Path | None) -> None:
+    def _remove(
+        self, painted: bool, fresh: bool, overlay: Path | None, plates: dict[int, Path]
+    ) -> None:
         from lama_video.pipeline import remove_object  # late import: torch
 
         if painted and not fresh:
@@ -871,6 +967,7 @@ class Session:
                 on_start=on_start,
                 qc=review,
                 overlay=overlay,
+                references=plates or None,
             )
             if not painted and overlay is not None:  # the masks shown beside the result
                 region = read_mask_image(overlay) > 127
@@ -940,11 +1037,11 @@ class Session:
             raise HttpError(
                 403, f"{what} path '{p}' goes through a symlink; expected a plain path in '{root}'"
             )
-        internal = [self.work / s for s in ("proxy", "keyframes", "track", "result")]
+        internal = [self.work / s for s in ("proxy", "keyframes", "plates", "track", "result")]
         if (
             p == self.work
             or any(p.is_relative_to(i) for i in internal)
-            or p.name.startswith((".track", ".result"))
+            or p.name.startswith((".track", ".result", ".inputs"))
         ):
             raise HttpError(403, f"{what} path '{p}' is the work folder's own; choose another")
         if p == self.input:

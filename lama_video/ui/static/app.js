@@ -461,6 +461,41 @@ function setKeyframes(list) {
   $("frame-no").textContent = `frame ${app.cur} / ${app.info.n_frames - 1}${app.keyframes.has(app.cur) ? " ★" : ""}`;
 }
 
+// Clean plates: frames painted clean by hand (remove --reference); listed, reachable, deletable.
+function setPlates(list) {
+  const box = $("plates");
+  const key = list.join(",");
+  if (box.dataset.list === key) return;
+  box.dataset.list = key;
+  box.textContent = "";
+  if (!list.length) box.innerHTML = "<em>none</em>";
+  for (const k of list) {
+    const b = document.createElement("button");
+    b.textContent = k;
+    b.dataset.frame = k;
+    b.title = `go to frame ${k}`;
+    b.onclick = () => goto(k);
+    const del = document.createElement("button");
+    del.textContent = "✕";
+    del.className = "del-plate";
+    del.dataset.frame = k;
+    del.title = `forget the clean plate of frame ${k}`;
+    del.onclick = async () => {
+      const r = await api("DELETE", `/api/plate/${k}`);
+      if (r.ok) setPlates(r.data.plates);
+      say(r.ok ? `clean plate of frame ${k} removed` : r.data.error, r.ok ? "" : "error");
+    };
+    box.append(b, del);
+  }
+}
+
+async function uploadPlate(file) {
+  const i = app.cur;
+  const r = await api("PUT", `/api/plate/${i}`, file, file.type || "image/png");
+  if (r.ok) setPlates(r.data.plates);
+  say(r.ok ? `clean plate stored for frame ${i}; Remove uses it` : r.data.error, r.ok ? "" : "error");
+}
+
 function setView(v) {
   app.view = v;
   $("edit-view").hidden = v !== "edit";
@@ -557,6 +592,7 @@ async function refreshInfo() {
   $("view-result").disabled = !info.result.available;
   $("btn-save").disabled = !info.result.available;
   setKeyframes(info.keyframes);
+  setPlates(info.plates || []);
   if (info.overlay !== Boolean(app.overlayImg)) await loadOverlay();
   app.rev = info.rev;
 }
@@ -697,6 +733,15 @@ async function main() {
   $("btn-track").onclick = () => startJob("track");
   $("btn-remove").onclick = () => startJob("remove");
   $("btn-detect").onclick = () => startJob("detect");
+  $("btn-full").onclick = (e) => {
+    e.currentTarget.href = `/api/full/${app.cur}.png`;
+    e.currentTarget.download = `frame${String(app.cur).padStart(5, "0")}.png`;
+  };
+  $("plate-file").onchange = async (e) => {
+    const file = e.target.files[0];
+    e.target.value = "";
+    if (file) await uploadPlate(file);
+  };
   $("edit-overlay").onchange = async () => {
     await app.uploads;
     await loadMask(app.cur);
