@@ -653,19 +653,22 @@ class Session:
         self._check_index(index)
         W, H = self.info.width, self.info.height
         size = header_size(data) if data else None
-        if size is not None and size != (W, H):
+        unreadable = HttpError(
+            400,
+            f"the clean plate is not a readable {W}x{H} PNG or JPEG; expected frame {index} "
+            "at full size with the object painted out",
+        )
+        if size is None:  # the size is read from the header first: nothing huge is decoded
+            raise unreadable
+        if size != (W, H):
             raise HttpError(
                 400,
                 f"the clean plate is {size[0]}x{size[1]} but the video is {W}x{H}; expected "
                 f"frame {index} at full size (Download frame gives it) with the object painted out",
             )
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if img is None or img.shape[:2] != (H, W):
-            raise HttpError(
-                400,
-                f"the clean plate is not a readable {W}x{H} PNG or JPEG; expected frame {index} "
-                "at full size with the object painted out",
-            )
+            raise unreadable
         img = cast(NDArray[np.uint8], img)
         plate = cast(NDArray[np.uint8], cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
         with open_video(self.input, decode=self.config.decode) as reader:
