@@ -33,6 +33,7 @@ from lama_video.video import (
     Frame,
     VideoWriter,
     count_frames,
+    frame_at,
     is_image_sequence_path,
     open_video,
     read_image,
@@ -615,9 +616,10 @@ def remove_object(
             semi-transparent the background is un-blended (:class:`lama_video.overlay.Unblender`),
             where it is opaque it is filled; its region joins the holes of ``mask``, if any.
         references: ``{frame index: image}``, clean plates: that frame with the object removed
-            by hand (After Effects' reference frames). What no frame of the clip shows is taken
-            from the nearest plate, aligned to each frame, instead of being invented (the
-            temporal engine only).
+            by hand (After Effects' reference frames). The plate's frame counts as footage with
+            nothing missing, propagated to the others like any frame; what frames beyond its
+            reach still miss comes from the nearest plate aligned to them, instead of being
+            invented (the temporal engine only).
 
     Raises:
         LamaVideoError: bad input; nothing is written under ``output`` in that case.
@@ -691,11 +693,7 @@ def remove_object(
             # Each plate against its frame now, before any work (the engine checks it again
             # away from the hole when it gets there).
             for index, plate in plates.items():
-                decoded_from = reader.frames(index)
-                try:
-                    frame = next(decoded_from, None)
-                finally:
-                    getattr(decoded_from, "close", lambda: None)()  # ends the decode there
+                frame = frame_at(reader, index)
                 if frame is not None:
                     check_plate(plate, frame.rgb, None, index)
         engine = build_video_engine(cfg, image_engine)

@@ -295,8 +295,9 @@ class TemporalEngine:
         self.record_qc = False
         self._qc: dict[int, QcInfo] = {}
         # Clean plates (After Effects' "reference frames"): {stream position: (H, W, 3) uint8
-        # RGB of that frame with the object removed by hand}. What no frame shows comes from the
-        # nearest one, aligned to each frame, before the image engine invents anything.
+        # RGB of that frame with the object removed by hand}. A plate's frame is footage with no
+        # hole (propagated like any frame); what the frames of other windows still miss comes
+        # from the nearest plate aligned to them (_from_references), before any invention.
         self.references: dict[int, NDArray[np.uint8]] = {}
         # Diagnostics (bench/fill_quality.py --stages): called as (stage, frame index, (H, W, 3)
         # uint8 image, (H, W) bool pixels that stage has filled) after each stage of a window:
@@ -731,8 +732,8 @@ class TemporalEngine:
         to, or whose ring the aligned plate does not match (``_PLATE_MISFIT``: parallax, a
         moving scene), and pixels it maps outside the plate, are left to the image engine.
         Each frame is aligned on its own, so the filled pixels depend on that frame and the
-        plate alone (exact across windows); on a still camera they are the plate's, unchanged,
-        in every frame.
+        plate alone (exact across windows); on a still camera they are the plate's pixels, moved
+        by no more than the fit's noise and shifted by each frame's light.
         """
         keys = sorted(self.references)
         grays: dict[int, NDArray[np.uint8]] = {}
@@ -1418,11 +1419,12 @@ def check_plate(
     diff = np.abs(plate[away].astype(np.int16) - frame[away].astype(np.int16)).mean(axis=1)
     off = float(np.median(diff))
     if off > _PLATE_SAME:
+        where = "over the frame" if hole is None else "away from the hole"
         raise MaskError(
-            f"the clean plate for frame {position} differs from that frame outside the hole by "
-            f"{off:.0f} grey levels (median); expected frame {position} itself with only the "
-            "object painted out: check the frame number (0-based) and export the plate from "
-            "the same video"
+            f"the clean plate for frame {position} differs from that frame by {off:.0f} grey "
+            f"levels (median {where}); expected frame {position} itself with only the object "
+            "painted out: check the frame number (0-based) and export the plate from the same "
+            "video"
         )
 
 

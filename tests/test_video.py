@@ -25,6 +25,7 @@ from lama_video.video import (
     ImageSequenceReader,
     VideoReader,
     VideoWriter,
+    frame_at,
     is_image_sequence_path,
     list_image_files,
     open_video,
@@ -801,3 +802,13 @@ def test_x264_settings_follow_encode_reproducible(tmp_path: Path, reproducible: 
     options = data[start : data.index(b"\x00", start)].decode().split()
     assert "sliced_threads=0" in options
     assert ("mbtree=0" if reproducible else "mbtree=1") in options
+
+
+def test_frame_at_is_the_full_decodes_frame_and_none_past_the_end() -> None:
+    with open_video(MEDIA / "aac.mp4") as r:
+        every = [f.rgb for f in r.frames()]
+        for k in (0, 17, len(every) - 1):
+            frame = frame_at(r, k)
+            assert frame is not None and frame.index == k
+            assert np.array_equal(frame.rgb, every[k])
+        assert frame_at(r, len(every)) is None

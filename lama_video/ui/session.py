@@ -51,7 +51,7 @@ from lama_video.errors import EncodeError, LamaVideoError
 from lama_video.fsutil import current_umask, publish, write_atomic
 from lama_video.masks import frame_number, header_size, read_mask_image
 from lama_video.outputs import check_output, mark_folder
-from lama_video.video import count_frames, open_video
+from lama_video.video import count_frames, frame_at, open_video
 
 log = logging.getLogger(__name__)
 
@@ -624,11 +624,7 @@ class Session:
         result = self.work / "result" / self.result_name
         source = result if result.is_file() and not result.is_symlink() else self.input
         with open_video(source, decode=self.config.decode) as reader:
-            decoded = reader.frames(index)
-            try:
-                frame = next(decoded, None)
-            finally:
-                getattr(decoded, "close", lambda: None)()
+            frame = frame_at(reader, index)
         if frame is None:
             raise HttpError(404, f"frame {index} could not be decoded from '{source.name}'")
         return frame.rgb
@@ -672,11 +668,7 @@ class Session:
         img = cast(NDArray[np.uint8], img)
         plate = cast(NDArray[np.uint8], cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
         with open_video(self.input, decode=self.config.decode) as reader:
-            decoded = reader.frames(index)
-            try:
-                frame = next(decoded, None)
-            finally:
-                getattr(decoded, "close", lambda: None)()
+            frame = frame_at(reader, index)
         if frame is not None:
             try:
                 check_plate(plate, frame.rgb, None, index)

@@ -36,6 +36,7 @@ from lama_video.video.reader import (
     VideoReader,
     count_frames,
     describe,
+    frame_at,
     open_video,
 )
 from lama_video.video.types import (
@@ -60,6 +61,7 @@ __all__ = [
     "VideoWriter",
     "count_frames",
     "describe",
+    "frame_at",
     "is_image_sequence_path",
     "list_image_files",
     "open_video",

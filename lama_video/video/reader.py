@@ -62,6 +62,18 @@ def open_video(
     return VideoReader(p, decode=decode)
 
 
+def frame_at(reader: VideoReader | ImageSequenceReader, index: int) -> Frame | None:
+    """Frame ``index`` (0-based) of an open reader, or None past the end; the decode started
+    for it (from the nearest keyframe at or before it) is closed right after."""
+    decoded = reader.frames(index)
+    try:
+        return next(decoded, None)
+    finally:
+        close = getattr(decoded, "close", None)
+        if close is not None:
+            close()
+
+
 def count_frames(path: str | os.PathLike[str]) -> int:
     """Number of frames in a video file or frame folder, counted without decoding pictures.
 
