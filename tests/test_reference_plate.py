@@ -148,14 +148,20 @@ def _frames_folder(tmp_path: Path, truth: list[np.ndarray]) -> Path:
     return d
 
 
+def _cli_remove(frames: Path, out: Path, *args: str):  # type: ignore[no-untyped-def]
+    """``lama-video -q remove FRAMES --box <the object> -o OUT ARGS``."""
+    return CliRunner().invoke(
+        app, ["-q", "remove", str(frames), "--box", "60,40,40,40", "-o", str(out), *args]
+    )
+
+
 def test_cli_reference_end_to_end(tmp_path):
     truth = [_scene(t, 0) for t in range(N)]
     frames = _frames_folder(tmp_path, truth)
     plate = tmp_path / "plate.png"
     cv2.imwrite(str(plate), cv2.cvtColor(truth[7], cv2.COLOR_RGB2BGR))
     out = tmp_path / "out"
-    args = ["-q", "remove", str(frames), "--box", "60,40,40,40", "--dilate", "0", "-o", str(out)]
-    res = CliRunner().invoke(app, [*args, "--reference", f"7:{plate}"])
+    res = _cli_remove(frames, out, "--dilate", "0", "--reference", f"7:{plate}")
     assert res.exit_code == 0, res.output
     got = sorted(out.glob("*.png"))
     assert len(got) == N
@@ -185,21 +191,7 @@ def test_cli_reference_errors_exit_1_and_write_nothing(tmp_path, spec, extra, me
     cv2.imwrite(str(flipped), 255 - truth[3])
     ref = spec.format(plate=plate, small=small, missing=tmp_path / "nope.png", flipped=flipped)
     out = tmp_path / "out.mp4"
-    res = CliRunner().invoke(
-        app,
-        [
-            "-q",
-            "remove",
-            str(frames),
-            "--box",
-            "60,40,40,40",
-            "-o",
-            str(out),
-            "--reference",
-            ref,
-            *extra,
-        ],
-    )
+    res = _cli_remove(frames, out, "--reference", ref, *extra)
     assert res.exit_code == 1, res.output
     last = [line for line in res.output.splitlines() if line.strip()][-1]
     assert last.startswith("error: ") and message in last, res.output
@@ -211,21 +203,8 @@ def test_the_same_frame_twice_is_refused(tmp_path):
     frames = _frames_folder(tmp_path, truth)
     plate = tmp_path / "plate.png"
     cv2.imwrite(str(plate), truth[3])
-    res = CliRunner().invoke(
-        app,
-        [
-            "-q",
-            "remove",
-            str(frames),
-            "--box",
-            "60,40,40,40",
-            "-o",
-            str(tmp_path / "o.mp4"),
-            "--reference",
-            f"3:{plate}",
-            "--reference",
-            f"3:{plate}",
-        ],
+    res = _cli_remove(
+        frames, tmp_path / "o.mp4", "--reference", f"3:{plate}", "--reference", f"3:{plate}"
     )
     assert res.exit_code == 1 and "gives frame 3 twice" in res.output
 

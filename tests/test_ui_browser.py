@@ -8,11 +8,14 @@ package; when either is missing the test fails with the command that installs it
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -85,6 +88,30 @@ def _open(browser, url: str, errors: list[str]):  # type: ignore[no-untyped-def]
     page.goto(url)
     page.wait_for_selector("body[data-ready='1']", timeout=30_000)
     return page
+
+
+@contextlib.contextmanager
+def _page_on(session: Session) -> Iterator[Any]:
+    """A browser page on a server for ``session`` (started here), once the app is ready; the
+    page raised no error by the end (checked on exit, after everything is stopped)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install playwright (dev extra)")
+    session.start()
+    server = UiServer(session, 0)
+    server.start_in_thread()
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = _browser(pw)
+            try:
+                yield _open(browser, server.url, errors)
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert not errors, errors
 
 
 def _shot(locator) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -257,79 +284,54 @@ def test_detect_overlays_edit_and_remove_in_the_browser(tmp_path: Path) -> None:
     """Detect overlays on a clip with a burnt-in logo: the found mask is drawn in yellow on the
     frame, the "overlay" toggle edits it with the brush tools, and Remove works without any
     painted keyframe."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the playwright package is missing: pip install playwright (dev extra)")
     folder = tmp_path / "burnt"
     frames, opacity = burnt_sample(folder)
     h, w = frames[0].shape[:2]  # 568x320: the page shows it at full size
     session = Session(folder, config=FAST, work_dir=tmp_path / "work")
-    session.start()
-    server = UiServer(session, 0)
-    server.start_in_thread()
-    errors: list[str] = []
-    try:
-        with sync_playwright() as pw:
-            browser = _browser(pw)
-            try:
-                page = _open(browser, server.url, errors)
-                page.click("#btn-detect")
-                page.wait_for_function(
-                    "document.body.dataset.job === 'detect:done'", timeout=120_000
-                )
-                assert "found 1 overlay" in page.inner_text("#msg")
-                found = _grey(session.overlay_path) > 127
-                ys, xs = np.nonzero(found & (opacity > 0.5))
-                assert ys.size > 100
-                page.wait_for_function("window.lamaApp.overlayImg !== null")
-                page.wait_for_timeout(300)
+    with _page_on(session) as page:
+        page.click("#btn-detect")
+        page.wait_for_function("document.body.dataset.job === 'detect:done'", timeout=120_000)
+        assert "found 1 overlay" in page.inner_text("#msg")
+        found = _grey(session.overlay_path) > 127
+        ys, xs = np.nonzero(found & (opacity > 0.5))
+        assert ys.size > 100
+        page.wait_for_function("window.lamaApp.overlayImg !== null")
+        page.wait_for_timeout(300)
 
-                def pixel(x: int, y: int) -> list[int]:
-                    return page.evaluate(
-                        f"Array.from(document.getElementById('view').getContext('2d')"
-                        f".getImageData({x}, {y}, 1, 1).data.slice(0, 3))"
-                    )
+        def pixel(x: int, y: int) -> list[int]:
+            return page.evaluate(
+                f"Array.from(document.getElementById('view').getContext('2d')"
+                f".getImageData({x}, {y}, 1, 1).data.slice(0, 3))"
+            )
 
-                # The found mask is drawn in yellow over the (whitish) logo.
-                rr, gg, bb = pixel(int(xs[0]), int(ys[0]))
-                assert rr > bb + 40 and gg > bb + 20, (rr, gg, bb)
-                # Edit it: a box added with the overlay toggle on is saved into the overlay mask.
-                page.locator("#edit-overlay").check()
-                page.click("#tool-box")
-                view = page.locator("#view")
-                rev = page.evaluate("window.lamaApp.rev")
-                page.mouse.move(*_client(view, 20, 250, w, h))
-                page.mouse.down()
-                page.mouse.move(*_client(view, 60, 290, w, h))
-                page.mouse.up()
-                page.wait_for_function(f"window.lamaApp.rev > {rev}", timeout=10_000)
-                edited = _grey(session.overlay_path) > 127
-                assert edited[255:285, 25:55].all()  # the new box
-                assert (edited & found).sum() == found.sum()  # the found logo is still there
-                assert session.keyframes() == []  # no keyframe was painted
-                page.locator("#edit-overlay").uncheck()
-                # Remove with the overlay mask alone.
-                page.click("#btn-remove")
-                page.wait_for_function(
-                    "document.body.dataset.job === 'remove:done'", timeout=300_000
-                )
-                page.wait_for_selector("#result-view:not([hidden])")
-                assert (session.work / "result" / "result.mp4").is_file()
-            finally:
-                browser.close()
-    finally:
-        server.stop()
-    assert not errors, errors
+        # The found mask is drawn in yellow over the (whitish) logo.
+        rr, gg, bb = pixel(int(xs[0]), int(ys[0]))
+        assert rr > bb + 40 and gg > bb + 20, (rr, gg, bb)
+        # Edit it: a box added with the overlay toggle on is saved into the overlay mask.
+        page.locator("#edit-overlay").check()
+        page.click("#tool-box")
+        view = page.locator("#view")
+        rev = page.evaluate("window.lamaApp.rev")
+        page.mouse.move(*_client(view, 20, 250, w, h))
+        page.mouse.down()
+        page.mouse.move(*_client(view, 60, 290, w, h))
+        page.mouse.up()
+        page.wait_for_function(f"window.lamaApp.rev > {rev}", timeout=10_000)
+        edited = _grey(session.overlay_path) > 127
+        assert edited[255:285, 25:55].all()  # the new box
+        assert (edited & found).sum() == found.sum()  # the found logo is still there
+        assert session.keyframes() == []  # no keyframe was painted
+        page.locator("#edit-overlay").uncheck()
+        # Remove with the overlay mask alone.
+        page.click("#btn-remove")
+        page.wait_for_function("document.body.dataset.job === 'remove:done'", timeout=300_000)
+        page.wait_for_selector("#result-view:not([hidden])")
+        assert (session.work / "result" / "result.mp4").is_file()
 
 
 def test_clean_plate_download_upload_and_remove_in_the_browser(tmp_path: Path) -> None:
     """Download a frame at full size, upload it painted clean as a clean plate (the page lists
     it and can forget it), and Remove takes the hidden background from it."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the playwright package is missing: pip install playwright (dev extra)")
     rng = np.random.default_rng(4)
     h, w, n = 120, 160, 8
     scene = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3)).astype(np.uint8), (0, 0), 1.5)
@@ -343,55 +345,38 @@ def test_clean_plate_download_upload_and_remove_in_the_browser(tmp_path: Path) -
         cv2.imwrite(str(frames / f"{t:05d}.png"), shown[..., ::-1])
     cfg = RunConfig().replace({"inpaint": {"engine": "exemplar"}})
     session = Session(frames, config=cfg, work_dir=tmp_path / "work")
-    session.start()
     mask = np.zeros((h, w, 4), np.uint8)
     mask[40:80, 60:100] = (96, 48, 255, 255)
     assert session.save_keyframe(0, cv2.imencode(".png", mask)[1].tobytes())
-    server = UiServer(session, 0)
-    server.start_in_thread()
-    errors: list[str] = []
-    try:
-        with sync_playwright() as pw:
-            browser = _browser(pw)
-            try:
-                page = _open(browser, server.url, errors)
-                page.locator("#scrub").fill("3")
-                page.locator("#scrub").dispatch_event("input")
-                page.wait_for_function("window.lamaApp.cur === 3")
-                with page.expect_download() as got:
-                    page.click("#btn-full")
-                frame3 = tmp_path / "frame3.png"
-                got.value.save_as(frame3)
-                assert got.value.suggested_filename == "frame00003.png"
-                assert np.array_equal(cv2.imread(str(frame3))[..., ::-1], shown)
-                # "Paint" it clean and upload it.
-                plate = tmp_path / "plate3.png"
-                cv2.imwrite(str(plate), scene[..., ::-1])
-                page.set_input_files("#plate-file", str(plate))
-                page.wait_for_selector("#plates button[data-frame='3']")
-                assert session.plates() == [3]
-                assert "clean plate stored for frame 3" in page.inner_text("#msg")
-                # A wrong one is refused with the reason.
-                wrong = tmp_path / "wrong.png"
-                cv2.imwrite(str(wrong), scene[:60, :80])
-                page.set_input_files("#plate-file", str(wrong))
-                page.wait_for_function(
-                    "document.getElementById('msg').textContent.includes('is 80x60')"
-                )
-                assert session.plates() == [3]
-                page.click("#btn-remove")
-                page.wait_for_function(
-                    "document.body.dataset.job === 'remove:done'", timeout=300_000
-                )
-                with open_video(session.work / "result" / session.result_name) as r:
-                    for f in r.frames():
-                        err = np.abs(f.rgb[40:80, 60:100].astype(int) - scene[40:80, 60:100])
-                        assert err.mean() < 3.0  # the bars, from the plate (encoder loss only)
-                page.click("#plates button.del-plate[data-frame='3']")
-                page.wait_for_selector("#plates em")
-                assert session.plates() == []
-            finally:
-                browser.close()
-    finally:
-        server.stop()
-    assert not errors, errors
+    with _page_on(session) as page:
+        page.locator("#scrub").fill("3")
+        page.locator("#scrub").dispatch_event("input")
+        page.wait_for_function("window.lamaApp.cur === 3")
+        with page.expect_download() as got:
+            page.click("#btn-full")
+        frame3 = tmp_path / "frame3.png"
+        got.value.save_as(frame3)
+        assert got.value.suggested_filename == "frame00003.png"
+        assert np.array_equal(cv2.imread(str(frame3))[..., ::-1], shown)
+        # "Paint" it clean and upload it.
+        plate = tmp_path / "plate3.png"
+        cv2.imwrite(str(plate), scene[..., ::-1])
+        page.set_input_files("#plate-file", str(plate))
+        page.wait_for_selector("#plates button[data-frame='3']")
+        assert session.plates() == [3]
+        assert "clean plate stored for frame 3" in page.inner_text("#msg")
+        # A wrong one is refused with the reason.
+        wrong = tmp_path / "wrong.png"
+        cv2.imwrite(str(wrong), scene[:60, :80])
+        page.set_input_files("#plate-file", str(wrong))
+        page.wait_for_function("document.getElementById('msg').textContent.includes('is 80x60')")
+        assert session.plates() == [3]
+        page.click("#btn-remove")
+        page.wait_for_function("document.body.dataset.job === 'remove:done'", timeout=300_000)
+        with open_video(session.work / "result" / session.result_name) as r:
+            for f in r.frames():
+                err = np.abs(f.rgb[40:80, 60:100].astype(int) - scene[40:80, 60:100])
+                assert err.mean() < 3.0  # the bars, from the plate (encoder loss only)
+        page.click("#plates button.del-plate[data-frame='3']")
+        page.wait_for_selector("#plates em")
+        assert session.plates() == []
