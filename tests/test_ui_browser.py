@@ -363,6 +363,7 @@ def test_clean_plate_download_upload_and_remove_in_the_browser(tmp_path: Path) -
         cv2.imwrite(str(plate), scene[..., ::-1])
         page.set_input_files("#plate-file", str(plate))
         page.wait_for_selector("#plates button[data-frame='3']")
+        page.wait_for_selector("#marks i.plate[data-frame='3']")  # marked on the timeline
         assert session.plates() == [3]
         assert "clean plate stored for frame 3" in page.inner_text("#msg")
         # A wrong one is refused with the reason.
@@ -379,4 +380,5 @@ def test_clean_plate_download_upload_and_remove_in_the_browser(tmp_path: Path) -
                 assert err.mean() < 3.0  # the bars, from the plate (encoder loss only)
         page.click("#plates button.del-plate[data-frame='3']")
         page.wait_for_selector("#plates em")
+        assert page.locator("#marks i.plate").count() == 0
         assert session.plates() == []

@@ -18,6 +18,7 @@ const app = {
   tool: "brush",
   size: 24,
   keyframes: new Set(),
+  plates: [], // frames with a clean plate
   rev: -1, // server's mask revision we have seen
   frames: new Map(), // index -> Image (LRU)
   tracks: new Map(), // index -> Image | null
@@ -423,6 +424,14 @@ function drawMarks() {
     t.style.left = `${(100 * k) / n}%`;
     marks.appendChild(t);
   }
+  for (const k of app.plates || []) {
+    const t = document.createElement("i");
+    t.className = "plate";
+    t.dataset.frame = k;
+    t.title = `clean plate on frame ${k}`;
+    t.style.left = `${(100 * k) / n}%`;
+    marks.appendChild(t);
+  }
   const track = app.info.track || {};
   const weak = track.fresh ? track.suggested || [] : [];
   weak.forEach((k, rank) => {
@@ -467,6 +476,8 @@ function setPlates(list) {
   const key = list.join(",");
   if (box.dataset.list === key) return;
   box.dataset.list = key;
+  app.plates = list;
+  drawMarks();
   box.textContent = "";
   if (!list.length) box.innerHTML = "<em>none</em>";
   for (const k of list) {
