@@ -17,7 +17,7 @@ from lama_video.engines.exemplar import ExemplarEngine
 from lama_video.errors import MaskError
 from lama_video.masks import Box
 from lama_video.pipeline import remove_object
-from lama_video.temporal import TemporalEngine
+from lama_video.temporal import TemporalEngine, check_plate
 from lama_video.video import Frame
 
 H, W, N = 120, 160, 12
@@ -222,3 +222,17 @@ def test_a_wrong_plate_is_refused_before_any_frame_is_removed(tmp_path, monkeypa
     with pytest.raises(MaskError, match="clean plate for frame 11 differs from that frame"):
         remove_object(frames, Box(60, 40, 40, 40), tmp_path / "out.mp4", references={11: wrong})
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_the_check_before_work_lets_a_plate_painted_over_most_of_the_frame_pass():
+    frame = _scene(0, 0)
+    painted = frame.copy()
+    painted[:, : int(W * 0.65)] = (90, 140, 60)  # 65 % of the frame painted over
+    check_plate(painted, frame, None, 0)  # before work: the lower quartile is the frame's
+    hole = np.zeros((H, W), bool)
+    hole[:, : int(W * 0.65)] = True
+    check_plate(painted, frame, hole, 0)  # in the engine: away from the hole
+    with pytest.raises(MaskError, match="lower quartile over the frame"):
+        check_plate(255 - frame, frame, None, 0)
+    with pytest.raises(MaskError, match="median away from the hole"):
+        check_plate(painted, frame, np.zeros((H, W), bool), 0)  # painted beyond the hole
