@@ -35,8 +35,9 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    invented (keyframe) fill instead: texture ratio +0.03, flicker ratio +0.05, -0.21 dB).
    **Clean plates** (``references``, ``remove --reference``): a frame given with the object
    painted out by hand has nothing to fill, so its pixels in the hole are propagated like any
-   footage. Pixels still missing in frames the propagation does not reach from it (other
-   windows) take the nearest plate aligned by one homography, where it fits around the hole.
+   footage. Pixels still missing in frames the propagation does not reach from it (farther than
+   ``max_propagation_frames``, or in other windows) take the nearest plate aligned by one
+   homography, where it fits around the hole.
 5. **Hallucination.** Pixels that no frame shows are filled by the image engine on keyframes (frame
    index a multiple of ``keyframe_interval``), in one batched call, and every other frame pulls that
    fill along the flow from its nearest keyframes, so the invented content is the same over time.
@@ -296,8 +297,8 @@ class TemporalEngine:
         self._qc: dict[int, QcInfo] = {}
         # Clean plates (After Effects' "reference frames"): {stream position: (H, W, 3) uint8
         # RGB of that frame with the object removed by hand}. A plate's frame is footage with no
-        # hole (propagated like any frame); what the frames of other windows still miss comes
-        # from the nearest plate aligned to them (_from_references), before any invention.
+        # hole (propagated like any frame); what frames beyond propagation's reach still miss
+        # comes from the nearest plate aligned to them (_from_references), before any invention.
         self.references: dict[int, NDArray[np.uint8]] = {}
         # Diagnostics (bench/fill_quality.py --stages): called as (stage, frame index, (H, W, 3)
         # uint8 image, (H, W) bool pixels that stage has filled) after each stage of a window:
