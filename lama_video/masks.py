@@ -47,28 +47,28 @@ def frame_number(path: Path) -> int | None:
     return int(nums[-1]) if nums else None
 
 
-def keyframes_from_folder(folder: Path) -> dict[int, Path]:
-    """A mask folder with only some frames present: ``{frame number: file}``, in frame order.
+def keyframes_from_folder(folder: Path, what: str = "keyframe mask") -> dict[int, Path]:
+    """A folder with images for some frames only (keyframe masks, clean plates), named by frame
+    number: ``{frame number: file}``, in frame order.
 
     Raises:
         MaskError: not a folder, a file has no number in its name, or the folder holds no images.
     """
     if not folder.is_dir():
         raise MaskError(
-            f"keyframe masks must be a folder of mask images named by frame number, got "
-            f"{str(folder)!r}"
+            f"{what}s must be a folder of images named by frame number, got {str(folder)!r}"
         )
     out: dict[int, Path] = {}
     for p in list_image_files(folder):
         n = frame_number(p)
         if n is None:
             raise MaskError(
-                f"keyframe mask {str(p)!r} has no frame number in its name; expected names like "
+                f"{what} {str(p)!r} has no frame number in its name; expected names like "
                 "00012.png (frame 12)"
             )
         out[n] = p
     if not out:
-        raise MaskError(f"keyframe folder {str(folder)!r} holds no mask images")
+        raise MaskError(f"{what} folder {str(folder)!r} holds no images")
     return dict(sorted(out.items()))
 
 

@@ -523,3 +523,24 @@ def test_job_references_are_parsed_fingerprinted_and_never_split(tmp_path):
     assert fingerprint(plain)["digest"] != first
     # Frame numbers are the clip's: a job with plates runs in one piece, never split for Ray.
     assert split_job(a, split_frames=1) is None
+
+
+def test_discovery_finds_clean_plates_beside_a_clip(tmp_path):
+    src = tmp_path / "src"
+    _touch(src / "a.mp4")
+    _touch(src / "a_mask.png")
+    _touch(src / "a_plates" / "00040.png")
+    _touch(src / "a_plates" / "00003.png")
+    _touch(src / "b.mp4")
+    _touch(src / "b_mask.png")
+    _touch(src / "c.mp4")
+    _touch(src / "c_mask.png")
+    _touch(src / "c_plates" / "clean.png")  # no frame number: the job fails, saying so
+    jobs = {j.name: j for j in discover_jobs(src, tmp_path / "out")}
+    assert jobs["a.mp4"].references == (
+        (3, src / "a_plates" / "00003.png"),
+        (40, src / "a_plates" / "00040.png"),
+    )
+    assert jobs["a.mp4"].error is None
+    assert jobs["b.mp4"].references is None and jobs["b.mp4"].error is None
+    assert jobs["c.mp4"].error is not None and "no frame number" in jobs["c.mp4"].error

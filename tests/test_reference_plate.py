@@ -236,3 +236,30 @@ def test_the_check_before_work_lets_a_plate_painted_over_most_of_the_frame_pass(
         check_plate(255 - frame, frame, None, 0)
     with pytest.raises(MaskError, match="median away from the hole"):
         check_plate(painted, frame, np.zeros((H, W), bool), 0)  # painted beyond the hole
+
+
+def test_cli_reference_folder_of_plates(tmp_path):
+    truth = [_scene(t, 0) for t in range(N)]
+    frames = _frames_folder(tmp_path, truth)
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    cv2.imwrite(str(plates / "00004.png"), cv2.cvtColor(truth[4], cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    res = _cli_remove(frames, out, "--dilate", "0", "--reference", str(plates))
+    assert res.exit_code == 0, res.output
+    for g, p in zip(truth, sorted(out.glob("*.png")), strict=True):
+        o = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+        assert np.abs(o[HOLE].astype(int) - g[HOLE]).mean() < 0.5
+    # The same frame from the folder and from FRAME:IMAGE is given twice.
+    res = _cli_remove(
+        frames,
+        tmp_path / "o.mp4",
+        "--reference",
+        str(plates),
+        "--reference",
+        f"4:{plates}/00004.png",
+    )
+    assert res.exit_code == 1 and "gives frame 4 twice" in res.output
+    (plates / "plate.png").write_bytes((plates / "00004.png").read_bytes())
+    res = _cli_remove(frames, tmp_path / "o.mp4", "--reference", str(plates))
+    assert res.exit_code == 1 and "clean plate" in res.output and "no frame number" in res.output

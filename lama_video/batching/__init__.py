@@ -12,6 +12,9 @@ name; for ``clip.mp4``:
 - ``clip_keyframes/``: masks for some frames only, named by frame number (``00040.png`` is frame
   40), tracked through the clip with optical flow.
 
+Beside any of these, ``clip_plates/`` holds clean plates named by frame number (``00040.png``:
+frame 40 with the object painted out), used as ``remove --reference``.
+
 Videos named ``*_mask.*`` are masks, not jobs; OUTDIR is never searched. A video with no mask, or
 with more than one, is a failed job whose error names what was looked for; the other jobs still run.
 The output is ``OUTDIR/clip.mp4`` (sub-folders kept with ``recursive``).

@@ -215,6 +215,13 @@ def discover_jobs(
             continue
         rel = p.relative_to(src)
         mask, keyframes, error = _find_mask(p)
+        references = None
+        plates = p.parent / f"{p.stem}_plates"
+        if plates.is_dir():  # clean plates, named by frame number (remove --reference DIR)
+            try:
+                references = tuple(keyframes_from_folder(plates, "clean plate").items())
+            except MaskError as err:
+                error = error or str(err)
         jobs.append(
             Job(
                 name=rel.as_posix(),
@@ -224,6 +231,7 @@ def discover_jobs(
                 keyframes=keyframes,
                 config=cfg,
                 error=error,
+                references=references,
             )
         )
     if not jobs:

@@ -154,19 +154,25 @@ def parse_keyframe(
 
 
 def parse_references(texts: list[str] | None) -> dict[int, Path] | None:
-    """``--reference FRAME:IMAGE`` values -> {frame index: image}; a frame given twice is an
-    error."""
+    """``--reference FRAME:IMAGE`` (or ``FOLDER``: images named by frame number) values ->
+    {frame index: image}; a frame given twice is an error."""
+    from lama_video.masks import keyframes_from_folder
+
     if not texts:
         return None
     out: dict[int, Path] = {}
     for text in texts:
-        idx, path = parse_keyframe(text, "--reference", "40:plate.png")
-        if idx in out:
-            raise MaskError(
-                f"--reference gives frame {idx} twice ({str(out[idx])!r} and {str(path)!r}); "
-                "expected one clean plate per frame"
-            )
-        out[idx] = path
+        if Path(text).is_dir():
+            given = list(keyframes_from_folder(Path(text), "clean plate").items())
+        else:
+            given = [parse_keyframe(text, "--reference", "40:plate.png")]
+        for idx, path in given:
+            if idx in out:
+                raise MaskError(
+                    f"--reference gives frame {idx} twice ({str(out[idx])!r} and "
+                    f"{str(path)!r}); expected one clean plate per frame"
+                )
+            out[idx] = path
     return out
 
 
@@ -275,9 +281,10 @@ def remove(
         list[str] | None,
         typer.Option(
             "--reference",
-            metavar="FRAME:IMAGE",
-            help="FRAME:IMAGE, repeatable: a clean plate, that frame with the object removed by "
-            "hand. What no frame shows is taken from the nearest plate instead of invented.",
+            metavar="FRAME:IMAGE|DIR",
+            help="FRAME:IMAGE, repeatable (or a folder of images named by frame number): a clean "
+            "plate, that frame with the object removed by hand. What no frame shows is taken "
+            "from the nearest plate instead of invented.",
         ),
     ] = None,
     overlay: Annotated[
