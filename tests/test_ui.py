@@ -614,3 +614,12 @@ def test_clean_plate_upload_checks_and_removal(tmp_path: Path) -> None:
         assert client.call("GET", "/api/full/99.png")[0] == 404
     finally:
         server.stop()
+
+
+def test_clean_plates_are_refused_without_the_temporal_engine(served) -> None:
+    session, client = served  # FAST: the per-frame engine
+    frame = first_frames(session.input, 1)[0]
+    png = cv2.imencode(".png", frame[..., ::-1])[1].tobytes()
+    status, body = client.json("PUT", "/api/plate/0", png)
+    assert status == 409 and "need the temporal engine" in body["error"]
+    assert session.plates() == []

@@ -642,11 +642,18 @@ class Session:
 
         Raises:
             HttpError: 400 for an unreadable image, another size than the video's, or an image
-                that is not that frame outside what was painted.
+                that is not that frame outside what was painted; 409 when the page runs without
+                the temporal engine (plates have no effect there).
         """
         from lama_video.temporal import check_plate  # late import: the engine's module
 
         self._check_index(index)
+        if not self.config.temporal.enabled:
+            raise HttpError(
+                409,
+                "clean plates need the temporal engine, and this page runs without it; restart "
+                "`lama-video ui` without --no-temporal (or temporal.enabled: false) to use them",
+            )
         W, H = self.info.width, self.info.height
         size = header_size(data) if data else None
         unreadable = HttpError(
