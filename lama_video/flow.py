@@ -265,7 +265,8 @@ def align_homography(
     is tracked), kept when the track back returns within 1 px, and fitted again (RANSAC, 1 px).
 
     Args:
-        src, dst: (h, w) uint8 gray; sizes may differ.
+        src, dst: (h, w) uint8 gray; sizes may differ (``dst`` is then warped onto ``src`` by
+            the matched fit first, and the tracks refine that).
         where: (h, w) bool over ``src``: where its scene may be used (not the object).
 
     Returns:
@@ -273,6 +274,17 @@ def align_homography(
         finds too few consistent points (no shared scene, or several motions, none dominant).
     """
     rough = _matched_homography(src, dst, where)
+    if src.shape != dst.shape:
+        # Tracks need two images of one size: track into dst warped onto src by the matched fit
+        # (only a residual is left), then compose.
+        if rough is None:
+            return None
+        h, w = src.shape[:2]
+        warped = cv2.warpPerspective(
+            dst, rough, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        )
+        residual = align_homography(src, np.ascontiguousarray(warped), where)
+        return None if residual is None else rough @ residual
     corners = cv2.goodFeaturesToTrack(
         src, _TRACK_CORNERS, 0.01, 4, mask=where.view(np.uint8) * np.uint8(255)
     )

@@ -12,11 +12,12 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -571,6 +572,32 @@ def load_references(
     return plates
 
 
+#: A scene plate larger than this many times the video's longest side is shrunk to it (a
+#: 24-megapixel still for a 1080p clip): alignment only needs the scene at about its scale.
+_SCENE_PLATE_MAX_SCALE = 2.0
+
+
+def load_scene_plates(
+    paths: Sequence[str | os.PathLike[str]], width: int, height: int
+) -> list[NDArray[np.uint8]]:
+    """Read plates of the empty scene (any size; very large ones shrunk, see above).
+
+    Raises:
+        VideoOpenError: an image that is missing or unreadable.
+    """
+    out = []
+    limit = _SCENE_PLATE_MAX_SCALE * max(width, height)
+    for path in paths:
+        rgb = read_image(path)
+        side = max(rgb.shape[:2])
+        if side > limit:
+            f = limit / side
+            size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
+            rgb = cast(NDArray[np.uint8], cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+        out.append(np.ascontiguousarray(rgb))
+    return out
+
+
 def remove_object(
     input: str | os.PathLike[str],
     mask: str | os.PathLike[str] | Box | None = None,
@@ -587,6 +614,7 @@ def remove_object(
     report: str | os.PathLike[str] | None = None,
     overlay: str | os.PathLike[str] | None = None,
     references: Mapping[int, str | os.PathLike[str]] | None = None,
+    scene_plates: Sequence[str | os.PathLike[str]] | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video (or image sequence) and write the result.
 
@@ -620,6 +648,9 @@ def remove_object(
             nothing missing, propagated to the others like any frame; what frames beyond its
             reach still miss comes from the nearest plate aligned to them, instead of being
             invented (the temporal engine only).
+        scene_plates: images of the empty scene that are no frame of the clip (a clean plate
+            shot on set, any size): aligned to each frame where a reference does not serve, and
+            used where they fit around the hole (the temporal engine only).
 
     Raises:
         LamaVideoError: bad input; nothing is written under ``output`` in that case.
@@ -634,10 +665,12 @@ def remove_object(
         *(keyframe_masks or {}).values(),
         None if overlay is None or str(overlay) == "auto" else overlay,
         *(references or {}).values(),
+        *(scene_plates or ()),
     )
-    if references and not cfg.temporal.enabled:
+    if (references or scene_plates) and not cfg.temporal.enabled:
+        flag = "--reference" if references else "--clean-plate"
         raise ConfigError(
-            "--reference needs the temporal engine (the clean plate is carried to the other "
+            f"{flag} needs the temporal engine (the clean plate is carried to the other "
             "frames along their motion); drop --no-temporal / temporal.enabled: false"
         )
     check_paths(in_path, out_path, overwrite=overwrite, sources=sources)
@@ -701,6 +734,9 @@ def remove_object(
         if plates:
             engine.references = plates
             log.info("clean plates on frame(s) %s", ", ".join(str(k) for k in sorted(plates)))
+        if scene_plates:
+            engine.scene_plates = load_scene_plates(scene_plates, info.width, info.height)
+            log.info("%d clean plate(s) of the scene", len(scene_plates))
         reviewing = qc_path is not None or report_path is not None
         qc_report = QcReport() if report_path is not None else None
         if (reviewing or overlay is not None) and hasattr(engine, "record_qc"):

@@ -300,6 +300,9 @@ class TemporalEngine:
         # hole (propagated like any frame); what frames beyond propagation's reach still miss
         # comes from the nearest plate aligned to them (_from_references), before any invention.
         self.references: dict[int, NDArray[np.uint8]] = {}
+        # Plates of the empty scene that are no frame of the clip (a clean plate shot on set):
+        # aligned to each frame like a far reference, tried after the references.
+        self.scene_plates: list[NDArray[np.uint8]] = []
         # Diagnostics (bench/fill_quality.py --stages): called as (stage, frame index, (H, W, 3)
         # uint8 image, (H, W) bool pixels that stage has filled) after each stage of a window:
         # propagated, seam, confidence, hallucinated, smoothed. None = off (no cost).
@@ -506,7 +509,7 @@ class TemporalEngine:
             partial(tick, "backward", 1.0 / n_holes),
         )
         _overlap_threads(finish, backward)
-        if self.references:
+        if self.references or self.scene_plates:
             self._from_references(start, buf, holes, pix, filled, missing)
         self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
         tick("invent", 1.0)
@@ -722,7 +725,8 @@ class TemporalEngine:
         filled: list[_Canvas],
         missing: list[NDArray[np.bool_] | None],
     ) -> None:
-        """Fill the pixels no frame shows from the nearest clean plate (``references``).
+        """Fill the pixels no frame shows from the nearest clean plate (``references``), or
+        else from a plate of the empty scene (``scene_plates``).
 
         The plate is aligned to each frame by one homography (:func:`lama_video.flow.
         align_homography`: ORB matches refined by sub-pixel tracks, frames any distance apart),
@@ -731,63 +735,45 @@ class TemporalEngine:
         shifted by the median colour difference between frame and plate on a ring around the
         hole (the light may differ from the plate's frame). A frame the plate cannot be aligned
         to, or whose ring the aligned plate does not match (``_PLATE_MISFIT``: parallax, a
-        moving scene), and pixels it maps outside the plate, are left to the image engine.
-        Each frame is aligned on its own, so the filled pixels depend on that frame and the
-        plate alone (exact across windows); on a still camera they are the plate's pixels, moved
-        by no more than the fit's noise and shifted by each frame's light.
+        moving scene), and pixels it maps outside the plate, are left to the next plate, then to
+        the image engine. Each frame is aligned on its own, so the filled pixels depend on that
+        frame and the plate alone (exact across windows); on a still camera they are the
+        plate's pixels, moved by no more than the fit's noise and shifted by each frame's light.
         """
         keys = sorted(self.references)
-        grays: dict[int, NDArray[np.uint8]] = {}
+        grays: dict[tuple[str, int], NDArray[np.uint8]] = {}
         for t, m in enumerate(missing):
             if not _any_set(m):
                 continue
             assert m is not None and pix[t] is not None
             ys, xs, _ = pix[t]  # type: ignore[misc]
             pos = start + t
-            r = min(keys, key=lambda k: (abs(k - pos), k))
-            plate = self.references[r]
+            candidates: list[tuple[tuple[str, int], NDArray[np.uint8], bool]] = []
+            if keys:
+                r = min(keys, key=lambda k: (abs(k - pos), k))
+                candidates.append((("frame", r), self.references[r], r == pos))
+            candidates += [(("scene", i), p, False) for i, p in enumerate(self.scene_plates)]
             frame = buf[t][0].rgb
-            if r == pos:
-                hom = np.eye(3)
-            else:
-                if r not in grays:
-                    grays[r] = fl.to_gray(plate)
-                where = ~fl.dilate(holes[t], _PLATE_MARGIN_PX)
-                found = fl.align_homography(fl.to_gray(frame), grays[r], where)
-                if found is None:
-                    log.debug("clean plate %d: no alignment to frame %d", r, pos)
-                    continue
-                hom = found
             idx = np.flatnonzero(m)
-            at = _mapped(hom, xs[idx], ys[idx])
-            ph, pw = plate.shape[:2]
-            inside = (at[:, 0] >= 0) & (at[:, 0] <= pw - 1) & (at[:, 1] >= 0) & (at[:, 1] <= ph - 1)
-            if not inside.any():
-                continue
-            idx, at = idx[inside], at[inside]
-            values = fl.sample_points(plate, at[:, 0], at[:, 1], cubic=True).astype(np.float32)
-            # The light of this frame: the median difference frame - plate around the hole.
-            ring = fl.dilate(holes[t], _PLATE_MARGIN_PX) & ~fl.dilate(holes[t], 1)
-            ry, rx = np.nonzero(ring)
-            rat = _mapped(hom, rx, ry)
-            ok = (rat[:, 0] >= 0) & (rat[:, 0] <= pw - 1) & (rat[:, 1] >= 0) & (rat[:, 1] <= ph - 1)
-            if not ok.any():
-                continue
-            seen = fl.sample_points(plate, rat[ok, 0], rat[ok, 1]).astype(np.float32)
-            diff = frame[ry[ok], rx[ok]].astype(np.float32) - seen
-            shift = np.median(diff, axis=0)
-            misfit = float(np.median(np.abs(diff - shift).mean(axis=1)))
-            if misfit > _PLATE_MISFIT:
-                log.debug("clean plate %d: frame %d's ring off by %.1f levels", r, pos, misfit)
-                continue
-            values += shift
-            filled[t].put(ys[idx], xs[idx], _to_u8(values))
-            left = m.copy()
-            left[idx] = False
-            missing[t] = left
-            qc = self._qc.get(buf[t][0].index) if self.record_qc else None
-            if qc is not None:
-                qc.confidence[idx] = 1.0  # copied from footage (the plate), not invented
+            for key, plate, same in candidates:
+                if not same and key not in grays:
+                    grays[key] = fl.to_gray(plate)
+                got = _aligned_plate(
+                    plate, None if same else grays[key], frame, holes[t], xs[idx], ys[idx]
+                )
+                if got is None:
+                    log.debug("clean plate %s %d does not fit frame %d", *key, pos)
+                    continue
+                inside, values = got
+                used = idx[inside]
+                filled[t].put(ys[used], xs[used], values)
+                left = m.copy()
+                left[used] = False
+                missing[t] = left
+                qc = self._qc.get(buf[t][0].index) if self.record_qc else None
+                if qc is not None:
+                    qc.confidence[used] = 1.0  # copied from footage (the plate), not invented
+                break
 
     def _hallucinate(
         self,
@@ -1428,6 +1414,55 @@ def check_plate(
             "painted out: check the frame number (0-based) and export the plate from the same "
             "video"
         )
+
+
+def _aligned_plate(
+    plate: NDArray[np.uint8],
+    plate_gray: NDArray[np.uint8] | None,
+    frame: NDArray[np.uint8],
+    hole: NDArray[np.bool_],
+    xs: NDArray[np.intp],
+    ys: NDArray[np.intp],
+) -> tuple[NDArray[np.bool_], NDArray[np.uint8]] | None:
+    """The plate's colours at the frame's pixels ``(xs, ys)``, aligned and in the frame's light.
+
+    Args:
+        plate: (h, w, 3) RGB, any size; plate_gray: its grey, or None when the plate is this
+            very frame (no alignment).
+        frame: (H, W, 3) RGB; hole: (H, W) bool, its hole.
+
+    Returns:
+        (which of the pixels the plate shows, their (n, 3) uint8 colours), or None where the
+        plate cannot be aligned or does not match the frame around the hole (``_PLATE_MISFIT``).
+    """
+    if plate_gray is None:
+        hom = np.eye(3)
+    else:
+        where = ~fl.dilate(hole, _PLATE_MARGIN_PX)
+        found = fl.align_homography(fl.to_gray(frame), plate_gray, where)
+        if found is None:
+            return None
+        hom = found
+    ph, pw = plate.shape[:2]
+
+    def within(at: NDArray[np.float32]) -> NDArray[np.bool_]:
+        return (at[:, 0] >= 0) & (at[:, 0] <= pw - 1) & (at[:, 1] >= 0) & (at[:, 1] <= ph - 1)
+
+    at = _mapped(hom, xs, ys)
+    inside = within(at)
+    # The light of this frame: the median difference frame - plate on a ring around the hole.
+    ry, rx = np.nonzero(fl.dilate(hole, _PLATE_MARGIN_PX) & ~fl.dilate(hole, 1))
+    rat = _mapped(hom, rx, ry)
+    ok = within(rat)
+    if not inside.any() or not ok.any():
+        return None
+    seen = fl.sample_points(plate, rat[ok, 0], rat[ok, 1]).astype(np.float32)
+    diff = frame[ry[ok], rx[ok]].astype(np.float32) - seen
+    shift = np.median(diff, axis=0)
+    if float(np.median(np.abs(diff - shift).mean(axis=1))) > _PLATE_MISFIT:
+        return None
+    values = fl.sample_points(plate, at[inside, 0], at[inside, 1], cubic=True).astype(np.float32)
+    return inside, _to_u8(values + shift)
 
 
 def _mapped(

@@ -47,9 +47,11 @@ def _remove(
     plates: dict[int, np.ndarray],
     qc: bool = False,
     cfg: TemporalConfig | None = None,
+    scene: list[np.ndarray] | None = None,
 ):
     engine = TemporalEngine(ExemplarEngine(), cfg)
     engine.references = dict(plates)
+    engine.scene_plates = list(scene or [])
     engine.record_qc = qc
     items = []
     for t, g in enumerate(truth):
@@ -263,3 +265,69 @@ def test_cli_reference_folder_of_plates(tmp_path):
     (plates / "plate.png").write_bytes((plates / "00004.png").read_bytes())
     res = _cli_remove(frames, tmp_path / "o.mp4", "--reference", str(plates))
     assert res.exit_code == 1 and "clean plate" in res.output and "no frame number" in res.output
+
+
+def test_a_plate_of_the_empty_scene_from_elsewhere_is_aligned_to_every_frame():
+    """A clean plate shot on set: a wider picture of the scene at another scale, no frame of the
+    clip (a scene of many objects' corners, 400x300 frames: what ORB matching needs)."""
+    rng = np.random.default_rng(7)
+    world = np.full((500, 900, 3), 128, np.uint8)
+    for _ in range(400):
+        x, y = (int(v) for v in rng.integers(0, (900, 500)))
+        dx, dy = (int(v) for v in rng.integers(8, 60, 2))
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        cv2.rectangle(world, (x, y), (x + dx, y + dy), colour, -1)
+    world = cv2.GaussianBlur(world, (0, 0), 0.8)
+    h, w = 300, 400
+    hole = np.zeros((h, w), bool)
+    hole[100:200, 150:250] = True
+    truth = [world[50 : 50 + h, 50 : 50 + w].copy() for _ in range(8)]
+    shot = cv2.resize(world[:400, :600], None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+
+    def run(scene: list[np.ndarray]) -> tuple[list[np.ndarray], list]:
+        engine = TemporalEngine(ExemplarEngine())
+        engine.scene_plates = scene
+        engine.record_qc = True
+        items = []
+        for t, g in enumerate(truth):
+            f = g.copy()
+            f[hole] = (255, 0, 0)
+            items.append((Frame(index=t, pts=t, time_base=Fraction(1, 25), rgb=f), hole))
+        outs, infos = [], []
+        for frame, _, out in engine.process(iter(items)):
+            outs.append(out)
+            infos.append(engine.pop_qc(frame.index))
+        return outs, infos
+
+    def errors(outs: list[np.ndarray]) -> np.ndarray:
+        return np.array(
+            [np.abs(o[hole].astype(int) - g[hole]).mean() for o, g in zip(outs, truth, strict=True)]
+        )
+
+    without, _ = run([])
+    with_plate, infos = run([shot])
+    assert errors(without).mean() > 8
+    assert errors(with_plate).max() < 3.0  # resampled twice (x1.5, then back)
+    assert all(i is not None and (i.confidence == 1.0).all() for i in infos)
+    # A picture of another place is not used: the fill is the engine's own.
+    other = np.ascontiguousarray(world[::-1, ::-1][:400, :600])
+    with_other, _ = run([other])
+    for a, b in zip(without, with_other, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_cli_clean_plate_of_the_scene(tmp_path):
+    truth = [_scene(t, 0) for t in range(N)]
+    frames = _frames_folder(tmp_path, truth)
+    shot = tmp_path / "set.png"
+    cv2.imwrite(str(shot), cv2.cvtColor(WORLD[0 : H + 60, 0 : W + 80], cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    # At 160x120 the shot cannot be aligned (too few ORB keypoints): the run still succeeds.
+    res = _cli_remove(frames, out, "--dilate", "0", "--clean-plate", str(shot))
+    assert res.exit_code == 0, res.output
+    assert len(list(out.glob("*.png"))) == N
+    res = _cli_remove(frames, tmp_path / "o.mp4", "--clean-plate", str(shot), "--no-temporal")
+    assert res.exit_code == 1 and "--clean-plate needs the temporal engine" in res.output
+    res = _cli_remove(frames, tmp_path / "o.mp4", "--clean-plate", str(tmp_path / "nope.png"))
+    assert res.exit_code == 1 and "does not exist" in res.output
+    assert not (tmp_path / "o.mp4").exists()

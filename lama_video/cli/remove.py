@@ -287,6 +287,15 @@ def remove(
             "from the nearest plate instead of invented.",
         ),
     ] = None,
+    clean_plate: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--clean-plate",
+            metavar="IMAGE",
+            help="Repeatable: a picture of the empty scene that is no frame of the clip (shot "
+            "on set, any size), aligned to each frame where it fits.",
+        ),
+    ] = None,
     overlay: Annotated[
         str | None,
         typer.Option(
@@ -378,6 +387,7 @@ def remove(
                 report=report,
                 overlay=overlay,
                 references=plates,
+                scene_plates=clean_plate or None,
             )
         finally:
             for bar in bars:
