@@ -523,6 +523,20 @@ def test_job_references_are_parsed_fingerprinted_and_never_split(tmp_path):
     assert fingerprint(plain)["digest"] != first
     # Frame numbers are the clip's: a job with plates runs in one piece, never split for Ray.
     assert split_job(a, split_frames=1) is None
+    # Pictures of the empty set (remove --clean-plate): a list, or ';' in a CSV cell.
+    (tmp_path / "set.yaml").write_text(
+        "jobs:\n  - {input: a.mp4, mask: m.png, clean_plates: [s1.png, sub/s2.png]}\n"
+    )
+    (tmp_path / "set.csv").write_text("input,mask,clean_plates\na.mp4,m.png,s1.png;s3.png\n")
+    (d,) = read_job_file(tmp_path / "set.yaml", tmp_path / "out")
+    (e,) = read_job_file(tmp_path / "set.csv", tmp_path / "out")
+    assert d.scene_plates == (tmp_path / "s1.png", tmp_path / "sub" / "s2.png")
+    assert e.scene_plates == (tmp_path / "s1.png", tmp_path / "s3.png")
+    (tmp_path / "s1.png").write_bytes(b"x")
+    (tmp_path / "s3.png").write_bytes(b"x")
+    before = fingerprint(e)["digest"]
+    (tmp_path / "s3.png").write_bytes(b"another set")
+    assert fingerprint(e)["digest"] != before
 
 
 def test_discovery_finds_clean_plates_beside_a_clip(tmp_path):

@@ -41,10 +41,11 @@ file says ``allow_outputs_outside_outdir: true`` at its top)::
       - input: raw/e.mp4
         mask: raw/e_masks/
         references: {40: raw/e_plate40.png}   # clean plates, as remove --reference
+        clean_plates: [raw/e_set.png]         # pictures of the empty set, as --clean-plate
 
 A CSV file has a header row with the columns ``input`` (required), ``mask``, ``box``,
 ``keyframes`` (``0:k0.png;90:k90.png``), ``overlay``, ``references`` (``40:plate.png``),
-``output``, ``config`` and ``options``
+``clean_plates`` (``set.png;set2.png``), ``output``, ``config`` and ``options``
 (``encode.crf=20;inpaint.engine=telea``). Settings: the batch's config (defaults < ``--config`` <
 flags) < the file's ``config`` < the file's ``options`` < the job's ``config`` < the job's
 ``options``.
@@ -256,6 +257,7 @@ def _output_problem(job: Job) -> str:
         *(p for _, p in job.keyframes or ()),
         None if job.overlay in (None, "auto") else job.overlay,
         *(p for _, p in job.references or ()),
+        *(job.scene_plates or ()),
     )
     try:
         check_paths(job.input, job.output, overwrite=True, sources=sources)

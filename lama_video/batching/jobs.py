@@ -42,6 +42,7 @@ class Job:
         overlay: a static overlay to remove too (``"auto"`` or a mask image), as
             ``remove --overlay``; alone, or with a mask source.
         references: ``((frame, clean plate image), ...)``, as ``remove --reference``.
+        scene_plates: pictures of the empty scene, as ``remove --clean-plate``.
         config: this job's settings.
         error: set when the job could not be described (e.g. no mask found); it then fails
             without running.
@@ -56,6 +57,7 @@ class Job:
     error: str | None = None
     overlay: str | Path | None = None
     references: tuple[tuple[int, Path], ...] | None = None
+    scene_plates: tuple[Path, ...] | None = None
 
 
 class _ResultIds(TypedDict):
@@ -320,6 +322,7 @@ def _job_from_entry(
         "keyframes",
         "overlay",
         "references",
+        "clean_plates",
         "output",
         "config",
         "options",
@@ -362,6 +365,11 @@ def _job_from_entry(
     references = None
     if entry.get("references"):
         references = _parse_keyframes(entry["references"], base_dir, here, "references")
+    scene_plates = None
+    if entry.get("clean_plates"):
+        value = entry["clean_plates"]
+        items = value if isinstance(value, list) else str(value).split(";")
+        scene_plates = tuple(base_dir / str(v).strip() for v in items if str(v).strip())
     out = Path(str(entry["output"])) if entry.get("output") else Path(inp.name)
     output = out if out.is_absolute() else out_dir / out
     if not outside_ok and not output.resolve().is_relative_to(out_dir.resolve()):
@@ -383,6 +391,7 @@ def _job_from_entry(
         config=cfg,
         overlay=overlay,
         references=references,
+        scene_plates=scene_plates or None,
     )
 
 

@@ -71,6 +71,8 @@ def fingerprint(job: Job, *, content_hash: bool = False) -> dict[str, Any]:
     parts = [mask, keyframes, settings] + ([overlay] if overlay is not None else [])
     if job.references:  # tagged, and only when given: the digests of other jobs stay as they were
         parts.append(["references", [[k, _file_sig(p, content_hash)] for k, p in job.references]])
+    if job.scene_plates:
+        parts.append(["scene_plates", [_file_sig(p, content_hash) for p in job.scene_plates]])
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return {"input": _tree_sig(job.input, content_hash), "digest": digest}
 

@@ -83,6 +83,7 @@ def run_job(job: Job, engine_factory: EngineFactory | None = None) -> JobResult:
             image_engine=engine,
             overlay=job.overlay,
             references=dict(job.references) if job.references else None,
+            scene_plates=list(job.scene_plates) if job.scene_plates else None,
         )
     except LamaVideoError as err:
         return JobResult(**base, status="failed", seconds=time.perf_counter() - t0, error=str(err))
