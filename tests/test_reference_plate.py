@@ -48,6 +48,7 @@ def _remove(
     qc: bool = False,
     cfg: TemporalConfig | None = None,
     scene: list[np.ndarray] | None = None,
+    hole: np.ndarray = HOLE,
 ):
     engine = TemporalEngine(ExemplarEngine(), cfg)
     engine.references = dict(plates)
@@ -56,8 +57,8 @@ def _remove(
     items = []
     for t, g in enumerate(truth):
         f = g.copy()
-        f[HOLE] = (255, 0, 0)
-        items.append((Frame(index=t, pts=t, time_base=Fraction(1, 25), rgb=f), HOLE))
+        f[hole] = (255, 0, 0)
+        items.append((Frame(index=t, pts=t, time_base=Fraction(1, 25), rgb=f), hole))
     outs, infos = [], []
     for frame, _, out in engine.process(iter(items)):
         outs.append(out)
@@ -65,9 +66,9 @@ def _remove(
     return outs, infos
 
 
-def _errors(outs: list[np.ndarray], truth: list[np.ndarray]) -> np.ndarray:
+def _errors(outs: list[np.ndarray], truth: list[np.ndarray], hole: np.ndarray = HOLE) -> np.ndarray:
     return np.array(
-        [np.abs(o[HOLE].astype(int) - g[HOLE]).mean() for o, g in zip(outs, truth, strict=True)]
+        [np.abs(o[hole].astype(int) - g[hole]).mean() for o, g in zip(outs, truth, strict=True)]
     )
 
 
@@ -284,34 +285,14 @@ def test_a_plate_of_the_empty_scene_from_elsewhere_is_aligned_to_every_frame():
     truth = [world[50 : 50 + h, 50 : 50 + w].copy() for _ in range(8)]
     shot = cv2.resize(world[:400, :600], None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
 
-    def run(scene: list[np.ndarray]) -> tuple[list[np.ndarray], list]:
-        engine = TemporalEngine(ExemplarEngine())
-        engine.scene_plates = scene
-        engine.record_qc = True
-        items = []
-        for t, g in enumerate(truth):
-            f = g.copy()
-            f[hole] = (255, 0, 0)
-            items.append((Frame(index=t, pts=t, time_base=Fraction(1, 25), rgb=f), hole))
-        outs, infos = [], []
-        for frame, _, out in engine.process(iter(items)):
-            outs.append(out)
-            infos.append(engine.pop_qc(frame.index))
-        return outs, infos
-
-    def errors(outs: list[np.ndarray]) -> np.ndarray:
-        return np.array(
-            [np.abs(o[hole].astype(int) - g[hole]).mean() for o, g in zip(outs, truth, strict=True)]
-        )
-
-    without, _ = run([])
-    with_plate, infos = run([shot])
-    assert errors(without).mean() > 8
-    assert errors(with_plate).max() < 3.0  # resampled twice (x1.5, then back)
+    without, _ = _remove(truth, {}, hole=hole)
+    with_plate, infos = _remove(truth, {}, qc=True, scene=[shot], hole=hole)
+    assert _errors(without, truth, hole).mean() > 8
+    assert _errors(with_plate, truth, hole).max() < 3.0  # resampled twice (x1.5, then back)
     assert all(i is not None and (i.confidence == 1.0).all() for i in infos)
     # A picture of another place is not used: the fill is the engine's own.
     other = np.ascontiguousarray(world[::-1, ::-1][:400, :600])
-    with_other, _ = run([other])
+    with_other, _ = _remove(truth, {}, scene=[other], hole=hole)
     for a, b in zip(without, with_other, strict=True):
         assert np.array_equal(a, b)
 
