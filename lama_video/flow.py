@@ -223,19 +223,10 @@ def track_homography(
     Returns:
         (homography, points in ``src``, their positions in ``dst``) of the fit's inliers, or None.
     """
-    corners = cv2.goodFeaturesToTrack(
-        src, _TRACK_CORNERS, 0.01, 4, mask=where.view(np.uint8) * np.uint8(255)
-    )
-    if corners is None or len(corners) < _TRACK_MIN:
+    tracks = _tracks(src, dst, where, levels=4)
+    if tracks is None:
         return None
-    lk = {"winSize": (21, 21), "maxLevel": 4}
-    moved, ok_f, _ = cv2.calcOpticalFlowPyrLK(src, dst, corners, None, **lk)  # type: ignore[call-overload]
-    back, ok_b, _ = cv2.calcOpticalFlowPyrLK(dst, src, moved, None, **lk)  # type: ignore[call-overload]
-    p0, p1 = corners.reshape(-1, 2), moved.reshape(-1, 2)
-    ok = (ok_f.ravel() == 1) & (ok_b.ravel() == 1)
-    ok &= vector_length(back.reshape(-1, 2) - p0) < _TRACK_FB_PX
-    if int(ok.sum()) < _TRACK_MIN:
-        return None
+    p0, p1, ok = tracks
     hom, inliers = cv2.findHomography(p0[ok], p1[ok], cv2.RANSAC, 1.0)
     if hom is None or inliers is None or float(inliers.mean()) < min_inlier_share:
         return None
@@ -285,22 +276,14 @@ def align_homography(
         )
         residual = align_homography(src, np.ascontiguousarray(warped), where)
         return None if residual is None else rough @ residual
-    corners = cv2.goodFeaturesToTrack(
-        src, _TRACK_CORNERS, 0.01, 4, mask=where.view(np.uint8) * np.uint8(255)
-    )
-    if corners is None or len(corners) < _TRACK_MIN:
-        return None
-    # From the matched fit, only a residual is left to track; without one (too few keypoints: a
-    # small or plain frame), the pyramid's 4 levels reach a few tens of pixels from rest.
-    guess = corners if rough is None else cv2.perspectiveTransform(corners, rough)
+    # From the matched fit, only a residual is left to track; without one (too few keypoints:
+    # a small or plain frame), the pyramid's 4 levels reach a few tens of pixels from rest.
     levels = 4 if rough is None else 2
-    lk = {"winSize": (21, 21), "maxLevel": levels, "flags": cv2.OPTFLOW_USE_INITIAL_FLOW}
-    moved, ok_f, _ = cv2.calcOpticalFlowPyrLK(src, dst, corners, guess.astype(np.float32), **lk)  # type: ignore[call-overload]
-    back, ok_b, _ = cv2.calcOpticalFlowPyrLK(dst, src, moved, corners.copy(), **lk)  # type: ignore[call-overload]
-    p0, p1 = corners.reshape(-1, 2), moved.reshape(-1, 2)
+    tracks = _tracks(src, dst, where, levels=levels, from_corners=True, guess=rough)
+    if tracks is None:
+        return None
+    p0, p1, ok = tracks
     h, w = dst.shape[:2]
-    ok = (ok_f.ravel() == 1) & (ok_b.ravel() == 1)
-    ok &= vector_length(back.reshape(-1, 2) - p0) < _TRACK_FB_PX
     ok &= (p1[:, 0] >= 0) & (p1[:, 0] <= w - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= h - 1)
     if int(ok.sum()) < _TRACK_MIN:
         return None
@@ -308,6 +291,46 @@ def align_homography(
     if hom is None or inliers is None or float(inliers.mean()) < 0.5:
         return None
     return cast(NDArray[np.float64], hom)
+
+
+def _tracks(
+    src: NDArray[np.uint8],
+    dst: NDArray[np.uint8],
+    where: NDArray[np.bool_],
+    *,
+    levels: int,
+    from_corners: bool = False,
+    guess: NDArray[np.float64] | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]] | None:
+    """Shi-Tomasi corners of ``src`` in ``where`` tracked into ``dst`` with pyramidal
+    Lucas-Kanade (21x21 windows, ``levels`` levels) and back: (corners, their positions in
+    ``dst``, the tracks whose way back returns within ``_TRACK_FB_PX``), or None where fewer
+    than ``_TRACK_MIN`` corners or consistent tracks are found.
+
+    Each track starts at rest; with ``from_corners`` the tracks back start at the corners
+    themselves, and the tracks out where ``guess`` (a homography ``src -> dst``), if any,
+    puts them.
+    """
+    corners = cv2.goodFeaturesToTrack(
+        src, _TRACK_CORNERS, 0.01, 4, mask=where.view(np.uint8) * np.uint8(255)
+    )
+    if corners is None or len(corners) < _TRACK_MIN:
+        return None
+    lk: dict[str, Any] = {"winSize": (21, 21), "maxLevel": levels}
+    start = back_start = None
+    if from_corners:
+        lk["flags"] = cv2.OPTFLOW_USE_INITIAL_FLOW
+        guessed = corners if guess is None else cv2.perspectiveTransform(corners, guess)
+        start = guessed.astype(np.float32)
+        back_start = corners.copy()
+    moved, ok_f, _ = cv2.calcOpticalFlowPyrLK(src, dst, corners, start, **lk)
+    back, ok_b, _ = cv2.calcOpticalFlowPyrLK(dst, src, moved, back_start, **lk)
+    p0, p1 = corners.reshape(-1, 2), moved.reshape(-1, 2)
+    ok = (ok_f.ravel() == 1) & (ok_b.ravel() == 1)
+    ok &= vector_length(back.reshape(-1, 2) - p0) < _TRACK_FB_PX
+    if int(ok.sum()) < _TRACK_MIN:
+        return None
+    return cast(NDArray[np.float32], p0), cast(NDArray[np.float32], p1), ok
 
 
 def _matched_homography(
@@ -330,13 +353,19 @@ def _matched_homography(
     return cast(NDArray[np.float64], hom)
 
 
+def map_points(hom: NDArray[np.float64], xs: NDArray, ys: NDArray) -> NDArray[np.float32]:
+    """(N, 2) float32: where the homography ``hom`` takes the points ``(xs, ys)``."""
+    pts = np.stack([xs, ys], axis=1).astype(np.float32).reshape(-1, 1, 2)
+    return cast(NDArray[np.float32], cv2.perspectiveTransform(pts, hom).reshape(-1, 2))
+
+
 def homography_field(
     hom: NDArray[np.float64], box: tuple[int, int, int, int]
 ) -> NDArray[np.float32]:
     """``hom`` as a displacement field over ``box`` (y0, y1, x0, x1) of the frame it maps from."""
     y0, y1, x0, x1 = box
     pts = grid(y1 - y0, x1 - x0) + np.array([x0, y0], np.float32)
-    moved = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), hom).reshape(pts.shape)
+    moved = map_points(hom, pts[..., 0].ravel(), pts[..., 1].ravel()).reshape(pts.shape)
     return cast(NDArray[np.float32], (moved - pts).astype(np.float32))
 
 

@@ -79,6 +79,7 @@ from lama_video.flow import (
     bbox,
     estimate_gray,
     fb_error,
+    map_points,
     resize,
     to_gray,
     vector_length,
@@ -400,8 +401,9 @@ def moving_with_background(
         return out
     obj_motion = np.median(flow[sel_obj], axis=0)
     my, mx = np.nonzero(mask)
-    pts = np.stack([mx, my], axis=1).astype(np.float32).reshape(-1, 1, 2)
-    bg_motion = cv2.perspectiveTransform(pts, hom).reshape(-1, 2) - pts.reshape(-1, 2)
+    bg_motion = map_points(cast(NDArray[np.float64], hom), mx, my) - np.stack(
+        [mx, my], axis=1
+    ).astype(np.float32)
     f = flow[my, mx]
     near_bg = vector_length(f - bg_motion) < _BG_TOL
     far_obj = vector_length(f - obj_motion) > _OBJ_SEP

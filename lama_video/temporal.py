@@ -754,12 +754,14 @@ class TemporalEngine:
                 candidates.append((("frame", r), self.references[r], r == pos))
             candidates += [(("scene", i), p, False) for i, p in enumerate(self.scene_plates)]
             frame = buf[t][0].rgb
+            frame_gray = fl.to_gray(frame)
             idx = np.flatnonzero(m)
             for key, plate, same in candidates:
                 if not same and key not in grays:
                     grays[key] = fl.to_gray(plate)
+                plate_gray = None if same else grays[key]
                 got = _aligned_plate(
-                    plate, None if same else grays[key], frame, holes[t], xs[idx], ys[idx]
+                    plate, plate_gray, frame, frame_gray, holes[t], xs[idx], ys[idx]
                 )
                 if got is None:
                     log.debug("clean plate %s %d does not fit frame %d", *key, pos)
@@ -1420,6 +1422,7 @@ def _aligned_plate(
     plate: NDArray[np.uint8],
     plate_gray: NDArray[np.uint8] | None,
     frame: NDArray[np.uint8],
+    frame_gray: NDArray[np.uint8],
     hole: NDArray[np.bool_],
     xs: NDArray[np.intp],
     ys: NDArray[np.intp],
@@ -1429,17 +1432,17 @@ def _aligned_plate(
     Args:
         plate: (h, w, 3) RGB, any size; plate_gray: its grey, or None when the plate is this
             very frame (no alignment).
-        frame: (H, W, 3) RGB; hole: (H, W) bool, its hole.
+        frame: (H, W, 3) RGB, frame_gray its grey; hole: (H, W) bool, its hole.
 
     Returns:
         (which of the pixels the plate shows, their (n, 3) uint8 colours), or None where the
         plate cannot be aligned or does not match the frame around the hole (``_PLATE_MISFIT``).
     """
+    grown = fl.dilate(hole, _PLATE_MARGIN_PX)
     if plate_gray is None:
         hom = np.eye(3)
     else:
-        where = ~fl.dilate(hole, _PLATE_MARGIN_PX)
-        found = fl.align_homography(fl.to_gray(frame), plate_gray, where)
+        found = fl.align_homography(frame_gray, plate_gray, ~grown)
         if found is None:
             return None
         hom = found
@@ -1448,11 +1451,11 @@ def _aligned_plate(
     def within(at: NDArray[np.float32]) -> NDArray[np.bool_]:
         return (at[:, 0] >= 0) & (at[:, 0] <= pw - 1) & (at[:, 1] >= 0) & (at[:, 1] <= ph - 1)
 
-    at = _mapped(hom, xs, ys)
+    at = fl.map_points(hom, xs, ys)
     inside = within(at)
     # The light of this frame: the median difference frame - plate on a ring around the hole.
-    ry, rx = np.nonzero(fl.dilate(hole, _PLATE_MARGIN_PX) & ~fl.dilate(hole, 1))
-    rat = _mapped(hom, rx, ry)
+    ry, rx = np.nonzero(grown & ~fl.dilate(hole, 1))
+    rat = fl.map_points(hom, rx, ry)
     ok = within(rat)
     if not inside.any() or not ok.any():
         return None
@@ -1463,14 +1466,6 @@ def _aligned_plate(
         return None
     values = fl.sample_points(plate, at[inside, 0], at[inside, 1], cubic=True).astype(np.float32)
     return inside, _to_u8(values + shift)
-
-
-def _mapped(
-    hom: NDArray[np.float64], xs: NDArray[np.intp], ys: NDArray[np.intp]
-) -> NDArray[np.float32]:
-    """(N, 2) float32: where the homography takes the pixels ``(xs, ys)``."""
-    pts = np.stack([xs, ys], axis=1).astype(np.float32).reshape(-1, 1, 2)
-    return cast(NDArray[np.float32], cv2.perspectiveTransform(pts, hom).reshape(-1, 2))
 
 
 def _blend(a: _Pred, b: _Pred) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:

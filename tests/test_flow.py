@@ -204,3 +204,22 @@ def test_homography_field_and_photometric_error():
     assert float(err[:, 0].min()) > 50.0  # carried out of the image: no support
     wrong = fl.photometric_error(a, b, np.zeros_like(right))
     assert float(wrong[:, 8:].mean()) > 10.0
+
+
+def test_map_points_applies_the_homography_with_its_division():
+    hom = np.array([[1.1, 0.02, 5.0], [-0.01, 0.9, -3.0], [1e-4, 2e-4, 1.0]])
+    xs = np.array([0, 10, 250], np.intp)
+    ys = np.array([0, 40, 120], np.intp)
+    got = fl.map_points(hom, xs, ys)
+    den = hom[2, 0] * xs + hom[2, 1] * ys + hom[2, 2]
+    want = np.stack(
+        [
+            (hom[0, 0] * xs + hom[0, 1] * ys + hom[0, 2]) / den,
+            (hom[1, 0] * xs + hom[1, 1] * ys + hom[1, 2]) / den,
+        ],
+        axis=1,
+    )
+    assert got.shape == (3, 2) and got.dtype == np.float32
+    assert np.allclose(got, want, atol=1e-3)
+    field = fl.homography_field(hom, (0, 121, 0, 251))  # the same, as a displacement field
+    assert np.allclose(field[ys, xs], want - np.stack([xs, ys], axis=1), atol=1e-3)
