@@ -1,4 +1,5 @@
-"""Optical flow and warping (OpenCV DIS; sparse Lucas-Kanade tracks): estimate, scale, warp.
+"""Optical flow and warping (OpenCV DIS; sparse Lucas-Kanade tracks; homographies from tracks
+and ORB matches): estimate, scale, warp, align.
 
 Conventions: a flow field is (H, W, 2) float32 in pixels, ``flow[y, x] = (dx, dy)``, mapping a
 pixel of the *source* frame to its position in the *target* frame:
