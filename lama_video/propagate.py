@@ -984,8 +984,10 @@ def combine(forward: NDArray[np.bool_], backward: NDArray[np.bool_]) -> NDArray[
 
 
 #: How far (full-size px) a track that went on past a keyframe may reach beyond the track that
-#: the keyframe restarts (:func:`carry_on`).
-_CARRY_BAND_PX = 8
+#: the keyframe restarts (:func:`carry_on`). 12 since 2026-12-06 (8 before): a keyframe every 10
+#: frames over 60 frames of breakdance then holds 99.2 % against 99.1 % from one keyframe (8 px:
+#: 99.07 against 99.08), for 0.02-0.05x more area on the 13 shared clips.
+_CARRY_BAND_PX = 12
 
 
 def carry_on(own: NDArray[np.bool_], arriving: NDArray[np.bool_]) -> NDArray[np.bool_]:
