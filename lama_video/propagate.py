@@ -11,7 +11,10 @@ before it.
 
 At a keyframe, the mask is split: parts thinner than 5 working pixels (lines, cables, far limbs:
 a morphological opening removes them) form a *thin layer* that is carried by the object's motion
-alone, since to flow and to GrabCut they look like background; the rest is the *body*. The
+alone, since to flow and to GrabCut they look like background; the rest is the *body*. The thin
+layer's long straight parts that hang from the body (a paraglider's lines) are carried as lines
+instead (:mod:`lama_video.lines`): anchored where they meet the body, turned and fanned out by
+the image from frame to frame, and run on to the frame's edge where they leave it. The
 object's colour model is learnt from the body's interior on the keyframes: the forward pass pools
 those it has passed, the backward pass all of them (a later keyframe adds a look of the object,
 it does not replace the earlier ones).
@@ -85,6 +88,7 @@ from lama_video.flow import (
     vector_length,
     working_scale,
 )
+from lama_video.lines import StraightParts
 
 log = logging.getLogger(__name__)
 
@@ -594,6 +598,9 @@ def colour_share(
 #: outline but not cut parts away (see-through wheels and thin limbs look like background to it).
 _CORE_PX = 2
 
+#: The thin layer's pixels within this many working px of a line found in it belong to the line.
+_LINE_CLAIM_PX = 2
+
 #: The object's motion is fitted on the object-coloured part of the mask unless that is less than
 #: this share of it (then on all of it). bmx-trees (30 frames, one keyframe): 70.7% -> 89.4%.
 _MIN_FIT_SHARE = 0.2
@@ -661,6 +668,10 @@ class MaskTracker:
         self._prev_rgb: NDArray[np.uint8] | None = None
         self._state: NDArray[np.bool_] | None = None
         self._thin: NDArray[np.bool_] | None = None
+        # The thin layer's long straight parts, carried as lines (see lama_video.lines), and the
+        # rest of it, splatted.
+        self._lines: StraightParts | None = None
+        self._rest: NDArray[np.bool_] | None = None
         self._drift = 0.0
         #: How much the last step's mask can be trusted, in [0, 1]: 1 minus the share of its
         #: pixels whose colour is more the surroundings' than the keyframe object's, minus
@@ -714,6 +725,11 @@ class MaskTracker:
         pooled from several keyframes); by default this keyframe's (:meth:`object_colours`).
         """
         self._state, self._thin = self._marked(mask)
+        full_thin = thin_parts(mask, max(1, round(_CORE_PX / self._px)))
+        self._lines = StraightParts.find(small_rgb, self._state & ~self._thin, full_thin, self._px)
+        self._rest = self._thin
+        if self._lines is not None:
+            self._rest = self._thin & ~_dilate(self._lines.mask(), _LINE_CLAIM_PX)
         self._drift = 0.0
         self.confidence = 1.0
         self._prev_rgb = small_rgb
@@ -797,7 +813,14 @@ class MaskTracker:
                 self._last_shift = np.median(motion.reshape(-1, 2)[idx], axis=0).astype(np.float32)
             self._coasting = 0
         moved = splat(state, motion)
-        if thin is not None and thin.any():
+        if self._lines is not None:
+            rest = self._rest
+            if rest is not None and rest.any():
+                rest = self._rest = splat(rest, motion)
+            self._lines = self._lines.step(small_rgb, motion)
+            thin = self._lines.mask() if rest is None else rest | self._lines.mask()
+            self._thin = thin
+        elif thin is not None and thin.any():
             thin = splat(thin, motion)
             self._thin = thin
         if not self.config.colour_refine:
