@@ -9,13 +9,16 @@ few tens of frames it is gone from the mask (a paraglider's lines on the shared 
 ``paragliding-launch``: from 93 % of them covered on frame 1 to 11 % on frame 59).
 
 Here each long straight part of the thin layer is a *line*: an anchor (its point nearest the
-body), an angle and a length, or "to the frame's edge" when the part ran out of the frame. On
-each tracked frame the anchor moves with the object's motion there, and the angle is re-aimed by
-the image: a line thin enough for this layer is darker (or lighter) than what lies either side of
-it, so the morphological black-hat (top-hat) of the frame, averaged along the whole line, peaks at
-its angle; only a small turn per frame is searched, so a line does not jump to a neighbour. A line
-whose contrast at the keyframe is not clearly above its surroundings' is not taken (nothing to aim
-by); it stays in the thin layer.
+body), an angle and a length, or "to the frame's edge" when the part ran out of the frame. Lines
+anchored together (the lines hanging from one riser) form a bundle. On each tracked frame a bundle
+moves with the object's motion at its anchors, and its lines are re-aimed by the image: a line
+thin enough for this layer is darker (or lighter) than what lies either side of it, so the
+morphological black-hat (top-hat) of the frame, averaged along the whole line, peaks at its angle.
+The bundle turns and fans out (or in) as one, then each line turns a little on its own; only small
+changes per frame are searched, so a line does not jump to a neighbour. A line whose contrast at
+the keyframe is not clearly above its surroundings' is not taken (nothing to aim by); it stays in
+the thin layer, as do lines hidden in one stroke of the keyframe's mask (they are not found when
+the fan opens later).
 """
 
 from __future__ import annotations
@@ -153,11 +156,11 @@ class StraightParts:
 
         The lines anchored together at the keyframe (a bundle hanging from one point) move by
         ``motion`` (the object's flow from the previous frame, (h, w, 2)) averaged over their
-        anchors, and turn together: the bundle is
-        turned by up to ``_MAX_TURN_DEG`` and fanned out or in by up to ``_MAX_FAN`` about its
-        mean angle, to where the frame's line response along its lines is highest on average
-        (one line alone would lock on its brightest neighbour as the fan opens); then each line
-        by up to ``_OWN_TURN_DEG`` on its own. A line whose anchor leaves the frame is dropped.
+        anchors, and turn together: the bundle is turned by up to ``_MAX_TURN_DEG`` and fanned
+        out or in by up to ``_MAX_FAN`` about its mean angle, to where the frame's line response
+        along its lines is highest on average (one line alone would lock on its brightest
+        neighbour as the fan opens); then each line by up to ``_OWN_TURN_DEG`` on its own. A line
+        whose anchor leaves the frame is dropped.
         """
         grey = to_gray(rgb)
         responses = dict(zip((True, False), _responses(grey), strict=True))
