@@ -600,6 +600,8 @@ _CORE_PX = 2
 
 #: The thin layer's pixels within this many working px of a line found in it belong to the line.
 _LINE_CLAIM_PX = 2
+#: Lines are looked for on the keyframe's mask at up to this many times the working size.
+_LINE_SEARCH_SCALE = 2.0
 
 #: The object's motion is fitted on the object-coloured part of the mask unless that is less than
 #: this share of it (then on all of it). bmx-trees (30 frames, one keyframe): 70.7% -> 89.4%.
@@ -725,8 +727,17 @@ class MaskTracker:
         pooled from several keyframes); by default this keyframe's (:meth:`object_colours`).
         """
         self._state, self._thin = self._marked(mask)
-        full_thin = thin_parts(mask, max(1, round(_CORE_PX / self._px)))
-        self._lines = StraightParts.find(small_rgb, self._state & ~self._thin, full_thin, self._px)
+        # Lines are looked for on the mask at up to twice the working size (a line is one stroke
+        # there; on a 4K mask the search would cost seconds).
+        fine = min(1.0, _LINE_SEARCH_SCALE * self._px)
+        sharp = mask
+        if fine < 1.0:
+            size = (round(self.width * fine), round(self.height * fine))
+            sharp = resize(mask.astype(np.float32), size) > 0.25  # a thin line stays
+        found = thin_parts(sharp, max(1, round(_CORE_PX * fine / self._px)))
+        self._lines = StraightParts.find(
+            small_rgb, self._state & ~self._thin, found, self._px / fine
+        )
         self._rest = self._thin
         if self._lines is not None:
             self._rest = self._thin & ~_dilate(self._lines.mask(), _LINE_CLAIM_PX)

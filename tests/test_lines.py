@@ -118,3 +118,24 @@ def test_a_line_runs_to_the_frame_edge_or_to_its_length():
     assert np.allclose(_far_end(short, H, W), (100.0, 90.0))
     drawn = StraightParts([up], H, W).mask()
     assert drawn[0:121, 100].all() and drawn.sum() == 121
+
+
+def test_lines_are_found_alike_on_a_frame_six_times_as_large(scene):
+    """The search runs on the mask at up to twice the working size, whatever the frame's size."""
+    from lama_video.config import RunConfig
+    from lama_video.propagate import MaskTracker
+
+    frames, truth = scene
+    found = []
+    for k in (1, 6):
+        big = cv2.resize(frames[0], (W * k, H * k), interpolation=cv2.INTER_CUBIC)
+        mask = cv2.resize(truth[0].view(np.uint8), (W * k, H * k), interpolation=cv2.INTER_NEAREST)
+        tracker = MaskTracker(RunConfig().propagation, H * k, W * k)
+        tracker.reset(tracker.shrink(big), mask.astype(bool))
+        assert tracker._lines is not None
+        found.append(sorted(np.rad2deg([_wrapped(ln.angle) for ln in tracker._lines._lines])))
+    truth_deg = np.rad2deg(ANGLES)
+    for angles in found:  # every line found, each where a line is (a wide stroke may give two)
+        near = np.abs(np.subtract.outer(np.asarray(angles), truth_deg))
+        assert (near.min(axis=1) < 1.0).all() and (near.min(axis=0) < 1.0).all(), angles
+    assert len(found[0]) == len(ANGLES) and len(found[1]) <= 2 * len(ANGLES)
