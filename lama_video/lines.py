@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from lama_video.flow import to_gray
+from lama_video.flow import dilate, to_gray
 
 #: A line must be at least this long (working px) and this share of the body's size (the object
 #: without its thin parts).
@@ -118,10 +118,10 @@ class StraightParts:
         if segs is None:
             return None
         thin_small = cv2.resize(thin.view(np.uint8), (w, h), interpolation=cv2.INTER_AREA) > 0
-        near_thin = _dilate(thin_small, 1).astype(np.float32)  # 1 within a px of the thin layer
+        near_thin = dilate(thin_small, 1).astype(np.float32)  # 1 within a px of the thin layer
         grey = to_gray(rgb)
         dark_r, light_r = _responses(grey)
-        around = _dilate(body | thin_small, max(8, size // 4)) & ~(body | thin_small)
+        around = dilate(body | thin_small, max(8, size // 4)) & ~(body | thin_small)
         if not around.any():
             return None
         dist = np.asarray(cv2.distanceTransform((~body).view(np.uint8), cv2.DIST_L2, 5), np.float32)
@@ -347,8 +347,3 @@ def _bundles(lines: list[_Line]) -> list[list[_Line]]:
 def _same(a: _Line, b: _Line) -> bool:
     d_angle = abs(_wrapped(a.angle - b.angle))
     return bool(np.hypot(a.x - b.x, a.y - b.y) <= _SAME_PX and np.rad2deg(d_angle) <= _SAME_DEG)
-
-
-def _dilate(mask: NDArray[np.bool_], radius: int) -> NDArray[np.bool_]:
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(mask.view(np.uint8), k).view(bool)

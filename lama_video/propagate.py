@@ -826,11 +826,11 @@ class MaskTracker:
         moved = splat(state, motion)
         if self._lines is not None:
             rest = self._rest
-            if rest is not None and rest.any():
+            assert rest is not None  # set with the lines (reset)
+            if rest.any():
                 rest = self._rest = splat(rest, motion)
             self._lines = self._lines.step(small_rgb, motion)
-            thin = self._lines.mask() if rest is None else rest | self._lines.mask()
-            self._thin = thin
+            thin = self._thin = rest | self._lines.mask()
         elif thin is not None and thin.any():
             thin = splat(thin, motion)
             self._thin = thin
