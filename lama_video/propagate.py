@@ -44,7 +44,12 @@ One tracking step (frame ``a`` -> neighbour ``b``), at the reduced working size 
    flow ``b -> a``). The result is carried to the next step.
 5. The frame's hole is that mask plus the thin layer at full size, grown by ``safety_px``: a
    missed part of the object leaves a ghost in the result, which is worse than a slightly larger
-   hole.
+   hole. Left out of it (not of the tracked mask) are the regions that show the background seen
+   at that place before: the tracker keeps a plate of the background around the object, carried
+   by the camera's motion, and a region of the mask within a few grey levels of a steady part of
+   it is background the mask took in (the ground or a crowd of the object's colours that the
+   re-fit let in); left as it is, the frame there differs from what a fill would bring by about
+   that much only (:class:`_Plate`).
 6. *Confidence.* Each step is scored (:attr:`MaskTracker.confidence`): the share of the mask
    whose colour is more the surroundings' than the object's, and the drift accumulated since the
    keyframe. :func:`suggest_keyframes` turns the scores into "add a keyframe near frame N".
@@ -296,6 +301,21 @@ _CROP_BANDS = 2.5
 _BG_TOL = 1.0
 _OBJ_SEP = 3.0
 
+#: The background seen so far (:class:`_Plate`). A tracked mask's pixel whose colour (5x5 mean)
+#: is within ``_PLATE_TOL`` levels of the background seen at that place in at least
+#: ``_PLATE_LOOKS`` earlier frames (which departed from their mean by less than
+#: ``_PLATE_STEADY``) shows that background, and is left out of the written mask: left as it is,
+#: the frame differs there from the background a fill would give by about that tolerance only.
+#: The plate learns a frame's pixels more than ``_PLATE_REACH`` working px from the tracked mask;
+#: its mean holds at most ``_PLATE_MEMORY`` looks (older ones fade).
+_PLATE_TOL = 6.0
+_PLATE_LOOKS = 2
+_PLATE_STEADY = 6.0
+_PLATE_REACH = 4
+_PLATE_MEMORY = 8.0
+#: ... and only regions of such pixels with a part at least 2 * this + 1 px thick.
+_PLATE_CORE_PX = 2
+
 
 def object_flow(
     mask: NDArray[np.bool_],
@@ -370,11 +390,30 @@ def object_flow(
     return out
 
 
+def _background_homography(
+    outside: NDArray[np.bool_], flow: NDArray[np.float32], reliable: NDArray[np.bool_]
+) -> NDArray[np.float64] | None:
+    """The background's motion: a homography fitted (RANSAC) to the reliable flow of the
+    ``outside`` pixels (None with fewer than 50 of them or no fit)."""
+    sel_bg = outside & reliable
+    if sel_bg.sum() < 50:
+        return None
+    ys, xs = np.nonzero(sel_bg)
+    step = max(1, len(ys) // 3000)
+    ys, xs = ys[::step], xs[::step]
+    src = np.stack([xs, ys], axis=1).astype(np.float32)
+    dst = src + flow[ys, xs]
+    hom, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
+    return cast(NDArray[np.float64] | None, hom)
+
+
 def moving_with_background(
     mask: NDArray[np.bool_],
     outside: NDArray[np.bool_],
     flow: NDArray[np.float32],
     fb_err: NDArray[np.float32],
+    *,
+    background: NDArray[np.float64] | bool | None = False,
 ) -> NDArray[np.bool_]:
     """The pixels of ``mask`` that move with the background, not with the object.
 
@@ -385,35 +424,120 @@ def moving_with_background(
     (a still object, a still camera) nothing is flagged: motion tells them apart only when they
     differ.
 
+    ``background``: that homography when the caller has fitted it already (None: no fit);
+    by default it is fitted here.
+
     Returns:
         (H, W) bool, True on the mask's background-moving pixels.
     """
     out = np.zeros_like(mask)
     speed = vector_length(flow)
     reliable = fb_err < 1.0 + 0.1 * speed
-    sel_bg = outside & reliable
     sel_obj = _erode(mask, 2) & reliable
-    if sel_bg.sum() < 50 or sel_obj.sum() < 10:
+    if sel_obj.sum() < 10:
         return out
-    ys, xs = np.nonzero(sel_bg)
-    step = max(1, len(ys) // 3000)
-    ys, xs = ys[::step], xs[::step]
-    src = np.stack([xs, ys], axis=1).astype(np.float32)
-    dst = src + flow[ys, xs]
-    hom, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
+    hom = (
+        _background_homography(outside, flow, reliable)
+        if background is False
+        else cast(NDArray[np.float64] | None, background)
+    )
     if hom is None:
         return out
     obj_motion = np.median(flow[sel_obj], axis=0)
     my, mx = np.nonzero(mask)
-    bg_motion = map_points(cast(NDArray[np.float64], hom), mx, my) - np.stack(
-        [mx, my], axis=1
-    ).astype(np.float32)
+    bg_motion = map_points(hom, mx, my) - np.stack([mx, my], axis=1).astype(np.float32)
     f = flow[my, mx]
     near_bg = vector_length(f - bg_motion) < _BG_TOL
     far_obj = vector_length(f - obj_motion) > _OBJ_SEP
     flag = near_bg & far_obj & reliable[my, mx]
     out[my[flag], mx[flag]] = True
     return out
+
+
+class _Plate:
+    """The background around a tracked object as seen so far, in the current frame's pixels.
+
+    Held for a box of the working frame (the tracking step's flow box: the object and a margin
+    around it). Per pixel: a running mean of its colour (5x5 box mean) over the frames that
+    showed it away from the object, how many looks it holds and their mean departure from it.
+    Each step it is carried into the next box by the background's motion (a homography), so a
+    still or panned-over background stays registered; what leaves the box is forgotten. Never
+    changed in place (a forked tracker shares it).
+    """
+
+    def __init__(
+        self,
+        box: tuple[int, int, int, int],
+        mean: NDArray[np.float32],
+        count: NDArray[np.float32],
+        dev: NDArray[np.float32],
+    ) -> None:
+        self.box, self.mean, self.count, self.dev = box, mean, count, dev
+
+    @classmethod
+    def empty(cls, box: tuple[int, int, int, int]) -> _Plate:
+        """A plate of ``box`` (y0, y1, x0, x1) that has seen nothing."""
+        y0, y1, x0, x1 = box
+        zeros = np.zeros((y1 - y0, x1 - x0), np.float32)
+        return cls(box, np.zeros((*zeros.shape, 3), np.float32), zeros, zeros)
+
+    def moved(self, hom: NDArray[np.float64], box: tuple[int, int, int, int]) -> _Plate:
+        """The plate carried into ``box`` of the next frame by the homography ``hom`` (this
+        frame's working pixels -> the next frame's); the sums are carried, not the means, so a
+        place next to unseen ones keeps its own colour."""
+        y0, _, x0, _ = self.box
+        ny0, ny1, nx0, nx1 = box
+        into = _translation(-nx0, -ny0) @ hom @ _translation(x0, y0)
+        c = self.count[..., None]
+        stack = np.concatenate([self.mean * c, self.dev[..., None] * c, c], axis=2)
+        warped = cv2.warpPerspective(
+            stack,
+            into,
+            (nx1 - nx0, ny1 - ny0),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
+        count = warped[..., 4]
+        safe = np.maximum(count, 1e-6)
+        return _Plate(
+            box,
+            (warped[..., :3] / safe[..., None]).astype(np.float32),
+            count.astype(np.float32),
+            (warped[..., 3] / safe).astype(np.float32),
+        )
+
+    def seen(self, colours: NDArray[np.float32], where: NDArray[np.bool_]) -> _Plate:
+        """The plate with one more look at ``where`` ((h, w, 3) box-mean colours of its box)."""
+        wgt = np.where(where, 1.0 / (np.minimum(self.count, _PLATE_MEMORY) + 1.0), 0.0)
+        wgt = wgt.astype(np.float32)
+        diff = colours - self.mean
+        gap = (np.abs(diff) @ np.full(3, 1.0 / 3.0, np.float32)) * (self.count > 0)
+        return _Plate(
+            self.box,
+            self.mean + wgt[..., None] * diff,
+            self.count + where,
+            self.dev + wgt * (gap - self.dev),
+        )
+
+    def shows(self, colours: NDArray[np.float32], query: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """The ``query`` pixels (of its box) whose colour is the steady background's seen there
+        before."""
+        out = np.zeros_like(query)
+        ys, xs = np.nonzero(query & (self.count >= _PLATE_LOOKS) & (self.dev < _PLATE_STEADY))
+        if ys.size:
+            gap = _channel_mean(np.abs(colours[ys, xs] - self.mean[ys, xs]))
+            near = gap < _PLATE_TOL
+            out[ys[near], xs[near]] = True
+        return out
+
+
+def _translation(dx: float, dy: float) -> NDArray[np.float64]:
+    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float64)
+
+
+def _channel_mean(v: NDArray[np.float32]) -> NDArray[np.float32]:
+    """(n, 3) -> (n,): the mean of each row's three values."""
+    return cast(NDArray[np.float32], (v[:, 0] + v[:, 1] + v[:, 2]) / np.float32(3.0))
 
 
 def thin_parts(mask: NDArray[np.bool_], radius: int) -> NDArray[np.bool_]:
@@ -632,6 +756,18 @@ _MAX_COAST = 8
 _SHIFT_SAMPLES = 4000
 
 
+def _box_mean(rgb: NDArray[np.uint8], box: tuple[int, int, int, int]) -> NDArray[np.float32]:
+    """(h, w, 3) float32 over ``box`` (y0, y1, x0, x1) of ``rgb``: each pixel's colour averaged
+    over its 5x5 box, as on the whole frame."""
+    y0, y1, x0, x1 = box
+    fh, fw = rgb.shape[:2]
+    gy0, gy1, gx0, gx1 = max(0, y0 - 2), min(fh, y1 + 2), max(0, x0 - 2), min(fw, x1 + 2)
+    # Grown by the window's reach, so only the frame's own edges are extended (as on the whole
+    # frame: OpenCV's default border); the grown crop's edges fall outside the box.
+    blurred = cv2.blur(rgb[gy0:gy1, gx0:gx1].astype(np.float32), (5, 5))
+    return cast(NDArray[np.float32], blurred[y0 - gy0 : y1 - gy0, x0 - gx0 : x1 - gx0])
+
+
 def _inner_colours(
     small_rgb: NDArray[np.uint8], marked: NDArray[np.bool_], thin: NDArray[np.bool_]
 ) -> NDArray[np.uint8]:
@@ -673,6 +809,7 @@ class MaskTracker:
         # The thin layer's long straight parts, carried as lines (see lama_video.lines), and the
         # rest of it, splatted.
         self._lines: StraightParts | None = None
+        self._plate: _Plate | None = None
         self._rest: NDArray[np.bool_] | None = None
         self._drift = 0.0
         #: How much the last step's mask can be trusted, in [0, 1]: 1 minus the share of its
@@ -744,6 +881,13 @@ class MaskTracker:
         self._drift = 0.0
         self.confidence = 1.0
         self._prev_rgb = small_rgb
+        self._plate = None
+        if self.config.colour_refine:
+            # Learnt on the box the first step's flow covers (see _flows).
+            box = self._flow_box(self._state)
+            ys, xs = slice(box[0], box[1]), slice(box[2], box[3])
+            away = ~_dilate(self._state | self._thin, _PLATE_REACH)[ys, xs]
+            self._plate = _Plate.empty(box).seen(_box_mean(small_rgb, box), away)
         if colours is None:
             colours = _inner_colours(small_rgb, self._state, self._thin)
         self._obj_colours = colours
@@ -786,7 +930,13 @@ class MaskTracker:
         share[inside] = colour_share(self._obj_colours, near[outside], near[inside])
         # Mask pixels moving with the background and of its colours (dropped; and the sign of
         # something passing in front, see the coasting below).
-        stray = moving_with_background(state[fbox], outside, ff[fbox], err[fbox]) & (share < 0.5)
+        # The background's motion around the object (also carries the background plate).
+        bg_hom = _background_homography(
+            outside, ff[fbox], err[fbox] < 1.0 + 0.1 * vector_length(ff[fbox])
+        )
+        stray = moving_with_background(
+            state[fbox], outside, ff[fbox], err[fbox], background=bg_hom
+        ) & (share < 0.5)
         if stray.any():
             drop = np.zeros_like(state)
             drop[fbox] = stray
@@ -863,7 +1013,50 @@ class MaskTracker:
             with_bg = moving_with_background(refined[fbox], around, fb[fbox], back_err)
             refined[fbox] &= ~(with_bg & ~moved[fbox])
         self._settle(refined, before, small_rgb, band)
-        return self._to_full(refined, thin)
+        # The tracked mask stays as it is (what it took in is dropped by the tests above or
+        # not at all); the mask written leaves out what shows the background seen there before.
+        shown = refined & ~self._background_shown(refined, thin, small_rgb, fbox, bg_hom)
+        return self._to_full(shown, thin)
+
+    def _background_shown(
+        self,
+        mask: NDArray[np.bool_],
+        thin: NDArray[np.bool_] | None,
+        small_rgb: NDArray[np.uint8],
+        fbox: tuple[slice, slice],
+        hom: NDArray[np.float64] | None,
+    ) -> NDArray[np.bool_]:
+        """The pixels of ``mask`` (not of the thin layer) that show the background seen there
+        before (:class:`_Plate`); the plate is carried into this frame by the background's
+        motion (fitted on the flow box's ``outside``) and learns this frame's pixels away from
+        the mask. (A background caught in the mask moves with the object's mask, not with
+        itself: what a pan or a turn brings under it was seen just before.)"""
+        assert self._plate is not None
+        ys, xs = fbox
+        box = (ys.start, ys.stop, xs.start, xs.stop)
+        if hom is None:  # no camera motion to carry the plate by: start again
+            plate = _Plate.empty(box)
+        else:  # the fit is in the box's pixels: into the frame's
+            shift = _translation(box[2], box[0])
+            plate = self._plate.moved(shift @ hom @ np.linalg.inv(shift), box)
+        colours = _box_mean(small_rgb, box)
+        shown = plate.shows(colours, (mask if thin is None else mask & ~thin)[fbox])
+        if shown.any():
+            # Only regions with a part at least ``2 _PLATE_CORE_PX + 1`` px thick: an object
+            # whose colours match the background seen under it here and there (dark patches on
+            # a dark ground) keeps those specks; background caught in the mask is a region.
+            core = cv2.morphologyEx(shown.view(np.uint8), cv2.MORPH_OPEN, _disk(_PLATE_CORE_PX))
+            count, labels = cv2.connectedComponents(shown.view(np.uint8), connectivity=8)
+            thick = np.zeros(count, bool)
+            thick[np.unique(labels[core.view(bool)])] = True
+            thick[0] = False
+            shown = thick[labels]
+        self._plate = plate.seen(
+            colours, ~_dilate(mask if thin is None else mask | thin, _PLATE_REACH)[fbox]
+        )
+        out = np.zeros_like(mask)
+        out[fbox] = shown
+        return out
 
     def _settle(
         self, mask: NDArray[np.bool_], before: int, small_rgb: NDArray[np.uint8], band: int
@@ -901,7 +1094,7 @@ class MaskTracker:
         Returns the flows and that box (y0, y1, x0, x1).
         """
         h, w = state.shape
-        y0, y1, x0, x1 = bbox(state, max(48, size // 2)) or (0, h, 0, w)
+        y0, y1, x0, x1 = self._flow_box(state, size)
         ff = np.zeros((h, w, 2), np.float32)
         fb = np.zeros((h, w, 2), np.float32)
         # estimate_gray: a fresh DIS instance per call, so the result does not depend on the
@@ -910,6 +1103,16 @@ class MaskTracker:
         ff[y0:y1, x0:x1] = estimate_gray(self._flow, a, b)
         fb[y0:y1, x0:x1] = estimate_gray(self._flow, b, a)
         return ff, fb, (y0, y1, x0, x1)
+
+    @staticmethod
+    def _flow_box(state: NDArray[np.bool_], size: int | None = None) -> tuple[int, int, int, int]:
+        """The box :meth:`_flows` computes the flow on: the object's box grown by half its
+        ``size`` (its box's longer side by default), at least 48 px."""
+        if size is None:
+            box = bbox(state, 0)
+            size = 0 if box is None else max(box[1] - box[0], box[3] - box[2])
+        h, w = state.shape
+        return bbox(state, max(48, size // 2)) or (0, h, 0, w)
 
     def _to_full(
         self, small: NDArray[np.bool_], thin: NDArray[np.bool_] | None = None

@@ -19,6 +19,8 @@ from lama_video.outputs import MARKER
 from lama_video.propagate import (
     MaskTracker,
     PackedMasks,
+    _box_mean,
+    _Plate,
     _pooled,
     carry_on,
     check_keyframes,
@@ -175,6 +177,77 @@ def test_moving_with_background_flags_only_background_motion():
     # Unreliable flow (forward-backward error) is never evidence.
     flow[obj] = (3.0, 1.0)
     assert not moving_with_background(mask, outside, flow, err + 100.0).any()
+
+
+def test_plate_knows_a_steady_background_carried_by_the_camera():
+    h, w = 60, 80
+    scene = _texture(h, w + 10, 5, seed=4, tint=(0.7, 0.8, 0.9))
+    first, second = scene[:, 5 : 5 + w], scene[:, 2 : 2 + w]  # the camera pans 3 px left
+    box = (0, h, 0, w)
+    everywhere = np.ones((h, w), bool)
+    once = _Plate.empty(box).seen(_box_mean(first, box), everywhere)
+    twice = once.seen(_box_mean(first, box), everywhere)
+    pan = np.array([[1, 0, 3], [0, 1, 0], [0, 0, 1]], np.float64)  # first -> second
+    inner = np.zeros((h, w), bool)
+    inner[5:-5, 8:-5] = True  # what both frames show, away from the borders
+    # Seen twice and carried by the pan: the same background in the next frame is known ...
+    assert twice.moved(pan, box).shows(_box_mean(second, box), everywhere)[inner].mean() > 0.99
+    # ... also in a box of its own (the plate's pixels are the box's).
+    sub = (10, 50, 20, 70)
+    inner_sub = twice.moved(pan, sub).shows(_box_mean(second, sub), np.ones((40, 50), bool))
+    assert inner_sub.mean() > 0.99
+    # ... but not from one look, nor where something else stands now, nor where it was not still.
+    assert not once.moved(pan, box).shows(_box_mean(second, box), everywhere).any()
+    other = second.copy()
+    other[20:40, 30:50] = 255 - other[20:40, 30:50]
+    shown = twice.moved(pan, box).shows(_box_mean(other, box), everywhere)
+    assert not shown[20:40, 30:50].any()
+    # Looks 40 levels either side of this frame: their mean is this frame, but they were not still.
+    brighter, darker = (np.clip(first.astype(int) + d, 0, 255).astype(np.uint8) for d in (40, -40))
+    unsteady = _Plate.empty(box).seen(_box_mean(brighter, box), everywhere)
+    unsteady = unsteady.seen(_box_mean(darker, box), everywhere)
+    assert np.abs(unsteady.mean - _box_mean(first, box)).max() < 1
+    assert not unsteady.shows(_box_mean(first, box), everywhere).any()
+    # The box mean of a box is the whole frame's there.
+    assert np.array_equal(_box_mean(first, sub), _box_mean(first, box)[10:50, 20:70])
+
+
+def test_background_caught_in_the_track_is_left_out_of_the_written_masks(monkeypatch):
+    """A keyframe mask that takes in a strip of the ground under the object, the ground of the
+    object's colours all along (a row of parked scooters beside the rider): the tracked mask
+    runs along it as the object moves; the written masks leave out the ground that was seen
+    before the mask reached it, and keep the object."""
+    n = 16
+    bg = _texture(H, W + 2 * n, 6, seed=1, tint=(0.6, 0.9, 0.7))
+    bg[62:74] = _texture(12, W + 2 * n, 5, seed=3, tint=(1.0, 0.45, 0.35))
+    fg = _texture(SIDE, SIDE, 5, seed=2, tint=(1.0, 0.45, 0.35))
+    frames = np.empty((n, H, W, 3), np.uint8)
+    truth = np.zeros((n, H, W), bool)
+    for t in range(n):
+        frames[t] = bg[:, t : t + W]  # the camera pans 1 px a frame
+        x = 10 + 3 * t
+        frames[t, 32 : 32 + SIDE, x : x + SIDE] = fg
+        truth[t, 32 : 32 + SIDE, x : x + SIDE] = True
+    key = truth[0].copy()
+    key[62:74, 10 : 10 + SIDE] = True  # the strip of ground marked with the object
+
+    def ground_ahead(masks: PackedMasks) -> int:
+        """Ground pixels in the last frames' masks beyond what the keyframe's strip covered."""
+        total = 0
+        for t in range(n - 6, n):
+            ahead = np.zeros((H, W), bool)
+            ahead[62:74, max(0, 46 - t) :] = True
+            total += int((masks[t] & ahead).sum())
+        return total
+
+    tight = PropagationConfig(safety_px=0)
+    out = propagate_masks(frames, {0: key}, tight)
+    for t in range(n):
+        assert _coverage(out[t], truth[t]) > 0.96, f"frame {t}"
+    monkeypatch.setattr(_Plate, "shows", lambda self, colours, query: np.zeros_like(query))
+    without = propagate_masks(frames, {0: key}, tight)
+    assert ground_ahead(without) > 1000  # the track does run along the ground ...
+    assert ground_ahead(out) < 0.4 * ground_ahead(without)  # ... the written masks mostly not
 
 
 def test_colour_models_do_not_depend_on_opencv_rng_state():
