@@ -928,12 +928,12 @@ class MaskTracker:
         share = np.full(state[fbox].shape, 0.5, np.float32)
         inside = state[fbox]
         share[inside] = colour_share(self._obj_colours, near[outside], near[inside])
-        # Mask pixels moving with the background and of its colours (dropped; and the sign of
-        # something passing in front, see the coasting below).
-        # The background's motion around the object (also carries the background plate).
+        # The background's motion around the object (for the test below and the plate).
         bg_hom = _background_homography(
             outside, ff[fbox], err[fbox] < 1.0 + 0.1 * vector_length(ff[fbox])
         )
+        # Mask pixels moving with the background and of its colours (dropped; and the sign of
+        # something passing in front, see the coasting below).
         stray = moving_with_background(
             state[fbox], outside, ff[fbox], err[fbox], background=bg_hom
         ) & (share < 0.5)
@@ -1027,10 +1027,11 @@ class MaskTracker:
         hom: NDArray[np.float64] | None,
     ) -> NDArray[np.bool_]:
         """The pixels of ``mask`` (not of the thin layer) that show the background seen there
-        before (:class:`_Plate`); the plate is carried into this frame by the background's
-        motion (fitted on the flow box's ``outside``) and learns this frame's pixels away from
-        the mask. (A background caught in the mask moves with the object's mask, not with
-        itself: what a pan or a turn brings under it was seen just before.)"""
+        before (:class:`_Plate`). The plate is carried into this frame by ``hom``, the
+        background's motion the step fitted in the flow box ``fbox`` (None: none fitted, the
+        plate starts again), and learns this frame's pixels away from the mask. (Background
+        caught in the mask moves with the object's mask, not with itself: what a pan or a turn
+        brings under it was seen just before.)"""
         assert self._plate is not None
         ys, xs = fbox
         box = (ys.start, ys.stop, xs.start, xs.stop)
