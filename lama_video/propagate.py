@@ -413,7 +413,7 @@ def moving_with_background(
     flow: NDArray[np.float32],
     fb_err: NDArray[np.float32],
     *,
-    background: NDArray[np.float64] | bool | None = False,
+    background: NDArray[np.float64] | None = None,
 ) -> NDArray[np.bool_]:
     """The pixels of ``mask`` that move with the background, not with the object.
 
@@ -424,8 +424,8 @@ def moving_with_background(
     (a still object, a still camera) nothing is flagged: motion tells them apart only when they
     differ.
 
-    ``background``: that homography when the caller has fitted it already (None: no fit);
-    by default it is fitted here.
+    ``background``: that homography when the caller has fitted it already (fitted here when
+    None; a fit that failed is tried again, on the same pixels, and fails again).
 
     Returns:
         (H, W) bool, True on the mask's background-moving pixels.
@@ -436,11 +436,7 @@ def moving_with_background(
     sel_obj = _erode(mask, 2) & reliable
     if sel_obj.sum() < 10:
         return out
-    hom = (
-        _background_homography(outside, flow, reliable)
-        if background is False
-        else cast(NDArray[np.float64] | None, background)
-    )
+    hom = background if background is not None else _background_homography(outside, flow, reliable)
     if hom is None:
         return out
     obj_motion = np.median(flow[sel_obj], axis=0)
@@ -511,7 +507,7 @@ class _Plate:
         wgt = np.where(where, 1.0 / (np.minimum(self.count, _PLATE_MEMORY) + 1.0), 0.0)
         wgt = wgt.astype(np.float32)
         diff = colours - self.mean
-        gap = (np.abs(diff) @ np.full(3, 1.0 / 3.0, np.float32)) * (self.count > 0)
+        gap = _channel_mean(np.abs(diff)) * (self.count > 0)
         return _Plate(
             self.box,
             self.mean + wgt[..., None] * diff,
@@ -531,13 +527,19 @@ class _Plate:
         return out
 
 
+def _extent(mask: NDArray[np.bool_]) -> int:
+    """The longer side of the box around ``mask``'s True pixels (0 when there are none)."""
+    box = bbox(mask, 0)
+    return 0 if box is None else max(box[1] - box[0], box[3] - box[2])
+
+
 def _translation(dx: float, dy: float) -> NDArray[np.float64]:
     return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float64)
 
 
 def _channel_mean(v: NDArray[np.float32]) -> NDArray[np.float32]:
-    """(n, 3) -> (n,): the mean of each row's three values."""
-    return cast(NDArray[np.float32], (v[:, 0] + v[:, 1] + v[:, 2]) / np.float32(3.0))
+    """(..., 3) -> (...): the mean of the three channels."""
+    return cast(NDArray[np.float32], (v[..., 0] + v[..., 1] + v[..., 2]) / np.float32(3.0))
 
 
 def thin_parts(mask: NDArray[np.bool_], radius: int) -> NDArray[np.bool_]:
@@ -907,9 +909,7 @@ class MaskTracker:
         if not state.any():
             self.confidence = 0.0
             return np.zeros((self.height, self.width), bool)
-        box = bbox(state, 0)
-        assert box is not None
-        size = max(box[1] - box[0], box[3] - box[2])
+        size = _extent(state)
         ff, fb, (y0, y1, x0, x1) = self._flows(prev, small_rgb, state, size)
         err = fb_error(ff, fb, (y0, y1, x0, x1))
         band = max(2, round(self.config.refine_band_px * self._px), round(_BAND_FRACTION * size))
@@ -1038,8 +1038,8 @@ class MaskTracker:
         if hom is None:  # no camera motion to carry the plate by: start again
             plate = _Plate.empty(box)
         else:  # the fit is in the box's pixels: into the frame's
-            shift = _translation(box[2], box[0])
-            plate = self._plate.moved(shift @ hom @ np.linalg.inv(shift), box)
+            frame_hom = _translation(box[2], box[0]) @ hom @ _translation(-box[2], -box[0])
+            plate = self._plate.moved(frame_hom, box)
         colours = _box_mean(small_rgb, box)
         shown = plate.shows(colours, (mask if thin is None else mask & ~thin)[fbox])
         if shown.any():
@@ -1110,8 +1110,7 @@ class MaskTracker:
         """The box :meth:`_flows` computes the flow on: the object's box grown by half its
         ``size`` (its box's longer side by default), at least 48 px."""
         if size is None:
-            box = bbox(state, 0)
-            size = 0 if box is None else max(box[1] - box[0], box[3] - box[2])
+            size = _extent(state)
         h, w = state.shape
         return bbox(state, max(48, size // 2)) or (0, h, 0, w)
 
