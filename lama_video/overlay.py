@@ -1097,6 +1097,11 @@ class Unblender:
         # Per pixel, the sum over frames of its product (RGB dot) with the pixel 2 px to the
         # right, below, below right and below left: the two sides of an edge (_outline_fit).
         self._cross = np.zeros((len(_PAIR_OFFSETS), *shape[:2]), np.float64)
+        # A bounded, evenly thinned sample of the frames' boxes (every ``_look_every``-th frame):
+        # the neighbours' estimate of the opacity on the overlay's rim (_with_neighbour_opacity).
+        self._looks: list[NDArray[np.uint8]] = []
+        self._look_every = 1
+        self._looks_max = int(np.clip(_LOOKS_BYTES // (3 * shape[0] * shape[1]), 2, _LOOKS_MAX))
         self._fit: _BlendFit | None = None
 
     def _crop(self, img: NDArray[T]) -> NDArray[T]:
@@ -1123,6 +1128,11 @@ class Unblender:
         self._w += c
         _accumulate(self._plain, i, f)
         _accumulate_pairs(self._cross, i)
+        if self.n % self._look_every == 0:
+            self._looks.append(self._crop(rgb).copy())
+            if len(self._looks) > self._looks_max:
+                self._looks = self._looks[::2]
+                self._look_every *= 2
         self.n += 1
         # Refitted while the fit is young, then every few frames (the sums change slowly).
         if self.n <= self.fit_frames or self.n % _REFIT_EVERY == 0:
@@ -1140,6 +1150,7 @@ class Unblender:
                 self._plain,
                 self.n,
                 self._cross,
+                self._looks,
             )
         return self._fit
 
@@ -1424,6 +1435,7 @@ def _fit_blend(
     plain: dict[str, NDArray[np.float64]],
     frames: int,
     pairs: NDArray[np.float64] | None = None,
+    looks: list[NDArray[np.uint8]] | None = None,
 ) -> _BlendFit:
     """The blend's opacity per pixel and colour, with the weights of recovery against fill.
 
@@ -1440,7 +1452,7 @@ def _fit_blend(
     """
     a, colour = _temporal_fit(s, n, region, noise)
     every = (plain, np.full(region.shape, float(frames)))
-    fit = _finish_fit(s, n, region, a, colour, noise, max_opacity, every=every)
+    fit = _finish_fit(s, n, region, a, colour, noise, max_opacity, every=every, looks=looks)
     if (
         pairs is not None
         and frames >= _SINGLE_MIN_FRAMES
@@ -1463,6 +1475,7 @@ def _fit_blend(
                 plateau=plateau,
                 smooth_inside=True,
                 every=every,
+                looks=looks,
             )
     if fit.plateau >= max_opacity and frames >= _SINGLE_MIN_FRAMES:
         # The frames' own change under the overlay (RMS over the channels, median pixel).
@@ -1474,7 +1487,9 @@ def _fit_blend(
                 s["i"] / n[..., None], s["f"] / n[..., None], region, std <= _SINGLE_STILL_STD
             )
             if single is not None and single[2] <= max_opacity - _SINGLE_MARGIN:
-                fit = _finish_fit(*every, region, single[0], single[1], noise, max_opacity)
+                fit = _finish_fit(
+                    *every, region, single[0], single[1], noise, max_opacity, looks=looks
+                )
     return fit
 
 
@@ -1487,6 +1502,10 @@ _OPAQUE_STILL_SHARE = 0.25  # an overlay this much of which is still (< _STILL_S
 _LOCAL_FILL_VAR = 25.0  # a fill expected this far off (squared levels) or less is trusted ...
 _CLEAR_OPACITY = 0.03  # ... and a pixel fitted below this opacity is clear (_local_recovery)
 _SPREAD_SIGMAS = (1.5, 4.5, 13.5)  # px: the known neighbours averaged into an unsure pixel
+_LOOKS_MAX = 48  # frames' boxes kept (evenly over the clip) for _with_neighbour_opacity ...
+_LOOKS_BYTES = 24 << 20  # ... holding at most this many bytes (large overlays keep fewer)
+_LOOKS_AGREE = 0.15  # ... used where the looks agree on a pixel's opacity within this (RMS)
+_VAR_FLOOR = 1e-6  # no estimate of a pixel's opacity is surer than this (variance)
 
 
 def _frame_moments(
@@ -1714,6 +1733,60 @@ def _temporal_fit(
     return a, best[2]
 
 
+def _with_neighbour_opacity(
+    a: NDArray[np.float64],
+    var_a: NDArray[np.float64],
+    colour: NDArray[np.float64],
+    where: NDArray[np.bool_],
+    looks: list[NDArray[np.uint8]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``a`` where it is fitted per pixel (``where``: the rim and what changes, not the snapped
+    inside), combined with a second estimate that does not lean on the fill: in each sampled
+    frame the background at such a pixel is told by the pixels around it that the overlay leaves
+    clear (outside the region, or fitted below ``_CLEAR_OPACITY``; :func:`_spread`), and the
+    opacity is the least-squares slope of ``I - J = a (W - J)`` over the frames. Where the fill is
+    invented (a clip too short for the scene to uncover the overlay) the per-pixel fit reads the
+    fill's errors as opacity, worst on the anti-aliased rim, whose errors the recovery amplifies
+    by ``1 / (1 - a)``; the neighbours are a pixel or two away there. The two are combined by
+    their variances (each slope's over the frames), which the recovery's weight then counts.
+    """
+    known = a < _CLEAR_OPACITY
+    ys, xs = np.nonzero(where & ~known)
+    if ys.size == 0:
+        return a, var_a
+    weight = known.astype(np.float32)
+    col = colour.astype(np.float64)
+    num = np.zeros(ys.size)
+    den = np.zeros(ys.size)
+    err = np.zeros(ys.size)
+    first = np.zeros((ys.size, 3))
+    second = np.zeros((ys.size, 3))
+    for look in looks:
+        img = look.astype(np.float32)
+        est = _spread(img * weight[..., None], weight, ys, xs)
+        e, d = img[ys, xs] - est, col - est
+        num += _channel_sum(e * d)
+        den += _channel_sum(d * d)
+        err += _channel_sum(e * e)
+        first += est
+        second += est * est
+    k = len(looks)
+    own = np.clip(num / np.maximum(den, 1e-9), 0.0, 1.0)
+    spread = np.maximum(err - 2 * own * num + own * own * den, 0.0) / np.maximum(den, 1e-9)
+    # Only where the scene around changes (over a still one the neighbours' guess is one guess,
+    # not a fit) and the looks agree on the opacity (where they do not, the overlay changes
+    # there: digits that come and go).
+    moving = _channel_sum(second / k - (first / k) ** 2) / 3 >= _OUTLINE_MIN_STD**2
+    use = moving & (spread < _LOOKS_AGREE**2)
+    ys, xs, own = ys[use], xs[use], own[use]
+    var_own = np.maximum(spread[use] / k, _VAR_FLOOR)
+    var_fit = np.maximum(var_a[ys, xs], _VAR_FLOOR)
+    a, var_a = a.copy(), var_a.copy()
+    a[ys, xs] = (a[ys, xs] * var_own + own * var_fit) / (var_fit + var_own)
+    var_a[ys, xs] = var_fit * var_own / (var_fit + var_own)
+    return a, var_a
+
+
 def _finish_fit(
     s: dict[str, NDArray[np.float64]],
     n: NDArray[np.float64],
@@ -1726,6 +1799,7 @@ def _finish_fit(
     plateau: float | None = None,
     smooth_inside: bool = False,
     every: tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]] | None = None,
+    looks: list[NDArray[np.uint8]] | None = None,
 ) -> _BlendFit:
     """The fit's plateau (its inside snapped to it) and the weight of recovery against fill.
 
@@ -1749,18 +1823,23 @@ def _finish_fit(
         a = np.where(inside, plateau, a)
     if plateau is None:
         plateau = 0.0
+    contrast = (
+        n * float((colour * colour).sum()) - 2 * (colour * s["f"]).sum(-1) + s["ff"].sum(-1)
+    ) / (3 * n)
+    resid = _residual(s, n, a, colour) / (3 * n)
+    # The per-pixel fit's uncertainty (its slope's variance over the frames); the neighbours'
+    # estimate joins it where the scene moves.
+    var_a = np.where(inside, 0.0, resid / np.maximum(contrast * n, 1e-9))
+    if looks:
+        a, var_a = _with_neighbour_opacity(a, var_a, colour, region & ~inside, looks)
+        resid = _residual(s, n, a, colour) / (3 * n)
     # Expected squared errors (per channel): the fill's, from the residual the model leaves;
     # the recovery's, from noise amplified by 1 / (1 - a) and, on the rim, the per-pixel fit.
     b = np.maximum(1.0 - a, 0.05)
-    resid = _residual(s, n, a, colour) / (3 * n)
     # The fill stands in for every frame, those it invented too: its expected error is the
     # residual over all of them (``every``: the unweighted sums and counts) when given.
     fill_resid = resid if every is None else _residual(*every, a, colour) / (3 * every[1])
     var_fill = fill_resid / (b * b) + 1.0
-    contrast = (
-        n * float((colour * colour).sum()) - 2 * (colour * s["f"]).sum(-1) + s["ff"].sum(-1)
-    ) / (3 * n)
-    var_a = np.where(inside, 0.0, resid / np.maximum(contrast * n, 1e-9))
     var_rec = (noise / b) ** 2 + (var_a + _OPACITY_SD**2) * contrast / (b * b)
     weight = var_fill / (var_fill + var_rec)
     weight *= np.clip((max_opacity - a) / 0.1, 0.0, 1.0)

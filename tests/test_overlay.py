@@ -179,6 +179,93 @@ def test_unblend_with_an_invented_fill_reads_the_outline() -> None:
         assert np.array_equal(out[~region], f[~region])  # nothing outside the region changes
 
 
+@pytest.mark.parametrize(("opacity", "colour"), [(0.8, (255, 255, 255)), (0.6, (220, 40, 40))])
+def test_the_rims_opacity_is_told_by_the_clear_pixels_around_it(
+    opacity, colour, monkeypatch
+) -> None:
+    """An anti-aliased ring over a moving scene, with a fill the engine invented: fitted per
+    pixel against that fill, the rim's opacity takes the fill's errors, which the recovery
+    amplifies by 1 / (1 - a). The clear pixels a pixel or two away tell the background in each
+    frame, and the slope over the frames gives the rim's opacity without the fill. Measured: rim
+    opacity off by 0.008 / 0.017 on average, background error on the rim 2.4 / 3.2 levels; 0.029
+    / 0.024 and 6.8 / 6.8 without."""
+    truth, burnt, fills, shape, qc = _invented_fill_case(opacity, colour)
+    region = cv2.dilate((shape > 0.02).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    rim = (shape > 0.05) & (shape < 0.9)
+
+    def run() -> tuple[float, float]:
+        ub = Unblender(region, max_opacity=0.9, noise=0.5)
+        for i, f in zip(burnt, fills, strict=True):
+            ub.observe(i, f, qc)
+        y0, y1, x0, x1 = ub.box
+        off = np.abs(ub.opacity - opacity * shape[y0:y1, x0:x1])[rim[y0:y1, x0:x1]].mean()
+        outs = [ub.apply(i, f) for i, f in zip(burnt, fills, strict=True)]
+        err = np.mean(
+            [np.abs(o.astype(np.float32) - j)[rim] for o, j in zip(outs, truth, strict=True)]
+        )
+        return float(off), float(err)
+
+    off, err = run()
+    monkeypatch.setattr(overlay_mod, "_with_neighbour_opacity", lambda a, var_a, *rest: (a, var_a))
+    off_without, err_without = run()
+    assert off < 0.02 and off < 0.75 * off_without, (off, off_without)
+    assert err < 4.0 and err < 0.55 * err_without, (err, err_without)
+
+
+def test_the_neighbours_leave_alone_what_changes_and_a_still_scene() -> None:
+    """The neighbours' opacity joins the fit only where the scene around moves and the sampled
+    frames agree on the pixel's opacity: not where the overlay itself comes and goes (a digit),
+    not over a still scene (one guess, not a fit)."""
+    h, w, n = 40, 48, 24
+    moving = [np.rint(t).astype(np.uint8) for t in _moving_texture(n, h, w, seed=5)]
+    a = np.zeros((h, w), np.float32)
+    a[10:30, 10:20] = 0.5  # static
+    colour = np.array([255.0, 255.0, 255.0])
+    fitted = np.where(a > 0, 0.3, 0.0)  # a fit that is off where the overlay is
+    var_fit = np.full((h, w), 0.01)
+    where = np.zeros((h, w), bool)
+    where[10:30, 10:20] = where[10:30, 28:38] = True
+    fitted[10:30, 28:38] = 0.3
+
+    def looks_of(frames, changing: bool) -> list[np.ndarray]:
+        out = []
+        for t, j in enumerate(frames):
+            at = a.copy()
+            if changing:
+                at[10:30, 28:38] = 0.6 if t % 2 else 0.0  # a digit shown every other frame
+            out.append(burn([j], at, (255, 255, 255))[0])
+        return out
+
+    got, _ = overlay_mod._with_neighbour_opacity(
+        fitted, var_fit, colour, where, looks_of(moving, True)
+    )
+    # The static block is pulled to its opacity; the changing one keeps the fit's.
+    assert abs(float(np.median(got[12:28, 12:18])) - 0.5) < 0.05
+    assert np.array_equal(got[10:30, 28:38], fitted[10:30, 28:38])
+    # A still scene: nothing changes.
+    got, _ = overlay_mod._with_neighbour_opacity(
+        fitted, var_fit, colour, where, looks_of([moving[0]] * n, False)
+    )
+    assert np.array_equal(got, fitted)
+
+
+def test_the_looks_are_a_bounded_even_sample() -> None:
+    """The frames kept for the neighbours' estimate stay within their budget and evenly spread
+    over the clip, however long."""
+    region = np.zeros((20, 20), bool)
+    region[5:15, 5:15] = True
+    ub = Unblender(region)
+    ub._looks_max = 8
+    frame = np.zeros((20, 20, 3), np.uint8)
+    for t in range(100):
+        frame[:] = t
+        ub.observe(frame, frame)
+    kept = [int(look[0, 0, 0]) for look in ub._looks]
+    assert 4 <= len(kept) <= 8
+    assert kept == list(range(0, 100, ub._look_every))[: len(kept)]
+    assert kept[-1] >= 100 - 2 * ub._look_every
+
+
 def test_the_outline_is_asked_only_of_a_changing_faint_overlay_over_an_invented_fill() -> None:
     # The frames' sums for a region (the middle of a 40x40 box) over a scene that changes by
     # about 20 levels RMS around it and under it.
