@@ -200,6 +200,7 @@ _TRACK_CORNERS = 600
 #: few tens of pixels), kept when the track back lands within this of its start (px).
 _TRACK_FB_PX = 1.0
 _TRACK_MIN = 20  # tracks needed for a fit
+_CORNER_MARGIN_PX = 3  # context around the corners' search box (see _corners)
 
 
 def track_homography(
@@ -294,6 +295,32 @@ def align_homography(
     return cast(NDArray[np.float64], hom)
 
 
+def _corners(src: NDArray[np.uint8], where: NDArray[np.bool_]) -> NDArray[np.float32] | None:
+    """Shi-Tomasi corners of ``src`` in ``where`` ((N, 1, 2) float32, strongest first), or None.
+
+    Searched on the box around ``where`` plus ``_CORNER_MARGIN_PX``: the corner measure at a pixel
+    reads 2 px around it and the local-maximum test one more, so inside ``where`` every value,
+    and the strongest one the quality level is relative to, is the whole image's; the same
+    corners in the same order, without the measure over the rest of the frame (a pair's box is a
+    fraction of it).
+    """
+    box = bbox(where, _CORNER_MARGIN_PX)
+    if box is None:
+        return None
+    y0, y1, x0, x1 = box
+    corners = cv2.goodFeaturesToTrack(
+        np.ascontiguousarray(src[y0:y1, x0:x1]),
+        _TRACK_CORNERS,
+        0.01,
+        4,
+        mask=where[y0:y1, x0:x1].view(np.uint8) * np.uint8(255),
+    )
+    if corners is None:
+        return None
+    corners += np.array([x0, y0], np.float32)
+    return cast(NDArray[np.float32], corners)
+
+
 def _tracks(
     src: NDArray[np.uint8],
     dst: NDArray[np.uint8],
@@ -312,9 +339,7 @@ def _tracks(
     themselves, and the tracks out where ``guess`` (a homography ``src -> dst``), if any,
     puts them.
     """
-    corners = cv2.goodFeaturesToTrack(
-        src, _TRACK_CORNERS, 0.01, 4, mask=where.view(np.uint8) * np.uint8(255)
-    )
+    corners = _corners(src, where)
     if corners is None or len(corners) < _TRACK_MIN:
         return None
     lk: dict[str, Any] = {"winSize": (21, 21), "maxLevel": levels}

@@ -189,6 +189,23 @@ def test_track_homography_follows_a_large_shift_and_declines_two_motions():
     assert fl.track_homography(flat, flat, where) is None
 
 
+def test_corners_on_the_box_are_the_whole_frames():
+    """The corner search on the box around where corners may be is the whole frame's search with
+    that mask: the same corners in the same order, where the box lies inside the frame and where
+    it meets the frame's edges."""
+    img = _noise(240, 320)
+    img[100:140, 150:200] = 255  # a strong feature outside some of the masks: not the maximum
+    for y0, y1, x0, x1 in ((40, 120, 60, 200), (0, 90, 0, 130), (150, 240, 200, 320)):
+        where = np.zeros(img.shape, bool)
+        where[y0:y1, x0:x1] = True
+        where[y0 + 20 : y0 + 40, x0 + 30 : x0 + 60] = False  # a hole in it
+        whole = cv2.goodFeaturesToTrack(img, 600, 0.01, 4, mask=where.view(np.uint8) * 255)
+        got = fl._corners(img, where)
+        assert got is not None and len(got) > 50
+        assert np.array_equal(got, whole)
+    assert fl._corners(img, np.zeros(img.shape, bool)) is None
+
+
 def test_homography_field_and_photometric_error():
     hom = np.array([[1.0, 0, 3.5], [0, 1, -2.0], [0, 0, 1]])
     field = fl.homography_field(hom, (10, 20, 30, 45))
