@@ -24,8 +24,9 @@ This module is a leaf service: NumPy and OpenCV only, frames in, arrays out.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar, cast
 
 import cv2
@@ -1452,7 +1453,10 @@ def _fit_blend(
     """
     a, colour = _temporal_fit(s, n, region, noise)
     every = (plain, np.full(region.shape, float(frames)))
-    fit = _finish_fit(s, n, region, a, colour, noise, max_opacity, every=every, looks=looks)
+    # The paths below are chosen on the fits' plateaus, which the neighbours' opacity
+    # (``looks``) does not change: that costlier step runs once, on the path taken.
+    finish = partial(_finish_fit, s, n, region, a, colour, noise, max_opacity, every=every)
+    fit = finish()
     if (
         pairs is not None
         and frames >= _SINGLE_MIN_FRAMES
@@ -1464,7 +1468,8 @@ def _fit_blend(
         if outline is not None and outline[0] <= max_opacity - _OUTLINE_MARGIN:
             plateau, colour = outline
             a = _opacity_given_colour(s, n, colour) * region
-            fit = _finish_fit(
+            finish = partial(
+                _finish_fit,
                 s,
                 n,
                 region,
@@ -1475,8 +1480,8 @@ def _fit_blend(
                 plateau=plateau,
                 smooth_inside=True,
                 every=every,
-                looks=looks,
             )
+            fit = finish()
     if fit.plateau >= max_opacity and frames >= _SINGLE_MIN_FRAMES:
         # The frames' own change under the overlay (RMS over the channels, median pixel).
         std = np.sqrt(_frame_moments(plain, frames)[1].mean(-1))
@@ -1487,10 +1492,11 @@ def _fit_blend(
                 s["i"] / n[..., None], s["f"] / n[..., None], region, std <= _SINGLE_STILL_STD
             )
             if single is not None and single[2] <= max_opacity - _SINGLE_MARGIN:
-                fit = _finish_fit(
-                    *every, region, single[0], single[1], noise, max_opacity, looks=looks
+                finish = partial(
+                    _finish_fit, *every, region, single[0], single[1], noise, max_opacity
                 )
-    return fit
+                fit = finish()
+    return finish(looks=looks) if looks else fit
 
 
 _BOX_MARGIN = 6  # px of scene kept around the overlay's region
@@ -1505,6 +1511,7 @@ _SPREAD_SIGMAS = (1.5, 4.5, 13.5)  # px: the known neighbours averaged into an u
 _LOOKS_MAX = 48  # frames' boxes kept (evenly over the clip) for _with_neighbour_opacity ...
 _LOOKS_BYTES = 24 << 20  # ... holding at most this many bytes (large overlays keep fewer)
 _LOOKS_AGREE = 0.15  # ... used where the looks agree on a pixel's opacity within this (RMS)
+_SEEN_COVERED = 0.3  # ... and a pixel shown this opaque in any of them is not clear there
 _VAR_FLOOR = 1e-6  # no estimate of a pixel's opacity is surer than this (variance)
 
 
@@ -1733,51 +1740,120 @@ def _temporal_fit(
     return a, best[2]
 
 
+def _spreader(
+    weight: NDArray[np.float32], ys: NDArray[np.intp], xs: NDArray[np.intp]
+) -> Callable[[NDArray[np.float32]], NDArray[np.float64]]:
+    """:func:`_spread` of many images with the same ``weight`` at the same points: the weight's
+    blurs, and the scale each point takes, once; each image then only has its own blurs."""
+    scale = np.full(ys.size, -1)
+    dens = []
+    for k, sigma in enumerate(_SPREAD_SIGMAS):
+        den = cv2.GaussianBlur(weight, (0, 0), sigma)[ys, xs]
+        scale[(scale < 0) & (den > 1e-3)] = k
+        dens.append(den)
+        if (scale >= 0).all():
+            break
+    used = [(k, np.flatnonzero(scale == k)) for k in range(len(dens))]
+
+    def spread(image: NDArray[np.float32]) -> NDArray[np.float64]:
+        values = image * weight[..., None]
+        out = np.zeros((ys.size, 3), np.float64)
+        for k, at in used:
+            if at.size:
+                num = cv2.GaussianBlur(values, (0, 0), _SPREAD_SIGMAS[k])[ys[at], xs[at]]
+                out[at] = num / dens[k][at, None]
+        return out
+
+    return spread
+
+
+def _clear_in_every_look(
+    outside: NDArray[np.bool_],
+    candidates: NDArray[np.bool_],
+    colour: NDArray[np.float64],
+    looks: list[NDArray[np.uint8]],
+) -> NDArray[np.bool_]:
+    """``outside`` and the ``candidates`` that no look shows covered: in each look the
+    background at a candidate is told by ``outside`` around it, and a candidate whose own
+    opacity against it exceeds ``_SEEN_COVERED`` in a look where the overlay's colour stands out
+    is not clear."""
+    ys, xs = np.nonzero(candidates)
+    known = outside.copy()
+    if ys.size == 0:
+        return known
+    spread = _spreader(outside.astype(np.float32), ys, xs)
+    col = colour.astype(np.float64)
+    covered = np.zeros(ys.size, bool)
+    for look in looks:
+        img = look.astype(np.float32)
+        est = spread(img)
+        e, d = img[ys, xs] - est, col - est
+        ed, dd = _channel_sum(e * d), _channel_sum(d * d)
+        covered |= (dd >= _MIN_CONTRAST**2) & (ed > _SEEN_COVERED * dd)
+    known[ys[~covered], xs[~covered]] = True
+    return known
+
+
 def _with_neighbour_opacity(
     a: NDArray[np.float64],
     var_a: NDArray[np.float64],
     colour: NDArray[np.float64],
-    where: NDArray[np.bool_],
+    region: NDArray[np.bool_],
+    inside: NDArray[np.bool_],
     looks: list[NDArray[np.uint8]],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``a`` where it is fitted per pixel (``where``: the rim and what changes, not the snapped
-    inside), combined with a second estimate that does not lean on the fill: in each sampled
-    frame the background at such a pixel is told by the pixels around it that the overlay leaves
-    clear (outside the region, or fitted below ``_CLEAR_OPACITY``; :func:`_spread`), and the
-    opacity is the least-squares slope of ``I - J = a (W - J)`` over the frames. Where the fill is
+    """``a`` where it is fitted per pixel (the region but its snapped ``inside``), combined with
+    a second estimate that does not lean on the fill: in each sampled frame the background at
+    such a pixel is told by the pixels around it that the overlay leaves clear (outside the
+    region, or fitted below ``_CLEAR_OPACITY`` and shown covered in no look:
+    :func:`_clear_in_every_look`; averaged by :func:`_spread`), and the opacity is the
+    least-squares slope of ``I - J = a (W - J)`` over the frames. Where the fill is
     invented (a clip too short for the scene to uncover the overlay) the per-pixel fit reads the
     fill's errors as opacity, worst on the anti-aliased rim, whose errors the recovery amplifies
     by ``1 / (1 - a)``; the neighbours are a pixel or two away there. The two are combined by
     their variances (each slope's over the frames), which the recovery's weight then counts.
     """
-    known = a < _CLEAR_OPACITY
-    ys, xs = np.nonzero(where & ~known)
+    known = _clear_in_every_look(~region, region & (a < _CLEAR_OPACITY), colour, looks)
+    ys, xs = np.nonzero(region & ~inside & ~known)
     if ys.size == 0:
         return a, var_a
-    weight = known.astype(np.float32)
+    spread_known = _spreader(known.astype(np.float32), ys, xs)
     col = colour.astype(np.float64)
     num = np.zeros(ys.size)
     den = np.zeros(ys.size)
     err = np.zeros(ys.size)
     first = np.zeros((ys.size, 3))
     second = np.zeros((ys.size, 3))
+    # Each look's own opacity, where the overlay's colour stands out from the background told
+    # (count, sum, sum of squares): whether the looks agree on it.
+    seen = np.zeros(ys.size)
+    own_sum = np.zeros(ys.size)
+    own_sq = np.zeros(ys.size)
     for look in looks:
         img = look.astype(np.float32)
-        est = _spread(img * weight[..., None], weight, ys, xs)
+        est = spread_known(img)
         e, d = img[ys, xs] - est, col - est
-        num += _channel_sum(e * d)
-        den += _channel_sum(d * d)
+        ed, dd = _channel_sum(e * d), _channel_sum(d * d)
+        num += ed
+        den += dd
         err += _channel_sum(e * e)
         first += est
         second += est * est
+        stands_out = dd >= _MIN_CONTRAST**2
+        one = np.where(stands_out, ed / np.maximum(dd, 1e-9), 0.0)
+        seen += stands_out
+        own_sum += one
+        own_sq += one * one
     k = len(looks)
     own = np.clip(num / np.maximum(den, 1e-9), 0.0, 1.0)
     spread = np.maximum(err - 2 * own * num + own * own * den, 0.0) / np.maximum(den, 1e-9)
     # Only where the scene around changes (over a still one the neighbours' guess is one guess,
-    # not a fit) and the looks agree on the opacity (where they do not, the overlay changes
-    # there: digits that come and go).
+    # not a fit) and the looks agree on the opacity, where it stands out in most of them (where
+    # they do not, the overlay changes there: digits that come and go).
     moving = _channel_sum(second / k - (first / k) ** 2) / 3 >= _OUTLINE_MIN_STD**2
-    use = moving & (spread < _LOOKS_AGREE**2)
+    mean_own = own_sum / np.maximum(seen, 1)
+    agree = own_sq / np.maximum(seen, 1) - mean_own * mean_own < _LOOKS_AGREE**2
+    use = moving & agree & (seen >= 0.5 * k)
     ys, xs, own = ys[use], xs[use], own[use]
     var_own = np.maximum(spread[use] / k, _VAR_FLOOR)
     var_fit = np.maximum(var_a[ys, xs], _VAR_FLOOR)
@@ -1831,7 +1907,7 @@ def _finish_fit(
     # estimate joins it where the scene moves.
     var_a = np.where(inside, 0.0, resid / np.maximum(contrast * n, 1e-9))
     if looks:
-        a, var_a = _with_neighbour_opacity(a, var_a, colour, region & ~inside, looks)
+        a, var_a = _with_neighbour_opacity(a, var_a, colour, region, inside, looks)
         resid = _residual(s, n, a, colour) / (3 * n)
     # Expected squared errors (per channel): the fill's, from the residual the model leaves;
     # the recovery's, from noise amplified by 1 / (1 - a) and, on the rim, the per-pixel fit.
