@@ -1236,8 +1236,9 @@ def _local_recovery(
     anti-aliased rim, and a running timestamp's digits come and go, so the fit's opacity there is
     an average of 0 and the plateau. Each such pixel's background is also told by its neighbours
     in this frame whose background is known (outside the region, the inside snapped to the
-    plateau, the pixels the overlay never covers): averaged into the unsure pixels
-    (:func:`_spread`), it gives the frame's own opacity there (the pixel on the line from that
+    plateau, the pixels the overlay never covers: no sampled frame shows them covered,
+    :func:`_clear_in_every_look`, where the fit asked): averaged into the unsure pixels
+    (:func:`_spreader`), it gives the frame's own opacity there (the pixel on the line from that
     estimate to the overlay's colour) and with it the background, whose detail across that line
     is the frame's.
     The three estimates (the fit's recovery, this one, the fill) are combined by their expected
@@ -1258,7 +1259,9 @@ def _local_recovery(
         return j, w
     trust = np.clip(fit.var_fill / _LOCAL_FILL_VAR - 1.0, 0.0, 1.0)
     snapped = (a == np.float32(plateau)) & ~off
-    clear = (a < _CLEAR_OPACITY) & ~off
+    # Clear: no sampled frame shows the pixel covered, where that was asked (a pixel the fit
+    # calls clear may hold a digit in some frames); else the fit's word.
+    clear = ((a < _CLEAR_OPACITY) if fit.clear is None else fit.clear) & ~off
     unsure = region & ~snapped & ~clear & (trust > 0)
     ys, xs = np.nonzero(unsure)
     if ys.size == 0:
@@ -1267,7 +1270,7 @@ def _local_recovery(
     known[region] = np.clip(np.rint(j[region]), 0, 255)
     hole = unsure.astype(np.uint8)
     sure = (1 - hole).astype(np.float32)
-    est = _spread(known * sure[..., None], sure, ys, xs)
+    est = _spreader(sure, ys, xs)(known)
     iu = i[ys, xs]
     colour = fit.colour.astype(np.float64)
     own, dd = _own_opacity(iu, est, colour)
@@ -1304,28 +1307,6 @@ def _local_recovery(
     return j, w
 
 
-def _spread(
-    values: NDArray[np.float32],
-    weight: NDArray[np.float32],
-    ys: NDArray[np.intp],
-    xs: NDArray[np.intp],
-) -> NDArray[np.float64]:
-    """Normalised Gaussian averaging of ``values`` (h, w, 3), weighted by ``weight`` (h, w; 0
-    where unknown), at the pixels ``ys, xs``: the known neighbours' mean within about 1.5 px,
-    wider (4.5, 13.5 px) where none is that near."""
-    out = np.zeros((ys.size, 3), np.float64)
-    todo = np.ones(ys.size, bool)
-    for sigma in _SPREAD_SIGMAS:
-        num = cv2.GaussianBlur(values, (0, 0), sigma)[ys, xs]
-        den = cv2.GaussianBlur(weight, (0, 0), sigma)[ys, xs]
-        ok = todo & (den > 1e-3)
-        out[ok] = num[ok] / den[ok, None]
-        todo &= ~ok
-        if not todo.any():
-            break
-    return out
-
-
 @dataclass(frozen=True)
 class _BlendFit:
     a: NDArray[np.float32]  # (h, w) opacity
@@ -1334,6 +1315,9 @@ class _BlendFit:
     weight: NDArray[np.float32]  # (h, w) weight of the recovered frame against the fill
     var_rec: NDArray[np.float32]  # (h, w) expected squared error of the recovery (per channel)
     var_fill: NDArray[np.float32]  # (h, w) ... and of the fill
+    # (h, w) the region's pixels no sampled frame shows covered (None: not asked; then those the
+    # fit calls clear)
+    clear: NDArray[np.bool_] | None = None
 
 
 def _accumulate(
@@ -1449,7 +1433,9 @@ def _fit_blend(
     schoolgirls' still background: 0.98).
 
     ``s`` and ``n``: the sums over the frames weighted by how much the engine vouches for each
-    fill pixel, and those weights' sums; ``plain`` the same sums unweighted, over ``frames``.
+    fill pixel, and those weights' sums; ``plain`` the same sums unweighted, over ``frames``;
+    ``looks``: a sample of the frames' boxes, for the rim's opacity told by its clear neighbours
+    (:func:`_with_neighbour_opacity`).
     """
     a, colour = _temporal_fit(s, n, region, noise)
     every = (plain, np.full(region.shape, float(frames)))
@@ -1511,7 +1497,7 @@ _SPREAD_SIGMAS = (1.5, 4.5, 13.5)  # px: the known neighbours averaged into an u
 _LOOKS_MAX = 48  # frames' boxes kept (evenly over the clip) for _with_neighbour_opacity ...
 _LOOKS_BYTES = 24 << 20  # ... holding at most this many bytes (large overlays keep fewer)
 _LOOKS_AGREE = 0.15  # ... used where the looks agree on a pixel's opacity within this (RMS)
-_SEEN_COVERED = 0.3  # ... and a pixel shown this opaque in any of them is not clear there
+_SEEN_COVERED = 0.6  # ... and a pixel shown this opaque in any of them is not clear there
 _VAR_FLOOR = 1e-6  # no estimate of a pixel's opacity is surer than this (variance)
 
 
@@ -1743,8 +1729,10 @@ def _temporal_fit(
 def _spreader(
     weight: NDArray[np.float32], ys: NDArray[np.intp], xs: NDArray[np.intp]
 ) -> Callable[[NDArray[np.float32]], NDArray[np.float64]]:
-    """:func:`_spread` of many images with the same ``weight`` at the same points: the weight's
-    blurs, and the scale each point takes, once; each image then only has its own blurs."""
+    """Normalised Gaussian averaging of images (h, w, 3) weighted by ``weight`` (h, w; 0 where
+    unknown), at the pixels ``ys, xs``: the known neighbours' mean within about 1.5 px, wider
+    (4.5, 13.5 px) where none is that near. The weight's blurs, and the scale each point takes,
+    are taken once; each image given to the function returned has only its own blurs."""
     scale = np.full(ys.size, -1)
     dens = []
     for k, sigma in enumerate(_SPREAD_SIGMAS):
@@ -1801,22 +1789,25 @@ def _with_neighbour_opacity(
     region: NDArray[np.bool_],
     inside: NDArray[np.bool_],
     looks: list[NDArray[np.uint8]],
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """``a`` where it is fitted per pixel (the region but its snapped ``inside``), combined with
     a second estimate that does not lean on the fill: in each sampled frame the background at
     such a pixel is told by the pixels around it that the overlay leaves clear (outside the
     region, or fitted below ``_CLEAR_OPACITY`` and shown covered in no look:
-    :func:`_clear_in_every_look`; averaged by :func:`_spread`), and the opacity is the
+    :func:`_clear_in_every_look`; averaged by :func:`_spreader`), and the opacity is the
     least-squares slope of ``I - J = a (W - J)`` over the frames. Where the fill is
     invented (a clip too short for the scene to uncover the overlay) the per-pixel fit reads the
     fill's errors as opacity, worst on the anti-aliased rim, whose errors the recovery amplifies
     by ``1 / (1 - a)``; the neighbours are a pixel or two away there. The two are combined by
     their variances (each slope's over the frames), which the recovery's weight then counts.
+
+    Returns:
+        The opacity, its variance, and the region's pixels that are clear in every look.
     """
     known = _clear_in_every_look(~region, region & (a < _CLEAR_OPACITY), colour, looks)
     ys, xs = np.nonzero(region & ~inside & ~known)
     if ys.size == 0:
-        return a, var_a
+        return a, var_a, known & region
     spread_known = _spreader(known.astype(np.float32), ys, xs)
     col = colour.astype(np.float64)
     num = np.zeros(ys.size)
@@ -1860,7 +1851,7 @@ def _with_neighbour_opacity(
     a, var_a = a.copy(), var_a.copy()
     a[ys, xs] = (a[ys, xs] * var_own + own * var_fit) / (var_fit + var_own)
     var_a[ys, xs] = var_fit * var_own / (var_fit + var_own)
-    return a, var_a
+    return a, var_a, known & region
 
 
 def _finish_fit(
@@ -1906,8 +1897,9 @@ def _finish_fit(
     # The per-pixel fit's uncertainty (its slope's variance over the frames); the neighbours'
     # estimate joins it where the scene moves.
     var_a = np.where(inside, 0.0, resid / np.maximum(contrast * n, 1e-9))
+    clear = None
     if looks:
-        a, var_a = _with_neighbour_opacity(a, var_a, colour, region, inside, looks)
+        a, var_a, clear = _with_neighbour_opacity(a, var_a, colour, region, inside, looks)
         resid = _residual(s, n, a, colour) / (3 * n)
     # Expected squared errors (per channel): the fill's, from the residual the model leaves;
     # the recovery's, from noise amplified by 1 / (1 - a) and, on the rim, the per-pixel fit.
@@ -1927,4 +1919,5 @@ def _finish_fit(
         weight=weight.astype(np.float32),
         var_rec=var_rec.astype(np.float32),
         var_fill=var_fill.astype(np.float32),
+        clear=clear,
     )

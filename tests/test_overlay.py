@@ -187,7 +187,7 @@ def test_the_rims_opacity_is_told_by_the_clear_pixels_around_it(
     pixel against that fill, the rim's opacity takes the fill's errors, which the recovery
     amplifies by 1 / (1 - a). The clear pixels a pixel or two away tell the background in each
     frame, and the slope over the frames gives the rim's opacity without the fill. Measured: rim
-    opacity off by 0.008 / 0.013 on average, background error on the rim 2.4 / 2.4 levels; 0.029
+    opacity off by 0.008 / 0.014 on average, background error on the rim 2.4 / 2.7 levels; 0.029
     / 0.024 and 6.8 / 6.8 without."""
     truth, burnt, fills, shape, qc = _invented_fill_case(opacity, colour)
     region = cv2.dilate((shape > 0.02).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
@@ -206,7 +206,9 @@ def test_the_rims_opacity_is_told_by_the_clear_pixels_around_it(
         return float(off), float(err)
 
     off, err = run()
-    monkeypatch.setattr(overlay_mod, "_with_neighbour_opacity", lambda a, var_a, *rest: (a, var_a))
+    monkeypatch.setattr(
+        overlay_mod, "_with_neighbour_opacity", lambda a, var_a, *rest: (a, var_a, None)
+    )
     off_without, err_without = run()
     assert off < 0.02 and off < 0.75 * off_without, (off, off_without)
     assert err < 4.0 and err < 0.55 * err_without, (err, err_without)
@@ -237,14 +239,14 @@ def test_the_neighbours_leave_alone_what_changes_and_a_still_scene() -> None:
         return out
 
     none = np.zeros_like(where)  # nothing snapped
-    got, _ = overlay_mod._with_neighbour_opacity(
+    got, _, _ = overlay_mod._with_neighbour_opacity(
         fitted, var_fit, colour, where, none, looks_of(moving, True)
     )
     # The static block is pulled to its opacity; the changing one keeps the fit's.
     assert abs(float(np.median(got[12:28, 12:18])) - 0.5) < 0.05
     assert np.array_equal(got[10:30, 28:38], fitted[10:30, 28:38])
     # A still scene: nothing changes.
-    got, _ = overlay_mod._with_neighbour_opacity(
+    got, _, _ = overlay_mod._with_neighbour_opacity(
         fitted, var_fit, colour, where, none, looks_of([moving[0]] * n, False)
     )
     assert np.array_equal(got, fitted)
@@ -268,9 +270,9 @@ def test_a_pixel_is_clear_only_if_no_look_shows_it_covered() -> None:
         ~region, region, np.array([255.0, 255.0, 255.0]), looks
     )
     assert known[~region].all()
-    # Never covered: kept, but for a few whose background, told from 4-14 px away, happens to
-    # lie a third of the way towards the overlay's colour in one of the frames.
-    assert known[12:28, 12:22].mean() > 0.8
+    # Never covered: kept (with a third covered as the test, 12 % of them were not: their
+    # background, told from 4-14 px away, lay that far towards the overlay's colour in a frame).
+    assert known[12:28, 12:22].mean() > 0.95
     assert not known[14:26, 28:34].any()  # covered in some frames
 
 
