@@ -1769,12 +1769,12 @@ def _clear_in_every_look(
     known = outside.copy()
     if ys.size == 0:
         return known
-    spread = _spreader(outside.astype(np.float32), ys, xs)
+    told = _spreader(outside.astype(np.float32), ys, xs)
     col = colour.astype(np.float64)
     covered = np.zeros(ys.size, bool)
     for look in looks:
         img = look.astype(np.float32)
-        est = spread(img)
+        est = told(img)
         e, d = img[ys, xs] - est, col - est
         ed, dd = _channel_sum(e * d), _channel_sum(d * d)
         covered |= (dd >= _MIN_CONTRAST**2) & (ed > _SEEN_COVERED * dd)
@@ -1808,7 +1808,7 @@ def _with_neighbour_opacity(
     ys, xs = np.nonzero(region & ~inside & ~known)
     if ys.size == 0:
         return a, var_a, known & region
-    spread_known = _spreader(known.astype(np.float32), ys, xs)
+    told = _spreader(known.astype(np.float32), ys, xs)
     col = colour.astype(np.float64)
     num = np.zeros(ys.size)
     den = np.zeros(ys.size)
@@ -1822,7 +1822,7 @@ def _with_neighbour_opacity(
     own_sq = np.zeros(ys.size)
     for look in looks:
         img = look.astype(np.float32)
-        est = spread_known(img)
+        est = told(img)
         e, d = img[ys, xs] - est, col - est
         ed, dd = _channel_sum(e * d), _channel_sum(d * d)
         num += ed
@@ -1837,7 +1837,8 @@ def _with_neighbour_opacity(
         own_sq += one * one
     k = len(looks)
     own = np.clip(num / np.maximum(den, 1e-9), 0.0, 1.0)
-    spread = np.maximum(err - 2 * own * num + own * own * den, 0.0) / np.maximum(den, 1e-9)
+    # The slope's misfit: the looks' squared departures from it, weighted by their contrast.
+    misfit = np.maximum(err - 2 * own * num + own * own * den, 0.0) / np.maximum(den, 1e-9)
     # Only where the scene around changes (over a still one the neighbours' guess is one guess,
     # not a fit) and the looks agree on the opacity, where it stands out in most of them (where
     # they do not, the overlay changes there: digits that come and go).
@@ -1846,7 +1847,7 @@ def _with_neighbour_opacity(
     agree = own_sq / np.maximum(seen, 1) - mean_own * mean_own < _LOOKS_AGREE**2
     use = moving & agree & (seen >= 0.5 * k)
     ys, xs, own = ys[use], xs[use], own[use]
-    var_own = np.maximum(spread[use] / k, _VAR_FLOOR)
+    var_own = np.maximum(misfit[use] / k, _VAR_FLOOR)
     var_fit = np.maximum(var_a[ys, xs], _VAR_FLOOR)
     a, var_a = a.copy(), var_a.copy()
     a[ys, xs] = (a[ys, xs] * var_own + own * var_fit) / (var_fit + var_own)
