@@ -15,6 +15,10 @@ size (2-10 % of the frame) cycle over the sequences, so no knob meets one clip o
 - Cost: the finder's seconds per 100 frames, and ``remove --overlay MASK`` against
   ``remove --mask MASK`` (the same holes, no un-blending), in the same run.
 
+``--shift K`` moves the cycle of kinds, opacities, colours, corners and sizes by K sequences: each
+sequence gets other overlays (K = 0 is the protocol the README's tables use), a check that a
+change helps beyond the overlays it was measured on.
+
 ``--steady``: the repository's own ``samples/clip.mp4`` (a real handheld shot, 568x320, 149
 frames) with a ring logo at 30 %, 40 % and 60 % burnt into its top right corner. The camera
 barely moves, so no frame shows the scene under the logo's middle and the temporal engine's
@@ -23,7 +27,8 @@ for the background. Un-blended, fill only and Telea, mask given, hole PSNR (no s
 needed).
 
 Usage:
-    python bench/overlays.py [--size 432x240] [--frames 40] [--seq NAME ...] [--json OUT]
+    python bench/overlays.py [--size 432x240] [--frames 40] [--seq NAME ...] [--shift K]
+        [--json OUT]
     python bench/overlays.py --steady
     python bench/overlays.py --figure docs/overlay_before_after.jpg   # the README's image
 
@@ -137,6 +142,12 @@ def main() -> None:
     ap.add_argument("--size", default="432x240")
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--seq", nargs="*")
+    ap.add_argument(
+        "--shift",
+        type=int,
+        default=0,
+        help="move the cycle of overlays by this many sequences (0: the README's protocol)",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--summarise", nargs="+", type=Path, help="only print these JSON results")
     ap.add_argument(
@@ -168,7 +179,7 @@ def main() -> None:
     rows = []
     every = sequences(size, None)  # the cycle of kinds and opacities does not depend on --seq
     for name in sequences(size, args.seq):
-        i = every.index(name)
+        i = every.index(name) + args.shift
         gt, _ = load(name, size, args.frames)
         h, w = gt[0].shape[:2]
         t0 = time.perf_counter()
