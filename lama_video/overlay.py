@@ -1048,9 +1048,12 @@ class Unblender:
     noise amplified by ``1 / (1 - a)``. Where a pixel's fit lies between 0 and the plateau and one
     frame's own opacity sits at one of them (a running timestamp's digits come and go), that
     frame's opacity is used. Where the fill is poor, a pixel whose opacity is unsure also gets
-    the background its neighbours in the same frame tell (:func:`_local_recovery`).
+    the background its neighbours in the same frame tell (:func:`_local_recovery`). On the rim,
+    where the fit over time leans on the fill, the clear pixels around each pixel also tell its
+    opacity over a sample of the frames (:func:`_with_neighbour_opacity`).
 
-    Only the region's bounding box is stored (sums per pixel, weighted and unweighted), so
+    Only the region's bounding box is stored (sums per pixel, weighted and unweighted, and an
+    evenly thinned sample of at most ``_LOOKS_MAX`` of its crops within ``_LOOKS_BYTES``), so
     memory stays flat.
 
     Args:
@@ -1492,7 +1495,7 @@ _OUTLINE_MIN_STD = 10.0  # the scene around the overlay changes by more than thi
 _OUTLINE_MARGIN = 0.05  # the outline's plateau is taken up to this far below max_opacity
 _OPAQUE_STILL_SHARE = 0.25  # an overlay this much of which is still (< _STILL_STD) is opaque
 _LOCAL_FILL_VAR = 25.0  # a fill expected this far off (squared levels) or less is trusted ...
-_CLEAR_OPACITY = 0.03  # ... and a pixel fitted below this opacity is clear (_local_recovery)
+_CLEAR_OPACITY = 0.03  # ... a pixel fitted below this is clear (unless a look shows it covered)
 _SPREAD_SIGMAS = (1.5, 4.5, 13.5)  # px: the known neighbours averaged into an unsure pixel
 _LOOKS_MAX = 48  # frames' boxes kept (evenly over the clip) for _with_neighbour_opacity ...
 _LOOKS_BYTES = 24 << 20  # ... holding at most this many bytes (large overlays keep fewer)
@@ -1774,10 +1777,8 @@ def _clear_in_every_look(
     covered = np.zeros(ys.size, bool)
     for look in looks:
         img = look.astype(np.float32)
-        est = told(img)
-        e, d = img[ys, xs] - est, col - est
-        ed, dd = _channel_sum(e * d), _channel_sum(d * d)
-        covered |= (dd >= _MIN_CONTRAST**2) & (ed > _SEEN_COVERED * dd)
+        own, dd = _own_opacity(img[ys, xs].astype(np.float64), told(img), col)
+        covered |= (dd >= _MIN_CONTRAST**2) & (own > _SEEN_COVERED)
     known[ys[~covered], xs[~covered]] = True
     return known
 
