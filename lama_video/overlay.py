@@ -1017,8 +1017,10 @@ _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says
 # least _SINGLE_MIN_FRAMES frames and the fill's mean frame varies along it by at least
 # _SINGLE_MIN_SPREAD; fitted in _SINGLE_ROUNDS rounds (each drops the rim it finds); kept when at
 # least _SINGLE_AGREE of the overlay's pixels have their own opacity within a quarter of the fit's
-# and it puts the overlay at least _SINGLE_MARGIN below max_opacity. Its body: the still pixels
-# 2 px or more inside the region whose own opacity is at least _SINGLE_DEEP of the fit's.
+# and it puts the overlay at least _SINGLE_MARGIN below max_opacity, and (where the fit over time
+# did not call the overlay opaque) at least _SINGLE_BELOW below that fit's plateau. Its body: the
+# still pixels 2 px or more inside the region whose own opacity is at least _SINGLE_DEEP of the
+# fit's.
 _SINGLE_STILL_STD = 5.0
 _SINGLE_MIN_FRAMES = 3
 _SINGLE_MIN_SPREAD = 10.0
@@ -1026,6 +1028,7 @@ _SINGLE_ROUNDS = 4
 _SINGLE_AGREE = 0.25
 _SINGLE_MARGIN = 0.2
 _SINGLE_DEEP = 0.3
+_SINGLE_BELOW = 0.1
 
 
 class Unblender:
@@ -1427,13 +1430,16 @@ def _fit_blend(
 ) -> _BlendFit:
     """The blend's opacity per pixel and colour, with the weights of recovery against fill.
 
-    Fitted per pixel over time (:func:`_temporal_fit`). Where that fit calls the overlay opaque
-    (nothing would be un-blended), the scene under it is still (the frames there change by at
-    most ``_SINGLE_STILL_STD`` over ``frames`` >= ``_SINGLE_MIN_FRAMES``), and one opacity and
-    colour for the whole overlay explain the frames as clearly semi-transparent
-    (:func:`_single_opacity_fit`), the latter is taken: over a still scene the frames say
-    nothing per pixel, and the temporal fit reads the fill's errors as opacity (a 30 % ring over
-    schoolgirls' still background: 0.98).
+    Fitted per pixel over time (:func:`_temporal_fit`). Where the scene under the overlay is
+    still (the frames there change by at most ``_SINGLE_STILL_STD`` over ``frames`` >=
+    ``_SINGLE_MIN_FRAMES``), that fit calls the overlay opaque (nothing would be un-blended) or
+    the fill is mostly invented, and one opacity and colour for the whole overlay explain the
+    frames as clearly semi-transparent (:func:`_single_opacity_fit`), clearly below the fit over
+    time's plateau (``_SINGLE_BELOW``) unless that one is opaque, the latter is taken: over a
+    still scene the frames say nothing per pixel, and the fit over time reads the fill's change
+    as opacity. It errs upwards there: frames that stay put beside a fill that changes
+    are explained best by an opacity that damps the fill's change (a 30 % ring over
+    schoolgirls' still background: 0.98; a 30 % ring over breakdance's: 0.76).
 
     ``s`` and ``n``: the sums over the frames weighted by how much the engine vouches for each
     fill pixel, and those weights' sums; ``plain`` the same sums unweighted, over ``frames``;
@@ -1471,7 +1477,9 @@ def _fit_blend(
                 every=every,
             )
             fit = finish()
-    if fit.plateau >= max_opacity and frames >= _SINGLE_MIN_FRAMES:
+    opaque = fit.plateau >= max_opacity
+    invented = float(np.median((n / frames)[region])) < _POOR_VOUCHED
+    if (opaque or invented) and frames >= _SINGLE_MIN_FRAMES:
         # The frames' own change under the overlay (RMS over the channels, median pixel).
         std = np.sqrt(_frame_moments(plain, frames)[1].mean(-1))
         if float(np.median(std[region])) <= _SINGLE_STILL_STD:
@@ -1480,7 +1488,11 @@ def _fit_blend(
             single = _single_opacity_fit(
                 s["i"] / n[..., None], s["f"] / n[..., None], region, std <= _SINGLE_STILL_STD
             )
-            if single is not None and single[2] <= max_opacity - _SINGLE_MARGIN:
+            if (
+                single is not None
+                and single[2] <= max_opacity - _SINGLE_MARGIN
+                and (opaque or single[2] <= fit.plateau - _SINGLE_BELOW)
+            ):
                 finish = partial(
                     _finish_fit, *every, region, single[0], single[1], noise, max_opacity
                 )
