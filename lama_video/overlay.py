@@ -1012,15 +1012,16 @@ _OPACITY_SD = 0.01  # the plateau's own uncertainty (biases of the fit), amplifi
 _CHANGE_TOL = 0.15  # a frame's own opacity this far from the fit, near 0 or the plateau: changed
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
-# One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the
-# frames under the overlay change by at most _SINGLE_STILL_STD (levels, RMS, median pixel) over at
-# least _SINGLE_MIN_FRAMES frames and the fill's mean frame varies along it by at least
-# _SINGLE_MIN_SPREAD; fitted in _SINGLE_ROUNDS rounds (each drops the rim it finds); kept when at
-# least _SINGLE_AGREE of the overlay's pixels have their own opacity within a quarter of the fit's
-# and it puts the overlay at least _SINGLE_MARGIN below max_opacity, and (where the fit over time
-# did not call the overlay opaque) at least _SINGLE_BELOW below that fit's plateau. Its body: the
-# still pixels 2 px or more inside the region whose own opacity is at least _SINGLE_DEEP of the
-# fit's.
+# One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
+# over time calls the overlay opaque or the engine vouches for less than _POOR_VOUCHED of the fill
+# (median), the frames under the overlay change by at most _SINGLE_STILL_STD (levels, RMS, median
+# pixel) over at least _SINGLE_MIN_FRAMES frames, and the fill's mean frame varies along it by at
+# least _SINGLE_MIN_SPREAD; fitted in _SINGLE_ROUNDS rounds (each drops the rim it finds); kept
+# when at least _SINGLE_AGREE of the overlay's pixels have their own opacity within a quarter of
+# the fit's and it puts the overlay at least _SINGLE_MARGIN below max_opacity, and (where the fit
+# over time did not call the overlay opaque) at least _SINGLE_BELOW below that fit's plateau. Its
+# body: the still pixels 2 px or more inside the region whose own opacity is at least
+# _SINGLE_DEEP of the fit's.
 _SINGLE_STILL_STD = 5.0
 _SINGLE_MIN_FRAMES = 3
 _SINGLE_MIN_SPREAD = 10.0
@@ -1437,9 +1438,9 @@ def _fit_blend(
     frames as clearly semi-transparent (:func:`_single_opacity_fit`), clearly below the fit over
     time's plateau (``_SINGLE_BELOW``) unless that one is opaque, the latter is taken: over a
     still scene the frames say nothing per pixel, and the fit over time reads the fill's change
-    as opacity. It errs upwards there: frames that stay put beside a fill that changes
-    are explained best by an opacity that damps the fill's change (a 30 % ring over
-    schoolgirls' still background: 0.98; a 30 % ring over breakdance's: 0.76).
+    as opacity. It errs upwards there: frames that stay put beside a fill that changes are
+    explained best by an opacity that damps the fill's change (a 30 % ring over schoolgirls'
+    still background: 0.98; a 30 % ring over breakdance's: 0.76).
 
     ``s`` and ``n``: the sums over the frames weighted by how much the engine vouches for each
     fill pixel, and those weights' sums; ``plain`` the same sums unweighted, over ``frames``;

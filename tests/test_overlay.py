@@ -453,8 +453,8 @@ def test_over_a_still_scene_an_invented_fills_opacity_yields_to_the_single_fit(
     """Over a still scene the fit over time reads an invented fill's change as opacity, and errs
     upwards (frames that stay put beside a fill that changes are explained best by an overlay
     that damps the fill's change): on breakdance's still facade, with the fill invented, a 30 %
-    ring was fitted at 0.76 (21.1 dB; 31.4 with the single fit's 0.38). Here that fit is
-    made to say 0.75: the single fit (0.3) is taken where the engine says it invented the fill,
+    ring was fitted at 0.76 (21.1 dB; 31.4 with the single fit's 0.38). Here that fit is made
+    to say 0.75: the single fit (near 0.3) is taken where the engine says it invented the fill,
     not where it vouches for it, and not where the fit over time is near it (within 0.1)."""
     _, burnt, fills, a = _still_ring_case()
     region = cv2.dilate((a > 0.006).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
