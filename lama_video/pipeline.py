@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -413,21 +414,33 @@ def _unblended(
     unblender: Unblender,
     qc_of: Callable[[int], QcInfo | None] | None = None,
 ) -> Iterator[Result]:
-    """Each result with the overlay un-blended; the first ``unblender.fit_frames`` wait for the
-    fit.
+    """Each result with the overlay un-blended by a fit that has seen the
+    ``unblender.fit_frames`` frames after it as well as every frame before it (the frames wait:
+    at most ``fit_frames`` + 1 are held, one more than the first frames always waited for).
+
+    The fit improves with the frames it sees: when only the first ``fit_frames`` waited, and
+    every later frame went out with the fit of the frames up to it, the semi-transparent
+    overlays of ``bench/overlays.py`` (40-frame clips, 432x240) came back at 35.51 dB, 30.79 with
+    other overlays (``--shift 1``); with the wait 35.66 and 32.15. Where the fit calls the
+    overlay opaque (filled, not un-blended) the frames go out as before: opaque running
+    timestamps lost with the wait (paragliding-launch's 31.97 -> 30.70 dB, flicker 1.65 -> 1.95).
 
     ``qc_of(frame index)`` is the engine's QC record of the frame (how much it vouches for each
     filled pixel), so invented pixels barely count in the fit.
     """
-    waiting: list[Result] = []
+    waiting: deque[Result] = deque()
     for frame, hole, filled in results:
         unblender.observe(frame.rgb, filled, qc_of(frame.index) if qc_of is not None else None)
         waiting.append((frame, hole, filled))
         if unblender.n < unblender.fit_frames:
             continue
-        for f, h, fill in waiting:
+        if unblender.fit().plateau >= unblender.max_opacity:
+            out = len(waiting)  # filled, not un-blended: nothing to wait for
+        else:
+            out = len(waiting) - unblender.fit_frames
+        for _ in range(out):
+            f, h, fill = waiting.popleft()
             yield f, h, unblender.apply(f.rgb, fill)
-        waiting.clear()
     for f, h, fill in waiting:
         yield f, h, unblender.apply(f.rgb, fill)
 

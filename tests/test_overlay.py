@@ -479,6 +479,58 @@ def test_over_a_still_scene_an_invented_fills_opacity_yields_to_the_single_fit(
     assert abs(run(near, 0.0).fit().plateau - near) < 0.02  # near the single fit: kept
 
 
+def test_each_frame_waits_for_the_fit_of_the_frames_after_it() -> None:
+    """The removal un-blends frame k with a fit that has seen frames 0 .. k + fit_frames (the
+    clip's end at most), holding at most fit_frames + 1 frames; the frames come out in order
+    and each is what the fit of that moment makes of it. Not where the fit calls the overlay
+    opaque (filled, not un-blended; opaque running timestamps lost with the wait)."""
+    from fractions import Fraction
+
+    from lama_video.pipeline import _unblended
+    from lama_video.video.types import Frame
+
+    h, w, n, ahead = 24, 32, 10, 3
+    truth = [np.rint(t).astype(np.uint8) for t in _moving_texture(n, h, w)]
+    a = _blocks(h, w)[:h, :w]
+    burnt = burn(truth, a, (255, 240, 200))
+    seen: list[int] = []
+    held: list[int] = []
+
+    class Spy(Unblender):
+        def apply(self, rgb, filled):
+            seen.append(self.n)
+            return super().apply(rgb, filled)
+
+    ub = Spy(a > 0, fit_frames=ahead)
+
+    def results():
+        for k in range(n):
+            held.append(k - len(seen))  # frames observed and not yet given out, before this one
+            yield Frame(k, k, Fraction(1, 25), burnt[k]), a > 0, truth[k]
+
+    out = list(_unblended(results(), ub))
+    assert [f.index for f, _, _ in out] == list(range(n))
+    assert seen == [min(k + ahead + 1, n) for k in range(n)]
+    assert max(held) == ahead  # with the one coming in: fit_frames + 1
+    final = Unblender(a > 0, fit_frames=ahead)
+    for k in range(n):
+        final.observe(burnt[k], truth[k])
+    for k in range(n - ahead - 1, n):  # given out after the last frame: the final fit's
+        assert np.array_equal(out[k][2], final.apply(burnt[k], truth[k]))
+    # An opaque overlay is filled, not un-blended: once the first fit_frames are seen, each
+    # frame goes out with the fit of the frames up to it.
+    opaque = np.zeros((h, w), np.float32)
+    opaque[6:18, 8:24] = 1.0
+    burnt = burn(truth, opaque, (255, 240, 200))
+    seen.clear()
+    held.clear()
+    ub = Spy(opaque > 0, fit_frames=ahead)
+    out = list(_unblended(results(), ub))
+    assert ub.fit().plateau >= ub.max_opacity
+    assert [f.index for f, _, _ in out] == list(range(n))
+    assert seen == [max(ahead, k + 1) for k in range(n)]
+
+
 def _mean_frames(ub: Unblender) -> tuple[np.ndarray, np.ndarray]:
     """The mean frames the single fit reads (weighted as the engine vouches: all 1 here)."""
     w = np.maximum(ub._w, 1e-6)[..., None]
