@@ -193,7 +193,7 @@ class OverlayConfig:
     max_unblend_opacity: float = _f(0.9, lo=0.1, hi=0.99)
     # noise of the frames (grey levels) that un-blending amplifies by 1 / (1 - opacity)
     noise_levels: float = _f(1.0, lo=0.0, hi=50.0)
-    # frames seen after a frame before it is un-blended (the fit keeps learning; they wait)
+    # frames seen after a frame before it is un-blended (they wait; not when fitted opaque)
     fit_frames: int = _f(24, lo=2, hi=1000)
     # frames sampled (evenly over the clip) to find overlays with --overlay auto
     detect_samples: int = _f(48, lo=3, hi=1000)

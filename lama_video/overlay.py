@@ -1479,7 +1479,7 @@ def _fit_blend(
             )
             fit = finish()
     opaque = fit.plateau >= max_opacity
-    invented = float(np.median((n / frames)[region])) < _POOR_VOUCHED
+    invented = _mostly_invented(n / frames, region)
     if (opaque or invented) and frames >= _SINGLE_MIN_FRAMES:
         # The frames' own change under the overlay (RMS over the channels, median pixel).
         std = np.sqrt(_frame_moments(plain, frames)[1].mean(-1))
@@ -1540,6 +1540,12 @@ def _accumulate_pairs(pairs: NDArray[np.float64], i: NDArray[np.float64]) -> Non
         pairs[k, : h - dy, xa:xb] += _channel_sum(i[: h - dy, xa:xb] * i[dy:, xa + dx : xb + dx])
 
 
+def _mostly_invented(vouched: NDArray[np.float64], region: NDArray[np.bool_]) -> bool:
+    """Whether the engine vouches for less than ``_POOR_VOUCHED`` of the fill under the overlay
+    (median over the region of the per-pixel share of the frames it vouches for)."""
+    return float(np.median(vouched[region])) < _POOR_VOUCHED
+
+
 def _fill_is_poor(
     vouched: NDArray[np.float64],
     plain: dict[str, NDArray[np.float64]],
@@ -1558,7 +1564,7 @@ def _fill_is_poor(
     a running timestamp's fixed digits; its changing digits' edges gave the outline a plateau
     of a semi-transparent overlay, 29.3 -> 19.3 dB on motocross-jump at 854x480).
     """
-    if float(np.median(vouched[region])) >= _POOR_VOUCHED or region.all():
+    if not _mostly_invented(vouched, region) or region.all():
         return False
     spread = np.sqrt(_frame_moments(plain, frames)[1]).mean(-1)
     inside = spread[region]
