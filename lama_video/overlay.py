@@ -10,8 +10,10 @@ so where ``a < 1`` the background ``J_t`` is recovered by inverting the blend, n
   gradients add up over the sampled frames in which the scene at that place changed, where one
   side of the edge is still (opaque) or follows the other, damped (semi-transparent). A found
   overlay is those edges plus the still places they bound (a thick stroke's band between its two
-  rims, a solid logo's inside). A still camera over a still scene gives no such evidence, so
-  nothing is found there.
+  rims, a solid logo's inside). Small opaque text over a moving scene, whose edges' closing
+  takes in the scene between its letters, is also found by its pixels: still in every sample
+  while the scene a pixel or two beside them moves. A still camera over a still scene gives no
+  such evidence, so nothing is found there.
 - :class:`Unblender` fits the blend from the video itself: the temporal engine's fill of the
   overlay region, made from other frames, stands in for ``J_t``. Each frame is then recovered as
   ``(I_t - a W) / (1 - a)`` and combined with the fill by their expected errors, so where the
@@ -114,6 +116,13 @@ _RECUR_TOL = 8.0  # ... also takes the pixels near it that show that colour (wit
 _RECUR_SAMPLES = 2  # the overlay's own spread) in at least this many samples (changing digits)
 _LINE_ASPECT = 2.0  # a found region this elongated is a line (of text)
 _RECUR_REACH = 4  # ... within this many closing widths of the found region (a line: along it)
+_PIXEL_STILL = 3.0  # an opaque overlay's pixel: its colour's std over the samples (each channel)
+_PIXEL_MOVING = 8.0  # a place whose std is above this ...
+_PAIR_CHANGE = 2.5  # ... and whose mean change between consecutive samples is at least this moves
+_STILL_RING = 0.6  # still pixels whose ring (2 px out) moves this much are an overlay's ...
+_STILL_RIM = 0.8  # ... grouped by a closing, and the group's outer rim moves this much
+_STILL_MAX_AREA = 0.1  # no larger than this share of the frame
+_STILL_MIN_SAMPLES = 8  # stillness means something from this many samples on
 
 
 def detect_overlays(
@@ -202,6 +211,7 @@ def _detect(samples: list[NDArray[np.uint8]], step: int | None = None) -> Detect
     )
     if len(passes) > 1:
         found = _with_opaque(found, _slow_opaque(stack, *passes[1]))
+    found = _with_opaque(found, _still_opaque(samples, mean_change))
     if not found.found:
         return found
     completed = _with_recurring(found, samples, mean_change)
@@ -210,6 +220,98 @@ def _detect(samples: list[NDArray[np.uint8]], step: int | None = None) -> Detect
     if regrown is None:
         return completed
     return _united(completed, _with_recurring(regrown, samples, mean_change))
+
+
+def _still_opaque(samples: list[NDArray[np.uint8]], change: NDArray[np.float32]) -> Detection:
+    """Opaque overlays found by their pixels, not their edges: still amid a moving scene.
+
+    An opaque overlay's pixels keep one colour in every sample (std below ``_PIXEL_STILL`` in
+    each channel), while the scene a pixel or two beyond its outline moves (std above
+    ``_PIXEL_MOVING`` and a mean change of at least ``_PAIR_CHANGE`` between consecutive
+    samples). Small text over a panning scene is mostly rim: its edges' closing takes in the
+    moving scene between the letters and fails the damping test (tennis's opaque text at
+    432x240 damps its region's change by 0.42, against the 0.9 asked). Here each connected
+    still part whose ring 2 px out moves by ``_STILL_RING`` is a seed; seeds joined by the edge
+    detector's closing are one overlay, grown by a pixel into the places changing less than the
+    scene around them (its anti-aliased rim), when it is at least ``_MIN_AREA`` and at most
+    ``_STILL_MAX_AREA`` of the frame, does not touch the frame's border (letterbox and pillarbox
+    bars are still beside a moving picture too) and its outer rim moves by ``_STILL_RIM``.
+
+    The change between consecutive samples is what tells an overlay from a still patch in a
+    slow pan: a uniform patch panned by 0.2-0.5 px a frame has a still inside whose ring drifts
+    (std 10-20) but changes by 0.7-1.9 levels from one sample to the next, where the scene beside
+    tennis's text changes by 4-11. ``_PAIR_CHANGE`` sits on that plateau: from 2.0 to 3.5 the
+    same overlays are found on ``bench/overlays.py --detect-only`` and nothing on nine slow pans
+    of three sample-clip frames; at 1.5 two pans give a find, at 4.0 tennis's text is lost.
+    """
+    h, w = samples[0].shape[:2]
+    n = len(samples)
+    empty = Detection(np.zeros((h, w), bool), np.zeros((h, w), np.float32), (), n)
+    if n < _STILL_MIN_SAMPLES:
+        return empty
+    sd = _colour_std(samples)
+    still = sd < _PIXEL_STILL
+    if not still.any():
+        return empty
+    moving = (sd > _PIXEL_MOVING) & (change >= _PAIR_CHANGE)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(still.view(np.uint8), connectivity=8)
+    # Each still part's ring 2 px out (Chebyshev), its pixels given to the part within reach
+    # (the higher label where two are).
+    reach = cv2.dilate(labels.astype(np.float32), np.ones((5, 5), np.uint8)).astype(np.int32)
+    ring = (reach > 0) & ~_grown(still)
+    total = np.bincount(reach[ring], minlength=count)
+    on = np.bincount(reach[ring & moving], minlength=count)
+    keep = (on >= _STILL_RING * np.maximum(total, 1)) & (total > 0)
+    keep &= stats[:, cv2.CC_STAT_AREA] <= _STILL_MAX_AREA * h * w
+    keep[0] = False
+    seeds = keep[labels]
+    if not seeds.any():
+        return empty
+    close = _closing_px(h, w)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
+    joined = cv2.morphologyEx(seeds.view(np.uint8), cv2.MORPH_CLOSE, kernel)
+    count, groups, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    mask = np.zeros((h, w), bool)
+    regions = []
+    for i in range(1, count):
+        x, y, bw, bh, area = (int(v) for v in stats[i])
+        if area > _STILL_MAX_AREA * h * w:
+            continue
+        y0, y1, x0, x1 = max(0, y - 3), min(h, y + bh + 3), max(0, x - 3), min(w, x + bw + 3)
+        group = (groups[y0:y1, x0:x1] == i) & seeds[y0:y1, x0:x1]
+        if group.sum() < _MIN_AREA * h * w:
+            continue
+        sd_b = sd[y0:y1, x0:x1]
+        scene = (groups[y0:y1, x0:x1] != i) & ~still[y0:y1, x0:x1]
+        around = _local_change(sd_b, scene, _FRINGE_SIGMA_PX, _PIXEL_MOVING)
+        body = group | (_grown(group) & (sd_b < _TRIM_DAMP * around))
+        if (y0 == 0 and body[0].any()) or (y1 == h and body[-1].any()):
+            continue
+        if (x0 == 0 and body[:, 0].any()) or (x1 == w and body[:, -1].any()):
+            continue
+        rim = _grown(_grown(body)) & ~_grown(body) & ~_enclosed(body)
+        if not rim.any() or moving[y0:y1, x0:x1][rim].mean() < _STILL_RIM:
+            continue
+        mask[y0:y1, x0:x1] |= body
+        regions.append(_region(body, y0, x0, int(body.sum()), 1.0))
+    if not regions:
+        return empty
+    regions.sort(key=lambda r: -r.pixels)
+    return Detection(mask, mask.astype(np.float32), tuple(regions), n)
+
+
+def _colour_std(samples: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
+    """Per pixel, the largest of its three channels' standard deviations over ``samples``."""
+    h, w = samples[0].shape[:2]
+    sums = [np.zeros((h, w), np.float32) for _ in range(3)]
+    squares = [np.zeros((h, w), np.float32) for _ in range(3)]
+    for sample in samples:
+        for c, plane in enumerate(cv2.split(sample)):
+            cv2.accumulate(plane, sums[c])
+            cv2.accumulateSquare(plane, squares[c])
+    n = float(len(samples))
+    var = [np.maximum(q / n - (s / n) ** 2, 0.0) for s, q in zip(sums, squares, strict=True)]
+    return cast(NDArray[np.float32], np.sqrt(np.maximum.reduce(var)).astype(np.float32))
 
 
 #: Summed gradients per channel: the x components' planes and the y components'.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -896,6 +898,19 @@ def _slow_pan(frame: np.ndarray, n: int, speed: float) -> list[np.ndarray]:
     ]
 
 
+def _fast_pan(frame: np.ndarray, n: int, speed: float) -> list[np.ndarray]:
+    """The frame's own size, panning over it (scaled up) by ``speed`` px a frame (bilinear)."""
+    h, w = frame.shape[:2]
+    big = cv2.resize(frame, (w + 200, h + 120), interpolation=cv2.INTER_CUBIC)
+    move = [np.float32([[1, 0, -4 - speed * t], [0, 1, -4 - 0.5 * speed * t]]) for t in range(n)]
+    return [cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_LINEAR) for m in move]
+
+
+def _no_still_overlay(samples, change):
+    h, w = samples[0].shape[:2]
+    return overlay_mod.Detection(np.zeros((h, w), bool), np.zeros((h, w), np.float32), (), 0)
+
+
 def test_an_opaque_text_over_a_slow_pan_is_found_comparing_samples_apart(
     clip_frames, monkeypatch
 ) -> None:
@@ -912,7 +927,9 @@ def test_an_opaque_text_over_a_slow_pan_is_found_comparing_samples_apart(
     assert (found.mask & text).sum() >= 0.99 * text.sum()
     assert found.mask.sum() <= 1.5 * text.sum()
     assert all(r.opacity >= 0.9 for r in found.regions)
-    # Consecutive samples alone (or a clip of unknown length) find nothing.
+    # The edges of consecutive samples alone (or of a clip of unknown length) find nothing (the
+    # text's still pixels do, see below).
+    monkeypatch.setattr(overlay_mod, "_still_opaque", _no_still_overlay)
     assert not detect_overlays(burnt).found
     monkeypatch.setattr(overlay_mod, "_SLOW_GAP_FRAMES", 1)
     assert not detect_overlays(burnt, n_frames=len(burnt)).found
@@ -926,6 +943,56 @@ def test_a_slow_pan_over_uniform_patches_is_not_an_opaque_overlay(clip_frames, m
     assert not detect_overlays(frames, n_frames=len(frames)).found
     monkeypatch.setattr(overlay_mod, "_SLOW_PRESENT", 0.0)
     assert detect_overlays(frames, n_frames=len(frames)).found
+
+
+@pytest.mark.parametrize("words", ["SAMPLE", "00:12:45"])
+def test_small_opaque_text_over_a_pan_is_found_by_its_still_pixels(
+    clip_frames, monkeypatch, words
+) -> None:
+    # Thin white text over a real frame panned by 2 px a frame: its edges' closing takes in the
+    # moving scene between the letters, which fails the damping test, so the edges alone find
+    # nothing; its pixels are still while the scene a pixel or two beside them moves.
+    frames = _fast_pan(clip_frames[0], 40, 2.0)
+    h, w = frames[0].shape[:2]
+    canvas = np.zeros((h, w), np.uint8)
+    cv2.putText(canvas, words, (330, 270), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2, cv2.LINE_AA)
+    a = canvas.astype(np.float32) / 255
+    burnt = burn(frames, a, (255, 255, 255))
+    text = a >= 0.5
+    found = detect_overlays(burnt, n_frames=len(burnt))
+    # (the timestamp's groups of digits may be told as two overlays: the closing does not
+    # bridge its colons)
+    assert found.found and all(r.opacity >= 0.9 for r in found.regions)
+    ys, xs = np.nonzero(found.mask)
+    assert xs.min() >= 325 and ys.max() <= 275  # nothing but the text (at x 330, baseline 270)
+    assert (found.mask & text).sum() >= 0.99 * text.sum()
+    assert found.mask.sum() <= 1.5 * text.sum()
+    monkeypatch.setattr(overlay_mod, "_still_opaque", _no_still_overlay)
+    assert not detect_overlays(burnt, n_frames=len(burnt)).found
+
+
+def test_still_pixels_are_an_overlay_only_beside_a_changing_scene_inside_the_frame(
+    clip_frames, monkeypatch
+) -> None:
+    # A slow pan (0.3 px a frame) leaves a uniform patch's inside still and its ring drifting,
+    # but from one sample to the next that ring changes by a level or two only.
+    slow = _slow_pan(clip_frames[0], 40, 0.3)
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in slow]
+    change = np.mean([cv2.absdiff(b, a) for a, b in itertools.pairwise(greys)], axis=0)
+    change = change.astype(np.float32)
+    assert not overlay_mod._still_opaque(slow, change).found
+    monkeypatch.setattr(overlay_mod, "_PAIR_CHANGE", 0.0)
+    assert overlay_mod._still_opaque(slow, change).found
+    monkeypatch.undo()
+    # Black bars above and below a fast pan are still beside a moving picture, at the border.
+    fast = [np.pad(f, ((30, 30), (0, 0), (0, 0))) for f in _fast_pan(clip_frames[0], 40, 2.0)]
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in fast]
+    change = np.mean([cv2.absdiff(b, a) for a, b in itertools.pairwise(greys)], axis=0)
+    assert not overlay_mod._still_opaque(fast, change.astype(np.float32)).found
+    assert not detect_overlays(fast, n_frames=len(fast)).found
+    # Too few samples say nothing of stillness.
+    few = overlay_mod._STILL_MIN_SAMPLES - 1
+    assert not overlay_mod._still_opaque(fast[:few], change.astype(np.float32)).found
 
 
 def test_regions_whose_bodies_overlap_or_touch_are_one_overlay() -> None:
