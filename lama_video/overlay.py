@@ -123,7 +123,7 @@ _STILL_RING = 0.6  # still pixels whose ring (2 px out) moves this much are an o
 _STILL_RIM = 0.8  # ... grouped by a closing, and the group's outer rim moves this much
 _STILL_MAX_AREA = 0.1  # no larger than this share of the frame
 _STILL_MIN_SAMPLES = 8  # stillness means something from this many samples on
-_STILL_HOLDS = 0.4  # a found region this much of which is still pixels is cut to them
+_STILL_HOLDS = 0.4  # a found region this much still pixels is cut to them (0.3-0.5 alike)
 
 
 def detect_overlays(
@@ -234,10 +234,13 @@ def _still_opaque(samples: list[NDArray[np.uint8]], change: NDArray[np.float32])
     moving scene between the letters and fails the damping test (tennis's opaque text at
     432x240 damps its region's change by 0.42, against the 0.9 asked). Here each connected
     still part whose ring 2 px out moves by ``_STILL_RING`` is a seed; seeds joined by the edge
-    detector's closing are one overlay, grown by a pixel into the places changing less than the
-    scene around them (its anti-aliased rim), when it is at least ``_MIN_AREA`` and at most
-    ``_STILL_MAX_AREA`` of the frame, does not touch the frame's border (letterbox and pillarbox
-    bars are still beside a moving picture too) and its outer rim moves by ``_STILL_RIM``.
+    detector's closing are one overlay, grown by a pixel into the places changing less than
+    ``_TRIM_DAMP`` times the scene around them (its anti-aliased rim; the scene's change
+    measured off the still pixels and the pixels next to them, so the middle of a large text is
+    judged against the scene between its letters, not a default), when it is at least
+    ``_MIN_AREA`` and at most ``_STILL_MAX_AREA`` of the frame, does not touch the frame's border
+    (letterbox and pillarbox bars are still beside a moving picture too) and its outer rim moves
+    by ``_STILL_RIM``.
 
     The change between consecutive samples is what tells an overlay from a still patch in a
     slow pan: a uniform patch panned by 0.2-0.5 px a frame has a still inside whose ring drifts
