@@ -122,7 +122,9 @@ _PAIR_CHANGE = 2.5  # ... and whose mean change between consecutive samples is a
 _STILL_RING = 0.6  # still pixels whose ring (2 px out) moves this much are an overlay's ...
 _STILL_RIM = 0.8  # ... grouped by a closing, and the group's outer rim moves this much
 _STILL_MAX_AREA = 0.1  # no larger than this share of the frame
-_STILL_MIN_SAMPLES = 8  # stillness means something from this many samples on
+_STILL_MIN_SAMPLES = 24  # stillness means something from this many samples on (20 frames: finds)
+_PAIR_LEVELS = 4  # a place changed between two samples by more than this (3x3 mean, grey) ...
+_PAIR_SHARE = 0.25  # ... in at least this share of the pairs, at the median of a still group's rim
 _STILL_HOLDS = 0.4  # a found region this much still pixels is cut to them (0.3-0.5 alike)
 
 
@@ -212,7 +214,7 @@ def _detect(samples: list[NDArray[np.uint8]], step: int | None = None) -> Detect
     )
     if len(passes) > 1:
         found = _with_opaque(found, _slow_opaque(stack, *passes[1]))
-    still = _still_opaque(samples, mean_change)
+    still = _still_opaque(samples, greys, mean_change)
     found = _with_opaque(_tightened(found, still), still)
     if not found.found:
         return found
@@ -224,7 +226,9 @@ def _detect(samples: list[NDArray[np.uint8]], step: int | None = None) -> Detect
     return _united(completed, _with_recurring(regrown, samples, mean_change))
 
 
-def _still_opaque(samples: list[NDArray[np.uint8]], change: NDArray[np.float32]) -> Detection:
+def _still_opaque(
+    samples: list[NDArray[np.uint8]], greys: list[NDArray[np.uint8]], change: NDArray[np.float32]
+) -> Detection:
     """Opaque overlays found by their pixels, not their edges: still amid a moving scene.
 
     An opaque overlay's pixels keep one colour in every sample (std below ``_PIXEL_STILL`` in
@@ -276,6 +280,7 @@ def _still_opaque(samples: list[NDArray[np.uint8]], change: NDArray[np.float32])
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
     joined = cv2.morphologyEx(seeds.view(np.uint8), cv2.MORPH_CLOSE, kernel)
     count, groups, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    changed = _changed_share(greys)
     # The scene's change around a place: not from the still pixels' rims (part overlay).
     off = ~_grown(still)
     mask = np.zeros((h, w), bool)
@@ -298,6 +303,8 @@ def _still_opaque(samples: list[NDArray[np.uint8]], change: NDArray[np.float32])
         rim = _grown(_grown(body)) & ~_grown(body) & ~_enclosed(body)
         if not rim.any() or moving[y0:y1, x0:x1][rim].mean() < _STILL_RIM:
             continue
+        if float(np.median(changed[y0:y1, x0:x1][rim])) < _PAIR_SHARE:
+            continue  # something passed by once (a film leader's sweep), not a moving scene
         mask[y0:y1, x0:x1] |= body
         regions.append(_region(body, y0, x0, int(body.sum()), 1.0))
     if not regions:
@@ -339,6 +346,16 @@ def _tightened(found: Detection, still: Detection) -> Detection:
     regions.sort(key=lambda r: -r.pixels)
     opacity = np.where(mask, found.opacity, 0.0).astype(np.float32)
     return Detection(mask, opacity, tuple(regions), found.frames)
+
+
+def _changed_share(greys: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
+    """Per pixel, the share of consecutive sample pairs in which its 3x3 mean grey level changed
+    by more than ``_PAIR_LEVELS``."""
+    count = np.zeros(greys[0].shape, np.float32)
+    for a, b in itertools.pairwise(greys):
+        diff = cv2.blur(cv2.absdiff(b, a), (3, 3))
+        cv2.accumulate((diff > _PAIR_LEVELS).view(np.uint8), count)
+    return cast(NDArray[np.float32], count / max(1, len(greys) - 1))
 
 
 def _colour_std(samples: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
