@@ -238,7 +238,10 @@ def main() -> None:
 
 def h264(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
     """RGB frames encoded with libx264 (CRF ``crf``, preset medium, yuv420p, 25 fps) in memory and
-    decoded again: what a detector meets in real footage instead of lossless PNG frames."""
+    decoded again: what a detector meets in real footage instead of lossless PNG frames. Without
+    x264's macroblock tree, as ``lama-video``'s own writer encodes by default
+    (``encode.reproducible``): with it the bytes differ from run to run (three runs of one clip,
+    three outputs), and so did the detection figures."""
     import io
 
     import av
@@ -248,7 +251,7 @@ def h264(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
     with av.open(buf, "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium"}
+        stream.options = {"crf": str(crf), "preset": "medium", "x264-params": "mbtree=0"}
         for f in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
         out.mux(stream.encode())

@@ -74,6 +74,13 @@ class Detection:
     def found(self) -> bool:
         return bool(self.regions)
 
+    @classmethod
+    def empty(cls, height: int, width: int, frames: int) -> Detection:
+        """Nothing found in ``frames`` sampled frames of ``height`` x ``width``."""
+        return cls(
+            np.zeros((height, width), bool), np.zeros((height, width), np.float32), (), frames
+        )
+
 
 # Detection settings (measured on the shared clips; see bench/overlays.py).
 _EDGE_MIN = 12.0  # Sobel magnitude (levels) of an edge
@@ -171,7 +178,7 @@ def detect_overlays(
         samples = samples[:: -(-len(samples) // max_samples)]
     if len(samples) < 3:
         h, w = full or (0, 0)
-        return Detection(np.zeros((h, w), bool), np.zeros((h, w), np.float32), (), len(samples))
+        return Detection.empty(h, w, len(samples))
     found = _detect(samples, step if n_frames else None)
     return found if work is None or full is None else _scaled(found, *full)
 
@@ -204,7 +211,7 @@ def _detect(samples: list[NDArray[np.uint8]], step: int | None = None) -> Detect
     stack = np.stack(greys)
     gap = _pair_gap(len(samples), step)
     passes = _persistent_edges(samples, greys, (1, gap) if gap > 1 else (1,))
-    edge, gsum, mean_change, orient = passes[0]
+    edge, gsum, mean_change, orient, changed = passes[0]
     kept, gain, grey, sides, strong = _blend_evidence(stack, gsum, edge)
     edge &= kept
     blend = (gain, grey, sides)
@@ -213,8 +220,8 @@ def _detect(samples: list[NDArray[np.uint8]], step: int | None = None) -> Detect
         _regions(edge & (gain < _DAMP_OPAQUE), mean_change, orient, h, w, len(samples), blend),
     )
     if len(passes) > 1:
-        found = _with_opaque(found, _slow_opaque(stack, *passes[1]))
-    still = _still_opaque(samples, greys, mean_change)
+        found = _with_opaque(found, _slow_opaque(stack, *passes[1][:4]))
+    still = _still_opaque(samples, mean_change, changed)
     found = _with_opaque(_tightened(found, still), still)
     if not found.found:
         return found
@@ -227,7 +234,7 @@ def _detect(samples: list[NDArray[np.uint8]], step: int | None = None) -> Detect
 
 
 def _still_opaque(
-    samples: list[NDArray[np.uint8]], greys: list[NDArray[np.uint8]], change: NDArray[np.float32]
+    samples: list[NDArray[np.uint8]], change: NDArray[np.float32], changed: NDArray[np.float32]
 ) -> Detection:
     """Opaque overlays found by their pixels, not their edges: still amid a moving scene.
 
@@ -257,10 +264,13 @@ def _still_opaque(
     rings once a second (the rims changed in 7-16 % of the pairs; 36-92 % beside the bench's
     texts over moving scenes). From ``_STILL_MIN_SAMPLES`` samples on only (on 20-frame windows of
     a shared clip, a kitten's, it found five things).
+
+    ``change``: the mean grey change of consecutive samples; ``changed``: the share of those
+    pairs in which each place changed by more than ``_PAIR_LEVELS`` (:func:`_persistent_edges`).
     """
     h, w = samples[0].shape[:2]
     n = len(samples)
-    empty = Detection(np.zeros((h, w), bool), np.zeros((h, w), np.float32), (), n)
+    empty = Detection.empty(h, w, n)
     if n < _STILL_MIN_SAMPLES:
         return empty
     sd = _colour_std(samples)
@@ -272,7 +282,9 @@ def _still_opaque(
     # Each still part's ring 2 px out (Chebyshev), its pixels given to the part within reach
     # (the higher label where two are).
     reach = cv2.dilate(labels.astype(np.float32), np.ones((5, 5), np.uint8)).astype(np.int32)
-    ring = (reach > 0) & ~_grown(still)
+    # The still parts and the pixels next to them (part overlay, part scene) are not the scene.
+    off = ~_grown(still)
+    ring = (reach > 0) & off
     total = np.bincount(reach[ring], minlength=count)
     on = np.bincount(reach[ring & moving], minlength=count)
     keep = (on >= _STILL_RING * np.maximum(total, 1)) & (total > 0)
@@ -285,9 +297,6 @@ def _still_opaque(
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
     joined = cv2.morphologyEx(seeds.view(np.uint8), cv2.MORPH_CLOSE, kernel)
     count, groups, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    changed = _changed_share(greys)
-    # The scene's change around a place: not from the still pixels' rims (part overlay).
-    off = ~_grown(still)
     mask = np.zeros((h, w), bool)
     regions = []
     for i in range(1, count):
@@ -332,6 +341,9 @@ def _tightened(found: Detection, still: Detection) -> Detection:
     if not found.found or not still.found:
         return found
     mask = found.mask.copy()
+    boxes = np.zeros(mask.shape, np.int16)  # how many regions' boxes hold each pixel
+    for r in found.regions:
+        boxes[r.y : r.y + r.height, r.x : r.x + r.width] += 1
     regions = []
     for r in found.regions:
         box = np.s_[r.y : r.y + r.height, r.x : r.x + r.width]
@@ -340,27 +352,13 @@ def _tightened(found: Detection, still: Detection) -> Detection:
         if kept.sum() < _STILL_HOLDS * body.sum():
             regions.append(r)
             continue
-        # Another region's pixels in this box (boxes may overlap) are that region's.
-        others = np.zeros_like(found.mask)
-        for o in found.regions:
-            if o is not r:
-                others[o.y : o.y + o.height, o.x : o.x + o.width] = True
-        kept |= body & others[box]
+        # Pixels in another region's box too (boxes may overlap) may be that region's: kept.
+        kept |= body & (boxes[box] > 1)
         mask[box] &= kept | ~body
         regions.append(_region(kept, r.y, r.x, int(kept.sum()), r.opacity))
     regions.sort(key=lambda r: -r.pixels)
     opacity = np.where(mask, found.opacity, 0.0).astype(np.float32)
     return Detection(mask, opacity, tuple(regions), found.frames)
-
-
-def _changed_share(greys: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
-    """Per pixel, the share of consecutive sample pairs in which its 3x3 mean grey level changed
-    by more than ``_PAIR_LEVELS``."""
-    count = np.zeros(greys[0].shape, np.float32)
-    for a, b in itertools.pairwise(greys):
-        diff = cv2.blur(cv2.absdiff(b, a), (3, 3))
-        cv2.accumulate((diff > _PAIR_LEVELS).view(np.uint8), count)
-    return cast(NDArray[np.float32], count / max(1, len(greys) - 1))
 
 
 def _colour_std(samples: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
@@ -389,6 +387,7 @@ def _persistent_edges(
         _Gradients,
         NDArray[np.float32],
         tuple[NDArray[np.float32], NDArray[np.float32]],
+        NDArray[np.float32],
     ]
 ]:
     """Edges that stay put while the scene around them changes, for samples ``gap`` apart.
@@ -404,8 +403,9 @@ def _persistent_edges(
 
     Returns:
         Per gap: the persistent edges (before the blend test), the summed gradients,
-        the mean absolute grey change of a pair and the gradients' orientation
-        (:func:`_orientation`).
+        the mean absolute grey change of a pair, the gradients' orientation
+        (:func:`_orientation`) and the share of the pairs in which the place's 3x3 mean grey
+        level changed by more than ``_PAIR_LEVELS`` (:func:`_still_opaque`).
     """
     h, w = greys[0].shape
     grow = max(3, round(_GROW * max(h, w))) | 1
@@ -415,6 +415,7 @@ def _persistent_edges(
     sums = [[[np.zeros((h, w), np.float32) for _ in range(3)] for _ in range(3)] for _ in gaps]
     moved_n = [np.zeros((h, w), np.float32) for _ in gaps]
     change = [np.zeros((h, w), np.float32) for _ in gaps]
+    changed_n = [np.zeros((h, w), np.float32) for _ in gaps]
     slow = max(gaps) > 1
     present = np.zeros((h, w), np.float32)  # samples with an edge at the place (slow look only)
     for k in range(min(gaps), len(greys)):
@@ -425,6 +426,7 @@ def _persistent_edges(
             diff = cv2.absdiff(greys[k], greys[k - gap])
             cv2.accumulate(diff, change[i])
             local = cv2.blur(diff, (3, 3))
+            cv2.accumulate((local > _PAIR_LEVELS).view(np.uint8), changed_n[i])
             moved = (cv2.dilate(local, kernel) > _CHANGED).astype(np.uint8)
             cv2.accumulate(moved, moved_n[i])
             masks.append((i, moved))
@@ -453,7 +455,15 @@ def _persistent_edges(
         if gap > 1:
             edge &= present >= _SLOW_PRESENT * (len(greys) - min(gaps))
         orient = _orientation(gx_sum, gy_sum, coherent)
-        out.append((edge, (gx_sum, gy_sum), (change[i] / pairs).astype(np.float32), orient))
+        out.append(
+            (
+                edge,
+                (gx_sum, gy_sum),
+                (change[i] / pairs).astype(np.float32),
+                orient,
+                (changed_n[i] / max(1, pairs)).astype(np.float32),
+            )
+        )
     return out
 
 

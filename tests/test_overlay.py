@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import cv2
@@ -865,7 +864,7 @@ def test_only_a_semi_transparent_region_found_in_part_is_regrown() -> None:
 
 def test_opaque_edges_grouped_on_their_own_add_only_still_new_regions() -> None:
     h, w = 60, 80
-    found = overlay_mod.Detection(np.zeros((h, w), bool), np.zeros((h, w), np.float32), (), 10)
+    found = overlay_mod.Detection.empty(h, w, 10)
     mask = np.zeros((h, w), bool)
     mask[5:15, 5:25] = True  # still: an opaque overlay
     mask[30:40, 5:25] = True  # damps the scene by 0.6 only: a still person, not an overlay
@@ -910,9 +909,16 @@ def _fast_pan(frame: np.ndarray, n: int, speed: float) -> list[np.ndarray]:
     return [cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_LINEAR) for m in move]
 
 
-def _no_still_overlay(samples, greys, change):
-    h, w = samples[0].shape[:2]
-    return overlay_mod.Detection(np.zeros((h, w), bool), np.zeros((h, w), np.float32), (), 0)
+def _no_still_overlay(samples, change, changed):
+    return overlay_mod.Detection.empty(*samples[0].shape[:2], 0)
+
+
+def _pair_stats(frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive frames' mean grey change and the share of pairs that changed each place, as
+    the detector computes them."""
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    _edge, _gsum, change, _orient, changed = overlay_mod._persistent_edges(frames, greys, (1,))[0]
+    return change, changed
 
 
 def test_an_opaque_text_over_a_slow_pan_is_found_comparing_samples_apart(
@@ -981,22 +987,19 @@ def test_still_pixels_are_an_overlay_only_beside_a_changing_scene_inside_the_fra
     # A slow pan (0.3 px a frame) leaves a uniform patch's inside still and its ring drifting,
     # but from one sample to the next that ring changes by a level or two only.
     slow = _slow_pan(clip_frames[0], 40, 0.3)
-    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in slow]
-    change = np.mean([cv2.absdiff(b, a) for a, b in itertools.pairwise(greys)], axis=0)
-    change = change.astype(np.float32)
-    assert not overlay_mod._still_opaque(slow, greys, change).found
+    stats = _pair_stats(slow)
+    assert not overlay_mod._still_opaque(slow, *stats).found
     monkeypatch.setattr(overlay_mod, "_PAIR_CHANGE", 0.0)
-    assert overlay_mod._still_opaque(slow, greys, change).found
+    assert overlay_mod._still_opaque(slow, *stats).found
     monkeypatch.undo()
     # Black bars above and below a fast pan are still beside a moving picture, at the border.
     fast = [np.pad(f, ((30, 30), (0, 0), (0, 0))) for f in _fast_pan(clip_frames[0], 40, 2.0)]
-    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in fast]
-    change = np.mean([cv2.absdiff(b, a) for a, b in itertools.pairwise(greys)], axis=0)
-    assert not overlay_mod._still_opaque(fast, greys, change.astype(np.float32)).found
+    stats = _pair_stats(fast)
+    assert not overlay_mod._still_opaque(fast, *stats).found
     assert not detect_overlays(fast, n_frames=len(fast)).found
     # Too few samples say nothing of stillness.
     few = overlay_mod._STILL_MIN_SAMPLES - 1
-    assert not overlay_mod._still_opaque(fast[:few], greys[:few], change.astype(np.float32)).found
+    assert not overlay_mod._still_opaque(fast[:few], *stats).found
 
 
 def test_still_pixels_beside_a_scene_that_changed_once_are_not_an_overlay(monkeypatch) -> None:
@@ -1008,13 +1011,11 @@ def test_still_pixels_beside_a_scene_that_changed_once_are_not_an_overlay(monkey
 
     with av.open(str(Path(__file__).parent / "fixtures" / "media" / "aac.mp4")) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    change = np.mean([cv2.absdiff(b, a) for a, b in itertools.pairwise(greys)], axis=0)
-    change = change.astype(np.float32)
-    assert not overlay_mod._still_opaque(frames, greys, change).found
+    stats = _pair_stats(frames)
+    assert not overlay_mod._still_opaque(frames, *stats).found
     assert not detect_overlays(frames, n_frames=len(frames)).found
     monkeypatch.setattr(overlay_mod, "_PAIR_SHARE", 0.0)
-    assert overlay_mod._still_opaque(frames, greys, change).found
+    assert overlay_mod._still_opaque(frames, *stats).found
 
 
 def test_a_found_region_mostly_still_is_cut_to_its_still_pixels() -> None:
