@@ -1185,6 +1185,9 @@ _FLOOR_WEIGHT = 0.02  # weight in the fit of a fill pixel no frame vouched for (
 _SNAP = 0.2  # opacities within this share of the overlay's plateau are the plateau
 _OPACITY_SD = 0.01  # the plateau's own uncertainty (biases of the fit), amplified like noise
 _CHANGE_TOL = 0.15  # a frame's own opacity this far from the fit, near 0 or the plateau: changed
+_CHANGING_RATIO = 4.0  # a pixel changing this much more (variance) than a static blend would ...
+_CHANGING_SIGMA_PX = 3.0  # ... of the scene around it (the clear pixels within about this) comes
+_CHANGING_SNAP = 0.1  # and goes; its frame's own opacity within this share of 0 or the plateau is
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 # One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
@@ -1384,6 +1387,20 @@ class Unblender:
             # it is high.
             own_w = np.clip((self.max_opacity - snapped) / 0.1, 0.0, 1.0)
             w = np.where(off, own_w, w)
+        if fit.changing is not None and not opaque:
+            # Where the overlay comes and goes (digits), the fit's opacity is an average of 0 and
+            # the plateau that no frame has: each frame's own is used, at 0 or the plateau when
+            # within _CHANGING_SNAP of them.
+            changing = fit.changing & ~np.isnan(own)
+            if changing.any():
+                lo, hi = _CHANGING_SNAP * plateau, (1.0 - _CHANGING_SNAP) * plateau
+                frame_a = np.where(
+                    ownv < lo, 0.0, np.where(ownv > hi, plateau, np.clip(ownv, 0.0, plateau))
+                )
+                a = np.where(changing, frame_a, a)
+                own_w = np.clip((self.max_opacity - frame_a) / 0.1, 0.0, 1.0)
+                w = np.where(changing, own_w, w)
+                off = off | changing
         if opaque:
             # An opaque overlay leaves nothing of the scene at its plateau; a pixel fitted in
             # between is its anti-aliased rim, or a part that changes (digits): un-blend it in
@@ -1500,6 +1517,9 @@ class _BlendFit:
     # (h, w) the region's pixels no sampled frame shows covered (None: not asked; then those the
     # fit calls clear)
     clear: NDArray[np.bool_] | None = None
+    # (h, w) the region's pixels the overlay covers in some frames only (a running timestamp's
+    # digits, :func:`_changing`); None: not asked
+    changing: NDArray[np.bool_] | None = None
 
 
 def _accumulate(
@@ -2116,4 +2136,37 @@ def _finish_fit(
         var_rec=var_rec.astype(np.float32),
         var_fill=var_fill.astype(np.float32),
         clear=clear,
+        changing=_changing(*(every or (s, n)), a, region, noise),
     )
+
+
+def _changing(
+    sums: dict[str, NDArray[np.float64]],
+    counts: NDArray[np.float64],
+    a: NDArray[np.float64],
+    region: NDArray[np.bool_],
+    noise: float,
+) -> NDArray[np.bool_]:
+    """The region's pixels that the overlay covers in some frames only (a running timestamp's
+    digits come and go), from the frames' change over time.
+
+    Under a static overlay a pixel changes as the scene under it does, damped by ``1 - a``; the
+    scene's change there is told by the clear pixels around the region (outside it, averaged
+    with a Gaussian of ``_CHANGING_SIGMA_PX``). A pixel whose frames vary more than
+    ``_CHANGING_RATIO`` times that (plus the noise's share) is not under one static blend. The
+    fill's own change would not do as the reference: where it is invented it changes less than
+    the scene, and the inside of a static overlay would look as if it came and went (a quarter of
+    an 80 % timestamp's fixed digits at 432x240).
+
+    Args:
+        sums, counts: per-pixel sums over the frames (unweighted: ``i``, ``ii``) and how many.
+        a: the fitted opacity; region: the overlay's pixels; noise: the frames' noise (levels).
+    """
+    mean = sums["i"] / counts[..., None]
+    var = _channel_sum(np.maximum(sums["ii"] / counts[..., None] - mean * mean, 0.0))
+    clear = (~region).astype(np.float32)
+    reach = cv2.GaussianBlur(clear, (0, 0), _CHANGING_SIGMA_PX)
+    around = cv2.GaussianBlur(var.astype(np.float32) * clear, (0, 0), _CHANGING_SIGMA_PX)
+    scene = around / np.maximum(reach, 1e-6)
+    expected = (1.0 - np.minimum(a, 0.95)) ** 2 * scene + 3.0 * (2.0 * noise) ** 2
+    return region & (reach > 1e-3) & (var > _CHANGING_RATIO * expected)
