@@ -1387,10 +1387,11 @@ class Unblender:
             # it is high.
             own_w = np.clip((self.max_opacity - snapped) / 0.1, 0.0, 1.0)
             w = np.where(off, own_w, w)
-        if fit.changing is not None and not opaque:
+        if fit.changing is not None:
             # Where the overlay comes and goes (digits), the fit's opacity is an average of 0 and
             # the plateau that no frame has: each frame's own is used, at 0 or the plateau when
-            # within _CHANGING_SNAP of them.
+            # within _CHANGING_SNAP of them (an opaque overlay's digit is filled where it shows,
+            # and the frame is kept where it does not).
             changing = fit.changing & ~np.isnan(own)
             if changing.any():
                 lo, hi = _CHANGING_SNAP * plateau, (1.0 - _CHANGING_SNAP) * plateau

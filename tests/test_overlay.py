@@ -609,14 +609,14 @@ def test_a_running_timestamp_over_an_invented_fill_is_told_by_its_neighbours(
     assert with_neighbours < 0.6 * without, (with_neighbours, without)
 
 
-def _timestamp_over_the_clip(clip_frames: list[np.ndarray]):
-    """An 80 % white running timestamp (``00:00:SS:FF``, its last digits new every frame) over
-    the real clip, and a fill of its region copied from two frames before (what propagation
-    brings in a pan: the scene, a little off)."""
+def _timestamp_over_the_clip(clip_frames: list[np.ndarray], opacity: float = 0.8):
+    """A white running timestamp (``00:00:SS:FF``, its last digits new every frame) over the
+    real clip, and a fill of its region copied from two frames before (what propagation brings
+    in a pan: the scene, a little off)."""
     truth = [f.copy() for f in clip_frames[:30]]
     h, w = truth[0].shape[:2]
     shapes = np.stack([running_timestamp(h, w, t, (20, 60)) for t in range(len(truth))])
-    burnt = [burn([j], 0.8 * s, (255, 255, 255))[0] for j, s in zip(truth, shapes, strict=True)]
+    burnt = [burn([j], opacity * s, (255, 255, 255))[0] for j, s in zip(truth, shapes, strict=True)]
     touched = shapes.max(0) > 0.02
     region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     fills = []
@@ -647,12 +647,16 @@ def test_pixels_the_overlay_covers_in_some_frames_only_are_told_apart(clip_frame
     assert not changing[~region].any()
 
 
-def test_digits_that_come_and_go_are_unblended_frame_by_frame(clip_frames, monkeypatch) -> None:
+@pytest.mark.parametrize(("opacity", "bound", "share"), [(0.8, 9.2, 0.93), (1.0, 8.0, 0.8)])
+def test_digits_that_come_and_go_are_unblended_frame_by_frame(
+    clip_frames, monkeypatch, opacity, bound, share
+) -> None:
     """Where the overlay comes and goes, the fit's opacity is an average of 0 and the plateau
-    that no frame has; each frame's own is used there. Measured: mean error 8.6 levels over
-    the pixels the digits change, 9.7 with the fit's opacity; 5.3 and 5.6 over all the
-    timestamp touches."""
-    truth, burnt, fills, region, shapes = _timestamp_over_the_clip(clip_frames)
+    that no frame has; each frame's own is used there (an opaque digit is filled where it
+    shows, the frame kept where it does not). Measured, mean error over the pixels the digits
+    change: 8.6 levels at 80 %, 9.7 with the fit's opacity; opaque 7.4 against 10.4; over all
+    the timestamp touches 5.3 / 5.6 and 8.0 / 8.8."""
+    truth, burnt, fills, region, shapes = _timestamp_over_the_clip(clip_frames, opacity)
     changes = shapes.max(0) - shapes.min(0) > 0.05
     touched = shapes.max(0) > 0.02
 
@@ -670,8 +674,8 @@ def test_digits_that_come_and_go_are_unblended_frame_by_frame(clip_frames, monke
         overlay_mod, "_changing", lambda sums, counts, a, region, noise: np.zeros_like(region)
     )
     averaged, all_averaged = errors()
-    assert frame_by_frame < 9.2, frame_by_frame
-    assert frame_by_frame < 0.93 * averaged, (frame_by_frame, averaged)
+    assert frame_by_frame < bound, frame_by_frame
+    assert frame_by_frame < share * averaged, (frame_by_frame, averaged)
     assert all_frame < all_averaged, (all_frame, all_averaged)
 
 
