@@ -1185,9 +1185,10 @@ _FLOOR_WEIGHT = 0.02  # weight in the fit of a fill pixel no frame vouched for (
 _SNAP = 0.2  # opacities within this share of the overlay's plateau are the plateau
 _OPACITY_SD = 0.01  # the plateau's own uncertainty (biases of the fit), amplified like noise
 _CHANGE_TOL = 0.15  # a frame's own opacity this far from the fit, near 0 or the plateau: changed
-_CHANGING_RATIO = 4.0  # a pixel changing this much more (variance) than a static blend would ...
-_CHANGING_SIGMA_PX = 3.0  # ... of the scene around it (the clear pixels within about this) comes
-_CHANGING_SNAP = 0.1  # and goes; its frame's own opacity within this share of 0 or the plateau is
+_CHANGING_RATIO = 4.0  # a pixel varying this much more than one static blend of the scene ...
+_CHANGING_SIGMA_PX = 3.0  # ... around it (the clear pixels within about this) would: it comes
+_CHANGING_SNAP = 0.1  # and goes (:func:`_changing`); its frame's own opacity this near 0 or the
+# plateau (as a share of the plateau) is taken as 0 or the plateau
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 # One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
@@ -1228,8 +1229,9 @@ class Unblender:
     is recovered as ``J = (I - a W) / (1 - a)`` and blended with the fill by their expected
     errors: the fill's from the fit's residual over every frame, the recovery's from the frame's
     noise amplified by ``1 / (1 - a)``. Where a pixel's fit lies between 0 and the plateau and one
-    frame's own opacity sits at one of them (a running timestamp's digits come and go), that
-    frame's opacity is used. Where the fill is poor, a pixel whose opacity is unsure also gets
+    frame's own opacity sits at one of them, and wherever the frames vary more than one static
+    blend allows (a running timestamp's digits come and go, :func:`_changing`), that frame's
+    opacity is used. Where the fill is poor, a pixel whose opacity is unsure also gets
     the background its neighbours in the same frame tell (:func:`_local_recovery`). On the rim,
     where the fit over time leans on the fill, the clear pixels around each pixel also tell its
     opacity over a sample of the frames (:func:`_with_neighbour_opacity`).
