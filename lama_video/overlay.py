@@ -1189,6 +1189,7 @@ _CHANGING_RATIO = 4.0  # a pixel varying this much more than one static blend of
 _CHANGING_SIGMA_PX = 3.0  # ... around it (the clear pixels within about this) would: it comes
 _CHANGING_SNAP = 0.1  # and goes (:func:`_changing`); its frame's own opacity this near 0 or the
 # plateau (as a share of the plateau) is taken as 0 or the plateau
+_CHANGING_SHARE = 0.05  # an overlay this much of which comes and goes is a running timestamp
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 # One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
@@ -1696,6 +1697,34 @@ def _fit_blend(
                     _finish_fit, *every, region, single[0], single[1], noise, max_opacity
                 )
                 fit = finish()
+            elif (
+                opaque
+                and single is None
+                and pairs is not None
+                and _comes_and_goes(fit, every, region, noise)
+            ):
+                # Called opaque over a still scene, but parts of it come and go: a running
+                # timestamp (the single fit declines it), whose changing digits' edges give the
+                # outline fit the blend; a static overlay over a still scene has no such edges
+                # (a 30 % ring's outline there was 0.36-0.54).
+                outline = _outline_fit(plain, pairs, frames, region)
+                if outline is not None and outline[0] <= max_opacity - _OUTLINE_MARGIN:
+                    plateau, colour = outline
+                    a = _opacity_given_colour(s, n, colour) * region
+                    finish = partial(
+                        _finish_fit,
+                        s,
+                        n,
+                        region,
+                        a,
+                        colour,
+                        noise,
+                        max_opacity,
+                        plateau=plateau,
+                        smooth_inside=True,
+                        every=every,
+                    )
+                    fit = finish()
     return finish(looks=looks) if looks else fit
 
 
@@ -2141,6 +2170,18 @@ def _finish_fit(
         clear=clear,
         changing=_changing(*(every or (s, n)), a, region, noise),
     )
+
+
+def _comes_and_goes(
+    fit: _BlendFit,
+    every: tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]],
+    region: NDArray[np.bool_],
+    noise: float,
+) -> bool:
+    """Whether at least ``_CHANGING_SHARE`` of the region is covered in some frames only
+    (:func:`_changing`, against ``fit``'s opacity): a running timestamp's digits."""
+    changing = _changing(*every, fit.a.astype(np.float64), region, noise)
+    return float(changing[region].mean()) >= _CHANGING_SHARE
 
 
 def _changing(

@@ -679,6 +679,43 @@ def test_digits_that_come_and_go_are_unblended_frame_by_frame(
     assert all_frame < all_averaged, (all_frame, all_averaged)
 
 
+def test_a_timestamp_called_opaque_over_a_still_scene_is_told_by_its_outline(
+    clip_frames, monkeypatch
+) -> None:
+    """Over a still scene with an invented fill, the fit over time may call an 80 % running
+    timestamp opaque (breakdance's at 432x240: 1.0), and the single-opacity fit declines a
+    running timestamp by design; its digits come and go, and their edges give the outline
+    fit the blend. A static text over the same scene does not come and go. Measured: the
+    outline's plateau 0.78 here, the frozen text's fit 1.0."""
+    truth = [clip_frames[0].copy()] * 30
+    h, w = truth[0].shape[:2]
+    running = [running_timestamp(h, w, t, (20, 60)) for t in range(len(truth))]
+    frozen = [running[7]] * len(truth)
+    rng = np.random.default_rng(2)
+    guess = cv2.GaussianBlur(rng.uniform(60, 200, (h, w, 3)).astype(np.float32), (0, 0), 8)
+    # The fit over time as it went on breakdance's clip: opaque, the overlay's own colour.
+    monkeypatch.setattr(
+        overlay_mod,
+        "_temporal_fit",
+        lambda s, n, region, noise: (region.astype(np.float64), np.full(3, 30.0)),
+    )
+    plateaus = []
+    for shapes in (running, frozen):
+        burnt = [burn([j], 0.8 * a, (30, 30, 30))[0] for j, a in zip(truth, shapes, strict=True)]
+        touched = np.max(shapes, axis=0) > 0.02
+        region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        fill = truth[0].copy()
+        fill[region] = np.rint(guess[region]).astype(np.uint8)
+        ys, xs = np.nonzero(region)
+        qc = QcInfo(ys, xs, np.zeros(ys.size, np.float32))
+        ub = Unblender(region, max_opacity=0.9, noise=1.0)
+        for i in burnt:
+            ub.observe(i, fill, qc)
+        plateaus.append(ub.fit().plateau)
+    assert abs(plateaus[0] - 0.8) < 0.05, plateaus
+    assert plateaus[1] >= 0.9, plateaus  # the frozen text: nothing comes and goes
+
+
 def test_unblender_rejects_an_empty_region() -> None:
     with pytest.raises(ValueError, match="empty"):
         Unblender(np.zeros((8, 8), bool))
