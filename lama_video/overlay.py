@@ -1189,7 +1189,7 @@ _CHANGING_RATIO = 4.0  # a pixel varying this much more than one static blend of
 _CHANGING_SIGMA_PX = 3.0  # ... around it (the clear pixels within about this) would: it comes
 _CHANGING_SNAP = 0.1  # and goes (:func:`_changing`); its frame's own opacity this near 0 or the
 # plateau (as a share of the plateau) is taken as 0 or the plateau
-_CHANGING_SHARE = 0.05  # an overlay this much of which comes and goes is a running timestamp
+_CHANGING_SHARE = 0.05  # an opaque fit this much of which varies that much is not opaque
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 # One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
@@ -1703,10 +1703,11 @@ def _fit_blend(
                 and pairs is not None
                 and _comes_and_goes(fit, every, region, noise)
             ):
-                # Called opaque over a still scene, but parts of it come and go: a running
-                # timestamp (the single fit declines it), whose changing digits' edges give the
-                # outline fit the blend; a static overlay over a still scene has no such edges
-                # (a 30 % ring's outline there was 0.36-0.54).
+                # Called opaque over a still scene, but parts of it vary more than an opaque
+                # overlay's pixels can: a running timestamp (the single fit declines it), or an
+                # overlay that lets the scene's little change through; the outline fit tells the
+                # blend from the edges where that change meets the overlay's. An opaque overlay
+                # over a still scene has no such part and stays as it is.
                 outline = _outline_fit(plain, pairs, frames, region)
                 if outline is not None and outline[0] <= max_opacity - _OUTLINE_MARGIN:
                     plateau, colour = outline
@@ -2178,8 +2179,9 @@ def _comes_and_goes(
     region: NDArray[np.bool_],
     noise: float,
 ) -> bool:
-    """Whether at least ``_CHANGING_SHARE`` of the region is covered in some frames only
-    (:func:`_changing`, against ``fit``'s opacity): a running timestamp's digits."""
+    """Whether at least ``_CHANGING_SHARE`` of the region varies more than ``fit``'s opacity
+    lets the scene around it (:func:`_changing`): a running timestamp's digits, or an overlay
+    called opaque that is not."""
     changing = _changing(*every, fit.a.astype(np.float64), region, noise)
     return float(changing[region].mean()) >= _CHANGING_SHARE
 
