@@ -1639,7 +1639,10 @@ def _fit_blend(
     still scene the frames say nothing per pixel, and the fit over time reads the fill's change
     as opacity. It errs upwards there: frames that stay put beside a fill that changes are
     explained best by an opacity that damps the fill's change (a 30 % ring over schoolgirls'
-    still background: 0.98; a 30 % ring over breakdance's: 0.76).
+    still background: 0.98; a 30 % ring over breakdance's: 0.76). Where the single fit declines
+    (a running timestamp) but the fit over time calls the overlay opaque while parts of it vary
+    more than an opaque overlay's pixels can (:func:`_comes_and_goes`), the outline's plateau
+    and colour are taken (breakdance's 80 % timestamp: 0.794 for 0.80).
 
     ``s`` and ``n``: the sums over the frames weighted by how much the engine vouches for each
     fill pixel, and those weights' sums; ``plain`` the same sums unweighted, over ``frames``;
