@@ -1641,7 +1641,7 @@ def _fit_blend(
     explained best by an opacity that damps the fill's change (a 30 % ring over schoolgirls'
     still background: 0.98; a 30 % ring over breakdance's: 0.76). Where the single fit declines
     (a running timestamp) but the fit over time calls the overlay opaque while parts of it vary
-    more than an opaque overlay's pixels can (:func:`_comes_and_goes`), the outline's plateau
+    more than an opaque overlay's pixels can (:func:`_changing`), the outline's plateau
     and colour are taken (breakdance's 80 % timestamp: 0.794 for 0.80).
 
     ``s`` and ``n``: the sums over the frames weighted by how much the engine vouches for each
@@ -1655,6 +1655,31 @@ def _fit_blend(
     # (``looks``) does not change: that costlier step runs once, on the path taken.
     finish = partial(_finish_fit, s, n, region, a, colour, noise, max_opacity, every=every)
     fit = finish()
+
+    def from_outline() -> partial[_BlendFit] | None:
+        """The fit finished with the plateau and colour the overlay's outline gives (the
+        opacity per pixel given that colour); None where it gives no blend or one too opaque
+        to un-blend."""
+        assert pairs is not None
+        outline = _outline_fit(plain, pairs, frames, region)
+        if outline is None or outline[0] > max_opacity - _OUTLINE_MARGIN:
+            return None
+        plateau, colour = outline
+        a = _opacity_given_colour(s, n, colour) * region
+        return partial(
+            _finish_fit,
+            s,
+            n,
+            region,
+            a,
+            colour,
+            noise,
+            max_opacity,
+            plateau=plateau,
+            smooth_inside=True,
+            every=every,
+        )
+
     if (
         pairs is not None
         and frames >= _SINGLE_MIN_FRAMES
@@ -1662,23 +1687,9 @@ def _fit_blend(
     ):
         # The fill is mostly invented, but the scene under and around the overlay changes: the
         # overlay's outline says its plateau and colour better than the fill does.
-        outline = _outline_fit(plain, pairs, frames, region)
-        if outline is not None and outline[0] <= max_opacity - _OUTLINE_MARGIN:
-            plateau, colour = outline
-            a = _opacity_given_colour(s, n, colour) * region
-            finish = partial(
-                _finish_fit,
-                s,
-                n,
-                region,
-                a,
-                colour,
-                noise,
-                max_opacity,
-                plateau=plateau,
-                smooth_inside=True,
-                every=every,
-            )
+        outlined = from_outline()
+        if outlined is not None:
+            finish = outlined
             fit = finish()
     opaque = fit.plateau >= max_opacity
     invented = _mostly_invented(n / frames, region)
@@ -1704,30 +1715,18 @@ def _fit_blend(
                 opaque
                 and single is None
                 and pairs is not None
-                and _comes_and_goes(fit, every, region, noise)
+                and fit.changing is not None
+                and float(fit.changing[region].mean()) >= _CHANGING_SHARE
             ):
                 # Called opaque over a still scene, but parts of it vary more than an opaque
-                # overlay's pixels can: a running timestamp (the single fit declines it), or an
-                # overlay that lets the scene's little change through; the outline fit tells the
-                # blend from the edges where that change meets the overlay's. An opaque overlay
-                # over a still scene has no such part and stays as it is.
-                outline = _outline_fit(plain, pairs, frames, region)
-                if outline is not None and outline[0] <= max_opacity - _OUTLINE_MARGIN:
-                    plateau, colour = outline
-                    a = _opacity_given_colour(s, n, colour) * region
-                    finish = partial(
-                        _finish_fit,
-                        s,
-                        n,
-                        region,
-                        a,
-                        colour,
-                        noise,
-                        max_opacity,
-                        plateau=plateau,
-                        smooth_inside=True,
-                        every=every,
-                    )
+                # overlay's pixels can (:func:`_changing`, against the fit's opacity): a running
+                # timestamp (the single fit declines it), or an overlay that lets the scene's
+                # little change through; the outline fit tells the blend from the edges where
+                # that change meets the overlay's. An opaque overlay over a still scene has no
+                # such part and stays as it is.
+                outlined = from_outline()
+                if outlined is not None:
+                    finish = outlined
                     fit = finish()
     return finish(looks=looks) if looks else fit
 
@@ -2174,19 +2173,6 @@ def _finish_fit(
         clear=clear,
         changing=_changing(*(every or (s, n)), a, region, noise),
     )
-
-
-def _comes_and_goes(
-    fit: _BlendFit,
-    every: tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]],
-    region: NDArray[np.bool_],
-    noise: float,
-) -> bool:
-    """Whether at least ``_CHANGING_SHARE`` of the region varies more than ``fit``'s opacity
-    lets the scene around it (:func:`_changing`): a running timestamp's digits, or an overlay
-    called opaque that is not."""
-    changing = _changing(*every, fit.a.astype(np.float64), region, noise)
-    return float(changing[region].mean()) >= _CHANGING_SHARE
 
 
 def _changing(
