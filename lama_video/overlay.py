@@ -1478,6 +1478,8 @@ def _local_recovery(
     colour = fit.colour.astype(np.float64)
     own, dd = _own_opacity(iu, est, colour)
     own = np.minimum(own, plateau + 0.1)
+    sure_own = _snapped_own(own, dd, off, a, ys, xs, plateau)
+    own = np.where(sure_own, np.where(own > 0.5 * plateau, plateau, 0.0), own)
     local = (iu - own[:, None] * colour) / np.maximum(1.0 - own, 0.05)[:, None]
     local = np.where((dd > _MIN_CONTRAST**2)[:, None], local, est)
     # The local estimate's expected error: the known scene's gradient energy (mean over a 9x9
@@ -1492,6 +1494,10 @@ def _local_recovery(
     near = np.where(den > 0, num / np.maximum(den, 1e-6), fallback)
     dist = cv2.distanceTransform(hole, cv2.DIST_L2, 3)[ys, xs]
     var_local = near * np.maximum(dist, 1.0) ** 2 + 4.0
+    # Snapped, the recovery is the frame's own pixel (clear) or its exact inverse (covered):
+    # its error is the plateau's, amplified.
+    amplified = _OPACITY_SD * np.linalg.norm(colour - local, axis=1) / np.maximum(1.0 - own, 0.05)
+    var_local = np.where(sure_own, 4.0 + amplified**2, var_local)
     # Inverse-variance combination. The fit's recovery does not count where this frame's own
     # opacity replaced it or it was rejected (out of range); the local one not where the frame
     # is (nearly) opaque.
@@ -1508,6 +1514,35 @@ def _local_recovery(
     j[ys, xs] = both
     w[ys, xs] = np.where(total > 0, var_fill / (var_fill + var_both), 0.0) * fade
     return j, w
+
+
+def _snapped_own(
+    own: NDArray[np.float64],
+    dd: NDArray[np.float64],
+    off: NDArray[np.bool_],
+    a: NDArray[np.float64],
+    ys: NDArray[np.intp],
+    xs: NDArray[np.intp],
+    plateau: float,
+) -> NDArray[np.bool_]:
+    """Which of the unsure pixels ``(ys, xs)`` take 0 or the plateau for their own opacity.
+
+    A pixel whose own opacity counts in this frame (``off``: digits that come and go), with the
+    contrast to say it, is a stroke's inside or clear of all strokes when it and its four
+    neighbours are on one side of this frame's cover (own opacity, or the fit's elsewhere, above
+    half the plateau); there, within ``_LOCAL_SNAP`` of the plateau it is covered at the plateau
+    and within that of 0 it is clear. The projection on the line from the neighbours' estimate to
+    the overlay's colour takes the background's component along that line from the neighbours
+    (an 80 % digit's: 5x that error in the recovery), which the snap leaves to the frame.
+    On a stroke's edge the coverage is partial (anti-aliased) and the projection stays.
+    """
+    cover = a > 0.5 * plateau
+    cover[ys, xs] = own > 0.5 * plateau
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    c8 = cover.view(np.uint8)
+    inside = (cv2.dilate(c8, cross) == cv2.erode(c8, cross))[ys, xs]
+    near_end = (own < _LOCAL_SNAP * plateau) | (own > (1.0 - _LOCAL_SNAP) * plateau)
+    return cast(NDArray[np.bool_], off[ys, xs] & (dd > _MIN_CONTRAST**2) & inside & near_end)
 
 
 @dataclass(frozen=True)
@@ -1739,6 +1774,8 @@ _OUTLINE_MARGIN = 0.05  # the outline's plateau is taken up to this far below ma
 _OPAQUE_STILL_SHARE = 0.25  # an overlay this much of which is still (< _STILL_STD) is opaque
 _LOCAL_FILL_VAR = 25.0  # a fill expected this far off (squared levels) or less is trusted ...
 _CLEAR_OPACITY = 0.03  # ... a pixel fitted below this is clear (unless a look shows it covered)
+_LOCAL_SNAP = 0.3  # ... where this frame's own opacity counts, within this share of the plateau
+# of 0 or the plateau, not on an edge of what this frame covers, it is 0 or the plateau
 _SPREAD_SIGMAS = (1.5, 4.5, 13.5)  # px: the known neighbours averaged into an unsure pixel
 _LOOKS_MAX = 48  # frames' boxes kept (evenly over the clip) for _with_neighbour_opacity ...
 _LOOKS_BYTES = 24 << 20  # ... holding at most this many bytes (large overlays keep fewer)

@@ -609,6 +609,52 @@ def test_a_running_timestamp_over_an_invented_fill_is_told_by_its_neighbours(
     assert with_neighbours < 0.6 * without, (with_neighbours, without)
 
 
+def test_a_digits_inside_and_the_clear_frames_around_it_snap_to_the_plateau_and_zero(
+    clip_frames, monkeypatch
+) -> None:
+    """The same 80 % running timestamp over an invented fill: where a digit comes and goes, the
+    neighbours' estimate gives each frame's own opacity, which takes the background's component
+    along the line to the overlay's colour from the neighbours. Inside a stroke, and where no
+    stroke is in this frame, the opacity is the plateau or 0 exactly; there the frame is
+    inverted exactly, or kept. Measured (levels, mean over the pixels a digit covers in some
+    frames only): in the frames a digit covers them 8.0 against 13.0 without the snap, in the
+    frames it leaves them clear 10.1 against 13.3 (those next to a stroke keep the projection);
+    of the clear ones away from the frame's strokes, 66 % are kept exactly, against 19 %."""
+    truth = [f.copy() for f in clip_frames[:30]]
+    h, w = truth[0].shape[:2]
+    shapes = np.stack([running_timestamp(h, w, t, (20, 60)) for t in range(len(truth))])
+    burnt = [burn([j], 0.8 * s, (250, 210, 40))[0] for j, s in zip(truth, shapes, strict=True)]
+    touched = shapes.max(0) > 0.02
+    region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    fills, qc = _invented_fills(truth, region)
+    changes = (shapes.max(0) >= 0.99) & (shapes.min(0) <= 0.01)
+    covered = (shapes >= 0.99) & changes
+    clear = (shapes <= 0.01) & changes
+    # Clear in this frame and not next to a stroke of it (4-neighbours).
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    away = np.stack([cv2.dilate((s > 0.01).astype(np.uint8), cross) == 0 for s in shapes])
+
+    def errors() -> tuple[float, float, float]:
+        ub = Unblender(region, max_opacity=0.9, noise=1.0)
+        for i, f in zip(burnt, fills, strict=True):
+            ub.observe(i, f, qc)
+        outs = np.stack([ub.apply(i, f) for i, f in zip(burnt, fills, strict=True)])
+        err = np.abs(outs.astype(np.float32) - np.stack(truth)).mean(-1)
+        kept = (outs == np.stack(burnt)).all(-1)
+        return (
+            float(err[covered].mean()),
+            float(err[clear].mean()),
+            float(kept[clear & away].mean()),
+        )
+
+    snapped = errors()
+    monkeypatch.setattr(overlay_mod, "_snapped_own", lambda own, *rest: np.zeros(own.shape, bool))
+    projected = errors()
+    assert snapped[0] < 9.0 and snapped[0] < 0.75 * projected[0], (snapped, projected)
+    assert snapped[1] < 11.5 and snapped[1] < 0.85 * projected[1], (snapped, projected)
+    assert snapped[2] > 0.55 and snapped[2] > 2.5 * projected[2], (snapped, projected)
+
+
 def _timestamp_over_the_clip(clip_frames: list[np.ndarray], opacity: float = 0.8):
     """A white running timestamp (``00:00:SS:FF``, its last digits new every frame) over the
     real clip, and a fill of its region copied from two frames before (what propagation brings
