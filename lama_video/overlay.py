@@ -1443,7 +1443,9 @@ def _local_recovery(
     :func:`_clear_in_every_look`, where the fit asked): averaged into the unsure pixels
     (:func:`_spreader`), it gives the frame's own opacity there (the pixel on the line from that
     estimate to the overlay's colour) and with it the background, whose detail across that line
-    is the frame's.
+    is the frame's. Where this frame's own opacity counts (digits that come and go), it is 0 or
+    the plateau inside a stroke and clear of the strokes (:func:`_snapped_own`), and the
+    strokes' edges take the estimate again from the pixels so recovered, a pixel away.
     The three estimates (the fit's recovery, this one, the fill) are combined by their expected
     squared errors; this one's is the known pixels' gradient energy nearby times the squared
     distance to them. It is used only where the fill is poor (its expected error above
@@ -1480,8 +1482,21 @@ def _local_recovery(
     own = np.minimum(own, plateau + 0.1)
     sure_own = _snapped_own(own, dd, off, a, ys, xs, plateau)
     own = np.where(sure_own, np.where(own > 0.5 * plateau, plateau, 0.0), own)
-    local = (iu - own[:, None] * colour) / np.maximum(1.0 - own, 0.05)[:, None]
-    local = np.where((dd > _MIN_CONTRAST**2)[:, None], local, est)
+    local = _recovered(iu, own, dd, est, colour)
+    rest = ~sure_own
+    if sure_own.any() and rest.any():
+        # The snapped pixels' backgrounds are known now (the frame's own pixel, or its exact
+        # inverse): the rest (the strokes' edges, mostly) take their neighbours' estimate again,
+        # from a pixel away instead of from beyond the stroke.
+        now = known.copy()
+        now[ys[sure_own], xs[sure_own]] = np.clip(np.rint(local[sure_own]), 0, 255)
+        hole = hole.copy()
+        hole[ys[sure_own], xs[sure_own]] = 0
+        est_rest = _spreader((1 - hole).astype(np.float32), ys[rest], xs[rest])(now)
+        own_rest, dd_rest = _own_opacity(iu[rest], est_rest, colour)
+        own[rest] = own_rest = np.minimum(own_rest, plateau + 0.1)
+        dd[rest] = dd_rest
+        local[rest] = _recovered(iu[rest], own_rest, dd_rest, est_rest, colour)
     # The local estimate's expected error: the known scene's gradient energy (mean over a 9x9
     # window of the known pixels a pixel away from any unsure one) times the squared distance.
     inner = cv2.erode(sure, np.ones((3, 3), np.uint8))
@@ -1514,6 +1529,19 @@ def _local_recovery(
     j[ys, xs] = both
     w[ys, xs] = np.where(total > 0, var_fill / (var_fill + var_both), 0.0) * fade
     return j, w
+
+
+def _recovered(
+    i: NDArray[np.float64],
+    own: NDArray[np.float64],
+    dd: NDArray[np.float64],
+    est: NDArray[np.float64],
+    colour: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """The background of pixels ``i`` ((n, 3)) at their own opacity, or the neighbours'
+    estimate ``est`` where the overlay's colour is too near it (``dd``) to say."""
+    local = (i - own[:, None] * colour) / np.maximum(1.0 - own, 0.05)[:, None]
+    return np.where((dd > _MIN_CONTRAST**2)[:, None], local, est)
 
 
 def _snapped_own(

@@ -616,10 +616,11 @@ def test_a_digits_inside_and_the_clear_frames_around_it_snap_to_the_plateau_and_
     neighbours' estimate gives each frame's own opacity, which takes the background's component
     along the line to the overlay's colour from the neighbours. Inside a stroke, and where no
     stroke is in this frame, the opacity is the plateau or 0 exactly; there the frame is
-    inverted exactly, or kept. Measured (levels, mean over the pixels a digit covers in some
-    frames only): in the frames a digit covers them 8.0 against 13.0 without the snap, in the
-    frames it leaves them clear 10.1 against 13.3 (those next to a stroke keep the projection);
-    of the clear ones away from the frame's strokes, 66 % are kept exactly, against 19 %."""
+    inverted exactly, or kept, and the strokes' edges take their neighbours' estimate again
+    from those. Measured (levels, mean over the pixels a digit covers in some frames only): in
+    the frames a digit covers them 7.1 against 13.0 without the snap, where it leaves them clear
+    6.2 against 13.3, on its edges 6.7 against 11.0 (11.3 with the snap but not the second
+    estimate); of the clear ones away from the frame's strokes 66 % are kept exactly (19 %)."""
     truth = [f.copy() for f in clip_frames[:30]]
     h, w = truth[0].shape[:2]
     shapes = np.stack([running_timestamp(h, w, t, (20, 60)) for t in range(len(truth))])
@@ -630,11 +631,12 @@ def test_a_digits_inside_and_the_clear_frames_around_it_snap_to_the_plateau_and_
     changes = (shapes.max(0) >= 0.99) & (shapes.min(0) <= 0.01)
     covered = (shapes >= 0.99) & changes
     clear = (shapes <= 0.01) & changes
+    edge = (shapes > 0.01) & (shapes < 0.99) & changes
     # Clear in this frame and not next to a stroke of it (4-neighbours).
     cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
     away = np.stack([cv2.dilate((s > 0.01).astype(np.uint8), cross) == 0 for s in shapes])
 
-    def errors() -> tuple[float, float, float]:
+    def errors() -> tuple[float, float, float, float]:
         ub = Unblender(region, max_opacity=0.9, noise=1.0)
         for i, f in zip(burnt, fills, strict=True):
             ub.observe(i, f, qc)
@@ -645,14 +647,16 @@ def test_a_digits_inside_and_the_clear_frames_around_it_snap_to_the_plateau_and_
             float(err[covered].mean()),
             float(err[clear].mean()),
             float(kept[clear & away].mean()),
+            float(err[edge].mean()),
         )
 
     snapped = errors()
     monkeypatch.setattr(overlay_mod, "_snapped_own", lambda own, *rest: np.zeros(own.shape, bool))
     projected = errors()
-    assert snapped[0] < 9.0 and snapped[0] < 0.75 * projected[0], (snapped, projected)
-    assert snapped[1] < 11.5 and snapped[1] < 0.85 * projected[1], (snapped, projected)
+    assert snapped[0] < 8.0 and snapped[0] < 0.65 * projected[0], (snapped, projected)
+    assert snapped[1] < 7.5 and snapped[1] < 0.6 * projected[1], (snapped, projected)
     assert snapped[2] > 0.55 and snapped[2] > 2.5 * projected[2], (snapped, projected)
+    assert snapped[3] < 8.0 and snapped[3] < 0.75 * projected[3], (snapped, projected)
 
 
 def _timestamp_over_the_clip(clip_frames: list[np.ndarray], opacity: float = 0.8):
