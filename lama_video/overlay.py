@@ -1190,6 +1190,7 @@ _CHANGING_SIGMA_PX = 3.0  # ... around it (the clear pixels within about this) w
 _CHANGING_SNAP = 0.1  # and goes (:func:`_changing`); its frame's own opacity this near 0 or the
 # plateau (as a share of the plateau) is taken as 0 or the plateau
 _CHANGING_SHARE = 0.05  # an opaque fit this much of which varies that much is not opaque
+_FADE = 0.1  # a recovery fades into the fill over this much opacity below max_opacity (_fade)
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 # One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
@@ -1388,7 +1389,7 @@ class Unblender:
             a = np.where(off, snapped, a)
             # The frame's own opacity: trust it where it is low (little to amplify), fill where
             # it is high.
-            own_w = np.clip((self.max_opacity - snapped) / 0.1, 0.0, 1.0)
+            own_w = _fade(self.max_opacity, snapped)
             w = np.where(off, own_w, w)
         if fit.changing is not None:
             # Where the overlay comes and goes (digits), the fit's opacity is an average of 0 and
@@ -1402,7 +1403,7 @@ class Unblender:
                     ownv < lo, 0.0, np.where(ownv > hi, plateau, np.clip(ownv, 0.0, plateau))
                 )
                 a = np.where(changing, frame_a, a)
-                own_w = np.clip((self.max_opacity - frame_a) / 0.1, 0.0, 1.0)
+                own_w = _fade(self.max_opacity, frame_a)
                 w = np.where(changing, own_w, w)
                 off = off | changing
         if opaque:
@@ -1490,7 +1491,6 @@ def _local_recovery(
         # from a pixel away instead of from beyond the stroke.
         now = known.copy()
         now[ys[sure_own], xs[sure_own]] = np.clip(np.rint(local[sure_own]), 0, 255)
-        hole = hole.copy()
         hole[ys[sure_own], xs[sure_own]] = 0
         est_rest = _spreader((1 - hole).astype(np.float32), ys[rest], xs[rest])(now)
         own_rest, dd_rest = _own_opacity(iu[rest], est_rest, colour)
@@ -1524,11 +1524,17 @@ def _local_recovery(
         :, None
     ]
     var_both = 1.0 / np.maximum(total, 1e-12)
-    fade = np.clip((max_opacity - np.where(ou, own, a[ys, xs])) / 0.1, 0.0, 1.0)
+    fade = _fade(max_opacity, np.where(ou, own, a[ys, xs]))
     j, w = j.copy(), w.copy()
     j[ys, xs] = both
     w[ys, xs] = np.where(total > 0, var_fill / (var_fill + var_both), 0.0) * fade
     return j, w
+
+
+def _fade(max_opacity: float, a: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Weight of a recovery against the fill at opacity ``a``: 1 up to ``_FADE`` below
+    ``max_opacity``, 0 from it on (the fill is kept where the overlay is nearly opaque)."""
+    return cast(NDArray[np.float64], np.clip((max_opacity - a) / _FADE, 0.0, 1.0))
 
 
 def _recovered(
@@ -1557,12 +1563,13 @@ def _snapped_own(
 
     A pixel whose own opacity counts in this frame (``off``: digits that come and go), with the
     contrast to say it, is a stroke's inside or clear of all strokes when it and its four
-    neighbours are on one side of this frame's cover (own opacity, or the fit's elsewhere, above
-    half the plateau); there, within ``_LOCAL_SNAP`` of the plateau it is covered at the plateau
-    and within that of 0 it is clear. The projection on the line from the neighbours' estimate to
-    the overlay's colour takes the background's component along that line from the neighbours
-    (an 80 % digit's: 5x that error in the recovery), which the snap leaves to the frame.
-    On a stroke's edge the coverage is partial (anti-aliased) and the projection stays.
+    neighbours are on one side of this frame's cover (its own opacity, or the one this frame
+    uses (``a``) for the sure pixels, above half the plateau); there, within ``_LOCAL_SNAP`` of
+    the plateau it is covered at the plateau and within that of 0 it is clear. The projection on
+    the line from the neighbours' estimate to the overlay's colour takes the background's
+    component along that line from the neighbours (an 80 % digit's: 5x that error in the
+    recovery), which the snap leaves to the frame. On a stroke's edge the coverage is partial
+    (anti-aliased) and the projection stays.
     """
     cover = a > 0.5 * plateau
     cover[ys, xs] = own > 0.5 * plateau
@@ -2226,7 +2233,7 @@ def _finish_fit(
     var_fill = fill_resid / (b * b) + 1.0
     var_rec = (noise / b) ** 2 + (var_a + _OPACITY_SD**2) * contrast / (b * b)
     weight = var_fill / (var_fill + var_rec)
-    weight *= np.clip((max_opacity - a) / 0.1, 0.0, 1.0)
+    weight *= _fade(max_opacity, a)
     weight *= region
     return _BlendFit(
         a=a.astype(np.float32),

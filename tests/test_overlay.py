@@ -609,6 +609,28 @@ def test_a_running_timestamp_over_an_invented_fill_is_told_by_its_neighbours(
     assert with_neighbours < 0.6 * without, (with_neighbours, without)
 
 
+def _timestamp_over_the_clip(
+    clip_frames: list[np.ndarray],
+    opacity: float = 0.8,
+    colour: tuple[int, int, int] = (255, 255, 255),
+):
+    """A running timestamp (``00:00:SS:FF``, its last digits new every frame; white by default)
+    over the real clip, and a fill of its region copied from two frames before (what
+    propagation brings in a pan: the scene, a little off)."""
+    truth = [f.copy() for f in clip_frames[:30]]
+    h, w = truth[0].shape[:2]
+    shapes = np.stack([running_timestamp(h, w, t, (20, 60)) for t in range(len(truth))])
+    burnt = [burn([j], opacity * s, colour)[0] for j, s in zip(truth, shapes, strict=True)]
+    touched = shapes.max(0) > 0.02
+    region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    fills = []
+    for t, j in enumerate(truth):
+        f = j.copy()
+        f[region] = truth[max(0, t - 2)][region]
+        fills.append(f)
+    return truth, burnt, fills, region, shapes
+
+
 def test_a_digits_inside_and_the_clear_frames_around_it_snap_to_the_plateau_and_zero(
     clip_frames, monkeypatch
 ) -> None:
@@ -621,12 +643,7 @@ def test_a_digits_inside_and_the_clear_frames_around_it_snap_to_the_plateau_and_
     the frames a digit covers them 7.1 against 13.0 without the snap, where it leaves them clear
     6.2 against 13.3, on its edges 6.7 against 11.0 (11.3 with the snap but not the second
     estimate); of the clear ones away from the frame's strokes 66 % are kept exactly (19 %)."""
-    truth = [f.copy() for f in clip_frames[:30]]
-    h, w = truth[0].shape[:2]
-    shapes = np.stack([running_timestamp(h, w, t, (20, 60)) for t in range(len(truth))])
-    burnt = [burn([j], 0.8 * s, (250, 210, 40))[0] for j, s in zip(truth, shapes, strict=True)]
-    touched = shapes.max(0) > 0.02
-    region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    truth, burnt, _, region, shapes = _timestamp_over_the_clip(clip_frames, 0.8, (250, 210, 40))
     fills, qc = _invented_fills(truth, region)
     changes = (shapes.max(0) >= 0.99) & (shapes.min(0) <= 0.01)
     covered = (shapes >= 0.99) & changes
@@ -657,24 +674,6 @@ def test_a_digits_inside_and_the_clear_frames_around_it_snap_to_the_plateau_and_
     assert snapped[1] < 7.5 and snapped[1] < 0.6 * projected[1], (snapped, projected)
     assert snapped[2] > 0.55 and snapped[2] > 2.5 * projected[2], (snapped, projected)
     assert snapped[3] < 8.0 and snapped[3] < 0.75 * projected[3], (snapped, projected)
-
-
-def _timestamp_over_the_clip(clip_frames: list[np.ndarray], opacity: float = 0.8):
-    """A white running timestamp (``00:00:SS:FF``, its last digits new every frame) over the
-    real clip, and a fill of its region copied from two frames before (what propagation brings
-    in a pan: the scene, a little off)."""
-    truth = [f.copy() for f in clip_frames[:30]]
-    h, w = truth[0].shape[:2]
-    shapes = np.stack([running_timestamp(h, w, t, (20, 60)) for t in range(len(truth))])
-    burnt = [burn([j], opacity * s, (255, 255, 255))[0] for j, s in zip(truth, shapes, strict=True)]
-    touched = shapes.max(0) > 0.02
-    region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    fills = []
-    for t, j in enumerate(truth):
-        f = j.copy()
-        f[region] = truth[max(0, t - 2)][region]
-        fills.append(f)
-    return truth, burnt, fills, region, shapes
 
 
 def test_pixels_the_overlay_covers_in_some_frames_only_are_told_apart(clip_frames) -> None:
