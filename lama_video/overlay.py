@@ -1817,6 +1817,9 @@ _LOOKS_BYTES = 24 << 20  # ... holding at most this many bytes (large overlays k
 _LOOKS_AGREE = 0.15  # ... used where the looks agree on a pixel's opacity within this (RMS)
 _SEEN_COVERED = 0.6  # ... and a pixel shown this opaque in any of them is not clear there
 _VAR_FLOOR = 1e-6  # no estimate of a pixel's opacity is surer than this (variance)
+_MEAN_FRAME_MIN_PX = 20  # inside pixels needed to calibrate the mean frame's opacity ...
+_MEAN_FRAME_MAX_PLATEAU = 0.95  # ... whose plateau is below this (its inside un-blended)
+_CHI2_MEDIAN = 0.4549  # the median of a chi-square with one degree of freedom
 
 
 def _frame_moments(
@@ -2200,6 +2203,7 @@ def _finish_fit(
     """
     # The overlay's plateau: the most common opacity; its inside (not the rim) snaps to it.
     vals = a[region & (a > 0.08)]
+    a_fitted = a  # before the inside snaps: what the fit says there (_with_mean_frame_opacity)
     inside = np.zeros_like(region)
     if vals.size > 20:
         if plateau is None:
@@ -2223,6 +2227,24 @@ def _finish_fit(
     clear = None
     if looks:
         a, var_a, clear = _with_neighbour_opacity(a, var_a, colour, region, inside, looks)
+    changing = _changing(*(every or (s, n)), a, region, noise)
+    if looks:
+        if every is not None:
+            var_fitted = _residual(s, n, a_fitted, colour) / (
+                3 * n * np.maximum(contrast * n, 1e-9)
+            )
+            a, var_a = _with_mean_frame_opacity(
+                a,
+                var_a,
+                (a_fitted, var_fitted),
+                colour,
+                plateau,
+                region,
+                inside,
+                clear,
+                changing,
+                every[0]["i"] / every[1][..., None],
+            )
         resid = _residual(s, n, a, colour) / (3 * n)
     # Expected squared errors (per channel): the fill's, from the residual the model leaves;
     # the recovery's, from noise amplified by 1 / (1 - a) and, on the rim, the per-pixel fit.
@@ -2243,8 +2265,120 @@ def _finish_fit(
         var_rec=var_rec.astype(np.float32),
         var_fill=var_fill.astype(np.float32),
         clear=clear,
-        changing=_changing(*(every or (s, n)), a, region, noise),
+        changing=changing,
     )
+
+
+def _with_mean_frame_opacity(
+    a: NDArray[np.float64],
+    var_a: NDArray[np.float64],
+    fitted: tuple[NDArray[np.float64], NDArray[np.float64]],
+    colour: NDArray[np.float64],
+    plateau: float,
+    region: NDArray[np.bool_],
+    inside: NDArray[np.bool_],
+    clear: NDArray[np.bool_] | None,
+    changing: NDArray[np.bool_],
+    mean: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``a`` on the rim combined with a third estimate: from the mean frame, which does not lean
+    on the fill.
+
+    Over the frames the mean is ``a W + (1 - a) mean(J)``, and the background's mean under the
+    overlay is known beside every rim pixel: outside and clear of the overlay it is the mean
+    frame itself, inside (at the plateau) the mean frame un-blended. Where the scene moves the
+    background's mean is smooth, so its neighbours tell it at the rim (:func:`_spreader`), and
+    the rim's opacity is the mean frame's pixel on the line from that to the overlay's colour.
+    The fit over time reads the fill's errors as opacity; where the fill errs alike in every
+    frame (a seam, a misplaced copy carried along) those errors do not average out, and its
+    variance (the slope's over the frames) says far less than its error is. Both estimates'
+    variances are therefore calibrated on the overlay's inside, whose opacity is known (the
+    plateau): each estimate made there as on the rim (the mean-frame one from the pixels
+    outside alone), its squared errors over its variances, the median of that ratio scaled to a
+    chi-square's (``_CHI2_MEDIAN``). The two are combined on the rim by their calibrated
+    variances; the result's variance goes back in the fit's own scale. An overlay parts of which
+    come and go (:func:`_changing`, at least ``_CHANGING_SHARE`` of it: a running timestamp) is
+    left as it was: its mean frame mixes the covered and the clear looks, and each frame's own
+    opacity there leans on the fit's around it (on the bench's 80 % timestamps at 854x480 the
+    fixed digits' rims gained nothing and the changing digits lost up to 0.95 dB); so is an
+    overlay with no inside to calibrate on or too opaque to un-blend it. The few pixels that
+    come and go in a static overlay, and those next to them, are left out.
+
+    Args:
+        a, var_a: the opacity per pixel and its variance (the fit's, with the neighbours');
+        fitted: the fit over time before the inside snapped, and its variance;
+        colour, plateau, region, inside, clear, changing: the fit's;
+        mean: the mean frame (unweighted).
+    """
+    if float(changing[region].mean()) >= _CHANGING_SHARE:
+        return a, var_a
+    skip = cv2.dilate(changing.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if clear is None:  # not asked: the fit's word
+        clear = a < _CLEAR_OPACITY
+    outside = (~region | clear) & ~skip
+    body = inside & ~skip
+    if not 0.0 < plateau < _MEAN_FRAME_MAX_PLATEAU or int(body.sum()) < _MEAN_FRAME_MIN_PX:
+        return a, var_a
+    yi, xi = np.nonzero(body)
+    a_in, var_in, says = _mean_frame_opacity(mean, mean, outside, yi, xi, colour)
+    a_fit, var_fit = fitted
+    if int(says.sum()) < _MEAN_FRAME_MIN_PX:
+        return a, var_a
+    # Only where, on the inside, the mean frame's estimate is the nearer to the truth: where the
+    # fill is right, the fit over time is exact and stays as it is.
+    err_mean = float(np.median(np.abs(a_in[says] - plateau)))
+    err_fit = float(np.median(np.abs(a_fit[yi, xi][says] - plateau)))
+    if err_mean >= err_fit:
+        return a, var_a
+    k_mean = _calibration(a_in[says], var_in[says], plateau)
+    k_fit = _calibration(a_fit[yi, xi][says], var_fit[yi, xi][says], plateau)
+    known = outside | body
+    back = mean.copy()
+    back[body] = (mean[body] - plateau * colour) / (1.0 - plateau)
+    ys, xs = np.nonzero(region & ~known & ~skip)
+    if ys.size == 0:
+        return a, var_a
+    own, var_own, says = _mean_frame_opacity(mean, back, known, ys, xs, colour)
+    ys, xs = ys[says], xs[says]
+    v_fit = np.maximum(var_a[ys, xs] * k_fit, _VAR_FLOOR)
+    v_mean = np.maximum(var_own[says] * k_mean, _VAR_FLOOR)
+    a, var_a = a.copy(), var_a.copy()
+    own = np.minimum(own[says], plateau + 0.1)
+    a[ys, xs] = (a[ys, xs] * v_mean + own * v_fit) / (v_fit + v_mean)
+    var_a[ys, xs] = v_fit * v_mean / (v_fit + v_mean) / max(k_fit, _VAR_FLOOR)
+    return a, var_a
+
+
+def _calibration(a: NDArray[np.float64], var: NDArray[np.float64], truth: float) -> float:
+    """How many times its variance ``var`` an estimate ``a`` of a known ``truth`` is off
+    (squared), at the median, as a chi-square's."""
+    ratio = (a - truth) ** 2 / np.maximum(var, _VAR_FLOOR)
+    return float(np.median(ratio)) / _CHI2_MEDIAN
+
+
+def _mean_frame_opacity(
+    mean: NDArray[np.float64],
+    back: NDArray[np.float64],
+    known: NDArray[np.bool_],
+    ys: NDArray[np.intp],
+    xs: NDArray[np.intp],
+    colour: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """The opacity at ``(ys, xs)`` that puts the mean frame there on the line from the
+    background (``back``, told by the ``known`` pixels around) to ``colour``; its variance up to
+    a scale (the known background's gradient energy nearby over the contrast); and where the
+    contrast says it (:data:`_MIN_CONTRAST`)."""
+    est = _spreader(known.astype(np.float32), ys, xs)(back.astype(np.float32))
+    own, dd = _own_opacity(mean[ys, xs], est, colour)
+    inner = cv2.erode(known.astype(np.float32), np.ones((3, 3), np.uint8))
+    bk = back.astype(np.float32)
+    gx = cv2.Sobel(bk, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(bk, cv2.CV_32F, 0, 1, ksize=3) / 8
+    energy = (gx * gx + gy * gy).mean(-1) * inner
+    num = cv2.boxFilter(energy, -1, (9, 9), normalize=False)[ys, xs]
+    den = cv2.boxFilter(inner, -1, (9, 9), normalize=False)[ys, xs]
+    near = np.where(den > 0, num / np.maximum(den, 1e-6), 100.0)
+    return own, (near + 1.0) / np.maximum(dd / 3.0, 1e-9), dd > _MIN_CONTRAST**2
 
 
 def _changing(
