@@ -1236,7 +1236,9 @@ class Unblender:
     opacity is used. Where the fill is poor, a pixel whose opacity is unsure also gets
     the background its neighbours in the same frame tell (:func:`_local_recovery`). On the rim,
     where the fit over time leans on the fill, the clear pixels around each pixel also tell its
-    opacity over a sample of the frames (:func:`_with_neighbour_opacity`).
+    opacity over a sample of the frames (:func:`_with_neighbour_opacity`), and so does the mean
+    frame with the background its neighbours tell, where the overlay's inside (whose opacity
+    is known) says that estimate is the nearer (:func:`_with_mean_frame_opacity`).
 
     Only the region's bounding box is stored (sums per pixel, weighted and unweighted, and an
     evenly thinned sample of at most ``_LOOKS_MAX`` of its crops within ``_LOOKS_BYTES``), so
@@ -1499,14 +1501,7 @@ def _local_recovery(
         local[rest] = _recovered(iu[rest], own_rest, dd_rest, est_rest, colour)
     # The local estimate's expected error: the known scene's gradient energy (mean over a 9x9
     # window of the known pixels a pixel away from any unsure one) times the squared distance.
-    inner = cv2.erode(sure, np.ones((3, 3), np.uint8))
-    gx = cv2.Sobel(known, cv2.CV_32F, 1, 0, ksize=3) / 8
-    gy = cv2.Sobel(known, cv2.CV_32F, 0, 1, ksize=3) / 8
-    energy = (gx * gx + gy * gy).mean(-1) * inner
-    num = cv2.boxFilter(energy, -1, (9, 9), normalize=False)[ys, xs]
-    den = cv2.boxFilter(inner, -1, (9, 9), normalize=False)[ys, xs]
-    fallback = float(energy.sum() / inner.sum()) if inner.any() else 100.0
-    near = np.where(den > 0, num / np.maximum(den, 1e-6), fallback)
+    near = _energy_near(known, sure, ys, xs)
     dist = cv2.distanceTransform(hole, cv2.DIST_L2, 3)[ys, xs]
     var_local = near * np.maximum(dist, 1.0) ** 2 + 4.0
     # Snapped, the recovery is the frame's own pixel (clear) or its exact inverse (covered):
@@ -1529,6 +1524,29 @@ def _local_recovery(
     j[ys, xs] = both
     w[ys, xs] = np.where(total > 0, var_fill / (var_fill + var_both), 0.0) * fade
     return j, w
+
+
+def _energy_near(
+    image: NDArray[np.float32],
+    known: NDArray[np.float32],
+    ys: NDArray[np.intp],
+    xs: NDArray[np.intp],
+    fallback: float | None = None,
+) -> NDArray[np.float64]:
+    """The mean squared gradient of ``image`` (Sobel / 8, mean over the channels) over a 9x9
+    window at ``(ys, xs)``, over the pixels ``known`` (1) a pixel or more from its edge: how far
+    off a background told from those pixels is expected to be per pixel of distance. Where none
+    is in the window, ``fallback`` (by default their mean over the whole image; 100 without
+    any)."""
+    inner = cv2.erode(known, np.ones((3, 3), np.uint8))
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3) / 8
+    energy = (gx * gx + gy * gy).mean(-1) * inner
+    num = cv2.boxFilter(energy, -1, (9, 9), normalize=False)[ys, xs]
+    den = cv2.boxFilter(inner, -1, (9, 9), normalize=False)[ys, xs]
+    if fallback is None:
+        fallback = float(energy.sum() / inner.sum()) if inner.any() else 100.0
+    return cast(NDArray[np.float64], np.where(den > 0, num / np.maximum(den, 1e-6), fallback))
 
 
 def _fade(max_opacity: float, a: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -2370,14 +2388,7 @@ def _mean_frame_opacity(
     contrast says it (:data:`_MIN_CONTRAST`)."""
     est = _spreader(known.astype(np.float32), ys, xs)(back.astype(np.float32))
     own, dd = _own_opacity(mean[ys, xs], est, colour)
-    inner = cv2.erode(known.astype(np.float32), np.ones((3, 3), np.uint8))
-    bk = back.astype(np.float32)
-    gx = cv2.Sobel(bk, cv2.CV_32F, 1, 0, ksize=3) / 8
-    gy = cv2.Sobel(bk, cv2.CV_32F, 0, 1, ksize=3) / 8
-    energy = (gx * gx + gy * gy).mean(-1) * inner
-    num = cv2.boxFilter(energy, -1, (9, 9), normalize=False)[ys, xs]
-    den = cv2.boxFilter(inner, -1, (9, 9), normalize=False)[ys, xs]
-    near = np.where(den > 0, num / np.maximum(den, 1e-6), 100.0)
+    near = _energy_near(back.astype(np.float32), known.astype(np.float32), ys, xs, 100.0)
     return own, (near + 1.0) / np.maximum(dd / 3.0, 1e-9), dd > _MIN_CONTRAST**2
 
 
