@@ -276,9 +276,10 @@ def test_the_mean_frame_leaves_a_right_fill_an_opaque_overlay_and_a_timestamp_al
     clip_frames, monkeypatch
 ) -> None:
     """Where the fill is right the fit over time is exact, and on the inside, whose opacity is
-    known, it is nearer than the mean frame's estimate: the opacity stays as it was; an overlay too opaque to un-blend its inside has
-    nothing to calibrate on; a running timestamp's mean frame mixes its digits' looks, and it
-    is left to the frame-by-frame path (its un-blended frames the same bit for bit)."""
+    known, it is nearer than the mean frame's estimate: the opacity stays as it was; an overlay
+    too opaque to un-blend its inside has nothing to calibrate on; a running timestamp's mean
+    frame mixes its digits' looks, and it is left to the frame-by-frame path (its un-blended
+    frames the same bit for bit)."""
     truth, burnt, fills, region, _ = _timestamp_over_the_clip(clip_frames)
     with monkeypatch.context() as m:
         m.setattr(overlay_mod, "_with_mean_frame_opacity", lambda a, var_a, *rest: (a, var_a))
