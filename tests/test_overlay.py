@@ -283,9 +283,9 @@ def test_the_mean_frame_leaves_a_right_fill_an_opaque_overlay_and_a_timestamp_al
     truth, burnt, fills, region, _ = _timestamp_over_the_clip(clip_frames)
     with monkeypatch.context() as m:
         m.setattr(overlay_mod, "_with_mean_frame_opacity", lambda a, var_a, *rest: (a, var_a))
-        before = _unblend(burnt, fills, region, max_opacity=0.9)[1]
-    after = _unblend(burnt, fills, region, max_opacity=0.9)[1]
-    assert all(np.array_equal(x, y) for x, y in zip(before, after, strict=True))
+        frames_before = _unblend(burnt, fills, region, max_opacity=0.9)[1]
+    frames_after = _unblend(burnt, fills, region, max_opacity=0.9)[1]
+    assert all(np.array_equal(x, y) for x, y in zip(frames_before, frames_after, strict=True))
     h, w, n = 64, 80, 30
     truth = [np.rint(t).astype(np.uint8) for t in _moving_texture(n, h, w, seed=3)]
     shape = ring(h, w, 40, 32, 26)
