@@ -1482,7 +1482,7 @@ def _local_recovery(
     iu = i[ys, xs]
     colour = fit.colour.astype(np.float64)
     own, dd = _own_opacity(iu, est, colour)
-    own = np.minimum(own, plateau + 0.1)
+    own = np.minimum(own, plateau + _OWN_ABOVE)
     sure_own = _snapped_own(own, dd, off, a, ys, xs, plateau)
     own = np.where(sure_own, np.where(own > 0.5 * plateau, plateau, 0.0), own)
     local = _recovered(iu, own, dd, est, colour)
@@ -1496,7 +1496,7 @@ def _local_recovery(
         hole[ys[sure_own], xs[sure_own]] = 0
         est_rest = _spreader((1 - hole).astype(np.float32), ys[rest], xs[rest])(now)
         own_rest, dd_rest = _own_opacity(iu[rest], est_rest, colour)
-        own[rest] = own_rest = np.minimum(own_rest, plateau + 0.1)
+        own[rest] = own_rest = np.minimum(own_rest, plateau + _OWN_ABOVE)
         dd[rest] = dd_rest
         local[rest] = _recovered(iu[rest], own_rest, dd_rest, est_rest, colour)
     # The local estimate's expected error: the known scene's gradient energy (mean over a 9x9
@@ -1835,6 +1835,7 @@ _LOOKS_BYTES = 24 << 20  # ... holding at most this many bytes (large overlays k
 _LOOKS_AGREE = 0.15  # ... used where the looks agree on a pixel's opacity within this (RMS)
 _SEEN_COVERED = 0.6  # ... and a pixel shown this opaque in any of them is not clear there
 _VAR_FLOOR = 1e-6  # no estimate of a pixel's opacity is surer than this (variance)
+_OWN_ABOVE = 0.1  # an opacity told by one frame (or the mean) is capped this above the plateau
 _MEAN_FRAME_MIN_PX = 20  # inside pixels needed to calibrate the mean frame's opacity ...
 _MEAN_FRAME_MAX_PLATEAU = 0.95  # ... whose plateau is below this (its inside un-blended)
 _CHI2_MEDIAN = 0.4549  # the median of a chi-square with one degree of freedom
@@ -2361,7 +2362,7 @@ def _with_mean_frame_opacity(
     v_fit = np.maximum(var_a[ys, xs] * k_fit, _VAR_FLOOR)
     v_mean = np.maximum(var_own[says] * k_mean, _VAR_FLOOR)
     a, var_a = a.copy(), var_a.copy()
-    own = np.minimum(own[says], plateau + 0.1)
+    own = np.minimum(own[says], plateau + _OWN_ABOVE)
     a[ys, xs] = (a[ys, xs] * v_mean + own * v_fit) / (v_fit + v_mean)
     var_a[ys, xs] = v_fit * v_mean / (v_fit + v_mean) / max(k_fit, _VAR_FLOOR)
     return a, var_a
