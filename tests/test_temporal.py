@@ -878,3 +878,67 @@ def test_engine_holds_the_cut_window_only():
     yielded, peak = _held_ahead(TemporalEngine(TeleaStandIn(), cfg), items)
     assert yielded == 50
     assert window < peak <= window + overlap + 1
+
+
+def test_invented_pixels_near_the_edge_take_the_frames_own_smooth_fill():
+    from lama_video.temporal import _EDGE_FULL_PX, _EDGE_HOLD_PX, _Canvas, _pin_invented_edge
+
+    # A linear ramp (harmonic: recovered exactly from its ring); the hole a 2 px line joined to
+    # a 16 px block; the "invention" black everywhere.
+    h, w = 64, 96
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ramp = np.stack([40 + 1.5 * xx, 60 + 2.0 * yy, 200 - xx - yy], axis=-1)
+    frame = np.clip(np.rint(ramp), 0, 255).astype(np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[30:32, 10:60] = True
+    hole[23:39, 60:76] = True
+    canvas = _Canvas(frame, hole)
+    ys, xs = np.nonzero(hole)
+    canvas.put(ys, xs, np.zeros((ys.size, 3), np.uint8))
+    invented = np.ones(ys.size, bool)
+    invented[(ys == 30) & (xs < 20)] = False  # propagated there: left alone
+    _pin_invented_edge(frame, hole, ys, xs, invented, canvas)
+    out = canvas.get(ys, xs).astype(np.float32)
+    truth = ramp[ys, xs]
+    dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[ys, xs]
+    line = invented & (xs < 58)  # every pixel of the line is 1 px from a known one
+    assert np.abs(out[line] - truth[line]).max() <= 2.0
+    edge = invented & (dist <= _EDGE_FULL_PX)
+    assert np.abs(out[edge] - truth[edge]).max() <= 2.5
+    deep = invented & (dist >= _EDGE_HOLD_PX)
+    assert deep.sum() > 20 and np.all(out[deep] == 0)  # the block's inside keeps the invention
+    mid = invented & (dist > _EDGE_FULL_PX + 0.5) & (dist < _EDGE_HOLD_PX - 0.5)
+    assert mid.any() and np.all((out[mid].mean(1) > 5) & (out[mid].mean(1) < truth[mid].mean(1)))
+    assert np.all(out[~invented] == 0)
+
+
+class _BlackEngine:
+    """An image engine whose invention is plain black: wrong wherever the scene is not."""
+
+    name = "black"
+
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return np.where(masks[..., None], np.uint8(0), frames)
+
+
+def test_a_thin_hole_no_frame_shows_is_filled_from_its_own_edges():
+    # A 2 px line painted over a panning smooth scene, moving with it: no frame shows what is
+    # under it, so all of it is invented; its real neighbours are a pixel away.
+    n, h, w, pan = 10, 72, 120, 2.0
+    big = _texture(h + 20, w + int(pan * n) + 40, seed=3, blur=6.0)
+    items, gts = [], []
+    for t in range(n):
+        m = np.float32([[1, 0, pan * t], [0, 1, 5]])
+        gt = cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        hole = np.zeros((h, w), bool)
+        hole[35:37, 20 - int(pan * t) : 100 - int(pan * t)] = True
+        rgb = gt.copy()
+        rgb[hole] = (255, 0, 255)
+        gts.append(gt)
+        items.append((Frame(t, None, Fraction(1, 25), rgb), hole))
+    res = list(TemporalEngine(_BlackEngine(), _cfg()).process(iter(items)))
+    errs = [
+        np.abs(out[hole].astype(np.float32) - gt[hole]).mean()
+        for (_f, hole, out), gt in zip(res, gts, strict=True)
+    ]
+    assert max(errs) < 2.0, errs  # 0.93; the black invention alone: 105 levels off
