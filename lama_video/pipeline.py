@@ -754,6 +754,8 @@ def remove_object(
         qc_report = QcReport() if report_path is not None else None
         if (reviewing or overlay is not None) and hasattr(engine, "record_qc"):
             engine.record_qc = True  # the overlay's fit weighs filled pixels by it
+        if overlay is not None and hasattr(engine, "pin_invented_edges"):
+            engine.pin_invented_edges = False  # the overlay's fit reads the fill (see there)
         if on_start:
             on_start(n_frames)
         if keyframe_masks:

@@ -308,6 +308,10 @@ class TemporalEngine:
         # Plates of the empty scene that are no frame of the clip (a clean plate shot on set):
         # aligned to each frame like a far reference, tried after the references.
         self.scene_plates: list[NDArray[np.uint8]] = []
+        # Invented pixels near the hole's edge take the frame's own smooth fill
+        # (_pin_invented_edge); off where an overlay is un-blended (remove --overlay), whose fit
+        # over time reads the fill (see there).
+        self.pin_invented_edges = True
         # Diagnostics (bench/fill_quality.py --stages): called as (stage, frame index, (H, W, 3)
         # uint8 image, (H, W) bool pixels that stage has filled) after each stage of a window:
         # propagated, seam, confidence, hallucinated, smoothed. None = off (no cost).
@@ -518,7 +522,7 @@ class TemporalEngine:
             self._from_references(start, buf, holes, pix, filled, missing)
         invented = [None if m is None else m.copy() for m in missing]
         self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
-        for t, inv in enumerate(invented):
+        for t, inv in enumerate(invented if self.pin_invented_edges else []):
             if inv is not None and inv.any():
                 ys, xs, nh = pix[t]  # type: ignore[misc]
                 _pin_invented_edge(frames[t], holes[t], ys[:nh], xs[:nh], inv, filled[t])
@@ -1564,6 +1568,11 @@ def _pin_invented_edge(
     paraglider's lines, 2.09 -> 2.04, its SSIM from 0.0012 below per-frame Telea's to 0.0002
     above), texture 0.746 -> 0.727; 432x240 22.96 -> 23.00 dB, flicker 1.051 -> 1.048 (worst
     1.673 -> 1.626), texture 0.724 -> 0.715.
+
+    Not where an overlay is un-blended (``TemporalEngine.pin_invented_edges``): the un-blender
+    fits the overlay's opacity against the fill over time, and a thin overlay's fill turned
+    smooth moved that fit's decisions (``bench/overlays.py`` at 432x240: drift-chicane's 80 %
+    timestamp called opaque, 32.19 -> 25.96 dB; semi-transparent mean 36.64 -> 36.10).
     """
     y0, y1, x0, x1 = _bbox(hole, 2)
     dist = cv2.distanceTransform(

@@ -1496,6 +1496,31 @@ def test_remove_overlay_path_unblends(burnt_clip, tmp_path) -> None:
     assert all(np.array_equal(g[~hole], b[~hole]) for g, b in zip(got, burnt, strict=True))
 
 
+def test_remove_overlay_leaves_the_invented_edges_to_the_fill(
+    burnt_clip, tmp_path, monkeypatch
+) -> None:
+    """The un-blender fits against the fill as the engine invents it: ``--overlay`` turns the
+    temporal engine's smooth fill of invented edge pixels off, ``--mask`` keeps it."""
+    import lama_video.temporal as temporal
+
+    root, _hole, _truth = burnt_clip
+    pinned = temporal._pin_invented_edge
+    calls = {"--overlay": 0, "--mask": 0}
+    for flag in calls:
+
+        def counted(*args, flag=flag, **kw):
+            calls[flag] += 1
+            return pinned(*args, **kw)
+
+        monkeypatch.setattr(temporal, "_pin_invented_edge", counted)
+        out = tmp_path / flag.strip("-")
+        args = ["remove", str(root / "frames"), flag, str(root / "logo.png"), "-o", str(out)]
+        res = runner.invoke(app, [*args, "--dilate", "0", "--engine", "telea"])
+        assert res.exit_code == 0, res.output
+    assert calls["--overlay"] == 0
+    assert calls["--mask"] > 0
+
+
 def test_remove_overlay_auto_on_a_clean_clip_fails_cleanly(tmp_path) -> None:
     out = tmp_path / "out.mp4"
     res = runner.invoke(app, ["remove", str(CLIP), "--overlay", "auto", "-o", str(out)])

@@ -936,9 +936,14 @@ def test_a_thin_hole_no_frame_shows_is_filled_from_its_own_edges():
         rgb[hole] = (255, 0, 255)
         gts.append(gt)
         items.append((Frame(t, None, Fraction(1, 25), rgb), hole))
-    res = list(TemporalEngine(_BlackEngine(), _cfg()).process(iter(items)))
-    errs = [
-        np.abs(out[hole].astype(np.float32) - gt[hole]).mean()
-        for (_f, hole, out), gt in zip(res, gts, strict=True)
-    ]
-    assert max(errs) < 2.0, errs  # 0.93; the black invention alone: 105 levels off
+    errs = {}
+    for pin in (True, False):
+        engine = TemporalEngine(_BlackEngine(), _cfg())
+        engine.pin_invented_edges = pin
+        res = list(engine.process(iter(items)))
+        errs[pin] = [
+            np.abs(out[hole].astype(np.float32) - gt[hole]).mean()
+            for (_f, hole, out), gt in zip(res, gts, strict=True)
+        ]
+    assert max(errs[True]) < 2.0, errs  # 0.93
+    assert min(errs[False]) > 50.0, errs  # the black invention: 105 levels off
