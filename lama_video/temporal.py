@@ -42,7 +42,7 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    index a multiple of ``keyframe_interval``), in one batched call, and every other frame pulls that
    fill along the flow from its nearest keyframes, so the invented content is the same over time.
    Whatever is still missing (rare) is filled by the image engine frame by frame. Near the
-   hole's edge (within ``_EDGE_HOLD_PX``, in full within ``_EDGE_FULL_PX``) an invented pixel
+   hole's edge (within ``_PIN_FADE_PX``, in full within ``_EDGE_FULL_PX``) an invented pixel
    takes the frame's own harmonic fill instead (:func:`_pin_invented_edge`): a pixel or two
    from real ones (all of a thin hole), they pin it down better than an invention carried
    along a guessed flow.
@@ -116,10 +116,14 @@ _PLATE_SAME = 8.0
 _CONF_CELL_PX = 8  # ring mismatch (propagation confidence) is averaged on cells this large
 # Smoothing is held back by (1 - confidence) in full up to ``_EDGE_FULL_PX`` from the hole's edge,
 # fading to nothing at ``_EDGE_HOLD_PX`` (13 pairs at 432x240: hole PSNR +0.22 dB, every pair up;
-# the worst pair's flicker 2.30 -> 1.97; 6 px: +0.24 dB, flicker mean +0.01). The same distances
-# give invented pixels the frame's own smooth fill (:func:`_pin_invented_edge`).
+# the worst pair's flicker 2.30 -> 1.97; 6 px: +0.24 dB, flicker mean +0.01).
 _EDGE_FULL_PX = 1.5
 _EDGE_HOLD_PX = 4.0
+# Invented pixels take the frame's own smooth fill in full up to ``_EDGE_FULL_PX`` from the
+# hole's edge, fading to the invention at this (:func:`_pin_invented_edge`; 854x480: fading at
+# 4 px, 6 px, 8 px, and 6 px from 2.5 px: flicker 1.209, 1.204, 1.205, 1.207, worst pair 2.036,
+# 2.003, 2.017, 2.019; texture 0.727, 0.722, 0.718, 0.722).
+_PIN_FADE_PX = 6.0
 # Smoothing tolerates this many times ``consistency_px`` of forward-backward error per step (and
 # weighs neighbours by it on that scale): inside holes both flows are completions, so their error
 # is large wherever the hole moves and a tight gate would leave those pixels unsmoothed (7 DAVIS
@@ -1556,7 +1560,7 @@ def _pin_invented_edge(
 ) -> None:
     """Give the invented hole pixels ``(ys, xs)[invented]`` near the hole's edge the frame's own
     smooth fill: in full within ``_EDGE_FULL_PX`` of the known pixels, fading to the invention
-    at ``_EDGE_HOLD_PX``.
+    at ``_PIN_FADE_PX``.
 
     No frame shows these pixels; the image engine invents them on keyframes and the other frames
     pull that invention along the completed flow, a guess that is off by pixels in fast motion.
@@ -1564,10 +1568,10 @@ def _pin_invented_edge(
     around it pin its value down better than any invention carried from elsewhere: the harmonic
     interpolation of the frame's own ring, as for a mismatching copy
     (:func:`_yield_to_smooth`). Measured on the fill-quality pairs (``bench/fill_quality.py``,
-    2026-12-06): 854x480 hole PSNR 22.03 -> 22.08 dB, flicker 1.215 -> 1.209 (worst pair, a
-    paraglider's lines, 2.09 -> 2.04, its SSIM from 0.0012 below per-frame Telea's to 0.0002
-    above), texture 0.746 -> 0.727; 432x240 22.96 -> 23.00 dB, flicker 1.051 -> 1.048 (worst
-    1.673 -> 1.626), texture 0.724 -> 0.715.
+    2026-12-06): 854x480 hole PSNR 22.03 -> 22.10 dB, flicker 1.215 -> 1.204 (worst pair, a
+    paraglider's lines, 2.09 -> 2.00, its SSIM from 0.0012 below per-frame Telea's to 0.0004
+    above), texture 0.746 -> 0.722; 432x240 22.96 -> 23.01 dB, flicker 1.051 -> 1.047 (worst
+    1.673 -> 1.620), texture 0.724 -> 0.712.
 
     Not where an overlay is un-blended (``TemporalEngine.pin_invented_edges``): the un-blender
     fits the overlay's opacity against the fill over time, and a thin overlay's fill turned
@@ -1580,7 +1584,7 @@ def _pin_invented_edge(
     )
     iy, ix = ys[invented], xs[invented]
     near = np.clip(
-        (_EDGE_HOLD_PX - dist[iy - y0, ix - x0]) / (_EDGE_HOLD_PX - _EDGE_FULL_PX), 0.0, 1.0
+        (_PIN_FADE_PX - dist[iy - y0, ix - x0]) / (_PIN_FADE_PX - _EDGE_FULL_PX), 0.0, 1.0
     ).astype(np.float32)
     if not (near > 0).any():
         return

@@ -881,17 +881,17 @@ def test_engine_holds_the_cut_window_only():
 
 
 def test_invented_pixels_near_the_edge_take_the_frames_own_smooth_fill():
-    from lama_video.temporal import _EDGE_FULL_PX, _EDGE_HOLD_PX, _Canvas, _pin_invented_edge
+    from lama_video.temporal import _EDGE_FULL_PX, _PIN_FADE_PX, _Canvas, _pin_invented_edge
 
     # A linear ramp (harmonic: recovered exactly from its ring); the hole a 2 px line joined to
-    # a 16 px block; the "invention" black everywhere.
+    # a 20 px block; the "invention" black everywhere.
     h, w = 64, 96
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     ramp = np.stack([40 + 1.5 * xx, 60 + 2.0 * yy, 200 - xx - yy], axis=-1)
     frame = np.clip(np.rint(ramp), 0, 255).astype(np.uint8)
     hole = np.zeros((h, w), bool)
     hole[30:32, 10:60] = True
-    hole[23:39, 60:76] = True
+    hole[21:41, 60:80] = True
     canvas = _Canvas(frame, hole)
     ys, xs = np.nonzero(hole)
     canvas.put(ys, xs, np.zeros((ys.size, 3), np.uint8))
@@ -905,9 +905,9 @@ def test_invented_pixels_near_the_edge_take_the_frames_own_smooth_fill():
     assert np.abs(out[line] - truth[line]).max() <= 2.0
     edge = invented & (dist <= _EDGE_FULL_PX)
     assert np.abs(out[edge] - truth[edge]).max() <= 2.5
-    deep = invented & (dist >= _EDGE_HOLD_PX)
+    deep = invented & (dist >= _PIN_FADE_PX)
     assert deep.sum() > 20 and np.all(out[deep] == 0)  # the block's inside keeps the invention
-    mid = invented & (dist > _EDGE_FULL_PX + 0.5) & (dist < _EDGE_HOLD_PX - 0.5)
+    mid = invented & (dist > _EDGE_FULL_PX + 0.5) & (dist < _PIN_FADE_PX - 0.5)
     assert mid.any() and np.all((out[mid].mean(1) > 5) & (out[mid].mean(1) < truth[mid].mean(1)))
     assert np.all(out[~invented] == 0)
 
