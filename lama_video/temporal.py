@@ -1550,6 +1550,20 @@ def _ring_mismatch(
     return cells.sample(grid_vals, ys[:nh], xs[:nh])
 
 
+def _edge_nearness(
+    hole: NDArray[np.bool_], ys: NDArray[np.intp], xs: NDArray[np.intp], far_px: float
+) -> NDArray[np.float32]:
+    """Per hole pixel ``(ys, xs)``: 1 within ``_EDGE_FULL_PX`` of the nearest known pixel, 0 from
+    ``far_px`` on, linear in between (exact Euclidean distance)."""
+    # The nearest known pixel of a hole pixel touches the hole, so a 1 px margin holds it.
+    y0, y1, x0, x1 = _bbox(hole, 1)
+    dist = cv2.distanceTransform(
+        hole[y0:y1, x0:x1].astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
+    )
+    d = dist[ys - y0, xs - x0]
+    return np.clip((far_px - d) / (far_px - _EDGE_FULL_PX), 0.0, 1.0).astype(np.float32)
+
+
 def _pin_invented_edge(
     frame: NDArray[np.uint8],
     hole: NDArray[np.bool_],
@@ -1578,16 +1592,11 @@ def _pin_invented_edge(
     smooth moved that fit's decisions (``bench/overlays.py`` at 432x240: drift-chicane's 80 %
     timestamp called opaque, 32.19 -> 25.96 dB; semi-transparent mean 36.64 -> 36.10).
     """
-    y0, y1, x0, x1 = _bbox(hole, 2)
-    dist = cv2.distanceTransform(
-        hole[y0:y1, x0:x1].astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
-    )
     iy, ix = ys[invented], xs[invented]
-    near = np.clip(
-        (_PIN_FADE_PX - dist[iy - y0, ix - x0]) / (_PIN_FADE_PX - _EDGE_FULL_PX), 0.0, 1.0
-    ).astype(np.float32)
+    near = _edge_nearness(hole, iy, ix, _PIN_FADE_PX)
     if not (near > 0).any():
         return
+    y0, y1, x0, x1 = _bbox(hole, 2)
     smooth = harmonic_fill(
         frame[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1], coarse_levels=1
     )
@@ -1664,12 +1673,7 @@ def _edge_hold(
     doubt = propagated & (weight < 0.999)
     if not doubt.any():
         return None
-    y0, y1, x0, x1 = _bbox(hole, 1)
-    dist = cv2.distanceTransform(
-        hole[y0:y1, x0:x1].astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
-    )
-    d = dist[ys[doubt] - y0, xs[doubt] - x0]
-    near = np.clip((_EDGE_HOLD_PX - d) / (_EDGE_HOLD_PX - _EDGE_FULL_PX), 0.0, 1.0)
+    near = _edge_nearness(hole, ys[doubt], xs[doubt], _EDGE_HOLD_PX)
     out = np.ones(ys.size, np.float32)
     out[doubt] = 1.0 - (1.0 - weight[doubt]) * near
     return out
