@@ -696,18 +696,19 @@ def test_ring_mismatch_is_small_for_a_correct_prediction_and_ignores_a_uniform_s
 
 def test_mismatching_propagation_yields_to_the_smooth_fill():
     from lama_video.flow_completion import harmonic_fill
-    from lama_video.temporal import _propagated_weight, _ring_mismatch, _yield_to_smooth
+    from lama_video.temporal import _OwnSmooth, _propagated_weight, _ring_mismatch, _yield_to_smooth
 
     frame, hole, ys, xs, nh = _ring_setup()
+    own = _OwnSmooth(frame, hole)
     smooth = harmonic_fill(frame.astype(np.float32), hole)[ys[:nh], xs[:nh]]
     ok = np.ones(ys.size, bool)
     good = frame[ys, xs].astype(np.float32)
     mm = _ring_mismatch(frame, ys, xs, nh, good, ok)
-    kept = _yield_to_smooth(frame, hole, ys, xs, nh, good, ok, _propagated_weight(mm, 12.0))
+    kept = _yield_to_smooth(own, ys, xs, nh, good, ok, _propagated_weight(mm, 12.0))
     np.testing.assert_allclose(kept[:nh], good[:nh], atol=1.0)  # trusted: unchanged
     wrong = np.roll(frame, 9, axis=1)[ys, xs].astype(np.float32)
     mm = _ring_mismatch(frame, ys, xs, nh, wrong, ok)
-    out = _yield_to_smooth(frame, hole, ys, xs, nh, wrong, ok, _propagated_weight(mm, 12.0))
+    out = _yield_to_smooth(own, ys, xs, nh, wrong, ok, _propagated_weight(mm, 12.0))
     # Distrusted: most of the way to the frame's own smooth fill.
     d_wrong = np.abs(wrong[:nh] - smooth).mean()
     assert np.abs(out[:nh] - smooth).mean() < 0.4 * d_wrong
@@ -716,7 +717,7 @@ def test_mismatching_propagation_yields_to_the_smooth_fill():
 
 def test_mismatching_copy_keeps_its_share_of_fine_detail_on_the_smooth_fill():
     from lama_video.flow_completion import harmonic_fill
-    from lama_video.temporal import _propagated_weight, _ring_mismatch, _yield_to_smooth
+    from lama_video.temporal import _OwnSmooth, _propagated_weight, _ring_mismatch, _yield_to_smooth
 
     frame, hole, ys, xs, nh = _ring_setup()
     frame = _texture(*hole.shape, seed=7, blur=0.7)  # fine texture (the ring setup's is smooth)
@@ -736,7 +737,7 @@ def test_mismatching_copy_keeps_its_share_of_fine_detail_on_the_smooth_fill():
     copy = fine_energy(wrong)
     scores = {}
     for detail in (0.0, 0.5, 1.0):
-        out = _yield_to_smooth(frame, hole, ys, xs, nh, wrong, ok, weight, detail)
+        out = _yield_to_smooth(_OwnSmooth(frame, hole), ys, xs, nh, wrong, ok, weight, detail)
         assert np.array_equal(out[nh:], wrong[nh:])  # the ring itself is never touched
         scores[detail] = fine_energy(out) / copy
         # The coarse content is the frame's own smooth fill whatever detail is kept.
@@ -881,7 +882,13 @@ def test_engine_holds_the_cut_window_only():
 
 
 def test_invented_pixels_near_the_edge_take_the_frames_own_smooth_fill():
-    from lama_video.temporal import _EDGE_FULL_PX, _PIN_FADE_PX, _Canvas, _pin_invented_edge
+    from lama_video.temporal import (
+        _EDGE_FULL_PX,
+        _PIN_FADE_PX,
+        _Canvas,
+        _OwnSmooth,
+        _pin_invented_edge,
+    )
 
     # A linear ramp (harmonic: recovered exactly from its ring); the hole a 2 px line joined to
     # a 20 px block; the "invention" black everywhere.
@@ -897,7 +904,9 @@ def test_invented_pixels_near_the_edge_take_the_frames_own_smooth_fill():
     canvas.put(ys, xs, np.zeros((ys.size, 3), np.uint8))
     invented = np.ones(ys.size, bool)
     invented[(ys == 30) & (xs < 20)] = False  # propagated there: left alone
-    _pin_invented_edge(frame, hole, ys, xs, invented, canvas)
+    own = _OwnSmooth(frame, hole)
+    own.retain(ys[invented], xs[invented])  # as the engine does: only what may be pinned
+    _pin_invented_edge(own, hole, ys, xs, invented, canvas)
     out = canvas.get(ys, xs).astype(np.float32)
     truth = ramp[ys, xs]
     dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[ys, xs]
@@ -910,6 +919,28 @@ def test_invented_pixels_near_the_edge_take_the_frames_own_smooth_fill():
     mid = invented & (dist > _EDGE_FULL_PX + 0.5) & (dist < _PIN_FADE_PX - 0.5)
     assert mid.any() and np.all((out[mid].mean(1) > 5) & (out[mid].mean(1) < truth[mid].mean(1)))
     assert np.all(out[~invented] == 0)
+
+
+def test_the_frames_own_smooth_fill_is_the_same_after_keeping_a_few_pixels():
+    from lama_video.flow_completion import harmonic_fill
+    from lama_video.temporal import _OwnSmooth
+
+    frame = _texture(48, 64, seed=3, blur=1.0)
+    hole = np.zeros((48, 64), bool)
+    hole[10:30, 12:40] = True
+    hole[33:36, 5:60] = True
+    ys, xs = np.nonzero(hole)
+    own = _OwnSmooth(frame, hole)
+    full = own.at(ys, xs)
+    # The box of the hole grown by 2 px gives the same interpolation as the whole frame (the
+    # coarse-to-fine solve only reads the hole's box and its 1 px border).
+    whole = harmonic_fill(frame.astype(np.float32), hole, coarse_levels=1)[ys, xs]
+    np.testing.assert_allclose(full, whole, atol=1e-3)
+    rng = np.random.default_rng(0)
+    pick = rng.permutation(ys.size)[:50]  # unsorted, as any subset may be
+    own.retain(ys[pick], xs[pick])
+    some = rng.permutation(pick)[:20]
+    assert np.array_equal(own.at(ys[some], xs[some]), full[some])
 
 
 class _BlackEngine:
