@@ -209,6 +209,7 @@ def track_homography(
     where: NDArray[np.bool_],
     *,
     min_inlier_share: float = 0.5,
+    max_corners: int = _TRACK_CORNERS,
 ) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.float32]] | None:
     """The motion ``src -> dst`` of the corners in ``where``, as one homography.
 
@@ -221,11 +222,13 @@ def track_homography(
         where: (h, w) bool, where corners may be taken (the scene, not the holes).
         min_inlier_share: None unless this share of the consistent tracks fit the homography
             (one motion, not several).
+        max_corners: at most this many corners, the strongest (the first ``k`` of them are the
+            same whatever the limit, and each is tracked on its own).
 
     Returns:
         (homography, points in ``src``, their positions in ``dst``) of the fit's inliers, or None.
     """
-    tracks = _tracks(src, dst, where, levels=4)
+    tracks = _tracks(src, dst, where, levels=4, max_corners=max_corners)
     if tracks is None:
         return None
     p0, p1, ok = tracks
@@ -295,7 +298,9 @@ def align_homography(
     return cast(NDArray[np.float64], hom)
 
 
-def _corners(src: NDArray[np.uint8], where: NDArray[np.bool_]) -> NDArray[np.float32] | None:
+def _corners(
+    src: NDArray[np.uint8], where: NDArray[np.bool_], max_corners: int = _TRACK_CORNERS
+) -> NDArray[np.float32] | None:
     """Shi-Tomasi corners of ``src`` in ``where`` ((N, 1, 2) float32, strongest first), or None.
 
     Searched on the box around ``where`` plus ``_CORNER_MARGIN_PX``: the corner measure at a pixel
@@ -310,7 +315,7 @@ def _corners(src: NDArray[np.uint8], where: NDArray[np.bool_]) -> NDArray[np.flo
     y0, y1, x0, x1 = box
     corners = cv2.goodFeaturesToTrack(
         np.ascontiguousarray(src[y0:y1, x0:x1]),
-        _TRACK_CORNERS,
+        max_corners,
         0.01,
         4,
         mask=where[y0:y1, x0:x1].view(np.uint8) * np.uint8(255),
@@ -329,6 +334,7 @@ def _tracks(
     levels: int,
     from_corners: bool = False,
     guess: NDArray[np.float64] | None = None,
+    max_corners: int = _TRACK_CORNERS,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]] | None:
     """Shi-Tomasi corners of ``src`` in ``where`` tracked into ``dst`` with pyramidal
     Lucas-Kanade (21x21 windows, ``levels`` levels) and back: (corners, their positions in
@@ -339,7 +345,7 @@ def _tracks(
     themselves, and the tracks out where ``guess`` (a homography ``src -> dst``), if any,
     puts them.
     """
-    corners = _corners(src, where)
+    corners = _corners(src, where, max_corners)
     if corners is None or len(corners) < _TRACK_MIN:
         return None
     lk: dict[str, Any] = {"winSize": (21, 21), "maxLevel": levels}

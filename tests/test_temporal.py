@@ -304,10 +304,39 @@ def test_tracked_corners_correct_dis_that_stopped_short_of_a_fast_pan():
     np.testing.assert_allclose(hole_motion, [0, 24, 0, -24], atol=0.3)
 
 
-def test_tracked_corners_leave_dis_alone_where_it_follows_them():
+def test_tracked_corners_leave_dis_alone_where_it_follows_them(monkeypatch):
+    from lama_video import temporal
+
     est, grays, crops, flows, grown, box, _ = _pan_pair(6)
+    asked: list[int] = []
+    track = fl.track_homography
+
+    def counted(*args, **kwargs):
+        asked.append(kwargs.get("max_corners", fl._TRACK_CORNERS))
+        return track(*args, **kwargs)
+
+    monkeypatch.setattr(fl, "track_homography", counted)
     ab, ba = _with_tracked_motion(est, grays, crops, flows, grown, box)
     assert ab is flows[0] and ba is flows[1]
+    # The strongest corners confirmed DIS: the full set was never tracked.
+    assert asked == [temporal._QUICK_CORNERS]
+    asked.clear()
+    est, grays, crops, flows, grown, box, _ = _pan_pair(24)
+    _with_tracked_motion(est, grays, crops, flows, grown, box)
+    assert asked == [temporal._QUICK_CORNERS, fl._TRACK_CORNERS]  # DIS was off: all of them
+
+
+def test_the_strongest_corners_are_the_same_whatever_the_limit():
+    _, grays, _, _, grown, box, _ = _pan_pair(6)
+    where = np.zeros_like(grown)
+    y0, y1, x0, x1 = box
+    where[y0:y1, x0:x1] = True
+    where &= ~grown
+    every = fl._corners(grays[0], where)
+    few = fl._corners(grays[0], where, 150)
+    assert every is not None and few is not None
+    assert len(every) > 150 and len(few) == 150
+    assert np.array_equal(few, every[:150])
 
 
 # ---------------------------------------------------------------- propagation
