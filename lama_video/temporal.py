@@ -1609,8 +1609,10 @@ class _OwnSmooth:
         pixels it kept)."""
         if self._kept is not None:
             keys, values = self._kept
-            w = self._hole.shape[1]
-            where = np.searchsorted(keys, ys.astype(np.int64) * w + xs)
+            asked = ys.astype(np.int64) * self._hole.shape[1] + xs
+            where = np.minimum(np.searchsorted(keys, asked), keys.size - 1)
+            if not np.array_equal(keys[where], asked):
+                raise ValueError("_OwnSmooth.at: a pixel that retain() did not keep")
             return values[where]
         if self._box is None:
             assert self._frame is not None

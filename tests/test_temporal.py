@@ -970,6 +970,9 @@ def test_the_frames_own_smooth_fill_is_the_same_after_keeping_a_few_pixels():
     own.retain(ys[pick], xs[pick])
     some = rng.permutation(pick)[:20]
     assert np.array_equal(own.at(ys[some], xs[some]), full[some])
+    dropped = np.setdiff1d(np.arange(ys.size), pick)[:1]
+    with pytest.raises(ValueError, match="did not keep"):
+        own.at(ys[dropped], xs[dropped])
 
 
 class _BlackEngine:
