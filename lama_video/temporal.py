@@ -527,9 +527,10 @@ class TemporalEngine:
         _overlap_threads(finish, backward)
         if self.references or self.scene_plates:
             self._from_references(start, buf, holes, pix, filled, missing)
-        invented = [None if m is None else m.copy() for m in missing]
+        # What the image engine is about to invent (the pin's pixels; no copies when it is off).
+        invented = [None if m is None else m.copy() for m in missing if self.pin_invented_edges]
         self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
-        for t, inv in enumerate(invented if self.pin_invented_edges else []):
+        for t, inv in enumerate(invented):
             own_t = own_smooth[t]
             if inv is not None and inv.any() and own_t is not None:
                 ys, xs, nh = pix[t]  # type: ignore[misc]
@@ -1594,7 +1595,9 @@ class _OwnSmooth:
     grown by 2 px; the finest level is interpolated, not relaxed (a low-frequency estimate, 4x
     cheaper). The confidence fallback (:func:`_yield_to_smooth`) and the pinned invented edges
     (:func:`_pin_invented_edge`) read the same one; between the two, :meth:`retain` keeps only
-    the pixels the second may read, so a window does not hold every frame's box.
+    the pixels the second may read, so a window does not hold every frame's box. A fill the
+    fallback did not need is solved only if the pin reads it (not for a frame whose invented
+    pixels all lie deep inside the hole, or turn out to be seen by a reference frame).
     """
 
     def __init__(self, frame: NDArray[np.uint8], hole: NDArray[np.bool_]) -> None:
@@ -1627,7 +1630,10 @@ class _OwnSmooth:
         return self._box[ys - y0, xs - x0]
 
     def retain(self, ys: NDArray[np.intp], xs: NDArray[np.intp]) -> None:
-        """Keep the fill at these hole pixels only (computing it if not yet done)."""
+        """Once the fill is solved, keep it at these hole pixels only (one not solved yet is left
+        so: it is solved if it is ever read, with the frame and hole the window holds anyway)."""
+        if self._box is None:
+            return
         values = self.at(ys, xs)
         keys = ys.astype(np.int64) * self._hole.shape[1] + xs
         order = np.argsort(keys, kind="stable")

@@ -967,6 +967,9 @@ def test_the_frames_own_smooth_fill_is_the_same_after_keeping_a_few_pixels():
     np.testing.assert_allclose(full, whole, atol=1e-3)
     rng = np.random.default_rng(0)
     pick = rng.permutation(ys.size)[:50]  # unsorted, as any subset may be
+    unsolved = _OwnSmooth(frame, hole)
+    unsolved.retain(ys[pick], xs[pick])  # nothing solved yet: left to be solved when read
+    assert np.array_equal(unsolved.at(ys, xs), full)
     own.retain(ys[pick], xs[pick])
     some = rng.permutation(pick)[:20]
     assert np.array_equal(own.at(ys[some], xs[some]), full[some])
