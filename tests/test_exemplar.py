@@ -145,6 +145,45 @@ def test_work_stays_near_the_hole() -> None:
     assert np.array_equal(both[b], eng.inpaint(frame, b)[b])
 
 
+def test_nearby_holes_share_one_crop_and_far_ones_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Specks of hole a few pixels apart (what propagation leaves unseen round an object) are
+    filled on one crop: the fixed cost of a crop (its patch statistics, its descriptors) is paid
+    once, not once per speck. Holes whose crops do not overlap keep their own."""
+    rng = np.random.default_rng(11)
+    frame = np.clip(rng.normal(128, 30, (1, 240, 320, 3)), 0, 255).astype(np.uint8)
+    specks = np.zeros((1, 240, 320), bool)
+    for y, x in ((40, 40), (40, 75), (70, 50), (95, 90), (60, 120)):
+        specks[0, y : y + 3, x : x + 4] = True
+    far = np.zeros_like(specks)
+    far[0, 200:210, 280:300] = True
+    seen: list[tuple[int, int]] = []
+    real = ExemplarEngine._fill_crop
+
+    def spy(self: ExemplarEngine, crop: np.ndarray, hole: np.ndarray, rng: np.random.Generator):
+        seen.append(crop.shape[:2])
+        return real(self, crop, hole, rng)
+
+    monkeypatch.setattr(ExemplarEngine, "_fill_crop", spy)
+    out = ExemplarEngine().inpaint(frame, specks | far)
+    assert len(seen) == 2  # the five specks together, the far hole alone
+    assert np.array_equal(out[~(specks | far)], frame[~(specks | far)])
+    # Each speck is filled with the crop's colours, not left as it was or smeared to black.
+    assert not np.array_equal(out[specks], frame[specks])
+    assert abs(float(out[specks].mean()) - 128) < 20
+
+
+def test_merged_boxes_merge_until_no_two_overlap() -> None:
+    from lama_video.engines.exemplar import _merged_boxes
+
+    # a overlaps b; c overlaps neither alone but their union; d stands apart.
+    boxes = [(0, 10, 0, 10), (8, 15, 8, 30), (12, 20, 2, 6), (40, 50, 40, 50)]
+    got = sorted((box, sorted(groups)) for box, groups in _merged_boxes(boxes))
+    assert got == [((0, 20, 0, 30), [0, 1, 2]), ((40, 50, 40, 50), [3])]
+    assert _merged_boxes([]) == []
+    # Touching edges (half-open boxes) are not an overlap.
+    assert len(_merged_boxes([(0, 10, 0, 10), (10, 20, 0, 10)])) == 2
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="patch_px"):
         ExemplarEngine(patch_px=6)
