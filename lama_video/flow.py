@@ -476,13 +476,14 @@ def sample_points(
     if n == 0:
         return np.zeros((0, *extra), img.dtype)
     rows = -(-n // _REMAP_COLS)
-    mx = np.zeros((rows, _REMAP_COLS), np.float32)
-    my = np.zeros((rows, _REMAP_COLS), np.float32)
+    cols = -(-n // rows)  # as few padding points as the rows allow (fewer than ``rows``)
+    mx = np.zeros((rows, cols), np.float32)
+    my = np.zeros((rows, cols), np.float32)
     mx.reshape(-1)[:n] = xs
     my.reshape(-1)[:n] = ys
     interp = cv2.INTER_NEAREST if nearest else cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
     out = cv2.remap(img, mx, my, interp, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
-    return out.reshape(rows * _REMAP_COLS, *extra)[:n]
+    return out.reshape(rows * cols, *extra)[:n]
 
 
 def bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int] | None:
