@@ -172,13 +172,24 @@ def test_nearby_holes_share_one_crop_and_far_ones_do_not(monkeypatch: pytest.Mon
     assert abs(float(out[specks].mean()) - 128) < 20
 
 
-def test_merged_boxes_merge_until_no_two_overlap() -> None:
+def test_merged_boxes_merge_overlaps_that_do_not_grow_the_work() -> None:
     from lama_video.engines.exemplar import _merged_boxes
 
-    # a overlaps b; c overlaps neither alone but their union; d stands apart.
-    boxes = [(0, 10, 0, 10), (8, 15, 8, 30), (12, 20, 2, 6), (40, 50, 40, 50)]
+    boxes = [
+        (0, 10, 0, 10),  # a and b overlap mostly: one 12x12 box (144 px against 200)
+        (2, 12, 2, 12),
+        (10, 20, 0, 12),  # c then joins them: 20x12 against 144 + 120
+        (40, 50, 40, 50),  # apart
+        (100, 110, 100, 110),  # e and f touch at a corner only: their box (361 px) would be
+        (109, 119, 109, 119),  # larger than the two (200 px), so each keeps its own
+    ]
     got = sorted((box, sorted(groups)) for box, groups in _merged_boxes(boxes))
-    assert got == [((0, 20, 0, 30), [0, 1, 2]), ((40, 50, 40, 50), [3])]
+    assert got == [
+        ((0, 20, 0, 12), [0, 1, 2]),
+        ((40, 50, 40, 50), [3]),
+        ((100, 110, 100, 110), [4]),
+        ((109, 119, 109, 119), [5]),
+    ]
     assert _merged_boxes([]) == []
     # Touching edges (half-open boxes) are not an overlap.
     assert len(_merged_boxes([(0, 10, 0, 10), (10, 20, 0, 10)])) == 2
