@@ -723,8 +723,7 @@ class TemporalEngine:
             ok = (a[:, 0] >= 0) & (src != t)
             color = np.zeros((ys.size, 3), np.float32)
             dist = np.full(ys.size, np.inf, np.float32)
-            for j in np.unique(src[ok]):
-                sel = np.nonzero(ok & (src == j))[0]
+            for j, sel in _groups(src, ok):
                 fx, fy = geo.to_full(a[sel, 1], a[sel, 2])
                 # Never read colour whose bilinear footprint touches a hole. The bicubic read
                 # reaches 1 px further with taps of weight <= 0.1; a saturated object moving
@@ -1228,6 +1227,9 @@ class _Map:
     y0: int
     x0: int
     arr: NDArray[np.float32]
+    #: :func:`_mixed_cells` of ``arr``, computed on its first lookup (each map is looked up twice:
+    #: for its own frame, then for the next frame of the pass).
+    mixed: NDArray[np.bool_] | None = None
 
 
 def _lookup(
@@ -1245,7 +1247,9 @@ def _lookup(
     lx, ly = xs - m.x0, ys - m.y0
     inside = np.nonzero((lx >= -0.5) & (lx <= bw - 0.5) & (ly >= -0.5) & (ly <= bh - 0.5))[0]
     if inside.size:
-        out[inside] = _sample_map(m.arr, lx[inside], ly[inside], regions)
+        if m.mixed is None:
+            m.mixed = _mixed_cells(m.arr)
+        out[inside] = _sample_map(m.arr, lx[inside], ly[inside], regions, m.mixed)
     return out
 
 
@@ -1263,27 +1267,19 @@ def _sample_map(
     xs: NDArray[np.float32],
     ys: NDArray[np.float32],
     regions: list[NDArray[np.bool_] | None],
+    mixed: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float32]:
     """Bilinear lookup of an address map, nearest where the four neighbours' sources differ.
 
     A nearest lookup returns the neighbour cell's address shifted by the point's offset from that
     cell, so sub-pixel positions survive seams between sources. Points off the map get source -1.
+    ``mixed``: :func:`_mixed_cells` of ``addr_map`` when already known.
     """
     h, w = addr_map.shape[:2]
     out = fl.sample_points(addr_map, xs, ys, border_value=-1.0)
-    # Only points whose bilinear footprint holds two sources can differ from their nearest cell:
-    # find them on a (h + 1, w + 1) map of 2x2 footprints (off-map cells count as source -1).
-    src_map = np.full((h + 2, w + 2), -1.0, np.float32)
-    src_map[1:-1, 1:-1] = addr_map[..., 0]
-    lo = np.minimum(
-        np.minimum(src_map[:-1, :-1], src_map[1:, :-1]),
-        np.minimum(src_map[:-1, 1:], src_map[1:, 1:]),
-    )
-    hi = np.maximum(
-        np.maximum(src_map[:-1, :-1], src_map[1:, :-1]),
-        np.maximum(src_map[:-1, 1:], src_map[1:, 1:]),
-    )
-    mixed = (hi - lo) >= 1e-3
+    # Only points whose bilinear footprint holds two sources can differ from their nearest cell.
+    if mixed is None:
+        mixed = _mixed_cells(addr_map)
     fx = np.clip(np.floor(xs).astype(np.int64) + 1, 0, w + 1)
     fy = np.clip(np.floor(ys).astype(np.int64) + 1, 0, h + 1)
     cand = np.nonzero(mixed[np.minimum(fy, h), np.minimum(fx, w)])[0]
@@ -1315,6 +1311,42 @@ def _sample_map(
             fix[sel[reg[cy, cx]], 0] = -1.0
         out[diff] = fix
     return out
+
+
+_FOOTPRINT = np.ones((2, 2), np.uint8)
+
+
+def _groups(
+    keys: NDArray[np.int64], ok: NDArray[np.bool_]
+) -> Iterator[tuple[int, NDArray[np.intp]]]:
+    """``(key, indices)`` for each distinct ``keys[ok]`` in ascending order, the indices of its
+    ``ok`` entries ascending: ``np.nonzero(ok & (keys == key))[0]``, from one stable sort instead
+    of a pass over all entries per key."""
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return
+    order = idx[np.argsort(keys[idx], kind="stable")]
+    sorted_keys = keys[order]
+    cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    for part in np.split(order, cuts):
+        yield int(keys[part[0]]), part
+
+
+def _mixed_cells(addr_map: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """(h + 1, w + 1): whether the 2x2 footprint of cells (y - 1..y, x - 1..x) of an (h, w) address
+    map holds two sources (off-map cells count as source -1).
+
+    The footprints' least and greatest source by OpenCV's 2x2 erosion and dilation (exact, and
+    without holding the GIL, which the propagation pass's thread is short of).
+    """
+    h, w = addr_map.shape[:2]
+    src_map = np.full((h + 2, w + 2), -1.0, np.float32)
+    src_map[1:-1, 1:-1] = addr_map[..., 0]
+    # With the anchor at the kernel's top-left cell, output (y, x) covers (y..y+1, x..x+1).
+    lo = cv2.erode(src_map, _FOOTPRINT, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    hi = cv2.dilate(src_map, _FOOTPRINT, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    mixed: NDArray[np.bool_] = (hi[: h + 1, : w + 1] - lo[: h + 1, : w + 1]) >= 1e-3
+    return mixed
 
 
 class _Cells:

@@ -1013,3 +1013,32 @@ def test_a_thin_hole_no_frame_shows_is_filled_from_its_own_edges():
         ]
     assert max(errs[True]) < 2.0, errs  # 0.93
     assert min(errs[False]) > 50.0, errs  # the black invention: 105 levels off
+
+
+def test_mixed_cells_and_source_groups_match_their_plain_numpy_forms() -> None:
+    """The propagation pass's two helpers (OpenCV's 2x2 erosion and dilation for the address
+    map's mixed footprints, one stable sort for the points of each source frame) give exactly
+    what the plain forms they replaced give."""
+    from lama_video.temporal import _groups, _mixed_cells
+
+    rng = np.random.default_rng(3)
+    for h, w in ((1, 1), (2, 7), (13, 9), (40, 57)):
+        addr = rng.normal(size=(h, w, 5)).astype(np.float32)
+        addr[..., 0] = rng.integers(-1, 4, (h, w))  # sources, -1 = none
+        addr[: h // 2, : w // 2, 0] = 2.0  # a block of one source: footprints inside are not mixed
+        src = np.full((h + 2, w + 2), -1.0, np.float32)
+        src[1:-1, 1:-1] = addr[..., 0]
+        quads = [src[:-1, :-1], src[1:, :-1], src[:-1, 1:], src[1:, 1:]]
+        want = (np.maximum.reduce(quads) - np.minimum.reduce(quads)) >= 1e-3
+        got = _mixed_cells(addr)
+        assert got.shape == (h + 1, w + 1) and np.array_equal(got, want)
+        if h > 4 and w > 4:
+            assert not got[2 : h // 2, 2 : w // 2].any() and got.any()
+
+    keys = rng.integers(-1, 6, 500)
+    ok = (keys >= 0) & (rng.random(500) < 0.8)
+    groups = list(_groups(keys, ok))
+    assert [k for k, _ in groups] == sorted(np.unique(keys[ok]).tolist())
+    for k, idx in groups:
+        assert np.array_equal(idx, np.nonzero(ok & (keys == k))[0])
+    assert list(_groups(keys, np.zeros(500, bool))) == []
