@@ -209,14 +209,17 @@ class _Canvas:
             & (ys >= (self.y0 + 1 if self.y0 > 0 else -inf))
             & (ys <= (self.y1 - 2 if self.y1 < h else inf))
         )
-        out = np.empty((xs.size, *self.frame.shape[2:]), self.frame.dtype)
         # Shifting by whole pixels keeps the sub-pixel offsets (and OpenCV's fixed-point weights)
         # exactly; a kernel cut by the copy's edge is cut there by the image's edge.
-        out[near] = fl.sample_points(
-            self.crop, xs[near] - np.float32(self.x0), ys[near] - np.float32(self.y0)
+        inner = np.flatnonzero(near)
+        if inner.size == xs.size:
+            return fl.sample_points(self.crop, xs - np.float32(self.x0), ys - np.float32(self.y0))
+        out = np.empty((xs.size, *self.frame.shape[2:]), self.frame.dtype)
+        out[inner] = fl.sample_points(
+            self.crop, xs[inner] - np.float32(self.x0), ys[inner] - np.float32(self.y0)
         )
-        far = ~near
-        out[far] = fl.sample_points(self.frame, xs[far], ys[far])
+        outer = np.flatnonzero(~near)
+        out[outer] = fl.sample_points(self.frame, xs[outer], ys[outer])
         return out
 
     def window(self, y0: int, y1: int, x0: int, x1: int) -> NDArray[np.uint8]:
@@ -1829,11 +1832,13 @@ def _split_detail(
     shape = (int(ys.max()) - y0 + 1, int(xs.max()) - x0 + 1)
     img = np.zeros((*shape, 3), np.float32)
     weight = np.zeros(shape, np.float32)
-    img[ys - y0, xs - x0] = change
-    weight[ys - y0, xs - x0] = 1.0
+    ry, rx = ys - y0, xs - x0
+    img[ry, rx] = change
+    weight[ry, rx] = 1.0
     num = cv2.GaussianBlur(img, (0, 0), _DETAIL_SIGMA_PX)
     den = cv2.GaussianBlur(weight, (0, 0), _DETAIL_SIGMA_PX)
-    coarse = (num / np.maximum(den, 1e-6)[..., None])[ys - y0, xs - x0]
+    # Divided at the pixels only (the box around a thin hole is mostly not hole).
+    coarse = num[ry, rx] / np.maximum(den[ry, rx], 1e-6)[:, None]
     share = np.float32(detail) if np.ndim(detail) == 0 else np.asarray(detail)[:, None]
     return (coarse + share * (change - coarse)).astype(np.float32)
 
