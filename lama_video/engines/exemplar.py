@@ -22,9 +22,10 @@ Patch distances are sums of squared differences measured on a PCA projection of 
 leading components of the known patches of the level, computed with a few filter passes), so the
 search runs on all patches at once in numpy. A fixed seed makes the output depend on the input only.
 
-Holes far apart are filled on separate crops. Large holes cap the work per level: one pass, then
-none (the coarse matches are carried up and voted with full-resolution pixels). Where the crop holds
-no whole known patch, OpenCV Telea fills the hole instead.
+Holes far apart are filled on separate crops (crops that overlap share one where that is no more
+work). Large holes cap the work per level: one pass, then none (the coarse matches are carried up
+and voted with full-resolution pixels). Where the crop holds no whole known patch, OpenCV Telea
+fills the hole instead.
 """
 
 from __future__ import annotations
