@@ -1316,9 +1316,6 @@ def _sample_map(
     return out
 
 
-_FOOTPRINT = np.ones((2, 2), np.uint8)
-
-
 def _groups(
     keys: NDArray[np.int64], ok: NDArray[np.bool_]
 ) -> Iterator[tuple[int, NDArray[np.intp]]]:
@@ -1335,12 +1332,16 @@ def _groups(
         yield int(keys[part[0]]), part
 
 
+_FOOTPRINT = np.ones((2, 2), np.uint8)
+
+
 def _mixed_cells(addr_map: NDArray[np.float32]) -> NDArray[np.bool_]:
     """(h + 1, w + 1): whether the 2x2 footprint of cells (y - 1..y, x - 1..x) of an (h, w) address
     map holds two sources (off-map cells count as source -1).
 
-    The footprints' least and greatest source by OpenCV's 2x2 erosion and dilation (exact, and
-    without holding the GIL, which the propagation pass's thread is short of).
+    The footprints' least and greatest source by OpenCV's 2x2 erosion and dilation: exact, one
+    call each instead of six NumPy passes over the map, and OpenCV releases the GIL while the
+    propagation pass (on the main thread) competes with the workers for it.
     """
     h, w = addr_map.shape[:2]
     src_map = np.full((h + 2, w + 2), -1.0, np.float32)

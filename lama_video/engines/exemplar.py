@@ -220,7 +220,7 @@ class ExemplarEngine:
         grown = cv2.dilate(
             hole.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (margin_base,) * 2)
         )
-        n_groups, _labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+        n_groups, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
         boxes = []
         for g in range(1, n_groups):
             gx, gy, gw, gh = (int(v) for v in stats[g, :4])
@@ -233,9 +233,10 @@ class ExemplarEngine:
                     min(w, gx + gw + margin),
                 )
             )
-        for (y0, y1, x0, x1), _groups in _merged_boxes(boxes):
+        for (y0, y1, x0, x1), groups in _merged_boxes(boxes):
             crop_hole = np.ascontiguousarray(hole[y0:y1, x0:x1])
-            mine = crop_hole & np.isin(_labels[y0:y1, x0:x1], [g + 1 for g in _groups])
+            # Box i holds the group labelled i + 1 (label 0 is the background).
+            mine = crop_hole & np.isin(labels[y0:y1, x0:x1], [g + 1 for g in groups])
             # A fixed seed for each crop: the fill depends on the pixels only, not on the batch.
             rng = np.random.default_rng(self.seed)
             filled = self._fill_crop(frame[y0:y1, x0:x1], crop_hole, rng)
