@@ -531,7 +531,9 @@ class TemporalEngine:
         if self.references or self.scene_plates:
             self._from_references(start, buf, holes, pix, filled, missing)
         # What the image engine is about to invent (the pin's pixels; no copies when it is off).
-        invented = [None if m is None else m.copy() for m in missing if self.pin_invented_edges]
+        invented = (
+            [None if m is None else m.copy() for m in missing] if self.pin_invented_edges else []
+        )
         self._hallucinate(start, frames, holes, pix, filled, missing, fwd, bwd, geo, thr)
         for t, inv in enumerate(invented):
             own_t = own_smooth[t]
@@ -1270,19 +1272,17 @@ def _sample_map(
     xs: NDArray[np.float32],
     ys: NDArray[np.float32],
     regions: list[NDArray[np.bool_] | None],
-    mixed: NDArray[np.bool_] | None = None,
+    mixed: NDArray[np.bool_],
 ) -> NDArray[np.float32]:
     """Bilinear lookup of an address map, nearest where the four neighbours' sources differ.
 
     A nearest lookup returns the neighbour cell's address shifted by the point's offset from that
     cell, so sub-pixel positions survive seams between sources. Points off the map get source -1.
-    ``mixed``: :func:`_mixed_cells` of ``addr_map`` when already known.
+    ``mixed``: :func:`_mixed_cells` of ``addr_map`` (kept with the map: each is looked up twice).
     """
     h, w = addr_map.shape[:2]
     out = fl.sample_points(addr_map, xs, ys, border_value=-1.0)
     # Only points whose bilinear footprint holds two sources can differ from their nearest cell.
-    if mixed is None:
-        mixed = _mixed_cells(addr_map)
     fx = np.clip(np.floor(xs).astype(np.int64) + 1, 0, w + 1)
     fy = np.clip(np.floor(ys).astype(np.int64) + 1, 0, h + 1)
     cand = np.nonzero(mixed[np.minimum(fy, h), np.minimum(fx, w)])[0]
@@ -1304,11 +1304,10 @@ def _sample_map(
         # that can drift into the source's hole. Addresses are only valid outside the source's
         # chained region (the hole grown by a cell), so drop those that drifted in.
         src = np.rint(fix[:, 0]).astype(np.int64)
-        for j in np.unique(src[src >= 0]):
+        for j, sel in _groups(src, src >= 0):
             reg = regions[j]
             if reg is None:
                 continue
-            sel = np.nonzero(src == j)[0]
             cx = np.clip(np.floor(fix[sel, 1] + 0.5).astype(np.int64), 0, reg.shape[1] - 1)
             cy = np.clip(np.floor(fix[sel, 2] + 0.5).astype(np.int64), 0, reg.shape[0] - 1)
             fix[sel[reg[cy, cx]], 0] = -1.0
