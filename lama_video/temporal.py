@@ -59,9 +59,12 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    (per-frame Telea beats propagation within 2 px of the edge on such pairs), and averaging it
    along that same failed flow only mixes in misplaced content.
 7. **Windows.** Results of overlapping windows are cross-faded linearly over the overlap, so nothing
-   pops at window borders. At most ``window_frames + 1`` input frames are held at any time;
-   for large frames fewer (:func:`window_for`: ``window_max_mb`` bounds a window's frames), and
-   each filled frame is held as a copy of the box around its hole (:class:`_Canvas`).
+   pops at window borders. The last window runs on to the clip's end when only a few frames
+   are left after it (:func:`window_tail`), instead of a short window of its own. At most
+   ``window_frames`` plus that tail plus one input frames are held at any time; for large
+   frames fewer (:func:`window_for`: ``window_max_mb`` bounds a window's frames, the tail
+   included), and each filled frame is held as a copy of the box around its hole
+   (:class:`_Canvas`).
 """
 
 from __future__ import annotations
@@ -271,20 +274,43 @@ def window_for(cfg: TemporalConfig, height: int, width: int) -> tuple[int, int]:
     return window, overlap
 
 
-def plan_windows(n_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
+def window_tail(cfg: TemporalConfig, height: int, width: int) -> int:
+    """Frames beyond a full window that the last window takes in itself, for frames of ``height``
+    x ``width``.
+
+    A clip a few frames longer than a window would otherwise end on a short window that repeats
+    the ``overlap`` frames before it to make a handful of new ones (a 70-frame clip at 480p:
+    windows of 60 and 20 frames, 80 frames of work for 70; the short one also sees little of the
+    clip). The last window instead runs on to the end when at most this many frames are left:
+    up to a quarter of a window (the engine reads that many frames ahead of every window to
+    know), fewer than a window's step (so only the last window can be the one that does), and
+    only as far as ``window_max_mb`` allows (none at 1080p by default, whose windows the budget
+    already cuts; 15 frames at 480p).
+    """
+    window, overlap = window_for(cfg, height, width)
+    tail = min(window // 4, window - overlap - 1)
+    if cfg.window_max_mb > 0:
+        fit = int(cfg.window_max_mb * 2**20 // max(1, height * width * 3))
+        tail = min(tail, fit - window)
+    return max(0, tail)
+
+
+def plan_windows(n_frames: int, window: int, overlap: int, tail: int = 0) -> list[tuple[int, int]]:
     """``[start, stop)`` of every window :meth:`TemporalEngine.process` makes for ``n_frames``.
 
-    Window k starts at ``k * (window - overlap)``; the first one that reaches the last frame is
-    the last (and may be shorter). Consecutive windows share ``overlap`` frames.
+    Window k starts at ``k * (window - overlap)``; the first one that reaches the last frame, or
+    comes within ``tail`` frames of it (:func:`window_tail`), is the last and runs to the end (it
+    may be shorter or longer than ``window``). Consecutive windows share ``overlap`` frames.
     """
     overlap = effective_overlap(window, overlap)
     step = window - overlap
     out: list[tuple[int, int]] = []
     start = 0
     while True:
-        out.append((start, min(start + window, n_frames)))
-        if start + window >= n_frames:
+        if start + window + tail >= n_frames:
+            out.append((start, n_frames))
             return out
+        out.append((start, start + window))
         start += step
 
 
@@ -360,32 +386,38 @@ class TemporalEngine:
         except StopIteration:
             return
         window, overlap = window_for(self.cfg, *first[1].shape)
+        tail = window_tail(self.cfg, *first[1].shape)
         source = itertools.chain([first], source)
         buf: list[Item] = []
         carry: list[_Canvas] = []  # previous window's results for buf's first frames
         start = 0  # stream position of buf[0]
         cache_f: dict[int, _FrameData] = {}
         cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
-        pending: Item | None = None
+        ahead: deque[Item] = deque()  # frames read beyond the window
         exhausted = False
         meter = _Progress(progress)
         while True:
-            if pending is not None:
-                buf.append(pending)
-                pending = None
-            while len(buf) < window and not exhausted:
+            while len(buf) < window and (ahead or not exhausted):
+                if ahead:
+                    buf.append(ahead.popleft())
+                    continue
                 try:
                     buf.append(next(source))
                 except StopIteration:
                     exhausted = True
             if not buf:
                 return
-            if not exhausted:  # look one frame ahead to know whether this window is the last
+            # Look up to tail + 1 frames ahead: whether this window is the last, and whether it
+            # takes in the rest of the clip (plan_windows).
+            while len(ahead) <= tail and not exhausted:
                 try:
-                    pending = next(source)
+                    ahead.append(next(source))
                 except StopIteration:
                     exhausted = True
-            final = exhausted and pending is None
+            if exhausted and len(ahead) <= tail:
+                buf.extend(ahead)
+                ahead.clear()
+            final = exhausted and not ahead
             for k in [k for k in cache_f if k < start]:
                 del cache_f[k]
             for k in [k for k in cache_p if k < start]:

@@ -37,7 +37,7 @@ from lama_video.engines.classical import ClassicalEngine
 from lama_video.errors import ConfigError
 from lama_video.masks import Box
 from lama_video.pipeline import remove_object
-from lama_video.temporal import plan_windows, window_for
+from lama_video.temporal import plan_windows, window_for, window_tail
 from lama_video.video import list_image_files, open_video, read_image
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
@@ -444,7 +444,8 @@ def test_plan_windows_is_the_temporal_engines_plan(monkeypatch):
             for _ in range(n)
         ]
         assert len(list(engine.process(frames))) == n
-        assert seen == plan_windows(n, window, overlap), (n, window, overlap)
+        tail = window_tail(cfg, 8, 8)
+        assert seen == plan_windows(n, window, overlap, tail), (n, window, overlap)
 
 
 def test_plan_parts_alignment():

@@ -11,6 +11,7 @@ import pytest
 
 import lama_video.flow_completion as fc
 from lama_video import flow as fl
+from lama_video import temporal
 from lama_video.config import TemporalConfig
 from lama_video.flow_completion import harmonic_fill, homography_fill
 from lama_video.temporal import TemporalEngine, _smooth_fill, _split_detail, _with_tracked_motion
@@ -676,12 +677,59 @@ def _held_ahead(eng: TemporalEngine, items: list) -> tuple[int, int]:
 
 
 def test_memory_is_bounded_by_the_window():
-    window, overlap = 6, 2
-    _, items = _panning_scene(n=25)
-    eng = TemporalEngine(TeleaStandIn(), _cfg(window_frames=window, overlap_frames=overlap))
+    window, overlap = 8, 2
+    frames, items = _panning_scene(n=25)
+    cfg = _cfg(window_frames=window, overlap_frames=overlap)
+    tail = temporal.window_tail(cfg, *frames[0].shape[:2])
+    assert tail == 2  # a quarter of the window
+    eng = TemporalEngine(TeleaStandIn(), cfg)
     yielded, peak = _held_ahead(eng, items)
     assert yielded == 25
-    assert peak <= window + overlap
+    assert peak == window + tail + 1  # the window, and the frames read to know what follows it
+
+
+def test_window_tail_and_plan():
+    from lama_video.temporal import plan_windows, window_tail
+
+    cfg = TemporalConfig()
+    assert window_tail(cfg, 480, 854) == 15  # 60-frame windows, a quarter of one
+    assert window_tail(cfg, 1080, 1920) == 0  # the byte budget already cuts the window to 21
+    assert window_tail(TemporalConfig(window_frames=10, overlap_frames=8), 480, 854) == 1
+    assert window_tail(TemporalConfig(window_max_mb=0), 3000, 4000) == 15
+    # A 70-frame clip at 480p is one window (not 60 + 20, which repeats 10 frames for 10 new).
+    assert plan_windows(70, 60, 10, 15) == [(0, 70)]
+    assert plan_windows(76, 60, 10, 15) == [(0, 60), (50, 76)]
+    assert plan_windows(200, 60, 10, 15) == [(0, 60), (50, 110), (100, 160), (150, 200)]
+    assert plan_windows(225, 60, 10, 15) == [(0, 60), (50, 110), (100, 160), (150, 225)]
+    assert plan_windows(226, 60, 10, 15)[-2:] == [(150, 210), (200, 226)]
+    assert plan_windows(45, 12, 4) == [(0, 12), (8, 20), (16, 28), (24, 36), (32, 44), (40, 45)]
+
+
+def test_last_window_takes_in_the_tail():
+    """A clip one window plus a tail long is filled as one window: each frame the same as a run
+    whose window holds the whole clip."""
+    frames, items = _panning_scene(n=10)
+    cfg = _cfg(window_frames=8, overlap_frames=2)
+    assert temporal.window_tail(cfg, *frames[0].shape[:2]) == 2
+    calls: list[int] = []
+    eng = TemporalEngine(TeleaStandIn(), cfg)
+    real = eng._window
+
+    def spy(buf, *args):
+        calls.append(len(buf))
+        return real(buf, *args)
+
+    eng._window = spy  # type: ignore[method-assign]
+    out = [o for _, _, o in eng.process(iter(items))]
+    assert calls == [10]
+    whole = TemporalEngine(TeleaStandIn(), _cfg(window_frames=10, overlap_frames=2))
+    for a, (_, _, b) in zip(out, whole.process(iter(items)), strict=True):
+        assert np.array_equal(a, b)
+    # One frame more is two windows: 8, and 5 that repeat the 2 shared ones.
+    _, longer = _panning_scene(n=11)
+    calls.clear()
+    assert len(list(eng.process(iter(longer)))) == 11
+    assert calls == [8, 5]
 
 
 @pytest.mark.parametrize("n", [1, 2, 5])

@@ -51,7 +51,7 @@ from lama_video.batching.jobs import EngineFactory, Job, JobResult, result_ids
 from lama_video.batching.worker import job_engine, remove_partials, run_job
 from lama_video.config import TemporalConfig
 from lama_video.errors import ConfigError, LamaVideoError, VideoOpenError
-from lama_video.temporal import effective_overlap, plan_windows, window_for
+from lama_video.temporal import effective_overlap, plan_windows, window_for, window_tail
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +93,15 @@ class Part:
     tail: int = 0
 
 
-def plan_parts(n_frames: int, temporal: TemporalConfig, frames_per_part: int) -> list[Part]:
+def plan_parts(
+    n_frames: int, temporal: TemporalConfig, frames_per_part: int, tail: int = 0
+) -> list[Part]:
     """Cut a video into parts of about ``frames_per_part`` frames whose join is exact.
 
     With the temporal engine, parts are whole windows of :func:`plan_windows`, start on a multiple
     of ``keyframe_interval``, and share ``overlap_frames`` with their neighbours; an overlap of more
-    than half a window gives one part. Without it (each frame alone) parts do not overlap.
+    than half a window gives one part. ``tail``: the engine's :func:`window_tail` for the frames'
+    size. Without it (each frame alone) parts do not overlap.
     """
     if n_frames <= frames_per_part:
         return [Part(0, 0, n_frames)]
@@ -110,7 +113,7 @@ def plan_parts(n_frames: int, temporal: TemporalConfig, frames_per_part: int) ->
     if 2 * overlap > window:
         return [Part(0, 0, n_frames)]
     step = window - overlap
-    windows = plan_windows(n_frames, window, overlap)
+    windows = plan_windows(n_frames, window, overlap, tail)
     # Windows per part: a multiple of m, so that every part starts on a keyframe-interval multiple.
     m = temporal.keyframe_interval // math.gcd(step, temporal.keyframe_interval)
     per = max(m, round(frames_per_part / step) // m * m)
@@ -357,13 +360,15 @@ def split_job(job: Job, split_frames: int) -> list[Part] | None:
     if n is None or n <= split_frames:
         return None
     t = cfg.temporal
+    tail = 0
     if t.enabled:  # the windows the engine will use for frames of this size
         window, overlap = window_for(t, info.height, info.width)
+        tail = window_tail(t, info.height, info.width)
         t = dataclasses.replace(t, window_frames=window, overlap_frames=overlap)
     if t.enabled and 2 * min(t.overlap_frames, t.window_frames - 1) > t.window_frames:
         log.info("%s: not split (temporal.overlap_frames > window_frames / 2)", job.name)
         return None
-    parts = plan_parts(n, t, split_frames)
+    parts = plan_parts(n, t, split_frames, tail)
     if len(parts) == 1:
         return None
     # Check the mask count now, as remove_object does before any work.
