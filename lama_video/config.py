@@ -112,7 +112,8 @@ class TemporalConfig:
 
     # False = each frame inpainted alone (the per-frame baseline)
     enabled: bool = _f(True)
-    # frames processed together (bounds memory)
+    # frames processed together (bounds memory; the last window may also take in the clip's last
+    # few frames, up to a quarter of a window within window_max_mb)
     window_frames: int = _f(60, lo=2, hi=2000)
     # frames shared by consecutive windows, cross-faded
     overlap_frames: int = _f(10, lo=0, hi=1000)

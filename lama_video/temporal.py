@@ -265,8 +265,8 @@ def window_for(cfg: TemporalConfig, height: int, width: int) -> tuple[int, int]:
     """
     window = cfg.window_frames
     overlap = effective_overlap(window, cfg.overlap_frames)
-    if cfg.window_max_mb > 0:
-        fit = int(cfg.window_max_mb * 2**20 // max(1, height * width * 3))
+    fit = _budget_frames(cfg, height, width)
+    if fit is not None:
         cut = max(min(window, _MIN_WINDOW), min(window, fit))
         if cut < window:
             overlap = min(cut - 1, max(1, round(overlap * cut / window))) if overlap else 0
@@ -289,10 +289,17 @@ def window_tail(cfg: TemporalConfig, height: int, width: int) -> int:
     """
     window, overlap = window_for(cfg, height, width)
     tail = min(window // 4, window - overlap - 1)
-    if cfg.window_max_mb > 0:
-        fit = int(cfg.window_max_mb * 2**20 // max(1, height * width * 3))
+    fit = _budget_frames(cfg, height, width)
+    if fit is not None:
         tail = min(tail, fit - window)
     return max(0, tail)
+
+
+def _budget_frames(cfg: TemporalConfig, height: int, width: int) -> int | None:
+    """RGB frames of ``height`` x ``width`` that ``window_max_mb`` holds (None: no budget)."""
+    if cfg.window_max_mb <= 0:
+        return None
+    return int(cfg.window_max_mb * 2**20 // max(1, height * width * 3))
 
 
 def plan_windows(n_frames: int, window: int, overlap: int, tail: int = 0) -> list[tuple[int, int]]:
