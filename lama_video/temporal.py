@@ -60,7 +60,10 @@ For every window of frames (``window_frames``, consecutive windows share ``overl
    along that same failed flow only mixes in misplaced content.
 7. **Windows.** Results of overlapping windows are cross-faded linearly over the overlap, so nothing
    pops at window borders. The last window runs on to the clip's end when only a few frames
-   are left after it (:func:`window_tail`), instead of a short window of its own. At most
+   are left after it (:func:`window_tail`), instead of a short window of its own. A window's
+   frames are handed out in order as each one's smoothing is done, so the encoder works on
+   them while the rest are smoothed (it used to wait for the whole window, and on the last
+   one it then worked alone). At most
    ``window_frames`` plus that tail plus one input frames are held at any time; for large
    frames fewer (:func:`window_for`: ``window_max_mb`` bounds a window's frames, the tail
    included), and each filled frame is held as a copy of the box around its hole
@@ -74,8 +77,8 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -430,19 +433,41 @@ class TemporalEngine:
             for k in [k for k in cache_p if k < start]:
                 del cache_p[k]
             n_out = len(buf) if final else len(buf) - overlap
-            results = self._window(buf, start, cache_f, cache_p, meter.window(n_out))
-            meter.stages_done()
+            # The window hands out its first n_out frames as their smoothing is done (the
+            # encoder works on them while the rest are smoothed), then returns its filled frames.
+            work = self._window(buf, start, cache_f, cache_p, meter.window(n_out), n_out)
+            results: list[_Canvas] | None = None
             n_carry = len(carry)
-            for j in range(n_out):
-                frame, hole = buf[j]
-                out = results[j].image()  # a new array where there is a hole
-                if j < n_carry and hole.any():
-                    a = (j + 1) / (n_carry + 1)  # this window's weight ramps up over the overlap
-                    hy, hx = np.nonzero(hole)
-                    mix = (1.0 - a) * carry[j].get(hy, hx).astype(np.float32) + a * out[hy, hx]
-                    out[hy, hx] = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
-                meter.yielded()  # the frame is done: counted as it is handed out
-                yield frame, hole, out
+            try:
+                for j in range(n_out):
+                    if results is None:
+                        try:
+                            j_out, out = next(work)
+                            assert j_out == j, (j_out, j)
+                        except StopIteration as done:
+                            results = done.value
+                    if results is not None:
+                        out = results[j].image()  # a new array where there is a hole
+                    if j == 0:
+                        meter.stages_done()
+                    frame, hole = buf[j]
+                    if j < n_carry and hole.any():
+                        a = (j + 1) / (n_carry + 1)  # this window's weight ramps up
+                        hy, hx = np.nonzero(hole)
+                        mix = (1.0 - a) * carry[j].get(hy, hx).astype(np.float32) + a * out[hy, hx]
+                        out[hy, hx] = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
+                    meter.yielded()  # the frame is done: counted as it is handed out
+                    yield frame, hole, out
+                if results is None:
+                    try:
+                        next(work)
+                    except StopIteration as done:
+                        results = done.value
+                    else:
+                        raise AssertionError("the window handed out more frames than asked")
+            finally:
+                work.close()  # on an early stop: its worker threads' queued work is cancelled
+            assert results is not None
             if final:
                 return
             carry = results[n_out:]
@@ -458,8 +483,14 @@ class TemporalEngine:
         cache_f: dict[int, _FrameData],
         cache_p: dict[int, tuple[NDArray[np.float32], NDArray[np.float32]]],
         stage: Callable[[str, float], None] | None = None,
-    ) -> list[_Canvas]:
+        n_early: int = 0,
+    ) -> Generator[tuple[int, NDArray[np.uint8]], None, list[_Canvas]]:
         """Fill every frame of a window; returns its filled frames.
+
+        A generator: the window's first ``n_early`` frames are handed out as ``(t, filled)``, in
+        order and each as soon as it is done (during smoothing), while the later ones are still
+        worked on; it may hand out fewer (a window with nothing to fill hands out none), and
+        the frames it returns stand for those (for frames handed out, they are not smoothed).
 
         ``stage(name, fraction)`` is told, on this thread, what share of each stage of
         ``_STAGE_SHARES`` has just been done (for progress; it may raise to stop the work).
@@ -586,10 +617,17 @@ class TemporalEngine:
                     self.stage_hook("hallucinated", buf[t][0].index, filled[t].image(), holes[t])
         if cfg.smoothing_strength > 0 and cfg.smoothing_radius > 0:
             with self._filled_flows(filled, data, fwd, bwd, geo):
-                self._smooth(filled, pix, fwd, bwd, geo, thr, hold, detail)
+                smoothed = self._smooth(filled, pix, fwd, bwd, geo, thr, hold, detail, n_early)
+                for t, image in smoothed:
+                    if self.stage_hook is not None and has[t]:
+                        self.stage_hook("smoothed", buf[t][0].index, image, holes[t])
+                    yield t, image
+            first_late = n_early
+        else:
+            first_late = 0
         tick("smooth", 1.0)
         if self.stage_hook is not None:
-            for t in range(n):
+            for t in range(first_late, n):
                 if has[t]:
                     self.stage_hook("smoothed", buf[t][0].index, filled[t].image(), holes[t])
         return filled
@@ -1004,14 +1042,17 @@ class TemporalEngine:
         thr: float,
         hold: list[NDArray[np.float32] | None],
         detail: list[NDArray[np.float32] | None],
-    ) -> None:
+        n_early: int = 0,
+    ) -> Iterator[tuple[int, NDArray[np.uint8]]]:
         """Blend each hole with its flow-aligned neighbours (weights from flow consistency).
 
         The coarse part of the change is applied in full, its fine detail only by
         ``smoothing_detail`` (:func:`_split_detail`), or per pixel by ``detail[t]`` where given
         (:func:`_detail_share`); the change is scaled per pixel by ``hold[t]`` where given
         (:func:`_edge_hold`). Every frame is smoothed from its neighbours' fills before
-        smoothing; the results are written into ``filled`` once all are computed.
+        smoothing. The first ``n_early`` frames are handed out as ``(t, smoothed frame)``, in
+        order, each as soon as its smoothing is done (their fills are left as they are); the
+        others' results are written into ``filled`` once all are computed.
         """
         n = len(filled)
         radius = self.cfg.smoothing_radius
@@ -1061,8 +1102,25 @@ class TemporalEngine:
 
         # Each frame reads its neighbours' fills and writes nothing until all are done, so the
         # frames run on the engine's worker threads (same result in any order).
-        results = _map_threads(one, [t for t in range(n) if pix[t] is not None])
-        for t, ys, xs, values in results:
+        done = _imap_threads(one, [t for t in range(n) if pix[t] is not None])
+        late = []
+        try:
+            for t in range(n):
+                if pix[t] is None:  # nothing to smooth: the frame as it is
+                    if t < n_early:
+                        yield t, filled[t].image()
+                    continue
+                t_done, ys, xs, values = next(done)
+                assert t_done == t
+                if t < n_early:
+                    image = filled[t].image()  # a new array (the frame has a hole)
+                    image[ys, xs] = values
+                    yield t, image
+                else:
+                    late.append((t, ys, xs, values))
+        finally:
+            done.close()
+        for t, ys, xs, values in late:
             filled[t].put(ys, xs, values)
 
 
@@ -1124,6 +1182,24 @@ def _map_threads(fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         raise
 
 
+def _imap_threads(fn: Callable[[_T], _R], items: list[_T]) -> Generator[_R, None, None]:
+    """``fn(x) for x in items`` on the engine's worker threads (:func:`_pool`), in order, each
+    result as soon as it and those before it are done. Closed early (or on an exception, Ctrl-C
+    included), it cancels what has not started and waits for what has."""
+    if len(items) < 2 or _FLOW_THREADS < 2:
+        yield from (fn(x) for x in items)
+        return
+    pool = _pool()
+    futures = [pool.submit(fn, x) for x in items]
+    try:
+        for f in futures:
+            yield f.result()
+    finally:
+        for f in futures:
+            f.cancel()
+        wait(futures)
+
+
 class _Progress:
     """Whole frames' worth of work done, for :meth:`TemporalEngine.process`'s ``progress``.
 
@@ -1141,20 +1217,25 @@ class _Progress:
         self._base = 0  # frames yielded before the current window
         self._n_out = 0  # frames the current window yields
         self._yielded = 0  # of those, yielded so far
+        self._stages_over = False  # the window's stages are counted in full (stages_done)
 
     def window(self, n_out: int) -> Callable[[str, float], None]:
         """Start a window that will yield ``n_out`` frames; returns its stages' callback."""
         self._base += self._yielded
         self._credit = float(self._base)
         self._n_out, self._yielded = n_out, 0
+        self._stages_over = False
         return self._stage
 
     def _stage(self, name: str, fraction: float) -> None:
-        self._add(self._n_out * _STAGE_SHARES[name] * fraction)
+        if not self._stages_over:
+            self._add(self._n_out * _STAGE_SHARES[name] * fraction)
 
     def stages_done(self) -> None:
-        """The window's work is done (stages it skipped count as done)."""
+        """The window's work is done, or as good as done: its first frame is out (stages it
+        skipped, or that go on while its frames are handed out, count as done)."""
         self._credit = max(self._credit, self._base + self._n_out * _WORK_SHARE)
+        self._stages_over = True
         self._add(0.0)
 
     def yielded(self) -> None:

@@ -547,6 +547,46 @@ def test_progress_moves_while_a_window_is_worked_on_and_ends_at_the_frames_yield
         assert running <= (8 if y < 8 else 20), log
 
 
+def test_frames_are_handed_out_as_their_smoothing_is_done():
+    # A window's first frames go to the encoder while the later ones are still smoothed (the
+    # last window used to hand out nothing until all were: the encoder then worked alone), and
+    # they are the same frames, bit for bit, as when the window is filled first.
+    _, items = _panning_scene(n=12)
+    events: list[tuple[str, int]] = []
+    eng = TemporalEngine(TeleaStandIn(), _cfg(window_frames=8, overlap_frames=2))
+    eng.stage_hook = lambda stage, index, img, hole: (
+        events.append((stage, index)) if stage == "smoothed" else None
+    )
+    out = []
+    for frame, _, rgb in eng.process(iter(items)):
+        events.append(("out", frame.index))
+        out.append(rgb)
+    smoothed = [i for s, i in events if s == "smoothed"]
+    assert sorted(smoothed) == sorted([*range(8), *range(6, 12)])  # each window's frames once
+    first_out = events.index(("out", 0))
+    assert first_out < events.index(("smoothed", 7)), events  # out before the window is done
+    # The second window's first frames (the overlap) wait for nothing but their own smoothing.
+    assert events.index(("out", 6)) < events.index(("smoothed", 11)), events
+    # The same frames as a window filled in full before anything is handed out.
+    eng2 = TemporalEngine(TeleaStandIn(), _cfg(window_frames=8, overlap_frames=2))
+    whole = []
+    for start, stop in [(0, 8), (6, 12)]:
+        work = eng2._window(items[start:stop], start, {}, {}, None, 0)
+        with pytest.raises(StopIteration) as done:
+            next(work)
+        whole.append(done.value.value)
+    for j in range(6):
+        assert np.array_equal(out[j], whole[0][j].image())
+    for j in range(6, 12):  # the overlap's cross-fade, as the engine does it
+        a = whole[1][j - 6].image()
+        if j < 8:
+            hole = items[j][1]
+            w = (j - 6 + 1) / 3
+            mix = (1 - w) * whole[0][j].image()[hole].astype(np.float32) + w * a[hole]
+            a[hole] = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
+        assert np.array_equal(out[j], a), j
+
+
 def test_progress_callback_can_stop_a_window_midway():
     # The UI cancels a job by raising from its progress callback (and Ctrl-C lands anywhere):
     # raised while the first window is worked on, it stops the engine before any frame is out.
