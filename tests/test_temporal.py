@@ -1130,3 +1130,76 @@ def test_mixed_cells_and_source_groups_match_their_plain_numpy_forms() -> None:
     for k, idx in groups:
         assert np.array_equal(idx, np.nonzero(ok & (keys == k))[0])
     assert list(_groups(keys, np.zeros(500, bool))) == []
+
+
+# ------------------------------------------------------------- stale inventions
+
+
+def test_stale_shift_moves_an_invention_to_the_frame_around_it_beyond_a_seams_few_levels():
+    from lama_video.temporal import _Canvas, _known_ring, _stale_shift
+
+    h, w = 60, 80
+    hole = np.zeros((h, w), bool)
+    hole[20:40, 25:55] = True
+    hy, hx = np.nonzero(hole)
+    ry, rx = _known_ring(hy, hx, h, w)
+    ring = np.zeros_like(hole)
+    ring[ry, rx] = True
+    assert np.array_equal(ring, fl.dilate(hole, 2) & ~hole)  # 2 px round the hole, outside it
+    edge = np.zeros_like(hole)
+    edge[0:10, 0:10] = True  # at the frame's corner: the ring stays inside the frame
+    ey, ex = _known_ring(*np.nonzero(edge), h, w)
+    corner = np.zeros_like(hole)
+    corner[ey, ex] = True
+    assert np.array_equal(corner, fl.dilate(edge, 2) & ~edge)
+    ys, xs = np.concatenate([hy, ry]), np.concatenate([hx, rx])
+    ok = np.ones(ys.size, bool)
+    levels = temporal._STALE_LEVELS
+    for offset, moved in ((40.0, 40.0 - levels), (levels - 2.0, 0.0)):
+        frame = np.full((h, w, 3), 100, np.uint8)  # the frame around the invention
+        pulled = np.full((ys.size, 3), 100.0 + offset, np.float32)  # the keyframe's, brighter
+        shift = _stale_shift(_Canvas(frame, hole), ys, xs, pulled, ok, hy.size)
+        assert shift.shape == (hy.size, 3)
+        # A uniform offset is spread as itself; all but _STALE_LEVELS of it is taken back.
+        np.testing.assert_allclose(shift, -moved, atol=0.05)
+    # A ring the pull did not reach says nothing.
+    none = _stale_shift(
+        _Canvas(frame, hole), ys, xs, pulled, ok & (np.arange(ys.size) < hy.size), hy.size
+    )
+    assert not none.any()
+
+
+def test_an_invention_pulled_from_a_keyframe_follows_the_light_of_the_frame(monkeypatch):
+    # A still scene whose light goes up 60 levels at frame 2 and back at frame 9, a hole no
+    # frame sees under: frames between keyframes 0, 5 and 10 carried the keyframes' inventions
+    # as they were made (a blend of a dark and a bright one), a patch off the frame's light; the
+    # stale shift brings them to each frame's light, but for the seam's few levels.
+    h, w, n = 72, 96, 11
+    base = _texture(h, w, blur=6.0).astype(np.float32) * 0.4 + 40
+    hole = np.zeros((h, w), bool)
+    hole[24:48, 30:66] = True
+    gts, items = [], []
+    for t in range(n):
+        gt = np.clip(base + (60 if 2 <= t <= 8 else 0), 0, 255).astype(np.uint8)
+        rgb = gt.copy()
+        rgb[hole] = (255, 0, 255)
+        gts.append(gt)
+        items.append((Frame(t, None, Fraction(1, 25), rgb), hole))
+    deep = np.zeros((h, w), bool)
+    deep[31:41, 37:59] = True  # 7 px from the hole's edge: past the pinned edges
+
+    def error(levels: float) -> list[float]:
+        monkeypatch.setattr(temporal, "_STALE_LEVELS", levels)
+        eng = TemporalEngine(TeleaStandIn(), _cfg(keyframe_interval=5, smoothing_strength=0.0))
+        outs = [o for _, _, o in eng.process(iter(items))]
+        return [
+            float(np.abs(outs[t][deep].astype(np.float32) - gts[t][deep]).mean())
+            for t in (2, 3, 7, 8)
+        ]
+
+    levels = temporal._STALE_LEVELS
+    before, after = error(float("inf")), error(levels)
+    assert min(before) > 24.0, before  # the light's 24-36 levels and Telea's own error
+    # Each frame is brought to within the allowance of its light: the rest is Telea's error.
+    assert all(b - a > 9.0 for a, b in zip(after, before, strict=True)), (before, after)
+    assert max(after) - min(after) < 0.5, after
