@@ -1730,9 +1730,7 @@ def _stale_shift(
     if on.size < 8 or n_inv == 0:
         return np.zeros((n_inv, 3), np.float32)
     err = canvas.get(ys[on], xs[on]).astype(np.float32) - pulled[on]
-    cells = _Cells(ys, xs, _SEAM_CELL_PX)
-    grid_vals, empty = cells.mean(ys[on], xs[on], err)
-    shift = cells.sample(harmonic_fill(grid_vals, empty), ys[:n_inv], xs[:n_inv])
+    shift = _membrane(ys, xs, on, err, np.arange(n_inv))
     size = np.sqrt((shift * shift).mean(axis=1, keepdims=True))
     return shift * (np.maximum(size - _STALE_LEVELS, 0.0) / np.maximum(size, 1e-6))
 
@@ -1751,13 +1749,26 @@ def _seam_correct(
     if not known.any() or not ok[:nh].any():
         return col
     err = frame[ys[known], xs[known]].astype(np.float32) - col[known]
-    cells = _Cells(ys, xs, _SEAM_CELL_PX)
-    grid_vals, empty = cells.mean(ys[known], xs[known], err)
-    memb = harmonic_fill(grid_vals, empty)
     out = col.copy()
     hole_ok = np.nonzero(ok[:nh])[0]
-    out[hole_ok] += cells.sample(memb, ys[hole_ok], xs[hole_ok])
+    out[hole_ok] += _membrane(ys, xs, known, err, hole_ok)
     return out
+
+
+def _membrane(
+    ys: NDArray[np.intp],
+    xs: NDArray[np.intp],
+    known: NDArray[np.bool_] | NDArray[np.intp],
+    err: NDArray[np.float32],
+    at: NDArray[np.intp],
+) -> NDArray[np.float32]:
+    """A smooth field through the ring differences ``err`` (one per pixel ``known`` of the
+    pixel list ``(ys, xs)``), read at the pixels ``at`` of that list: the differences averaged on
+    ``_SEAM_CELL_PX`` cells over the list's box, harmonically interpolated over the empty cells
+    (a membrane, as in Poisson blending) and read bilinearly."""
+    cells = _Cells(ys, xs, _SEAM_CELL_PX)
+    grid_vals, empty = cells.mean(ys[known], xs[known], err)
+    return cells.sample(harmonic_fill(grid_vals, empty), ys[at], xs[at])
 
 
 def _ring_mismatch(
