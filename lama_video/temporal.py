@@ -449,18 +449,11 @@ class TemporalEngine:
             # The window hands out its first n_out frames as their smoothing is done (the
             # encoder works on them while the rest are smoothed), then returns its filled frames.
             work = self._window(buf, start, cache_f, cache_p, meter.window(n_out), n_out)
-            results: list[_Canvas] | None = None
             n_carry = len(carry)
             try:
                 for j in range(n_out):
-                    if results is None:
-                        try:
-                            j_out, out = next(work)
-                            assert j_out == j, (j_out, j)
-                        except StopIteration as done:
-                            results = done.value
-                    if results is not None:
-                        out = results[j].image()  # a new array where there is a hole
+                    j_out, out = next(work)
+                    assert j_out == j, (j_out, j)
                     if j == 0:
                         meter.stages_done()
                     frame, hole = buf[j]
@@ -471,16 +464,9 @@ class TemporalEngine:
                         out[hy, hx] = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
                     meter.yielded()  # the frame is done: counted as it is handed out
                     yield frame, hole, out
-                if results is None:
-                    try:
-                        next(work)
-                    except StopIteration as done:
-                        results = done.value
-                    else:
-                        raise AssertionError("the window handed out more frames than asked")
+                results = _returned(work)
             finally:
                 work.close()  # on an early stop: its worker threads' queued work is cancelled
-            assert results is not None
             if final:
                 return
             carry = results[n_out:]
@@ -502,8 +488,7 @@ class TemporalEngine:
 
         A generator: the window's first ``n_early`` frames are handed out as ``(t, filled)``, in
         order and each as soon as it is done (during smoothing), while the later ones are still
-        worked on; it may hand out fewer (a window with nothing to fill hands out none), and
-        the frames it returns stand for those (for frames handed out, they are not smoothed).
+        worked on; the filled frames it returns are not smoothed for those it handed out.
 
         ``stage(name, fraction)`` is told, on this thread, what share of each stage of
         ``_STAGE_SHARES`` has just been done (for progress; it may raise to stop the work).
@@ -525,7 +510,10 @@ class TemporalEngine:
                 frames[t], holes[t] = plate, np.zeros_like(holes[t])
         has = [bool(h.any()) for h in holes]
         if not any(has):
-            return [_Canvas(f, None) for f in frames]
+            canvases = [_Canvas(f, None) for f in frames]
+            for t in range(n_early):
+                yield t, canvases[t].image()
+            return canvases
         cfg = self.cfg
         full_h, full_w = holes[0].shape
         s = fl.working_scale(full_h, full_w, cfg.flow_max_side_px)
@@ -552,11 +540,11 @@ class TemporalEngine:
         pix: list[tuple[NDArray[np.intp], NDArray[np.intp], int] | None] = [None] * n
         for t in range(n):
             if has[t]:
-                y0, y1, x0, x1 = _bbox(holes[t], _SEAM_RING_PX)
-                crop = holes[t][y0:y1, x0:x1]
-                hy, hx = np.nonzero(crop)
-                ry, rx = np.nonzero(fl.dilate(crop, _SEAM_RING_PX) & ~crop)
-                pix[t] = (np.concatenate([hy, ry]) + y0, np.concatenate([hx, rx]) + x0, hy.size)
+                y0, y1, x0, x1 = _bbox(holes[t], 0)
+                hy, hx = np.nonzero(holes[t][y0:y1, x0:x1])
+                hy, hx = hy + y0, hx + x0
+                ry, rx = _ring_around(hy, hx, full_h, full_w)
+                pix[t] = (np.concatenate([hy, ry]), np.concatenate([hx, rx]), hy.size)
 
         n_holes = sum(has)
         pred_past = dict(
@@ -635,14 +623,16 @@ class TemporalEngine:
                     if self.stage_hook is not None and has[t]:
                         self.stage_hook("smoothed", buf[t][0].index, image, holes[t])
                     yield t, image
-            first_late = n_early
+            handed_out = n_early
         else:
-            first_late = 0
+            handed_out = 0
         tick("smooth", 1.0)
         if self.stage_hook is not None:
-            for t in range(first_late, n):
+            for t in range(handed_out, n):
                 if has[t]:
                     self.stage_hook("smoothed", buf[t][0].index, filled[t].image(), holes[t])
+        for t in range(handed_out, n_early):  # not smoothed: the fills as they are
+            yield t, filled[t].image()
         return filled
 
     def _emit_stage(
@@ -940,8 +930,9 @@ class TemporalEngine:
             idx = np.nonzero(missing_t)[0]
             # The invented pixels, then a thin ring around them of pixels this frame knows
             # (outside the hole, or copied from other frames), pulled alike for the seam below.
-            ry, rx = _known_ring(ys[:nh][missing_t], xs[:nh][missing_t], geo.full_h, geo.full_w)
-            qy, qx = np.concatenate([ys[idx], ry]), np.concatenate([xs[idx], rx])
+            iy, ix = ys[idx], xs[idx]
+            ry, rx = _ring_around(iy, ix, geo.full_h, geo.full_w)
+            qy, qx = np.concatenate([iy, ry]), np.concatenate([ix, rx])
             px, py = geo.to_small(qx.astype(np.float32), qy.astype(np.float32))
             acc = np.zeros((qy.size, 3), np.float32)
             wsum = np.zeros(qy.size, np.float32)
@@ -956,7 +947,7 @@ class TemporalEngine:
             col = (acc / np.maximum(wsum, 1e-12)[:, None]).astype(np.float32)
             col[: idx.size] += _stale_shift(filled[t], qy, qx, col, wsum > 0, idx.size)
             got = wsum[: idx.size] > 0
-            filled[t].put(ys[idx[got]], xs[idx[got]], _to_u8(col[: idx.size][got]))
+            filled[t].put(iy[got], ix[got], _to_u8(col[: idx.size][got]))
             left = np.zeros_like(missing[t])
             left[idx[~got]] = True
             missing[t] = left
@@ -1188,17 +1179,17 @@ def _pool() -> ThreadPoolExecutor:
 def _map_threads(fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
     """``[fn(x) for x in items]`` on the engine's worker threads (:func:`_pool`). An exception
     (Ctrl-C included) cancels what has not started, so an interrupted run does not wait for the
-    rest of the window's work."""
-    if len(items) < 2 or _FLOW_THREADS < 2:
-        return [fn(x) for x in items]
-    pool = _pool()
-    futures = [pool.submit(fn, x) for x in items]
+    rest of the window's work (:func:`_imap_threads`)."""
+    return list(_imap_threads(fn, items))
+
+
+def _returned(gen: Generator[object, None, _R]) -> _R:
+    """The value a generator returns, once it has nothing more to hand out."""
     try:
-        return [f.result() for f in futures]
-    except BaseException:
-        for f in futures:
-            f.cancel()
-        raise
+        next(gen)
+    except StopIteration as done:
+        return cast(_R, done.value)
+    raise AssertionError("the generator handed out more than asked")
 
 
 def _imap_threads(fn: Callable[[_T], _R], items: list[_T]) -> Generator[_R, None, None]:
@@ -1694,11 +1685,11 @@ def _blend(a: _Pred, b: _Pred) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     return col.astype(np.float32), ok
 
 
-def _known_ring(
+def _ring_around(
     ys: NDArray[np.intp], xs: NDArray[np.intp], height: int, width: int
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """The pixels of a ``height`` x ``width`` frame within ``_SEAM_RING_PX`` of the pixels
-    ``(ys, xs)`` (a frame's invented ones, not empty) and not among them."""
+    ``(ys, xs)`` (a hole's, or its invented ones; not empty) and not among them, row by row."""
     r = _SEAM_RING_PX
     y0, x0 = max(0, int(ys.min()) - r), max(0, int(xs.min()) - r)
     y1, x1 = min(height, int(ys.max()) + r + 1), min(width, int(xs.max()) + r + 1)

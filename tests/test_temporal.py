@@ -1136,19 +1136,19 @@ def test_mixed_cells_and_source_groups_match_their_plain_numpy_forms() -> None:
 
 
 def test_stale_shift_moves_an_invention_to_the_frame_around_it_beyond_a_seams_few_levels():
-    from lama_video.temporal import _Canvas, _known_ring, _stale_shift
+    from lama_video.temporal import _Canvas, _ring_around, _stale_shift
 
     h, w = 60, 80
     hole = np.zeros((h, w), bool)
     hole[20:40, 25:55] = True
     hy, hx = np.nonzero(hole)
-    ry, rx = _known_ring(hy, hx, h, w)
+    ry, rx = _ring_around(hy, hx, h, w)
     ring = np.zeros_like(hole)
     ring[ry, rx] = True
     assert np.array_equal(ring, fl.dilate(hole, 2) & ~hole)  # 2 px round the hole, outside it
     edge = np.zeros_like(hole)
     edge[0:10, 0:10] = True  # at the frame's corner: the ring stays inside the frame
-    ey, ex = _known_ring(*np.nonzero(edge), h, w)
+    ey, ex = _ring_around(*np.nonzero(edge), h, w)
     corner = np.zeros_like(hole)
     corner[ey, ex] = True
     assert np.array_equal(corner, fl.dilate(edge, 2) & ~edge)
