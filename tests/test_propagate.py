@@ -254,14 +254,15 @@ def test_growth_onto_background_the_plate_saw_is_refused(monkeypatch):
     """The colour re-fit takes in a patch of ground beside a still object (its colours the
     object's, as a marked shadow's ground is) while the camera pans: the patch the plate saw in
     the keyframe, still showing that ground and moving with it, is refused; a patch next to the
-    object, never seen clear of the mask, is kept; with the plate unused both are kept."""
+    object, never seen clear of the mask, is kept; where the flow does not follow the background
+    (a part moving on its own), or with the plate unused, both are kept."""
     bg = _texture(H, W + 8, 6, seed=1, tint=(0.6, 0.9, 0.7))
     bg[30:60, 20:50] = _texture(SIDE, SIDE, 5, seed=2, tint=(1.0, 0.45, 0.35))
-    first, second = bg[:, 4 : 4 + W], bg[:, 3 : 3 + W]  # the camera pans 1 px right
+    first, second = bg[:, 4 : 4 + W], bg[:, 3 : 3 + W]  # the scene moves 1 px right (a pan)
     key = np.zeros((H, W), bool)
     key[30:60, 16:46] = True  # the object, still in the scene: 1 px right in the second frame
     seen = np.zeros((H, W), bool)
-    seen[36:50, 56:66] = True  # 10 px clear of the object in the keyframe
+    seen[36:50, 56:66] = True  # 9 px clear of the object in the keyframe
     unseen = np.zeros((H, W), bool)
     unseen[40:50, 47:50] = True  # within the plate's reach of the keyframe's mask
     monkeypatch.setattr(propagate_module, "colour_refine", lambda rgb, m, **_: m | seen | unseen)
@@ -280,6 +281,9 @@ def test_growth_onto_background_the_plate_saw_is_refused(monkeypatch):
     kept = state()
     assert kept[unseen].all() and kept[31:59, 18:46].all()
     assert kept[seen].mean() < 0.05
+    with monkeypatch.context() as m:
+        m.setattr(propagate_module, "_near_background", lambda hom, flow, ys, xs: ys < 0)
+        assert state()[seen].all()
     monkeypatch.setattr(_Plate, "shows", lambda self, colours, query: np.zeros_like(query))
     assert state()[seen].all()
 
