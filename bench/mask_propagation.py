@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from typer.testing import CliRunner
 
@@ -111,6 +112,28 @@ def score(
     )
 
 
+def area_parts(
+    pred: list[np.ndarray], truth: list[np.ndarray], keys: list[int], cfg: RunConfig
+) -> tuple[float, float]:
+    """(floor, far): over the frames :func:`score` counts, the mean area of the true masks grown
+    by the two margins (``propagation.safety_px``, then ``masks.dilate_px``: what a perfect
+    track would write), and the mean area of the predicted hole lying more than
+    ``_FAR_PX`` px from the true mask (leaks, not margins), both as shares of the true area."""
+    floor, far = [], []
+    for t, g in enumerate(truth):
+        if t in keys or not g.any():
+            continue
+        grown = dilate(dilate(g, cfg.propagation.safety_px), cfg.masks.dilate_px)
+        floor.append(grown.sum() / g.sum())
+        dist = cv2.distanceTransform((~g).view(np.uint8), cv2.DIST_L2, 5)
+        far.append((pred[t] & (dist > _FAR_PX)).sum() / g.sum())
+    return float(np.mean(floor)), float(np.mean(far))
+
+
+#: Hole pixels farther than this (px) from the true mask count as leaks in :func:`area_parts`.
+_FAR_PX = 32
+
+
 def worst_outside(cov: list[float], keys: set[int]) -> float:
     """The lowest coverage over the frames not in ``keys``."""
     return min(c for t, c in enumerate(cov) if t not in keys)
@@ -141,6 +164,7 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     rows = []
+    parts: list[tuple[float, float]] = []
     speed: dict[str, list[float]] = {}
     hint_better = hint_runs = 0
     below_one = []
@@ -190,6 +214,7 @@ def main() -> int:
         fps = n / sec
         speed.setdefault(f"{w}x{h}", []).append(fps)
         rows.append((base, one_s, many_s))
+        parts.append(area_parts(one, truth, [0], cfg))
 
         def fmt(s: tuple[float, float, float]) -> str:
             return f"{100 * s[0]:5.1f}% ({100 * s[1]:5.1f}) / {s[2]:4.2f}"
@@ -212,6 +237,14 @@ def main() -> int:
         + " | ".join(
             f"{100 * table[i, m, 0]:5.1f}% {names[i][:13]:>13s}" for m, i in enumerate(worst)
         )
+    )
+    floor, far = np.mean(parts, axis=0)
+    print(
+        f"1 kf area {avg[1][2]:.2f} = {floor:.2f} for the margins (the true masks grown by "
+        f"safety_px + dilate_px) + {avg[1][2] - floor:.2f} beyond them, of which {far:.2f} more "
+        f"than {_FAR_PX} px from the object (most: "
+        + ", ".join(f"{names[i]} {parts[i][1]:.2f}" for i in np.argsort([-p[1] for p in parts])[:3])
+        + ")"
     )
     if hint_runs:
         print(
