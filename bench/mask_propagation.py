@@ -17,7 +17,10 @@ keyframes:
 
 * coverage: share of the true object's pixels inside the written mask (a missed pixel leaves a
   ghost), mean over frames, and its minimum over frames;
-* area ratio: written mask area / true area (how much more than the object is removed).
+* area ratio: written mask area / true area (how much more than the object is removed); for the
+  one-keyframe run also split into the margins' share (the true masks grown by ``safety_px`` and
+  ``dilate_px``: what a perfect track would write), what lies beyond them, and the leaks more
+  than 32 px from the object.
 
 Beside it, in the same run, the baseline: plain frame-to-frame warping of the frame-0 mask with DIS
 flow (``flow.FlowEstimator`` with the same preset and size, backward flow t -> t-1, bilinear, > 0.5)
