@@ -321,6 +321,12 @@ _PLATE_MEMORY = 8.0
 _PLATE_CORE_PX = 2
 
 
+def _reliable(flow: NDArray[np.float32], fb_err: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """Where ``flow`` passes the forward-backward check: ``fb_err`` under 1 px plus a tenth of
+    the flow's length (a fast motion is measured less exactly)."""
+    return fb_err < 1.0 + 0.1 * vector_length(flow)
+
+
 def object_flow(
     mask: NDArray[np.bool_],
     flow: NDArray[np.float32],
@@ -357,8 +363,7 @@ def object_flow(
     y0, y1, x0, x1 = box
     m = mask[y0:y1, x0:x1]
     f = flow[y0:y1, x0:x1]
-    speed = vector_length(f)
-    reliable = _erode(m, 2) & (fb_err[y0:y1, x0:x1] < 1.0 + 0.1 * speed)
+    reliable = _erode(m, 2) & _reliable(f, fb_err[y0:y1, x0:x1])
     if reliable.sum() < 10:
         reliable = m
     median = np.median(f[reliable], axis=0).astype(np.float32)
@@ -435,8 +440,7 @@ def moving_with_background(
         (H, W) bool, True on the mask's background-moving pixels.
     """
     out = np.zeros_like(mask)
-    speed = vector_length(flow)
-    reliable = fb_err < 1.0 + 0.1 * speed
+    reliable = _reliable(flow, fb_err)
     sel_obj = _erode(mask, 2) & reliable
     if sel_obj.sum() < 10:
         return out
@@ -943,9 +947,7 @@ class MaskTracker:
         inside = state[fbox]
         share[inside] = colour_share(self._obj_colours, near[outside], near[inside])
         # The background's motion around the object (for the test below and the plate).
-        bg_hom = _background_homography(
-            outside, ff[fbox], err[fbox] < 1.0 + 0.1 * vector_length(ff[fbox])
-        )
+        bg_hom = _background_homography(outside, ff[fbox], _reliable(ff[fbox], err[fbox]))
         # Mask pixels moving with the background and of its colours (dropped; and the sign of
         # something passing in front, see the coasting below).
         stray = moving_with_background(
@@ -1026,7 +1028,7 @@ class MaskTracker:
             # moves.
             back, back_err = fb[fbox], fb_error(fb[fbox], ff[fbox])
             around = ~_dilate(refined[fbox], band)
-            back_reliable = back_err < 1.0 + 0.1 * vector_length(back)
+            back_reliable = _reliable(back, back_err)
             back_hom = _background_homography(around, back, back_reliable)
             with_bg = moving_with_background(
                 refined[fbox], around, back, back_err, background=back_hom
