@@ -103,6 +103,16 @@ def overlay_shapes(kind: str, n: int, h: int, w: int, frac: float, pos) -> list[
     return [text_shape(h, w, f"00:00:{t // 25:02d}:{t % 25:02d}", frac, pos) for t in range(n)]
 
 
+def overlay_case(i: int, case: str, n: int, h: int, w: int) -> tuple[str, float, list, tuple]:
+    """The ``case`` ("semi" or "opaque") overlay of the ``i``-th sequence in the cycle: its kind,
+    opacity, per-frame coverage maps and colour."""
+    j = i if case == "semi" else i + 1
+    kind = KINDS[j % 3]
+    opacity = OPACITIES[i % 3] if case == "semi" else 1.0
+    shapes = overlay_shapes(kind, n, h, w, SIZES[(i + j) % 3], CORNERS[j % 4])
+    return kind, opacity, shapes, COLOURS[(i + (case == "opaque")) % 4]
+
+
 def burn(frames, shapes, opacity: float, colour) -> list[np.ndarray]:
     col = np.array(colour, np.float32)
     out = []
@@ -200,11 +210,9 @@ def main() -> None:
             "clean_found": len(clean.regions),
             "detect_s_per_100": det_s * 100 / len(gt),
         }
-        for case, opacity in (("semi", OPACITIES[i % 3]), ("opaque", 1.0)):
-            j = i if case == "semi" else i + 1
-            kind = KINDS[j % 3]
-            shapes = overlay_shapes(kind, len(gt), h, w, SIZES[(i + j) % 3], CORNERS[j % 4])
-            burnt = burn(gt, shapes, opacity, COLOURS[(i + (case == "opaque")) % 4])
+        for case in ("semi", "opaque"):
+            kind, opacity, shapes, colour = overlay_case(i, case, len(gt), h, w)
+            burnt = burn(gt, shapes, opacity, colour)
             touched = np.max(np.stack(shapes), axis=0) > 0.02
             region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             res: dict = {}
