@@ -223,6 +223,12 @@ class Reference:
         return float(np.mean(per_t)) if per_t else float("nan")
 
 
+def psnr_over(out: np.ndarray, gt: np.ndarray, where: np.ndarray) -> float:
+    """PSNR (8-bit, three channels) of one frame over the pixels ``where`` (99 when exact)."""
+    mse = float(((out[where].astype(np.float64) - gt[where]) ** 2).mean())
+    return 99.0 if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
 def evaluate(
     out: list[np.ndarray], gt: list[np.ndarray], holes: list[np.ndarray], ref: Reference
 ) -> dict[str, float]:
@@ -230,8 +236,7 @@ def evaluate(
     for o, g, h, g_lap in zip(out, gt, holes, ref.gt_texture, strict=True):
         if not h.any():
             continue
-        mse = float(((o[h].astype(np.float64) - g[h]) ** 2).mean())
-        hp.append(99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse))
+        hp.append(psnr_over(o, g, h))
         tex.append(float(laplacian_abs(o)[h].mean()) / max(float(g_lap[h].mean()), 1e-6))
     return {
         "hole_psnr": float(np.mean(hp)),

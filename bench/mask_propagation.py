@@ -115,6 +115,10 @@ def score(
     )
 
 
+#: Hole pixels farther than this (px) from the true mask count as leaks in :func:`area_parts`.
+_FAR_PX = 32
+
+
 def area_parts(
     pred: list[np.ndarray], truth: list[np.ndarray], keys: list[int], cfg: RunConfig
 ) -> tuple[float, float]:
@@ -131,10 +135,6 @@ def area_parts(
         dist = cv2.distanceTransform((~g).view(np.uint8), cv2.DIST_L2, 5)
         far.append((pred[t] & (dist > _FAR_PX)).sum() / g.sum())
     return float(np.mean(floor)), float(np.mean(far))
-
-
-#: Hole pixels farther than this (px) from the true mask count as leaks in :func:`area_parts`.
-_FAR_PX = 32
 
 
 def worst_outside(cov: list[float], keys: set[int]) -> float:

@@ -37,8 +37,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-from fill_quality import DATA, Reference, evaluate, load, sequences
-from overlays import burn, overlay_case, run_removal
+from fill_quality import DATA, Reference, evaluate, load, psnr_over, sequences
+from overlays import burn, hole_masks, overlay_case, run_removal
 from quality import remove_pair, write_pasted_pair
 
 import lama_video.flow as fl
@@ -139,12 +139,8 @@ def true_opacity(alphas: list[np.ndarray], colour: tuple[int, int, int]) -> Iter
 
 
 def hole_psnr(out: list[np.ndarray], gt: list[np.ndarray], where: np.ndarray) -> float:
-    """The fill-quality definition (per frame over ``where``, mean over frames)."""
-    vals = []
-    for o, g in zip(out, gt, strict=True):
-        mse = float(((o[where].astype(np.float64) - g[where]) ** 2).mean())
-        vals.append(99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse))
-    return float(np.mean(vals))
+    """The fill-quality definition over ``where`` (per frame, mean over frames)."""
+    return float(np.mean([psnr_over(o, g, where) for o, g in zip(out, gt, strict=True)]))
 
 
 def opacity_oracle(size: tuple[int, int], names: list[str]) -> None:
@@ -158,8 +154,7 @@ def opacity_oracle(size: tuple[int, int], names: list[str]) -> None:
         h, w = gt[0].shape[:2]
         kind, opacity, shapes, colour = overlay_case(i, "semi", len(gt), h, w)
         burnt = burn(gt, shapes, opacity, colour)
-        touched = np.max(np.stack(shapes), axis=0) > 0.02
-        region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        touched, region = hole_masks(shapes)
         alphas = [s * opacity for s in shapes]
         stack = np.stack(alphas)
         static = (stack.max(0) - stack.min(0)) < 1e-3

@@ -113,6 +113,13 @@ def overlay_case(i: int, case: str, n: int, h: int, w: int) -> tuple[str, float,
     return kind, opacity, shapes, COLOURS[(i + (case == "opaque")) % 4]
 
 
+def hole_masks(shapes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(touched, given): every pixel the overlay touches in any frame (what the figures are
+    measured on), and those grown by 1 px (the mask the removal is given)."""
+    touched = np.max(np.stack(shapes), axis=0) > 0.02
+    return touched, cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+
+
 def burn(frames, shapes, opacity: float, colour) -> list[np.ndarray]:
     col = np.array(colour, np.float32)
     out = []
@@ -213,8 +220,7 @@ def main() -> None:
         for case in ("semi", "opaque"):
             kind, opacity, shapes, colour = overlay_case(i, case, len(gt), h, w)
             burnt = burn(gt, shapes, opacity, colour)
-            touched = np.max(np.stack(shapes), axis=0) > 0.02
-            region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            touched, region = hole_masks(shapes)
             res: dict = {}
             if not args.detect_only:
                 ref = Reference(gt, [touched] * len(gt))
@@ -287,8 +293,7 @@ def steady() -> None:
     """Logos burnt into the sample clip (a steady handheld shot), mask given."""
     gt, shape = sample_clip()
     h, w = gt[0].shape[:2]
-    touched = shape > 0.02
-    region = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    touched, region = hole_masks([shape])
     ref = Reference(gt, [touched] * len(gt))
     cfg = RunConfig().replace({"masks": {"dilate_px": 0}})
     print(f"{SAMPLE.name}, {w}x{h}, {len(gt)} frames; ring logo, 5 % of the frame; hole PSNR dB")

@@ -423,6 +423,7 @@ def moving_with_background(
     fb_err: NDArray[np.float32],
     *,
     background: NDArray[np.float64] | None = None,
+    reliable: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """The pixels of ``mask`` that move with the background, not with the object.
 
@@ -434,13 +435,15 @@ def moving_with_background(
     differ.
 
     ``background``: that homography when the caller has fitted it already (fitted here when
-    None; a fit that failed is tried again, on the same pixels, and fails again).
+    None; a fit that failed is tried again, on the same pixels, and fails again); ``reliable``:
+    :func:`_reliable` of ``flow`` and ``fb_err`` when the caller has it (computed here when None).
 
     Returns:
         (H, W) bool, True on the mask's background-moving pixels.
     """
     out = np.zeros_like(mask)
-    reliable = _reliable(flow, fb_err)
+    if reliable is None:
+        reliable = _reliable(flow, fb_err)
     sel_obj = _erode(mask, 2) & reliable
     if sel_obj.sum() < 10:
         return out
@@ -947,11 +950,12 @@ class MaskTracker:
         inside = state[fbox]
         share[inside] = colour_share(self._obj_colours, near[outside], near[inside])
         # The background's motion around the object (for the test below and the plate).
-        bg_hom = _background_homography(outside, ff[fbox], _reliable(ff[fbox], err[fbox]))
+        ff_reliable = _reliable(ff[fbox], err[fbox])
+        bg_hom = _background_homography(outside, ff[fbox], ff_reliable)
         # Mask pixels moving with the background and of its colours (dropped; and the sign of
         # something passing in front, see the coasting below).
         stray = moving_with_background(
-            state[fbox], outside, ff[fbox], err[fbox], background=bg_hom
+            state[fbox], outside, ff[fbox], err[fbox], background=bg_hom, reliable=ff_reliable
         ) & (share < 0.5)
         if stray.any():
             drop = np.zeros_like(state)
@@ -1031,7 +1035,7 @@ class MaskTracker:
             back_reliable = _reliable(back, back_err)
             back_hom = _background_homography(around, back, back_reliable)
             with_bg = moving_with_background(
-                refined[fbox], around, back, back_err, background=back_hom
+                refined[fbox], around, back, back_err, background=back_hom, reliable=back_reliable
             )
             refined[fbox] &= ~(with_bg & ~moved[fbox])
             # ... nor onto the background the plate saw there, where the pixel still shows it
