@@ -154,6 +154,8 @@ _SMOOTH_SLACK = 12.0
 _FLOW_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Frames finished on the worker threads may wait this many deep behind the propagation pass.
 _OVERLAP_AHEAD = 4
+#: DIS on a box starts from DIS on the whole frames shrunk this many times (:func:`_coarse_start`).
+_COARSE_FACTOR = 4
 _FLOW_MARGIN_PX = 48  # flow is estimated on the holes' box grown by this (working-size px)
 #: A window's stages and the share of its frames' progress each reports as it runs (the rest,
 #: ``1 - sum``, as each frame is yielded). Roughly their shares of a window's time at 854x480
@@ -693,7 +695,8 @@ class TemporalEngine:
             assert a is not None and b is not None
             both = a.region | b.region  # not empty: the pair's flow is needed
             h, w = a.gray.shape
-            grown, (y0, y1, x0, x1) = self._pair_box(a, b)
+            grown, box = self._pair_box(a, b)
+            y0, y1, x0, x1 = box
             # DIS runs on the box around the grown holes plus a margin, and the field is extended
             # beyond it by edge replication (flow is only read near the holes). Both frames get
             # the union of their holes filled smoothly from its border, so DIS sees the same
@@ -702,7 +705,7 @@ class TemporalEngine:
             # levels and patches would carry that motion well beyond the hole).
             u = both[y0:y1, x0:x1]
             ga, gb = _smooth_fill(a.gray[y0:y1, x0:x1], u), _smooth_fill(b.gray[y0:y1, x0:x1], u)
-            ab, ba = self._dis_both(ga, gb)
+            ab, ba = self._dis_both(ga, gb, _coarse_start(self._flow, a.gray, b.gray, both, box))
             # That still patch can hold DIS back in a fast pan: tracked corners correct it.
             ab, ba = _with_tracked_motion(
                 self._flow, (a.gray, b.gray), (ga, gb), (ab, ba), grown, (y0, y1, x0, x1)
@@ -732,10 +735,18 @@ class TemporalEngine:
         return grown, _bbox(grown, _FLOW_MARGIN_PX)
 
     def _dis_both(
-        self, ga: NDArray[np.uint8], gb: NDArray[np.uint8]
+        self,
+        ga: NDArray[np.uint8],
+        gb: NDArray[np.uint8],
+        start: _FlowPair | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """DIS flows ``ga -> gb`` and ``gb -> ga`` of two grey crops."""
-        return fl.estimate_gray(self._flow, ga, gb), fl.estimate_gray(self._flow, gb, ga)
+        """DIS flows ``ga -> gb`` and ``gb -> ga`` of two grey crops (from ``start``'s two
+        fields, if given, instead of zero)."""
+        ini_ab, ini_ba = (None, None) if start is None else start
+        return (
+            fl.estimate_gray(self._flow, ga, gb, ini_ab),
+            fl.estimate_gray(self._flow, gb, ga, ini_ba),
+        )
 
     # ------------------------------------------------------------------ propagation
 
@@ -999,7 +1010,9 @@ class TemporalEngine:
         grown union of its holes (where the completion wrote), its two flows are replaced by DIS
         on the filled frames (working size, the holes' box plus the usual margin) while smoothing
         runs, and restored afterwards: the next window's propagation reads the overlap pairs'
-        completed flows from the cache. Off with ``smoothing_flow: completed``.
+        completed flows from the cache. Off with ``smoothing_flow: completed``. DIS on the
+        filled boxes starts from the completed flows (from zero, a fast pan is beyond its reach
+        on a box; see :func:`_coarse_start`).
         """
         n = len(filled)
         todo = [t for t in range(n - 1) if fwd[t] is not None and bwd[t] is not None]
@@ -1019,8 +1032,17 @@ class TemporalEngine:
         def pair(t: int) -> tuple[NDArray[np.bool_], tuple[int, int, int, int], _FlowPair]:
             a, b = data[t], data[t + 1]
             assert a is not None and b is not None
-            grown, (y0, y1, x0, x1) = self._pair_box(a, b)
-            flows = self._dis_both(grays[t][y0:y1, x0:x1], grays[t + 1][y0:y1, x0:x1])
+            grown, box = self._pair_box(a, b)
+            y0, y1, x0, x1 = box
+            # DIS starts from the completed flows (the scene's motion, the hole's a guess), not
+            # from zero: on a box it would miss a fast pan as in _flows (_coarse_start).
+            f_t, b_t = fwd[t], bwd[t]
+            assert f_t is not None and b_t is not None
+            start = (
+                np.ascontiguousarray(f_t[y0:y1, x0:x1]),
+                np.ascontiguousarray(b_t[y0:y1, x0:x1]),
+            )
+            flows = self._dis_both(grays[t][y0:y1, x0:x1], grays[t + 1][y0:y1, x0:x1], start)
             return grown[y0:y1, x0:x1], (y0, y1, x0, x1), flows
 
         saved = []
@@ -2032,6 +2054,43 @@ def _bbox(mask: NDArray[np.bool_], margin: int) -> tuple[int, int, int, int]:
     box = fl.bbox(mask, margin)
     assert box is not None
     return box
+
+
+def _coarse_start(
+    estimator: fl.FlowEstimator,
+    ga: NDArray[np.uint8],
+    gb: NDArray[np.uint8],
+    hole: NDArray[np.bool_] | None,
+    box: tuple[int, int, int, int],
+) -> _FlowPair:
+    """Where DIS on a box of two working-size frames starts: DIS on the whole frames shrunk
+    ``_COARSE_FACTOR`` times (``hole`` smooth-filled in both), scaled up, cropped to the box.
+
+    DIS builds its pyramid from the image it is given, so on a box of 250 px it has one level
+    fewer than on the 480-px frame, and a pan of 30-35 px a frame (working size) is beyond its
+    coarsest level's reach: motocross-jump's whip pan and scooter-black's ride at 854x480 came
+    out 5-28 px off on the ring round the hole, where DIS on the whole frames is within 1-2 px,
+    and the hole's flow, completed from that ring, was off by as much. The shrunk frames see
+    the whole scene's motion at a few pixels; DIS on the box refines it from its coarsest level.
+    (Started this way only where the corners of :func:`_with_tracked_motion` found nothing to
+    fit, nothing measurable changed: the pairs it helps include some whose corners fit the
+    followed object.)
+    """
+    h, w = ga.shape
+    size = (max(8, round(w / _COARSE_FACTOR)), max(8, round(h / _COARSE_FACTOR)))
+    sa, sb = fl.resize(ga, size), fl.resize(gb, size)
+    if hole is not None and hole.any():
+        small = fl.resize(hole.view(np.uint8), size) > 0  # any cell the hole touches
+        both = harmonic_fill(np.dstack([sa, sb]).astype(np.float32), small)  # one solve
+        sa, sb = (np.clip(both[..., i] + 0.5, 0, 255).astype(np.uint8) for i in (0, 1))
+    scale = np.array([w / size[0], h / size[1]], np.float32)
+    y0, y1, x0, x1 = box
+
+    def up(flow: NDArray[np.float32]) -> NDArray[np.float32]:
+        whole = fl.resize(flow, (w, h)) * scale
+        return np.ascontiguousarray(whole[y0:y1, x0:x1])
+
+    return up(fl.estimate_gray(estimator, sa, sb)), up(fl.estimate_gray(estimator, sb, sa))
 
 
 def _smooth_fill(gray: NDArray[np.uint8], hole: NDArray[np.bool_]) -> NDArray[np.uint8]:

@@ -14,7 +14,13 @@ from lama_video import flow as fl
 from lama_video import temporal
 from lama_video.config import TemporalConfig
 from lama_video.flow_completion import harmonic_fill, homography_fill
-from lama_video.temporal import TemporalEngine, _smooth_fill, _split_detail, _with_tracked_motion
+from lama_video.temporal import (
+    TemporalEngine,
+    _coarse_start,
+    _smooth_fill,
+    _split_detail,
+    _with_tracked_motion,
+)
 from lama_video.video import Frame
 
 
@@ -303,6 +309,25 @@ def test_tracked_corners_correct_dis_that_stopped_short_of_a_fast_pan():
     )
     hole_motion = np.median(done[grown], axis=0)
     np.testing.assert_allclose(hole_motion, [0, 24, 0, -24], atol=0.3)
+
+
+def test_dis_on_a_box_follows_a_fast_pan_from_the_shrunk_frames_motion():
+    # A pan of 28 px a frame round a still, smoothly filled hole: on the box (one pyramid level
+    # fewer than the frame) DIS from zero stops far short of it on the ring; started from DIS on
+    # the whole frames shrunk 4x, it follows the pan on the ring both ways, and where DIS alone
+    # was right (a slow pan) the start changes nothing that matters.
+    for dy, dis_alone_off in ((28, True), (4, False)):
+        est, grays, crops, flows, grown, box, ring = _pan_pair(dy)
+        hole = ~fl.dilate(~grown, 8)  # the hole (grown shrunk back)
+        off = abs(float(np.median(flows[0][ring][:, 1])) - dy)
+        assert (off > 5.0) == dis_alone_off, off
+        start = _coarse_start(est, grays[0], grays[1], hole, box)
+        assert all(s.shape == flows[0].shape and s.dtype == np.float32 for s in start)
+        ab = fl.estimate_gray(est, crops[0], crops[1], start[0])
+        ba = fl.estimate_gray(est, crops[1], crops[0], start[1])
+        assert abs(float(np.median(ab[ring][:, 1])) - dy) < 0.3
+        assert abs(float(np.median(ba[ring][:, 1])) + dy) < 0.3
+        assert float(np.mean(np.abs(ab[ring][:, 1] - dy) < 1.0)) > 0.8
 
 
 def test_tracked_corners_leave_dis_alone_where_it_follows_them(monkeypatch):
@@ -638,6 +663,35 @@ def test_smoothing_follows_the_fills_own_motion_inside_holes_then_restores_the_f
             assert not fwd[t][:10, -10:].any() and not bwd[t][:10, -10:].any()
     for t in range(3):  # restored exactly
         assert not fwd[t].any() and not bwd[t].any()
+
+
+def test_smoothing_flows_in_a_fast_pan_start_from_the_completed_flows():
+    # A 28 px-a-frame pan: DIS on the filled boxes from zero would stop short of it (a box has a
+    # pyramid level fewer than the frame); started from the completed flows (here the pan
+    # itself) it follows the pan inside the holes.
+    import lama_video.temporal as temporal
+
+    h, w, n, pan = 240, 432, 3, 28
+    big = _texture(h, w + pan * n + 8, seed=7)
+    eng = TemporalEngine(TeleaStandIn(), _cfg())
+    geo = temporal._Geometry(w, h, w, h)
+    hole = np.zeros((h, w), bool)
+    cv2.circle(hole.view(np.uint8), (w // 2, h // 2), 30, 1, -1)
+    data, filled = [], []
+    for t in range(n):
+        gt = np.ascontiguousarray(big[:, pan * t : pan * t + w])  # the scene moves left
+        data.append(eng._frame_data(gt, hole, (w, h)))
+        canvas = temporal._Canvas(gt, hole)
+        ys, xs = np.nonzero(hole)
+        canvas.put(ys, xs, gt[ys, xs])  # a perfect fill
+        filled.append(canvas)
+    fwd: list = [np.full((h, w, 2), (-pan, 0), np.float32) for _ in range(n - 1)]
+    bwd: list = [np.full((h, w, 2), (pan, 0), np.float32) for _ in range(n - 1)]
+    with eng._filled_flows(filled, data, fwd, bwd, geo):
+        for t in range(n - 1):
+            assert abs(np.median(fwd[t][hole][:, 0]) + pan) < 0.3, np.median(fwd[t][hole], 0)
+            assert abs(np.median(bwd[t][hole][:, 0]) - pan) < 0.3, np.median(bwd[t][hole], 0)
+            assert float(np.mean(np.abs(fwd[t][hole][:, 0] + pan) < 1.0)) > 0.9
 
 
 # ---------------------------------------------------------------- hallucination
