@@ -74,7 +74,14 @@ def test_contract_outside_bit_exact_shapes_and_empty_mask() -> None:
     assert np.array_equal(eng(frames, masks), out)  # __call__ is inpaint
 
 
-def test_deterministic_and_independent_of_the_batch() -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_deterministic_and_independent_of_the_batch(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A batch's frames are filled on several threads: the same fill, bit for bit, either way.
+    from lama_video.engines import exemplar
+
+    monkeypatch.setattr(exemplar, "_THREADS", threads)
     frames, masks = _smooth_batch(seed=3)
     eng = ExemplarEngine()
     first = eng.inpaint(frames, masks)
