@@ -15,6 +15,10 @@ Memory (``--memory``): the clip and its mask video are looped to 200 and 2,000 f
 runs in a child process that reports its own peak RSS (``ru_maxrss``), beside a plain re-encode of
 the 200-frame clip in a child process of its own.
 
+``--rounds N`` then times N more rounds of a re-encode followed by the temporal ``remove`` and
+prints each round's ratio and their median: on a machine shared with other tenants one round's
+ratio swings by 15 % or more, and back-to-back pairs share the same load.
+
 ``--startup`` only times the start: ``lama-video --help`` and ``lama-video remove`` up to its first
 frame entering the engine (each in fresh processes, beside ``python -c pass``).
 
@@ -23,7 +27,7 @@ nearest-neighbour), so the same measurements run on large frames.
 
 Usage:
     python bench/speed.py [--video V.mp4 --mask M.mp4] [--size WxH] [--memory] [--long N]
-        [--config C.yaml] [--also PRESET.yaml ...] [--startup]
+        [--config C.yaml] [--also PRESET.yaml ...] [--rounds N] [--startup]
 
 Data: ``../shared/data/videos`` relative to the repository root.
 """
@@ -34,6 +38,7 @@ import argparse
 import dataclasses
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -189,7 +194,6 @@ def start_up(video: Path, mask: Path, out: Path, runs: int = 5) -> None:
     """Seconds from launching ``lama-video remove`` to its first frame entering the engine, and
     from launching ``lama-video --help`` to its exit, beside ``python -c pass`` (the interpreter's
     own start), each a median over ``runs`` interleaved runs in fresh processes."""
-    import statistics
 
     script = Path(sys.executable).with_name("lama-video")  # the installed command, as users run it
     help_cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "lama_video"]
@@ -217,6 +221,28 @@ def start_up(video: Path, mask: Path, out: Path, runs: int = 5) -> None:
         )
 
 
+def ratio_rounds(video: Path, mask: Path, work: Path, cfg: RunConfig, rounds: int) -> None:
+    """``rounds`` back-to-back pairs of a re-encode and the temporal ``remove``: each pair's
+    ratio of frames/s, then their median."""
+    ratios = []
+    for i in range(rounds):
+        t0 = time.perf_counter()
+        n = reencode(video, work / "round_reencode.mp4", cfg)
+        base_fps = n / (time.perf_counter() - t0)
+        n, sec, _ = timed_remove(video, mask, work / "round_remove.mp4", cfg)
+        ratios.append(n / sec / base_fps)
+        print(
+            f"round {i + 1}: re-encode {base_fps:6.1f} frames/s, remove {n / sec:6.1f} frames/s "
+            f"({ratios[-1]:.3f}x)",
+            flush=True,
+        )
+    print(
+        f"remove temporal, median of {rounds} rounds: {statistics.median(ratios):.3f}x re-encode "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f})",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
@@ -229,6 +255,12 @@ def main() -> None:
         "--startup", action="store_true", help="only time start-up: --help and the first frame"
     )
     ap.add_argument("--config", type=Path, default=None, help="YAML preset (default: defaults)")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="then N rounds of a re-encode and the temporal remove: each ratio and the median",
+    )
     ap.add_argument(
         "--also",
         type=Path,
@@ -276,6 +308,8 @@ def main() -> None:
                     f"  [{engine}]",
                     flush=True,
                 )
+            if args.rounds > 0:
+                ratio_rounds(args.video, args.mask, work, cfg, args.rounds)
         if args.memory:
             for n_frames in (200, args.long):
                 clip, mask = work / f"clip{n_frames}.mp4", work / f"mask{n_frames}.mp4"
