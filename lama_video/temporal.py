@@ -708,7 +708,7 @@ class TemporalEngine:
             ab, ba = self._dis_both(ga, gb, _coarse_start(self._flow, a.gray, b.gray, both, box))
             # That still patch can hold DIS back in a fast pan: tracked corners correct it.
             ab, ba = _with_tracked_motion(
-                self._flow, (a.gray, b.gray), (ga, gb), (ab, ba), grown, (y0, y1, x0, x1)
+                self._flow, (a.gray, b.gray), (ga, gb), (ab, ba), grown, box
             )
             raw = np.concatenate(
                 [fl.extend_crop(ab, y0, x0, h, w), fl.extend_crop(ba, y0, x0, h, w)], axis=2
@@ -1043,7 +1043,7 @@ class TemporalEngine:
                 np.ascontiguousarray(b_t[y0:y1, x0:x1]),
             )
             flows = self._dis_both(grays[t][y0:y1, x0:x1], grays[t + 1][y0:y1, x0:x1], start)
-            return grown[y0:y1, x0:x1], (y0, y1, x0, x1), flows
+            return grown[y0:y1, x0:x1], box, flows
 
         saved = []
         try:
@@ -2060,7 +2060,7 @@ def _coarse_start(
     estimator: fl.FlowEstimator,
     ga: NDArray[np.uint8],
     gb: NDArray[np.uint8],
-    hole: NDArray[np.bool_] | None,
+    hole: NDArray[np.bool_],
     box: tuple[int, int, int, int],
 ) -> _FlowPair:
     """Where DIS on a box of two working-size frames starts: DIS on the whole frames shrunk
@@ -2079,7 +2079,7 @@ def _coarse_start(
     h, w = ga.shape
     size = (max(8, round(w / _COARSE_FACTOR)), max(8, round(h / _COARSE_FACTOR)))
     sa, sb = fl.resize(ga, size), fl.resize(gb, size)
-    if hole is not None and hole.any():
+    if hole.any():
         small = fl.resize(hole.view(np.uint8), size) > 0  # any cell the hole touches
         both = harmonic_fill(np.dstack([sa, sb]).astype(np.float32), small)  # one solve
         sa, sb = (np.clip(both[..., i] + 0.5, 0, 255).astype(np.uint8) for i in (0, 1))

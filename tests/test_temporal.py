@@ -669,8 +669,6 @@ def test_smoothing_flows_in_a_fast_pan_start_from_the_completed_flows():
     # A 28 px-a-frame pan: DIS on the filled boxes from zero would stop short of it (a box has a
     # pyramid level fewer than the frame); started from the completed flows (here the pan
     # itself) it follows the pan inside the holes.
-    import lama_video.temporal as temporal
-
     h, w, n, pan = 240, 432, 3, 28
     big = _texture(h, w + pan * n + 8, seed=7)
     eng = TemporalEngine(TeleaStandIn(), _cfg())
