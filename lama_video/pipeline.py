@@ -805,29 +805,33 @@ def remove_object(
 
             pixels = info.width * info.height
             depth = _queue_depth(_PREFETCH_DEPTH, _PREFETCH_BYTES, 4 * pixels)
+            # Each thread is stopped and joined whatever stops the run, Ctrl-C during the set-up
+            # below included: a daemon thread left inside an OpenCV call when the interpreter
+            # exits is killed there and aborts the process (exit status -6 instead of 130).
             decoded = _Prefetch(iter(stream), depth, "lama-video-decode")
-            depth = _queue_depth(_ENCODE_DEPTH, _ENCODE_BYTES, 7 * pixels)
-            encoder = _EncodeThread(finish_frame, depth)
-            # The engine counts the progress: the temporal engine as it works on a window, not
-            # only as frames come out of it (see temporal._Progress).
-            results = engine.process(decoded, progress)
-            if region is not None:
-                unblender = Unblender(
-                    masks_mod.dilate(region, cfg.masks.dilate_px),
-                    max_opacity=cfg.overlay.max_unblend_opacity,
-                    noise=cfg.overlay.noise_levels,
-                    fit_frames=cfg.overlay.fit_frames,
-                )
-                peek = getattr(engine, "peek_qc", None)
-                results = _unblended(results, unblender, peek)
             try:
-                for result in results:
-                    encoder.put(result)
-                    written += 1
-                encoder.finish()
-            except BaseException:
-                encoder.cancel()  # before the writer aborts: no write may run concurrently
-                raise
+                depth = _queue_depth(_ENCODE_DEPTH, _ENCODE_BYTES, 7 * pixels)
+                encoder = _EncodeThread(finish_frame, depth)
+                try:
+                    # The engine counts the progress: the temporal engine as it works on a
+                    # window, not only as frames come out of it (see temporal._Progress).
+                    results = engine.process(decoded, progress)
+                    if region is not None:
+                        unblender = Unblender(
+                            masks_mod.dilate(region, cfg.masks.dilate_px),
+                            max_opacity=cfg.overlay.max_unblend_opacity,
+                            noise=cfg.overlay.noise_levels,
+                            fit_frames=cfg.overlay.fit_frames,
+                        )
+                        peek = getattr(engine, "peek_qc", None)
+                        results = _unblended(results, unblender, peek)
+                    for result in results:
+                        encoder.put(result)
+                        written += 1
+                    encoder.finish()
+                except BaseException:
+                    encoder.cancel()  # before the writer aborts: no write may run concurrently
+                    raise
             finally:
                 decoded.close()
             if mask_count is not None and stream.seen < mask_count:

@@ -133,6 +133,33 @@ def test_interrupt_leaves_no_output(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["engine", "encoder"])
+def test_interrupt_during_set_up_stops_and_joins_the_decode_and_encode_threads(
+    tmp_path, monkeypatch, where
+):
+    # Ctrl-C can land after the decode thread has started and before frames flow (a batch's
+    # next job starting). Both threads must be stopped and joined then too: a daemon thread left
+    # inside an OpenCV call when the interpreter exits aborts the process (exit status -6, seen
+    # once in `batch`'s Ctrl-C test) instead of exiting with 130.
+    import threading
+
+    from lama_video import pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == "engine":
+        monkeypatch.setattr(pipeline.PerFrameEngine, "process", interrupted)
+    else:
+        monkeypatch.setattr(pipeline._EncodeThread, "put", interrupted)
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        remove_object(MEDIA / "aac.mp4", Box(0, 0, 32, 32), tmp_path / "o.mp4", config=PER_FRAME)
+    left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert not [n for n in left if n.startswith("lama-video")], left
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_prefetch_reraises_producer_errors_and_stops():
     from lama_video.pipeline import _Prefetch
 
