@@ -1038,10 +1038,7 @@ class TemporalEngine:
             # from zero: on a box it would miss a fast pan as in _flows (_coarse_start).
             f_t, b_t = fwd[t], bwd[t]
             assert f_t is not None and b_t is not None
-            start = (
-                np.ascontiguousarray(f_t[y0:y1, x0:x1]),
-                np.ascontiguousarray(b_t[y0:y1, x0:x1]),
-            )
+            start = (f_t[y0:y1, x0:x1], b_t[y0:y1, x0:x1])  # estimate_gray copies them
             flows = self._dis_both(grays[t][y0:y1, x0:x1], grays[t + 1][y0:y1, x0:x1], start)
             return grown[y0:y1, x0:x1], box, flows
 
@@ -1560,12 +1557,14 @@ def _with_tracked_motion(
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """A pair's box flows, corrected where DIS missed a large motion.
 
-    DIS starts from zero motion on a small box, and the union of the two frames' holes, filled
-    with the same smooth patch at the same place in both (see ``_flows``), is a large still
-    feature: in a fast pan (20-30 px a frame at 432x240) DIS around it can stop at a fraction of
-    the motion, and the camera motion fitted on that ring is wrong by as much (13 px on
-    motocross-jump's whip pan). Sparse corners of the box outside the holes, tracked with
-    pyramidal Lucas-Kanade, follow such motions; where they fit one homography and DIS disagrees
+    The union of the two frames' holes, filled with the same smooth patch at the same place in
+    both (see ``_flows``), is a large still feature: in a fast pan (20-30 px a frame at 432x240)
+    DIS on the box around it could stop at a fraction of the motion, and the camera motion fitted
+    on that ring was wrong by as much (13 px on motocross-jump's whip pan). DIS now starts from
+    the shrunk frames' motion (:func:`_coarse_start`), which catches most of those; this check
+    stays for the pairs where that start is off too (dropped, with the start: 432x240 flicker
+    1.040 -> 1.045). Sparse corners of the box outside the holes, tracked with pyramidal
+    Lucas-Kanade, follow such motions; where they fit one homography and DIS disagrees
     with them, DIS runs again from that homography, and each pixel keeps whichever of the two
     flows matches the frames better there (photometric error over 7x7). The strongest
     ``_QUICK_CORNERS`` corners are asked first: where they fit one homography and DIS agrees with
@@ -2081,20 +2080,20 @@ def _coarse_start(
     sa, sb = fl.resize(ga, size), fl.resize(gb, size)
     if hole.any():
         small = fl.resize(hole.view(np.uint8), size) > 0  # any cell the hole touches
-        both = harmonic_fill(np.dstack([sa, sb]).astype(np.float32), small)  # one solve
-        sa, sb = (np.clip(both[..., i] + 0.5, 0, 255).astype(np.uint8) for i in (0, 1))
+        both = _smooth_fill(np.dstack([sa, sb]), small)  # both frames in one solve
+        sa, sb = both[..., 0], both[..., 1]
     scale = np.array([w / size[0], h / size[1]], np.float32)
     y0, y1, x0, x1 = box
 
     def up(flow: NDArray[np.float32]) -> NDArray[np.float32]:
-        whole = fl.resize(flow, (w, h)) * scale
-        return np.ascontiguousarray(whole[y0:y1, x0:x1])
+        return (fl.resize(flow, (w, h)) * scale)[y0:y1, x0:x1]  # estimate_gray copies it
 
     return up(fl.estimate_gray(estimator, sa, sb)), up(fl.estimate_gray(estimator, sb, sa))
 
 
 def _smooth_fill(gray: NDArray[np.uint8], hole: NDArray[np.bool_]) -> NDArray[np.uint8]:
-    """``gray`` with ``hole`` replaced by the harmonic interpolation of its border."""
+    """``gray`` ((H, W), or (H, W, C) solved together) with ``hole`` replaced by the harmonic
+    interpolation of its border."""
     return np.clip(harmonic_fill(gray.astype(np.float32), hole) + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -7,20 +7,16 @@ ones: the fallback when the LaMa weights are not installed.
 
 from __future__ import annotations
 
-import os
-
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from lama_video.config import InpaintConfig
-from lama_video.engines.base import fill_each
+from lama_video.engines.base import FILL_THREADS, fill_each
 from lama_video.flow import bbox
 
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 _BOX_MARGIN_PX = 3  # the hole's box is grown by the radius and this
-#: Frames of a batch filled at once (measured on 2 cores; OpenCV's own threads do not help here).
-_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class ClassicalEngine:
@@ -78,7 +74,8 @@ class ClassicalEngine:
             )
             return out
 
-        # OpenCV releases the GIL while it fills, so the batch's frames fill side by side.
-        return fill_each(frames, masks, fill, threads=_THREADS)
+        # OpenCV releases the GIL while it fills, so the batch's frames fill side by side (its
+        # own threads do not help here).
+        return fill_each(frames, masks, fill, threads=FILL_THREADS)
 
     __call__ = inpaint
