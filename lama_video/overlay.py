@@ -1192,6 +1192,7 @@ _CHANGING_SNAP = 0.1  # and goes (:func:`_changing`); its frame's own opacity th
 _CHANGING_SHARE = 0.05  # an opaque fit this much of which varies that much is not opaque
 _FADE = 0.1  # a recovery fades into the fill over this much opacity below max_opacity (_fade)
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
+_CEILING_SLACK = 2.0  # noises (plus a level) a frame may lie beyond what an opacity allows
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 # One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
 # over time calls the overlay opaque or the engine vouches for less than _POOR_VOUCHED of the fill
@@ -1238,7 +1239,10 @@ class Unblender:
     where the fit over time leans on the fill, the clear pixels around each pixel also tell its
     opacity over a sample of the frames (:func:`_with_neighbour_opacity`), and so does the mean
     frame with the background its neighbours tell, where the overlay's inside (whose opacity
-    is known) says that estimate is the nearer (:func:`_with_mean_frame_opacity`).
+    is known) says that estimate is the nearer (:func:`_with_mean_frame_opacity`). A pixel whose
+    fitted opacity the darkest or brightest value a frame showed there rules out (a white
+    overlay's ``a <= I / 255``, :func:`_opacity_ceiling`) is taken as one the overlay covers in
+    some frames only, as the changing ones are.
 
     Only the region's bounding box is stored (sums per pixel, weighted and unweighted, and an
     evenly thinned sample of at most ``_LOOKS_MAX`` of its crops within ``_LOOKS_BYTES``), so
@@ -1294,6 +1298,11 @@ class Unblender:
         self._looks: list[NDArray[np.uint8]] = []
         self._look_every = 1
         self._looks_max = int(np.clip(_LOOKS_BYTES // (3 * shape[0] * shape[1]), 2, _LOOKS_MAX))
+        # Per pixel and channel, the darkest and brightest value any frame showed: no background
+        # outside [0, 255] can have given them, which caps a static opacity
+        # (:func:`_opacity_ceiling`).
+        self._lo = np.full(shape, 255, np.uint8)
+        self._hi = np.zeros(shape, np.uint8)
         self._fit: _BlendFit | None = None
 
     def _crop(self, img: NDArray[T]) -> NDArray[T]:
@@ -1320,8 +1329,11 @@ class Unblender:
         self._w += c
         _accumulate(self._plain, i, f)
         _accumulate_pairs(self._cross, i)
+        crop = self._crop(rgb)
+        np.minimum(self._lo, crop, out=self._lo)
+        np.maximum(self._hi, crop, out=self._hi)
         if self.n % self._look_every == 0:
-            self._looks.append(self._crop(rgb).copy())
+            self._looks.append(crop.copy())
             if len(self._looks) > self._looks_max:
                 self._looks = self._looks[::2]
                 self._look_every *= 2
@@ -1343,6 +1355,7 @@ class Unblender:
                 self.n,
                 self._cross,
                 self._looks,
+                (self._lo, self._hi, _CEILING_SLACK * self.noise + 1.0),
             )
         return self._fit
 
@@ -1715,6 +1728,7 @@ def _fit_blend(
     frames: int,
     pairs: NDArray[np.float64] | None = None,
     looks: list[NDArray[np.uint8]] | None = None,
+    extremes: tuple[NDArray[np.uint8], NDArray[np.uint8], float] | None = None,
 ) -> _BlendFit:
     """The blend's opacity per pixel and colour, with the weights of recovery against fill.
 
@@ -1741,7 +1755,9 @@ def _fit_blend(
     every = (plain, np.full(region.shape, float(frames)))
     # The paths below are chosen on the fits' plateaus, which the neighbours' opacity
     # (``looks``) does not change: that costlier step runs once, on the path taken.
-    finish = partial(_finish_fit, s, n, region, a, colour, noise, max_opacity, every=every)
+    finish = partial(
+        _finish_fit, s, n, region, a, colour, noise, max_opacity, every=every, extremes=extremes
+    )
     fit = finish()
 
     def from_outline() -> partial[_BlendFit] | None:
@@ -1766,6 +1782,7 @@ def _fit_blend(
             plateau=plateau,
             smooth_inside=True,
             every=every,
+            extremes=extremes,
         )
 
     if (
@@ -1796,7 +1813,14 @@ def _fit_blend(
                 and (opaque or single[2] <= fit.plateau - _SINGLE_BELOW)
             ):
                 finish = partial(
-                    _finish_fit, *every, region, single[0], single[1], noise, max_opacity
+                    _finish_fit,
+                    *every,
+                    region,
+                    single[0],
+                    single[1],
+                    noise,
+                    max_opacity,
+                    extremes=extremes,
                 )
                 fit = finish()
             elif (
@@ -2212,6 +2236,7 @@ def _finish_fit(
     smooth_inside: bool = False,
     every: tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]] | None = None,
     looks: list[NDArray[np.uint8]] | None = None,
+    extremes: tuple[NDArray[np.uint8], NDArray[np.uint8], float] | None = None,
 ) -> _BlendFit:
     """The fit's plateau (its inside snapped to it) and the weight of recovery against fill.
 
@@ -2265,6 +2290,13 @@ def _finish_fit(
                 every[0]["i"] / every[1][..., None],
             )
         resid = _residual(s, n, a, colour) / (3 * n)
+    if extremes is not None:
+        # A pixel whose fitted opacity some frame's values rule out (that frame's background
+        # would leave [0, 255] by more than the noise) is not under one static blend: the
+        # overlay comes and goes there (a running timestamp's digits, where their change is too
+        # faint for the test above), or the fit leans on a fill that errs. Each frame's own
+        # opacity is used there (Unblender.apply), as on the changing pixels.
+        changing = changing | (region & (_opacity_ceiling(*extremes, colour) < a))
     # Expected squared errors (per channel): the fill's, from the residual the model leaves;
     # the recovery's, from noise amplified by 1 / (1 - a) and, on the rim, the per-pixel fit.
     b = np.maximum(1.0 - a, 0.05)
@@ -2286,6 +2318,23 @@ def _finish_fit(
         clear=clear,
         changing=changing,
     )
+
+
+def _opacity_ceiling(
+    lo: NDArray[np.uint8], hi: NDArray[np.uint8], slack: float, colour: NDArray[np.floating]
+) -> NDArray[np.float64]:
+    """Per pixel, the largest opacity of ``colour`` under which every frame seen (per channel
+    no darker than ``lo``, no brighter than ``hi``) has a background in [0, 255], within
+    ``slack`` levels: ``J = (I - a W) / (1 - a) >= 0`` needs ``a <= I / W``, ``J <= 255`` needs
+    ``a <= (255 - I) / (255 - W)``."""
+    w = np.asarray(colour, np.float64)
+    cap = np.ones(lo.shape[:2], np.float64)
+    for c in range(3):
+        if w[c] > slack:
+            cap = np.minimum(cap, (lo[..., c] + slack) / w[c])
+        if w[c] < 255.0 - slack:
+            cap = np.minimum(cap, (255.0 - hi[..., c] + slack) / (255.0 - w[c]))
+    return cap
 
 
 def _with_mean_frame_opacity(
