@@ -1193,6 +1193,7 @@ _CHANGING_SHARE = 0.05  # an opaque fit this much of which varies that much is n
 _FADE = 0.1  # a recovery fades into the fill over this much opacity below max_opacity (_fade)
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _CEILING_SLACK = 2.0  # noises (plus a level) a frame may lie beyond what an opacity allows
+_LOSSY_NOISE = 1.0  # levels of noise on an opaque overlay's inside above which frames are lossy
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 # One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
 # over time calls the overlay opaque or the engine vouches for less than _POOR_VOUCHED of the fill
@@ -1372,6 +1373,11 @@ class Unblender:
     def apply(self, rgb: NDArray[np.uint8], filled: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """``filled`` with the region replaced by the blend of un-blended frame and fill."""
         fit = self.fit()
+        if fit.measured_noise > _LOSSY_NOISE:
+            # An opaque overlay on lossy frames (H.264): its rim and the colour it bleeds into
+            # its surroundings carry the coding error, which un-blending would amplify; the
+            # fill is better everywhere in the region (CRF 18 at 432x240: 3-11 dB).
+            return filled.copy()
         y0, y1, x0, x1 = self.box
         i = self._crop(rgb).astype(np.float64)
         f = self._crop(filled).astype(np.float64)
@@ -1625,6 +1631,9 @@ class _BlendFit:
     # (h, w) the region's pixels the overlay covers in some frames only (a running timestamp's
     # digits, :func:`_changing`); None: not asked
     changing: NDArray[np.bool_] | None = None
+    # the frames' noise measured on an opaque overlay's inside (:func:`_opaque_noise`; 0 when
+    # not measured): above _LOSSY_NOISE the frames are lossy there and the fill is kept
+    measured_noise: float = 0.0
 
 
 def _accumulate(
@@ -2261,6 +2270,9 @@ def _finish_fit(
         a = np.where(inside, plateau, a)
     if plateau is None:
         plateau = 0.0
+    measured = _opaque_noise(
+        every or (s, n), region & (a_fitted >= max_opacity), plateau, max_opacity
+    )
     contrast = (
         n * float((colour * colour).sum()) - 2 * (colour * s["f"]).sum(-1) + s["ff"].sum(-1)
     ) / (3 * n)
@@ -2290,12 +2302,15 @@ def _finish_fit(
                 every[0]["i"] / every[1][..., None],
             )
         resid = _residual(s, n, a, colour) / (3 * n)
-    if extremes is not None:
+    if extremes is not None and plateau < max_opacity:
         # A pixel whose fitted opacity some frame's values rule out (that frame's background
         # would leave [0, 255] by more than the noise) is not under one static blend: the
         # overlay comes and goes there (a running timestamp's digits, where their change is too
         # faint for the test above), or the fit leans on a fill that errs. Each frame's own
-        # opacity is used there (Unblender.apply), as on the changing pixels.
+        # opacity is used there (Unblender.apply), as on the changing pixels. Not on an opaque
+        # overlay: on H.264 frames its sharp edges ring by more than the noise allows, and its
+        # pixels taken frame by frame then flicker (parkour's opaque ring at CRF 18: flicker
+        # 2.65 -> 9.20).
         changing = changing | (region & (_opacity_ceiling(*extremes, colour) < a))
     # Expected squared errors (per channel): the fill's, from the residual the model leaves;
     # the recovery's, from noise amplified by 1 / (1 - a) and, on the rim, the per-pixel fit.
@@ -2317,7 +2332,33 @@ def _finish_fit(
         var_fill=var_fill.astype(np.float32),
         clear=clear,
         changing=changing,
+        measured_noise=measured,
     )
+
+
+def _opaque_noise(
+    sums_counts: tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]],
+    opaque: NDArray[np.bool_],
+    plateau: float,
+    max_opacity: float,
+) -> float:
+    """The frames' noise measured on an opaque overlay's inside, where every frame should show
+    its colour exactly (0 when the overlay is not opaque or its inside is small).
+
+    On lossless frames that is about 0 and the configured noise stands; on an H.264 clip the
+    overlay's sharp edges ring and its colour bleeds through the subsampled chroma, by several
+    levels (CRF 18 at 432x240: 1.8-8.3 on five of the bench's opaque overlays, 0 on the PNG
+    frames), and the rim's un-blending amplified that by ``1 / (1 - a)``.
+    The median over the inside (``opaque``, the pixels fitted at least ``max_opacity``, less a
+    pixel all round) of each pixel's spread over the frames (RMS over the channels).
+    """
+    inside = cv2.erode(opaque.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if plateau < max_opacity or int(inside.sum()) < _MEAN_FRAME_MIN_PX:
+        return 0.0
+    sums, counts = sums_counts
+    mean = sums["i"] / counts[..., None]
+    var = np.maximum(sums["ii"] / counts[..., None] - mean * mean, 0.0).mean(-1)
+    return float(np.sqrt(np.median(var[inside])))
 
 
 def _opacity_ceiling(

@@ -793,7 +793,7 @@ def test_pixels_the_overlay_covers_in_some_frames_only_are_told_apart(clip_frame
     assert not changing[~region].any()
 
 
-@pytest.mark.parametrize(("opacity", "recall"), [(0.6, 0.58), (0.8, 0.66), (1.0, 0.82)])
+@pytest.mark.parametrize(("opacity", "recall"), [(0.6, 0.58), (0.8, 0.66)])
 def test_a_frame_whose_values_rule_out_the_fitted_opacity_marks_a_changing_pixel(
     clip_frames, monkeypatch, opacity, recall
 ) -> None:
@@ -802,7 +802,8 @@ def test_a_frame_whose_values_rule_out_the_fitted_opacity_marks_a_changing_pixel
     is too faint for the variance test. Measured on the running timestamp over the real clip
     (share of the pixels the digits cover in some frames only that are told so; mean error over
     the pixels the digits change, levels): 60 % 0.49 -> 0.63, 6.96 -> 6.34; 80 % 0.62 -> 0.71,
-    6.60 -> 5.77; opaque 0.78 -> 0.85, 7.39 -> 6.77; the fixed digits' inside stays at most 1 %."""
+    6.60 -> 5.77; the fixed digits' inside stays at most 1 %. An opaque overlay's fit is not
+    asked (its ringing on H.264 frames: the next test)."""
     truth, burnt, fills, region, shapes = _timestamp_over_the_clip(clip_frames, opacity)
     comes_and_goes = (shapes.max(0) >= 0.99) & (shapes.min(0) < 0.01)
     fixed = shapes.min(0) >= 0.99
@@ -831,6 +832,63 @@ def test_a_frame_whose_values_rule_out_the_fitted_opacity_marks_a_changing_pixel
     assert err < 0.94 * err_before, (err, err_before)
 
 
+def test_an_opaque_overlays_ringing_is_not_taken_for_a_changing_pixel() -> None:
+    """An opaque block whose frames ring by a few levels (an H.264 frame's sharp edges): a frame
+    below the colour rules out the fitted opacity of 1 by more than the noise, yet nothing comes
+    and goes there; taken frame by frame it flickered (parkour's opaque ring at CRF 18: flicker
+    2.65 -> 9.20). Only a semi-transparent fit asks the frames' values."""
+    h, w, n = 48, 64, 30
+    truth = [np.rint(t).astype(np.uint8) for t in _moving_texture(n, h, w)]
+    a = np.zeros((h, w), np.float32)
+    a[8:40, 8:56] = 1.0
+    rng = np.random.default_rng(4)
+    burnt = [
+        np.clip(
+            b.astype(np.int16) - rng.integers(0, 7, b.shape) * (a[..., None] > 0), 0, 255
+        ).astype(np.uint8)
+        for b in burn(truth, a, (255, 255, 255))
+    ]
+    region = a > 0
+    ub, _ = _unblend(burnt, truth, region, max_opacity=0.9, noise=1.0)
+    fit = ub.fit()
+    assert fit.plateau >= 0.9
+    y0, y1, x0, x1 = ub.box
+    assert fit.changing is not None
+    assert fit.changing[region[y0:y1, x0:x1]].mean() < 0.05
+    # The same frames' ceiling does rule out the fitted opacity on much of the block.
+    cap = overlay_mod._opacity_ceiling(ub._lo, ub._hi, 3.0, fit.colour)
+    assert (cap[region[y0:y1, x0:x1]] < fit.a[region[y0:y1, x0:x1]]).mean() > 0.2
+
+
+def test_an_opaque_overlay_on_lossy_frames_keeps_the_fill() -> None:
+    """On lossless frames an opaque overlay's inside is its colour in every frame, and its
+    anti-aliased rim is un-blended; where the inside varies by more than a level (an H.264
+    clip: its colour bleeds and rings by several), the frames are lossy there, and the fill is
+    kept in the whole region (CRF 18 at 432x240: motocross-jump's opaque text 21.7 -> 31.8 dB,
+    the fill alone 32.0)."""
+    h, w, n = 48, 64, 30
+    truth = [np.rint(t).astype(np.uint8) for t in _moving_texture(n, h, w)]
+    a = np.zeros((h, w), np.float32)
+    a[10:38, 10:54] = 1.0
+    a = cv2.GaussianBlur(a, (0, 0), 0.8)  # an anti-aliased rim
+    region = cv2.dilate((a > 0.02).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    clean = burn(truth, a, (250, 210, 40))
+    rng = np.random.default_rng(5)
+    lossy = [
+        np.clip(b.astype(np.int16) + rng.integers(-4, 5, b.shape), 0, 255).astype(np.uint8)
+        for b in clean
+    ]
+    fills = [f.copy() for f in truth]
+    fills[0][region] = 0  # the fill differs from the truth: un-blending shows
+    for frames, lossless in ((clean, True), (lossy, False)):
+        ub, outs = _unblend(frames, fills, region, max_opacity=0.9, noise=1.0)
+        fit = ub.fit()
+        assert fit.plateau >= 0.9
+        assert (fit.measured_noise < 0.5) if lossless else (fit.measured_noise > 2.0)
+        kept = all(np.array_equal(o, f) for o, f in zip(outs, fills, strict=True))
+        assert kept != lossless, (lossless, fit.measured_noise)
+
+
 @pytest.mark.parametrize(("opacity", "bound", "share"), [(0.8, 9.2, 0.93), (1.0, 8.0, 0.8)])
 def test_digits_that_come_and_go_are_unblended_frame_by_frame(
     clip_frames, monkeypatch, opacity, bound, share
@@ -838,9 +896,9 @@ def test_digits_that_come_and_go_are_unblended_frame_by_frame(
     """Where the overlay comes and goes, the fit's opacity is an average of 0 and the plateau
     that no frame has; each frame's own is used there (an opaque digit is filled where it
     shows, the frame kept where it does not). Measured, mean error over the pixels the digits
-    change: 5.8 levels at 80 %, 8.1 with the fit's opacity; opaque 6.8 against 10.4; over all
-    the timestamp touches 4.5 / 5.1 and 7.8 / 8.8 (8.6 / 9.7, 7.4 / 10.4, 5.3 / 5.6 and 8.0 /
-    8.8 before a frame's values that rule out the fit also told changing pixels)."""
+    change: 5.8 levels at 80 %, 8.1 with the fit's opacity; opaque 7.4 against 10.4; over all
+    the timestamp touches 4.5 / 5.1 and 8.0 / 8.8 (at 80 % 8.6 / 9.7 and 5.3 / 5.6 before a
+    frame's values that rule out the fit also told changing pixels)."""
     truth, burnt, fills, region, shapes = _timestamp_over_the_clip(clip_frames, opacity)
     changes = shapes.max(0) - shapes.min(0) > 0.05
     touched = shapes.max(0) > 0.02
