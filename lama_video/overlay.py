@@ -1194,6 +1194,7 @@ _FADE = 0.1  # a recovery fades into the fill over this much opacity below max_o
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _CEILING_SLACK = 2.0  # noises (plus a level) a frame may lie beyond what an opacity allows
 _LOSSY_NOISE = 1.0  # levels of noise on an opaque overlay's inside above which frames are lossy
+_NOISE_MIN_PX = 20  # ... measured on at least this many pixels of it (else not measured)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 # One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
 # over time calls the overlay opaque or the engine vouches for less than _POOR_VOUCHED of the fill
@@ -1243,7 +1244,9 @@ class Unblender:
     is known) says that estimate is the nearer (:func:`_with_mean_frame_opacity`). A pixel whose
     fitted opacity the darkest or brightest value a frame showed there rules out (a white
     overlay's ``a <= I / 255``, :func:`_opacity_ceiling`) is taken as one the overlay covers in
-    some frames only, as the changing ones are.
+    some frames only, as the changing ones are. An opaque overlay whose inside varies over the
+    frames by more than a level (lossy frames: H.264 rings and bleeds at its edges) is filled, not
+    un-blended (:func:`_opaque_noise`).
 
     Only the region's bounding box is stored (sums per pixel, weighted and unweighted, and an
     evenly thinned sample of at most ``_LOOKS_MAX`` of its crops within ``_LOOKS_BYTES``), so
@@ -2347,13 +2350,15 @@ def _opaque_noise(
 
     On lossless frames that is about 0 and the configured noise stands; on an H.264 clip the
     overlay's sharp edges ring and its colour bleeds through the subsampled chroma, by several
-    levels (CRF 18 at 432x240: 1.8-8.3 on five of the bench's opaque overlays, 0 on the PNG
-    frames), and the rim's un-blending amplified that by ``1 / (1 - a)``.
+    levels (CRF 18 at 432x240: about 2-8 on the bench's opaque overlays, 0 on its PNG frames),
+    and the rim's un-blending amplified that by ``1 / (1 - a)``.
     The median over the inside (``opaque``, the pixels fitted at least ``max_opacity``, less a
     pixel all round) of each pixel's spread over the frames (RMS over the channels).
     """
+    if plateau < max_opacity:
+        return 0.0
     inside = cv2.erode(opaque.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    if plateau < max_opacity or int(inside.sum()) < _MEAN_FRAME_MIN_PX:
+    if int(inside.sum()) < _NOISE_MIN_PX:
         return 0.0
     sums, counts = sums_counts
     mean = sums["i"] / counts[..., None]
