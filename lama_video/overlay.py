@@ -1307,6 +1307,7 @@ class Unblender:
         # (:func:`_opacity_ceiling`).
         self._lo = np.full(shape, 255, np.uint8)
         self._hi = np.zeros(shape, np.uint8)
+        self._lossy = False  # an opaque overlay's inside was found to vary: lossy frames
         self._fit: _BlendFit | None = None
 
     def _crop(self, img: NDArray[T]) -> NDArray[T]:
@@ -1376,10 +1377,14 @@ class Unblender:
     def apply(self, rgb: NDArray[np.uint8], filled: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """``filled`` with the region replaced by the blend of un-blended frame and fill."""
         fit = self.fit()
-        if fit.measured_noise > _LOSSY_NOISE:
-            # An opaque overlay on lossy frames (H.264): its rim and the colour it bleeds into
-            # its surroundings carry the coding error, which un-blending would amplify; the
-            # fill is better everywhere in the region (CRF 18 at 432x240: 3-11 dB).
+        # An opaque overlay on lossy frames (H.264): its rim and the colour it bleeds into its
+        # surroundings carry the coding error, which un-blending would amplify; the fill is
+        # better everywhere in the region (CRF 18 at 432x240: 3-11 dB). Once found, for the
+        # rest of the clip: a fit that cannot measure it (too few pixels fitted opaque) would
+        # switch back and forth, and the region flicker (motocross-jump's opaque timestamp at
+        # CRF 18 and 854x480: flicker 4.67 -> 9.38 before this held).
+        self._lossy = self._lossy or fit.measured_noise > _LOSSY_NOISE
+        if self._lossy:
             return filled.copy()
         y0, y1, x0, x1 = self.box
         i = self._crop(rgb).astype(np.float64)
