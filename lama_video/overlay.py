@@ -1241,12 +1241,12 @@ class Unblender:
     where the fit over time leans on the fill, the clear pixels around each pixel also tell its
     opacity over a sample of the frames (:func:`_with_neighbour_opacity`), and so does the mean
     frame with the background its neighbours tell, where the overlay's inside (whose opacity
-    is known) says that estimate is the nearer (:func:`_with_mean_frame_opacity`). A pixel whose
-    fitted opacity the darkest or brightest value a frame showed there rules out (a white
-    overlay's ``a <= I / 255``, :func:`_opacity_ceiling`) is taken as one the overlay covers in
-    some frames only, as the changing ones are. An opaque overlay whose inside varies over the
-    frames by more than a level (lossy frames: H.264 rings and bleeds at its edges) is filled, not
-    un-blended (:func:`_opaque_noise`).
+    is known) says that estimate is the nearer (:func:`_with_mean_frame_opacity`). A pixel of a
+    semi-transparent overlay whose fitted opacity the darkest or brightest value a frame showed
+    there rules out (a white overlay's ``a <= I / 255``, :func:`_opacity_ceiling`) is taken as
+    one the overlay covers in some frames only, as the changing ones are. An opaque overlay whose
+    inside varies over the frames by more than a level (lossy frames: H.264 rings and bleeds at
+    its edges) is filled, not un-blended (:func:`_opaque_noise`).
 
     Only the region's bounding box is stored (sums per pixel, weighted and unweighted, and an
     evenly thinned sample of at most ``_LOOKS_MAX`` of its crops within ``_LOOKS_BYTES``), so
@@ -1323,7 +1323,8 @@ class Unblender:
             qc: the engine's record of the frame's hole pixels: how much it vouches for each
                 (1 = copied from footage, 0 = invented); None = all 1.
         """
-        i, f = self._crop(rgb).astype(np.float64), self._crop(filled).astype(np.float64)
+        crop = self._crop(rgb)
+        i, f = crop.astype(np.float64), self._crop(filled).astype(np.float64)
         c = np.ones(i.shape[:2])
         if qc is not None:
             y0, y1, x0, x1 = self.box
@@ -1334,7 +1335,6 @@ class Unblender:
         self._w += c
         _accumulate(self._plain, i, f)
         _accumulate_pairs(self._cross, i)
-        crop = self._crop(rgb)
         np.minimum(self._lo, crop, out=self._lo)
         np.maximum(self._hi, crop, out=self._hi)
         if self.n % self._look_every == 0:
@@ -1883,9 +1883,10 @@ _CHI2_MEDIAN = 0.4549  # the median of a chi-square with one degree of freedom
 
 
 def _frame_moments(
-    plain: dict[str, NDArray[np.float64]], frames: int
+    plain: dict[str, NDArray[np.float64]], frames: int | NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per pixel and channel, the frames' mean and variance over time, from the plain sums."""
+    """Per pixel and channel, the frames' mean and variance over time, from the plain sums
+    (``frames``: their count, or per pixel (h, w, 1))."""
     mean = plain["i"] / frames
     return mean, np.maximum(plain["ii"] / frames - mean * mean, 0.0)
 
@@ -2353,7 +2354,7 @@ def _opaque_noise(
     """The frames' noise measured on an opaque overlay's inside, where every frame should show
     its colour exactly (0 when the overlay is not opaque or its inside is small).
 
-    On lossless frames that is about 0 and the configured noise stands; on an H.264 clip the
+    On lossless frames that is about 0; on an H.264 clip the
     overlay's sharp edges ring and its colour bleeds through the subsampled chroma, by several
     levels (CRF 18 at 432x240: about 2-8 on the bench's opaque overlays, 0 on its PNG frames),
     and the rim's un-blending amplified that by ``1 / (1 - a)``.
@@ -2366,8 +2367,7 @@ def _opaque_noise(
     if int(inside.sum()) < _NOISE_MIN_PX:
         return 0.0
     sums, counts = sums_counts
-    mean = sums["i"] / counts[..., None]
-    var = np.maximum(sums["ii"] / counts[..., None] - mean * mean, 0.0).mean(-1)
+    var = _frame_moments(sums, counts[..., None])[1].mean(-1)
     return float(np.sqrt(np.median(var[inside])))
 
 
@@ -2515,8 +2515,7 @@ def _changing(
         sums, counts: per-pixel sums over the frames (unweighted: ``i``, ``ii``) and how many.
         a: the fitted opacity; region: the overlay's pixels; noise: the frames' noise (levels).
     """
-    mean = sums["i"] / counts[..., None]
-    var = _channel_sum(np.maximum(sums["ii"] / counts[..., None] - mean * mean, 0.0))
+    var = _channel_sum(_frame_moments(sums, counts[..., None])[1])
     clear = (~region).astype(np.float32)
     reach = cv2.GaussianBlur(clear, (0, 0), _CHANGING_SIGMA_PX)
     around = cv2.GaussianBlur(var.astype(np.float32) * clear, (0, 0), _CHANGING_SIGMA_PX)

@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -95,6 +94,7 @@ from numpy.typing import NDArray
 from lama_video import flow as fl
 from lama_video.config import TemporalConfig
 from lama_video.engines import ImageEngine
+from lama_video.engines.base import WORKER_THREADS
 from lama_video.errors import MaskError
 from lama_video.flow_completion import harmonic_fill, homography_fill
 from lama_video.qc import QcInfo
@@ -149,9 +149,8 @@ _PIN_FADE_PX = 6.0
 # pairs, in-process: 1.0 -> 12 gives hole PSNR 19.55 -> 19.67, flicker 1.37 -> 1.28).
 _SMOOTH_SLACK = 12.0
 #: Worker threads for the frame pairs' flows, each frame's finishing and its smoothing (each
-#: item independent). Measured on 2 cores only; capped at 4 because DIS and OpenCV's remaps have
-#: threads of their own.
-_FLOW_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: item independent): the image engines' rule (:data:`lama_video.engines.base.WORKER_THREADS`).
+_FLOW_THREADS = WORKER_THREADS
 #: Frames finished on the worker threads may wait this many deep behind the propagation pass.
 _OVERLAP_AHEAD = 4
 #: DIS on a box starts from DIS on the whole frames shrunk this many times (:func:`_coarse_start`).

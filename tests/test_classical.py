@@ -87,7 +87,7 @@ def test_filling_the_holes_box_on_threads_equals_opencv_on_the_whole_frame(
         filled = cv2.inpaint(frames[i], masks[i].view(np.uint8) * np.uint8(255), radius, flag)
         np.copyto(whole[i], filled, where=masks[i][..., None])
     assert np.array_equal(ClassicalEngine(method, radius).inpaint(frames, masks), whole)
-    monkeypatch.setattr(classical, "FILL_THREADS", 1)
+    monkeypatch.setattr(classical, "WORKER_THREADS", 1)
     assert np.array_equal(ClassicalEngine(method, radius).inpaint(frames, masks), whole)
 
 

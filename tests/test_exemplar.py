@@ -81,7 +81,7 @@ def test_deterministic_and_independent_of_the_batch(
     # A batch's frames are filled on several threads: the same fill, bit for bit, either way.
     from lama_video.engines import exemplar
 
-    monkeypatch.setattr(exemplar, "FILL_THREADS", threads)
+    monkeypatch.setattr(exemplar, "WORKER_THREADS", threads)
     frames, masks = _smooth_batch(seed=3)
     eng = ExemplarEngine()
     first = eng.inpaint(frames, masks)

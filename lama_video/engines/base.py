@@ -52,10 +52,12 @@ def check_batch(frames: NDArray[np.uint8], masks: NDArray[np.bool_]) -> None:
         )
 
 
-#: Frames of a batch filled at once by the engines whose one-frame fill releases the GIL (OpenCV,
-#: NumPy): :class:`~lama_video.engines.classical.ClassicalEngine` and
-#: :class:`~lama_video.engines.exemplar.ExemplarEngine` (measured on 2 cores).
-FILL_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Worker threads for work whose items release the GIL (OpenCV, NumPy): the frames of a batch
+#: filled at once by :class:`~lama_video.engines.classical.ClassicalEngine` and
+#: :class:`~lama_video.engines.exemplar.ExemplarEngine`, and the temporal engine's frame pairs
+#: and frames. Measured on 2 cores only; capped at 4 because DIS and OpenCV have threads of their
+#: own.
+WORKER_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def fill_each(

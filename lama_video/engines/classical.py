@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lama_video.config import InpaintConfig
-from lama_video.engines.base import FILL_THREADS, fill_each
+from lama_video.engines.base import WORKER_THREADS, fill_each
 from lama_video.flow import bbox
 
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -76,6 +76,6 @@ class ClassicalEngine:
 
         # OpenCV releases the GIL while it fills, so the batch's frames fill side by side (its
         # own threads do not help here).
-        return fill_each(frames, masks, fill, threads=FILL_THREADS)
+        return fill_each(frames, masks, fill, threads=WORKER_THREADS)
 
     __call__ = inpaint

@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from lama_video.config import InpaintConfig
-from lama_video.engines.base import FILL_THREADS, fill_each
+from lama_video.engines.base import WORKER_THREADS, fill_each
 from lama_video.flow_completion import harmonic_fill
 
 _SEED = 20070601  # any fixed number: the same frame and hole always give the same fill
@@ -192,10 +192,10 @@ class ExemplarEngine:
         # The patch statistics are small BLAS calls (a 147x147 covariance and its eigenvectors per
         # level); OpenBLAS threads spin after each one and starve the decode and encode threads
         # (854x480 clip, 2 cores: the whole removal 13.9 s with them, 10.3 s single-threaded).
-        # Frames are filled on up to FILL_THREADS threads (NumPy and OpenCV release the GIL; each
+        # Frames are filled on up to WORKER_THREADS threads (NumPy and OpenCV release the GIL; each
         # crop has its own seeded generator, so the fill is the same either way).
         with threadpool_limits(limits=1, user_api="blas"):
-            return fill_each(frames, masks, self.fill_frame, threads=FILL_THREADS)
+            return fill_each(frames, masks, self.fill_frame, threads=WORKER_THREADS)
 
     __call__ = inpaint
 
