@@ -1805,7 +1805,7 @@ def _fit_blend(
     if (
         pairs is not None
         and frames >= _SINGLE_MIN_FRAMES
-        and _fill_is_poor(n / frames, plain, frames, region)
+        and _fill_is_poor(n / frames, plain, frames, region, (a, max_opacity))
     ):
         # The fill is mostly invented, but the scene under and around the overlay changes: the
         # overlay's outline says its plateau and colour better than the fill does.
@@ -1917,6 +1917,7 @@ def _fill_is_poor(
     plain: dict[str, NDArray[np.float64]],
     frames: int,
     region: NDArray[np.bool_],
+    fitted: tuple[NDArray[np.float64], float] | None = None,
 ) -> bool:
     """Whether the fill is mostly invented while the scene under and around the overlay changes.
 
@@ -1928,7 +1929,12 @@ def _fill_is_poor(
     (a 30 % ring over schoolgirls' still background: 26.4 dB with it, 19.1 with the outline's).
     Nor for an overlay a quarter of which shows its own colour in every frame (an opaque one:
     a running timestamp's fixed digits; its changing digits' edges gave the outline a plateau
-    of a semi-transparent overlay, 29.3 -> 19.3 dB on motocross-jump at 854x480).
+    of a semi-transparent overlay, 29.3 -> 19.3 dB on motocross-jump at 854x480). On lossy
+    frames that overlay's own colour is not still (H.264 rings and bleeds by a few levels), so
+    the fit over time (``fitted``: its opacity per pixel and ``max_opacity``) also says it: an
+    overlay a quarter of whose pixels the engine vouches for in at least half the frames fitted
+    opaque there, against footage, is opaque too (the same timestamp at CRF 18: its first 15
+    frames were un-blended at the outline's 81 % and left 60-90 levels off, then filled).
     """
     if not _mostly_invented(vouched, region) or region.all():
         return False
@@ -1938,7 +1944,20 @@ def _fill_is_poor(
         float(np.median(spread[~region])) > _OUTLINE_MIN_STD
         and float(np.median(inside)) > _SINGLE_STILL_STD
         and float((inside < _STILL_STD).mean()) < _OPAQUE_STILL_SHARE
+        and not (fitted is not None and _opaque_against_footage(vouched, region, *fitted))
     )
+
+
+def _opaque_against_footage(
+    vouched: NDArray[np.float64], region: NDArray[np.bool_], a: NDArray[np.float64], top: float
+) -> bool:
+    """Whether at least ``_OPAQUE_STILL_SHARE`` of the overlay's pixels that the engine vouches
+    for in half the frames or more (at least ``_NOISE_MIN_PX`` of them) are fitted ``top`` or
+    more opaque: there the fill is footage, and the fit over time against it is sure."""
+    sure = region & (vouched >= _POOR_VOUCHED)
+    if int(sure.sum()) < _NOISE_MIN_PX:
+        return False
+    return float((a[sure] >= top).mean()) >= _OPAQUE_STILL_SHARE
 
 
 def _outline_fit(

@@ -421,6 +421,23 @@ def test_the_outline_is_asked_only_of_a_changing_faint_overlay_over_an_invented_
     # A still scene under and around the overlay: the outline has nothing to go on.
     still = sums([frames[0]] * n)
     assert not overlay_mod._fill_is_poor(invented, still, n, region)
+    # The same fixed digits on lossy frames: their colour rings by 3 levels, so they are not
+    # still; the fit over time against the footage the engine vouches for there calls them
+    # opaque (0.99), and that is enough. Fitted 0.8 there, they are a semi-transparent
+    # overlay's, and the outline is asked.
+    lossy = [f.copy() for f in opaque]
+    for f in lossy:
+        f[10:17, 10:30] += rng.normal(0, 3, (7, 20, 3))
+    partly = invented.copy()
+    partly[10:17, 10:30] = 0.8  # the engine vouches for the fill under the fixed digits
+    assert overlay_mod._fill_is_poor(partly, sums(lossy), n, region)  # no fit: not still
+    fitted = np.zeros((h, w))
+    fitted[10:17, 10:30] = 0.99
+    assert not overlay_mod._fill_is_poor(partly, sums(lossy), n, region, (fitted, 0.9))
+    fitted[10:17, 10:30] = 0.8
+    assert overlay_mod._fill_is_poor(partly, sums(lossy), n, region, (fitted, 0.9))
+    # Fitted opaque where the engine vouches for too little of the fill: the fit is not sure.
+    assert overlay_mod._fill_is_poor(invented, sums(lossy), n, region, (fitted * 0 + 0.99, 0.9))
 
 
 def test_outline_fit_needs_a_changing_scene() -> None:
