@@ -2378,11 +2378,18 @@ def _opaque_noise(
     levels (CRF 18 at 432x240: about 2-8 on the bench's opaque overlays, 0 on its PNG frames),
     and the rim's un-blending amplified that by ``1 / (1 - a)``.
     The median over the inside (``opaque``, the pixels fitted at least ``max_opacity``, less a
-    pixel all round) of each pixel's spread over the frames (RMS over the channels).
+    pixel all round) of each pixel's spread over the frames (RMS over the channels). An overlay
+    too thin for that (text whose strokes are 2-3 px wide leaves fewer than ``_NOISE_MIN_PX``
+    such pixels) is measured on all of its opaque pixels: on lossless frames they show its
+    colour too (0 on the bench's thin timestamps), on H.264 frames they ring by more
+    (scooter-black's timestamp at CRF 18, 432x240: 6-7 levels, where its inside held 12-21
+    pixels, and it was un-blended until its 40th frame).
     """
     if plateau < max_opacity:
         return 0.0
     inside = cv2.erode(opaque.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if int(inside.sum()) < _NOISE_MIN_PX:
+        inside = opaque
     if int(inside.sum()) < _NOISE_MIN_PX:
         return 0.0
     sums, counts = sums_counts
