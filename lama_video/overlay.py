@@ -1193,7 +1193,9 @@ _CHANGING_SHARE = 0.05  # an opaque fit this much of which varies that much is n
 _FADE = 0.1  # a recovery fades into the fill over this much opacity below max_opacity (_fade)
 _SLACK = 12.0  # levels a recovered background may overshoot [0, 255] by (noise)
 _CEILING_SLACK = 2.0  # noises (plus a level) a frame may lie beyond what an opacity allows
-_LOSSY_NOISE = 1.0  # levels of noise on an opaque overlay's inside above which frames are lossy
+_LOSSY_NOISE = 0.5  # levels of noise on an opaque overlay's inside above which frames are lossy
+# (lossless frames show its colour to the level: 0 on every PNG clip of the bench; 1.0 before
+# 2026-12-07, the vouched fit's session: soapbox's text at CRF 18 measured 0.89 on 24 frames)
 _NOISE_MIN_PX = 20  # ... measured on at least this many pixels of it (else not measured)
 _MIN_CONTRAST = 40.0  # |W - fill| (levels, RGB norm) below which one frame says nothing of a
 # One opacity for the whole overlay, over a still scene (:func:`_fit_blend`): tried when the fit
@@ -1245,8 +1247,8 @@ class Unblender:
     semi-transparent overlay whose fitted opacity the darkest or brightest value a frame showed
     there rules out (a white overlay's ``a <= I / 255``, :func:`_opacity_ceiling`) is taken as
     one the overlay covers in some frames only, as the changing ones are. An opaque overlay whose
-    inside varies over the frames by more than a level (lossy frames: H.264 rings and bleeds at
-    its edges) is filled, not un-blended (:func:`_opaque_noise`).
+    inside varies over the frames by more than half a level (lossy frames: H.264 rings and
+    bleeds at its edges) is filled, not un-blended (:func:`_opaque_noise`).
 
     Only the region's bounding box is stored (sums per pixel, weighted and unweighted, and an
     evenly thinned sample of at most ``_LOOKS_MAX`` of its crops within ``_LOOKS_BYTES``), so
@@ -2311,7 +2313,11 @@ def _finish_fit(
     clear = None
     if looks:
         a, var_a, clear = _with_neighbour_opacity(a, var_a, colour, region, inside, looks)
-    changing = _changing(*(every or (s, n)), a, region, noise)
+    # The frames' noise as measured where it is (an opaque overlay's inside on lossy frames,
+    # whose ringing would otherwise pass for a digit that comes and goes: parkour's opaque text
+    # at CRF 18, 432x240, with other overlays, was taken for an 83 % running timestamp), and
+    # never below the noise configured.
+    changing = _changing(*(every or (s, n)), a, region, max(noise, measured))
     if looks:
         if every is not None:
             var_fitted = _residual(s, n, a_fitted, colour) / (

@@ -877,14 +877,17 @@ def test_an_opaque_overlays_ringing_is_not_taken_for_a_changing_pixel() -> None:
     assert (cap[region[y0:y1, x0:x1]] < fit.a[region[y0:y1, x0:x1]]).mean() > 0.2
 
 
-@pytest.mark.parametrize("thin", [False, True])
-def test_an_opaque_overlay_on_lossy_frames_keeps_the_fill(thin: bool) -> None:
+@pytest.mark.parametrize(("thin", "ring"), [(False, 4), (True, 4), (False, 1)])
+def test_an_opaque_overlay_on_lossy_frames_keeps_the_fill(thin: bool, ring: int) -> None:
     """On lossless frames an opaque overlay's inside is its colour in every frame, and its
     anti-aliased rim is un-blended; where the inside varies by more than a level (an H.264
     clip: its colour bleeds and rings by several), the frames are lossy there, and the fill is
     kept in the whole region (CRF 18 at 432x240: motocross-jump's opaque text 21.7 -> 31.8 dB,
     the fill alone 32.0). Strokes 2 px wide have no inside once their rim is taken off: all
-    their opaque pixels are measured (scooter-black's timestamp at CRF 18: 19.7 -> 24.7 dB)."""
+    their opaque pixels are measured (scooter-black's timestamp at CRF 18: 19.7 -> 24.7 dB).
+    Frames that ring by a level (``ring`` 1: -1, 0 or +1, 0.8 levels RMS) are lossy too: lossless
+    ones show an opaque overlay's colour to the level (soapbox's yellow text at CRF 18 measured
+    0.89 on its first 24 frames and was un-blended until the 32nd: flicker 4.34)."""
     h, w, n = 48, 64, 30
     truth = [np.rint(t).astype(np.uint8) for t in _moving_texture(n, h, w)]
     a = np.zeros((h, w), np.float32)
@@ -898,7 +901,9 @@ def test_an_opaque_overlay_on_lossy_frames_keeps_the_fill(thin: bool) -> None:
     clean = burn(truth, a, (250, 210, 40))
     rng = np.random.default_rng(5)
     lossy = [
-        np.clip(b.astype(np.int16) + rng.integers(-4, 5, b.shape), 0, 255).astype(np.uint8)
+        np.clip(b.astype(np.int16) + rng.integers(-ring, ring + 1, b.shape), 0, 255).astype(
+            np.uint8
+        )
         for b in clean
     ]
     fills = [f.copy() for f in truth]
@@ -907,9 +912,33 @@ def test_an_opaque_overlay_on_lossy_frames_keeps_the_fill(thin: bool) -> None:
         ub, outs = _unblend(frames, fills, region, max_opacity=0.9, noise=1.0)
         fit = ub.fit()
         assert fit.plateau >= 0.9
-        assert (fit.measured_noise < 0.5) if lossless else (fit.measured_noise > 2.0)
+        assert (fit.measured_noise < 0.3) if lossless else (fit.measured_noise > 0.6 * ring)
         kept = all(np.array_equal(o, f) for o, f in zip(outs, fills, strict=True))
         assert kept != lossless, (lossless, fit.measured_noise)
+
+
+def test_an_opaque_overlays_ringing_is_not_taken_for_digits_that_change() -> None:
+    """On lossy frames an opaque overlay's pixels vary by the coding noise; the test for pixels
+    the overlay covers in some frames only (:func:`_changing`) weighs that against the noise
+    measured on the overlay, not the 1 level configured (parkour's opaque text at CRF 18 with
+    other overlays was taken for an 83 % running timestamp: 15.6 -> 26.9 dB)."""
+    h, w, n = 40, 40, 30
+    rng = np.random.default_rng(3)
+    region = np.zeros((h, w), bool)
+    region[10:30, 10:30] = True
+    sums = {k: np.zeros((h, w, 3)) for k in ("i", "f", "ii", "if", "ff")}
+    for _ in range(n):
+        frame = rng.normal(128, 20, (h, w, 3))  # the scene around changes
+        frame[region] = 200.0 + rng.normal(0, 5, (int(region.sum()), 3))  # rings by 5 levels
+        overlay_mod._accumulate(sums, frame, frame)
+    counts = np.full((h, w), float(n))
+    a = region.astype(np.float64)
+    colour = np.full(3, 200.0)
+    # Against the 1 level configured, a share of the ringing pixels pass for changing digits.
+    assert overlay_mod._changing(sums, counts, a, region, 1.0)[region].mean() > 0.05
+    fit = overlay_mod._finish_fit(sums, counts, region, a, colour, 1.0, 0.9)
+    assert fit.measured_noise > 4.0
+    assert fit.changing is not None and fit.changing[region].mean() < 0.01
 
 
 def test_lossy_frames_once_found_stay_lossy(monkeypatch) -> None:
