@@ -1247,8 +1247,9 @@ class Unblender:
     semi-transparent overlay whose fitted opacity the darkest or brightest value a frame showed
     there rules out (a white overlay's ``a <= I / 255``, :func:`_opacity_ceiling`) is taken as
     one the overlay covers in some frames only, as the changing ones are. An opaque overlay whose
-    inside varies over the frames by more than half a level (lossy frames: H.264 rings and
-    bleeds at its edges) is filled, not un-blended (:func:`_opaque_noise`).
+    inside varies over the frames, or departs on the mean frame from its one colour, by more
+    than half a level (lossy frames: H.264 rings and bleeds at its edges) is filled, not
+    un-blended (:func:`_opaque_noise`).
 
     Only the region's bounding box is stored (sums per pixel, weighted and unweighted, and an
     evenly thinned sample of at most ``_LOOKS_MAX`` of its crops within ``_LOOKS_BYTES``), so
