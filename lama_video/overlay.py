@@ -1642,8 +1642,9 @@ class _BlendFit:
     # (h, w) the region's pixels the overlay covers in some frames only (a running timestamp's
     # digits, :func:`_changing`); None: not asked
     changing: NDArray[np.bool_] | None = None
-    # the frames' noise measured on an opaque overlay's inside (:func:`_opaque_noise`; 0 when
-    # not measured): above _LOSSY_NOISE the frames are lossy there and the fill is kept
+    # the frames' noise measured on an opaque overlay's inside, the larger of over time and
+    # across (:func:`_opaque_noise`; 0 when not measured): above _LOSSY_NOISE the frames are
+    # lossy there and the fill is kept
     measured_noise: float = 0.0
 
 
@@ -2397,7 +2398,8 @@ def _opaque_noise(
     its mean over the frames from the inside's median colour; over a still scene H.264 codes
     the same blocks alike in every frame and the ringing stays put, so the spread over time
     says nothing (drift-chicane's opaque text at CRF 18 with other overlays: 0 over time, 2.7
-    across, and un-blended at 31.7 dB against Telea's 40.6; 0 across on every PNG clip).
+    across, and un-blended at 31.7 dB against Telea's 40.6; 0 on its PNG frames, and no
+    figure of ``bench/overlays.py`` on PNG frames moved).
     """
     if plateau < max_opacity:
         return 0.0, 0.0
