@@ -1260,7 +1260,8 @@ class Unblender:
         max_opacity: above this estimated opacity the fill is kept (the background left in the
             frame is too faint to recover); un-blending fades out over the 0.1 below it.
         noise: the frames' noise (grey levels, quantisation and compression), amplified by
-            ``1 / (1 - a)``.
+            ``1 / (1 - a)``; the test for digits that come and go takes the noise measured on
+            an opaque fit's inside instead where that is larger (:func:`_opaque_noise`).
         fit_frames: frames after which the fit is refitted only every few frames.
     """
 
