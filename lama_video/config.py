@@ -76,7 +76,7 @@ class PropagationConfig:
     safety_px: int = _f(4, lo=0, hi=64)
     # re-fit tracked outlines to each frame's colours (GrabCut); False = flow only, faster
     colour_refine: bool = _f(True)
-    # growth (px) per frame the colour re-fit may add to a tracked mask (or 6% of a big object)
+    # growth (px) per frame the colour re-fit may add to a mask (or 12% of a big object's box side)
     refine_band_px: int = _f(15, lo=1, hi=256)
 
 
