@@ -249,6 +249,14 @@ def main() -> int:
         + ", ".join(f"{names[i]} {parts[i][1]:.2f}" for i in np.argsort([-p[1] for p in parts])[:3])
         + ")"
     )
+    print(
+        "1 kf area per clip = the margins + beyond them (of which far): "
+        + ", ".join(
+            f"{names[i]} {rows[i][1][2]:.2f} = {parts[i][0]:.2f} + "
+            f"{rows[i][1][2] - parts[i][0]:.2f} ({parts[i][1]:.2f})"
+            for i in range(len(rows))
+        )
+    )
     if hint_runs:
         print(
             f"hint followed once: the worst frame's coverage rose on {hint_better} of "
