@@ -2382,7 +2382,7 @@ def _opaque_noise(
 ) -> tuple[float, float]:
     """The frames' noise measured on an opaque overlay's inside, where every frame should show
     its colour exactly: over time and across the inside (0, 0 when the overlay is not opaque
-    or its inside is small).
+    or fewer than ``_NOISE_MIN_PX`` of its pixels are fitted opaque).
 
     On lossless frames that is about 0; on an H.264 clip the
     overlay's sharp edges ring and its colour bleeds through the subsampled chroma, by several

@@ -885,7 +885,7 @@ def test_an_opaque_overlay_on_lossy_frames_keeps_the_fill(
     thin: bool, ring: int, still: bool
 ) -> None:
     """On lossless frames an opaque overlay's inside is its colour in every frame, and its
-    anti-aliased rim is un-blended; where the inside varies by more than a level (an H.264
+    anti-aliased rim is un-blended; where the inside varies by more than half a level (an H.264
     clip: its colour bleeds and rings by several), the frames are lossy there, and the fill is
     kept in the whole region (CRF 18 at 432x240: motocross-jump's opaque text 21.7 -> 31.8 dB,
     the fill alone 32.0). Strokes 2 px wide have no inside once their rim is taken off: all
