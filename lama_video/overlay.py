@@ -1922,7 +1922,7 @@ def _fill_is_poor(
     plain: dict[str, NDArray[np.float64]],
     frames: int,
     region: NDArray[np.bool_],
-    fitted: tuple[NDArray[np.float64], float] | None = None,
+    fitted: tuple[NDArray[np.float64], float],
 ) -> bool:
     """Whether the fill is mostly invented while the scene under and around the overlay changes.
 
@@ -1949,7 +1949,7 @@ def _fill_is_poor(
         float(np.median(spread[~region])) > _OUTLINE_MIN_STD
         and float(np.median(inside)) > _SINGLE_STILL_STD
         and float((inside < _STILL_STD).mean()) < _OPAQUE_STILL_SHARE
-        and not (fitted is not None and _opaque_against_footage(vouched, region, *fitted))
+        and not _opaque_against_footage(vouched, region, *fitted)
     )
 
 
@@ -2303,8 +2303,12 @@ def _finish_fit(
         a = np.where(inside, plateau, a)
     if plateau is None:
         plateau = 0.0
+    # The frames' mean and variance over time, per pixel and channel: one pass for both the
+    # noise on the opaque inside and the changing pixels' test.
+    sums, counts = every or (s, n)
+    moments = _frame_moments(sums, counts[..., None])
     over_time, across = _opaque_noise(
-        every or (s, n), region & (a_fitted >= max_opacity), plateau, max_opacity
+        moments, region & (a_fitted >= max_opacity), plateau, max_opacity
     )
     measured = max(over_time, across)
     contrast = (
@@ -2321,7 +2325,7 @@ def _finish_fit(
     # whose ringing would otherwise pass for a digit that comes and goes: parkour's opaque text
     # at CRF 18, 432x240, with other overlays, was taken for an 83 % running timestamp), and
     # never below the noise configured.
-    changing = _changing(*(every or (s, n)), a, region, max(noise, over_time))
+    changing = _changing(_channel_sum(moments[1]), a, region, max(noise, over_time))
     if looks:
         if every is not None:
             var_fitted = _residual(s, n, a_fitted, colour) / (
@@ -2375,7 +2379,7 @@ def _finish_fit(
 
 
 def _opaque_noise(
-    sums_counts: tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]],
+    moments: tuple[NDArray[np.float64], NDArray[np.float64]],
     opaque: NDArray[np.bool_],
     plateau: float,
     max_opacity: float,
@@ -2409,8 +2413,7 @@ def _opaque_noise(
         inside = opaque
     if int(inside.sum()) < _NOISE_MIN_PX:
         return 0.0, 0.0
-    sums, counts = sums_counts
-    mean, var = _frame_moments(sums, counts[..., None])
+    mean, var = moments
     over_time = float(np.sqrt(np.median(var.mean(-1)[inside])))
     m = mean[inside]
     across = float(np.sqrt(np.median(((m - np.median(m, axis=0)) ** 2).mean(-1))))
@@ -2540,8 +2543,7 @@ def _mean_frame_opacity(
 
 
 def _changing(
-    sums: dict[str, NDArray[np.float64]],
-    counts: NDArray[np.float64],
+    var: NDArray[np.float64],
     a: NDArray[np.float64],
     region: NDArray[np.bool_],
     noise: float,
@@ -2558,10 +2560,10 @@ def _changing(
     an 80 % timestamp's fixed digits at 432x240).
 
     Args:
-        sums, counts: per-pixel sums over the frames (unweighted: ``i``, ``ii``) and how many.
+        var: per pixel, the frames' variance over time summed over the channels
+            (:func:`_frame_moments` of the unweighted sums).
         a: the fitted opacity; region: the overlay's pixels; noise: the frames' noise (levels).
     """
-    var = _channel_sum(_frame_moments(sums, counts[..., None])[1])
     clear = (~region).astype(np.float32)
     reach = cv2.GaussianBlur(clear, (0, 0), _CHANGING_SIGMA_PX)
     around = cv2.GaussianBlur(var.astype(np.float32) * clear, (0, 0), _CHANGING_SIGMA_PX)

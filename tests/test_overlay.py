@@ -410,17 +410,18 @@ def test_the_outline_is_asked_only_of_a_changing_faint_overlay_over_an_invented_
     plain = sums(frames)
     invented = np.full((h, w), 0.1)
     vouched = np.full((h, w), 0.9)
-    assert overlay_mod._fill_is_poor(invented, plain, n, region)
-    assert not overlay_mod._fill_is_poor(vouched, plain, n, region)  # the fill is footage
+    unfit = (np.zeros((h, w)), 0.9)  # the fit over time calls nothing opaque
+    assert overlay_mod._fill_is_poor(invented, plain, n, region, unfit)
+    assert not overlay_mod._fill_is_poor(vouched, plain, n, region, unfit)  # the fill is footage
     # A third of the overlay shows its own colour in every frame (an opaque timestamp's fixed
     # digits): opaque, whatever its changing digits' edges say.
     opaque = [f.copy() for f in frames]
     for f in opaque:
         f[10:17, 10:30] = 200.0
-    assert not overlay_mod._fill_is_poor(invented, sums(opaque), n, region)
+    assert not overlay_mod._fill_is_poor(invented, sums(opaque), n, region, unfit)
     # A still scene under and around the overlay: the outline has nothing to go on.
     still = sums([frames[0]] * n)
-    assert not overlay_mod._fill_is_poor(invented, still, n, region)
+    assert not overlay_mod._fill_is_poor(invented, still, n, region, unfit)
     # The same fixed digits on lossy frames: their colour rings by 3 levels, so they are not
     # still; the fit over time against the footage the engine vouches for there calls them
     # opaque (0.99), and that is enough. Fitted 0.8 there, they are a semi-transparent
@@ -430,7 +431,7 @@ def test_the_outline_is_asked_only_of_a_changing_faint_overlay_over_an_invented_
         f[10:17, 10:30] += rng.normal(0, 3, (7, 20, 3))
     partly = invented.copy()
     partly[10:17, 10:30] = 0.8  # the engine vouches for the fill under the fixed digits
-    assert overlay_mod._fill_is_poor(partly, sums(lossy), n, region)  # no fit: not still
+    assert overlay_mod._fill_is_poor(partly, sums(lossy), n, region, unfit)  # not still
     fitted = np.zeros((h, w))
     fitted[10:17, 10:30] = 0.99
     assert not overlay_mod._fill_is_poor(partly, sums(lossy), n, region, (fitted, 0.9))
@@ -948,7 +949,15 @@ def test_an_opaque_overlays_ringing_is_not_taken_for_digits_that_change() -> Non
     a = region.astype(np.float64)
     colour = np.full(3, 200.0)
     # Against the 1 level configured, a share of the ringing pixels pass for changing digits.
-    assert overlay_mod._changing(sums, counts, a, region, 1.0)[region].mean() > 0.05
+    assert (
+        overlay_mod._changing(
+            overlay_mod._channel_sum(overlay_mod._frame_moments(sums, counts[..., None])[1]),
+            a,
+            region,
+            1.0,
+        )[region].mean()
+        > 0.05
+    )
     fit = overlay_mod._finish_fit(sums, counts, region, a, colour, 1.0, 0.9)
     assert fit.measured_noise > 4.0
     assert fit.changing is not None and fit.changing[region].mean() < 0.01
@@ -1007,7 +1016,7 @@ def test_digits_that_come_and_go_are_unblended_frame_by_frame(
 
     frame_by_frame, all_frame = errors()
     monkeypatch.setattr(
-        overlay_mod, "_changing", lambda sums, counts, a, region, noise: np.zeros_like(region)
+        overlay_mod, "_changing", lambda var, a, region, noise: np.zeros_like(region)
     )
     monkeypatch.setattr(  # nor told by a frame's values (the opacity ceiling)
         overlay_mod, "_opacity_ceiling", lambda lo, hi, slack, colour: np.ones(lo.shape[:2])
