@@ -40,6 +40,7 @@ UI_PROXY_MAX_SIDE_PX = 960
 ENGINES = ("auto", "lama", "exemplar", "telea", "ns")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 AUDIO_MODES = ("copy", "aac", "none")
+SUBTITLE_MODES = ("copy", "none")
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ class EncodeConfig:
     pix_fmt: str = _f("yuv420p", choices=PIX_FMTS)
     # copy = packet-for-packet stream copy
     audio: str = _f("copy", choices=AUDIO_MODES)
+    # copy = stream copy where the output container holds the codec (else left out, with a warning)
+    subtitles: str = _f("copy", choices=SUBTITLE_MODES)
     # x264: the same input and settings give the same bytes on every run (frame threads, no
     # macroblock-tree rate control); False = x264's macroblock tree (~0.3 dB better, not repeatable)
     reproducible: bool = _f(True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from media_helpers import subtitle_packets, with_subtitles
 from typer.testing import CliRunner
 
 from lama_video.cli import app
@@ -41,6 +42,19 @@ def test_remove_box_ok(tmp_path):
     res = _run("remove", str(MEDIA / "aac.mp4"), "--box", "10,10,50,40", "-o", str(out), *FAST)
     assert res.exit_code == 0, res.output
     assert out.stat().st_size > 1000
+
+
+def test_remove_keeps_subtitles_unless_told(tmp_path):
+    src = with_subtitles(tmp_path / "s.mkv", "subrip")
+    kept, dropped = tmp_path / "o.mkv", tmp_path / "n.mkv"
+    res = _run("remove", str(src), "--box", "10,10,50,40", "-o", str(kept), *FAST)
+    assert res.exit_code == 0, res.output
+    assert subtitle_packets(kept) == subtitle_packets(src) != []
+    res = _run(
+        "remove", str(src), "--box", "10,10,50,40", "-o", str(dropped), "--no-subtitles", *FAST
+    )
+    assert res.exit_code == 0, res.output
+    assert subtitle_packets(dropped) == []
 
 
 def test_no_mask_source_is_usage_error(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from media_helpers import subtitle_packets, with_subtitles
 
 from lama_video.config import DecodeConfig, EncodeConfig
 from lama_video.errors import EncodeError, VideoOpenError
@@ -283,6 +284,56 @@ def test_audio_is_interleaved_with_video(roundtrips: dict) -> None:
     last_video = len(kinds) - 1 - kinds[::-1].index("video")
     assert first_audio < last_video  # not all audio after all video
     assert kinds.count("audio") == len(audio_packets(MEDIA / "aac.mp4"))
+
+
+# ------------------------------------------------------------------------------------ subtitles
+
+
+@pytest.mark.parametrize(
+    ("codec", "src_ext", "dst_ext"),
+    [("subrip", ".mkv", ".mkv"), ("mov_text", ".mp4", ".mp4"), ("mov_text", ".mp4", ".mov")],
+)
+def test_subtitles_are_copied_packet_for_packet(
+    tmp_path: Path, codec: str, src_ext: str, dst_ext: str
+) -> None:
+    src = with_subtitles(tmp_path / f"s{src_ext}", codec)
+    expected = subtitle_packets(src)
+    assert [text for _, text in expected if text.strip(b"\x00")][:1]  # the source has cues
+    dst = tmp_path / f"o{dst_ext}"
+    frames, _ = roundtrip(src, dst)
+    assert subtitle_packets(dst) == expected
+    assert [round(float(at), 3) for at, text in expected if len(text) > 2] == [0.1, 0.6, 1.2]
+    with av.open(str(dst)) as c:
+        assert c.streams.subtitles[0].metadata.get("language") == "eng"
+        # interleaved with the video, not all after it
+        kinds = [p.stream.type for p in c.demux() if p.dts is not None]
+        assert kinds.index("subtitle") < len(kinds) - 1 - kinds[::-1].index("video")
+    assert audio_packets(dst) == audio_packets(src)
+    assert len(list(open_video(dst).frames())) == len(frames) == 45
+
+
+def test_subtitles_the_container_cannot_hold_are_left_out_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = with_subtitles(tmp_path / "s.mkv", "subrip")  # SRT has no MP4 mapping
+    dst = tmp_path / "o.mp4"
+    with caplog.at_level(logging.WARNING, logger="lama_video.video"):
+        roundtrip(src, dst)
+    assert any(
+        "subtitles (stream" in r.getMessage() and ".mkv" in r.getMessage() for r in caplog.records
+    )
+    with av.open(str(dst)) as c:
+        assert len(c.streams.subtitles) == 0
+    # the audio's bytes (its times are rounded to the millisecond in .mkv, to the sample in .mp4)
+    assert [p[2] for p in audio_packets(dst)] == [p[2] for p in audio_packets(src)]
+    assert len(list(open_video(dst).frames())) == 45
+
+
+def test_subtitles_none_drops_them(tmp_path: Path) -> None:
+    src = with_subtitles(tmp_path / "s.mkv", "subrip")
+    roundtrip(src, tmp_path / "o.mkv", EncodeConfig(preset="ultrafast", subtitles="none"))
+    assert subtitle_packets(tmp_path / "o.mkv") == []
+    assert audio_packets(tmp_path / "o.mkv") == audio_packets(src)
 
 
 # ------------------------------------------------------------------------------ image sequences

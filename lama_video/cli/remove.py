@@ -196,6 +196,7 @@ def run_config(
     crf: int | None,
     preset: str | None,
     audio: str | None,
+    subtitles: str | None = None,
 ) -> RunConfig:
     """The RunConfig of the flags that ``remove`` and ``batch`` share (``None`` = not given)."""
     return build_config(
@@ -210,7 +211,13 @@ def run_config(
             "trust_checkpoint": trust_checkpoint or None,
         },
         temporal={"enabled": temporal},
-        encode={"codec": codec, "crf": crf, "preset": preset, "audio": audio},
+        encode={
+            "codec": codec,
+            "crf": crf,
+            "preset": preset,
+            "audio": audio,
+            "subtitles": subtitles,
+        },
     )
 
 
@@ -257,6 +264,9 @@ def remove(
     preset: PresetOpt = None,
     audio: AudioOpt = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
+    no_subtitles: Annotated[
+        bool, typer.Option("--no-subtitles", help="Drop the subtitle streams.")
+    ] = False,
     trust_checkpoint: TrustOpt = False,
     overwrite: OverwriteOpt = False,
     qc: Annotated[
@@ -335,6 +345,7 @@ def remove(
             crf=crf,
             preset=preset,
             audio="none" if no_audio else audio,
+            subtitles="none" if no_subtitles else None,
         )
         plates = parse_references(reference)
         kf: dict[int, Path] | None = None

@@ -1,4 +1,5 @@
-"""Encoding: :class:`VideoWriter` (PyAV, audio copy, atomic publication) or a PNG folder."""
+"""Encoding: :class:`VideoWriter` (PyAV, audio and subtitle copy, atomic publication) or a PNG
+folder."""
 
 from __future__ import annotations
 
@@ -103,14 +104,18 @@ def _encoder_rate(codec: str, src: Any) -> int:
     return min(rates, key=lambda r: (abs(r - rate), -r))
 
 
-class _AudioTrack:
-    """One source audio stream and its output stream (stream copy or re-encode)."""
+class _CopiedTrack:
+    """One source audio or subtitle stream and its output stream (stream copy or re-encode:
+    audio only)."""
 
     def __init__(self, src: Any, out: Any, reencode: bool) -> None:
         self.src = src
         self.out = out
         self.reencode = reencode
         self.packets_written = 0
+        # The payload of an empty cue that the MP4 muxer inserts between mov_text cues (and the
+        # demuxer reads back): copied, it would be written beside the muxer's own.
+        self.blank = b"\x00\x00" if src.codec_context.name == "mov_text" else None
 
 
 class VideoWriter:
@@ -119,7 +124,10 @@ class VideoWriter:
     Frames are encoded at their own pts in the source's time base (variable frame rate is kept).
     Audio streams of ``source`` are stream-copied packet for packet (``encode.audio == "copy"``),
     interleaved with the video as its timestamps advance; a codec the output container cannot hold
-    is re-encoded (AAC where possible) with a warning. Output goes to a temporary file beside the
+    is re-encoded (AAC where possible) with a warning. Subtitle streams are stream-copied too
+    (``encode.subtitles == "copy"``) where the container holds their codec (SRT, ASS and WebVTT
+    in .mkv, mov_text in .mp4 / .mov); one it cannot hold is left out with a warning that names
+    the container that would. Output goes to a temporary file beside the
     target, renamed on :meth:`close`; :meth:`abort` (or leaving a ``with`` block by an exception)
     removes it.
 
@@ -157,9 +165,9 @@ class VideoWriter:
         self._container: Any = None
         self._source_container: Any = None
         self._stream: Any = None
-        self._audio: list[_AudioTrack] = []
-        self._audio_packets: Iterator[Any] | None = None
-        self._pending_audio: Any = None
+        self._tracks: list[_CopiedTrack] = []
+        self._source_packets: Iterator[Any] | None = None
+        self._pending: Any = None
         self._last_pts: int | None = None
         self._durations: dict[int, int] = {}
         self._done = False
@@ -221,7 +229,7 @@ class VideoWriter:
             ) from err
         self._add_video_stream()
         if self.source is not None:
-            self._copy_metadata_and_audio()
+            self._copy_source_streams()
 
     def _add_video_stream(self) -> None:
         cfg = self.encode_config
@@ -279,7 +287,8 @@ class VideoWriter:
         self._stream = stream
         self._pix_fmt = pix_fmt
 
-    def _copy_metadata_and_audio(self) -> None:
+    def _copy_source_streams(self) -> None:
+        """Copy the source's container and video tags, and add its audio and subtitle streams."""
         assert self.source is not None
         try:
             src = av.open(str(self.source))
@@ -292,8 +301,14 @@ class VideoWriter:
         _copy_tags(dict(src.metadata), self._container.metadata)
         if src.streams.video:
             _copy_tags(dict(src.streams.video[0].metadata), self._stream.metadata)
+        self._add_audio(src)
+        self._add_subtitles(src)
+        if self._tracks:
+            self._source_packets = src.demux(*[t.src for t in self._tracks])
+
+    def _add_audio(self, src: Any) -> None:
         mode = self.encode_config.audio
-        if mode == "none" or not src.streams.audio:
+        if mode == "none":
             return
         supported = self._container.supported_codecs
         for a in src.streams.audio:
@@ -315,41 +330,64 @@ class VideoWriter:
             else:
                 out = self._container.add_stream_from_template(a)
             _copy_tags(dict(a.metadata), out.metadata)
-            self._audio.append(_AudioTrack(a, out, reencode))
-        self._audio_packets = src.demux(*[t.src for t in self._audio])
+            self._tracks.append(_CopiedTrack(a, out, reencode))
 
-    # -- audio interleaving
+    def _add_subtitles(self, src: Any) -> None:
+        if self.encode_config.subtitles == "none":
+            return
+        supported = self._container.supported_codecs
+        for s in src.streams.subtitles:
+            names = {s.codec_context.name, s.codec_context.codec.canonical_name}
+            if not names & supported:
+                log.warning(
+                    "%s cannot hold %s subtitles (stream %d): left out (an .mkv output keeps "
+                    "SRT, ASS and WebVTT, an .mp4 or .mov keeps mov_text)",
+                    self.path.suffix,
+                    s.codec_context.name,
+                    s.index,
+                )
+                continue
+            out = self._container.add_stream_from_template(s)
+            _copy_tags(dict(s.metadata), out.metadata)
+            self._tracks.append(_CopiedTrack(s, out, reencode=False))
 
-    def _next_audio(self) -> Any:
-        if self._pending_audio is None and self._audio_packets is not None:
+    # -- audio and subtitle interleaving
+
+    def _next_source_packet(self) -> Any:
+        if self._pending is None and self._source_packets is not None:
             try:
-                self._pending_audio = next(self._audio_packets)
+                self._pending = next(self._source_packets)
             except StopIteration:
-                self._audio_packets = None
+                self._source_packets = None
             except av.FFmpegError as err:
-                # NOTE: EOFError is an FFmpegError too; either way the source's audio ends here.
-                log.warning("%s: audio demux stopped early: %s", self.source, err)
-                self._audio_packets = None
-        return self._pending_audio
+                # NOTE: EOFError is an FFmpegError too; either way the source's streams end here.
+                log.warning("%s: audio/subtitle demux stopped early: %s", self.source, err)
+                self._source_packets = None
+        return self._pending
 
-    def _pump_audio(self, until_s: float | None) -> None:
-        """Mux source audio packets whose time is <= ``until_s`` (all remaining ones if None)."""
-        while (pkt := self._next_audio()) is not None:
+    def _pump_source(self, until_s: float | None) -> None:
+        """Mux source audio and subtitle packets whose time is <= ``until_s`` (all remaining ones
+        if None)."""
+        while (pkt := self._next_source_packet()) is not None:
             ts = pkt.dts if pkt.dts is not None else pkt.pts
             if until_s is not None and ts is not None and float(ts * pkt.time_base) > until_s:
                 return
-            self._pending_audio = None
-            track = next(t for t in self._audio if t.src.index == pkt.stream.index)
+            self._pending = None
+            track = next(t for t in self._tracks if t.src.index == pkt.stream.index)
             if track.reencode:
                 self._reencode_audio(track, pkt)
                 continue
-            if pkt.dts is None:  # flush packet of the demuxer: carries no data
-                continue
+            if pkt.dts is None:
+                if pkt.pts is None or pkt.stream.type != "subtitle":
+                    continue  # flush packet of the demuxer: carries no data
+                pkt.dts = pkt.pts  # a subtitle packet stamped with its pts only
+            if track.blank is not None and bytes(pkt) == track.blank:
+                continue  # a gap between cues: the muxer writes its own from the cues' durations
             pkt.stream = track.out
             self._mux(pkt)
             track.packets_written += 1
 
-    def _reencode_audio(self, track: _AudioTrack, pkt: Any) -> None:
+    def _reencode_audio(self, track: _CopiedTrack, pkt: Any) -> None:
         try:
             frames = pkt.decode()
         except av.FFmpegError as err:
@@ -455,8 +493,8 @@ class VideoWriter:
             # each frame is what keeps a variable-frame-rate video's last frame (and length) exact.
             if pkt.pts is not None and (d := self._durations.pop(pkt.pts, None)):
                 pkt.duration = d
-            if self._audio and pkt.dts is not None:
-                self._pump_audio(float(pkt.dts * pkt.time_base))
+            if self._tracks and pkt.dts is not None:
+                self._pump_source(float(pkt.dts * pkt.time_base))
             self._mux(pkt)
 
     def close(self) -> None:
@@ -481,8 +519,8 @@ class VideoWriter:
                     self._mux_video(self._stream.encode(None))
                 except av.FFmpegError as err:
                     raise EncodeError(f"encoder flush failed for '{self.path}': {err}") from err
-                self._pump_audio(None)
-                for track in self._audio:
+                self._pump_source(None)
+                for track in self._tracks:
                     if track.reencode:
                         for pkt in track.out.encode(None):
                             self._mux(pkt)
