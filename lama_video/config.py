@@ -182,7 +182,7 @@ class EncodeConfig:
     pix_fmt: str = _f("yuv420p", choices=PIX_FMTS)
     # copy = packet-for-packet stream copy
     audio: str = _f("copy", choices=AUDIO_MODES)
-    # copy = stream copy where the output container holds the codec (else left out, with a warning)
+    # copy = stream copy (text subtitles the container cannot hold converted to one it can)
     subtitles: str = _f("copy", choices=SUBTITLE_MODES)
     # x264: the same input and settings give the same bytes on every run (frame threads, no
     # macroblock-tree rate control); False = x264's macroblock tree (~0.3 dB better, not repeatable)

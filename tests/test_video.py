@@ -312,11 +312,49 @@ def test_subtitles_are_copied_packet_for_packet(
     assert len(list(open_video(dst).frames())) == len(frames) == 45
 
 
-def test_subtitles_the_container_cannot_hold_are_left_out_with_a_warning(
+def cues(path: Path) -> list[tuple[float, float, bytes]]:
+    """(start s, end s, text) of the first subtitle stream's cues, decoded (empty ones left out)."""
+    with av.open(str(path)) as c:
+        s = c.streams.subtitles[0]
+        return [
+            (
+                round(float(p.pts * p.time_base), 3),
+                round(float((p.pts + p.duration) * p.time_base), 3),
+                cue.dialogue,
+            )
+            for p in c.demux(s)
+            if p.pts is not None
+            for cue in p.decode()
+            if cue.dialogue
+        ]
+
+
+@pytest.mark.parametrize(
+    ("codec", "src_ext", "dst_ext", "converted"),
+    [("subrip", ".mkv", ".mp4", "mov_text"), ("mov_text", ".mp4", ".mkv", "srt")],
+)
+def test_text_subtitles_the_container_cannot_hold_are_converted(
+    tmp_path: Path, codec: str, src_ext: str, dst_ext: str, converted: str
+) -> None:
+    src = with_subtitles(tmp_path / f"s{src_ext}", codec)
+    dst = tmp_path / f"o{dst_ext}"
+    roundtrip(src, dst)
+    expected = [(0.1, 0.5, b"first line"), (0.6, 1.0, b"second line"), (1.2, 1.6, b"third line")]
+    assert cues(src) == expected
+    assert cues(dst) == expected
+    with av.open(str(dst)) as c:
+        assert [s.codec_context.name for s in c.streams.subtitles] == [converted]
+        assert c.streams.subtitles[0].metadata.get("language") == "eng"
+    # the audio's bytes (its times are rounded to the millisecond in .mkv, to the sample in .mp4)
+    assert [p[2] for p in audio_packets(dst)] == [p[2] for p in audio_packets(src)]
+    assert len(list(open_video(dst).frames())) == 45
+
+
+def test_subtitles_a_container_cannot_hold_at_all_are_left_out_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    src = with_subtitles(tmp_path / "s.mkv", "subrip")  # SRT has no MP4 mapping
-    dst = tmp_path / "o.mp4"
+    src = with_subtitles(tmp_path / "s.mkv", "subrip")
+    dst = tmp_path / "o.avi"  # AVI holds no subtitle format
     with caplog.at_level(logging.WARNING, logger="lama_video.video"):
         roundtrip(src, dst)
     assert any(
@@ -324,8 +362,6 @@ def test_subtitles_the_container_cannot_hold_are_left_out_with_a_warning(
     )
     with av.open(str(dst)) as c:
         assert len(c.streams.subtitles) == 0
-    # the audio's bytes (its times are rounded to the millisecond in .mkv, to the sample in .mp4)
-    assert [p[2] for p in audio_packets(dst)] == [p[2] for p in audio_packets(src)]
     assert len(list(open_video(dst).frames())) == 45
 
 

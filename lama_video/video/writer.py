@@ -15,6 +15,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.subtitles.subtitle import SubtitleSet
 from numpy.typing import NDArray
 
 from lama_video.config import EncodeConfig
@@ -63,6 +64,18 @@ _RATE_OPTIONS: dict[str, tuple[str, ...]] = {
     "libsvtav1": ("crf",),
 }
 _X264 = ("libx264", "libx264rgb")
+# Text subtitles a container cannot hold are converted to the first of these it can.
+_TEXT_SUBTITLES = ("subrip", "mov_text", "webvtt")
+# The ASS header FFmpeg's text subtitle encoders parse before they open (its default style).
+_ASS_HEADER = (
+    b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\nScaledBorderAndShadow: yes"
+    b"\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, "
+    b"OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, "
+    b"Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+    b"Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0"
+    b"\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, "
+    b"Text\n"
+)
 _SUBSAMPLED_TO_444 = {
     "yuv420p": "yuv444p",
     "yuv422p": "yuv444p",
@@ -105,8 +118,8 @@ def _encoder_rate(codec: str, src: Any) -> int:
 
 
 class _CopiedTrack:
-    """One source audio or subtitle stream and its output stream (stream copy or re-encode:
-    audio only)."""
+    """One source audio or subtitle stream and its output stream (stream copy, or re-encoded:
+    audio to AAC, text subtitles to the container's text format)."""
 
     def __init__(self, src: Any, out: Any, reencode: bool) -> None:
         self.src = src
@@ -126,10 +139,10 @@ class VideoWriter:
     interleaved with the video as its timestamps advance; a codec the output container cannot hold
     is re-encoded (AAC where possible) with a warning. Subtitle streams are stream-copied too
     (``encode.subtitles == "copy"``) where the container holds their codec (SRT, ASS and WebVTT
-    in .mkv, mov_text in .mp4 / .mov); one it cannot hold is left out with a warning that names
-    the container that would. Output goes to a temporary file beside the
-    target, renamed on :meth:`close`; :meth:`abort` (or leaving a ``with`` block by an exception)
-    removes it.
+    in .mkv, mov_text in .mp4 / .mov); text subtitles it cannot hold are converted to one it can
+    (``_TEXT_SUBTITLES``), picture subtitles left out with a warning. Output goes to a temporary
+    file beside the target, renamed on :meth:`close`; :meth:`abort` (or leaving a ``with`` block
+    by an exception) removes it.
 
     Args:
         path: output file (video suffix) or folder (PNG sequence ``00000.png, 00001.png, ...``).
@@ -336,20 +349,35 @@ class VideoWriter:
         if self.encode_config.subtitles == "none":
             return
         supported = self._container.supported_codecs
+        target = next((c for c in _TEXT_SUBTITLES if c in supported), None)
         for s in src.streams.subtitles:
             names = {s.codec_context.name, s.codec_context.codec.canonical_name}
-            if not names & supported:
+            if names & supported:
+                out = self._container.add_stream_from_template(s)
+                converted = False
+            elif target is not None and s.codec_context.codec.text_sub:
+                log.info(
+                    "%s cannot hold %s subtitles (stream %d): converting them to %s",
+                    self.path.suffix,
+                    s.codec_context.name,
+                    s.index,
+                    target,
+                )
+                out = self._container.add_stream(target)
+                out.codec_context.subtitle_header = _ASS_HEADER
+                out.time_base = s.time_base
+                converted = True
+            else:
                 log.warning(
                     "%s cannot hold %s subtitles (stream %d): left out (an .mkv output keeps "
-                    "SRT, ASS and WebVTT, an .mp4 or .mov keeps mov_text)",
+                    "text and DVD / Blu-ray subtitles)",
                     self.path.suffix,
                     s.codec_context.name,
                     s.index,
                 )
                 continue
-            out = self._container.add_stream_from_template(s)
             _copy_tags(dict(s.metadata), out.metadata)
-            self._tracks.append(_CopiedTrack(s, out, reencode=False))
+            self._tracks.append(_CopiedTrack(s, out, reencode=converted))
 
     # -- audio and subtitle interleaving
 
@@ -375,7 +403,10 @@ class VideoWriter:
             self._pending = None
             track = next(t for t in self._tracks if t.src.index == pkt.stream.index)
             if track.reencode:
-                self._reencode_audio(track, pkt)
+                if pkt.stream.type == "subtitle":
+                    self._convert_subtitle(track, pkt)
+                else:
+                    self._reencode_audio(track, pkt)
                 continue
             if pkt.dts is None:
                 if pkt.pts is None or pkt.stream.type != "subtitle":
@@ -385,6 +416,33 @@ class VideoWriter:
                 continue  # a gap between cues: the muxer writes its own from the cues' durations
             pkt.stream = track.out
             self._mux(pkt)
+            track.packets_written += 1
+
+    def _convert_subtitle(self, track: _CopiedTrack, pkt: Any) -> None:
+        """Decode one text subtitle packet and encode each of its cues in the output's format,
+        at the packet's time and for its duration."""
+        if pkt.pts is None:
+            return
+        try:
+            cues = pkt.decode()
+        except av.FFmpegError as err:
+            log.warning("%s: undecodable subtitle packet skipped: %s", self.source, err)
+            return
+        for cue in cues:
+            ass = getattr(cue, "ass", None)
+            if not ass:  # an empty cue (the gap between two): the muxer marks gaps itself
+                continue
+            duration = int(pkt.duration or 0)
+            sub = SubtitleSet.create(ass, 0, duration, int(pkt.pts))
+            try:
+                out_pkt = track.out.codec_context.encode_subtitle(sub)
+            except av.FFmpegError as err:
+                log.warning("%s: subtitle cue not converted, skipped: %s", self.source, err)
+                continue
+            out_pkt.stream, out_pkt.time_base = track.out, pkt.time_base
+            out_pkt.pts = out_pkt.dts = pkt.pts
+            out_pkt.duration = duration
+            self._mux(out_pkt)
             track.packets_written += 1
 
     def _reencode_audio(self, track: _CopiedTrack, pkt: Any) -> None:
@@ -521,7 +579,7 @@ class VideoWriter:
                     raise EncodeError(f"encoder flush failed for '{self.path}': {err}") from err
                 self._pump_source(None)
                 for track in self._tracks:
-                    if track.reencode:
+                    if track.reencode and track.out.type == "audio":  # subtitles keep nothing back
                         for pkt in track.out.encode(None):
                             self._mux(pkt)
                 self._container.close()
