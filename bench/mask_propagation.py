@@ -8,7 +8,8 @@ frame), over the first ``--frames`` frames:
 * ``hint``: the one-keyframe run's own suggestion followed once: ``lama-video mask --report``
   names the frame where a keyframe would help most ("add a keyframe near frame N"); the run is
   repeated with the true masks of frames 0 and N, and its worst frame compared with the
-  one-keyframe run's worst frame (both over the frames that are keyframes in neither run).
+  one-keyframe run's worst frame (both over the frames that are keyframes in neither run), and
+  its mean area ratio over the same frames with the one-keyframe run's.
 
 The masks are produced by running the real command in-process (``lama-video mask FRAMES_DIR
 --keyframe-mask ... -o OUT_DIR`` with default settings, PNG frames/masks in and out), so what is
@@ -162,7 +163,7 @@ def main() -> int:
     )
     header = (
         f"{'sequence':18s} {'size':>8s} | {'baseline warp':>20s} | {'1 kf':>20s} | "
-        f"{'kf/' + str(args.every):>20s} | {'hint: worst frame':>22s} | {'f/s 1kf':>7s}"
+        f"{'kf/' + str(args.every):>20s} | {'hint: worst frame, area':>34s} | {'f/s 1kf':>7s}"
     )
     print(header)
     print("-" * len(header))
@@ -170,6 +171,7 @@ def main() -> int:
     parts: list[tuple[float, float]] = []
     speed: dict[str, list[float]] = {}
     hint_better = hint_runs = 0
+    hint_area: list[tuple[float, float]] = []  # mean area ratio before / after the hint
     below_one = []
     below_same: list[str] = []
     frames_lower = frames_common = 0
@@ -212,7 +214,11 @@ def main() -> int:
             after = worst_outside(coverage(followed, truth), skip)
             hint_runs += 1
             hint_better += after > before
-            hint = f"@{k:<3d} {100 * before:5.1f} -> {100 * after:5.1f}"
+            hint_area.append((score(one, truth, [0, k])[2], score(followed, truth, [0, k])[2]))
+            hint = (
+                f"@{k:<3d} {100 * before:5.1f} -> {100 * after:5.1f}, "
+                f"{hint_area[-1][0]:4.2f} -> {hint_area[-1][1]:4.2f}"
+            )
         h, w = truth[0].shape
         fps = n / sec
         speed.setdefault(f"{w}x{h}", []).append(fps)
@@ -224,7 +230,7 @@ def main() -> int:
 
         print(
             f"{name:18s} {w}x{h:<4d} | {fmt(base)} | {fmt(one_s)} | {fmt(many_s)} | "
-            f"{hint:>22s} | {fps:7.1f}",
+            f"{hint:>34s} | {fps:7.1f}",
             flush=True,
         )
     table = np.array([[s[0], s[1], s[2]] for r in rows for s in r]).reshape(len(rows), 3, 3)
@@ -260,7 +266,9 @@ def main() -> int:
     if hint_runs:
         print(
             f"hint followed once: the worst frame's coverage rose on {hint_better} of "
-            f"{hint_runs} clips"
+            f"{hint_runs} clips; the area ratio (same frames) "
+            f"{np.mean([a for a, _ in hint_area]):.2f} -> {np.mean([b for _, b in hint_area]):.2f} "
+            f"(mean), lower on {sum(b < a for a, b in hint_area)} of {hint_runs}"
         )
     print(f"kf/{args.every} mean coverage below the 1-kf mean on: {', '.join(below_one) or 'none'}")
     most = ", ".join(
