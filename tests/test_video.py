@@ -372,6 +372,63 @@ def test_subtitles_none_drops_them(tmp_path: Path) -> None:
     assert audio_packets(tmp_path / "o.mkv") == audio_packets(src)
 
 
+@pytest.mark.parametrize("ext", [".mkv", ".mp4"])
+def test_chapters_are_kept(tmp_path: Path, ext: str) -> None:
+    src = tmp_path / f"ch{ext}"
+    with av.open(str(MEDIA / "aac.mp4")) as inp, av.open(str(src), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        out.set_chapters(
+            [
+                {"id": 1, "start": 0, "end": 500, "time_base": Fraction(1, 1000),
+                 "metadata": {"title": "Intro"}},
+                {"id": 2, "start": 500, "end": 1500, "time_base": Fraction(1, 1000),
+                 "metadata": {"title": "Main"}},
+            ]
+        )  # fmt: skip
+        for pkt in inp.demux():
+            if pkt.dts is not None:
+                pkt.stream = streams[pkt.stream.index]
+                out.mux(pkt)
+    dst = tmp_path / f"o{ext}"
+    roundtrip(src, dst)
+
+    def chapters(path: Path) -> list[tuple[str, float, float]]:
+        with av.open(str(path)) as c:
+            return [
+                (
+                    ch["metadata"]["title"],
+                    ch["start"] * ch["time_base"],
+                    ch["end"] * ch["time_base"],
+                )
+                for ch in c.chapters()
+            ]
+
+    assert chapters(dst) == chapters(src) == [("Intro", 0, 0.5), ("Main", 0.5, 1.5)]
+
+
+def test_a_cameras_start_timecode_is_kept(tmp_path: Path) -> None:
+    # A camera's timecode track (tmcd) is read as the video stream's "timecode" tag, which the
+    # MOV / MP4 muxer writes back as a timecode track (and Matroska as a tag).
+    src = tmp_path / "tc.mov"
+    with av.open(str(MEDIA / "odd_65x49.mp4")) as inp, av.open(str(src), "w") as out:
+        v = out.add_stream_from_template(inp.streams.video[0])
+        v.metadata["timecode"] = "01:02:03:04"
+        for pkt in inp.demux(inp.streams.video[0]):
+            if pkt.dts is not None:
+                pkt.stream = v
+                out.mux(pkt)
+    with av.open(str(src)) as c:
+        assert [s.type for s in c.streams] == ["video", "data"]  # the tmcd track
+    for ext in (".mov", ".mp4", ".mkv"):
+        dst = tmp_path / f"o{ext}"
+        roundtrip(src, dst)
+        with av.open(str(dst)) as c:
+            tags = {k.lower(): v for k, v in c.streams.video[0].metadata.items()}
+            assert tags.get("timecode") == "01:02:03:04", ext
+            if ext != ".mkv":
+                assert [s.type for s in c.streams] == ["video", "data"], ext
+
+
 # ------------------------------------------------------------------------------ image sequences
 
 

@@ -140,7 +140,8 @@ class VideoWriter:
     is re-encoded (AAC where possible) with a warning. Subtitle streams are stream-copied too
     (``encode.subtitles == "copy"``) where the container holds their codec (SRT, ASS and WebVTT
     in .mkv, mov_text in .mp4 / .mov); text subtitles it cannot hold are converted to one it can
-    (``_TEXT_SUBTITLES``), picture subtitles left out with a warning. Output goes to a temporary
+    (``_TEXT_SUBTITLES``), picture subtitles left out with a warning. Chapters are copied.
+    Output goes to a temporary
     file beside the target, renamed on :meth:`close`; :meth:`abort` (or leaving a ``with`` block
     by an exception) removes it.
 
@@ -316,8 +317,18 @@ class VideoWriter:
             _copy_tags(dict(src.streams.video[0].metadata), self._stream.metadata)
         self._add_audio(src)
         self._add_subtitles(src)
+        self._copy_chapters(src)
         if self._tracks:
             self._source_packets = src.demux(*[t.src for t in self._tracks])
+
+    def _copy_chapters(self, src: Any) -> None:
+        """The source's chapters (title and times), where the output container keeps them."""
+        try:
+            chapters = src.chapters()
+            if chapters:
+                self._container.set_chapters(chapters)
+        except (av.FFmpegError, ValueError, TypeError) as err:
+            log.warning("%s: chapters not copied: %s", self.source, err)
 
     def _add_audio(self, src: Any) -> None:
         mode = self.encode_config.audio
