@@ -54,7 +54,7 @@ def hoist_global_flags(args: list[str]) -> list[str]:
 COMMANDS: dict[str, tuple[str, str]] = {
     "remove": (
         "lama_video.cli.remove",
-        "Remove the masked object from INPUT and write OUTPUT with the original timing and audio.",
+        "Remove the masked object from INPUT; OUTPUT keeps its timing, audio and subtitles.",
     ),
     "image": (
         "lama_video.cli.image",

@@ -316,7 +316,7 @@ def remove(
         ),
     ] = None,
 ) -> None:
-    """Remove the masked object from INPUT and write OUTPUT with the original timing and audio."""
+    """Remove the masked object from INPUT; OUTPUT keeps its timing, audio and subtitles."""
 
     sources = sum(x is not None for x in (mask, box)) + bool(keyframe_mask)
     if sources > 1 or (sources == 0 and overlay is None):
