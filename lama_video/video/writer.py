@@ -128,7 +128,8 @@ class _CopiedTrack:
         self.packets_written = 0
         # The payload of an empty cue that the MP4 muxer inserts between mov_text cues (and the
         # demuxer reads back): copied, it would be written beside the muxer's own.
-        self.blank = b"\x00\x00" if src.codec_context.name == "mov_text" else None
+        mov_text = getattr(src.codec_context, "name", None) == "mov_text"
+        self.blank = b"\x00\x00" if mov_text else None
 
 
 class VideoWriter:
@@ -140,10 +141,9 @@ class VideoWriter:
     is re-encoded (AAC where possible) with a warning. Subtitle streams are stream-copied too
     (``encode.subtitles == "copy"``) where the container holds their codec (SRT, ASS and WebVTT
     in .mkv, mov_text in .mp4 / .mov); text subtitles it cannot hold are converted to one it can
-    (``_TEXT_SUBTITLES``), picture subtitles left out with a warning. Chapters are copied.
-    Output goes to a temporary
-    file beside the target, renamed on :meth:`close`; :meth:`abort` (or leaving a ``with`` block
-    by an exception) removes it.
+    (``_TEXT_SUBTITLES``), others (DVD and Blu-ray pictures) left out with a warning. Chapters
+    are copied. Output goes to a temporary file beside the target, renamed on :meth:`close`;
+    :meth:`abort` (or leaving a ``with`` block by an exception) removes it.
 
     Args:
         path: output file (video suffix) or folder (PNG sequence ``00000.png, 00001.png, ...``).
@@ -362,11 +362,15 @@ class VideoWriter:
         supported = self._container.supported_codecs
         target = next((c for c in _TEXT_SUBTITLES if c in supported), None)
         for s in src.streams.subtitles:
-            names = {s.codec_context.name, s.codec_context.codec.canonical_name}
+            try:
+                names = {s.codec_context.name, s.codec_context.codec.canonical_name}
+                text = bool(s.codec_context.codec.text_sub)
+            except (AttributeError, ValueError, av.FFmpegError):  # no codec this build knows
+                names, text = set(), False
             if names & supported:
                 out = self._container.add_stream_from_template(s)
                 converted = False
-            elif target is not None and s.codec_context.codec.text_sub:
+            elif target is not None and text:
                 log.info(
                     "%s cannot hold %s subtitles (stream %d): converting them to %s",
                     self.path.suffix,
@@ -380,11 +384,11 @@ class VideoWriter:
                 converted = True
             else:
                 log.warning(
-                    "%s cannot hold %s subtitles (stream %d): left out (an .mkv output keeps "
-                    "text and DVD / Blu-ray subtitles)",
+                    "%s cannot hold subtitle stream %d (%s): left out (text subtitles are kept: "
+                    "SRT, ASS and WebVTT in .mkv, mov_text in .mp4 / .mov, WebVTT in .webm)",
                     self.path.suffix,
-                    s.codec_context.name,
                     s.index,
+                    ", ".join(sorted(names)) or "unknown codec",
                 )
                 continue
             _copy_tags(dict(s.metadata), out.metadata)
