@@ -835,6 +835,9 @@ class MaskTracker:
         self._plate: _Plate | None = None
         self._rest: NDArray[np.bool_] | None = None
         self._drift = 0.0
+        # Restarted from an empty keyframe: the user says the object is not there, so the frames
+        # this track reaches hold nothing, surely (see :func:`check_keyframes`).
+        self._absent = False
         #: How much the last step's mask can be trusted, in [0, 1]: 1 minus the share of its
         #: pixels whose colour is more the surroundings' than the keyframe object's, minus
         #: ``_DRIFT_WEIGHT`` times the drift since the keyframe (the summed share of the object
@@ -884,8 +887,21 @@ class MaskTracker:
         """Start from a keyframe: its working-size frame and its full-size (H, W) bool mask.
 
         ``colours``: the object's colours for the colour models of every tracked frame (e.g.
-        pooled from several keyframes); by default this keyframe's (:meth:`object_colours`).
+        pooled from several keyframes); by default this keyframe's (:meth:`object_colours`). An
+        empty mask says the object is absent: every step from it returns an empty mask with
+        confidence 1.
         """
+        self._absent = not mask.any()
+        if self._absent:
+            empty = np.zeros((self.work_size[1], self.work_size[0]), bool)
+            self._state, self._thin, self._lines, self._rest = empty, empty, None, None
+            self._drift = 0.0
+            self.confidence = 1.0
+            self._prev_rgb = small_rgb
+            self._plate = None
+            self._obj_colours = colours if colours is not None else np.zeros((0, 3), np.uint8)
+            self._clear_coasting()
+            return
         self._state, self._thin = self._marked(mask)
         # Lines are looked for on the mask at up to twice the working size (a line is one stroke
         # there; on a 4K mask the search would cost seconds).
@@ -928,7 +944,7 @@ class MaskTracker:
         state, prev, thin = self._state, self._prev_rgb, self._thin
         self._prev_rgb = small_rgb
         if not state.any():
-            self.confidence = 0.0
+            self.confidence = 1.0 if self._absent else 0.0
             return np.zeros((self.height, self.width), bool)
         size = _extent(state)
         ff, fb, (y0, y1, x0, x1) = self._flows(prev, small_rgb, state, size)
@@ -1195,14 +1211,18 @@ def check_keyframes(
 ) -> dict[int, NDArray[np.bool_]]:
     """Validate keyframe masks and return them as {index: (H, W) bool}, sorted by index.
 
+    An empty keyframe mask says the object is absent from that frame (before it enters the shot,
+    after it leaves): the tracks stop there, and the frames they would have reached from it are
+    left alone. At least one keyframe must mark the object.
+
     Args:
         keyframes: {frame index: (H, W) mask}; bool, or uint8/other numbers where > 0 is the hole.
         height, width: frame size to check against (skipped when None).
         n_frames: clip length to check indices against (skipped when None).
 
     Raises:
-        MaskError: no keyframes, an index outside the clip, a mask that is not 2-D, of the wrong
-            size, or empty.
+        MaskError: no keyframes, an index outside the clip, a mask that is not 2-D or of the
+            wrong size, or every mask empty.
     """
     if not keyframes:
         raise MaskError("no keyframe mask given; pass at least one --keyframe-mask FRAME:PATH")
@@ -1228,13 +1248,14 @@ def check_keyframes(
                 f"keyframe mask {index} is {mask.shape[1]}x{mask.shape[0]} but the "
                 f"video frames are {width}x{height}; give a mask of the frame size"
             )
-        binary = mask if mask.dtype == bool else mask > 0
-        if not binary.any():
-            raise MaskError(
-                f"keyframe mask {index} is empty (no pixel marked); mark the object "
-                "to remove in white on that frame"
-            )
-        out[int(index)] = binary
+        out[int(index)] = mask if mask.dtype == bool else mask > 0
+    if not any(m.any() for m in out.values()):
+        listed = ", ".join(str(i) for i in out)
+        raise MaskError(
+            f"every keyframe mask is empty (no pixel marked on frame {listed}); mark the object "
+            "to remove in white on at least one frame (an empty keyframe only says where it is "
+            "absent)"
+        )
     return out
 
 
@@ -1300,9 +1321,10 @@ def suggest_keyframes(
     """Frames where a new keyframe would help most: the least confident ones, spread out.
 
     Frames are taken in order of rising tracking confidence (see
-    :attr:`MaskTracker.confidence`), skipping keyframes and frames closer than a tenth of the
-    clip (at least 3 frames) to one already taken, so the suggestions point at different stretches
-    of the clip.
+    :attr:`MaskTracker.confidence`), skipping keyframes, frames the tracking is sure of
+    (confidence 1: where an empty keyframe says the object is absent) and frames closer than a
+    tenth of the clip (at least 3 frames) to one already taken, so the suggestions point at
+    different stretches of the clip.
 
     Args:
         confidence: per frame, in [0, 1] (:attr:`PackedMasks.confidence`).
@@ -1310,11 +1332,11 @@ def suggest_keyframes(
         count: at most this many suggestions.
 
     Returns:
-        Frame indices, least confident first (empty when every frame is a keyframe).
+        Frame indices, least confident first (empty when every other frame is sure).
     """
     keys = set(keyframes)
     spacing = max(3, len(confidence) // 10)
-    order = sorted((c, t) for t, c in enumerate(confidence) if t not in keys)
+    order = sorted((c, t) for t, c in enumerate(confidence) if t not in keys and c < 1.0)
     out: list[int] = []
     for _, t in order:
         if len(out) == count:
@@ -1421,6 +1443,9 @@ def propagate_masks(
         for k_prev, k_next in reversed(list(itertools.pairwise(bounds))):
             if k_next == 0:  # a keyframe on the first frame: nothing before it
                 break
+            # A track from an empty keyframe (the object absent) holds nothing, surely; the
+            # union with it is as sure as the other track alone.
+            absent = (k_prev >= 0 and not kf[k_prev].any(), not kf[k_next].any())
             if carried is not None:
                 carried.step(store.get(k_next))  # into the keyframe it reached
             tracker.reset(store.get(k_next), kf[k_next], colours)
@@ -1430,9 +1455,11 @@ def propagate_masks(
                     back = carry_on(back, carried.step(store.get(t)))
                 if k_prev < 0:  # before the first keyframe: no forward track
                     result[t], result.confidence[t] = back, tracker.confidence
-                else:  # the union is as sure as the surer of its two tracks
+                else:  # the union is as sure as the surer of its two (not empty) tracks
                     result[t] = combine(forward[t], back)
-                    result.confidence[t] = max(tracker.confidence, forward.confidence[t])
+                    sides = (forward.confidence[t], tracker.confidence)
+                    sure = [c for c, gone in zip(sides, absent, strict=True) if not gone]
+                    result.confidence[t] = max(sure, default=1.0)
                     if first_masks.is_set(t):
                         result[t] = carry_on(result[t], first_masks[t])
                 if progress is not None:
@@ -1575,8 +1602,9 @@ def _forward_pass(
             elif t > first:
                 first_track = tracker.fork()
                 first_track.step(small)
-            seen.append(tracker.object_colours(small, kf[t]))
-            tracker.reset(small, kf[t], _pooled(seen))
+            if kf[t].any():  # an empty keyframe (the object absent) has no colours to lend
+                seen.append(tracker.object_colours(small, kf[t]))
+            tracker.reset(small, kf[t], _pooled(seen) if seen else None)
         elif t > first:
             forward[t] = tracker.step(small)
             forward.confidence[t] = tracker.confidence

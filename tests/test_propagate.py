@@ -320,8 +320,10 @@ def test_errors(clip):
         propagate_masks(frames, {10: truth[0]})
     with pytest.raises(MaskError, match="keyframe mask 0 is 64x48 but the video frames are 128x96"):
         propagate_masks(frames, {0: np.ones((48, 64), bool)})
-    with pytest.raises(MaskError, match="keyframe mask 3 is empty"):
-        propagate_keyframes(frames, {3: np.zeros((H, W), np.uint8)})
+    with pytest.raises(
+        MaskError, match=r"every keyframe mask is empty \(no pixel marked on frame 3, 5\)"
+    ):
+        propagate_keyframes(frames, {3: np.zeros((H, W), np.uint8), 5: np.zeros((H, W), bool)})
     with pytest.raises(MaskError, match="no keyframe mask given"):
         propagate_keyframes(frames, {})
     with pytest.raises(MaskError, match="cannot read mask image"):
@@ -383,6 +385,42 @@ def test_cli_writes_one_png_per_frame_and_preview(tmp_path, clip):
         assert g > b  # the greenish background is left as it is
 
 
+def test_an_empty_keyframe_says_the_object_is_absent(clip):
+    # The object is there on frames 0-9; the user marks it on frame 4 and says on frame 2 and on
+    # frame 7 that it is not there (an object that enters after frame 2 and leaves by frame 7).
+    frames, truth = clip
+    empty = np.zeros((H, W), bool)
+    alone = propagate_masks(frames, {4: truth[4]}, TIGHT)
+    absent = propagate_masks(frames, {2: empty, 4: truth[4], 7: empty}, TIGHT)
+    for t in (0, 1, 8, 9):  # beyond the empty keyframes: nothing, and surely so
+        assert alone[t].any()
+        assert not absent[t].any()
+        assert absent.confidence[t] == 1.0
+    assert not absent[2].any() and not absent[7].any()  # keyframes keep their mask exactly
+    # Between an empty keyframe and the object's, the object's own track (the union with an
+    # empty one), as tight as from the object's keyframe alone.
+    for t in (3, 5, 6):
+        assert np.array_equal(absent[t], alone[t])
+        assert _coverage(absent[t], truth[t]) > 0.9
+    # The hint never points where the user said the object is absent.
+    assert not set(suggest_keyframes(absent.confidence, [2, 4, 7])) & {0, 1, 8, 9}
+
+
+def test_cli_takes_an_empty_keyframe(tmp_path, clip):
+    frames, truth = clip
+    folder, key = _write_clip(tmp_path, frames, truth)
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.zeros((H, W), np.uint8))
+    out = tmp_path / "m"
+    args = ["-q", "mask", str(folder), "--dilate", "0", "-o", str(out)]
+    res = runner.invoke(
+        app, [*args, "--keyframe-mask", f"0:{key}", "--keyframe-mask", f"8:{blank}"]
+    )
+    assert res.exit_code == 0, res.output
+    assert (read_mask_image(out / "00005.png") > 0).any()
+    assert not (read_mask_image(out / "00009.png") > 0).any()
+
+
 def test_cli_keyframe_folder_and_dilate(tmp_path, clip):
     frames, truth = clip
     folder, _ = _write_clip(tmp_path, frames, truth)
@@ -415,7 +453,7 @@ def test_cli_keyframe_folder_and_dilate(tmp_path, clip):
     [
         (lambda t: ("12", t[0]), "keyframe 12 is outside the clip"),
         (lambda t: ("0", np.ones((48, 64), bool)), "is 64x48 but the video frames are 128x96"),
-        (lambda t: ("0", np.zeros((H, W), bool)), "keyframe mask 0 is empty"),
+        (lambda t: ("0", np.zeros((H, W), bool)), "every keyframe mask is empty"),
     ],
     ids=["index", "size", "empty"],
 )

@@ -103,7 +103,9 @@ class Tracked:
     def hint(self) -> str:
         """One line for the user: where tracking is weakest and where to add a keyframe."""
         if not self.suggestions:
-            return "every frame is a keyframe"
+            if len(self.keyframes) == self.count:
+                return "every frame is a keyframe"
+            return "no frame to suggest a keyframe for: the tracking is sure of every frame"
         first = self.suggestions[0]
         low = self.confidence[first]
         more = ", ".join(str(t) for t in self.suggestions[1:])
@@ -312,7 +314,10 @@ def mask(
     keyframe_mask: Annotated[
         list[str] | None,
         typer.Option(
-            "--keyframe-mask", help="FRAME:PATH, repeatable: masks to track.", metavar="FRAME:PATH"
+            "--keyframe-mask",
+            help="FRAME:PATH, repeatable: masks to track (an empty mask: the object is absent "
+            "there, and the tracks stop at it).",
+            metavar="FRAME:PATH",
         ),
     ] = None,
     mask_folder: Annotated[

@@ -243,7 +243,8 @@ def remove(
         list[str] | None,
         typer.Option(
             "--keyframe-mask",
-            help="FRAME:PATH, repeatable: masks tracked through the clip.",
+            help="FRAME:PATH, repeatable: masks tracked through the clip (an empty mask: the "
+            "object is absent there, and the tracks stop at it).",
             metavar="FRAME:PATH",
         ),
     ] = None,
