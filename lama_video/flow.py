@@ -421,9 +421,12 @@ def photometric_error(
 
 
 # OpenCV's DIS refuses images whose sides are both below 12 px (dis_flow.cpp: "either width or
-# height >= 12"); those are padded with their edge pixels to 16 x 16 and the flow cropped back.
-_DIS_MIN_SIDE_PX = 12
-_DIS_PAD_TO_PX = 16
+# height >= 12"), and on an image with one short side it builds pyramid levels from the long one
+# that the short one cannot hold: 120 x 8-12 px crash the process (segmentation fault), 480 x 12
+# and 600 x 13 fail in resize (a 1024 x 64 clip's coarse flow at 256 x 16 crashed `remove`). A
+# side below 32 px (a patch of 8 px at the finest level 2 of the fast presets) is padded with its
+# edge pixels to 32 and the flow cropped back.
+_DIS_MIN_SIDE_PX = 32
 
 
 def _dis_calc(
@@ -438,9 +441,9 @@ def _dis_calc(
     start = None if init is None else np.array(init, np.float32, order="C", copy=True)
     if hasattr(dis, "setUseInitialFlow"):
         dis.setUseInitialFlow(start is not None)
-    if max(h, w) >= _DIS_MIN_SIDE_PX:
+    if min(h, w) >= _DIS_MIN_SIDE_PX:
         return dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), start)
-    pad = (0, _DIS_PAD_TO_PX - h, 0, _DIS_PAD_TO_PX - w)
+    pad = (0, max(0, _DIS_MIN_SIDE_PX - h), 0, max(0, _DIS_MIN_SIDE_PX - w))
     a = cv2.copyMakeBorder(src, *pad, cv2.BORDER_REPLICATE)
     b = cv2.copyMakeBorder(dst, *pad, cv2.BORDER_REPLICATE)
     padded = None if start is None else cv2.copyMakeBorder(start, *pad, cv2.BORDER_REPLICATE)

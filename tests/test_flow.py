@@ -25,6 +25,20 @@ def test_estimate_gray_recovers_a_shift():
     assert abs(float(np.median(inner[..., 1]))) < 0.2
 
 
+def test_estimate_gray_takes_a_strip_with_one_short_side():
+    # OpenCV's DIS on 120 x 8-12 px crashed the process, on 480 x 12 it raised (a 1024 x 64
+    # clip's coarse flow); a short side is padded and the flow cropped back.
+    big = _noise(160, 520)
+    for h, w in [(8, 120), (12, 120), (12, 480), (16, 256), (120, 8), (5, 5)]:
+        a, b = big[20 : 20 + h, 10 : 10 + w], big[20 : 20 + h, 7 : 7 + w]
+        for preset in ("ultrafast", "fast", "medium"):
+            f = fl.estimate_gray(fl.FlowEstimator(preset=preset), a, b)
+            assert f.shape == (h, w, 2) and np.isfinite(f).all()
+    a, b = big[20:36, 10:266], big[20:36, 7:263]  # 256 x 16: the shift is still found
+    f = fl.estimate_gray(fl.FlowEstimator(preset="medium"), a, b)
+    assert abs(float(np.median(f[4:-4, 20:-20, 0])) - 3.0) < 0.5
+
+
 def test_sample_points_bilinear_border_and_many_points():
     img = np.arange(20, dtype=np.float32).reshape(4, 5)
     xs = np.array([0.5, 4.0, 10.0], np.float32)
