@@ -8,11 +8,15 @@ pixels, and 0 outside the hole, where the output is a bit-exact copy of the inpu
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from lama_video.flow import bbox
+
+_Pixel = TypeVar("_Pixel", np.uint8, np.uint16)
 
 
 def seam_alpha(
@@ -36,25 +40,28 @@ def seam_alpha(
 
 
 def composite(
-    original: NDArray[np.uint8],
+    original: NDArray[_Pixel],
     filled: NDArray[np.uint8],
     hole: NDArray[np.bool_],
     core: NDArray[np.bool_] | None = None,
     feather_px: int = 0,
-) -> NDArray[np.uint8]:
+) -> NDArray[_Pixel]:
     """Put the fill into the original frame.
 
     Args:
-        original: (H, W, 3) uint8 RGB decoded frame.
+        original: (H, W, 3) uint8 RGB decoded frame, or uint16 (0-65535) for a source of more
+            than 8 bits a sample (the fill is scaled by 257 into it).
         filled: (H, W, 3) uint8 RGB engine output.
         hole: (H, W) bool dilated hole.
         core: (H, W) bool undilated mask (None = ``hole``, which makes the seam hard).
         feather_px: ramp width inside the dilation ring.
 
     Returns:
-        (H, W, 3) uint8; equal to ``original`` bit for bit wherever ``hole`` is False.
+        (H, W, 3) of ``original``'s dtype; equal to ``original`` bit for bit wherever ``hole`` is
+        False.
     """
     out = original.copy()
+    deep = original.dtype == np.uint16
     # All the work happens on the hole's box grown by one pixel: the ring of kept pixels around
     # the hole inside the box gives every hole pixel the same distance to the nearest kept pixel
     # as the whole frame would (a 1080p frame with a 300x200 hole: 54 -> 12 ms).
@@ -64,6 +71,8 @@ def composite(
     y0, y1, x0, x1 = bounds
     box = np.s_[y0:y1, x0:x1]
     hole_b, fill_b, out_b = hole[box], filled[box], out[box]
+    if deep:
+        fill_b = fill_b.astype(np.uint16) * np.uint16(257)
     if core is None or feather_px <= 0:
         out_b[hole_b] = fill_b[hole_b]
         return out
@@ -71,5 +80,6 @@ def composite(
     blend = alpha * fill_b[hole_b].astype(np.float32) + (1.0 - alpha) * out_b[hole_b].astype(
         np.float32
     )
-    out_b[hole_b] = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+    top = 65535 if deep else 255
+    out_b[hole_b] = np.clip(np.rint(blend), 0, top).astype(out.dtype)
     return out

@@ -156,6 +156,7 @@ class TemporalConfig:
 
 # Output pixel formats the writer supports (8- and 10-bit YUV, planar RGB for lossless work).
 PIX_FMTS = (
+    "auto",
     "yuv420p",
     "yuv422p",
     "yuv444p",
@@ -178,8 +179,9 @@ class EncodeConfig:
     crf: int = _f(18, lo=0, hi=63)
     # encoder speed/size trade-off (x264/x265 names)
     preset: str = _f("medium")
-    # output pixel format (odd frame sizes turn the 4:2:0/4:2:2 ones into their 4:4:4 twin)
-    pix_fmt: str = _f("yuv420p", choices=PIX_FMTS)
+    # output pixel format; auto = yuv420p, or yuv420p10le for a 10-bit (HDR) source (odd frame
+    # sizes turn the 4:2:0/4:2:2 ones into their 4:4:4 twin)
+    pix_fmt: str = _f("auto", choices=PIX_FMTS)
     # copy = packet-for-packet stream copy
     audio: str = _f("copy", choices=AUDIO_MODES)
     # copy = stream copy (text subtitles the container cannot hold converted to one it can)

@@ -789,14 +789,21 @@ def remove_object(
                 frame, hole, filled = result
                 core = stream.pop_core(frame.index)
                 rgb = composite(frame.rgb, filled, hole, core, cfg.masks.feather_px)
-                writer.write(replace(frame, rgb=rgb))
+                # A source of more than 8 bits: the fill goes into its 16-bit frame too, so
+                # what is outside the holes keeps the source's depth.
+                deep = (
+                    None
+                    if frame.deep is None
+                    else composite(frame.deep, filled, hole, core, cfg.masks.feather_px)
+                )
+                writer.write(replace(frame, rgb=rgb, deep=deep))
                 if reviewing:
                     if hasattr(engine, "pop_qc"):
                         qc_info = engine.pop_qc(frame.index)
                     else:  # each frame on its own: every hole pixel is the image engine's
                         qc_info = invented_everywhere(hole) if hole.any() else None
                     if qc_writer is not None:
-                        qc_writer.write(replace(frame, rgb=tint(rgb, qc_info)))
+                        qc_writer.write(replace(frame, rgb=tint(rgb, qc_info), deep=None))
                     if qc_report is not None:
                         t = None if frame.pts is None else float(frame.pts * frame.time_base)
                         qc_report.add(frame.index, t, qc_info)
@@ -804,13 +811,14 @@ def remove_object(
                     engine.pop_qc(frame.index)  # read by the overlay's fit; not kept
 
             pixels = info.width * info.height
-            depth = _queue_depth(_PREFETCH_DEPTH, _PREFETCH_BYTES, 4 * pixels)
+            deep_bytes = 6 * pixels if info.bit_depth > 8 else 0  # a 16-bit copy rides along
+            depth = _queue_depth(_PREFETCH_DEPTH, _PREFETCH_BYTES, 4 * pixels + deep_bytes)
             # Each thread is stopped and joined whatever stops the run, Ctrl-C during the set-up
             # below included: a daemon thread left inside an OpenCV call when the interpreter
             # exits is killed there and aborts the process (exit status -6 instead of 130).
             decoded = _Prefetch(iter(stream), depth, "lama-video-decode")
             try:
-                depth = _queue_depth(_ENCODE_DEPTH, _ENCODE_BYTES, 7 * pixels)
+                depth = _queue_depth(_ENCODE_DEPTH, _ENCODE_BYTES, 7 * pixels + deep_bytes)
                 encoder = _EncodeThread(finish_frame, depth)
                 try:
                     # The engine counts the progress: the temporal engine as it works on a

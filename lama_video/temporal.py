@@ -271,7 +271,7 @@ def effective_overlap(window: int, overlap: int) -> int:
 _MIN_WINDOW = 4
 
 
-def window_for(cfg: TemporalConfig, height: int, width: int) -> tuple[int, int]:
+def window_for(cfg: TemporalConfig, height: int, width: int, px_bytes: int = 3) -> tuple[int, int]:
     """``(window, overlap)`` in frames for frames of ``height`` x ``width``.
 
     ``window_frames``, cut so that the window's RGB frames take at most ``window_max_mb`` (but
@@ -279,10 +279,12 @@ def window_for(cfg: TemporalConfig, height: int, width: int) -> tuple[int, int]:
     frame if there is one). Everything the engine holds per frame grows with the frame (the
     hole masks, the holes' pixel lists and propagated colours, the canvases), so this bounds its
     memory at any frame size: 1080p frames get 21-frame windows by default, 480p ones 60.
+    ``px_bytes``: what a frame holds a pixel (3; 9 with the 16-bit copy of a source of more than
+    8 bits a sample, :attr:`Frame.deep`).
     """
     window = cfg.window_frames
     overlap = effective_overlap(window, cfg.overlap_frames)
-    fit = _budget_frames(cfg, height, width)
+    fit = _budget_frames(cfg, height, width, px_bytes)
     if fit is not None:
         cut = max(min(window, _MIN_WINDOW), min(window, fit))
         if cut < window:
@@ -291,7 +293,7 @@ def window_for(cfg: TemporalConfig, height: int, width: int) -> tuple[int, int]:
     return window, overlap
 
 
-def window_tail(cfg: TemporalConfig, height: int, width: int) -> int:
+def window_tail(cfg: TemporalConfig, height: int, width: int, px_bytes: int = 3) -> int:
     """Frames beyond a full window that the last window takes in itself, for frames of ``height``
     x ``width``.
 
@@ -304,19 +306,20 @@ def window_tail(cfg: TemporalConfig, height: int, width: int) -> int:
     only as far as ``window_max_mb`` allows (none at 1080p by default, whose windows the budget
     already cuts; 15 frames at 480p).
     """
-    window, overlap = window_for(cfg, height, width)
+    window, overlap = window_for(cfg, height, width, px_bytes)
     tail = min(window // 4, window - overlap - 1)
-    fit = _budget_frames(cfg, height, width)
+    fit = _budget_frames(cfg, height, width, px_bytes)
     if fit is not None:
         tail = min(tail, fit - window)
     return max(0, tail)
 
 
-def _budget_frames(cfg: TemporalConfig, height: int, width: int) -> int | None:
-    """RGB frames of ``height`` x ``width`` that ``window_max_mb`` holds (None: no budget)."""
+def _budget_frames(cfg: TemporalConfig, height: int, width: int, px_bytes: int = 3) -> int | None:
+    """Frames of ``height`` x ``width`` (``px_bytes`` a pixel) that ``window_max_mb`` holds
+    (None: no budget)."""
     if cfg.window_max_mb <= 0:
         return None
-    return int(cfg.window_max_mb * 2**20 // max(1, height * width * 3))
+    return int(cfg.window_max_mb * 2**20 // max(1, height * width * px_bytes))
 
 
 def plan_windows(n_frames: int, window: int, overlap: int, tail: int = 0) -> list[tuple[int, int]]:
@@ -409,8 +412,11 @@ class TemporalEngine:
             first = next(source)
         except StopIteration:
             return
-        window, overlap = window_for(self.cfg, *first[1].shape)
-        tail = window_tail(self.cfg, *first[1].shape)
+        # A source of more than 8 bits: each frame also holds its 16-bit picture (Frame.deep).
+        px_bytes = 3 if getattr(first[0], "deep", None) is None else 9
+        height, width = first[1].shape[:2]
+        window, overlap = window_for(self.cfg, height, width, px_bytes)
+        tail = window_tail(self.cfg, height, width, px_bytes)
         source = itertools.chain([first], source)
         buf: list[Item] = []
         carry: list[_Canvas] = []  # previous window's results for buf's first frames

@@ -1,4 +1,4 @@
-"""Test media built at test time from the fixtures: a clip with a subtitle stream."""
+"""Test media built at test time from the fixtures: a clip with a subtitle stream, a 10-bit clip."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 
@@ -51,3 +52,31 @@ def subtitle_packets(path: Path) -> list[tuple[Fraction, bytes]]:
             return []
         s = c.streams.subtitles[0]
         return [(p.pts * p.time_base, bytes(p)) for p in c.demux(s) if p.pts is not None]
+
+
+def ten_bit_clip(dst: Path, n: int = 6, width: int = 1024, height: int = 64) -> Path:
+    """A 10-bit HEVC clip (``yuv420p10le``, BT.2020 / HLG tags) of a horizontal grey ramp over
+    877 of the 10-bit levels (64-940), with a bright square moving across it: what an 8-bit
+    pipeline turns into steps of 4 levels."""
+    ramp = np.rint(np.linspace(64, 940, width)).astype(np.uint16)
+    with av.open(str(dst), "w") as out:
+        s = out.add_stream("libx265", rate=25)
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p10le"
+        s.codec_context.color_primaries = 9  # BT.2020
+        s.codec_context.color_trc = 18  # HLG
+        s.codec_context.colorspace = 9
+        s.options = {"x265-params": "log-level=error", "crf": "4"}
+        chroma = np.full((height // 2, width // 2), 512, np.uint16).astype("<u2").tobytes()
+        for t in range(n):
+            y = np.tile(ramp, (height, 1))
+            y[16:48, 100 + 40 * t : 132 + 40 * t] = 900
+            f = av.VideoFrame(width, height, "yuv420p10le")
+            f.planes[0].update(y.astype("<u2").tobytes())
+            f.planes[1].update(chroma)
+            f.planes[2].update(chroma)
+            f.pts, f.time_base = t, Fraction(1, 25)
+            for pkt in s.encode(f):
+                out.mux(pkt)
+        for pkt in s.encode():
+            out.mux(pkt)
+    return dst

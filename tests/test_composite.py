@@ -68,3 +68,21 @@ def test_box_limited_composite_equals_the_whole_frame_blend():
         feather = int(rng.integers(0, 4))
         out = composite(orig, fill, hole, core, feather_px=feather)
         assert np.array_equal(out, _whole_frame_composite(orig, fill, hole, core, feather)), trial
+
+
+def test_a_16_bit_frame_keeps_its_depth_outside_the_hole_and_takes_the_fill_scaled():
+    orig8, fill, core = _scene(3)
+    rng = np.random.default_rng(4)
+    orig = rng.integers(0, 65536, orig8.shape, dtype=np.uint16)  # a 10-bit source's values
+    hole = dilate(core, 4)
+    hard = composite(orig, fill, hole)
+    assert hard.dtype == np.uint16
+    assert np.array_equal(hard[~hole], orig[~hole])
+    assert np.array_equal(hard[hole], fill[hole].astype(np.uint16) * 257)
+    soft = composite(orig, fill, hole, core, feather_px=3)
+    assert np.array_equal(soft[~hole], orig[~hole])
+    assert np.array_equal(soft[core], fill[core].astype(np.uint16) * 257)
+    ring = hole & ~core
+    lo = np.minimum(orig[ring], fill[ring].astype(np.uint16) * 257)
+    hi = np.maximum(orig[ring], fill[ring].astype(np.uint16) * 257)
+    assert np.all((soft[ring] >= lo) & (soft[ring] <= hi))  # a blend of the two

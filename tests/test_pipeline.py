@@ -9,6 +9,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from media_helpers import ten_bit_clip
 
 from lama_video.config import RunConfig
 from lama_video.errors import EncodeError, MaskError
@@ -62,6 +63,30 @@ def test_png_output_changes_only_hole_pixels(tmp_path, cfg):
             assert np.array_equal(out[~hole], frame.rgb[~hole])  # bit-identical outside the hole
             assert not np.array_equal(out[core], frame.rgb[core])  # the hole was filled
     assert _sha(src) == before
+
+
+def test_a_10_bit_source_keeps_its_depth_outside_the_hole(tmp_path):
+    # PNG output of a 10-bit source is 16-bit PNG: outside the hole the decoded 16-bit frame
+    # bit for bit, inside it the fill.
+    src = ten_bit_clip(tmp_path / "hlg.mp4")
+    box = Box(500, 8, 60, 40)
+    res = remove_object(src, box, tmp_path / "out", config=PER_FRAME)
+    assert res.frames == 6
+    outs = list_image_files(tmp_path / "out")
+    hole = np.zeros((64, 1024), bool)
+    hole[8:48, 500:560] = True
+    hole = dilate(hole, PER_FRAME.masks.dilate_px)
+    with open_video(src) as r:
+        for frame, png in zip(r.frames(), outs, strict=True):
+            with av.open(str(png)) as c:
+                out = next(c.decode(video=0)).to_ndarray(format="rgb48le")
+            assert frame.deep is not None
+            assert np.array_equal(out[~hole], frame.deep[~hole])
+            assert len(np.unique(out[5, :, 1])) > 800  # the ramp at 10 bits, not 8
+    deep = remove_object(src, box, tmp_path / "out.mp4", config=PER_FRAME)
+    assert deep.frames == 6
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert next(c.decode(video=0)).format.name == "yuv420p10le"
 
 
 def test_video_output_keeps_timing_and_audio(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
 
 import cv2
@@ -1032,6 +1033,8 @@ def test_window_is_cut_by_the_byte_budget():
     assert window_for(cfg, 3000, 4000) == (4, 1)  # never below 4 frames
     assert window_for(TemporalConfig(window_max_mb=0), 3000, 4000) == (60, 10)
     assert window_for(TemporalConfig(overlap_frames=0), 1080, 1920) == (21, 0)
+    # A 10-bit source's frames also hold their 16-bit picture: 9 bytes a pixel, a third as many.
+    assert window_for(cfg, 1080, 1920, px_bytes=9) == (7, 1)
 
 
 def test_engine_holds_the_cut_window_only():
@@ -1046,6 +1049,13 @@ def test_engine_holds_the_cut_window_only():
     assert (window, overlap) == (22, 7)
     _, items = _panning_scene(n=50)
     yielded, peak = _held_ahead(TemporalEngine(TeleaStandIn(), cfg), items)
+    assert yielded == 50
+    assert window < peak <= window + overlap + 1
+    # Frames of a 10-bit source also hold their 16-bit picture: the same budget, fewer frames.
+    deep = [(replace(f, deep=f.rgb.astype(np.uint16) * np.uint16(257)), hole) for f, hole in items]
+    window, overlap = window_for(cfg, 96, 160, px_bytes=9)
+    assert (window, overlap) == (7, 2)
+    yielded, peak = _held_ahead(TemporalEngine(TeleaStandIn(), cfg), deep)
     assert yielded == 50
     assert window < peak <= window + overlap + 1
 

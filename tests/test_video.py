@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media_helpers import subtitle_packets, with_subtitles
+from media_helpers import subtitle_packets, ten_bit_clip, with_subtitles
 
 from lama_video.config import DecodeConfig, EncodeConfig
 from lama_video.errors import EncodeError, VideoOpenError
@@ -428,6 +428,50 @@ def test_a_cameras_start_timecode_is_kept(tmp_path: Path) -> None:
             assert tags.get("timecode") == "01:02:03:04", ext
             if ext != ".mkv":
                 assert [s.type for s in c.streams] == ["video", "data"], ext
+
+
+# ------------------------------------------------------------------------------ 10-bit sources
+
+
+def _luma_levels(path: Path) -> tuple[str, int, int]:
+    """(pixel format, distinct luma levels along row 5 of the first frame, transfer tag)."""
+    with av.open(str(path)) as c:
+        f = next(c.decode(video=0))
+        wide = "10" in f.format.name
+        row = np.frombuffer(bytes(f.planes[0]), "<u2" if wide else np.uint8)
+        row = row.reshape(f.height, -1)[5, : f.width]
+        return f.format.name, len(np.unique(row)), int(f.color_trc)
+
+
+@pytest.fixture(scope="module")
+def ten_bit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ten_bit_clip(tmp_path_factory.mktemp("hdr") / "hlg.mp4")
+
+
+def test_a_10_bit_source_is_read_at_16_bits_beside_its_8_bit_picture(ten_bit: Path) -> None:
+    reader = open_video(ten_bit)
+    assert (reader.info.bit_depth, reader.info.pix_fmt) == (10, "yuv420p10le")
+    frame = next(reader.frames())
+    assert frame.deep is not None and frame.deep.dtype == np.uint16
+    assert frame.deep.shape == frame.rgb.shape == (64, 1024, 3)
+    assert np.array_equal(frame.rgb, ((frame.deep.astype(np.uint32) + 128) // 257))
+    assert len(np.unique(frame.deep[5, :, 1])) > 800  # the ramp's 10-bit steps
+    assert len(np.unique(frame.rgb[5, :, 1])) <= 256
+    assert next(open_video(MEDIA / "aac.mp4").frames()).deep is None  # 8-bit: no copy
+
+
+def test_a_10_bit_source_is_written_at_10_bits(tmp_path: Path, ten_bit: Path) -> None:
+    fmt, levels, trc = _luma_levels(ten_bit)
+    assert (fmt, trc) == ("yuv420p10le", 18) and levels > 800
+    deep = tmp_path / "deep.mp4"
+    roundtrip(ten_bit, deep, EncodeConfig())  # the defaults: pix_fmt auto, CRF 18, medium
+    fmt, levels, trc = _luma_levels(deep)
+    assert (fmt, trc) == ("yuv420p10le", 18)  # the depth and the HLG tag kept
+    assert levels > 500  # the ramp's steps survive the 16-bit path (676 of 866 here)
+    flat = tmp_path / "flat.mp4"
+    roundtrip(ten_bit, flat, EncodeConfig(pix_fmt="yuv420p"))
+    fmt, levels, _ = _luma_levels(flat)
+    assert fmt == "yuv420p" and levels <= 256  # asked for 8 bits: the steps of 8 bits
 
 
 # ------------------------------------------------------------------------------ image sequences

@@ -209,7 +209,9 @@ def write_masks(
                     write_mask_png(tmp / name, hole)
                     if writer is not None and frames is not None:
                         frame = next(frames)
-                        writer.write(dataclasses.replace(frame, rgb=overlay(frame.rgb, hole)))
+                        writer.write(
+                            dataclasses.replace(frame, rgb=overlay(frame.rgb, hole), deep=None)
+                        )
                     count += 1
                     bar.update(1)
             if writer is not None:
@@ -284,7 +286,7 @@ def write_overlay_masks(
                 ) as bar:
                     for frame in reader.frames():
                         rgb = overlay(frame.rgb, found.mask)
-                        writer.write(dataclasses.replace(frame, rgb=rgb))
+                        writer.write(dataclasses.replace(frame, rgb=rgb, deep=None))
                         bar.update(1)
                 writer.close()
                 writer = None

@@ -100,6 +100,20 @@ def write_png(path: str | os.PathLike[str], rgb: NDArray[np.uint8]) -> None:
     Path(path).write_bytes(data)
 
 
+def write_png16(path: str | os.PathLike[str], rgb: NDArray[np.uint16]) -> None:
+    """Write (H, W, 3) uint16 RGB losslessly as a 16-bit RGB PNG."""
+    arr = np.asarray(rgb)
+    if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) uint16 RGB, got shape {arr.shape} dtype {arr.dtype}")
+    ctx = av.CodecContext.create("png", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = arr.shape[1], arr.shape[0], "rgb48be"
+    ctx.time_base = Fraction(1, 25)
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb48le")
+    frame = frame.reformat(format="rgb48be")  # PNG stores big-endian samples
+    data = b"".join(bytes(pkt) for pkt in [*ctx.encode(frame), *ctx.encode(None)])
+    Path(path).write_bytes(data)
+
+
 def _check_rgb(rgb: Any) -> NDArray[np.uint8]:
     arr = np.asarray(rgb)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:

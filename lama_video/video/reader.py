@@ -114,7 +114,20 @@ def _clockwise_degrees(display_rotation: float) -> int:
     return snapped
 
 
-def _upright(rgb: NDArray[np.uint8], rotation_cw: int) -> NDArray[np.uint8]:
+def _bit_depth(fmt: Any) -> int:
+    """Bits a sample of a decoded pixel format (its widest component; 8 when unknown)."""
+    try:
+        return max(int(c.bits) for c in fmt.components) or 8
+    except (AttributeError, ValueError, TypeError):
+        return 8
+
+
+def to_8bit(deep: NDArray[np.uint16]) -> NDArray[np.uint8]:
+    """16-bit RGB (0-65535) rounded to 8 bits (0-255)."""
+    return ((deep.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def _upright(rgb: NDArray[Any], rotation_cw: int) -> NDArray[Any]:
     if rotation_cw == 0:
         return rgb
     # np.rot90 turns counter-clockwise for positive k.
@@ -229,6 +242,7 @@ class VideoReader:
                     range=int(first.color_range if first.color_range else cc.color_range),
                 ),
                 pix_fmt=first.format.name,
+                bit_depth=_bit_depth(first.format),
                 audio_codecs=tuple(a.codec_context.name for a in container.streams.audio),
             )
         finally:
@@ -293,12 +307,17 @@ class VideoReader:
                 "repair or re-encode it, or raise decode.max_corrupt_frames"
             ) from err
 
-    def _to_rgb(self, frame: Any) -> NDArray[np.uint8]:
+    def _to_rgb(self, frame: Any) -> tuple[NDArray[np.uint8], NDArray[np.uint16] | None]:
+        """The frame as upright 8-bit RGB, and as 16-bit RGB too when the source has more than
+        8 bits a sample (the 8-bit picture is then the 16-bit one rounded)."""
         kwargs: dict[str, Any] = {}
         if frame.color_range:
             kwargs["src_color_range"] = int(frame.color_range)
+        if self.info.bit_depth > 8:
+            deep = _upright(frame.to_ndarray(format="rgb48le", **kwargs), self.info.rotation)
+            return to_8bit(deep), deep
         rgb = frame.to_ndarray(format="rgb24", **kwargs)
-        return _upright(rgb, self.info.rotation)
+        return _upright(rgb, self.info.rotation), None
 
     def frames(self, start: int = 0) -> Iterator[Frame]:
         """Decode the video from frame ``start`` (default: the whole video).
@@ -387,12 +406,14 @@ class VideoReader:
                 last_pts = pts
                 if index < skip:
                     continue  # decoded only to reach frame `skip` (no RGB conversion)
+                rgb, deep = self._to_rgb(vf)
                 yield Frame(
                     index=index,
                     pts=int(pts),
                     time_base=tb,
-                    rgb=self._to_rgb(vf),
+                    rgb=rgb,
                     duration=int(vf.duration) if vf.duration else None,
+                    deep=deep,
                 )
             self._warn_if_short(decoded)
         finally:
@@ -468,12 +489,14 @@ class VideoReader:
                 elif pts is None:
                     pts = last_pts + step  # type: ignore[operator]
                 last_pts = pts
+                rgb, deep = self._to_rgb(vf)
                 yield Frame(
                     index=start + n,
                     pts=int(pts),
                     time_base=tb,
-                    rgb=self._to_rgb(vf),
+                    rgb=rgb,
                     duration=int(vf.duration) if vf.duration else None,
+                    deep=deep,
                 )
                 n += 1
             if n == 0:

@@ -50,6 +50,7 @@ class VideoInfo:
     codec_name: str = ""
     color: ColorInfo = field(default_factory=ColorInfo)
     pix_fmt: str = ""  # decoded pixel format of the source ("" for image sequences)
+    bit_depth: int = 8  # bits a sample of the source (10 for HDR phone footage)
     audio_codecs: tuple[str, ...] = ()  # codec name of every audio stream, in stream order
 
 
@@ -64,6 +65,11 @@ class Frame:
         rgb: (H, W, 3) uint8 RGB, upright.
         duration: display time in ``time_base`` units as stored (None if unknown); the writer
             passes it on, so the last frame of a variable-frame-rate video keeps its length.
+        deep: for a source of more than 8 bits a sample (10-bit HDR phone footage), the same
+            picture as (H, W, 3) uint16 RGB (0-65535), upright; ``rgb`` is it rounded to 8
+            bits. The engines work on ``rgb``; the writer encodes ``deep`` (the fill put into
+            it) where the output keeps the depth. None otherwise; a frame whose ``rgb`` is
+            replaced must drop it.
     """
 
     index: int
@@ -71,3 +77,4 @@ class Frame:
     time_base: Fraction
     rgb: NDArray[np.uint8]
     duration: int | None = None
+    deep: NDArray[np.uint16] | None = None

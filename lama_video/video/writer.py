@@ -31,6 +31,7 @@ from lama_video.video.images import (
     _check_rgb,
     is_image_sequence_path,
     write_png,
+    write_png16,
 )
 from lama_video.video.types import (
     IMAGE_EXTENSIONS,
@@ -115,6 +116,35 @@ def _encoder_rate(codec: str, src: Any) -> int:
     if not rates or rate in rates:
         return rate
     return min(rates, key=lambda r: (abs(r - rate), -r))
+
+
+def _bits(pix_fmt: str) -> int:
+    """Bits a sample of a pixel format (8 when unknown)."""
+    try:
+        return max(int(c.bits) for c in av.VideoFormat(pix_fmt).components) or 8
+    except (ValueError, TypeError):
+        return 8
+
+
+def _auto_pix_fmt(codec: str, info: VideoInfo) -> str:
+    """``encode.pix_fmt: auto``: 4:2:0 at the source's depth, 8 or 10 bits (``yuv420p``, or
+    ``yuv420p10le`` for a source of more than 8 bits a sample when ``codec`` can encode it;
+    otherwise 8 bits, with a warning that the output loses the source's depth)."""
+    if info.bit_depth <= 8:
+        return "yuv420p"
+    try:
+        formats = {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
+    except (av.FFmpegError, ValueError, KeyError):
+        formats = set()
+    if "yuv420p10le" in formats:
+        return "yuv420p10le"
+    log.warning(
+        "the source has %d bits a sample but %s cannot encode 10 bits: writing 8 bits "
+        "(smooth gradients may band); set encode.codec to libx264 or libx265",
+        info.bit_depth,
+        codec,
+    )
+    return "yuv420p"
 
 
 class _CopiedTrack:
@@ -256,7 +286,7 @@ class VideoWriter:
                 f"video encoder '{cfg.codec}' is not available: expected an FFmpeg encoder "
                 "this PyAV build has (e.g. libx264, libx265, libvpx-vp9); set encode.codec"
             ) from err
-        pix_fmt = cfg.pix_fmt
+        pix_fmt = _auto_pix_fmt(cfg.codec, info) if cfg.pix_fmt == "auto" else cfg.pix_fmt
         if (info.width % 2 or info.height % 2) and pix_fmt in _SUBSAMPLED_TO_444:
             new = _SUBSAMPLED_TO_444[pix_fmt]
             log.warning(
@@ -300,6 +330,9 @@ class VideoWriter:
         stream.options = options
         self._stream = stream
         self._pix_fmt = pix_fmt
+        # A source of more than 8 bits a sample is written from its 16-bit frames where the
+        # output keeps more than 8 bits (Frame.deep); from the 8-bit ones otherwise.
+        self._deep = info.bit_depth > 8 and _bits(pix_fmt) > 8
 
     def _copy_source_streams(self) -> None:
         """Copy the source's container and video tags, and add its audio and subtitle streams."""
@@ -511,11 +544,17 @@ class VideoWriter:
         if self._done:
             raise EncodeError(f"writer of '{self.path}' is closed: open a new VideoWriter")
         duration: int | None = None
+        deep: NDArray[np.uint16] | None = None
         if isinstance(frame, Frame):
-            rgb, pts, duration = frame.rgb, frame.pts, frame.duration
+            rgb, pts, duration, deep = frame.rgb, frame.pts, frame.duration, frame.deep
         else:
             rgb = frame
         rgb = _check_rgb(rgb)
+        if deep is not None and deep.shape != rgb.shape:
+            raise EncodeError(
+                f"frame {self.frames_written}'s 16-bit picture is {deep.shape}, its 8-bit one "
+                f"{rgb.shape}: expected the same size; drop Frame.deep when replacing rgb"
+            )
         if rgb.shape[:2] != (self.info.height, self.info.width):
             raise EncodeError(
                 f"frame {self.frames_written} is {rgb.shape[1]}x{rgb.shape[0]}: expected "
@@ -524,7 +563,11 @@ class VideoWriter:
         if self._is_sequence:
             assert self._tmp is not None
             try:
-                write_png(self._tmp / f"{self.frames_written:05d}.png", rgb)
+                png = self._tmp / f"{self.frames_written:05d}.png"
+                if deep is not None:
+                    write_png16(png, deep)  # lossless at the source's depth
+                else:
+                    write_png(png, rgb)
             except OSError as err:
                 raise _disk_error(self.path, err) from err
             self.frames_written += 1
@@ -538,7 +581,10 @@ class VideoWriter:
                 "strictly increasing timestamps; drop duplicate frames before writing"
             )
         self._last_pts = pts
-        vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        if deep is not None and self._deep:
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(deep), format="rgb48le")
+        else:
+            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         kwargs: dict[str, Any] = {}
         if self.info.color.matrix in (1, 4, 5, 6, 7, 9):
             kwargs["dst_colorspace"] = self.info.color.matrix
