@@ -1,4 +1,4 @@
-"""Test media built at test time from the fixtures: a clip with a subtitle stream, a 10-bit clip."""
+"""Test media built at test time from the fixtures: subtitles, a 10-bit clip, anamorphic pixels."""
 
 from __future__ import annotations
 
@@ -74,6 +74,25 @@ def ten_bit_clip(dst: Path, n: int = 6, width: int = 1024, height: int = 64) -> 
             f.planes[0].update(y.astype("<u2").tobytes())
             f.planes[1].update(chroma)
             f.planes[2].update(chroma)
+            f.pts, f.time_base = t, Fraction(1, 25)
+            for pkt in s.encode(f):
+                out.mux(pkt)
+        for pkt in s.encode():
+            out.mux(pkt)
+    return dst
+
+
+def anamorphic_clip(dst: Path, sar: Fraction = Fraction(16, 15), n: int = 5) -> Path:
+    """A 720x576 H.264 clip whose pixels are shown ``sar`` wide (PAL 4:3: 16/15)."""
+    rng = np.random.default_rng(3)
+    with av.open(str(dst), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 720, 576, "yuv420p"
+        s.codec_context.sample_aspect_ratio = sar
+        s.options = {"preset": "ultrafast"}
+        for t in range(n):
+            rgb = rng.integers(0, 256, (576, 720, 3), dtype=np.uint8)
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             f.pts, f.time_base = t, Fraction(1, 25)
             for pkt in s.encode(f):
                 out.mux(pkt)

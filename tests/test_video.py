@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media_helpers import subtitle_packets, ten_bit_clip, with_subtitles
+from media_helpers import anamorphic_clip, subtitle_packets, ten_bit_clip, with_subtitles
 
 from lama_video.config import DecodeConfig, EncodeConfig
 from lama_video.errors import EncodeError, VideoOpenError
@@ -472,6 +472,48 @@ def test_a_10_bit_source_is_written_at_10_bits(tmp_path: Path, ten_bit: Path) ->
     roundtrip(ten_bit, flat, EncodeConfig(pix_fmt="yuv420p"))
     fmt, levels, _ = _luma_levels(flat)
     assert fmt == "yuv420p" and levels <= 256  # asked for 8 bits: the steps of 8 bits
+
+
+# ------------------------------------------------------------------------- containers, pixels
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_anamorphic_pixels_keep_their_aspect(tmp_path: Path, ext: str) -> None:
+    src = anamorphic_clip(tmp_path / "pal.mp4")
+    reader = open_video(src)
+    assert reader.info.sample_aspect == Fraction(16, 15)
+    dst = tmp_path / f"o{ext}"
+    roundtrip(src, dst)
+    with av.open(str(dst)) as c:
+        v = c.streams.video[0]
+        assert v.sample_aspect_ratio == Fraction(16, 15)
+        assert v.display_aspect_ratio == Fraction(4, 3)  # shown 4:3, as the source
+    assert open_video(MEDIA / "aac.mp4").info.sample_aspect is None  # square pixels
+
+
+def test_a_turned_anamorphic_pixel_is_turned_too() -> None:
+    from types import SimpleNamespace
+
+    from lama_video.video.reader import _sample_aspect
+
+    stream = SimpleNamespace(sample_aspect_ratio=Fraction(16, 15), codec_context=None)
+    assert _sample_aspect(stream, 0) == Fraction(16, 15)
+    assert _sample_aspect(stream, 90) == Fraction(15, 16)
+    square = SimpleNamespace(sample_aspect_ratio=Fraction(1), codec_context=None)
+    assert _sample_aspect(square, 0) is None
+
+
+def test_a_webm_output_gets_a_codec_it_holds(tmp_path: Path) -> None:
+    dst = tmp_path / "o.webm"
+    frames, _ = roundtrip(MEDIA / "aac.mp4", dst, EncodeConfig(crf=40))  # the default: H.264
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].codec_context.name == "vp9"
+        assert sum(1 for _ in c.decode(video=0)) == len(frames) == 45
+    with pytest.raises(EncodeError, match=r"a \.webm file cannot hold libx265 video: expected"):
+        roundtrip(MEDIA / "aac.mp4", tmp_path / "p.webm", EncodeConfig(codec="libx265"))
+    assert not (tmp_path / "p.webm").exists() and [p.name for p in tmp_path.iterdir()] == [
+        "o.webm"
+    ]  # nothing half-written
 
 
 # ------------------------------------------------------------------------------ image sequences

@@ -122,6 +122,16 @@ def _bit_depth(fmt: Any) -> int:
         return 8
 
 
+def _sample_aspect(stream: Any, rotation: int) -> Fraction | None:
+    """The stream's pixel aspect ratio (width:height) as shown upright; None for square pixels
+    or none stated."""
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    if not sar or sar <= 0 or sar == 1:
+        return None
+    sar = Fraction(sar)
+    return 1 / sar if rotation in (90, 270) else sar
+
+
 def to_8bit(deep: NDArray[np.uint16]) -> NDArray[np.uint8]:
     """16-bit RGB (0-65535) rounded to 8 bits (0-255)."""
     return ((deep.astype(np.uint32) + 128) // 257).astype(np.uint8)
@@ -243,6 +253,7 @@ class VideoReader:
                 ),
                 pix_fmt=first.format.name,
                 bit_depth=_bit_depth(first.format),
+                sample_aspect=_sample_aspect(stream, rotation),
                 audio_codecs=tuple(a.codec_context.name for a in container.streams.audio),
             )
         finally:

@@ -51,6 +51,8 @@ class VideoInfo:
     color: ColorInfo = field(default_factory=ColorInfo)
     pix_fmt: str = ""  # decoded pixel format of the source ("" for image sequences)
     bit_depth: int = 8  # bits a sample of the source (10 for HDR phone footage)
+    # width:height of a pixel as shown, when not square (anamorphic DV, HDV, DVD); upright
+    sample_aspect: Fraction | None = None
     audio_codecs: tuple[str, ...] = ()  # codec name of every audio stream, in stream order
 
 

@@ -65,6 +65,8 @@ _RATE_OPTIONS: dict[str, tuple[str, ...]] = {
     "libsvtav1": ("crf",),
 }
 _X264 = ("libx264", "libx264rgb")
+# Encoders tried, in order, where the container cannot hold the default (a .webm file: VP9).
+_FALLBACK_CODECS = ("libx264", "libvpx-vp9", "libsvtav1", "libx265", "mpeg4")
 # Text subtitles a container cannot hold are converted to the first of these it can.
 _TEXT_SUBTITLES = ("subrip", "mov_text", "webvtt")
 # The ASS header FFmpeg's text subtitle encoders parse before they open (its default style).
@@ -275,18 +277,37 @@ class VideoWriter:
         if self.source is not None:
             self._copy_source_streams()
 
+    def _video_codec(self) -> str:
+        """``encode.codec``, or, where the output container cannot hold the default (H.264 in a
+        .webm file), the first of ``_FALLBACK_CODECS`` it holds. Another codec the container
+        cannot hold is an error that names what it can."""
+        codec = self.encode_config.codec
+        held = self._container.supported_codecs
+        if not held or codec in held:  # an empty set: the container does not say (MPEG-TS)
+            return codec
+        fits = [c for c in _FALLBACK_CODECS if c in held]
+        if codec == EncodeConfig().codec and fits:
+            log.info("%s cannot hold %s video: encoding %s", self.path.suffix, codec, fits[0])
+            return fits[0]
+        raise EncodeError(
+            f"a {self.path.suffix} file cannot hold {codec} video: expected one of "
+            f"{', '.join(fits) or 'the codecs of another container'}; set encode.codec "
+            "(--codec) or write an .mp4 or .mkv"
+        )
+
     def _add_video_stream(self) -> None:
         cfg = self.encode_config
         info = self.info
         rate = info.frame_rate or (1 / info.time_base if info.is_image_sequence else Fraction(25))
+        codec = self._video_codec()
         try:
-            stream = self._container.add_stream(cfg.codec, rate=rate)
+            stream = self._container.add_stream(codec, rate=rate)
         except (av.FFmpegError, ValueError, KeyError) as err:
             raise EncodeError(
-                f"video encoder '{cfg.codec}' is not available: expected an FFmpeg encoder "
+                f"video encoder '{codec}' is not available: expected an FFmpeg encoder "
                 "this PyAV build has (e.g. libx264, libx265, libvpx-vp9); set encode.codec"
             ) from err
-        pix_fmt = _auto_pix_fmt(cfg.codec, info) if cfg.pix_fmt == "auto" else cfg.pix_fmt
+        pix_fmt = _auto_pix_fmt(codec, info) if cfg.pix_fmt == "auto" else cfg.pix_fmt
         if (info.width % 2 or info.height % 2) and pix_fmt in _SUBSAMPLED_TO_444:
             new = _SUBSAMPLED_TO_444[pix_fmt]
             log.warning(
@@ -308,15 +329,17 @@ class VideoWriter:
             cc.color_trc = info.color.transfer
             cc.colorspace = info.color.matrix
             cc.color_range = info.color.range
+        if info.sample_aspect is not None:  # anamorphic pixels are shown as wide as before
+            cc.sample_aspect_ratio = info.sample_aspect
         options: dict[str, str] = {}
-        wanted = _RATE_OPTIONS.get(cfg.codec, ())
+        wanted = _RATE_OPTIONS.get(codec, ())
         if "crf" in wanted:
             options["crf"] = str(cfg.crf)
-            if cfg.codec == "libvpx-vp9":
+            if codec == "libvpx-vp9":
                 options["b"] = "0"  # constant quality mode of libvpx needs a zero bitrate target
         if "preset" in wanted:
             options["preset"] = cfg.preset
-        if cfg.codec in _X264:
+        if codec in _X264:
             # Frame threads (x264's own default; PyAV opens encoders with slice threads). Its
             # macroblock-tree rate control does not give the same bytes twice when its threads
             # are scheduled differently (6 runs of a 854x480 clip on a busy machine: 6 different
