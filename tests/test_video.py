@@ -509,6 +509,11 @@ def test_a_webm_output_gets_a_codec_it_holds(tmp_path: Path) -> None:
     with av.open(str(dst)) as c:
         assert c.streams.video[0].codec_context.name == "vp9"
         assert sum(1 for _ in c.decode(video=0)) == len(frames) == 45
+    ts = tmp_path / "o.ts"  # a container PyAV lists few codecs for: still H.264
+    roundtrip(MEDIA / "aac.mp4", ts)
+    with av.open(str(ts)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+    ts.unlink()
     with pytest.raises(EncodeError, match=r"a \.webm file cannot hold libx265 video: expected"):
         roundtrip(MEDIA / "aac.mp4", tmp_path / "p.webm", EncodeConfig(codec="libx265"))
     assert not (tmp_path / "p.webm").exists() and [p.name for p in tmp_path.iterdir()] == [

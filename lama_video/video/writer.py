@@ -277,36 +277,42 @@ class VideoWriter:
         if self.source is not None:
             self._copy_source_streams()
 
-    def _video_codec(self) -> str:
-        """``encode.codec``, or, where the output container cannot hold the default (H.264 in a
-        .webm file), the first of ``_FALLBACK_CODECS`` it holds. Another codec the container
-        cannot hold is an error that names what it can."""
-        codec = self.encode_config.codec
-        held = self._container.supported_codecs
-        if not held or codec in held:  # an empty set: the container does not say (MPEG-TS)
-            return codec
-        fits = [c for c in _FALLBACK_CODECS if c in held]
-        if codec == EncodeConfig().codec and fits:
-            log.info("%s cannot hold %s video: encoding %s", self.path.suffix, codec, fits[0])
-            return fits[0]
+    def _stream_the_container_holds(
+        self, codec: str, rate: Fraction, err: Exception
+    ) -> tuple[Any, str]:
+        """The video stream where ``codec`` was refused: an encoder this build lacks is an
+        error; one the container cannot hold (H.264 in a .webm file) gives way, if it is the
+        default, to the first of ``_FALLBACK_CODECS`` the container takes, and is otherwise an
+        error that names those."""
+        if codec not in av.codecs_available:
+            raise EncodeError(
+                f"video encoder '{codec}' is not available: expected an FFmpeg encoder "
+                "this PyAV build has (e.g. libx264, libx265, libvpx-vp9); set encode.codec"
+            ) from err
+        fits = [c for c in _FALLBACK_CODECS if c in self._container.supported_codecs]
+        if codec == EncodeConfig().codec:
+            for other in fits:
+                try:
+                    stream = self._container.add_stream(other, rate=rate)
+                except (av.FFmpegError, ValueError, KeyError):
+                    continue
+                log.info("%s cannot hold %s video: encoding %s", self.path.suffix, codec, other)
+                return stream, other
         raise EncodeError(
             f"a {self.path.suffix} file cannot hold {codec} video: expected one of "
             f"{', '.join(fits) or 'the codecs of another container'}; set encode.codec "
             "(--codec) or write an .mp4 or .mkv"
-        )
+        ) from err
 
     def _add_video_stream(self) -> None:
         cfg = self.encode_config
         info = self.info
         rate = info.frame_rate or (1 / info.time_base if info.is_image_sequence else Fraction(25))
-        codec = self._video_codec()
+        codec = cfg.codec
         try:
             stream = self._container.add_stream(codec, rate=rate)
         except (av.FFmpegError, ValueError, KeyError) as err:
-            raise EncodeError(
-                f"video encoder '{codec}' is not available: expected an FFmpeg encoder "
-                "this PyAV build has (e.g. libx264, libx265, libvpx-vp9); set encode.codec"
-            ) from err
+            stream, codec = self._stream_the_container_holds(codec, rate, err)
         pix_fmt = _auto_pix_fmt(codec, info) if cfg.pix_fmt == "auto" else cfg.pix_fmt
         if (info.width % 2 or info.height % 2) and pix_fmt in _SUBSAMPLED_TO_444:
             new = _SUBSAMPLED_TO_444[pix_fmt]
