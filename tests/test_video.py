@@ -503,6 +503,16 @@ def test_a_turned_anamorphic_pixel_is_turned_too() -> None:
     assert _sample_aspect(square, 0) is None
 
 
+def test_hevc_in_mp4_is_tagged_for_apples_players(tmp_path: Path, ten_bit: Path) -> None:
+    dst = tmp_path / "o.mp4"
+    frames, _ = roundtrip(ten_bit, dst, EncodeConfig(codec="libx265", preset="ultrafast"))
+    with av.open(str(dst)) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.name, v.codec_tag) == ("hevc", "hvc1")  # FFmpeg's own: hev1
+        decoded = list(c.decode(video=0))
+        assert len(decoded) == len(frames) and decoded[0].format.name == "yuv420p10le"
+
+
 def test_a_webm_output_gets_a_codec_it_holds(tmp_path: Path) -> None:
     dst = tmp_path / "o.webm"
     frames, _ = roundtrip(MEDIA / "aac.mp4", dst, EncodeConfig(crf=40))  # the default: H.264

@@ -327,6 +327,10 @@ class VideoWriter:
         stream.width = info.width
         stream.height = info.height
         stream.pix_fmt = pix_fmt
+        if codec in ("libx265", "hevc") and self.path.suffix.lower() in {".mp4", ".m4v", ".mov"}:
+            # FFmpeg tags HEVC in MP4 as hev1, which Apple's players refuse; hvc1 plays there
+            # and everywhere else.
+            stream.codec_tag = "hvc1"
         stream.time_base = info.time_base
         cc = stream.codec_context
         cc.time_base = info.time_base
