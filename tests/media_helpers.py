@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -67,18 +69,17 @@ def ten_bit_clip(dst: Path, n: int = 6, width: int = 1024, height: int = 64) -> 
         s.codec_context.colorspace = 9
         s.options = {"x265-params": "log-level=error", "crf": "4"}
         chroma = np.full((height // 2, width // 2), 512, np.uint16).astype("<u2").tobytes()
-        for t in range(n):
+
+        def frame(t: int) -> av.VideoFrame:
             y = np.tile(ramp, (height, 1))
             y[16:48, 100 + 40 * t : 132 + 40 * t] = 900
             f = av.VideoFrame(width, height, "yuv420p10le")
             f.planes[0].update(y.astype("<u2").tobytes())
             f.planes[1].update(chroma)
             f.planes[2].update(chroma)
-            f.pts, f.time_base = t, Fraction(1, 25)
-            for pkt in s.encode(f):
-                out.mux(pkt)
-        for pkt in s.encode():
-            out.mux(pkt)
+            return f
+
+        _encode(out, s, (frame(t) for t in range(n)))
     return dst
 
 
@@ -90,12 +91,16 @@ def anamorphic_clip(dst: Path, sar: Fraction = Fraction(16, 15), n: int = 5) -> 
         s.width, s.height, s.pix_fmt = 720, 576, "yuv420p"
         s.codec_context.sample_aspect_ratio = sar
         s.options = {"preset": "ultrafast"}
-        for t in range(n):
-            rgb = rng.integers(0, 256, (576, 720, 3), dtype=np.uint8)
-            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            f.pts, f.time_base = t, Fraction(1, 25)
-            for pkt in s.encode(f):
-                out.mux(pkt)
-        for pkt in s.encode():
-            out.mux(pkt)
+        pictures = (rng.integers(0, 256, (576, 720, 3), dtype=np.uint8) for _ in range(n))
+        _encode(out, s, (av.VideoFrame.from_ndarray(p, format="rgb24") for p in pictures))
     return dst
+
+
+def _encode(out: Any, stream: Any, frames: Iterable[av.VideoFrame]) -> None:
+    """Encode ``frames`` at 25 frames/s into ``stream`` of ``out``, and flush it."""
+    for t, f in enumerate(frames):
+        f.pts, f.time_base = t, Fraction(1, 25)
+        for pkt in stream.encode(f):
+            out.mux(pkt)
+    for pkt in stream.encode():
+        out.mux(pkt)

@@ -92,12 +92,7 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
 def write_png(path: str | os.PathLike[str], rgb: NDArray[np.uint8]) -> None:
     """Write (H, W, 3) uint8 RGB losslessly as an 8-bit RGB PNG."""
     rgb = _check_rgb(rgb)
-    ctx = av.CodecContext.create("png", "w")
-    ctx.width, ctx.height, ctx.pix_fmt = rgb.shape[1], rgb.shape[0], "rgb24"
-    ctx.time_base = Fraction(1, 25)
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    data = b"".join(bytes(pkt) for pkt in [*ctx.encode(frame), *ctx.encode(None)])
-    Path(path).write_bytes(data)
+    _write_png_frame(path, av.VideoFrame.from_ndarray(rgb, format="rgb24"))
 
 
 def write_png16(path: str | os.PathLike[str], rgb: NDArray[np.uint16]) -> None:
@@ -105,11 +100,15 @@ def write_png16(path: str | os.PathLike[str], rgb: NDArray[np.uint16]) -> None:
     arr = np.asarray(rgb)
     if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected (H, W, 3) uint16 RGB, got shape {arr.shape} dtype {arr.dtype}")
-    ctx = av.CodecContext.create("png", "w")
-    ctx.width, ctx.height, ctx.pix_fmt = arr.shape[1], arr.shape[0], "rgb48be"
-    ctx.time_base = Fraction(1, 25)
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb48le")
-    frame = frame.reformat(format="rgb48be")  # PNG stores big-endian samples
+    _write_png_frame(path, frame.reformat(format="rgb48be"))  # PNG stores big-endian samples
+
+
+def _write_png_frame(path: str | os.PathLike[str], frame: av.VideoFrame) -> None:
+    """Encode one frame (rgb24 or rgb48be) as a PNG file."""
+    ctx = av.CodecContext.create("png", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = frame.width, frame.height, frame.format.name
+    ctx.time_base = Fraction(1, 25)
     data = b"".join(bytes(pkt) for pkt in [*ctx.encode(frame), *ctx.encode(None)])
     Path(path).write_bytes(data)
 

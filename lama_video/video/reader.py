@@ -114,11 +114,11 @@ def _clockwise_degrees(display_rotation: float) -> int:
     return snapped
 
 
-def _bit_depth(fmt: Any) -> int:
-    """Bits a sample of a decoded pixel format (its widest component; 8 when unknown)."""
+def bits_per_sample(pix_fmt: str) -> int:
+    """Bits a sample of a pixel format (its widest component; 8 when unknown)."""
     try:
-        return max(int(c.bits) for c in fmt.components) or 8
-    except (AttributeError, ValueError, TypeError):
+        return max(int(c.bits) for c in av.VideoFormat(pix_fmt).components) or 8
+    except (ValueError, TypeError):
         return 8
 
 
@@ -252,7 +252,7 @@ class VideoReader:
                     range=int(first.color_range if first.color_range else cc.color_range),
                 ),
                 pix_fmt=first.format.name,
-                bit_depth=_bit_depth(first.format),
+                bit_depth=bits_per_sample(first.format.name),
                 sample_aspect=_sample_aspect(stream, rotation),
                 audio_codecs=tuple(a.codec_context.name for a in container.streams.audio),
             )

@@ -33,6 +33,7 @@ from lama_video.video.images import (
     write_png,
     write_png16,
 )
+from lama_video.video.reader import bits_per_sample
 from lama_video.video.types import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -118,14 +119,6 @@ def _encoder_rate(codec: str, src: Any) -> int:
     if not rates or rate in rates:
         return rate
     return min(rates, key=lambda r: (abs(r - rate), -r))
-
-
-def _bits(pix_fmt: str) -> int:
-    """Bits a sample of a pixel format (8 when unknown)."""
-    try:
-        return max(int(c.bits) for c in av.VideoFormat(pix_fmt).components) or 8
-    except (ValueError, TypeError):
-        return 8
 
 
 def _auto_pix_fmt(codec: str, info: VideoInfo) -> str:
@@ -365,7 +358,7 @@ class VideoWriter:
         self._pix_fmt = pix_fmt
         # A source of more than 8 bits a sample is written from its 16-bit frames where the
         # output keeps more than 8 bits (Frame.deep); from the 8-bit ones otherwise.
-        self._deep = info.bit_depth > 8 and _bits(pix_fmt) > 8
+        self._deep = info.bit_depth > 8 and bits_per_sample(pix_fmt) > 8
 
     def _copy_source_streams(self) -> None:
         """Copy the source's container and video tags, and add its audio and subtitle streams."""
