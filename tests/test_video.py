@@ -460,6 +460,17 @@ def test_a_10_bit_source_is_read_at_16_bits_beside_its_8_bit_picture(ten_bit: Pa
     assert next(open_video(MEDIA / "aac.mp4").frames()).deep is None  # 8-bit: no copy
 
 
+def test_16_bit_values_round_to_the_nearest_8_bit_one() -> None:
+    from lama_video.video.reader import to_8bit
+
+    every = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    got = to_8bit(every)
+    assert got.dtype == np.uint8
+    assert np.array_equal(got, np.rint(every / 257.0).astype(np.uint8))  # no value off by one
+    rgb = np.random.default_rng(1).integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+    assert np.array_equal(to_8bit(rgb), ((rgb.astype(np.uint32) + 128) // 257))
+
+
 def test_a_10_bit_source_is_written_at_10_bits(tmp_path: Path, ten_bit: Path) -> None:
     fmt, levels, trc = _luma_levels(ten_bit)
     assert (fmt, trc) == ("yuv420p10le", 18) and levels > 800
