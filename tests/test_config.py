@@ -16,6 +16,17 @@ def test_default_yaml_mirrors_dataclasses():
     assert data == RunConfig().to_dict()
 
 
+def test_default_yaml_is_what_the_generator_writes():
+    # Values and every field's comment: regenerate with python tools/gen_default_yaml.py.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", ROOT / "tools" / "gen_default_yaml.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert (ROOT / "configs" / "default.yaml").read_text() == gen.render()
+
+
 def test_presets_load():
     for p in sorted((ROOT / "configs").glob("*.yaml")):
         assert isinstance(load_config(p), RunConfig)

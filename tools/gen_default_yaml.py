@@ -1,4 +1,4 @@
-"""Regenerate configs/default.yaml from lama_video/config.py (values and one-line field comments).
+"""Regenerate configs/default.yaml from lama_video/config.py (values and each field's comment).
 
 Run after adding or changing a config field: ``python tools/gen_default_yaml.py``.
 tests/test_config.py checks that the file's values equal ``RunConfig()``.
@@ -30,10 +30,16 @@ def render() -> str:
         lines.append(f"{sec.name}:  # {(inspect.getdoc(cls) or '').splitlines()[0]}")
         src = inspect.getsource(cls)
         for f in dataclasses.fields(cls):
-            m = re.search(rf"^\s+#\s*(.*)\n\s+{f.name}:", src, re.M)
+            # The whole comment block above the field, its lines joined.
+            m = re.search(rf"((?:^[ \t]+#.*\n)+)[ \t]+{f.name}:", src, re.M)
+            comment = ""
+            if m:
+                comment = " ".join(
+                    line.strip().removeprefix("#").strip() for line in m.group(1).splitlines()
+                )
             value = yaml.safe_dump(getattr(section, f.name)).strip()
             value = value.removesuffix("...").strip()
-            lines.append(f"  {f.name}: {value}  # {m.group(1) if m else ''}")
+            lines.append(f"  {f.name}: {value}  # {comment}")
         lines.append("")
     return "\n".join(lines)
 
