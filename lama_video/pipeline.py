@@ -35,6 +35,7 @@ from lama_video.video import (
     Frame,
     VideoWriter,
     count_frames,
+    for_review,
     frame_at,
     is_image_sequence_path,
     open_video,
@@ -781,7 +782,11 @@ def remove_object(
             if qc_path is not None:
                 qc_writer = writers.enter_context(
                     VideoWriter(
-                        qc_path, info, encode=cfg.encode, source=in_path, overwrite=overwrite
+                        qc_path,
+                        info,
+                        encode=for_review(cfg.encode),
+                        source=in_path,
+                        overwrite=overwrite,
                     )
                 )
 

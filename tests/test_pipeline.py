@@ -83,10 +83,12 @@ def test_a_10_bit_source_keeps_its_depth_outside_the_hole(tmp_path):
             assert frame.deep is not None
             assert np.array_equal(out[~hole], frame.deep[~hole])
             assert len(np.unique(out[5, :, 1])) > 800  # the ramp at 10 bits, not 8
-    deep = remove_object(src, box, tmp_path / "out.mp4", config=PER_FRAME)
+    deep = remove_object(src, box, tmp_path / "out.mp4", config=PER_FRAME, qc=tmp_path / "qc.mp4")
     assert deep.frames == 6
     with av.open(str(tmp_path / "out.mp4")) as c:
         assert next(c.decode(video=0)).format.name == "yuv420p10le"
+    with av.open(str(tmp_path / "qc.mp4")) as c:  # a review drawn in 8 bits: written at 8
+        assert next(c.decode(video=0)).format.name == "yuv420p"
 
 
 def test_video_output_keeps_timing_and_audio(tmp_path):

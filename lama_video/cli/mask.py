@@ -159,7 +159,7 @@ def write_masks(
         tracking_summary,
         write_mask_png,
     )
-    from lama_video.video import VideoWriter, count_frames, open_video
+    from lama_video.video import VideoWriter, count_frames, for_review, open_video
 
     cfg = build_config(config, masks={"dilate_px": dilate})
     inputs = (input, *keyframes.values())
@@ -199,7 +199,7 @@ def write_masks(
                     on_tracked=tracked.append,
                 )
                 if preview is not None:
-                    encode = dataclasses.replace(cfg.encode, audio="none")
+                    encode = dataclasses.replace(for_review(cfg.encode), audio="none")
                     writer = VideoWriter(preview, info, encode=encode, overwrite=overwrite)
                 count = 0
                 frames = reader.frames() if writer is not None else None
@@ -256,7 +256,7 @@ def write_overlay_masks(
 
     from lama_video.pipeline import find_overlays
     from lama_video.propagate import write_mask_png
-    from lama_video.video import VideoWriter, open_video
+    from lama_video.video import VideoWriter, for_review, open_video
 
     cfg = build_config(config)
     check_output(output, inputs=(input,), kind="folder", overwrite=overwrite)
@@ -279,7 +279,7 @@ def write_overlay_masks(
         (tmp / "opacity.png").write_bytes(buf.tobytes())
         if preview is not None:
             with open_video(input, decode=cfg.decode) as reader:
-                encode = dataclasses.replace(cfg.encode, audio="none")
+                encode = dataclasses.replace(for_review(cfg.encode), audio="none")
                 writer = VideoWriter(preview, reader.info, encode=encode, overwrite=overwrite)
                 with tqdm(
                     total=n, unit="frame", desc="preview", disable=state.quiet, dynamic_ncols=True

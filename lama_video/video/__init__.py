@@ -19,6 +19,9 @@ Choices made here (documented once):
 * Rotation: decoded pictures are turned upright (display matrix applied), the pipeline works on
   upright frames, and the output is written upright with **no** rotation tag. A player therefore
   shows the output exactly as it showed the input.
+* Bit depth: a source of more than 8 bits a sample is read at 16 bits beside its 8-bit picture
+  (``Frame.deep``) and written at 10 bits where ``encode.pix_fmt`` is ``auto``; pictures drawn in
+  8 bits (previews, review videos: :func:`for_review`) are written at 8.
 * Odd sizes: H.264/HEVC cannot represent an odd width or height in 4:2:0 (their crop unit is 2 luma
   pixels), so for odd sizes a chroma-subsampled ``pix_fmt`` is replaced by ``yuv444p`` (logged).
   The decoded output then has exactly the input's width and height; the cost is that some hardware
@@ -47,7 +50,7 @@ from lama_video.video.types import (
     Frame,
     VideoInfo,
 )
-from lama_video.video.writer import VideoWriter
+from lama_video.video.writer import VideoWriter, for_review
 
 __all__ = [
     "DEFAULT_SEQUENCE_RATE",
@@ -61,6 +64,7 @@ __all__ = [
     "VideoWriter",
     "count_frames",
     "describe",
+    "for_review",
     "frame_at",
     "is_image_sequence_path",
     "list_image_files",

@@ -4,6 +4,7 @@ folder."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -140,6 +141,15 @@ def _auto_pix_fmt(codec: str, info: VideoInfo) -> str:
         codec,
     )
     return "yuv420p"
+
+
+def for_review(encode: EncodeConfig) -> EncodeConfig:
+    """The encoding of a picture drawn in 8 bits (a preview, a review video): ``pix_fmt: auto``
+    means ``yuv420p`` there even for a 10-bit source, which plays everywhere (H.264 at 10 bits
+    does not play in Apple's players)."""
+    if encode.pix_fmt != "auto":
+        return encode
+    return dataclasses.replace(encode, pix_fmt="yuv420p")
 
 
 class _CopiedTrack:
