@@ -173,8 +173,9 @@ PIX_FMTS = (
 class EncodeConfig:
     """How the output is encoded."""
 
-    # any FFmpeg video encoder (libx264, libx265, libvpx-vp9, ...)
-    codec: str = _f("libx264")
+    # any FFmpeg video encoder (libx264, libx265, libvpx-vp9, ...); auto = libx264, or libx265
+    # for a 10-bit source (with pix_fmt auto), or one the output container holds (.webm: VP9)
+    codec: str = _f("auto")
     # constant rate factor (lower = better); 18 is visually lossless
     crf: int = _f(18, lo=0, hi=63)
     # encoder speed/size trade-off (x264/x265 names)

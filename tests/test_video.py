@@ -478,11 +478,27 @@ def test_a_10_bit_source_is_written_at_10_bits(tmp_path: Path, ten_bit: Path) ->
     roundtrip(ten_bit, deep, EncodeConfig())  # the defaults: pix_fmt auto, CRF 18, medium
     fmt, levels, trc = _luma_levels(deep)
     assert (fmt, trc) == ("yuv420p10le", 18)  # the depth and the HLG tag kept
-    assert levels > 500  # the ramp's steps survive the 16-bit path (676 of 866 here)
+    with av.open(str(deep)) as c:  # HEVC Main 10, as phones write it, tagged for Apple's players
+        assert (c.streams.video[0].codec_context.name, c.streams.video[0].codec_tag) == (
+            "hevc",
+            "hvc1",
+        )
+    assert levels > 750  # the ramp's steps survive the 16-bit path (831 of 866 here)
     flat = tmp_path / "flat.mp4"
     roundtrip(ten_bit, flat, EncodeConfig(pix_fmt="yuv420p"))
     fmt, levels, _ = _luma_levels(flat)
     assert fmt == "yuv420p" and levels <= 256  # asked for 8 bits: the steps of 8 bits
+    h264 = tmp_path / "h264.mp4"  # H.264 asked for: at 10 bits (High 10)
+    roundtrip(ten_bit, h264, EncodeConfig(codec="libx264"))
+    with av.open(str(h264)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+    fmt, levels, _ = _luma_levels(h264)
+    assert fmt == "yuv420p10le" and levels > 500  # 676 here
+    webm = tmp_path / "o.webm"  # a container that refuses HEVC: a codec it holds at 10 bits
+    roundtrip(ten_bit, webm, EncodeConfig(crf=40))
+    with av.open(str(webm)) as c:
+        assert c.streams.video[0].codec_context.codec.canonical_name in ("vp9", "av1")
+        assert next(c.decode(video=0)).format.name == "yuv420p10le"
 
 
 # ------------------------------------------------------------------------- containers, pixels

@@ -67,7 +67,8 @@ _RATE_OPTIONS: dict[str, tuple[str, ...]] = {
     "libsvtav1": ("crf",),
 }
 _X264 = ("libx264", "libx264rgb")
-# Encoders tried, in order, where the container cannot hold the default (a .webm file: VP9).
+# Encoders tried, in order, where the container refuses the one ``encode.codec: auto`` picks (a
+# .webm file refuses H.264 and HEVC: VP9).
 _FALLBACK_CODECS = ("libx264", "libvpx-vp9", "libsvtav1", "libx265", "mpeg4")
 # Text subtitles a container cannot hold are converted to the first of these it can.
 _TEXT_SUBTITLES = ("subrip", "mov_text", "webvtt")
@@ -122,17 +123,21 @@ def _encoder_rate(codec: str, src: Any) -> int:
     return min(rates, key=lambda r: (abs(r - rate), -r))
 
 
+def _encodes_10_bits(codec: str) -> bool:
+    """Whether this build's ``codec`` encoder takes ``yuv420p10le``."""
+    try:
+        return "yuv420p10le" in {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
+    except (av.FFmpegError, ValueError, KeyError):
+        return False
+
+
 def _auto_pix_fmt(codec: str, info: VideoInfo) -> str:
     """``encode.pix_fmt: auto``: 4:2:0 at the source's depth, 8 or 10 bits (``yuv420p``, or
     ``yuv420p10le`` for a source of more than 8 bits a sample when ``codec`` can encode it;
     otherwise 8 bits, with a warning that the output loses the source's depth)."""
     if info.bit_depth <= 8:
         return "yuv420p"
-    try:
-        formats = {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
-    except (av.FFmpegError, ValueError, KeyError):
-        formats = set()
-    if "yuv420p10le" in formats:
+    if _encodes_10_bits(codec):
         return "yuv420p10le"
     log.warning(
         "the source has %d bits a sample but %s cannot encode 10 bits: writing 8 bits "
@@ -214,6 +219,7 @@ class VideoWriter:
         self._container: Any = None
         self._source_container: Any = None
         self._stream: Any = None
+        self._codec = ""
         self._tracks: list[_CopiedTrack] = []
         self._source_packets: Iterator[Any] | None = None
         self._pending: Any = None
@@ -281,19 +287,21 @@ class VideoWriter:
             self._copy_source_streams()
 
     def _stream_the_container_holds(
-        self, codec: str, rate: Fraction, err: Exception
+        self, codec: str, rate: Fraction, err: Exception, by_default: bool
     ) -> tuple[Any, str]:
         """The video stream where ``codec`` was refused: an encoder this build lacks is an
-        error; one the container cannot hold (H.264 in a .webm file) gives way, if it is the
-        default, to the first of ``_FALLBACK_CODECS`` the container takes, and is otherwise an
-        error that names those."""
+        error; one the container cannot hold (H.264 in a .webm file) gives way, if it was not
+        asked for (``by_default``), to the first of ``_FALLBACK_CODECS`` the container takes, and
+        is otherwise an error that names those."""
         if codec not in av.codecs_available:
             raise EncodeError(
                 f"video encoder '{codec}' is not available: expected an FFmpeg encoder "
                 "this PyAV build has (e.g. libx264, libx265, libvpx-vp9); set encode.codec"
             ) from err
         fits = [c for c in _FALLBACK_CODECS if c in self._container.supported_codecs]
-        if codec == EncodeConfig().codec:
+        if self.encode_config.pix_fmt == "auto" and self.info.bit_depth > 8:
+            fits.sort(key=lambda c: not _encodes_10_bits(c))  # those that keep the depth first
+        if by_default:
             for other in fits:
                 try:
                     stream = self._container.add_stream(other, rate=rate)
@@ -312,10 +320,19 @@ class VideoWriter:
         info = self.info
         rate = info.frame_rate or (1 / info.time_base if info.is_image_sequence else Fraction(25))
         codec = cfg.codec
+        by_default = codec == "auto"
+        if by_default:
+            # H.264; for a 10-bit source (HDR phone footage is HEVC) HEVC Main 10, which keeps
+            # its depth and plays in Apple's players (they refuse H.264 at 10 bits).
+            codec = "libx264"
+            deep = cfg.pix_fmt == "auto" and info.bit_depth > 8
+            if deep and "libx265" in av.codecs_available:
+                codec = "libx265"
+                log.info("a %d-bit source: encoding HEVC (libx265) at 10 bits", info.bit_depth)
         try:
             stream = self._container.add_stream(codec, rate=rate)
         except (av.FFmpegError, ValueError, KeyError) as err:
-            stream, codec = self._stream_the_container_holds(codec, rate, err)
+            stream, codec = self._stream_the_container_holds(codec, rate, err, by_default)
         pix_fmt = _auto_pix_fmt(codec, info) if cfg.pix_fmt == "auto" else cfg.pix_fmt
         if (info.width % 2 or info.height % 2) and pix_fmt in _SUBSAMPLED_TO_444:
             new = _SUBSAMPLED_TO_444[pix_fmt]
@@ -352,6 +369,8 @@ class VideoWriter:
                 options["b"] = "0"  # constant quality mode of libvpx needs a zero bitrate target
         if "preset" in wanted:
             options["preset"] = cfg.preset
+        if codec == "libx265":
+            options["x265-params"] = "log-level=error"  # x265 prints its settings otherwise
         if codec in _X264:
             # Frame threads (x264's own default; PyAV opens encoders with slice threads). Its
             # macroblock-tree rate control does not give the same bytes twice when its threads
@@ -365,6 +384,7 @@ class VideoWriter:
                 options["x264-params"] = "mbtree=0"
         stream.options = options
         self._stream = stream
+        self._codec = codec
         self._pix_fmt = pix_fmt
         # A source of more than 8 bits a sample is written from its 16-bit frames where the
         # output keeps more than 8 bits (Frame.deep); from the 8-bit ones otherwise.
@@ -635,7 +655,7 @@ class VideoWriter:
             packets = self._stream.encode(vf)
         except av.FFmpegError as err:
             raise EncodeError(
-                f"encoder '{self.encode_config.codec}' refused frame {self.frames_written} "
+                f"encoder '{self._codec}' refused frame {self.frames_written} "
                 f"({err}): "
                 "expected valid settings; check encode.codec/pix_fmt/preset"
             ) from err
