@@ -69,7 +69,11 @@ _RATE_OPTIONS: dict[str, tuple[str, ...]] = {
 _X264 = ("libx264", "libx264rgb")
 # Encoders tried, in order, where the container refuses the one ``encode.codec: auto`` picks (a
 # .webm file refuses H.264 and HEVC: VP9).
-_FALLBACK_CODECS = ("libx264", "libvpx-vp9", "libsvtav1", "libx265", "mpeg4")
+# Not libsvtav1: SVT-AV1 sets the calling thread to real-time scheduling (SCHED_FIFO 99) where it
+# may (as root), and every thread started from it afterwards inherits that: a test run's CPU-load
+# threads then starved the rest of the process for minutes. Asked for by name, it is used, and
+# the thread's scheduling is put back after each call into it (_encode).
+_FALLBACK_CODECS = ("libx264", "libvpx-vp9", "libx265", "mpeg4")
 # Text subtitles a container cannot hold are converted to the first of these it can.
 _TEXT_SUBTITLES = ("subrip", "mov_text", "webvtt")
 # The ASS header FFmpeg's text subtitle encoders parse before they open (its default style).
@@ -652,7 +656,7 @@ class VideoWriter:
         if duration:
             self._durations[int(pts)] = int(duration)
         try:
-            packets = self._stream.encode(vf)
+            packets = self._encode(vf)
         except av.FFmpegError as err:
             raise EncodeError(
                 f"encoder '{self._codec}' refused frame {self.frames_written} "
@@ -661,6 +665,19 @@ class VideoWriter:
             ) from err
         self._mux_video(packets)
         self.frames_written += 1
+
+    def _encode(self, frame: Any) -> list[Any]:
+        """``self._stream.encode(frame)``, with the calling thread's scheduling put back as it
+        was where the encoder changed it (SVT-AV1 raises it to real-time)."""
+        if self._codec != "libsvtav1":
+            return list(self._stream.encode(frame))
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+        try:
+            return list(self._stream.encode(frame))
+        finally:
+            if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, param):
+                with contextlib.suppress(OSError):
+                    os.sched_setscheduler(0, policy, param)
 
     def _mux_video(self, packets: list[Any]) -> None:
         for pkt in packets:
@@ -691,7 +708,7 @@ class VideoWriter:
                 self._finish_sequence()
             else:
                 try:
-                    self._mux_video(self._stream.encode(None))
+                    self._mux_video(self._encode(None))
                 except av.FFmpegError as err:
                     raise EncodeError(f"encoder flush failed for '{self.path}': {err}") from err
                 self._pump_source(None)
