@@ -891,16 +891,16 @@ class MaskTracker:
         empty mask says the object is absent: every step from it returns an empty mask with
         confidence 1.
         """
+        self._drift = 0.0
+        self.confidence = 1.0
+        self._prev_rgb = small_rgb
+        self._plate = None
+        self._clear_coasting()
         self._absent = not mask.any()
         if self._absent:
             empty = np.zeros((self.work_size[1], self.work_size[0]), bool)
             self._state, self._thin, self._lines, self._rest = empty, empty, None, None
-            self._drift = 0.0
-            self.confidence = 1.0
-            self._prev_rgb = small_rgb
-            self._plate = None
             self._obj_colours = colours if colours is not None else np.zeros((0, 3), np.uint8)
-            self._clear_coasting()
             return
         self._state, self._thin = self._marked(mask)
         # Lines are looked for on the mask at up to twice the working size (a line is one stroke
@@ -917,10 +917,6 @@ class MaskTracker:
         self._rest = self._thin
         if self._lines is not None:
             self._rest = self._thin & ~_dilate(self._lines.mask(), _LINE_CLAIM_PX)
-        self._drift = 0.0
-        self.confidence = 1.0
-        self._prev_rgb = small_rgb
-        self._plate = None
         if self.config.colour_refine:
             # Learnt on the box the first step's flow covers (see _flows).
             box = self._flow_box(self._state)
@@ -930,7 +926,6 @@ class MaskTracker:
         if colours is None:
             colours = _inner_colours(small_rgb, self._state, self._thin)
         self._obj_colours = colours
-        self._clear_coasting()
 
     def fork(self) -> MaskTracker:
         """A tracker that goes on from this one's state independently of it (its arrays are

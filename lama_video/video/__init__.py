@@ -10,9 +10,9 @@ from the start, or from any frame (``frames(start=k)``: a video seeks to the key
 ``k`` and decodes from there; the frames equal those of a full decode).
 
 Writing: :class:`VideoWriter` encodes frames at their source timestamps (variable frame rate is
-kept), stream-copies the source's audio and metadata, and writes to a temporary file beside the
-target that is renamed only when :meth:`VideoWriter.close` succeeds. A folder (or a name without a
-video extension) is written as a lossless PNG sequence instead.
+kept), stream-copies the source's audio, subtitles, chapters and metadata, and writes to a
+temporary file beside the target that is renamed only when :meth:`VideoWriter.close` succeeds. A
+folder (or a name without a video extension) is written as a lossless PNG sequence instead.
 
 Choices made here (documented once):
 

@@ -303,8 +303,6 @@ class VideoWriter:
                 "this PyAV build has (e.g. libx264, libx265, libvpx-vp9); set encode.codec"
             ) from err
         fits = [c for c in _FALLBACK_CODECS if c in self._container.supported_codecs]
-        if self.encode_config.pix_fmt == "auto" and self.info.bit_depth > 8:
-            fits.sort(key=lambda c: not _encodes_10_bits(c))  # those that keep the depth first
         if by_default:
             for other in fits:
                 try:
@@ -351,7 +349,8 @@ class VideoWriter:
         stream.width = info.width
         stream.height = info.height
         stream.pix_fmt = pix_fmt
-        if codec in ("libx265", "hevc") and self.path.suffix.lower() in {".mp4", ".m4v", ".mov"}:
+        hevc = stream.codec_context.codec.canonical_name == "hevc"  # libx265, hevc_nvenc, ...
+        if hevc and self.path.suffix.lower() in {".mp4", ".m4v", ".mov"}:
             # FFmpeg tags HEVC in MP4 as hev1, which Apple's players refuse; hvc1 plays there
             # and everywhere else.
             stream.codec_tag = "hvc1"
