@@ -268,6 +268,68 @@ def test_audio_reencoded_when_container_cannot_hold_it(
     assert sum(1 for _ in open_video(dst).frames()) == 45
 
 
+@pytest.mark.parametrize(
+    ("src", "out", "codec"),
+    [
+        ("aac.mp4", "o.ts", "aac"),  # PyAV lists MP2 only for MPEG-TS: was re-encoded to MP2
+        ("mp3.mp4", "o.ts", "mp3"),
+        ("opus.mkv", "o.m2ts", "opus"),
+        ("opus.mkv", "o.ogv", "opus"),  # Ogg holds Opus, which PyAV's list leaves out
+    ],
+)
+def test_audio_copied_where_the_muxer_holds_it(
+    src: str, out: str, codec: str, tmp_path: Path
+) -> None:
+    dst = tmp_path / out
+    roundtrip(MEDIA / src, dst)
+    with av.open(str(dst)) as c:
+        assert c.streams.audio[0].codec.canonical_name == codec
+
+    def payloads(path: Path) -> list[bytes]:  # MPEG-TS puts an ADTS header before AAC
+        raw = [p for _, _, p in audio_packets(path)]
+        return [
+            p[7 if p[1] & 1 else 9 :] if p[:2] in (b"\xff\xf1", b"\xff\xf9") else p for p in raw
+        ]
+
+    assert payloads(dst) == payloads(MEDIA / src)  # copied, not re-encoded
+
+
+def test_audio_a_container_lists_but_cannot_hold_is_reencoded(tmp_path: Path) -> None:
+    dst = tmp_path / "o.mov"  # PyAV lists Opus for .mov, whose header then fails: was an error
+    roundtrip(MEDIA / "opus.mkv", dst)
+    with av.open(str(dst)) as c:
+        assert [s.codec_context.name for s in c.streams.audio] == ["aac"]
+        assert sum(1 for _ in c.decode(video=0)) == 45
+
+
+def test_an_ogv_output_is_vp8_at_the_asked_quality(tmp_path: Path) -> None:
+    """An .ogv file refuses H.264 only when its header is written: the default falls back to
+    VP8, encoded at the CRF (by default VP8 aims at 256 kbit/s)."""
+    src = MEDIA / "aac.mp4"
+    reference = [f.rgb.astype(np.float64) for f in open_video(src).frames()]
+
+    def psnr(path: Path) -> float:
+        out = [f.rgb for f in open_video(path).frames()]
+        assert len(out) == len(reference)
+        mse = np.mean([np.mean((a - b) ** 2) for a, b in zip(reference, out, strict=True)])
+        return float(10 * np.log10(255**2 / mse))
+
+    roundtrip(src, tmp_path / "o.ogv", EncodeConfig(crf=18))
+    roundtrip(src, tmp_path / "o.mp4", EncodeConfig(crf=18, preset="medium"))
+    with av.open(str(tmp_path / "o.ogv")) as c:
+        assert c.streams.video[0].codec_context.name == "vp8"
+        assert c.streams.audio[0].codec_context.name == "flac"  # Ogg holds no AAC
+    assert psnr(tmp_path / "o.ogv") > psnr(tmp_path / "o.mp4") - 1.5
+
+
+@pytest.mark.parametrize("name", ["out.gif", "out.ogg", "out.mpg"])
+def test_an_output_in_a_format_not_written_is_refused(name: str, tmp_path: Path) -> None:
+    """Such a name was taken for a folder of PNG frames called out.gif."""
+    with pytest.raises(EncodeError, match=rf"ends in \.{name[4:]}, a format lama-video does not"):
+        roundtrip(MEDIA / "aac.mp4", tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_audio_modes_aac_and_none(tmp_path: Path) -> None:
     roundtrip(MEDIA / "mp3.mp4", tmp_path / "a.mp4", EncodeConfig(preset="ultrafast", audio="aac"))
     with av.open(str(tmp_path / "a.mp4")) as c:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import io
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,7 @@ _RATE_OPTIONS: dict[str, tuple[str, ...]] = {
     "libx264rgb": ("crf", "preset"),
     "libx265": ("crf", "preset"),
     "libvpx-vp9": ("crf",),
+    "libvpx": ("crf",),
     "libsvtav1": ("crf",),
 }
 _X264 = ("libx264", "libx264rgb")
@@ -73,7 +76,10 @@ _X264 = ("libx264", "libx264rgb")
 # may (as root), and every thread started from it afterwards inherits that: a test run's CPU-load
 # threads then starved the rest of the process for minutes. Asked for by name, it is used, and
 # the thread's scheduling is put back after each call into it (_encode).
-_FALLBACK_CODECS = ("libx264", "libvpx-vp9", "libx265", "mpeg4")
+_FALLBACK_CODECS = ("libx264", "libvpx-vp9", "libx265", "libvpx", "mpeg4")  # libvpx: VP8 (.ogv)
+# Audio codecs MPEG-TS (.ts, .mts, .m2ts) carries as themselves: its muxer writes any other as a
+# private data stream that players skip, and PyAV's list of what it holds names MP2 only.
+_TS_AUDIO = frozenset({"aac", "aac_latm", "ac3", "eac3", "mp2", "mp3", "opus", "dts", "truehd"})
 # Text subtitles a container cannot hold are converted to the first of these it can.
 _TEXT_SUBTITLES = ("subrip", "mov_text", "webvtt")
 # The ASS header FFmpeg's text subtitle encoders parse before they open (its default style).
@@ -95,6 +101,19 @@ _SUBSAMPLED_TO_444 = {
 }
 
 
+@functools.cache
+def _ffmpeg_suffixes() -> frozenset[str]:
+    """File suffixes (lower case, with the dot) of every format FFmpeg writes."""
+    found: set[str] = set()
+    for name in av.formats_available:
+        try:
+            fmt = av.ContainerFormat(name, "w")
+        except (av.FFmpegError, ValueError):
+            continue
+        found.update("." + ext.strip().lower() for ext in fmt.extensions if ext.strip())
+    return frozenset(found)
+
+
 def _disk_error(path: Path, err: BaseException) -> EncodeError:
     reason = getattr(err, "strerror", None) or str(err)
     return EncodeError(
@@ -113,6 +132,64 @@ def _copy_tags(src: dict[str, str], dst: Any) -> None:
             continue
         with contextlib.suppress(Exception):
             dst[key] = value
+
+
+@contextlib.contextmanager
+def _scheduling_kept() -> Iterator[None]:
+    """Put the calling thread's scheduling back as it was where code inside changed it (opening
+    or calling SVT-AV1 raises it to real-time)."""
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, param):
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(0, policy, param)
+
+
+def _muxer_takes(fmt: str, add: Callable[[Any], Any]) -> bool:
+    """Whether FFmpeg's ``fmt`` muxer writes a header for the stream ``add`` puts into an empty
+    container: what a container holds, asked of the muxer itself. PyAV's list of a container's
+    codecs (``supported_codecs``) leaves out some it holds (all audio but MP2 in MPEG-TS; Opus
+    and Vorbis in Ogg) and names some whose header then fails (Opus in .mov; H.264 is not
+    refused by an .ogv file until its header is written)."""
+    trial = av.open(io.BytesIO(), "w", format=fmt)
+    try:
+        with _scheduling_kept():
+            add(trial)
+            trial.start_encoding()
+        return True
+    except _EncoderUnusable:
+        return True  # not the container's verdict: the encoder's own error comes when it runs
+    except (av.FFmpegError, ValueError, KeyError, TypeError):
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            trial.close()
+
+
+def _trial_aac(container: Any) -> Any:
+    return container.add_stream("aac", rate=48000)
+
+
+class _EncoderUnusable(Exception):
+    """A trial's encoder did not open (a hardware encoder without its device): says nothing of
+    the container."""
+
+
+def _trial_video(codec: str, rate: Fraction) -> Callable[[Any], Any]:
+    def add(container: Any) -> Any:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        if codec == "libx265":
+            stream.options = {"x265-params": "log-level=error"}
+        try:
+            stream.codec_context.open()
+        except (av.FFmpegError, ValueError) as err:
+            raise _EncoderUnusable(codec) from err
+        return stream
+
+    return add
 
 
 def _encoder_rate(codec: str, src: Any) -> int:
@@ -256,10 +333,20 @@ class VideoWriter:
             kind="folder" if self._is_sequence else "file",
             overwrite=self.overwrite,
         )
-        if self.path.suffix.lower() in IMAGE_EXTENSIONS:
+        suffix = self.path.suffix.lower()
+        if suffix in IMAGE_EXTENSIONS:
             raise EncodeError(
                 f"output '{self.path}' is a single image name: expected a video file "
                 f"({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder for a PNG sequence; rename it"
+            )
+        if self._is_sequence and not self.path.exists() and suffix in _ffmpeg_suffixes():
+            # A name such as out.gif, out.ogg or out.mpg would otherwise become a folder of
+            # PNG frames under that name.
+            raise EncodeError(
+                f"output '{self.path}' ends in {suffix}, a format lama-video does not write: "
+                f"expected a video file ({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder for "
+                "a PNG sequence (a name without a media suffix); write an .mp4 or .mkv and "
+                "convert it if you need that format"
             )
         if not self.path.parent.is_dir():
             raise EncodeError(
@@ -302,7 +389,9 @@ class VideoWriter:
                 f"video encoder '{codec}' is not available: expected an FFmpeg encoder "
                 "this PyAV build has (e.g. libx264, libx265, libvpx-vp9); set encode.codec"
             ) from err
-        fits = [c for c in _FALLBACK_CODECS if c in self._container.supported_codecs]
+        fits = [
+            c for c in _FALLBACK_CODECS if c in av.codecs_available and self._holds_video(c, rate)
+        ]
         if by_default:
             for other in fits:
                 try:
@@ -316,6 +405,9 @@ class VideoWriter:
             f"{', '.join(fits) or 'the codecs of another container'}; set encode.codec "
             "(--codec) or write an .mp4 or .mkv"
         ) from err
+
+    def _holds_video(self, codec: str, rate: Fraction) -> bool:
+        return _muxer_takes(self._container.format.name, _trial_video(codec, rate))
 
     def _add_video_stream(self) -> None:
         cfg = self.encode_config
@@ -332,6 +424,8 @@ class VideoWriter:
                 codec = "libx265"
                 log.info("a %d-bit source: encoding HEVC (libx265) at 10 bits", info.bit_depth)
         try:
+            if codec in av.codecs_available and not self._holds_video(codec, rate):
+                raise ValueError(f"the {self._container.format.name} muxer refuses it")
             stream = self._container.add_stream(codec, rate=rate)
         except (av.FFmpegError, ValueError, KeyError) as err:
             stream, codec = self._stream_the_container_holds(codec, rate, err, by_default)
@@ -370,6 +464,10 @@ class VideoWriter:
             options["crf"] = str(cfg.crf)
             if codec == "libvpx-vp9":
                 options["b"] = "0"  # constant quality mode of libvpx needs a zero bitrate target
+            elif codec == "libvpx":
+                # VP8 has no constant quality mode: its CRF is a constrained quality under this
+                # ceiling (with none, it aims at 256 kbit/s: 31.5 dB where CRF 18 gives 39.8).
+                options["b"] = "100M"
         if "preset" in wanted:
             options["preset"] = cfg.preset
         if codec == "libx265":
@@ -426,12 +524,16 @@ class VideoWriter:
         mode = self.encode_config.audio
         if mode == "none":
             return
-        supported = self._container.supported_codecs
+        fmt = self._container.format.name
+        target: str | None = None
         for a in src.streams.audio:
             names = {a.codec_context.name, a.codec_context.codec.canonical_name}
-            reencode = mode == "aac" or not (names & supported)
+            reencode = mode == "aac" or not self._holds_audio(a, names)
             if reencode:
-                codec = "aac" if "aac" in supported else self._container.default_audio_codec
+                if target is None:
+                    target = "aac" if _muxer_takes(fmt, _trial_aac) else None
+                    target = target or self._container.default_audio_codec
+                codec = target
                 if mode == "copy":
                     log.warning(
                         "%s cannot hold %s audio (stream %d): re-encoding it to %s",
@@ -447,6 +549,13 @@ class VideoWriter:
                 out = self._container.add_stream_from_template(a)
             _copy_tags(dict(a.metadata), out.metadata)
             self._tracks.append(_CopiedTrack(a, out, reencode))
+
+    def _holds_audio(self, stream: Any, names: set[str]) -> bool:
+        """Whether the output container holds the source's audio ``stream`` as it is."""
+        fmt = self._container.format.name
+        if fmt == "mpegts" and not names & _TS_AUDIO:
+            return False
+        return _muxer_takes(fmt, lambda c: c.add_stream_from_template(stream))
 
     def _add_subtitles(self, src: Any) -> None:
         if self.encode_config.subtitles == "none":
@@ -670,13 +779,8 @@ class VideoWriter:
         was where the encoder changed it (SVT-AV1 raises it to real-time)."""
         if self._codec != "libsvtav1":
             return list(self._stream.encode(frame))
-        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-        try:
+        with _scheduling_kept():
             return list(self._stream.encode(frame))
-        finally:
-            if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, param):
-                with contextlib.suppress(OSError):
-                    os.sched_setscheduler(0, policy, param)
 
     def _mux_video(self, packets: list[Any]) -> None:
         for pkt in packets:
