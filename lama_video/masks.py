@@ -12,8 +12,8 @@ A mask is a (H, W) bool array, True = remove. Sources (:func:`load_masks`):
 Binarisation rule: a pixel is a hole when its value is above the threshold (``masks.threshold``;
 ``-1`` = auto: ``> 0`` for lossless images (PNG, BMP, TIFF), ``> 127`` for lossy JPEG/WebP images
 and mask videos, whose compression noise would otherwise become holes). Colour masks use their
-brightest channel; an RGBA mask whose colour channels are all zero (a transparent layer painted in
-black) uses its alpha channel.
+brightest channel; an RGBA mask with transparent pixels (a layer painted over transparency, in any
+colour) uses its alpha channel, whatever colour its transparent pixels keep.
 """
 
 from __future__ import annotations
@@ -95,8 +95,13 @@ def read_mask_image(path: Path) -> NDArray[np.uint8]:
     if img.ndim == 2:
         return img
     if img.shape[2] == 4:
-        colour = brightest_channel(img)
-        return img[..., 3].copy() if not colour.any() else colour
+        # A layer with transparency is a mask by what is painted on it, whatever colour it was
+        # painted in and whatever colour its transparent pixels keep (editors store white or
+        # black there); an opaque one (or one with nothing visible) by its colour.
+        alpha = img[..., 3]
+        if alpha.min() == 255 or not alpha.any():
+            return brightest_channel(img)
+        return alpha.copy()
     return brightest_channel(img) if img.shape[2] >= 3 else img[..., 0].copy()
 
 

@@ -90,9 +90,27 @@ def test_rgba_uses_alpha_when_colour_blank(tmp_path):
     rgba[3:6, 3:6, 3] = 255
     m = read_mask_image(_write(tmp_path / "a.png", rgba))
     assert m[4, 4] == 255 and m.sum() == 9 * 255
-    rgba[10:12, 10:12, :3] = 255  # colour present -> colour rule
+
+
+@pytest.mark.parametrize("under", [(255, 255, 255), (0, 0, 0), (90, 200, 30)])
+@pytest.mark.parametrize("paint", [(255, 0, 0), (0, 0, 0), (255, 255, 255)])
+def test_a_layer_over_transparency_is_read_by_what_is_painted(tmp_path, under, paint):
+    """Editors keep white (or any colour) in transparent pixels; the mask is what is visible. Red
+    strokes over transparent white were read as a hole over the whole frame."""
+    rgba = np.zeros((24, 32, 4), np.uint8)
+    rgba[..., :3] = under
+    rgba[3:6, 3:9, :3] = paint
+    rgba[3:6, 3:9, 3] = 255
+    m = read_mask_image(_write(tmp_path / "a.png", rgba[..., [2, 1, 0, 3]]))
+    assert (m > 0).sum() == 18 and (m[3:6, 3:9] == 255).all()
+
+
+def test_an_opaque_rgba_mask_is_read_by_its_colour(tmp_path):
+    rgba = np.full((24, 32, 4), 255, np.uint8)
+    rgba[..., :3] = 0
+    rgba[10:12, 10:12, :3] = 255
     m = read_mask_image(_write(tmp_path / "b.png", rgba))
-    assert m[11, 11] == 255 and m[4, 4] == 0
+    assert m[11, 11] == 255 and (m > 0).sum() == 4
 
 
 def test_static_empty_mask_is_an_error(tmp_path):
