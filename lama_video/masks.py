@@ -31,7 +31,13 @@ from numpy.typing import NDArray
 
 from lama_video.config import MaskConfig
 from lama_video.errors import MaskError
-from lama_video.video import IMAGE_EXTENSIONS, count_frames, list_image_files, open_video
+from lama_video.video import (
+    IMAGE_EXTENSIONS,
+    VideoReader,
+    count_frames,
+    list_image_files,
+    open_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +403,8 @@ def _video_track(
 
     def it(start: int) -> Iterator[NDArray[np.bool_]]:
         with open_video(path) as r:
+            if isinstance(r, VideoReader):  # a matte with alpha (ProRes 4444, QuickTime Animation)
+                r.matte = True
             for frame in r.frames(start=start):
                 yield fit_to_frame(
                     binarize(brightest_channel(frame.rgb), thr),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -247,3 +248,44 @@ def test_brightest_channel_equals_the_max_over_channels():
         out = brightest_channel(img)
         assert out.dtype == np.uint8 and out.shape == shape[:2]
         assert np.array_equal(out, img[..., :3].max(axis=2))
+
+
+def _matte_video(path, codec, pix_fmt, frames):
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        s = out.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        for i, rgba in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format=pix_fmt)
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("codec", "pix_fmt", "ext"), [("qtrle", "argb", "mov"), ("ffv1", "yuva420p", "mkv")]
+)
+def test_a_mask_video_with_alpha_is_read_by_its_alpha(tmp_path, codec, pix_fmt, ext):
+    """A matte exported with its alpha (After Effects' RGB + Alpha: red strokes over transparent
+    white) was read by colour, a hole over the whole frame; a frame with nothing painted is
+    empty, and an opaque frame is read by its colour."""
+    h, w = 48, 64
+    frames = []
+    for i in range(3):
+        rgba = np.zeros((h, w, 4), np.uint8)
+        rgba[..., :3] = 255  # transparent white
+        if i < 2:
+            rgba[10:20, 10 + 10 * i : 30 + 10 * i] = (255, 0, 0, 255)
+        frames.append(rgba)
+    path = _matte_video(tmp_path / f"matte.{ext}", codec, pix_fmt, frames)
+    got = list(load_masks(path, width=w, height=h).masks())
+    assert [int(m.sum()) for m in got] == [200, 200, 0]
+    assert got[1][10:20, 20:40].all()
+    opaque = np.zeros((h, w, 4), np.uint8)
+    opaque[..., 3] = 255
+    opaque[5:9, 5:9, :3] = 255  # white on black, alpha opaque all over: the colour is the mask
+    path = _matte_video(tmp_path / f"opaque.{ext}", codec, pix_fmt, [opaque] * 2)
+    assert [int(m.sum()) for m in load_masks(path, width=w, height=h).masks()] == [16, 16]

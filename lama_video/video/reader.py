@@ -114,6 +114,14 @@ def _clockwise_degrees(display_rotation: float) -> int:
     return snapped
 
 
+def has_alpha(pix_fmt: str) -> bool:
+    """Whether a pixel format carries an alpha channel (yuva420p, rgba, argb, gbrap, ya8, ...)."""
+    try:
+        return len(av.VideoFormat(pix_fmt).components) in (2, 4)
+    except (ValueError, TypeError):
+        return False
+
+
 def bits_per_sample(pix_fmt: str) -> int:
     """Bits a sample of a pixel format (its widest component; 8 when unknown)."""
     try:
@@ -190,6 +198,9 @@ class VideoReader:
         self._index: _PacketIndex | None = None
         self._index_reason = ""  # why there is no usable packet index ("" = not built yet)
         self.info = self._probe()
+        # Read as a matte (mask videos): where the source has an alpha channel, a frame's picture
+        # is that alpha, grey, unless the frame is opaque all over (then its colour).
+        self.matte = False
 
     # -- probing
 
@@ -328,6 +339,11 @@ class VideoReader:
         kwargs: dict[str, Any] = {}
         if frame.color_range:
             kwargs["src_color_range"] = int(frame.color_range)
+        if self.matte and has_alpha(self.info.pix_fmt):
+            rgba = frame.to_ndarray(format="rgba", **kwargs)
+            alpha = rgba[..., 3]
+            pic = rgba[..., :3] if alpha.min() == 255 else np.repeat(alpha[..., None], 3, axis=2)
+            return _upright(np.ascontiguousarray(pic), self.info.rotation), None
         if self.info.bit_depth > 8:
             deep = _upright(frame.to_ndarray(format="rgb48le", **kwargs), self.info.rotation)
             return to_8bit(deep), deep
