@@ -326,6 +326,37 @@ def test_track_writes_one_mask_per_frame(removed) -> None:
     np.testing.assert_array_equal(decode(data)[..., 3] > 0, next_frame)
 
 
+def test_a_frame_marked_absent_stops_the_track(served) -> None:
+    """The page's "Absent" button: an empty keyframe (the object is not in this frame), listed
+    apart; tracking stops there (was: an erased keyframe was dropped, so the page could not say
+    where the object leaves)."""
+    session, client = served
+    client.call("PUT", "/api/mask/0", painted_png(), {"Content-Type": "image/png"})
+    status, body = client.json("POST", "/api/absent/30")
+    assert status == 200 and body["keyframes"] == [0, 30] and body["absent"] == [30]
+    info = client.json("GET", "/api/info")[1]
+    assert info["keyframes"] == [0, 30] and info["absent"] == [30]
+    assert client.json("POST", "/api/track")[0] == 202
+    job = session.wait_job(300)
+    assert job.state == "done", job.message
+    area = [
+        int((decode((session.work / "track" / f"{i:06d}.png").read_bytes()) > 127).sum())
+        for i in range(N)
+    ]
+    assert all(a > 0 for a in area[:30]) and not any(area[30:]), area
+    # Painting on the frame makes it an ordinary keyframe again; DELETE forgets it.
+    body = client.json("PUT", "/api/absent/30")[1]
+    assert body["absent"] == [30]
+    status, data, _ = client.call(
+        "PUT", "/api/mask/30", painted_png(), {"Content-Type": "image/png"}
+    )
+    assert status == 200 and json.loads(data)["absent"] == []
+    client.json("POST", "/api/absent/30")
+    body = client.json("DELETE", "/api/absent/30")[1]
+    assert body["keyframes"] == [0] and body["absent"] == []
+    assert client.json("POST", "/api/absent/45")[0] == 404  # no such frame
+
+
 def test_remove_one_at_a_time_and_result(removed) -> None:
     session, client, job = removed["session"], removed["client"], removed["job"]
     statuses = sorted(s for s, _ in removed["answers"])

@@ -191,10 +191,20 @@ def test_paint_track_remove_save_in_the_browser(served) -> None:
             assert session.keyframes() == [0]
             page.click("#tool-brush")
 
+            # --- Absent on frame 40: an empty keyframe, where the track stops ----------------
+            rev = page.evaluate("window.lamaApp.rev")
+            page.click("#btn-absent")
+            wait_rev(rev)
+            assert session.keyframes() == [0, 40] and session.absent_keyframes() == [40]
+            assert "40 ∅" in page.inner_text("#keyframes")
+            assert "absent" in page.inner_text("#frame-no")
+
             # --- Track: one mask per frame, drawn over the frame while scrubbing --------------
             page.click("#btn-track")
             page.wait_for_function("document.body.dataset.job === 'track:done'", timeout=60_000)
             assert len(list((session.work / "track").glob("*.png"))) == N
+            tracked = [_grey(session.work / "track" / f"{i:06d}.png") > 127 for i in range(N)]
+            assert all(m.any() for m in tracked[:40]) and not any(m.any() for m in tracked[40:])
             assert "up to date" in page.inner_text("#track-state")
             # The frames the tracker is least sure of are marked on the timeline; a click on the
             # first goes there.
@@ -271,13 +281,14 @@ def test_paint_track_remove_save_in_the_browser(served) -> None:
             other = browser.new_page()
             other.goto(server.url)
             other.wait_for_selector("body[data-ready='1']", timeout=30_000)
-            assert other.evaluate("[...window.lamaApp.keyframes]") == [0]
+            assert other.evaluate("[...window.lamaApp.keyframes]") == [0, 40]
+            assert other.evaluate("[...window.lamaApp.absent]") == [40]
             assert not other.locator("#view-result").is_disabled()
         finally:
             browser.close()
     assert not errors, errors
     state = json.loads(json.dumps(session.state()))
-    assert state["result"]["fresh"] and state["keyframes"] == [0]
+    assert state["result"]["fresh"] and state["keyframes"] == [0, 40] and state["absent"] == [40]
 
 
 def test_detect_overlays_edit_and_remove_in_the_browser(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ API (``i`` is a 0-based frame number)::
     GET    /api/mask/i.png        painted mask of frame i (proxy-size RGBA PNG), 404 if none
     PUT    /api/mask/i            store the page's mask (PNG body); an empty mask deletes it
     DELETE /api/mask/i            delete the painted mask of frame i
+    POST   /api/absent/i          an empty keyframe on frame i: the object is absent, tracks stop
     GET    /api/track/i.png       propagated mask of frame i (proxy-size RGBA PNG)
     GET    /api/result/i.jpg      frame i of the last removal (JPEG)
     GET    /api/review/i.jpg      the same, hole pixels tinted by where they came from (JPEG)
@@ -50,7 +51,7 @@ _STATIC = {
     "style.css": "text/css; charset=utf-8",
 }
 _FRAME = re.compile(
-    r"^/api/(frame|result|review|result-mask|mask|track|full|plate)/(\d+)(\.jpg|\.png)?$"
+    r"^/api/(frame|result|review|result-mask|mask|absent|track|full|plate)/(\d+)(\.jpg|\.png)?$"
 )
 
 
@@ -209,7 +210,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, s.track_png(index), "image/png")
         elif method in ("PUT", "POST") and kind == "mask" and not ext:
             kept = s.save_keyframe(index, self._body())
-            self._json({"frame": index, "kept": kept, "keyframes": s.keyframes(), **s.job_status()})
+            self._keyframes_json(s, index, kept)
+        elif method in ("PUT", "POST") and kind == "absent" and not ext:
+            s.mark_absent(index)
+            self._keyframes_json(s, index, True)
         elif method == "GET" and kind == "full" and ext == ".png":
             self._send(200, s.full_png(index), "image/png")
         elif method in ("PUT", "POST") and kind == "plate" and not ext:
@@ -218,12 +222,22 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "DELETE" and kind == "plate" and not ext:
             s.delete_plate(index)
             self._json({"frame": index, "plates": s.plates(), **s.job_status()})
-        elif method == "DELETE" and kind == "mask" and not ext:
+        elif method == "DELETE" and kind in ("mask", "absent") and not ext:
             s.delete_keyframe(index)
-            kept = False
-            self._json({"frame": index, "kept": kept, "keyframes": s.keyframes(), **s.job_status()})
+            self._keyframes_json(s, index, False)
         else:
             raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} {self.path} is not supported")
+
+    def _keyframes_json(self, s: Session, index: int, kept: bool) -> None:
+        self._json(
+            {
+                "frame": index,
+                "kept": kept,
+                "keyframes": s.keyframes(),
+                "absent": s.absent_keyframes(),
+                **s.job_status(),
+            }
+        )
 
 
 class UiServer(ThreadingHTTPServer):

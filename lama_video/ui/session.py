@@ -347,6 +347,7 @@ class Session:
                 "fps": fps,
                 "engine": self.config.inpaint.engine,
                 "keyframes": self.keyframes(),
+                "absent": self.absent_keyframes(),
                 "overlay": self.has_overlay(),
                 "plates": self.plates(),
                 "track": {
@@ -594,6 +595,30 @@ class Session:
                     path.unlink()
             self._changed()
         return bool(mask.any())
+
+    def mark_absent(self, index: int) -> None:
+        """Store an empty keyframe on frame ``index`` (replacing its paint): the object is not in
+        this frame, and the tracks stop there (``--keyframe-mask N:blank.png``)."""
+        self._check_index(index)
+        empty = np.zeros((self.info.height, self.info.width), np.uint8)
+        with self._lock:
+            write_atomic(self._keyframe_path(index), _encode_png(empty), private=True)
+            self._changed()
+
+    def absent_keyframes(self) -> list[int]:
+        """Keyframes that say the object is absent (an empty mask), ascending."""
+        out = []
+        for index in self.keyframes():
+            path = self._keyframe_path(index)
+            if path.is_symlink():
+                continue
+            with contextlib.suppress(OSError):
+                img = cv2.imdecode(
+                    np.frombuffer(_read_regular(path), np.uint8), cv2.IMREAD_GRAYSCALE
+                )
+                if img is not None and not (img > 127).any():
+                    out.append(index)
+        return out
 
     def delete_keyframe(self, index: int) -> None:
         """Forget the painted mask of frame ``index`` (no error if there is none)."""

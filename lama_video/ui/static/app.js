@@ -18,6 +18,7 @@ const app = {
   tool: "brush",
   size: 24,
   keyframes: new Set(),
+  absent: new Set(), // keyframes that say the object is not in the frame (empty masks)
   plates: [], // frames with a clean plate
   rev: -1, // server's mask revision we have seen
   frames: new Map(), // index -> Image (LRU)
@@ -139,7 +140,7 @@ async function loadMask(i) {
     }
     return;
   }
-  if (!app.keyframes.has(i)) return;
+  if (!app.keyframes.has(i) || app.absent.has(i)) return;
   const img = await loadImage(`/api/mask/${i}.png?r=${Date.now()}`);
   if (img && app.maskFrame === i && !app.stroke) {
     ctx.drawImage(img, 0, 0, app.mask.width, app.mask.height);
@@ -206,7 +207,7 @@ function upload() {
       return;
     }
     app.rev = r.data.rev;
-    setKeyframes(r.data.keyframes);
+    setKeyframes(r.data.keyframes, r.data.absent);
     say(r.data.kept ? `frame ${i} saved as a keyframe` : `frame ${i} has no paint now`);
   });
   return app.uploads;
@@ -293,6 +294,25 @@ async function undo() {
   maskCtx().putImageData(stack.pop(), 0, 0);
   draw();
   await upload();
+}
+
+// The object is not in this frame (it enters later or has left): an empty keyframe, where the
+// tracks stop (remove --keyframe-mask N:blank.png). Painting on the frame again undoes it.
+async function markAbsent() {
+  if (editingOverlay()) return;
+  const i = app.cur;
+  await app.uploads;
+  const r = await api("POST", `/api/absent/${i}`);
+  if (!r.ok) {
+    say(`could not mark frame ${i}: ${r.data.error || r.status}`, "error");
+    return;
+  }
+  app.rev = r.data.rev;
+  app.undo.delete(i);
+  setKeyframes(r.data.keyframes, r.data.absent);
+  await loadMask(i);
+  draw();
+  say(`frame ${i}: the object is absent here; the tracks stop at this frame (paint to undo)`);
 }
 
 async function clearFrame() {
@@ -403,7 +423,7 @@ async function goto(i) {
   if (app.stroke) return;
   app.cur = i;
   $("scrub").value = i;
-  $("frame-no").textContent = `frame ${i} / ${n - 1}${app.keyframes.has(i) ? " ★" : ""}`;
+  $("frame-no").textContent = frameLabel(i);
   for (const b of document.querySelectorAll("#keyframes button")) {
     b.classList.toggle("current", Number(b.dataset.frame) === i);
   }
@@ -447,11 +467,17 @@ function drawMarks() {
   });
 }
 
-function setKeyframes(list) {
-  const before = [...app.keyframes].join(",");
+function frameLabel(i) {
+  const mark = app.absent.has(i) ? " ∅ (absent)" : app.keyframes.has(i) ? " ★" : "";
+  return `frame ${i} / ${app.info.n_frames - 1}${mark}`;
+}
+
+function setKeyframes(list, absent) {
+  const before = [...app.keyframes].join(",") + "|" + [...app.absent].join(",");
   app.keyframes = new Set(list);
+  app.absent = new Set(absent || []);
   drawMarks(); // also when only the tracking's suggestions changed
-  if (list.join(",") === before && $("keyframes").dataset.filled) return;
+  if (list.join(",") + "|" + [...app.absent].join(",") === before && $("keyframes").dataset.filled) return;
   $("keyframes").dataset.filled = "1";
   const box = $("keyframes");
   box.textContent = "";
@@ -460,14 +486,16 @@ function setKeyframes(list) {
   }
   for (const k of list) {
     const b = document.createElement("button");
-    b.textContent = k;
+    const gone = app.absent.has(k);
+    b.textContent = gone ? `${k} ∅` : k;
     b.dataset.frame = k;
-    b.title = `go to keyframe ${k}`;
+    b.classList.toggle("absent", gone);
+    b.title = gone ? `go to frame ${k}, where the object is absent` : `go to keyframe ${k}`;
     b.classList.toggle("current", k === app.cur);
     b.onclick = () => goto(k);
     box.appendChild(b);
   }
-  $("frame-no").textContent = `frame ${app.cur} / ${app.info.n_frames - 1}${app.keyframes.has(app.cur) ? " ★" : ""}`;
+  $("frame-no").textContent = frameLabel(app.cur);
 }
 
 // Clean plates: frames painted clean by hand (remove --reference); listed, reachable, deletable.
@@ -602,7 +630,7 @@ async function refreshInfo() {
   }
   $("view-result").disabled = !info.result.available;
   $("btn-save").disabled = !info.result.available;
-  setKeyframes(info.keyframes);
+  setKeyframes(info.keyframes, info.absent);
   setPlates(info.plates || []);
   if (info.overlay !== Boolean(app.overlayImg)) await loadOverlay();
   app.rev = info.rev;
@@ -738,6 +766,7 @@ async function main() {
   $("brush-size").addEventListener("input", (e) => setSize(Number(e.target.value)));
   $("btn-undo").onclick = undo;
   $("btn-clear").onclick = clearFrame;
+  $("btn-absent").onclick = markAbsent;
   $("show-track").onchange = draw;
   $("show-removed").onchange = draw;
   $("show-origin").onchange = draw;
