@@ -96,6 +96,23 @@ def anamorphic_clip(dst: Path, sar: Fraction = Fraction(16, 15), n: int = 5) -> 
     return dst
 
 
+def interlaced_clip(dst: Path, order: str = "tff", n: int = 6) -> Path:
+    """A 320x240 H.264 clip coded as interlaced fields, ``order`` (tff / bff) shown first (as
+    broadcast, DV and HDV cameras write): a bar that moves between the two fields."""
+    with av.open(str(dst), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        s.options = {"preset": "ultrafast", "x264-params": f"interlaced=1:{order}=1"}
+        pictures = []
+        for t in range(n):
+            p = np.full((240, 320, 3), 40, np.uint8)
+            p[0::2, 20 + 12 * t : 60 + 12 * t] = 230  # one field's bar ...
+            p[1::2, 26 + 12 * t : 66 + 12 * t] = 230  # ... and the other's, half a frame later
+            pictures.append(av.VideoFrame.from_ndarray(p, format="rgb24"))
+        _encode(out, s, pictures)
+    return dst
+
+
 def _encode(out: Any, stream: Any, frames: Iterable[av.VideoFrame]) -> None:
     """Encode ``frames`` at 25 frames/s into ``stream`` of ``out``, and flush it."""
     for t, f in enumerate(frames):

@@ -18,7 +18,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media_helpers import anamorphic_clip, subtitle_packets, ten_bit_clip, with_subtitles
+from media_helpers import (
+    anamorphic_clip,
+    interlaced_clip,
+    subtitle_packets,
+    ten_bit_clip,
+    with_subtitles,
+)
 
 from lama_video.config import DecodeConfig, EncodeConfig
 from lama_video.errors import EncodeError, VideoOpenError
@@ -601,6 +607,27 @@ def test_a_turned_anamorphic_pixel_is_turned_too() -> None:
     assert _sample_aspect(stream, 90) == Fraction(15, 16)
     square = SimpleNamespace(sample_aspect_ratio=Fraction(1), codec_context=None)
     assert _sample_aspect(square, 0) is None
+
+
+@pytest.mark.parametrize(("order", "ffmpeg_order"), [("tff", 2), ("bff", 3)])
+def test_interlaced_footage_stays_interlaced(tmp_path: Path, order: str, ffmpeg_order: int) -> None:
+    """Written progressive, interlaced footage is not deinterlaced by players: every moving edge
+    shows combs. The fields are coded as fields, in the source's order."""
+    src = interlaced_clip(tmp_path / "i.mp4", order)
+    assert open_video(src).info.field_order == order
+    dst = tmp_path / "o.mp4"
+    frames, _ = roundtrip(src, dst)
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].codec_context.field_order == ffmpeg_order
+        decoded = list(c.decode(video=0))
+    assert len(decoded) == len(frames) and all(f.interlaced_frame for f in decoded)
+    back = [f.rgb for f in open_video(dst).frames()]
+    assert max(np.abs(b.astype(int) - f.rgb).mean() for b, f in zip(back, frames, strict=True)) < 2
+    progressive = tmp_path / "p.mp4"
+    roundtrip(MEDIA / "aac.mp4", progressive)
+    with av.open(str(progressive)) as c:
+        assert c.streams.video[0].codec_context.field_order == 1  # progressive, as before
+        assert not next(c.decode(video=0)).interlaced_frame
 
 
 def test_hevc_in_mp4_is_tagged_for_apples_players(tmp_path: Path, ten_bit: Path) -> None:

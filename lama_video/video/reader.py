@@ -114,6 +114,20 @@ def _clockwise_degrees(display_rotation: float) -> int:
     return snapped
 
 
+# FFmpeg's AVFieldOrder: TT and BT show the top field first, BB and TB the bottom one.
+_FIELD_ORDERS = {2: "tff", 5: "tff", 3: "bff", 4: "bff"}
+
+
+def _field_order(codec_context: Any, rotation: int) -> str:
+    """``tff`` / ``bff`` for an interlaced stream, else ``progressive`` (also for a turned
+    picture, whose rows are no fields any more)."""
+    try:
+        order = int(codec_context.field_order or 0)
+    except (AttributeError, TypeError, ValueError):
+        return "progressive"
+    return _FIELD_ORDERS.get(order, "progressive") if rotation == 0 else "progressive"
+
+
 def has_alpha(pix_fmt: str) -> bool:
     """Whether a pixel format carries an alpha channel (yuva420p, rgba, argb, gbrap, ya8, ...)."""
     try:
@@ -270,6 +284,7 @@ class VideoReader:
                 bit_depth=bits_per_sample(first.format.name),
                 sample_aspect=_sample_aspect(stream, rotation),
                 audio_codecs=tuple(a.codec_context.name for a in container.streams.audio),
+                field_order=_field_order(cc, rotation),
             )
         finally:
             container.close()

@@ -54,6 +54,9 @@ class VideoInfo:
     # width:height of a pixel as shown, when not square (anamorphic DV, HDV, DVD); upright
     sample_aspect: Fraction | None = None
     audio_codecs: tuple[str, ...] = ()  # codec name of every audio stream, in stream order
+    # "tff" / "bff": interlaced, top or bottom field shown first (broadcast, DV, HDV); else
+    # "progressive" (also where the container does not say)
+    field_order: str = "progressive"
 
 
 @dataclass(frozen=True, eq=False)

@@ -481,8 +481,20 @@ class VideoWriter:
             # 0.02 dB better than PyAV's defaults, encoding 25 % faster; with the macroblock
             # tree, 0.3 dB better still.
             cc.thread_type = "FRAME"
-            if cfg.reproducible:
-                options["x264-params"] = "mbtree=0"
+            params = ["mbtree=0"] if cfg.reproducible else []
+            if info.field_order in ("tff", "bff"):
+                # Interlaced footage stays interlaced (field coding, and flagged so that players
+                # deinterlace it; written as progressive, its moving edges show combs).
+                params += ["interlaced=1", f"{info.field_order}=1"]
+            if params:
+                options["x264-params"] = ":".join(params)
+        elif info.field_order in ("tff", "bff"):
+            log.warning(
+                "the source is interlaced (%s) but %s is written progressive: players will not "
+                "deinterlace it; use libx264 (the default) to keep the fields",
+                info.field_order,
+                codec,
+            )
         stream.options = options
         self._stream = stream
         self._codec = codec
