@@ -1,13 +1,16 @@
-"""Test media built at test time from the fixtures: subtitles, a 10-bit clip, anamorphic pixels."""
+"""Test media built at test time from the fixtures: subtitles, a 10-bit clip, anamorphic pixels,
+interlaced fields, EXIF-oriented photos."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
@@ -110,6 +113,24 @@ def interlaced_clip(dst: Path, order: str = "tff", n: int = 6) -> Path:
             p[1::2, 26 + 12 * t : 66 + 12 * t] = 230  # ... and the other's, half a frame later
             pictures.append(av.VideoFrame.from_ndarray(p, format="rgb24"))
         _encode(out, s, pictures)
+    return dst
+
+
+def exif_jpeg(dst: Path, bgr: np.ndarray, orientation: int) -> Path:
+    """``bgr`` as a JPEG whose EXIF orientation tag says how to turn it for display (6: 90
+    degrees clockwise, 8: counter-clockwise, 3: half a turn), as phones store portrait photos."""
+    ok, jpg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 98])
+    assert ok
+    tiff = (
+        b"MM\x00\x2a"
+        + struct.pack(">I", 8)
+        + struct.pack(">H", 1)
+        + struct.pack(">HHII", 0x0112, 3, 1, orientation << 16)
+        + struct.pack(">I", 0)
+    )
+    app1 = b"\xff\xe1" + struct.pack(">H", 8 + len(tiff)) + b"Exif\x00\x00" + tiff
+    data = jpg.tobytes()
+    dst.write_bytes(data[:2] + app1 + data[2:])
     return dst
 
 

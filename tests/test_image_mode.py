@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from media_helpers import exif_jpeg
 from typer.testing import CliRunner
 
 from lama_video.cli import app
@@ -268,6 +269,33 @@ def test_cli_classical_engine_and_overwrite(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 1 and "already exists; pass --overwrite" in res.output
     assert CliRunner().invoke(app, [*args, "--overwrite"]).exit_code == 0
+
+
+@pytest.mark.parametrize(("orientation", "turn"), [(6, -1), (8, 1), (3, 2), (1, 0)])
+def test_a_phone_photo_is_read_upright(tmp_path: Path, orientation: int, turn: int) -> None:
+    """A portrait photo is stored sideways with an EXIF orientation; it is read as viewers show
+    it (and as OpenCV reads it), so a mask painted on it fits and the result is upright. It was
+    read sideways: the upright mask was refused for its size, and the result came out turned."""
+    yy, xx = np.mgrid[0:60, 0:100]
+    stored = np.dstack([xx * 2.5, yy * 4, (xx + yy) * 1.5]).astype(
+        np.uint8
+    )  # smooth, not symmetric
+    photo = exif_jpeg(tmp_path / "photo.jpg", stored[..., ::-1], orientation)
+    upright = np.rot90(stored, k=turn)
+    got = read_image(photo)
+    assert got.shape == upright.shape
+    assert np.abs(got.astype(int) - upright).mean() < 4  # JPEG
+    assert np.abs(got.astype(int) - cv2.imread(str(photo))[..., ::-1]).mean() < 3  # decoders
+    h, w = upright.shape[:2]
+    mask = _imwrite(tmp_path / "mask.png", _mask(h, w))
+    out = tmp_path / "res.png"
+    args = ["image", str(photo), "--mask", str(mask), "-o", str(out), "--engine", "telea"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    result = _read_rgb(out)
+    far = cv2.dilate((_mask(h, w) > 0).view(np.uint8), np.ones((15, 15), np.uint8)) == 0
+    assert result.shape == upright.shape
+    assert np.abs(result[far].astype(int) - upright[far]).mean() < 4
 
 
 def test_cli_auto_without_weights_falls_back_to_exemplar(

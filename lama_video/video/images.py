@@ -59,11 +59,29 @@ def is_image_sequence_path(path: str | os.PathLike[str]) -> bool:
 # ------------------------------------------------------------------------------------ single images
 
 
+def _clockwise_degrees(display_rotation: float) -> int:
+    """PyAV ``frame.rotation`` (counter-clockwise display-matrix angle) -> clockwise turn."""
+    cw = round(-display_rotation) % 360
+    snapped = round(cw / 90.0) * 90 % 360
+    if snapped != cw:
+        log.warning("rotation %s deg is not a multiple of 90; using %d", display_rotation, snapped)
+    return snapped
+
+
+def _upright(rgb: NDArray[Any], rotation_cw: int) -> NDArray[Any]:
+    if rotation_cw == 0:
+        return rgb
+    # np.rot90 turns counter-clockwise for positive k.
+    return np.ascontiguousarray(np.rot90(rgb, k=-(rotation_cw // 90)))
+
+
 def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     """Decode one still image to (H, W, 3) uint8 RGB: the one image reader of the package.
 
     Decoded with PyAV, like video frames, so a folder of JPEG frames and an MJPEG video give the
-    same pixels; alpha is dropped, greyscale replicated, 16-bit images reduced to 8 bits.
+    same pixels; alpha is dropped, greyscale replicated, 16-bit images reduced to 8 bits, and the
+    picture turned upright as its EXIF orientation says (a phone's portrait photo is stored
+    sideways), as viewers and editors show it and as masks are painted on it.
 
     Raises:
         VideoOpenError: the file is missing or not a decodable image.
@@ -80,8 +98,10 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
                 # swscale's 16 -> 8 bit conversion is off by one on half the values: take the
                 # high byte (exact for 8-bit data stored in 16 bits).
                 wide = frame.to_ndarray(format="rgb48le")
-                return np.ascontiguousarray((wide >> 8).astype(np.uint8))
-            return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                rgb = (wide >> 8).astype(np.uint8)
+            else:
+                rgb = frame.to_ndarray(format="rgb24")
+            return np.ascontiguousarray(_upright(rgb, _clockwise_degrees(frame.rotation)))
     except (av.FFmpegError, StopIteration, OSError, ValueError) as err:
         raise VideoOpenError(
             f"cannot read image {str(p)!r}: not a readable image; expected a PNG, JPEG, BMP, "

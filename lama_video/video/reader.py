@@ -19,6 +19,8 @@ from numpy.typing import NDArray
 from lama_video.config import DecodeConfig
 from lama_video.errors import VideoOpenError
 from lama_video.video.images import (
+    _clockwise_degrees,
+    _upright,
     list_image_files,
     read_image,
 )
@@ -105,15 +107,6 @@ def count_frames(path: str | os.PathLike[str]) -> int:
         container.close()
 
 
-def _clockwise_degrees(display_rotation: float) -> int:
-    """PyAV ``frame.rotation`` (counter-clockwise display-matrix angle) -> clockwise turn."""
-    cw = round(-display_rotation) % 360
-    snapped = round(cw / 90.0) * 90 % 360
-    if snapped != cw:
-        log.warning("rotation %s deg is not a multiple of 90; using %d", display_rotation, snapped)
-    return snapped
-
-
 # FFmpeg's AVFieldOrder: TT and BT show the top field first, BB and TB the bottom one.
 _FIELD_ORDERS = {2: "tff", 5: "tff", 3: "bff", 4: "bff"}
 
@@ -161,13 +154,6 @@ def to_8bit(deep: NDArray[np.uint16]) -> NDArray[np.uint8]:
     import cv2  # only for sources of more than 8 bits (the video package needs no OpenCV else)
 
     return cast(NDArray[np.uint8], cv2.convertScaleAbs(deep, alpha=1 / 257))
-
-
-def _upright(rgb: NDArray[Any], rotation_cw: int) -> NDArray[Any]:
-    if rotation_cw == 0:
-        return rgb
-    # np.rot90 turns counter-clockwise for positive k.
-    return np.ascontiguousarray(np.rot90(rgb, k=-(rotation_cw // 90)))
 
 
 class _SeekFailed(Exception):
