@@ -630,6 +630,31 @@ def test_interlaced_footage_stays_interlaced(tmp_path: Path, order: str, ffmpeg_
         assert not next(c.decode(video=0)).interlaced_frame
 
 
+def test_intermediate_codecs_get_a_format_they_take(tmp_path: Path, ten_bit: Path) -> None:
+    """ProRes and DNxHR take 4:2:2 and 4:4:4 only: `--codec prores_ks` or `dnxhd` failed on
+    frame 0 with the automatic 4:2:0. Now the source's depth in 4:2:2 (DNxHR HQ / HQX, which
+    take any frame size)."""
+    deep = tmp_path / "p.mov"
+    frames, _ = roundtrip(ten_bit, deep, EncodeConfig(codec="prores_ks"))
+    fmt, levels, _ = _luma_levels(deep)
+    assert fmt == "yuv422p10le" and levels > 750  # 10 bits kept
+    assert len(list(open_video(deep).frames())) == len(frames)
+    taller = ten_bit_clip(tmp_path / "t.mp4", n=3, height=128)  # DNxHR: 128 rows at least
+    for src, codec, want in (
+        (taller, "dnxhd", ("yuv422p10le", "DNXHR HQX")),
+        (MEDIA / "aac.mp4", "dnxhd", ("yuv422p", "DNXHR HQ")),
+    ):
+        dst = tmp_path / f"{codec}{want[0]}.mov"
+        frames, _ = roundtrip(src, dst, EncodeConfig(codec=codec))
+        with av.open(str(dst)) as c:
+            cc = c.streams.video[0].codec_context
+            assert (cc.pix_fmt, cc.profile) == want
+        back = [f.rgb for f in open_video(dst).frames()]
+        assert len(back) == len(frames)
+        err = max(np.abs(b.astype(int) - f.rgb).mean() for b, f in zip(back, frames, strict=True))
+        assert err < 3, err
+
+
 def test_hevc_in_mp4_is_tagged_for_apples_players(tmp_path: Path, ten_bit: Path) -> None:
     dst = tmp_path / "o.mp4"
     frames, _ = roundtrip(ten_bit, dst, EncodeConfig(codec="libx265", preset="ultrafast"))

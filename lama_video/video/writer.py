@@ -204,29 +204,52 @@ def _encoder_rate(codec: str, src: Any) -> int:
     return min(rates, key=lambda r: (abs(r - rate), -r))
 
 
-def _encodes_10_bits(codec: str) -> bool:
-    """Whether this build's ``codec`` encoder takes ``yuv420p10le``."""
+def _encoder_formats(codec: str) -> list[str]:
+    """The pixel formats this build's ``codec`` encoder takes, in its order ([] if unknown)."""
     try:
-        return "yuv420p10le" in {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
+        return [f.name for f in av.codec.Codec(codec, "w").video_formats or ()]
     except (av.FFmpegError, ValueError, KeyError):
+        return []
+
+
+def _is_plain_colour(pix_fmt: str) -> bool:
+    """Three colour components, no alpha, no hardware surface (cuda, vaapi: no components)."""
+    try:
+        return len(av.VideoFormat(pix_fmt).components) == 3
+    except (ValueError, TypeError):
         return False
 
 
 def _auto_pix_fmt(codec: str, info: VideoInfo) -> str:
     """``encode.pix_fmt: auto``: 4:2:0 at the source's depth, 8 or 10 bits (``yuv420p``, or
-    ``yuv420p10le`` for a source of more than 8 bits a sample when ``codec`` can encode it;
-    otherwise 8 bits, with a warning that the output loses the source's depth)."""
-    if info.bit_depth <= 8:
-        return "yuv420p"
-    if _encodes_10_bits(codec):
-        return "yuv420p10le"
-    log.warning(
-        "the source has %d bits a sample but %s cannot encode 10 bits: writing 8 bits "
-        "(smooth gradients may band); set encode.codec to libx264 or libx265",
-        info.bit_depth,
-        codec,
-    )
-    return "yuv420p"
+    ``yuv420p10le`` for a source of more than 8 bits a sample). For an encoder that takes
+    neither (ProRes and DNxHR take 4:2:2 and 4:4:4 only; NVENC's 10 bits are ``p010le``): the
+    source's own format where it takes that, else the one of its formats nearest the source's
+    depth, the least subsampled last. A source's depth the encoder cannot keep is warned of."""
+    deep = info.bit_depth > 8
+    formats = _encoder_formats(codec)
+    preferred = "yuv420p10le" if deep else "yuv420p"
+    if not formats or preferred in formats:
+        return preferred
+    if info.pix_fmt in formats and _is_plain_colour(info.pix_fmt):
+        return info.pix_fmt
+    colour = [f for f in formats if _is_plain_colour(f)] or formats
+    want = 10 if deep else 8
+
+    def nearness(name: str) -> tuple[bool, int, bool, int]:
+        bits = bits_per_sample(name)
+        fmt = av.VideoFormat(name, 64, 64)
+        return bits < want, abs(bits - want), fmt.is_rgb, fmt.chroma_width() * fmt.chroma_height()
+
+    pick = min(colour, key=nearness)
+    if deep and bits_per_sample(pick) < want:
+        log.warning(
+            "the source has %d bits a sample but %s cannot encode 10 bits: writing 8 bits "
+            "(smooth gradients may band); set encode.codec to libx264 or libx265",
+            info.bit_depth,
+            codec,
+        )
+    return pick
 
 
 def for_review(encode: EncodeConfig) -> EncodeConfig:
@@ -472,6 +495,10 @@ class VideoWriter:
             options["preset"] = cfg.preset
         if codec == "libx265":
             options["x265-params"] = "log-level=error"  # x265 prints its settings otherwise
+        if codec == "dnxhd":
+            # DNxHR: any frame size (DNxHD's own profiles take a few broadcast sizes and rates
+            # only); HQX keeps 10 bits.
+            options["profile"] = "dnxhr_hqx" if bits_per_sample(pix_fmt) > 8 else "dnxhr_hq"
         if codec in _X264:
             # Frame threads (x264's own default; PyAV opens encoders with slice threads). Its
             # macroblock-tree rate control does not give the same bytes twice when its threads
