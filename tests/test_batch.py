@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -142,6 +143,55 @@ def test_discovery_naming_convention(tmp_path):
 
     with pytest.raises(ConfigError, match="no video files"):
         discover_jobs(src / "a_masks", out)
+
+
+def _recording(path: Path, codec: str, fmt: str) -> Path:
+    """10 frames 320x240 of a bar moving over grey, in a camera or broadcast format."""
+    with av.open(str(path), "w", format=fmt) as out:
+        s = out.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        for t in range(10):
+            a = np.full((240, 320, 3), 60, np.uint8)
+            a[50:100, 20 + 10 * t : 60 + 10 * t] = 220
+            f = av.VideoFrame.from_ndarray(a, format="rgb24")
+            f.pts = t
+            for pkt in s.encode(f):
+                out.mux(pkt)
+        for pkt in s.encode(None):
+            out.mux(pkt)
+    return path
+
+
+def test_recordings_in_formats_read_but_not_written(tmp_path):
+    """MXF (broadcast and cinema cameras), MPEG-PS, WMV...: found in a batch folder (they were
+    skipped: "holds no video files") and written as .mov (MXF, DV) or .mp4; a name another
+    recording's output has gets the input's suffix kept (clip.mpg.mp4)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    names = {"cam.mxf": ("mpeg2video", "mxf"), "tape.mpg": ("mpeg2video", "mpeg")}
+    names |= {"phone.3gp": ("mpeg4", "3gp"), "old.wmv": ("msmpeg4", "asf")}
+    for name, (codec, fmt) in names.items():
+        _recording(src / name, codec, fmt)
+        _mask_png(src / f"{Path(name).stem}_mask.png")
+    shutil.copy(MEDIA / "aac.mp4", src / "tape.mp4")
+    _mask_png(src / "tape_mask.png")
+    out = tmp_path / "out"
+    jobs = {j.name: j for j in discover_jobs(src, out, config=PER_FRAME)}
+    assert {n: j.output.relative_to(out).as_posix() for n, j in jobs.items()} == {
+        "cam.mxf": "cam.mov",
+        "old.wmv": "old.mp4",
+        "phone.3gp": "phone.mp4",
+        "tape.mp4": "tape.mp4",
+        "tape.mpg": "tape.mpg.mp4",
+    }
+    flags = ["--engine", "telea", "--no-temporal", "--preset", "ultrafast"]
+    res = CliRunner().invoke(app, ["batch", str(src), "-o", str(out), *flags])
+    assert res.exit_code == 0, res.output
+    for name in ("cam.mov", "old.mp4", "phone.mp4", "tape.mpg.mp4"):
+        with open_video(out / name) as r:
+            frames = [f.rgb for f in r.frames()]
+        assert len(frames) == 10, name
+        assert abs(float(frames[0][200:, :].mean()) - 60) < 6  # the picture, away from the hole
 
 
 def test_yaml_job_file(tmp_path):

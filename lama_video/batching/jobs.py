@@ -15,7 +15,12 @@ from lama_video.config import RunConfig
 from lama_video.engines import ImageEngine
 from lama_video.errors import ConfigError, MaskError
 from lama_video.masks import Box, keyframes_from_folder
-from lama_video.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from lama_video.video import (
+    IMAGE_EXTENSIONS,
+    OUTPUT_FOR_READ_ONLY,
+    READ_ONLY_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +155,27 @@ class BatchInterrupted(KeyboardInterrupt):
 # ----------------------------------------------------------------------------------- discovery
 
 
+_RECORDINGS = VIDEO_EXTENSIONS | READ_ONLY_EXTENSIONS
+
+
 def _is_video(p: Path) -> bool:
-    return p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+    return p.is_file() and p.suffix.lower() in _RECORDINGS and not p.name.startswith(".")
+
+
+def _output_name(rel: Path, claimed: set[Path]) -> Path:
+    """Where the cleaned ``rel`` goes, relative to the output folder: the same name, or for a
+    format that is read but not written (MXF, MPEG-PS, WMV...) the same stem in .mov or .mp4;
+    ``clip.mpg.mp4`` where ``clip.mp4`` is another recording's output (``claimed``, which
+    takes this one's too)."""
+    suffix = rel.suffix.lower()
+    if suffix in VIDEO_EXTENSIONS:
+        return rel
+    new = OUTPUT_FOR_READ_ONLY.get(suffix, ".mp4")
+    out = rel.with_suffix(new)
+    if out in claimed:
+        out = rel.with_name(rel.name + new)
+    claimed.add(out)
+    return out
 
 
 def _find_mask(video: Path) -> tuple[Path | None, tuple[tuple[int, Path], ...] | None, str | None]:
@@ -165,7 +189,7 @@ def _find_mask(video: Path) -> tuple[Path | None, tuple[tuple[int, Path], ...] |
     found += sorted(
         p
         for p in folder.glob(f"{stem}_mask.*")
-        if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+        if p.is_file() and p.suffix.lower() in _RECORDINGS | IMAGE_EXTENSIONS
     )
     if not found:
         return (
@@ -208,6 +232,12 @@ def discover_jobs(
     out_resolved = out_dir.resolve()
     candidates = sorted(src.rglob("*") if recursive else src.iterdir())
     jobs: list[Job] = []
+    # Outputs that keep their input's name first, so that a renamed one never takes theirs.
+    claimed = {
+        p.relative_to(src)
+        for p in candidates
+        if p.suffix.lower() in VIDEO_EXTENSIONS and not p.stem.endswith("_mask")
+    }
     for p in candidates:
         if not _is_video(p) or p.stem.endswith("_mask"):
             continue
@@ -228,7 +258,7 @@ def discover_jobs(
             Job(
                 name=rel.as_posix(),
                 input=p,
-                output=out_dir / rel,
+                output=out_dir / _output_name(rel, claimed),
                 mask=mask,
                 keyframes=keyframes,
                 config=cfg,
@@ -239,7 +269,7 @@ def discover_jobs(
     if not jobs:
         raise ConfigError(
             f"batch source {str(src)!r} holds no video files "
-            f"({', '.join(sorted(VIDEO_EXTENSIONS))})"
+            f"({', '.join(sorted(_RECORDINGS))})"
             + ("" if recursive else "; pass --recursive to search sub-folders")
         )
     return jobs

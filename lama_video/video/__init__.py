@@ -45,6 +45,8 @@ from lama_video.video.reader import (
 from lama_video.video.types import (
     DEFAULT_SEQUENCE_RATE,
     IMAGE_EXTENSIONS,
+    OUTPUT_FOR_READ_ONLY,
+    READ_ONLY_EXTENSIONS,
     VIDEO_EXTENSIONS,
     ColorInfo,
     Frame,
@@ -55,6 +57,8 @@ from lama_video.video.writer import VideoWriter, for_review
 __all__ = [
     "DEFAULT_SEQUENCE_RATE",
     "IMAGE_EXTENSIONS",
+    "OUTPUT_FOR_READ_ONLY",
+    "READ_ONLY_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "ColorInfo",
     "Frame",

@@ -15,6 +15,16 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv", ".ogv"}
 )
+#: Suffixes of recordings that are read but not written (camera and broadcast formats: MXF,
+#: MPEG-PS, DV, WMV, 3GP...): a batch folder is searched for these too, and their cleaned
+#: version is written in another container (:data:`OUTPUT_FOR_READ_ONLY`).
+READ_ONLY_EXTENSIONS = frozenset(
+    {".mxf", ".mpg", ".mpeg", ".vob", ".m2t", ".mod", ".tod", ".dv", ".wmv", ".asf", ".3gp", ".3g2"}
+    | {".f4v", ".nut", ".ogg", ".y4m"}
+)
+#: The container a read-only recording's output is written in (professional formats: .mov,
+#: which holds ProRes, DNxHR and PCM audio; the others: .mp4); see :data:`READ_ONLY_EXTENSIONS`.
+OUTPUT_FOR_READ_ONLY = {".mxf": ".mov", ".dv": ".mov"}
 DEFAULT_SEQUENCE_RATE = Fraction(25)
 
 
