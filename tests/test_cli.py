@@ -140,6 +140,18 @@ def test_existing_output_and_overwrite(tmp_path):
     assert out.stat().st_size > 1000
 
 
+@pytest.mark.parametrize("name", ["out.png", "out.gif"])
+def test_output_in_a_format_remove_does_not_write(tmp_path, name):
+    res = _run(
+        "remove", str(MEDIA / "aac.mp4"), "--box", "0,0,8,8", "-o", str(tmp_path / name), *FAST
+    )
+    line = _one_line_error(res)
+    assert res.exit_code == 1 and "expected a video file" in line and ".mp4" in line
+    if name.endswith(".png"):
+        assert "lama-video image" in line  # where one still image goes
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_output_equal_to_input(tmp_path):
     src = tmp_path / "in.mp4"
     shutil.copyfile(MEDIA / "aac.mp4", src)

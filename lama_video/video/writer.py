@@ -360,7 +360,8 @@ class VideoWriter:
         if suffix in IMAGE_EXTENSIONS:
             raise EncodeError(
                 f"output '{self.path}' is a single image name: expected a video file "
-                f"({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder for a PNG sequence; rename it"
+                f"({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder for a PNG sequence; rename it "
+                "(for one still image: lama-video image IMAGE --mask MASK -o OUT.png)"
             )
         if self._is_sequence and not self.path.exists() and suffix in _ffmpeg_suffixes():
             # A name such as out.gif, out.ogg or out.mpg would otherwise become a folder of
