@@ -116,6 +116,27 @@ def interlaced_clip(dst: Path, order: str = "tff", n: int = 6) -> Path:
     return dst
 
 
+#: HDR10 metadata as x265 takes it: a P3 mastering display at 1000 cd/m2, light levels 1000 / 400
+MASTER_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+MAX_CLL = "1000,400"
+
+
+def hdr10_clip(dst: Path, n: int = 4) -> Path:
+    """A 10-bit HEVC clip tagged PQ / BT.2020 with HDR10's static metadata (mastering display and
+    light levels), as HDR10 cameras and phones write it."""
+    with av.open(str(dst), "w") as out:
+        s = out.add_stream("libx265", rate=25)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p10le"
+        s.codec_context.color_primaries, s.codec_context.color_trc = 9, 16  # BT.2020, PQ
+        s.codec_context.colorspace = 9
+        s.options = {
+            "x265-params": f"log-level=error:master-display={MASTER_DISPLAY}:max-cll={MAX_CLL}"
+        }
+        grey = np.full((240, 320, 3), 100, np.uint8)
+        _encode(out, s, (av.VideoFrame.from_ndarray(grey, format="rgb24") for _ in range(n)))
+    return dst
+
+
 def exif_jpeg(dst: Path, bgr: np.ndarray, orientation: int) -> Path:
     """``bgr`` as a JPEG whose EXIF orientation tag says how to turn it for display (6: 90
     degrees clockwise, 8: counter-clockwise, 3: half a turn), as phones store portrait photos."""

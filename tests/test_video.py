@@ -19,7 +19,10 @@ import av
 import numpy as np
 import pytest
 from media_helpers import (
+    MASTER_DISPLAY,
+    MAX_CLL,
     anamorphic_clip,
+    hdr10_clip,
     interlaced_clip,
     subtitle_packets,
     ten_bit_clip,
@@ -653,6 +656,25 @@ def test_intermediate_codecs_get_a_format_they_take(tmp_path: Path, ten_bit: Pat
         assert len(back) == len(frames)
         err = max(np.abs(b.astype(int) - f.rgb).mean() for b, f in zip(back, frames, strict=True))
         assert err < 3, err
+
+
+def test_hdr10_metadata_survives(tmp_path: Path) -> None:
+    """HDR10 footage's mastering display and light levels (which TVs and players tone-map by)
+    were dropped by the re-encode; the default 10-bit encoder writes them again."""
+    src = hdr10_clip(tmp_path / "hdr10.mp4")
+    info = open_video(src).info
+    assert (info.mastering_display, info.content_light) == (MASTER_DISPLAY, MAX_CLL)
+    dst = tmp_path / "o.mp4"
+    roundtrip(src, dst, EncodeConfig(preset="ultrafast"))
+    out = open_video(dst).info
+    assert (out.mastering_display, out.content_light) == (MASTER_DISPLAY, MAX_CLL)
+    assert (out.color.transfer, out.color.primaries, out.pix_fmt) == (16, 9, "yuv420p10le")
+    plain = tmp_path / "p.mp4"
+    roundtrip(MEDIA / "aac.mp4", plain)
+    assert (open_video(plain).info.mastering_display, open_video(plain).info.content_light) == (
+        "",
+        "",
+    )
 
 
 def test_hevc_in_mp4_is_tagged_for_apples_players(tmp_path: Path, ten_bit: Path) -> None:

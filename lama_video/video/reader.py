@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import logging
 import os
+import struct
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -119,6 +120,30 @@ def _field_order(codec_context: Any, rotation: int) -> str:
     except (AttributeError, TypeError, ValueError):
         return "progressive"
     return _FIELD_ORDERS.get(order, "progressive") if rotation == 0 else "progressive"
+
+
+def _hdr_metadata(frame: Any) -> tuple[str, str]:
+    """HDR10's static metadata of a decoded frame (its side data), as :class:`VideoInfo` keeps
+    it: (``mastering_display``, ``content_light``), "" for what the frame does not carry."""
+    display = light = ""
+    try:
+        items = [(str(sd.type), bytes(sd)) for sd in frame.side_data]
+    except (ValueError, TypeError, AttributeError):  # a side data type PyAV does not know
+        return display, light
+    for kind, data in items:
+        if kind.endswith("MASTERING_DISPLAY_METADATA") and len(data) >= 88:
+            v = struct.unpack("<22i", data[:88])
+            if not (v[20] and v[21]) or 0 in v[1:20:2]:
+                continue  # primaries or luminance missing: x265 wants both
+            # Rationals: R, G, B and the white point (x, y), then min and max luminance.
+            q = [v[i] / v[i + 1] for i in range(0, 20, 2)]
+            xy = [f"({round(q[i] * 50000)},{round(q[i + 1] * 50000)})" for i in range(0, 8, 2)]
+            lum = f"L({round(q[9] * 10000)},{round(q[8] * 10000)})"
+            display = f"G{xy[1]}B{xy[2]}R{xy[0]}WP{xy[3]}{lum}"
+        elif kind.endswith("CONTENT_LIGHT_LEVEL") and len(data) >= 8:
+            max_cll, max_fall = struct.unpack("<2I", data[:8])
+            light = f"{max_cll},{max_fall}"
+    return display, light
 
 
 def has_alpha(pix_fmt: str) -> bool:
@@ -246,6 +271,7 @@ class VideoReader:
                 dur = float(stream.duration * tb)
             elif container.duration is not None:
                 dur = container.duration / 1_000_000
+            hdr = _hdr_metadata(first)
             return VideoInfo(
                 path=self.path,
                 width=w,
@@ -271,6 +297,8 @@ class VideoReader:
                 sample_aspect=_sample_aspect(stream, rotation),
                 audio_codecs=tuple(a.codec_context.name for a in container.streams.audio),
                 field_order=_field_order(cc, rotation),
+                mastering_display=hdr[0],
+                content_light=hdr[1],
             )
         finally:
             container.close()

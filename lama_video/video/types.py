@@ -67,6 +67,11 @@ class VideoInfo:
     # "tff" / "bff": interlaced, top or bottom field shown first (broadcast, DV, HDV); else
     # "progressive" (also where the container does not say)
     field_order: str = "progressive"
+    # HDR10's static metadata (SMPTE ST 2086 mastering display, CTA-861.3 light levels), as
+    # x265 and the HEVC SEI write them: "G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)" in 0.00002 and
+    # 0.0001 cd/m2 units, and "MaxCLL,MaxFALL" in cd/m2; "" where the source has none
+    mastering_display: str = ""
+    content_light: str = ""
 
 
 @dataclass(frozen=True, eq=False)

@@ -360,8 +360,8 @@ class VideoWriter:
         if suffix in IMAGE_EXTENSIONS:
             raise EncodeError(
                 f"output '{self.path}' is a single image name: expected a video file "
-                f"({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder for a PNG sequence; rename it "
-                "(for one still image: lama-video image IMAGE --mask MASK -o OUT.png)"
+                f"({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder for a PNG sequence; "
+                "rename it (for one still image: lama-video image IMAGE --mask MASK -o OUT.png)"
             )
         if self._is_sequence and not self.path.exists() and suffix in _ffmpeg_suffixes():
             # A name such as out.gif, out.ogg or out.mpg would otherwise become a folder of
@@ -495,7 +495,19 @@ class VideoWriter:
         if "preset" in wanted:
             options["preset"] = cfg.preset
         if codec == "libx265":
-            options["x265-params"] = "log-level=error"  # x265 prints its settings otherwise
+            params = ["log-level=error"]  # x265 prints its settings otherwise
+            # HDR10's static metadata goes on (players and TVs tone-map by it)
+            if info.mastering_display:
+                params.append(f"master-display={info.mastering_display}")
+            if info.content_light:
+                params.append(f"max-cll={info.content_light}")
+            options["x265-params"] = ":".join(params)
+        elif info.mastering_display or info.content_light:
+            log.warning(
+                "%s does not write HDR10's mastering display and light levels: the output "
+                "lacks them (libx265, the default for a 10-bit source, keeps them)",
+                codec,
+            )
         if codec == "dnxhd":
             # DNxHR: any frame size (DNxHD's own profiles take a few broadcast sizes and rates
             # only); HQX keeps 10 bits.
