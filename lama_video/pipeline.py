@@ -65,6 +65,9 @@ def _queue_depth(most: int, budget: int, item_bytes: int) -> int:
 
 
 _POLL_S = 0.1
+# A mask marking more of a frame than this is most likely inverted (black where the object is):
+# warned of once.
+_MOST = 0.6
 
 
 #: Arrays of at least this many bytes get their own memory mapping (glibc's M_MMAP_THRESHOLD).
@@ -298,6 +301,7 @@ class HoleStream:
         self.seen = 0
         self.with_hole = 0
         self.full = 0
+        self._warned_most = False
 
     def __iter__(self) -> Iterator[Item]:
         for frame in self._frames:
@@ -315,8 +319,17 @@ class HoleStream:
                 np.packbits(core, axis=None),
             )
             hole = masks_mod.dilate(core, self._dilate_px)
-            self.with_hole += bool(core.any())
+            marked = int(np.count_nonzero(core))
+            self.with_hole += marked > 0
             self.full += bool(hole.all())
+            if not self._warned_most and marked / core.size > _MOST and not hole.all():
+                self._warned_most = True  # once: an inverted mask marks every frame alike
+                log.warning(
+                    "frame %d's mask marks %.0f %% of the frame for removal (white = remove): "
+                    "if your masks are black where the object is, invert them",
+                    frame.index,
+                    100 * marked / core.size,
+                )
             yield frame, hole
 
     def pop_core(self, index: int) -> NDArray[np.bool_]:

@@ -152,6 +152,20 @@ def test_output_in_a_format_remove_does_not_write(tmp_path, name):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_warning_during_the_progress_bar_takes_its_own_line(tmp_path):
+    """Log lines go through tqdm: written plainly they landed in the middle of the bar's line."""
+    m = np.full((240, 320), 255, np.uint8)
+    m[100:140, 100:180] = 0  # inverted: warned of while the bar runs
+    cv2.imwrite(str(tmp_path / "inverted.png"), m)
+    args = ["remove", str(MEDIA / "aac.mp4"), "--mask", str(tmp_path / "inverted.png")]
+    res = runner.invoke(app, [*args, "-o", str(tmp_path / "o.mp4"), *FAST])
+    assert res.exit_code == 0, res.output
+    assert "remove:" in res.output  # the bar ran
+    lines = [seg for line in res.output.split("\n") for seg in line.split("\r")]
+    said = [seg for seg in lines if "invert them" in seg]
+    assert len(said) == 1 and said[0].startswith("WARNING: "), said
+
+
 def test_output_equal_to_input(tmp_path):
     src = tmp_path / "in.mp4"
     shutil.copyfile(MEDIA / "aac.mp4", src)

@@ -111,6 +111,27 @@ def test_static_mask_image(tmp_path):
     assert res.frames == 45 and (tmp_path / "o.mkv").stat().st_size > 0
 
 
+def test_an_inverted_mask_is_warned_of_once(tmp_path, caplog):
+    """Black where the object is, white elsewhere: the whole frame but the object was filled,
+    silently (a night's batch of garbage). Now one warning says how to read masks."""
+    m = np.full((240, 320), 255, np.uint8)
+    m[100:140, 100:180] = 0
+    cv2.imwrite(str(tmp_path / "inverted.png"), m)
+    with caplog.at_level("WARNING", logger="lama_video.pipeline"):
+        remove_object(
+            MEDIA / "aac.mp4", tmp_path / "inverted.png", tmp_path / "o.mp4", config=PER_FRAME
+        )
+    said = [r.getMessage() for r in caplog.records if "invert them" in r.getMessage()]
+    assert len(said) == 1 and "frame 0's mask marks 96 % of the frame" in said[0]
+    caplog.clear()
+    cv2.imwrite(str(tmp_path / "right.png"), 255 - m)
+    with caplog.at_level("WARNING", logger="lama_video.pipeline"):
+        remove_object(
+            MEDIA / "aac.mp4", tmp_path / "right.png", tmp_path / "p.mp4", config=PER_FRAME
+        )
+    assert not [r for r in caplog.records if "invert them" in r.getMessage()]
+
+
 def test_mask_count_mismatch_fails_before_work(tmp_path):
     _moving_masks(tmp_path / "m", 40, 320, 240)
     with pytest.raises(MaskError, match="has 40 masks but the video has 45 frames"):

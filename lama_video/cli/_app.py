@@ -193,7 +193,9 @@ def _root(
 
 
 class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is now (tests swap it), not the one seen at creation."""
+    """Writes to whatever ``sys.stderr`` is now (tests swap it), not the one seen at creation,
+    through tqdm: a message during a progress bar clears the bar, takes its own line and the
+    bar is drawn again below it (written plainly, it landed in the middle of the bar's line)."""
 
     @property
     def stream(self) -> TextIO:
@@ -202,6 +204,14 @@ class _StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, _value: object) -> None:
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm  # late: the CLI's start-up imports no command's libraries
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # logging's contract: a failing handler does not raise
+            self.handleError(record)
 
 
 class Terminated(KeyboardInterrupt):
