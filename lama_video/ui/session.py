@@ -246,6 +246,8 @@ class Session:
         self._proxy_thread: threading.Thread | None = None
         self._rev = 0
         self._kf_digest = self._digest_keyframes(self.work / "keyframes")
+        # keyframe file -> ((size, mtime), whether it is empty): see absent_keyframes
+        self._empty_masks: dict[Path, tuple[tuple[int, int], bool]] = {}
         self._job = JobStatus()
         self._job_thread: threading.Thread | None = None
         self._cancel = threading.Event()
@@ -606,17 +608,21 @@ class Session:
             self._changed()
 
     def absent_keyframes(self) -> list[int]:
-        """Keyframes that say the object is absent (an empty mask), ascending."""
+        """Keyframes that say the object is absent (an empty mask), ascending. Each file is
+        decoded once per change (its size and modification time), not on every request."""
         out = []
         for index in self.keyframes():
             path = self._keyframe_path(index)
-            if path.is_symlink():
-                continue
             with contextlib.suppress(OSError):
-                img = cv2.imdecode(
-                    np.frombuffer(_read_regular(path), np.uint8), cv2.IMREAD_GRAYSCALE
-                )
-                if img is not None and not (img > 127).any():
+                st = path.lstat()
+                stamp = (st.st_size, st.st_mtime_ns)
+                known = self._empty_masks.get(path)
+                if known is None or known[0] != stamp:
+                    data = _read_regular(path)  # refuses a planted link
+                    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+                    known = (stamp, img is not None and not (img > 127).any())
+                    self._empty_masks[path] = known
+                if known[1]:
                     out.append(index)
         return out
 

@@ -502,7 +502,8 @@ class VideoWriter:
             if info.content_light:
                 params.append(f"max-cll={info.content_light}")
             options["x265-params"] = ":".join(params)
-        elif info.mastering_display or info.content_light:
+        elif (info.mastering_display or info.content_light) and bits_per_sample(pix_fmt) > 8:
+            # (an 8-bit output, such as a review video, is no HDR10 to begin with)
             log.warning(
                 "%s does not write HDR10's mastering display and light levels: the output "
                 "lacks them (libx265, the default for a 10-bit source, keeps them)",
