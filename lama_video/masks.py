@@ -9,6 +9,8 @@ A mask is a (H, W) bool array, True = remove. Sources (:func:`load_masks`):
 * one image for every frame (logos, watermarks);
 * a box ``X,Y,W,H`` (:class:`Box`).
 
+A :class:`FrameRange` (``remove --range``) limits any source to part of the clip.
+
 Binarisation rule: a pixel is a hole when its value is above the threshold (``masks.threshold``;
 ``-1`` = auto: ``> 0`` for lossless images (PNG, BMP, TIFF), ``> 127`` for lossy JPEG/WebP images
 and mask videos, whose compression noise would otherwise become holes). Colour masks use their
@@ -273,6 +275,54 @@ class Box:
         m = np.zeros((height, width), dtype=bool)
         m[self.y : self.y + self.height, self.x : self.x + self.width] = True
         return m
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    """The part of a clip a removal changes: frames ``start`` up to ``end`` (not included), by
+    frame number or, with ``seconds``, by time from the clip's start; None = open."""
+
+    start: float | None
+    end: float | None
+    seconds: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> FrameRange:
+        """Parse ``"START:END"``: frame numbers (``120:300``) or seconds (``4.5s:10s``); either
+        side may be left out (``120:``, ``:10s``).
+
+        Raises:
+            MaskError: not two frame numbers or two times, or an end not after the start.
+        """
+        parts = text.replace(" ", "").split(":")
+        hint = "expected START:END in frames (120:300) or seconds (4.5s:10s); one side may be empty"
+        if len(parts) != 2 or parts == ["", ""]:
+            raise MaskError(f"--range {text!r}: {hint}")
+        units = {p.endswith("s") for p in parts if p}
+        if len(units) != 1:
+            raise MaskError(f"--range {text!r}: both sides in frames or both in seconds; {hint}")
+        seconds = units.pop()
+        try:
+            values = [None if not p else float(p[:-1]) if seconds else float(int(p)) for p in parts]
+        except ValueError:
+            raise MaskError(f"--range {text!r}: {hint}") from None
+        start, end = values
+        if any(v is not None and v < 0 for v in values) or (
+            start is not None and end is not None and end <= start
+        ):
+            raise MaskError(f"--range {text!r}: expected 0 <= START < END; {hint}")
+        return cls(start, end, seconds)
+
+    def __str__(self) -> str:
+        def side(v: float | None) -> str:
+            return "" if v is None else f"{v:g}s" if self.seconds else str(int(v))
+
+        return f"{side(self.start)}:{side(self.end)}"
+
+    def contains(self, index: int, time_s: float) -> bool:
+        """Whether frame ``index``, shown ``time_s`` seconds after the clip's start, is in it."""
+        at = time_s if self.seconds else float(index)
+        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
 
 
 class MaskTrack:

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -27,12 +28,13 @@ from lama_video.composite import composite
 from lama_video.config import InpaintConfig, RunConfig
 from lama_video.engines import ImageEngine, make_image_engine
 from lama_video.errors import ConfigError, EncodeError, MaskError
-from lama_video.masks import Box, MaskTrack
+from lama_video.masks import Box, FrameRange, MaskTrack
 from lama_video.outputs import OutputKind, check_output
 from lama_video.overlay import Detection, Unblender, detect_overlays
 from lama_video.qc import QcInfo, QcReport, invented_everywhere, tint
 from lama_video.video import (
     Frame,
+    VideoInfo,
     VideoWriter,
     count_frames,
     for_review,
@@ -278,6 +280,7 @@ class HoleStream:
         masks: one (H, W) bool mask per frame, aligned with ``frames``.
         dilate_px: hole growth (``masks.dilate_px``).
         stop: frame index to stop before (None = the end of ``frames``).
+        within: frames it says no to get no hole (``remove --range``); None = every frame.
 
     Attributes:
         seen: frames yielded so far.
@@ -292,11 +295,13 @@ class HoleStream:
         dilate_px: int,
         *,
         stop: int | None = None,
+        within: Callable[[Frame], bool] | None = None,
     ) -> None:
         self._frames = frames
         self._masks = masks
         self._dilate_px = dilate_px
         self._stop = stop
+        self._within = within
         self._cores: dict[int, tuple[tuple[int, int], NDArray[np.uint8]]] = {}
         self.seen = 0
         self.with_hole = 0
@@ -314,6 +319,8 @@ class HoleStream:
                     "expected one mask per frame"
                 )
             self.seen += 1
+            if self._within is not None and not self._within(frame):
+                core = np.zeros_like(core)  # outside --range: the frame is left as it is
             self._cores[frame.index] = (
                 (core.shape[0], core.shape[1]),
                 np.packbits(core, axis=None),
@@ -526,11 +533,19 @@ def _check_distinct(paths: dict[str, Path | None]) -> None:
         seen[key] = what
 
 
-def _check_hole_counts(frames: int, with_hole: int, full: int) -> None:
+def _check_hole_counts(
+    frames: int, with_hole: int, full: int, within: FrameRange | None = None
+) -> None:
     """Fail when no mask has a hole or every hole is the whole frame; warn about full frames.
 
     Raised before the writer publishes anything, so no output is left in either case.
     """
+    if frames and not with_hole and within is not None:
+        raise MaskError(
+            f"no mask marks anything within --range {within} (the clip has {frames} frames): "
+            "nothing to remove, so no output was written; expected a range where the masks "
+            "mark the object"
+        )
     if frames and not with_hole:
         raise MaskError(
             f"every one of the {frames} masks is empty (no pixel above the threshold): nothing "
@@ -548,6 +563,20 @@ def _check_hole_counts(frames: int, with_hole: int, full: int) -> None:
             full,
             frames,
         )
+
+
+def _in_range(frames: FrameRange, info: VideoInfo) -> Callable[[Frame], bool]:
+    """Whether a frame is in ``frames``, by its number or its time from the clip's start."""
+    rate = info.frame_rate or Fraction(25)
+
+    def within(frame: Frame) -> bool:
+        if frame.pts is None:
+            time_s = frame.index / float(rate)
+        else:
+            time_s = float((frame.pts - info.start_pts) * frame.time_base)
+        return frames.contains(frame.index, time_s)
+
+    return within
 
 
 def open_mask_track(
@@ -642,6 +671,7 @@ def remove_object(
     overlay: str | os.PathLike[str] | None = None,
     references: Mapping[int, str | os.PathLike[str]] | None = None,
     scene_plates: Sequence[str | os.PathLike[str]] | None = None,
+    frames: FrameRange | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video (or image sequence) and write the result.
 
@@ -678,6 +708,8 @@ def remove_object(
         scene_plates: images of the empty scene that are no frame of the clip (a clean plate
             shot on set, any size): aligned to each frame where a reference does not serve, and
             used where they fit around the hole (the temporal engine only).
+        frames: only these frames are changed (by number or time); the others are written as
+            they are, whatever their masks say (After Effects' work area).
 
     Raises:
         LamaVideoError: bad input; nothing is written under ``output`` in that case.
@@ -784,7 +816,8 @@ def remove_object(
             masks_iter = iter(tracked)
         if region is not None:
             masks_iter = _with_region(masks_iter, region, alone=mask is None and not keyframe_masks)
-        stream = HoleStream(reader.frames(), masks_iter, cfg.masks.dilate_px)
+        within = None if frames is None else _in_range(frames, info)
+        stream = HoleStream(reader.frames(), masks_iter, cfg.masks.dilate_px, within=within)
 
         written = 0
         with contextlib.ExitStack() as writers:
@@ -865,7 +898,7 @@ def remove_object(
                     f"{mask_count} masks were given but the video has {stream.seen} frames; "
                     "expected one mask per frame"
                 )
-            _check_hole_counts(stream.seen, stream.with_hole, stream.full)
+            _check_hole_counts(stream.seen, stream.with_hole, stream.full, frames)
     if qc_report is not None and report_path is not None:
         qc_report.write(report_path)
     return RemoveResult(

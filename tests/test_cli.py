@@ -166,6 +166,15 @@ def test_a_warning_during_the_progress_bar_takes_its_own_line(tmp_path):
     assert len(said) == 1 and said[0].startswith("WARNING: "), said
 
 
+def test_range_option(tmp_path):
+    args = ["remove", str(MEDIA / "aac.mp4"), "--box", "100,80,60,40", *FAST]
+    res = _run(*args, "--range", "10s:5", "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 1 and "both sides in frames or both in seconds" in _one_line_error(res)
+    res = _run(*args, "--range", "40:", "-o", str(tmp_path / "o.mp4"))
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+
+
 def test_output_equal_to_input(tmp_path):
     src = tmp_path / "in.mp4"
     shutil.copyfile(MEDIA / "aac.mp4", src)

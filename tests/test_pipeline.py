@@ -13,7 +13,7 @@ from media_helpers import ten_bit_clip
 
 from lama_video.config import RunConfig
 from lama_video.errors import EncodeError, MaskError
-from lama_video.masks import Box, dilate
+from lama_video.masks import Box, FrameRange, dilate
 from lama_video.pipeline import remove_object
 from lama_video.video import list_image_files, open_video, read_image
 
@@ -130,6 +130,43 @@ def test_an_inverted_mask_is_warned_of_once(tmp_path, caplog):
             MEDIA / "aac.mp4", tmp_path / "right.png", tmp_path / "p.mp4", config=PER_FRAME
         )
     assert not [r for r in caplog.records if "invert them" in r.getMessage()]
+
+
+@pytest.mark.parametrize("text", ["10:20", "0.33s:0.66s"])
+def test_a_range_changes_only_its_frames(tmp_path, text):
+    """`--range` (After Effects' work area): a box removed from frames 10-19 only (29.97 frames/s:
+    frame 10 is shown at 0.334 s, frame 20 at 0.667 s); the other frames are written as they are."""
+    out = tmp_path / "png"
+    frames = FrameRange.parse(text)
+    res = remove_object(MEDIA / "aac.mp4", Box(100, 80, 60, 40), out, config=FAST, frames=frames)
+    assert res.frames == 45
+    src = [f.rgb for f in open_video(MEDIA / "aac.mp4").frames()]
+    got = [read_image(p) for p in list_image_files(out)]
+    same = [np.array_equal(a, b) for a, b in zip(src, got, strict=True)]
+    assert same == [not 10 <= i < 20 for i in range(45)]
+
+
+def test_range_parsing():
+    assert FrameRange.parse("120:") == FrameRange(120, None, False)
+    assert FrameRange.parse(":4.5s") == FrameRange(None, 4.5, True)
+    assert str(FrameRange.parse("1.5s:3s")) == "1.5s:3s"
+    r = FrameRange.parse("10:20")
+    assert [r.contains(i, 99.0) for i in (9, 10, 19, 20)] == [False, True, True, False]
+    for bad in ("10", ":", "10:5", "1s:20", "a:b", "-3:4", "1.5:3"):
+        with pytest.raises(MaskError, match="--range"):
+            FrameRange.parse(bad)
+
+
+def test_a_range_with_nothing_to_remove_says_so(tmp_path):
+    with pytest.raises(MaskError, match="no mask marks anything within --range 500:"):
+        remove_object(
+            MEDIA / "aac.mp4",
+            Box(100, 80, 60, 40),
+            tmp_path / "o.mp4",
+            config=PER_FRAME,
+            frames=FrameRange(500, None),
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_mask_count_mismatch_fails_before_work(tmp_path):

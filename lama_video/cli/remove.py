@@ -316,6 +316,16 @@ def remove(
             "one mask image of it. Semi-transparent parts are un-blended, not invented.",
         ),
     ] = None,
+    frame_range: Annotated[
+        str | None,
+        typer.Option(
+            "--range",
+            metavar="START:END",
+            help="Change only these frames, START up to END (not included): frame numbers "
+            "(120:300) or seconds (4.5s:10s); one side may be left out. The others are written "
+            "as they are.",
+        ),
+    ] = None,
 ) -> None:
     """Remove the masked object from INPUT; OUTPUT keeps its timing, audio and subtitles."""
 
@@ -329,7 +339,7 @@ def remove(
     def job() -> None:
         from tqdm import tqdm
 
-        from lama_video.masks import Box, keyframes_from_folder
+        from lama_video.masks import Box, FrameRange, keyframes_from_folder
         from lama_video.pipeline import remove_object
 
         cfg = run_config(
@@ -357,6 +367,7 @@ def remove(
             kf, mask_src = keyframes_from_folder(mask), None
         elif box is not None:
             mask_src = Box.parse(box)
+        within = FrameRange.parse(frame_range) if frame_range is not None else None
 
         bars: list[tqdm] = []
 
@@ -400,6 +411,7 @@ def remove(
                 overlay=overlay,
                 references=plates,
                 scene_plates=clean_plate or None,
+                frames=within,
             )
         finally:
             for bar in bars:
