@@ -36,7 +36,7 @@ from lama_video.cli import app
 from lama_video.config import RunConfig, TemporalConfig
 from lama_video.engines.classical import ClassicalEngine
 from lama_video.errors import ConfigError
-from lama_video.masks import Box
+from lama_video.masks import Box, FrameRange
 from lama_video.pipeline import remove_object
 from lama_video.temporal import plan_windows, window_for, window_tail
 from lama_video.video import list_image_files, open_video, read_image
@@ -224,6 +224,41 @@ jobs:
     assert b.config.encode.crf == 30
     assert c.keyframes == ((0, tmp_path / "raw" / "k0.png"), (40, tmp_path / "raw" / "k40.png"))
     assert c.config.temporal.window_frames == 30 and c.config.encode.crf == 20
+
+
+def test_job_file_range_and_a_read_only_input(tmp_path):
+    """`range:` per job (remove --range): only those frames change, and the range is part of
+    the job's identity in the manifest; an MXF input's default output is a .mov."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(MEDIA / "aac.mp4", raw / "a.mp4")
+    _recording(raw / "cam.mxf", "mpeg2video", "mxf")
+    (tmp_path / "jobs.yaml").write_text(
+        """
+jobs:
+  - input: raw/a.mp4
+    box: 100,80,60,40
+    range: "10:20"
+    output: a_frames
+  - input: raw/cam.mxf
+    box: 10,10,30,30
+"""
+    )
+    a, cam = read_job_file(tmp_path / "jobs.yaml", tmp_path / "out", config=PER_FRAME)
+    assert a.frames == FrameRange(10, 20) and cam.frames is None
+    assert cam.output == tmp_path / "out" / "cam.mov"
+    whole = dataclasses.replace(a, frames=None)
+    assert fingerprint(a)["digest"] != fingerprint(whole)["digest"]
+    report = batch([a, cam], tmp_path / "out", engine_factory=telea)
+    assert [r.status for r in report.results] == ["done", "done"], report.results
+    src = [f.rgb for f in open_video(MEDIA / "aac.mp4").frames()]
+    got = [f.rgb for f in open_video(tmp_path / "out" / "a_frames").frames()]
+    same = [np.array_equal(x, y) for x, y in zip(src, got, strict=True)]
+    assert same == [not 10 <= i < 20 for i in range(45)]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("jobs:\n  - {input: raw/a.mp4, box: '1,1,5,5', range: '20:10'}\n")
+    with pytest.raises(ConfigError, match="job 1: --range '20:10'"):
+        read_job_file(bad, tmp_path / "out")
 
 
 def test_csv_job_file(tmp_path):

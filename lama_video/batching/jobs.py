@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 from lama_video.config import RunConfig
 from lama_video.engines import ImageEngine
 from lama_video.errors import ConfigError, MaskError
-from lama_video.masks import Box, keyframes_from_folder
+from lama_video.masks import Box, FrameRange, keyframes_from_folder
 from lama_video.video import (
     IMAGE_EXTENSIONS,
     OUTPUT_FOR_READ_ONLY,
@@ -48,6 +48,7 @@ class Job:
             ``remove --overlay``; alone, or with a mask source.
         references: ``((frame, clean plate image), ...)``, as ``remove --reference``.
         scene_plates: pictures of the empty scene, as ``remove --clean-plate``.
+        frames: only these frames are changed, as ``remove --range``.
         config: this job's settings.
         error: set when the job could not be described (e.g. no mask found); it then fails
             without running.
@@ -63,6 +64,7 @@ class Job:
     overlay: str | Path | None = None
     references: tuple[tuple[int, Path], ...] | None = None
     scene_plates: tuple[Path, ...] | None = None
+    frames: FrameRange | None = None
 
 
 class _ResultIds(TypedDict):
@@ -353,6 +355,7 @@ def _job_from_entry(
         "overlay",
         "references",
         "clean_plates",
+        "range",
         "output",
         "config",
         "options",
@@ -400,7 +403,13 @@ def _job_from_entry(
         value = entry["clean_plates"]
         items = value if isinstance(value, list) else str(value).split(";")
         scene_plates = tuple(base_dir / str(v).strip() for v in items if str(v).strip())
-    out = Path(str(entry["output"])) if entry.get("output") else Path(inp.name)
+    frames = None
+    if entry.get("range") not in (None, ""):
+        try:
+            frames = FrameRange.parse(str(entry["range"]))
+        except MaskError as err:
+            raise ConfigError(f"{here}: {err}") from err
+    out = Path(str(entry["output"])) if entry.get("output") else _output_name(Path(inp.name), set())
     output = out if out.is_absolute() else out_dir / out
     if not outside_ok and not output.resolve().is_relative_to(out_dir.resolve()):
         raise ConfigError(
@@ -422,6 +431,7 @@ def _job_from_entry(
         overlay=overlay,
         references=references,
         scene_plates=scene_plates or None,
+        frames=frames,
     )
 
 

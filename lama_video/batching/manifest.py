@@ -73,6 +73,8 @@ def fingerprint(job: Job, *, content_hash: bool = False) -> dict[str, Any]:
         parts.append(["references", [[k, _file_sig(p, content_hash)] for k, p in job.references]])
     if job.scene_plates:
         parts.append(["scene_plates", [_file_sig(p, content_hash) for p in job.scene_plates]])
+    if job.frames is not None:
+        parts.append(["range", str(job.frames)])
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return {"input": _tree_sig(job.input, content_hash), "digest": digest}
 

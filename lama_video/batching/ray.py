@@ -349,9 +349,10 @@ def split_job(job: Job, split_frames: int) -> list[Part] | None:
     from lama_video.pipeline import open_mask_track
     from lama_video.video import count_frames, open_video
 
-    if job.keyframes or job.error or job.overlay is not None or job.references:
+    if job.keyframes or job.error or job.overlay is not None or job.references or job.frames:
         # Tracking and the overlay's fit need the whole clip in one process, and a part
-        # numbers its frames from its own start (keyframes and clean plates by the clip's).
+        # numbers its frames from its own start (keyframes, clean plates and a range by the
+        # clip's).
         return None
     cfg = job.config
     with open_video(job.input, decode=cfg.decode) as reader:

@@ -84,6 +84,7 @@ def run_job(job: Job, engine_factory: EngineFactory | None = None) -> JobResult:
             overlay=job.overlay,
             references=dict(job.references) if job.references else None,
             scene_plates=list(job.scene_plates) if job.scene_plates else None,
+            frames=job.frames,
         )
     except LamaVideoError as err:
         return JobResult(**base, status="failed", seconds=time.perf_counter() - t0, error=str(err))
