@@ -126,9 +126,13 @@ def _hdr_metadata(frame: Any) -> tuple[str, str]:
     """HDR10's static metadata of a decoded frame (its side data), as :class:`VideoInfo` keeps
     it: (``mastering_display``, ``content_light``), "" for what the frame does not carry."""
     display = light = ""
+    items = []
     try:
-        items = [(str(sd.type), bytes(sd)) for sd in frame.side_data]
-    except (ValueError, TypeError, AttributeError):  # a side data type PyAV does not know
+        container = frame.side_data
+        for entry in container:  # SideData objects (PyAV 18.1.0) or their types (18.1.1)
+            sd = entry if hasattr(entry, "type") else container[entry]
+            items.append((str(sd.type), bytes(sd)))
+    except (ValueError, TypeError, AttributeError, KeyError):  # a type PyAV does not know
         return display, light
     for kind, data in items:
         if kind.endswith("MASTERING_DISPLAY_METADATA") and len(data) >= 88:
