@@ -802,6 +802,7 @@ def remove_object(
             engine.record_qc = True  # the overlay's fit weighs filled pixels by it
         if overlay is not None and hasattr(engine, "pin_invented_edges"):
             engine.pin_invented_edges = False  # the overlay's fit reads the fill (see there)
+            engine.chain_inventions = False
         if on_start:
             on_start(n_frames)
         if keyframe_masks:

@@ -1716,25 +1716,33 @@ def test_remove_overlay_leaves_the_invented_edges_to_the_fill(
     burnt_clip, tmp_path, monkeypatch
 ) -> None:
     """The un-blender fits against the fill as the engine invents it: ``--overlay`` turns the
-    temporal engine's smooth fill of invented edge pixels off, ``--mask`` keeps it."""
+    temporal engine's smooth fill of invented edge pixels off, and its keyframes' pull of the
+    first keyframe's invention; ``--mask`` keeps both."""
     import lama_video.temporal as temporal
 
     root, _hole, _truth = burnt_clip
     pinned = temporal._pin_invented_edge
+    pull = temporal.TemporalEngine._pull
     calls = {"--overlay": 0, "--mask": 0}
+    keyframe_pulls = {"--overlay": 0, "--mask": 0}
     for flag in calls:
 
         def counted(*args, flag=flag, **kw):
             calls[flag] += 1
             return pinned(*args, **kw)
 
+        def counted_pull(self, t, sources, *args, flag=flag, **kw):
+            keyframe_pulls[flag] += len(args) > 7  # with a fit to meet: a keyframe's pull
+            return pull(self, t, sources, *args, **kw)
+
         monkeypatch.setattr(temporal, "_pin_invented_edge", counted)
+        monkeypatch.setattr(temporal.TemporalEngine, "_pull", counted_pull)
         out = tmp_path / flag.strip("-")
         args = ["remove", str(root / "frames"), flag, str(root / "logo.png"), "-o", str(out)]
         res = runner.invoke(app, [*args, "--dilate", "0", "--engine", "telea"])
         assert res.exit_code == 0, res.output
-    assert calls["--overlay"] == 0
-    assert calls["--mask"] > 0
+    assert calls["--overlay"] == 0 and keyframe_pulls["--overlay"] == 0
+    assert calls["--mask"] > 0 and keyframe_pulls["--mask"] > 0
 
 
 def test_remove_overlay_auto_on_a_clean_clip_fails_cleanly(tmp_path) -> None:
