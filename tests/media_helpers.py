@@ -82,7 +82,7 @@ def ten_bit_clip(dst: Path, n: int = 6, width: int = 1024, height: int = 64) -> 
             f.planes[2].update(chroma)
             return f
 
-        _encode(out, s, (frame(t) for t in range(n)))
+        encode_frames(out, s, (frame(t) for t in range(n)))
     return dst
 
 
@@ -95,7 +95,7 @@ def anamorphic_clip(dst: Path, sar: Fraction = Fraction(16, 15), n: int = 5) -> 
         s.codec_context.sample_aspect_ratio = sar
         s.options = {"preset": "ultrafast"}
         pictures = (rng.integers(0, 256, (576, 720, 3), dtype=np.uint8) for _ in range(n))
-        _encode(out, s, (av.VideoFrame.from_ndarray(p, format="rgb24") for p in pictures))
+        encode_frames(out, s, (av.VideoFrame.from_ndarray(p, format="rgb24") for p in pictures))
     return dst
 
 
@@ -112,7 +112,7 @@ def interlaced_clip(dst: Path, order: str = "tff", n: int = 6) -> Path:
             p[0::2, 20 + 12 * t : 60 + 12 * t] = 230  # one field's bar ...
             p[1::2, 26 + 12 * t : 66 + 12 * t] = 230  # ... and the other's, half a frame later
             pictures.append(av.VideoFrame.from_ndarray(p, format="rgb24"))
-        _encode(out, s, pictures)
+        encode_frames(out, s, pictures)
     return dst
 
 
@@ -133,7 +133,7 @@ def hdr10_clip(dst: Path, n: int = 4) -> Path:
             "x265-params": f"log-level=error:master-display={MASTER_DISPLAY}:max-cll={MAX_CLL}"
         }
         grey = np.full((240, 320, 3), 100, np.uint8)
-        _encode(out, s, (av.VideoFrame.from_ndarray(grey, format="rgb24") for _ in range(n)))
+        encode_frames(out, s, (av.VideoFrame.from_ndarray(grey, format="rgb24") for _ in range(n)))
     return dst
 
 
@@ -155,7 +155,7 @@ def exif_jpeg(dst: Path, bgr: np.ndarray, orientation: int) -> Path:
     return dst
 
 
-def _encode(out: Any, stream: Any, frames: Iterable[av.VideoFrame]) -> None:
+def encode_frames(out: Any, stream: Any, frames: Iterable[av.VideoFrame]) -> None:
     """Encode ``frames`` at 25 frames/s into ``stream`` of ``out``, and flush it."""
     for t, f in enumerate(frames):
         f.pts, f.time_base = t, Fraction(1, 25)

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 from batch_helpers import moving_masks, telea
+from media_helpers import encode_frames
 from typer.testing import CliRunner
 
 from lama_video.batching import (
@@ -147,18 +148,15 @@ def test_discovery_naming_convention(tmp_path):
 
 def _recording(path: Path, codec: str, fmt: str) -> Path:
     """10 frames 320x240 of a bar moving over grey, in a camera or broadcast format."""
+    pictures = []
+    for t in range(10):
+        a = np.full((240, 320, 3), 60, np.uint8)
+        a[50:100, 20 + 10 * t : 60 + 10 * t] = 220
+        pictures.append(av.VideoFrame.from_ndarray(a, format="rgb24"))
     with av.open(str(path), "w", format=fmt) as out:
         s = out.add_stream(codec, rate=25)
         s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
-        for t in range(10):
-            a = np.full((240, 320, 3), 60, np.uint8)
-            a[50:100, 20 + 10 * t : 60 + 10 * t] = 220
-            f = av.VideoFrame.from_ndarray(a, format="rgb24")
-            f.pts = t
-            for pkt in s.encode(f):
-                out.mux(pkt)
-        for pkt in s.encode(None):
-            out.mux(pkt)
+        encode_frames(out, s, pictures)
     return path
 
 

@@ -4,6 +4,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from media_helpers import encode_frames
 
 from lama_video.config import MaskConfig
 from lama_video.errors import MaskError
@@ -255,13 +256,10 @@ def _matte_video(path, codec, pix_fmt, frames):
     with av.open(str(path), "w") as out:
         s = out.add_stream(codec, rate=25)
         s.width, s.height, s.pix_fmt = w, h, pix_fmt
-        for i, rgba in enumerate(frames):
-            f = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format=pix_fmt)
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
+        pictures = (
+            av.VideoFrame.from_ndarray(f, format="rgba").reformat(format=pix_fmt) for f in frames
+        )
+        encode_frames(out, s, pictures)
     return path
 
 

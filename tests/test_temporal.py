@@ -697,16 +697,23 @@ def test_smoothing_flows_in_a_fast_pan_start_from_the_completed_flows():
 # ---------------------------------------------------------------- hallucination
 
 
-def test_never_visible_region_gets_the_same_fill_on_a_static_camera():
-    h, w, n = 64, 96, 12
-    rng = np.random.default_rng(3)
-    base = _texture(h, w, seed=5)
+def _still_shot(
+    h: int, w: int, n: int, box: tuple[slice, slice], seed: int, blur: float = 2.0
+) -> tuple[np.ndarray, list]:
+    """A still camera on a texture (noise of +-3 levels, new in every frame) and a still hole."""
+    rng = np.random.default_rng(seed)
+    base = _texture(h, w, seed=seed + 2, blur=blur)
     hole = np.zeros((h, w), bool)
-    hole[20:44, 30:62] = True
+    hole[box] = True
     items = []
     for t in range(n):
         noisy = np.clip(base.astype(np.int16) + rng.integers(-3, 4, base.shape), 0, 255)
         items.append((Frame(t, None, Fraction(1, 25), noisy.astype(np.uint8)), hole))
+    return hole, items
+
+
+def test_never_visible_region_gets_the_same_fill_on_a_static_camera():
+    hole, items = _still_shot(64, 96, 12, (slice(20, 44), slice(30, 62)), seed=3)
     engine = TeleaStandIn()
     res = list(TemporalEngine(engine, _cfg(keyframe_interval=5)).process(iter(items)))
     assert engine.calls <= 2  # one keyframe batch (+ a possible leftover batch)
@@ -736,15 +743,7 @@ def test_an_invention_stays_still_on_a_still_shot():
             self.frames += int(masks.any(axis=(1, 2)).sum())
             return super().inpaint(frames, masks)
 
-    h, w, n = 72, 112, 24
-    rng = np.random.default_rng(4)
-    base = _texture(h, w, seed=6, blur=1.0)
-    hole = np.zeros((h, w), bool)
-    hole[24:48, 36:76] = True
-    items = []
-    for t in range(n):
-        noisy = np.clip(base.astype(np.int16) + rng.integers(-3, 4, base.shape), 0, 255)
-        items.append((Frame(t, None, Fraction(1, 25), noisy.astype(np.uint8)), hole))
+    hole, items = _still_shot(72, 112, 24, (slice(24, 48), slice(36, 76)), seed=4, blur=1.0)
     engine = Counting()
     res = list(TemporalEngine(engine, _cfg(keyframe_interval=5)).process(iter(items)))
     fills = np.stack([out[hole].astype(np.float32) for _, _, out in res])
