@@ -357,6 +357,14 @@ def test_a_frame_marked_absent_stops_the_track(served) -> None:
     assert client.json("POST", "/api/absent/45")[0] == 404  # no such frame
 
 
+def test_only_absent_frames_are_no_paint(served) -> None:
+    _, client = served
+    client.json("POST", "/api/absent/5")
+    for job in ("track", "remove"):
+        status, body = client.json("POST", f"/api/{job}")
+        assert status == 400 and "no mask painted yet" in body["error"], body
+
+
 def test_remove_one_at_a_time_and_result(removed) -> None:
     session, client, job = removed["session"], removed["client"], removed["job"]
     statuses = sorted(s for s, _ in removed["answers"])

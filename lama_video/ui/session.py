@@ -626,6 +626,10 @@ class Session:
                     out.append(index)
         return out
 
+    def _painted(self) -> bool:
+        """Whether some keyframe marks the object (not only where it is absent)."""
+        return bool(set(self.keyframes()) - set(self.absent_keyframes()))
+
     def delete_keyframe(self, index: int) -> None:
         """Forget the painted mask of frame ``index`` (no error if there is none)."""
         self._check_index(index)
@@ -841,9 +845,11 @@ class Session:
                     job=asdict(self._job),
                 )
             needs_paint = kind == "track" or (kind == "remove" and not self.has_overlay())
-            if needs_paint and not self.keyframes():
+            if needs_paint and not self._painted():
                 raise HttpError(
-                    400, "no mask painted yet; paint the object on at least one frame first"
+                    400,
+                    "no mask painted yet; paint the object on at least one frame first (a frame "
+                    "marked absent says where the object is not)",
                 )
             self._cancel.clear()
             self._job = JobStatus(
@@ -944,7 +950,7 @@ class Session:
 
     def _run_remove(self) -> None:
         with self._lock:
-            painted = bool(self.keyframes())
+            painted = self._painted()
             track = self._folder_meta(self.work / "track")
             fresh = track is not None and track.get("digest") == self._kf_digest
             # Snapshots: editing may go on while removing.
