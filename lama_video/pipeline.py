@@ -7,6 +7,7 @@ length. This module imports no media or UI library; it chains the leaf services.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import queue
@@ -565,6 +566,43 @@ def _check_hole_counts(
         )
 
 
+def _range_frames(frames: FrameRange | None, n_frames: int | None) -> tuple[int, int] | None:
+    """``(first, end)`` frame numbers of a ``--range`` in frames within a clip of known length,
+    where a mask sequence may hold one mask per frame of the range only; else None."""
+    if frames is None or frames.seconds or n_frames is None:
+        return None
+    first = int(frames.start or 0)
+    end = min(n_frames, int(frames.end) if frames.end is not None else n_frames)
+    return (first, end) if 0 < end - first < n_frames else None
+
+
+def _masks_in_range(
+    track: MaskTrack, span: tuple[int, int], n_frames: int, shape: tuple[int, int]
+) -> tuple[Iterator[NDArray[np.bool_]], int | None]:
+    """The masks of ``track`` for the whole clip: as they are when there is one per frame of
+    the clip (or one for all), and when there is one per frame of the range ``span`` only
+    (an editor's mask sequence exported for the frames where the object is), placed there,
+    with no hole elsewhere."""
+    first, end = span
+    if track.count is None or track.count == n_frames:
+        return track.masks(), track.count
+    if track.count != end - first:
+        raise MaskError(
+            f"{track.description} has {track.count} masks but the video has {n_frames} frames "
+            f"and --range {first}:{end} holds {end - first}; expected one mask per frame of the "
+            "clip or of the range"
+        )
+    empty = np.zeros(shape, bool)
+
+    def placed() -> Iterator[NDArray[np.bool_]]:
+        yield from itertools.repeat(empty, first)
+        yield from track.masks()
+        yield from itertools.repeat(empty, n_frames - end)
+
+    log.info("%d masks for frames %d-%d (--range)", track.count, first, end - 1)
+    return placed(), n_frames
+
+
 def _in_range(frames: FrameRange, info: VideoInfo) -> Callable[[Frame], bool]:
     """Whether a frame is in ``frames``, by its number or its time from the clip's start."""
     rate = info.frame_rate or Fraction(25)
@@ -770,11 +808,20 @@ def remove_object(
         elif mask is None and overlay is not None:
             masks_iter, mask_count = iter(()), None
         else:
+            span = _range_frames(frames, n_frames)
             track = open_mask_track(
-                mask, width=info.width, height=info.height, n_frames=n_frames, cfg=cfg
+                mask,
+                width=info.width,
+                height=info.height,
+                n_frames=n_frames if span is None else None,
+                cfg=cfg,
             )
             masks_iter = track.masks()
             mask_count = track.count
+            if span is not None and n_frames is not None:
+                masks_iter, mask_count = _masks_in_range(
+                    track, span, n_frames, (info.height, info.width)
+                )
         region = None
         if overlay is not None:
             region = overlay_region(overlay, in_path, width=info.width, height=info.height, cfg=cfg)

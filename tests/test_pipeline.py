@@ -146,6 +146,28 @@ def test_a_range_changes_only_its_frames(tmp_path, text):
     assert same == [not 10 <= i < 20 for i in range(45)]
 
 
+def test_masks_for_the_range_only(tmp_path):
+    """An editor's mask sequence exported for the frames where the object is (10-19 of 45,
+    files numbered 10-19): with --range 10:20 they go to those frames (was: a count error)."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for i in range(10, 20):
+        m = np.zeros((240, 320), np.uint8)
+        m[80:120, 100:160] = 255
+        cv2.imwrite(str(folder / f"{i:05d}.png"), m)
+    out = tmp_path / "png"
+    remove_object(MEDIA / "aac.mp4", folder, out, config=FAST, frames=FrameRange(10, 20))
+    src = [f.rgb for f in open_video(MEDIA / "aac.mp4").frames()]
+    got = [read_image(p) for p in list_image_files(out)]
+    assert [np.array_equal(a, b) for a, b in zip(src, got, strict=True)] == [
+        not 10 <= i < 20 for i in range(45)
+    ]
+    with pytest.raises(MaskError, match="has 10 masks but the video has 45 frames and --range"):
+        remove_object(
+            MEDIA / "aac.mp4", folder, tmp_path / "o.mp4", config=FAST, frames=FrameRange(10, 30)
+        )
+
+
 def test_range_parsing():
     assert FrameRange.parse("120:") == FrameRange(120, None, False)
     assert FrameRange.parse(":4.5s") == FrameRange(None, 4.5, True)
