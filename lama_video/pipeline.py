@@ -867,6 +867,13 @@ def remove_object(
         within = None if frames is None else _in_range(frames, info)
         stream = HoleStream(reader.frames(), masks_iter, cfg.masks.dilate_px, within=within)
 
+        if info.has_audio and cfg.encode.audio != "none" and is_image_sequence_path(out_path):
+            log.warning(
+                "%s is a folder of PNG frames, which holds no audio: the source's audio is not "
+                "written (write a video file, .mp4, .mkv or .mov, to keep it, or take it from "
+                "the source beside the frames)",
+                out_path.name,
+            )
         written = 0
         with contextlib.ExitStack() as writers:
             writer = writers.enter_context(

@@ -191,6 +191,21 @@ def test_a_range_with_nothing_to_remove_says_so(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_png_folder_output_says_the_audio_is_not_written(tmp_path, caplog):
+    box = Box(100, 80, 60, 40)
+    quiet = PER_FRAME.replace({"encode": {"audio": "none"}})
+    for out, cfg, warned in (
+        ("png", PER_FRAME, True),
+        ("png2", quiet, False),
+        ("o.mp4", PER_FRAME, False),
+    ):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="lama_video.pipeline"):
+            remove_object(MEDIA / "aac.mp4", box, tmp_path / out, config=cfg)
+        said = [r for r in caplog.records if "holds no audio" in r.getMessage()]
+        assert len(said) == warned, (out, said)
+
+
 def test_mask_count_mismatch_fails_before_work(tmp_path):
     _moving_masks(tmp_path / "m", 40, 320, 240)
     with pytest.raises(MaskError, match="has 40 masks but the video has 45 frames"):
