@@ -206,6 +206,31 @@ def test_a_png_folder_output_says_the_audio_is_not_written(tmp_path, caplog):
         assert len(said) == warned, (out, said)
 
 
+def test_16_bit_frames_keep_their_depth(tmp_path):
+    """A compositor's 16-bit PNG frames came out as 8-bit PNGs (a ramp's 1,000 levels cut to
+    256): now the output is 16-bit, the same to the bit outside the hole."""
+    src = tmp_path / "frames"
+    src.mkdir()
+    h, w = 96, 160
+    ramp = np.tile(np.linspace(1000, 60000, 1000)[:w], (h, 1))
+    frames = []
+    for t in range(8):
+        img = np.dstack([ramp, ramp * 0.8, ramp * 0.6]).astype(np.uint16)
+        img[30:60, 20 + 6 * t : 50 + 6 * t] = 50000
+        cv2.imwrite(str(src / f"{t:05d}.png"), img[..., ::-1])
+        frames.append(img)
+    info = open_video(src).info
+    assert info.bit_depth == 16
+    out = tmp_path / "out"
+    remove_object(src, Box(100, 30, 30, 30), out, config=FAST)
+    got = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED)[..., ::-1] for p in list_image_files(out)]
+    keep = np.ones((h, w), bool)
+    keep[20:70, 90:140] = False  # the box grown by the default dilation and feather
+    for a, b in zip(frames, got, strict=True):
+        assert b.dtype == np.uint16 and np.array_equal(a[keep], b[keep])
+    assert len(np.unique(got[0][10, :, 0])) == w  # a level per column, as in the source
+
+
 def test_mask_count_mismatch_fails_before_work(tmp_path):
     _moving_masks(tmp_path / "m", 40, 320, 240)
     with pytest.raises(MaskError, match="has 40 masks but the video has 45 frames"):

@@ -86,6 +86,19 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     Raises:
         VideoOpenError: the file is missing or not a decodable image.
     """
+    return read_image_deep(path)[0]
+
+
+def read_image_deep(
+    path: str | os.PathLike[str],
+) -> tuple[NDArray[np.uint8], NDArray[np.uint16] | None]:
+    """:func:`read_image`, and for an image of more than 8 bits a sample (a 16-bit PNG from a
+    compositor) the same picture as (H, W, 3) uint16 RGB too (None otherwise), as
+    :attr:`Frame.deep` holds it.
+
+    Raises:
+        VideoOpenError: the file is missing or not a decodable image.
+    """
     p = Path(path)
     if not p.is_file():
         raise VideoOpenError(
@@ -94,14 +107,14 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     try:
         with av.open(str(p)) as container:
             frame = next(container.decode(video=0))
+            turn = _clockwise_degrees(frame.rotation)
             if any(depth in frame.format.name for depth in ("16", "48", "64")):
                 # swscale's 16 -> 8 bit conversion is off by one on half the values: take the
                 # high byte (exact for 8-bit data stored in 16 bits).
-                wide = frame.to_ndarray(format="rgb48le")
-                rgb = (wide >> 8).astype(np.uint8)
-            else:
-                rgb = frame.to_ndarray(format="rgb24")
-            return np.ascontiguousarray(_upright(rgb, _clockwise_degrees(frame.rotation)))
+                wide = np.ascontiguousarray(_upright(frame.to_ndarray(format="rgb48le"), turn))
+                return np.ascontiguousarray((wide >> 8).astype(np.uint8)), wide
+            rgb = frame.to_ndarray(format="rgb24")
+            return np.ascontiguousarray(_upright(rgb, turn)), None
     except (av.FFmpegError, StopIteration, OSError, ValueError) as err:
         raise VideoOpenError(
             f"cannot read image {str(p)!r}: not a readable image; expected a PNG, JPEG, BMP, "

@@ -23,7 +23,7 @@ from lama_video.video.images import (
     _clockwise_degrees,
     _upright,
     list_image_files,
-    read_image,
+    read_image_deep,
 )
 from lama_video.video.types import (
     DEFAULT_SEQUENCE_RATE,
@@ -661,7 +661,7 @@ class ImageSequenceReader:
         rate = Fraction(frame_rate) if frame_rate is not None else DEFAULT_SEQUENCE_RATE
         if rate <= 0:
             raise VideoOpenError(f"frame rate {rate} for '{self.path}' must be > 0: give e.g. 25")
-        first = read_image(self.files[0])
+        first, deep = read_image_deep(self.files[0])
         self.corrupt_frames = 0
         self.info = VideoInfo(
             path=self.path,
@@ -673,6 +673,8 @@ class ImageSequenceReader:
             duration_s=float(len(self.files) / rate),
             is_image_sequence=True,
             codec_name=self.files[0].suffix.lower().lstrip("."),
+            # 16-bit frames (a compositor's PNGs) keep their depth through Frame.deep
+            bit_depth=16 if deep is not None else 8,
         )
 
     def frames(self, start: int = 0) -> Iterator[Frame]:
@@ -692,13 +694,17 @@ class ImageSequenceReader:
         if start < 0:
             raise ValueError(f"start={start}: expected a frame index >= 0")
         for i, f in enumerate(self.files[start:], start=start):
-            rgb = read_image(f)
+            rgb, deep = read_image_deep(f)
             if rgb.shape[:2] != (self.info.height, self.info.width):
                 raise VideoOpenError(
                     f"frame '{f}' is {rgb.shape[1]}x{rgb.shape[0]}: expected "
                     f"{self.info.width}x{self.info.height} like the first frame; resize the frames"
                 )
-            yield Frame(index=i, pts=None, time_base=self.info.time_base, rgb=rgb)
+            if deep is None and self.info.bit_depth > 8:
+                deep = rgb.astype(np.uint16) * 257  # an 8-bit frame among 16-bit ones
+            elif self.info.bit_depth <= 8:
+                deep = None  # a 16-bit frame among 8-bit ones: read as the first
+            yield Frame(index=i, pts=None, time_base=self.info.time_base, rgb=rgb, deep=deep)
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
