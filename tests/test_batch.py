@@ -259,6 +259,19 @@ jobs:
         read_job_file(bad, tmp_path / "out")
 
 
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_csv_job_file_as_excel_saves_it(tmp_path, sep):
+    """Excel's 'CSV UTF-8' starts with a BOM (read as a key '\\ufeffinput': unknown), and where
+    the comma is the decimal mark it separates cells with ';' ('a row has more cells than the
+    header'); both are read."""
+    box = '"10,20,64,48"' if sep == "," else "10,20,64,48"
+    rows = [sep.join(["input", "box", "range"]), sep.join(["raw/b.mp4", box, "5:15"])]
+    (tmp_path / "jobs.csv").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode() + b"\r\n")
+    (job,) = read_job_file(tmp_path / "jobs.csv", tmp_path / "out")
+    assert job.input == tmp_path / "raw" / "b.mp4" and job.mask == Box(10, 20, 64, 48)
+    assert job.frames == FrameRange(5, 15)
+
+
 def test_csv_job_file(tmp_path):
     (tmp_path / "jobs.csv").write_text(
         "input,mask,box,keyframes,output,options\n"

@@ -435,6 +435,14 @@ def _job_from_entry(
     )
 
 
+def _csv_delimiter(header: str) -> str:
+    """The CSV file's delimiter, told by its header row: ``,``, or ``;`` (Excel's where the
+    comma is the decimal mark) or a tab, where the header names its columns with that instead."""
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
 def read_job_file(
     path: str | os.PathLike[str],
     output_dir: str | os.PathLike[str],
@@ -452,7 +460,7 @@ def read_job_file(
     base_dir = p.parent
     cfg = config or RunConfig()
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # Excel starts its UTF-8 files with a BOM
     except OSError as err:
         raise ConfigError(f"cannot read job file {str(p)!r} ({err.strerror})") from err
     except UnicodeDecodeError as err:
@@ -462,7 +470,8 @@ def read_job_file(
     where = p.name
     outside_ok = False
     if p.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
+        lines = text.splitlines()
+        rows = list(csv.DictReader(lines, delimiter=_csv_delimiter(lines[0] if lines else "")))
         if rows and None in rows[0]:
             raise ConfigError(f"{where}: a row has more cells than the header has columns")
         entries = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in rows]
