@@ -231,6 +231,18 @@ def test_16_bit_frames_keep_their_depth(tmp_path):
     assert len(np.unique(got[0][10, :, 0])) == w  # a level per column, as in the source
 
 
+def test_a_folder_of_frames_keeps_its_frame_names(tmp_path):
+    """A compositor's shot_1001.png ... came back as 00000.png ...: the frame numbers of the
+    shot were lost. Now each output frame has its input frame's name (as PNG)."""
+    src = tmp_path / "shot"
+    src.mkdir()
+    for t, f in enumerate(list(open_video(MEDIA / "aac.mp4").frames())[:5]):
+        cv2.imwrite(str(src / f"shot_{1001 + t}.jpg"), f.rgb[..., ::-1])
+    out = tmp_path / "clean"
+    remove_object(src, Box(100, 80, 60, 40), out, config=PER_FRAME)
+    assert [p.name for p in list_image_files(out)] == [f"shot_{1001 + t}.png" for t in range(5)]
+
+
 def test_mask_count_mismatch_fails_before_work(tmp_path):
     _moving_masks(tmp_path / "m", 40, 320, 240)
     with pytest.raises(MaskError, match="has 40 masks but the video has 45 frames"):

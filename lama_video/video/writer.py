@@ -33,6 +33,7 @@ from lama_video.outputs import (
 from lama_video.video.images import (
     _check_rgb,
     is_image_sequence_path,
+    list_image_files,
     write_png,
     write_png16,
 )
@@ -112,6 +113,16 @@ def _ffmpeg_suffixes() -> frozenset[str]:
             continue
         found.update("." + ext.strip().lower() for ext in fmt.extensions if ext.strip())
     return frozenset(found)
+
+
+def _frame_names(folder: Path) -> list[str]:
+    """PNG names for the frames of a folder of frames: each frame's own name (a compositor's
+    shot_1001.png stays shot_1001.png), where those are distinct; [] otherwise (the
+    frames are then numbered 00000.png, 00001.png, ...)."""
+    if not folder.is_dir():
+        return []
+    names = [f.stem + ".png" for f in list_image_files(folder)]
+    return names if len(set(names)) == len(names) else []
 
 
 def _disk_error(path: Path, err: BaseException) -> EncodeError:
@@ -330,6 +341,7 @@ class VideoWriter:
         self._last_pts: int | None = None
         self._durations: dict[int, int] = {}
         self._done = False
+        self._names: list[str] = []  # a PNG folder's file names, where they follow the source's
         self._check_target()
         for stale in remove_stale_partials(self.path):
             log.info("removed %s, left by a run that was killed", stale)
@@ -338,6 +350,8 @@ class VideoWriter:
                 self._tmp = Path(
                     tempfile.mkdtemp(prefix=partial_prefix(self.path), dir=self.path.parent)
                 )
+                if self.info.is_image_sequence:  # a folder of frames in, a folder out
+                    self._names = _frame_names(self.info.path)
             else:
                 self._open_video()
         except OSError as err:
@@ -346,6 +360,9 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
+
+    def _frame_name(self, i: int) -> str:
+        return self._names[i] if i < len(self._names) else f"{i:05d}.png"
 
     # -- setup
 
@@ -784,7 +801,7 @@ class VideoWriter:
         if self._is_sequence:
             assert self._tmp is not None
             try:
-                png = self._tmp / f"{self.frames_written:05d}.png"
+                png = self._tmp / self._frame_name(self.frames_written)
                 if deep is not None:
                     write_png16(png, deep)  # lossless at the source's depth
                 else:
