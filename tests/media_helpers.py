@@ -137,6 +137,26 @@ def hdr10_clip(dst: Path, n: int = 4) -> Path:
     return dst
 
 
+def resizing_clip(dst: Path) -> Path:
+    """A raw H.264 stream that changes size midway (10 frames at 320x240, then 10 at 256x144),
+    as a screen or stream capture that rescaled writes it."""
+    data = b""
+    for w, h in ((320, 240), (256, 144)):
+        part = dst.with_suffix(f".{w}.h264")
+        with av.open(str(part), "w", format="h264") as out:
+            s = out.add_stream("libx264", rate=25)
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+            s.options = {"preset": "ultrafast"}
+            grey = np.full((h, w, 3), 90, np.uint8)
+            encode_frames(
+                out, s, (av.VideoFrame.from_ndarray(grey, format="rgb24") for _ in range(10))
+            )
+        data += part.read_bytes()
+        part.unlink()
+    dst.write_bytes(data)
+    return dst
+
+
 def exif_jpeg(dst: Path, bgr: np.ndarray, orientation: int) -> Path:
     """``bgr`` as a JPEG whose EXIF orientation tag says how to turn it for display (6: 90
     degrees clockwise, 8: counter-clockwise, 3: half a turn), as phones store portrait photos."""

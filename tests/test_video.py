@@ -24,6 +24,7 @@ from media_helpers import (
     anamorphic_clip,
     hdr10_clip,
     interlaced_clip,
+    resizing_clip,
     subtitle_packets,
     ten_bit_clip,
     with_subtitles,
@@ -675,6 +676,19 @@ def test_hdr10_metadata_survives(tmp_path: Path) -> None:
         "",
         "",
     )
+
+
+def test_a_stream_that_changes_size_midway_is_read_at_its_first_size(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A capture that rescaled midway crashed `remove` ("all input arrays must have the same
+    shape"): frames of another size are scaled to the first one's, with one warning."""
+    src = resizing_clip(tmp_path / "r.h264")
+    with caplog.at_level(logging.WARNING, logger="lama_video.video"):
+        frames = list(open_video(src).frames())
+    assert len(frames) == 20 and {f.rgb.shape for f in frames} == {(240, 320, 3)}
+    assert abs(float(frames[15].rgb.mean()) - 90) < 3
+    assert sum("changes size midway" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_hevc_in_mp4_is_tagged_for_apples_players(tmp_path: Path, ten_bit: Path) -> None:

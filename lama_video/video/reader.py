@@ -230,6 +230,7 @@ class VideoReader:
         # Read as a matte (mask videos): where the source has an alpha channel, a frame's picture
         # is that alpha, grey, unless the frame is opaque all over (then its colour).
         self.matte = False
+        self._warned_size = False  # a stream that changes size midway is warned of once
 
     # -- probing
 
@@ -372,6 +373,22 @@ class VideoReader:
         kwargs: dict[str, Any] = {}
         if frame.color_range:
             kwargs["src_color_range"] = int(frame.color_range)
+        w, h = self.info.width, self.info.height
+        size = (h, w) if self.info.rotation in (90, 270) else (w, h)  # as stored, before turning
+        if (frame.width, frame.height) != size:
+            # The stream changes its size midway (a screen or stream capture that rescaled):
+            # every frame is scaled to the first one's size, as FFmpeg's own tools do.
+            kwargs["width"], kwargs["height"] = size
+            if not self._warned_size:
+                self._warned_size = True
+                log.warning(
+                    "%s: the video changes size midway (%dx%d, from %dx%d): frames of another "
+                    "size are scaled to the first frame's",
+                    self.path,
+                    frame.width,
+                    frame.height,
+                    *size,
+                )
         if self.matte and has_alpha(self.info.pix_fmt):
             rgba = frame.to_ndarray(format="rgba", **kwargs)
             alpha = rgba[..., 3]
